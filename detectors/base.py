@@ -1,0 +1,175 @@
+"""The contract every detector, monitor and policy in :mod:`detectors` follows.
+
+A detector is a small class (in the style of River):
+
+* ``__init__`` stores each setting unchanged as a public attribute and checks it,
+  raising :class:`~detectors.errors.SettingsError` that names the setting and the rule;
+* learned state is private and built in one ``_reset()``;
+* ``update(x)`` takes one observation and rejects NaN / wrong types with
+  :class:`~detectors.errors.InvalidObservationError` *before* touching state;
+* results are read-only properties;
+* ``snapshot()`` returns plain, picklable data (dicts, lists, numbers, strings)
+  and ``restore(snapshot)`` rebuilds an object that continues exactly as if it
+  had never stopped.
+
+The shared contract suite in ``tests/detectors/test_contract.py`` checks all of
+this for every registered class.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Self
+
+from detectors.errors import InvalidObservationError, SettingsError, SnapshotError
+
+__all__ = [
+    "Detector",
+    "check_finite",
+    "check_in_range",
+    "check_positive",
+    "check_probability",
+]
+
+
+def check_finite(name: str, value: object) -> float:
+    """Return ``value`` as a float, or raise if it is not a finite real number.
+
+    >>> check_finite("x", 3)
+    3.0
+    >>> check_finite("x", float("nan"))
+    Traceback (most recent call last):
+    ...
+    detectors.errors.InvalidObservationError: 'x' must be a finite number; got nan
+    >>> check_finite("x", "3")
+    Traceback (most recent call last):
+    ...
+    detectors.errors.InvalidObservationError: 'x' must be a finite number; got '3'
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidObservationError(f"{name!r} must be a finite number; got {value!r}")
+    f = float(value)
+    if not math.isfinite(f):
+        raise InvalidObservationError(f"{name!r} must be a finite number; got {value!r}")
+    return f
+
+
+def check_probability(name: str, value: object) -> float:
+    """Return ``value`` as a float in [0, 1], or raise ``InvalidObservationError``.
+
+    >>> check_probability("confidence", 0.25)
+    0.25
+    """
+    f = check_finite(name, value)
+    if not 0.0 <= f <= 1.0:
+        raise InvalidObservationError(f"{name!r} must be in [0, 1]; got {value!r}")
+    return f
+
+
+def check_positive(name: str, value: object, *, integer: bool = False) -> Any:
+    """Validate a *setting* that must be > 0; raises :class:`SettingsError`.
+
+    >>> check_positive("window", 10, integer=True)
+    10
+    >>> check_positive("window", 0, integer=True)
+    Traceback (most recent call last):
+    ...
+    detectors.errors.SettingsError: 'window' must be a positive integer; got 0
+    """
+    if integer:
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise SettingsError(f"{name!r} must be a positive integer; got {value!r}")
+        return value
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise SettingsError(f"{name!r} must be a positive finite number; got {value!r}")
+    return value
+
+
+def check_in_range(name: str, value: object, lo: float, hi: float) -> float:
+    """Validate a *setting* in the closed interval [lo, hi]; raises :class:`SettingsError`.
+
+    >>> check_in_range("target_error", 0.05, 0.0, 1.0)
+    0.05
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not lo <= value <= hi
+    ):
+        raise SettingsError(f"{name!r} must be a number in [{lo}, {hi}]; got {value!r}")
+    return float(value)
+
+
+class Detector(ABC):
+    """Base class: settings in ``__init__``, state in ``_reset``, plain snapshots.
+
+    Subclasses list the names of their constructor settings in ``_settings`` and
+    implement ``_reset``, ``update``, ``_state`` and ``_load_state``. The base
+    class builds ``snapshot``/``restore`` from those, so a snapshot is
+    ``{"class": ..., "version": ..., "settings": {...}, "state": {...}}``.
+    """
+
+    _settings: ClassVar[tuple[str, ...]] = ()
+    _snapshot_version: ClassVar[int] = 1
+
+    @abstractmethod
+    def _reset(self) -> None:
+        """Build all learned state from scratch."""
+
+    @abstractmethod
+    def update(self, x: Any) -> Any:
+        """Take one observation."""
+
+    @abstractmethod
+    def _state(self) -> dict[str, Any]:
+        """Learned state as plain data (lists, dicts, numbers, strings)."""
+
+    @abstractmethod
+    def _load_state(self, state: dict[str, Any]) -> None:
+        """Inverse of :meth:`_state`; called on a freshly constructed object."""
+
+    def settings(self) -> dict[str, Any]:
+        """The constructor arguments that rebuild this object (without its state)."""
+        return {name: getattr(self, name) for name in self._settings}
+
+    def snapshot(self) -> dict[str, Any]:
+        """Plain, picklable state from which :meth:`restore` continues exactly."""
+        return {
+            "class": type(self).__qualname__,
+            "version": self._snapshot_version,
+            "settings": self.settings(),
+            "state": self._state(),
+        }
+
+    @classmethod
+    def restore(cls, snapshot: dict[str, Any]) -> Self:
+        """Rebuild an object from :meth:`snapshot`; it continues as if never stopped."""
+        if not isinstance(snapshot, dict):
+            raise SnapshotError(f"snapshot must be a dict; got {type(snapshot).__name__}")
+        if snapshot.get("class") != cls.__qualname__:
+            raise SnapshotError(
+                f"snapshot is of class {snapshot.get('class')!r}, not {cls.__qualname__!r}"
+            )
+        if snapshot.get("version") != cls._snapshot_version:
+            raise SnapshotError(
+                f"snapshot version {snapshot.get('version')!r} is not "
+                f"{cls._snapshot_version} for {cls.__qualname__}"
+            )
+        obj = cls(**snapshot["settings"])
+        obj._load_state(snapshot["state"])
+        return obj
+
+    def clone(self) -> Self:
+        """A fresh object with the same settings and no learned state."""
+        return type(self)(**self.settings())
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.settings().items())
+        return f"{type(self).__name__}({args})"

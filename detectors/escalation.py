@@ -1,0 +1,164 @@
+"""Escalation decisions: which predictions a human must look at, and why.
+
+A policy turns one validated prediction into a :class:`Decision` made of
+:class:`Reason` items (SPEC §4 reason kinds). This module holds the shared
+types and the :class:`ThresholdEscalation` policy; the conformal policy, the
+budget and data/drift reasons live in their own modules and produce the same
+types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from detectors.base import Detector, check_in_range, check_positive
+from detectors.prediction import ClassPrediction, Prediction
+
+__all__ = ["REASON_KINDS", "Decision", "Reason", "ThresholdEscalation"]
+
+REASON_KINDS = (
+    "low_confidence",
+    "small_margin",
+    "high_entropy",
+    "conformal",
+    "wide_interval",
+    "out_of_range",
+    "unseen_category",
+    "missing_features",
+    "drift_active",
+)
+
+ReasonKind = Literal[
+    "low_confidence",
+    "small_margin",
+    "high_entropy",
+    "conformal",
+    "wide_interval",
+    "out_of_range",
+    "unseen_category",
+    "missing_features",
+    "drift_active",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """One reason to escalate: its ``kind``, the ``score`` seen and the ``threshold`` crossed."""
+
+    kind: ReasonKind
+    score: float
+    threshold: float
+    detail: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "score": self.score, "threshold": self.threshold}
+        if self.detail is not None:
+            out["detail"] = self.detail
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The verdict on one item. ``priority`` in [0, 1]: higher means look first."""
+
+    escalate: bool
+    priority: float
+    reasons: tuple[Reason, ...] = ()
+    suppressed: bool = False
+
+
+class ThresholdEscalation(Detector):
+    """Escalate a prediction whose uncertainty crosses a fixed threshold.
+
+    Parameters
+    ----------
+    min_confidence
+        Escalate classifications whose confidence is below this (``low_confidence``).
+    min_margin
+        Escalate when top-1 minus top-2 probability is below this (``small_margin``);
+        ``None`` turns the check off.
+    max_entropy
+        Escalate when the normalized entropy (in [0, 1]) is above this
+        (``high_entropy``); ``None`` turns the check off.
+    max_interval_width
+        Escalate regressions whose interval is wider than this (``wide_interval``);
+        ``None`` turns the check off.
+
+    Examples
+    --------
+    >>> policy = ThresholdEscalation(min_confidence=0.7, min_margin=0.2)
+    >>> policy.reasons(ClassPrediction("spam", 0.9))
+    []
+    >>> [r.kind for r in policy.reasons(ClassPrediction("spam", 0.55))]
+    ['low_confidence', 'small_margin']
+    >>> round(policy.priority(ClassPrediction("spam", 0.55)), 3)
+    0.9
+    """
+
+    _settings = ("min_confidence", "min_margin", "max_entropy", "max_interval_width")
+
+    def __init__(
+        self,
+        min_confidence: float = 0.6,
+        min_margin: float | None = None,
+        max_entropy: float | None = None,
+        max_interval_width: float | None = None,
+    ) -> None:
+        self.min_confidence = min_confidence
+        self.min_margin = min_margin
+        self.max_entropy = max_entropy
+        self.max_interval_width = max_interval_width
+        check_in_range("min_confidence", min_confidence, 0.0, 1.0)
+        if min_margin is not None:
+            check_in_range("min_margin", min_margin, 0.0, 1.0)
+        if max_entropy is not None:
+            check_in_range("max_entropy", max_entropy, 0.0, 1.0)
+        if max_interval_width is not None:
+            check_positive("max_interval_width", max_interval_width)
+        self._reset()
+
+    def _reset(self) -> None:
+        self._seen = 0
+
+    def _state(self) -> dict[str, Any]:
+        return {"seen": self._seen}
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        self._seen = int(state["seen"])
+
+    def update(self, x: Prediction) -> list[Reason]:
+        """Count the prediction and return its reasons (same as :meth:`reasons`)."""
+        self._seen += 1
+        return self.reasons(x)
+
+    def reasons(self, prediction: Prediction) -> list[Reason]:
+        """The threshold reasons for one prediction (empty: auto-accept)."""
+        out: list[Reason] = []
+        if isinstance(prediction, ClassPrediction):
+            c = prediction.confidence
+            if c < self.min_confidence:
+                out.append(Reason("low_confidence", c, self.min_confidence))
+            if self.min_margin is not None:
+                m = prediction.margin
+                if m < self.min_margin:
+                    out.append(Reason("small_margin", m, self.min_margin))
+            if self.max_entropy is not None:
+                h = prediction.normalized_entropy
+                if h > self.max_entropy:
+                    out.append(Reason("high_entropy", h, self.max_entropy))
+        elif self.max_interval_width is not None:
+            w = prediction.width
+            if w is not None and w > self.max_interval_width:
+                out.append(Reason("wide_interval", w, self.max_interval_width))
+        return out
+
+    def priority(self, prediction: Prediction) -> float:
+        """Uncertainty in [0, 1]: 1 - margin for classifications; for regressions the
+        interval width relative to the threshold, capped at 1."""
+        if isinstance(prediction, ClassPrediction):
+            return min(1.0, max(0.0, 1.0 - prediction.margin))
+        w = prediction.width
+        if w is None or not self.max_interval_width:
+            return 0.0
+        return min(1.0, w / (2.0 * self.max_interval_width))

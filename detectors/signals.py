@@ -1,0 +1,38 @@
+"""What a monitor reports when a signal enters or leaves drift."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = ["SignalChange", "SignalState"]
+
+
+@dataclass(frozen=True, slots=True)
+class SignalChange:
+    """An edge: ``signal`` entered drift (``state="drift"``) or left it (``"recovered"``).
+
+    ``signal`` follows SPEC §5: ``feature:<name>``, ``confidence``, ``prediction``,
+    ``data_quality:<name>``, ``calibration``, ``accuracy`` or ``estimated_accuracy``.
+    ``reference`` and ``current`` are small plain summaries (numbers or dicts).
+    """
+
+    signal: str
+    detector: str
+    state: Literal["drift", "recovered"]
+    events_seen: int
+    statistic: float
+    threshold: float
+    reference: Any = None
+    current: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class SignalState:
+    """The current reading of one signal, for gauges (read at scrape time)."""
+
+    signal: str
+    detector: str
+    statistic: float
+    threshold: float
+    drifting: bool
