@@ -1,0 +1,50 @@
+"""Exceptions raised by :mod:`streams`.
+
+::
+
+    VigilError                       root of everything raised on purpose here
+    ├── InvalidEventError (ValueError)   a consumed message breaks the contract (SPEC §2–3);
+    │                                    carries the dead-letter ``reason`` and ``detail``
+    ├── ConfigError (ValueError)         a configuration file or variable is invalid
+    ├── BrokerError (RuntimeError)       the local broker could not be resolved/started
+    └── PublishError (RuntimeError)      a publisher could not deliver within its timeout
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+DeadLetterReason = Literal["too_large", "invalid_json", "schema", "bad_value", "processing_error"]
+DEAD_LETTER_REASONS: tuple[DeadLetterReason, ...] = (
+    "too_large",
+    "invalid_json",
+    "schema",
+    "bad_value",
+    "processing_error",
+)
+
+
+class VigilError(Exception):
+    """Root of the exceptions raised on purpose by :mod:`streams`."""
+
+
+class InvalidEventError(VigilError, ValueError):
+    """A message that breaks the event contract; ``reason`` is its dead-letter reason."""
+
+    def __init__(self, reason: DeadLetterReason, detail: str, model_id: str | None = None):
+        super().__init__(f"{reason}: {detail}")
+        self.reason: DeadLetterReason = reason
+        self.detail = detail
+        self.model_id = model_id
+
+
+class ConfigError(VigilError, ValueError):
+    """A configuration value breaks its rule; the message names the key and the rule."""
+
+
+class BrokerError(VigilError, RuntimeError):
+    """The local Kafka broker could not be resolved, started or reached."""
+
+
+class PublishError(VigilError, RuntimeError):
+    """Events could not be delivered to Kafka in time."""

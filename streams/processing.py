@@ -1,0 +1,154 @@
+"""Turn one consumed message into what vigil publishes: the worker's pure core.
+
+The Faust agents and ``vigil replay`` both call :class:`Processor`; it never
+raises for a message: anything that goes wrong becomes a dead letter with a
+reason, and the counters add up (processed + dead-lettered = consumed).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import orjson
+
+from detectors.prediction import ClassPrediction
+from streams.config import Settings
+from streams.deadletter import DeadLetter, MessageSource
+from streams.errors import DeadLetterReason, InvalidEventError
+from streams.fleet import Fleet
+from streams.metrics import VigilMetrics
+from streams.records import alert_record, escalation_record
+from streams.schema import decode_inference
+
+__all__ = ["Outgoing", "Processor", "utc_now"]
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class Outgoing:
+    """Messages to publish, as (key, JSON bytes) per destination."""
+
+    escalations: list[tuple[bytes, bytes]] = field(default_factory=list)
+    alerts: list[tuple[bytes, bytes]] = field(default_factory=list)
+    dead_letters: list[tuple[bytes | None, bytes]] = field(default_factory=list)
+
+    def clear(self) -> None:
+        self.escalations.clear()
+        self.alerts.clear()
+        self.dead_letters.clear()
+
+    def __len__(self) -> int:
+        return len(self.escalations) + len(self.alerts) + len(self.dead_letters)
+
+
+class Processor:
+    """Validates, monitors and decides, one message at a time."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: VigilMetrics,
+        fleet: Fleet | None = None,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.fleet = fleet if fleet is not None else Fleet(settings)
+        self.clock = clock
+        self.max_event_bytes = settings.worker.max_event_bytes
+        self.processed = 0
+        self.dead_lettered = 0
+
+    # ------------------------------------------------------------ inference
+
+    def inference(self, raw: bytes, source: MessageSource, out: Outgoing) -> None:
+        """Process one inference message; append what to publish to ``out``."""
+        now = self.clock()
+        try:
+            event = decode_inference(raw, self.max_event_bytes)
+        except InvalidEventError as exc:
+            self._dead_letter(exc.reason, exc.detail, source, raw, now, exc.model_id, out)
+            return
+        model_id = event.model_id
+        if not self.fleet.is_known(model_id):
+            self._dead_letter(
+                "bad_value",
+                f"model_id {model_id!r} is not configured and allow_unknown_models is false",
+                source,
+                raw,
+                now,
+                model_id,
+                out,
+            )
+            return
+        try:
+            monitor = self.fleet.get(model_id)
+            verdict = monitor.observe(event.features, event.prediction, now)
+        except Exception as exc:  # a bug must not stop the stream: keep the message
+            log.exception("processing failed for %s offset %s", source.topic, source.offset)
+            self._dead_letter(
+                "processing_error",
+                f"{type(exc).__name__}: {exc}"[:500],
+                source,
+                raw,
+                now,
+                model_id,
+                out,
+            )
+            return
+        monitor.model_version = event.model_version
+        self.processed += 1
+        m = self.metrics.model(model_id)
+        m.processed.inc()
+        if isinstance(event.prediction, ClassPrediction):
+            m.confidence.observe(event.prediction.confidence)
+        m.event_lag.observe(max(0.0, (now - event.ts).total_seconds()))
+        key = model_id.encode()
+        decision = verdict.decision
+        if decision.suppressed:
+            m.suppressed.inc()
+        elif decision.escalate:
+            ms = self.settings.for_model(model_id)
+            record = escalation_record(
+                event,
+                decision,
+                escalated_at=now,
+                policy_name=ms.escalation.name,
+                policy_version=ms.escalation.version,
+                redacted=ms.redacted,
+            )
+            out.escalations.append((key, orjson.dumps(record)))
+            for reason in decision.reasons:
+                m.escalation(reason.kind).inc()
+        for change in verdict.changes:
+            record = alert_record(model_id, event.model_version, change, detected_at=now)
+            out.alerts.append((key, orjson.dumps(record)))
+            m.alert(change.signal, change.state).inc()
+
+    # ------------------------------------------------------------ dead letters
+
+    def _dead_letter(
+        self,
+        reason: DeadLetterReason,
+        detail: str,
+        source: MessageSource,
+        raw: bytes,
+        now: datetime,
+        model_id: str | None,
+        out: Outgoing,
+    ) -> None:
+        self.dead_lettered += 1
+        dl = DeadLetter(reason, detail, source, now, bytes(raw), model_id)
+        out.dead_letters.append((source.key, orjson.dumps(dl.as_dict())))
+        self.metrics.dead_letter(reason).inc()
+        self.metrics.model(model_id).dead_letter.inc()

@@ -1,0 +1,387 @@
+"""Decoding and validation of the events vigil consumes (SPEC §2 and §3).
+
+Validation happens here, once, at the edge. Every rule broken raises
+:class:`~streams.errors.InvalidEventError` whose ``reason`` is the dead-letter
+reason and whose ``detail`` names the field and the rule:
+
+* ``too_large``: the raw message is over ``max_event_bytes`` (never parsed);
+* ``invalid_json``: not UTF-8 JSON (NaN/Infinity literals, depth > 1024, ...);
+* ``schema``: a required field is missing or a field has the wrong type;
+* ``bad_value``: right type, value outside its rule (range, length, pattern,
+  non-finite, probabilities that do not sum to one, a timestamp without offset).
+
+After this module, the rest of vigil trusts its input.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from detectors.prediction import ClassPrediction, Prediction, RegressionPrediction
+from streams.errors import InvalidEventError
+
+__all__ = [
+    "DEFAULT_MAX_EVENT_BYTES",
+    "InferenceEvent",
+    "LabelEvent",
+    "decode_inference",
+    "decode_label",
+    "parse_json",
+    "read_model_id",
+]
+
+DEFAULT_MAX_EVENT_BYTES = 64 * 1024
+MODEL_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+MAX_EVENT_ID = 128
+MAX_MODEL_VERSION = 64
+MAX_FEATURES = 512
+MAX_FEATURE_NAME = 128
+MAX_STRING_VALUE = 256
+MAX_SEGMENT_ENTRIES = 8
+MAX_SEGMENT_VALUE = 64
+MAX_TRACE_ID = 128
+MAX_CLASSES = 1024
+MAX_SOURCE = 64
+MAX_REVIEWER = 128
+SCORE_SUM_TOLERANCE = 0.01  # SPEC §2: probabilities sum to 1 ± 0.01
+# Epoch seconds outside [1970, 2200) are certainly a unit error (ms, µs) or garbage.
+MIN_EPOCH_S = 0.0
+MAX_EPOCH_S = 7_258_118_400.0
+
+FeatureValue = float | int | str | bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class InferenceEvent:
+    """One validated prediction event. ``ts`` is timezone-aware UTC."""
+
+    event_id: str
+    model_id: str
+    model_version: str
+    ts: datetime
+    prediction: Prediction
+    features: dict[str, FeatureValue]
+    segment: dict[str, str]
+    trace_id: str | None
+    metadata: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class LabelEvent:
+    """One validated ground-truth label. Exactly one of ``label`` / ``value`` is set."""
+
+    event_id: str
+    model_id: str
+    ts: datetime
+    label: str | None
+    value: float | None
+    source: str
+    reviewer: str | None
+    escalation_id: str | None
+    prediction: Prediction | None
+
+
+def parse_json(raw: bytes, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> dict[str, Any]:
+    """Size check, then parse: the object, or ``too_large`` / ``invalid_json`` / ``schema``."""
+    if not isinstance(raw, bytes | bytearray | memoryview):
+        raise InvalidEventError("schema", f"message value must be bytes; got {type(raw).__name__}")
+    if len(raw) > max_bytes:
+        raise InvalidEventError(
+            "too_large", f"message is {len(raw)} bytes; max_event_bytes is {max_bytes}"
+        )
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidEventError("invalid_json", f"not valid UTF-8 JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise InvalidEventError("schema", f"event must be a JSON object; got {_json_type(obj)}")
+    return obj
+
+
+def read_model_id(obj: object) -> str | None:
+    """The event's ``model_id`` if it is present and valid, else ``None`` (for metrics)."""
+    if isinstance(obj, dict):
+        m = obj.get("model_id")
+        if isinstance(m, str) and MODEL_ID_RE.fullmatch(m):
+            return m
+    return None
+
+
+def decode_inference(raw: bytes, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> InferenceEvent:
+    """Decode and validate one InferenceEvent (SPEC §2).
+
+    >>> e = decode_inference(b'{"event_id": "e1", "model_id": "fraud", "ts": 0,'
+    ...                      b' "prediction": {"label": "ok", "confidence": 0.9}}')
+    >>> e.model_version, e.ts.isoformat(), e.prediction.confidence
+    ('unknown', '1970-01-01T00:00:00+00:00', 0.9)
+    >>> decode_inference(b'{"event_id": "e1", "model_id": "fraud", "ts": 0}')
+    Traceback (most recent call last):
+    ...
+    streams.errors.InvalidEventError: schema: prediction is required
+    """
+    obj = parse_json(raw, max_bytes)
+    model_id = read_model_id(obj)
+    try:
+        return _inference_from_obj(obj)
+    except InvalidEventError as exc:
+        exc.model_id = model_id
+        raise
+
+
+def decode_label(raw: bytes, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> LabelEvent:
+    """Decode and validate one LabelEvent (SPEC §3).
+
+    >>> lab = decode_label(b'{"event_id": "e1", "model_id": "fraud", "ts": 10,'
+    ...                    b' "label": "ok", "source": "human"}')
+    >>> lab.label, lab.source, lab.prediction is None
+    ('ok', 'human', True)
+    """
+    obj = parse_json(raw, max_bytes)
+    model_id = read_model_id(obj)
+    try:
+        return _label_from_obj(obj)
+    except InvalidEventError as exc:
+        exc.model_id = model_id
+        raise
+
+
+def _inference_from_obj(obj: dict[str, Any]) -> InferenceEvent:
+    event_id = _required_str(obj, "event_id", MAX_EVENT_ID)
+    model_id = _model_id(obj)
+    model_version = _optional_str(obj, "model_version", MAX_MODEL_VERSION) or "unknown"
+    ts = _timestamp(obj, "ts")
+    if "prediction" not in obj:
+        raise InvalidEventError("schema", "prediction is required")
+    prediction = _prediction(obj["prediction"], "prediction")
+    features = _features(obj.get("features"))
+    segment = _segment(obj.get("segment"))
+    trace_id = _optional_str(obj, "trace_id", MAX_TRACE_ID)
+    metadata = obj.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise InvalidEventError("schema", f"metadata must be an object; got {_json_type(metadata)}")
+    return InferenceEvent(
+        event_id, model_id, model_version, ts, prediction, features, segment, trace_id, metadata
+    )
+
+
+def _label_from_obj(obj: dict[str, Any]) -> LabelEvent:
+    event_id = _required_str(obj, "event_id", MAX_EVENT_ID)
+    model_id = _model_id(obj)
+    ts = _timestamp(obj, "ts")
+    has_label, has_value = obj.get("label") is not None, obj.get("value") is not None
+    if has_label == has_value:
+        raise InvalidEventError("schema", "exactly one of label or value is required")
+    label = _required_str(obj, "label", MAX_STRING_VALUE) if has_label else None
+    value = _finite(obj["value"], "value") if has_value else None
+    source = _required_str(obj, "source", MAX_SOURCE)
+    reviewer = _optional_str(obj, "reviewer", MAX_REVIEWER)
+    escalation_id = _optional_str(obj, "escalation_id", MAX_EVENT_ID)
+    raw_pred = obj.get("prediction")
+    prediction = None if raw_pred is None else _prediction(raw_pred, "prediction")
+    return LabelEvent(
+        event_id, model_id, ts, label, value, source, reviewer, escalation_id, prediction
+    )
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def _required_str(obj: dict[str, Any], name: str, max_len: int) -> str:
+    if name not in obj or obj[name] is None:
+        raise InvalidEventError("schema", f"{name} is required")
+    return _str(obj[name], name, max_len, min_len=1)
+
+
+def _optional_str(obj: dict[str, Any], name: str, max_len: int) -> str | None:
+    value = obj.get(name)
+    return None if value is None else _str(value, name, max_len)
+
+
+def _str(value: object, name: str, max_len: int, min_len: int = 0) -> str:
+    if not isinstance(value, str):
+        raise InvalidEventError("schema", f"{name} must be a string; got {_json_type(value)}")
+    if not min_len <= len(value) <= max_len:
+        raise InvalidEventError(
+            "bad_value", f"{name} must have {min_len}–{max_len} characters; got {len(value)}"
+        )
+    return value
+
+
+def _model_id(obj: dict[str, Any]) -> str:
+    model_id = _required_str(obj, "model_id", 64)
+    if not MODEL_ID_RE.fullmatch(model_id):
+        raise InvalidEventError(
+            "bad_value",
+            f"model_id must match ^[A-Za-z0-9][A-Za-z0-9._-]{{0,63}}$; got {model_id!r}",
+        )
+    return model_id
+
+
+def _finite(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidEventError("schema", f"{name} must be a number; got {_json_type(value)}")
+    f = float(value)
+    if not math.isfinite(f):  # a huge integer overflows to inf
+        raise InvalidEventError("bad_value", f"{name} must be finite; got {value!r}")
+    return f
+
+
+def _probability(value: object, name: str) -> float:
+    p = _finite(value, name)
+    if not 0.0 <= p <= 1.0:
+        raise InvalidEventError("bad_value", f"{name} must be in [0, 1]; got {value!r}")
+    return p
+
+
+def _timestamp(obj: dict[str, Any], name: str) -> datetime:
+    if name not in obj or obj[name] is None:
+        raise InvalidEventError("schema", f"{name} is required")
+    value = obj[name]
+    if isinstance(value, str):
+        if len(value) > 64:
+            raise InvalidEventError("bad_value", f"{name} must be an RFC 3339 timestamp; too long")
+        try:
+            ts = datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidEventError(
+                "bad_value", f"{name} must be an RFC 3339 timestamp with offset; got {value!r}"
+            ) from None
+        if ts.tzinfo is None or ts.utcoffset() is None:
+            raise InvalidEventError(
+                "bad_value", f"{name} must carry a UTC offset (e.g. 'Z'); got {value!r}"
+            )
+        return ts.astimezone(UTC)
+    seconds = _finite(value, f"{name} (epoch seconds)")
+    if not MIN_EPOCH_S <= seconds < MAX_EPOCH_S:
+        raise InvalidEventError(
+            "bad_value", f"{name} must be epoch seconds between 1970 and 2200; got {value!r}"
+        )
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def _prediction(value: object, name: str) -> Prediction:
+    if not isinstance(value, dict):
+        raise InvalidEventError("schema", f"{name} must be an object; got {_json_type(value)}")
+    if "value" in value and value["value"] is not None:
+        return _regression(value, name)
+    if "label" not in value or value["label"] is None:
+        raise InvalidEventError("schema", f"{name} needs label (classification) or value")
+    label = _str(value["label"], f"{name}.label", MAX_STRING_VALUE, min_len=1)
+    scores_raw = value.get("scores")
+    if scores_raw is not None:
+        scores = _scores(scores_raw, f"{name}.scores")
+        if label not in scores:
+            raise InvalidEventError(
+                "bad_value", f"{name}.label {label!r} must be one of the keys of {name}.scores"
+            )
+        return ClassPrediction(label, scores[label], scores)
+    if value.get("confidence") is None:
+        raise InvalidEventError("schema", f"{name} needs scores or confidence")
+    return ClassPrediction(label, _probability(value["confidence"], f"{name}.confidence"))
+
+
+def _scores(raw: object, name: str) -> dict[str, float]:
+    if not isinstance(raw, dict):
+        raise InvalidEventError("schema", f"{name} must be an object; got {_json_type(raw)}")
+    if not 1 <= len(raw) <= MAX_CLASSES:
+        raise InvalidEventError(
+            "bad_value", f"{name} must have 1–{MAX_CLASSES} classes; got {len(raw)}"
+        )
+    scores = {k: _probability(v, f"{name}[{k!r}]") for k, v in raw.items()}
+    total = math.fsum(scores.values())
+    if abs(total - 1.0) > SCORE_SUM_TOLERANCE:
+        raise InvalidEventError(
+            "bad_value", f"{name} must sum to 1 ± {SCORE_SUM_TOLERANCE}; got {total:.6g}"
+        )
+    return scores
+
+
+def _regression(raw: dict[str, Any], name: str) -> RegressionPrediction:
+    value = _finite(raw["value"], f"{name}.value")
+    interval_raw = raw.get("interval")
+    if interval_raw is None:
+        return RegressionPrediction(value)
+    if not isinstance(interval_raw, list) or len(interval_raw) != 2:
+        raise InvalidEventError("schema", f"{name}.interval must be an array [lo, hi]")
+    lo = _finite(interval_raw[0], f"{name}.interval[0]")
+    hi = _finite(interval_raw[1], f"{name}.interval[1]")
+    if not lo <= value <= hi:
+        raise InvalidEventError(
+            "bad_value",
+            f"{name}.interval must satisfy lo ≤ value ≤ hi; got [{lo}, {hi}] around {value}",
+        )
+    return RegressionPrediction(value, (lo, hi))
+
+
+def _features(raw: object) -> dict[str, FeatureValue]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise InvalidEventError("schema", f"features must be an object; got {_json_type(raw)}")
+    if len(raw) > MAX_FEATURES:
+        raise InvalidEventError(
+            "bad_value", f"features must have at most {MAX_FEATURES} entries; got {len(raw)}"
+        )
+    for key, value in raw.items():
+        if not 1 <= len(key) <= MAX_FEATURE_NAME:
+            raise InvalidEventError(
+                "bad_value", f"feature names must have 1–{MAX_FEATURE_NAME} characters"
+            )
+        if value is None or isinstance(value, bool):
+            continue
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise InvalidEventError("bad_value", f"features[{key!r}] must be finite")
+        elif isinstance(value, int):
+            if not math.isfinite(float(value)):
+                raise InvalidEventError("bad_value", f"features[{key!r}] must be finite")
+        elif isinstance(value, str):
+            if len(value) > MAX_STRING_VALUE:
+                raise InvalidEventError(
+                    "bad_value",
+                    f"features[{key!r}] must have at most {MAX_STRING_VALUE} characters",
+                )
+        else:
+            raise InvalidEventError(
+                "schema",
+                f"features[{key!r}] must be a number, string, boolean or null; "
+                f"got {_json_type(value)}",
+            )
+    return raw
+
+
+def _segment(raw: object) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise InvalidEventError("schema", f"segment must be an object; got {_json_type(raw)}")
+    if len(raw) > MAX_SEGMENT_ENTRIES:
+        raise InvalidEventError(
+            "bad_value", f"segment must have at most {MAX_SEGMENT_ENTRIES} entries; got {len(raw)}"
+        )
+    for key, value in raw.items():
+        _str(value, f"segment[{key[:64]!r}]", MAX_SEGMENT_VALUE)
+        if len(key) > MAX_SEGMENT_VALUE:
+            raise InvalidEventError(
+                "bad_value", f"segment keys must have at most {MAX_SEGMENT_VALUE} characters"
+            )
+    return raw

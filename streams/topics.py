@@ -1,0 +1,52 @@
+"""``vigil topics create``: the topics vigil reads and writes, with their settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from streams.config import Settings
+
+__all__ = ["create_topics", "topic_specs"]
+
+
+def topic_specs(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Name → {partitions, config} for each vigil topic."""
+    t = settings.topics
+    retention = {"retention.ms": str(t.retention_ms), "cleanup.policy": "delete"}
+    # Inputs are keyed by model_id: partitions decide how many workers can share load.
+    return {
+        t.inference: {"partitions": t.partitions, "config": retention},
+        t.labels: {"partitions": t.partitions, "config": retention},
+        t.escalations: {"partitions": t.partitions, "config": retention},
+        t.alerts: {"partitions": t.partitions, "config": retention},
+        t.deadletter: {"partitions": t.partitions, "config": retention},
+    }
+
+
+def create_topics(settings: Settings, timeout: float = 30.0) -> dict[str, str]:
+    """Create missing topics; returns name → "created" | "exists". Raises on other errors."""
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient(settings.kafka.confluent_config())
+    specs = topic_specs(settings)
+    new = [
+        NewTopic(
+            name,
+            num_partitions=spec["partitions"],
+            replication_factor=settings.topics.replication_factor,
+            config=spec["config"],
+        )
+        for name, spec in specs.items()
+    ]
+    result: dict[str, str] = {}
+    for name, future in admin.create_topics(new, request_timeout=timeout).items():
+        try:
+            future.result(timeout)
+            result[name] = "created"
+        except KafkaException as exc:
+            if exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                result[name] = "exists"
+            else:
+                raise
+    return result

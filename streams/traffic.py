@@ -1,0 +1,169 @@
+"""Synthetic inference traffic for the demo, tests and benchmarks.
+
+Each synthetic model is a calibrated logistic classifier over numeric and
+categorical features, so the confidences it reports are honest until drift is
+scheduled: then a feature's mean shifts and, optionally, the model becomes
+overconfident. A fraction of events can be malformed on purpose, each with the
+dead-letter reason vigil must give it.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from streams.errors import DeadLetterReason
+
+__all__ = ["INVALID_KINDS", "DriftSchedule", "SyntheticModel", "invalid_event"]
+
+CATEGORIES = ("web", "ios", "android", "api", "pos")
+
+
+@dataclass
+class DriftSchedule:
+    """From event ``start`` (inclusive) to ``end`` (exclusive), ``feature`` shifts by ``shift`` σ."""
+
+    feature: str
+    start: int
+    end: int | None = None
+    shift: float = 1.5
+
+    def active(self, i: int) -> bool:
+        return i >= self.start and (self.end is None or i < self.end)
+
+
+@dataclass
+class SyntheticModel:
+    model_id: str
+    n_numeric: int = 5
+    n_categorical: int = 1
+    seed: int = 0
+    version: str = "1.0.0"
+    drift: list[DriftSchedule] = field(default_factory=list)
+    start: datetime = field(default_factory=lambda: datetime.now(UTC))
+    step: timedelta = timedelta(milliseconds=10)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+        self.weights = [self._rng.uniform(-1.2, 1.2) for _ in range(self.n_numeric)]
+        self.cat_weight = {c: self._rng.uniform(-0.5, 0.5) for c in CATEGORIES}
+        self.i = 0
+
+    def event(self, event_id: str | None = None) -> tuple[dict[str, Any], str]:
+        """One valid InferenceEvent dict and its true label."""
+        rng = self._rng
+        i = self.i
+        self.i += 1
+        features: dict[str, Any] = {}
+        logit = 0.0
+        for k in range(self.n_numeric):
+            name = f"x{k}"
+            mu = 0.0
+            for d in self.drift:
+                if d.feature == name and d.active(i):
+                    mu += d.shift
+            v = rng.gauss(mu, 1.0)
+            features[name] = round(v, 5)
+            logit += self.weights[k] * v
+        for k in range(self.n_categorical):
+            c = CATEGORIES[min(int(rng.expovariate(1.0)), len(CATEGORIES) - 1)]
+            features[f"c{k}"] = c
+            logit += self.cat_weight[c]
+        p = 1.0 / (1.0 + math.exp(-logit))
+        truth = "pos" if rng.random() < p else "neg"
+        label = "pos" if p >= 0.5 else "neg"
+        scores = {"pos": round(p, 6), "neg": round(1.0 - p, 6)}
+        event = {
+            "event_id": event_id or f"{self.model_id}-{i}",
+            "model_id": self.model_id,
+            "model_version": self.version,
+            "ts": (self.start + self.step * i).isoformat(),
+            "features": features,
+            "prediction": {"label": label, "scores": scores},
+            "segment": {"region": rng.choice(("eu", "us", "apac"))},
+            "trace_id": f"t-{self.seed}-{i}",
+        }
+        return event, truth
+
+    def stream(self, n: int) -> Iterator[tuple[dict[str, Any], str]]:
+        for _ in range(n):
+            yield self.event()
+
+
+INVALID_KINDS: tuple[str, ...] = (
+    "bad_json",
+    "not_utf8",
+    "nan_literal",
+    "missing_event_id",
+    "missing_prediction",
+    "wrong_type_features",
+    "wrong_type_confidence",
+    "confidence_out_of_range",
+    "scores_not_summing",
+    "bad_timestamp",
+    "naive_timestamp",
+    "bad_model_id",
+    "oversized",
+    "not_an_object",
+)
+
+
+def invalid_event(
+    kind: str, model_id: str, i: int, max_bytes: int = 64 * 1024
+) -> tuple[bytes, DeadLetterReason]:
+    """A malformed message of the given ``kind`` and the dead-letter reason it must get."""
+    base: dict[str, Any] = {
+        "event_id": f"bad-{model_id}-{i}",
+        "model_id": model_id,
+        "ts": 1_767_225_600 + i,
+        "prediction": {"label": "pos", "confidence": 0.9},
+    }
+
+    def dump(d: dict[str, Any]) -> bytes:
+        return orjson.dumps(d)
+
+    if kind == "bad_json":
+        return dump(base)[:-3], "invalid_json"
+    if kind == "not_utf8":
+        return b'{"event_id": "\xff\xfe", "model_id": "m"}', "invalid_json"
+    if kind == "nan_literal":
+        return dump(base).replace(b'"confidence":0.9', b'"confidence":NaN'), "invalid_json"
+    if kind == "missing_event_id":
+        del base["event_id"]
+        return dump(base), "schema"
+    if kind == "missing_prediction":
+        del base["prediction"]
+        return dump(base), "schema"
+    if kind == "wrong_type_features":
+        base["features"] = ["a", "b"]
+        return dump(base), "schema"
+    if kind == "wrong_type_confidence":
+        base["prediction"] = {"label": "pos", "confidence": "high"}
+        return dump(base), "schema"
+    if kind == "confidence_out_of_range":
+        base["prediction"] = {"label": "pos", "confidence": 1.7}
+        return dump(base), "bad_value"
+    if kind == "scores_not_summing":
+        base["prediction"] = {"label": "pos", "scores": {"pos": 0.7, "neg": 0.7}}
+        return dump(base), "bad_value"
+    if kind == "bad_timestamp":
+        base["ts"] = "yesterday at noon"
+        return dump(base), "bad_value"
+    if kind == "naive_timestamp":
+        base["ts"] = "2026-01-01T00:00:00"
+        return dump(base), "bad_value"
+    if kind == "bad_model_id":
+        base["model_id"] = "no spaces allowed!"
+        return dump(base), "bad_value"
+    if kind == "oversized":
+        base["metadata"] = {"blob": "x" * (max_bytes + 10)}
+        return dump(base), "too_large"
+    if kind == "not_an_object":
+        return b"[1, 2, 3]", "schema"
+    raise ValueError(f"unknown invalid kind {kind!r}; valid: {', '.join(INVALID_KINDS)}")
