@@ -1,0 +1,222 @@
+"""A per-model budget of escalations per minute that keeps the most uncertain items.
+
+Reviewers can look at ``budget_per_minute`` items a minute. When more items
+want escalating, sending the first ones that arrive would spend the budget on
+whatever comes early in the minute; instead the budget learns a *priority cut*:
+at the start of each minute it predicts the number of candidates (an
+exponentially weighted mean of past minutes) and sets the cut at the
+``1 - budget / expected`` quantile of recent candidate priorities, so that about
+``budget`` candidates a minute lie above it. A hard cap on the count per minute
+bounds the overshoot when a minute is busier than predicted; the cut bounds how
+much of the cap early, low-priority items can take.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+from detectors.base import Detector, check_in_range, check_positive, check_probability
+from detectors.errors import InvalidObservationError
+
+__all__ = ["EscalationBudget", "check_aware"]
+
+
+def check_aware(name: str, value: object) -> datetime:
+    """Return ``value`` if it is a timezone-aware datetime, else raise.
+
+    >>> check_aware("now", 0)
+    Traceback (most recent call last):
+    ...
+    detectors.errors.InvalidObservationError: 'now' must be a timezone-aware datetime; got 0
+    """
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise InvalidObservationError(f"{name!r} must be a timezone-aware datetime; got {value!r}")
+    return value
+
+
+class EscalationBudget(Detector):
+    """Admit at most ``budget_per_minute`` escalations per minute, preferring
+    high priority; count the rest as suppressed.
+
+    Minutes are calendar minutes of the injected ``now`` (UTC epoch // 60). An
+    item with a ``now`` earlier than the current minute (late or out of order)
+    counts in the current minute.
+
+    Parameters
+    ----------
+    budget_per_minute
+        Escalations allowed per minute (a hard cap).
+    history
+        Number of recent candidate priorities the cut is learned from.
+    smoothing
+        Weight of the last minute in the expected number of candidates per
+        minute (exponentially weighted mean); higher follows changes in
+        traffic faster.
+
+    Examples
+    --------
+    Ten candidates a minute with random priorities and room for three: every
+    minute sends exactly three, mostly from its three most uncertain items
+    (sending the first three that arrive would hit them 30% of the time).
+
+    >>> import random
+    >>> from datetime import UTC, datetime, timedelta
+    >>> rng = random.Random(0)
+    >>> budget = EscalationBudget(budget_per_minute=3)
+    >>> t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    >>> prios = [rng.random() for _ in range(600)]
+    >>> sent = [budget.update(p, t0 + timedelta(seconds=6 * i)) for i, p in enumerate(prios)]
+    >>> sum(sent), budget.suppressed, {sum(sent[m : m + 10]) for m in range(0, 600, 10)}
+    (180, 420, {3})
+    >>> rank = prios.__getitem__
+    >>> top3 = [i for m in range(0, 600, 10) for i in sorted(range(m, m + 10), key=rank)[-3:]]
+    >>> round(sum(sent[i] for i in top3) / len(top3), 2)
+    0.78
+    """
+
+    _settings = ("budget_per_minute", "history", "smoothing")
+
+    def __init__(
+        self, budget_per_minute: int = 60, history: int = 4096, smoothing: float = 0.3
+    ) -> None:
+        self.budget_per_minute = budget_per_minute
+        self.history = history
+        self.smoothing = smoothing
+        check_positive("budget_per_minute", budget_per_minute, integer=True)
+        check_positive("history", history, integer=True)
+        check_in_range("smoothing", smoothing, 0.0, 1.0)
+        check_positive("smoothing", smoothing)
+        self._reset()
+
+    def _reset(self) -> None:
+        self._minute: int | None = None
+        self._sent = 0  # escalations admitted in the current minute
+        self._candidates = 0  # candidates seen in the current minute
+        self._rate: float | None = None  # expected candidates per minute
+        self._cut = 0.0
+        self._elapsed = 0.0  # fraction of the current minute gone by
+        self._sorted: list[float] = []  # the priorities sorted at the start of the minute
+        self._prios: list[float] = []  # ring buffer of recent candidate priorities
+        self._head = 0
+        self._admitted_total = 0
+        self._suppressed_total = 0
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "minute": self._minute,
+            "sent": self._sent,
+            "candidates": self._candidates,
+            "rate": self._rate,
+            "cut": self._cut,
+            "elapsed": self._elapsed,
+            "sorted": list(self._sorted),
+            "prios": list(self._prios),
+            "head": self._head,
+            "admitted_total": self._admitted_total,
+            "suppressed_total": self._suppressed_total,
+        }
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        self._minute = None if state["minute"] is None else int(state["minute"])
+        self._sent = int(state["sent"])
+        self._candidates = int(state["candidates"])
+        self._rate = None if state["rate"] is None else float(state["rate"])
+        self._cut = float(state["cut"])
+        self._elapsed = float(state["elapsed"])
+        self._sorted = [float(p) for p in state["sorted"]]
+        self._prios = [float(p) for p in state["prios"]]
+        self._head = int(state["head"])
+        self._admitted_total = int(state["admitted_total"])
+        self._suppressed_total = int(state["suppressed_total"])
+
+    def update(  # type: ignore[override]  # a candidate is (priority, now)
+        self, priority: float, now: datetime
+    ) -> bool:
+        """Offer one candidate escalation; ``True`` escalates it, ``False`` suppresses it."""
+        p = check_probability("priority", priority)
+        t = check_aware("now", now).timestamp() / 60.0
+        minute = math.floor(t)
+        if self._minute is None:
+            self._minute = minute
+        elif minute > self._minute:
+            self._roll(minute - self._minute)
+            self._minute = minute
+        if minute == self._minute:
+            self._elapsed = max(self._elapsed, t - minute)
+        self._cut = self._current_cut()
+        admit = self._sent < self.budget_per_minute and p >= self._cut
+        if admit:
+            self._sent += 1
+            self._admitted_total += 1
+        else:
+            self._suppressed_total += 1
+        self._candidates += 1
+        if len(self._prios) < self.history:
+            self._prios.append(p)
+        else:
+            self._prios[self._head] = p
+            self._head = (self._head + 1) % self.history
+        return admit
+
+    def _roll(self, gap: int) -> None:
+        a = self.smoothing
+        rate = (
+            float(self._candidates)
+            if self._rate is None
+            else self._rate + a * (self._candidates - self._rate)
+        )
+        # Minutes without candidates count as zeros in the weighted mean.
+        self._rate = rate * (1.0 - a) ** (gap - 1)
+        self._sent = 0
+        self._candidates = 0
+        self._elapsed = 0.0
+        self._sorted = sorted(self._prios)
+
+    def _current_cut(self) -> float:
+        remaining = self.budget_per_minute - self._sent
+        if remaining <= 0 or not self._sorted:
+            return 0.0
+        f = self._elapsed
+        rate = self._rate
+        if self._candidates and f > 0.0:
+            # Blend the pace of this minute into the forecast, trusting it more
+            # as the minute fills: it catches a minute that is busier or
+            # quieter than the past ones.
+            pace = self._candidates / f
+            rate = pace if rate is None else f * pace + (1.0 - f) * rate
+        if rate is None:
+            return 0.0
+        expected_rest = rate * (1.0 - f)
+        if expected_rest <= remaining:
+            return 0.0
+        n = len(self._sorted)
+        # About remaining/expected_rest of the candidates lie at or above sorted[j].
+        j = min(n - 1, int(n * (1.0 - remaining / expected_rest)))
+        return self._sorted[j]
+
+    @property
+    def cut(self) -> float:
+        """Priority the last candidate needed (0 when traffic fitted the budget)."""
+        return self._cut
+
+    @property
+    def expected_per_minute(self) -> float:
+        """Expected number of candidates per minute (0 before a minute has passed)."""
+        return self._rate or 0.0
+
+    @property
+    def admitted(self) -> int:
+        """Escalations admitted since the start."""
+        return self._admitted_total
+
+    @property
+    def suppressed(self) -> int:
+        """Candidates suppressed since the start (for ``vigil_escalations_suppressed_total``)."""
+        return self._suppressed_total
+
+    @property
+    def sent_this_minute(self) -> int:
+        """Escalations admitted in the current minute."""
+        return self._sent
