@@ -1,0 +1,295 @@
+"""Accuracy estimated before labels arrive (confidence-based performance estimation).
+
+NannyML's CBPE (confidence-based performance estimation) observes that for a
+calibrated model the probability that a prediction is correct *is* its
+confidence, so the expected accuracy of a batch of unlabelled predictions is
+the mean of their calibrated confidences. This holds under covariate shift
+(the inputs change, ``P(correct | confidence)`` does not), which is when it is
+useful: accuracy can be watched before any label arrives.
+
+:class:`PerformanceEstimator` learns the calibration map from the labelled
+``(confidence, correct)`` pairs it is shown (a bounded ring buffer of the
+latest ``calibration_window``), by histogram binning of the residual: in bin
+``b`` the map adds ``offset_b = (correct_b - sum of confidences_b) / (n_b + m)``
+to a confidence. Correcting the residual rather than replacing a confidence by
+its bin's accuracy keeps the within-bin slope, so a shift of the confidences
+*inside* a bin (exactly what covariate shift does) is not mistaken for a change
+of accuracy. The pseudo-count ``m = prior_strength`` shrinks a bin with few
+labels towards "calibrated as is".
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+from typing import Any
+
+from detectors.base import Detector, check_in_range, check_positive, check_probability
+from detectors.calibration import reliability_edges
+from detectors.errors import InvalidObservationError
+from detectors.signals import SignalChange, SignalState
+
+__all__ = ["PerformanceEstimator"]
+
+# Fixed point as in detectors.calibration: exact integer sums, no float drift.
+_FIXED_BITS = 80
+_ONE = 1 << _FIXED_BITS
+
+
+def _fixed(x: float) -> int:
+    return int(math.ldexp(x, _FIXED_BITS))
+
+
+class PerformanceEstimator(Detector):
+    """Estimate accuracy from confidences (CBPE) and alert when it drops.
+
+    Parameters
+    ----------
+    bins
+        Equal-width bins of the calibration map (same edges as
+        :class:`~detectors.calibration.CalibrationMonitor`).
+    window
+        Number of most recent unlabelled predictions the estimate covers.
+    calibration_window
+        Number of most recent labelled pairs the calibration map is learned from.
+    prior_strength
+        Pseudo-count ``m`` shrinking each bin's correction towards zero.
+    reference_accuracy
+        Accuracy the model is expected to have; ``None`` takes the estimate
+        when the window first fills.
+    threshold
+        ``estimated_accuracy`` enters drift below ``reference - threshold``.
+    hysteresis
+        It recovers at or above ``reference - threshold + hysteresis``.
+    min_events
+        No alert before this many predictions are in the window.
+
+    Examples
+    --------
+    The model is calibrated on what it was trained on; in production its inputs
+    move to where it is less sure, and accuracy falls before any label says so.
+
+    >>> import random
+    >>> rng = random.Random(0)
+    >>> est = PerformanceEstimator(window=2000, min_events=500)
+    >>> for _ in range(5000):  # labelled reference data
+    ...     c = rng.uniform(0.6, 1.0)
+    ...     est.observe_label(c, rng.random() < c)
+    >>> alerts = []
+    >>> for i in range(6000):
+    ...     c = rng.uniform(0.6, 1.0) if i < 3000 else rng.uniform(0.5, 0.8)
+    ...     alerts += [(i, a.state) for a in est.update(c)]
+    >>> round(est.reference, 3), round(est.estimated_accuracy, 3), alerts
+    (0.798, 0.649, [(3668, 'drift')])
+    """
+
+    _settings = (
+        "bins",
+        "window",
+        "calibration_window",
+        "prior_strength",
+        "reference_accuracy",
+        "threshold",
+        "hysteresis",
+        "min_events",
+    )
+
+    def __init__(
+        self,
+        bins: int = 20,
+        window: int = 1000,
+        calibration_window: int = 5000,
+        prior_strength: float = 10.0,
+        reference_accuracy: float | None = None,
+        threshold: float = 0.05,
+        hysteresis: float = 0.01,
+        min_events: int = 200,
+    ) -> None:
+        self.bins = bins
+        self.window = window
+        self.calibration_window = calibration_window
+        self.prior_strength = prior_strength
+        self.reference_accuracy = reference_accuracy
+        self.threshold = threshold
+        self.hysteresis = hysteresis
+        self.min_events = min_events
+        check_positive("bins", bins, integer=True)
+        check_positive("window", window, integer=True)
+        check_positive("calibration_window", calibration_window, integer=True)
+        check_positive("prior_strength", prior_strength)
+        if reference_accuracy is not None:
+            check_in_range("reference_accuracy", reference_accuracy, 0.0, 1.0)
+        check_in_range("threshold", threshold, 0.0, 1.0)
+        check_in_range("hysteresis", hysteresis, 0.0, 1.0)
+        check_positive("min_events", min_events, integer=True)
+        self._edges = reliability_edges(bins)
+        self._reset()
+
+    def _reset(self) -> None:
+        # Unlabelled window: ring buffer, per-bin counts and fixed-point sums.
+        self._u_conf: list[float] = []
+        self._u_head = 0
+        self._u_count = [0] * self.bins
+        self._u_sum = [0] * self.bins
+        # Labelled pairs for the calibration map.
+        self._l_conf: list[float] = []
+        self._l_correct: list[bool] = []
+        self._l_head = 0
+        self._l_count = [0] * self.bins
+        self._l_hits = [0] * self.bins
+        self._l_sum = [0] * self.bins
+        self._seen = 0
+        self._labelled = 0
+        self._ref: float | None = self.reference_accuracy
+        self._drift = False
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "u_conf": list(self._u_conf),
+            "u_head": self._u_head,
+            "u_count": list(self._u_count),
+            "u_sum": list(self._u_sum),
+            "l_conf": list(self._l_conf),
+            "l_correct": list(self._l_correct),
+            "l_head": self._l_head,
+            "l_count": list(self._l_count),
+            "l_hits": list(self._l_hits),
+            "l_sum": list(self._l_sum),
+            "seen": self._seen,
+            "labelled": self._labelled,
+            "ref": self._ref,
+            "drift": self._drift,
+        }
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        self._u_conf = [float(c) for c in state["u_conf"]]
+        self._u_head = int(state["u_head"])
+        self._u_count = [int(v) for v in state["u_count"]]
+        self._u_sum = [int(v) for v in state["u_sum"]]
+        self._l_conf = [float(c) for c in state["l_conf"]]
+        self._l_correct = [bool(y) for y in state["l_correct"]]
+        self._l_head = int(state["l_head"])
+        self._l_count = [int(v) for v in state["l_count"]]
+        self._l_hits = [int(v) for v in state["l_hits"]]
+        self._l_sum = [int(v) for v in state["l_sum"]]
+        self._seen = int(state["seen"])
+        self._labelled = int(state["labelled"])
+        self._ref = None if state["ref"] is None else float(state["ref"])
+        self._drift = bool(state["drift"])
+
+    def _bin(self, confidence: float) -> int:
+        return bisect_left(self._edges, confidence)
+
+    def observe_label(self, confidence: float, correct: bool) -> None:
+        """Learn the calibration map from one labelled prediction."""
+        c = check_probability("confidence", confidence)
+        if not isinstance(correct, bool):
+            raise InvalidObservationError(f"'correct' must be a bool; got {correct!r}")
+        if len(self._l_conf) < self.calibration_window:
+            self._l_conf.append(c)
+            self._l_correct.append(correct)
+        else:
+            old_c, old_y = self._l_conf[self._l_head], self._l_correct[self._l_head]
+            b = self._bin(old_c)
+            self._l_count[b] -= 1
+            self._l_hits[b] -= old_y
+            self._l_sum[b] -= _fixed(old_c)
+            self._l_conf[self._l_head] = c
+            self._l_correct[self._l_head] = correct
+            self._l_head = (self._l_head + 1) % self.calibration_window
+        b = self._bin(c)
+        self._l_count[b] += 1
+        self._l_hits[b] += correct
+        self._l_sum[b] += _fixed(c)
+        self._labelled += 1
+
+    def update(self, confidence: float) -> list[SignalChange]:
+        """Add one unlabelled prediction; return the alerts it triggers (usually none)."""
+        c = check_probability("confidence", confidence)
+        if len(self._u_conf) < self.window:
+            self._u_conf.append(c)
+        else:
+            old = self._u_conf[self._u_head]
+            b = self._bin(old)
+            self._u_count[b] -= 1
+            self._u_sum[b] -= _fixed(old)
+            self._u_conf[self._u_head] = c
+            self._u_head = (self._u_head + 1) % self.window
+        b = self._bin(c)
+        self._u_count[b] += 1
+        self._u_sum[b] += _fixed(c)
+        self._seen += 1
+        if self._ref is None and len(self._u_conf) == self.window:
+            self._ref = self.estimated_accuracy
+        return self._edges_triggered()
+
+    def _edges_triggered(self) -> list[SignalChange]:
+        if self._ref is None or len(self._u_conf) < self.min_events:
+            return []
+        est = self.estimated_accuracy
+        floor = self._ref - self.threshold
+        if not self._drift and est < floor:
+            self._drift = True
+            return [self._change("drift", est, floor)]
+        if self._drift and est >= floor + self.hysteresis:
+            self._drift = False
+            return [self._change("recovered", est, floor)]
+        return []
+
+    def _change(self, state: Any, est: float, floor: float) -> SignalChange:
+        return SignalChange(
+            signal="estimated_accuracy",
+            detector=type(self).__name__,
+            state=state,
+            events_seen=self._seen,
+            statistic=est,
+            threshold=floor,
+            reference=self._ref,
+            current={"estimated_accuracy": est, "count": len(self._u_conf)},
+        )
+
+    def state(self) -> SignalState:
+        """Current reading of ``estimated_accuracy``, for gauges."""
+        floor = math.nan if self._ref is None else self._ref - self.threshold
+        return SignalState(
+            "estimated_accuracy", type(self).__name__, self.estimated_accuracy, floor, self._drift
+        )
+
+    def _offsets(self) -> list[float]:
+        m = self.prior_strength
+        return [
+            (h * _ONE - s) / _ONE / (n + m)
+            for n, h, s in zip(self._l_count, self._l_hits, self._l_sum, strict=True)
+        ]
+
+    def calibrate(self, confidence: float) -> float:
+        """The calibrated confidence: probability that this prediction is correct."""
+        c = check_probability("confidence", confidence)
+        return min(1.0, max(0.0, c + self._offsets()[self._bin(c)]))
+
+    @property
+    def estimated_accuracy(self) -> float:
+        """Mean calibrated confidence of the unlabelled window (NaN when empty)."""
+        n = len(self._u_conf)
+        if n == 0:
+            return math.nan
+        total = sum(
+            s / _ONE + k * off
+            for s, k, off in zip(self._u_sum, self._u_count, self._offsets(), strict=True)
+        )
+        return min(1.0, max(0.0, total / n))
+
+    @property
+    def reference(self) -> float | None:
+        """Reference accuracy (given, or the first full window's estimate)."""
+        return self._ref
+
+    @property
+    def count(self) -> int:
+        """Unlabelled predictions in the window."""
+        return len(self._u_conf)
+
+    @property
+    def labelled(self) -> int:
+        """Labelled pairs in the calibration map."""
+        return len(self._l_conf)
