@@ -1,0 +1,29 @@
+# vigil worker image: `docker build -t vigil .`
+# Runs `vigil worker` by default; the same image runs any vigil command
+# (docker compose uses it for `topics create` and the demo traffic).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# Fixed numeric ids so Kubernetes can verify runAsNonRoot (deploy/k8s uses 10001).
+RUN groupadd --system --gid 10001 vigil \
+ && useradd --system --uid 10001 --gid vigil --home-dir /var/lib/vigil \
+            --shell /usr/sbin/nologin vigil \
+ && mkdir -p /var/lib/vigil \
+ && chown vigil:vigil /var/lib/vigil
+
+WORKDIR /src
+# README.m[d]: copied when present (pyproject names it as the readme).
+COPY pyproject.toml README.m[d] ./
+COPY detectors ./detectors
+COPY streams ./streams
+RUN pip install . && rm -rf /src
+
+USER 10001
+WORKDIR /var/lib/vigil
+EXPOSE 9108
+ENTRYPOINT ["vigil"]
+CMD ["worker"]
