@@ -1,0 +1,249 @@
+"""Join labels to the predictions they judge, with bounded state (SPEC §3).
+
+A label arrives minutes or days after its prediction. :class:`LabelJoin` keeps
+the pending predictions of the models a worker owns, keyed by
+``(model_id, event_id)``, and forgets them after ``horizon`` seconds or, when
+more than ``max_pending`` are waiting, oldest first. A label finds its
+prediction (``joined``), finds nothing (``unmatched``: too late, or never
+predicted) or is a second label for an event already joined (``duplicate``:
+the join remembers recently joined ids, bounded the same way).
+
+Pure logic: no Kafka or Faust here. Time is event time: ``ts`` of predictions
+and ``now`` of labels advance a watermark, and "older than the horizon" means
+older than the watermark minus ``horizon``, so a replay gives the same result
+as the live run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from detectors.errors import SnapshotError
+from streams.errors import ConfigError, InvalidEventError
+
+__all__ = ["JoinOutcome", "JoinResult", "LabelJoin"]
+
+JoinOutcome = Literal["joined", "unmatched", "duplicate"]
+_SNAPSHOT_VERSION = 1
+
+Key = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class JoinResult:
+    """What became of one label.
+
+    ``prediction``, ``escalated`` and ``prediction_ts`` are those stored with
+    the prediction (``None`` when unmatched, and ``escalated``/``prediction_ts``
+    also when a label carried its own prediction that was not pending).
+    ``delay_seconds`` is the label's ``now`` minus the prediction's ``ts``
+    (for ``vigil_label_delay_seconds``).
+    """
+
+    outcome: JoinOutcome
+    prediction: Any = None
+    escalated: bool | None = None
+    prediction_ts: datetime | None = None
+    delay_seconds: float | None = None
+
+
+def _epoch(name: str, value: object) -> float:
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise InvalidEventError(
+            "bad_value", f"{name!r} must be a timezone-aware datetime; got {value!r}"
+        )
+    return value.timestamp()
+
+
+def _key(model_id: object, event_id: object) -> Key:
+    if not isinstance(model_id, str) or not isinstance(event_id, str):
+        raise InvalidEventError(
+            "bad_value",
+            f"model_id and event_id must be strings; got {model_id!r}, {event_id!r}",
+        )
+    return (model_id, event_id)
+
+
+class LabelJoin:
+    """Pending predictions waiting for their labels, bounded in time and count.
+
+    Parameters
+    ----------
+    horizon
+        Seconds a prediction waits for its label, and a joined id is
+        remembered to catch duplicates.
+    max_pending
+        Most predictions kept; beyond it the oldest is forgotten.
+    max_joined
+        Most joined ids remembered for duplicate detection (default
+        ``max_pending``).
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime, timedelta
+    >>> t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    >>> join = LabelJoin(horizon=3600, max_pending=1000)
+    >>> join.add_prediction("fraud", "e1", {"label": "ok"}, t0, escalated=True)
+    True
+    >>> r = join.match("fraud", "e1", t0 + timedelta(minutes=5))
+    >>> r.outcome, r.prediction, r.escalated, r.delay_seconds
+    ('joined', {'label': 'ok'}, True, 300.0)
+    >>> join.match("fraud", "e1", t0 + timedelta(minutes=6)).outcome
+    'duplicate'
+    >>> join.match("fraud", "e2", t0 + timedelta(minutes=6)).outcome
+    'unmatched'
+    >>> _ = join.add_prediction("fraud", "e3", {"label": "ok"}, t0 + timedelta(minutes=6))
+    >>> join.match("fraud", "e3", t0 + timedelta(hours=2)).outcome  # past the horizon
+    'unmatched'
+    """
+
+    def __init__(
+        self, horizon: float = 86_400.0, max_pending: int = 100_000, max_joined: int | None = None
+    ) -> None:
+        if (
+            isinstance(horizon, bool)
+            or not isinstance(horizon, int | float)
+            or not math.isfinite(horizon)
+            or horizon <= 0
+        ):
+            raise ConfigError(f"'horizon' must be a positive number of seconds; got {horizon!r}")
+        for name, value in (("max_pending", max_pending), ("max_joined", max_joined)):
+            if value is None and name == "max_joined":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"{name!r} must be a positive integer; got {value!r}")
+        self.horizon = horizon
+        self.max_pending = max_pending
+        self.max_joined = max_joined
+        self._reset()
+
+    def _reset(self) -> None:
+        # Insertion order approximates age; eviction pops from the front.
+        self._pending: OrderedDict[Key, tuple[Any, float, bool]] = OrderedDict()
+        self._joined: OrderedDict[Key, float] = OrderedDict()
+        self._watermark = -math.inf
+        self._counts = {"joined": 0, "unmatched": 0, "duplicate": 0, "expired": 0, "overflow": 0}
+
+    @property
+    def _joined_cap(self) -> int:
+        return self.max_pending if self.max_joined is None else self.max_joined
+
+    def _advance(self, t: float) -> None:
+        self._watermark = max(self._watermark, t)
+        oldest = self._watermark - self.horizon
+        while self._pending:
+            key, (_, ts, _) = next(iter(self._pending.items()))
+            if ts >= oldest:
+                break
+            del self._pending[key]
+            self._counts["expired"] += 1
+        while self._joined and next(iter(self._joined.values())) < oldest:
+            self._joined.popitem(last=False)
+
+    def add_prediction(
+        self, model_id: str, event_id: str, prediction: Any, ts: datetime, escalated: bool = False
+    ) -> bool:
+        """Keep a prediction until its label arrives; ``False`` if it is already
+        pending or already joined (a replayed event), or older than the horizon."""
+        key = _key(model_id, event_id)
+        t = _epoch("ts", ts)
+        if not isinstance(escalated, bool):
+            raise InvalidEventError("bad_value", f"'escalated' must be a bool; got {escalated!r}")
+        self._advance(t)
+        if key in self._pending or key in self._joined:
+            return False
+        if t < self._watermark - self.horizon:
+            self._counts["expired"] += 1
+            return False
+        self._pending[key] = (prediction, t, escalated)
+        while len(self._pending) > self.max_pending:
+            self._pending.popitem(last=False)
+            self._counts["overflow"] += 1
+        return True
+
+    def match(
+        self, model_id: str, event_id: str, now: datetime, prediction: Any = None
+    ) -> JoinResult:
+        """Join one label arriving at ``now``.
+
+        A label that carries its own ``prediction`` needs no pending one: it is
+        ``joined`` unless the event was joined before (``duplicate``); a pending
+        prediction of the same event is consumed, and its ``escalated`` flag
+        and timestamp are returned.
+        """
+        key = _key(model_id, event_id)
+        t = _epoch("now", now)
+        self._advance(t)
+        if key in self._joined:
+            self._counts["duplicate"] += 1
+            return JoinResult("duplicate")
+        stored = self._pending.pop(key, None)
+        if stored is None and prediction is None:
+            self._counts["unmatched"] += 1
+            return JoinResult("unmatched")
+        self._joined[key] = t
+        while len(self._joined) > self._joined_cap:
+            self._joined.popitem(last=False)
+        self._counts["joined"] += 1
+        if stored is None:
+            return JoinResult("joined", prediction)
+        pred, ts, escalated = stored
+        return JoinResult(
+            "joined",
+            pred if prediction is None else prediction,
+            escalated,
+            datetime.fromtimestamp(ts, UTC),
+            t - ts,
+        )
+
+    @property
+    def pending(self) -> int:
+        """Predictions waiting for a label."""
+        return len(self._pending)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Labels ``joined``/``unmatched``/``duplicate`` and predictions ``expired``
+        (past the horizon) or dropped for ``overflow`` (over ``max_pending``)."""
+        return dict(self._counts)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Plain, picklable state; predictions are stored as given."""
+        return {
+            "class": "LabelJoin",
+            "version": _SNAPSHOT_VERSION,
+            "settings": {
+                "horizon": self.horizon,
+                "max_pending": self.max_pending,
+                "max_joined": self.max_joined,
+            },
+            "state": {
+                "pending": [[m, e, p, ts, esc] for (m, e), (p, ts, esc) in self._pending.items()],
+                "joined": [[m, e, t] for (m, e), t in self._joined.items()],
+                "watermark": self._watermark,
+                "counts": dict(self._counts),
+            },
+        }
+
+    @classmethod
+    def restore(cls, snapshot: dict[str, Any]) -> LabelJoin:
+        """Rebuild a join from :meth:`snapshot`; it continues as if never stopped."""
+        if (
+            not isinstance(snapshot, dict)
+            or snapshot.get("class") != "LabelJoin"
+            or snapshot.get("version") != _SNAPSHOT_VERSION
+        ):
+            raise SnapshotError(f"not a LabelJoin snapshot of version {_SNAPSHOT_VERSION}")
+        join = cls(**snapshot["settings"])
+        state = snapshot["state"]
+        for m, e, p, ts, esc in state["pending"]:
+            join._pending[(m, e)] = (p, float(ts), bool(esc))
+        for m, e, t in state["joined"]:
+            join._joined[(m, e)] = float(t)
+        join._watermark = float(state["watermark"])
+        join._counts = {k: int(v) for k, v in state["counts"].items()}
+        return join
