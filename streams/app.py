@@ -48,7 +48,7 @@ def faust_credentials(settings: Settings) -> Any:
 class VigilApp:
     """A configured Faust app with vigil's agents, its processor and its metrics."""
 
-    def __init__(self, settings: Settings, *, serve_metrics: bool = True) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         disable_created_metrics()
         self.fleet = Fleet(settings, on_evict=self._on_evict)
@@ -58,7 +58,6 @@ class VigilApp:
             consumer_lag=self._consumer_lag,
         )
         self.processor = Processor(settings, self.metrics, self.fleet)
-        self.serve_metrics = serve_metrics
         t = settings.topics
         self.app = faust.App(
             settings.app_id,
@@ -81,7 +80,6 @@ class VigilApp:
         self.alerts_topic = topic(t.alerts)
         self.deadletter_topic = topic(t.deadletter)
         self.app.agent(self.inference_topic, name="vigil.inference")(self._inference_agent)
-        self.app.on_startup.connect(self._on_startup)
         self.app.on_partitions_revoked.connect(self._on_revoked)
 
     def _topic(self, name: str) -> Any:
@@ -93,13 +91,13 @@ class VigilApp:
             partitions=self.settings.topics.partitions,
         )
 
-    async def _on_startup(self, app: Any, **kwargs: Any) -> None:
-        if self.serve_metrics:
-            w = self.settings.worker
-            start_http_server(w.metrics_port, addr=w.metrics_host, registry=self.metrics.registry)
-            log.info("metrics at http://%s:%d/metrics", w.metrics_host, w.metrics_port)
+    def start_metrics_server(self) -> None:
+        """Serve ``/metrics`` from a background thread (prometheus_client's server)."""
+        w = self.settings.worker
+        start_http_server(w.metrics_port, addr=w.metrics_host, registry=self.metrics.registry)
+        log.info("metrics at http://%s:%d/metrics", w.metrics_host, w.metrics_port)
 
-    async def _on_revoked(self, revoked: set[Any], **kwargs: Any) -> None:
+    async def _on_revoked(self, sender: Any, revoked: set[Any], **kwargs: Any) -> None:
         # All state of one model lives on the partition its key hashes to; models whose
         # partition moved away are dropped with their series so two workers never
         # report the same model at once.
@@ -146,5 +144,5 @@ class VigilApp:
             await self.deadletter_topic.send(key=dl_key, value=value)
 
 
-def create_app(settings: Settings, *, serve_metrics: bool = True) -> VigilApp:
-    return VigilApp(settings, serve_metrics=serve_metrics)
+def create_app(settings: Settings) -> VigilApp:
+    return VigilApp(settings)

@@ -77,6 +77,7 @@ class InferencePublisher:
         }
         conf.update(kafka_config or {})
         conf["error_cb"] = self._on_error
+        conf.setdefault("logger", logging.getLogger("vigil.kafka"))
         self._producer = Producer(conf)
         self._lock = threading.Lock()
         self.sent = 0

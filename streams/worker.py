@@ -18,5 +18,6 @@ def run_worker(settings: Settings) -> None:
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     vigil = create_app(settings)
+    vigil.start_metrics_server()
     worker = faust.Worker(vigil.app, loglevel=settings.log_level, quiet=True)
     worker.execute_from_commandline()
