@@ -147,6 +147,10 @@ class EscalationPolicy(Detector):
         if policy not in POLICIES:
             raise SettingsError(f"'policy' must be one of {POLICIES}; got {policy!r}")
         check_in_range("drift_confidence_boost", drift_confidence_boost, 0.0, 1.0)
+        # Checked whichever policy is chosen, so a config is valid or not as a whole.
+        check_in_range("target_error", target_error, 0.0, 1.0)
+        check_in_range("learning_rate", learning_rate, 0.0, 1.0)
+        check_positive("learning_rate", learning_rate)
         if budget_per_minute is not None:
             check_positive("budget_per_minute", budget_per_minute, integer=True)
         # The parts check their own settings.
