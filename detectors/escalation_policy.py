@@ -83,6 +83,9 @@ class EscalationPolicy(Detector):
         catch up.
     budget_per_minute
         Escalations per minute; ``None`` means unlimited.
+    budget_history
+        Recent candidate priorities the budget learns its cut from
+        (:class:`~detectors.budget.EscalationBudget`'s ``history``).
 
     Examples
     --------
@@ -120,6 +123,7 @@ class EscalationPolicy(Detector):
         "learning_rate",
         "drift_confidence_boost",
         "budget_per_minute",
+        "budget_history",
     )
     version = "1"
 
@@ -134,6 +138,7 @@ class EscalationPolicy(Detector):
         learning_rate: float = 0.005,
         drift_confidence_boost: float = 0.1,
         budget_per_minute: int | None = None,
+        budget_history: int = 4096,
     ) -> None:
         self.policy = policy
         self.min_confidence = min_confidence
@@ -144,6 +149,7 @@ class EscalationPolicy(Detector):
         self.learning_rate = learning_rate
         self.drift_confidence_boost = drift_confidence_boost
         self.budget_per_minute = budget_per_minute
+        self.budget_history = budget_history
         if policy not in POLICIES:
             raise SettingsError(f"'policy' must be one of {POLICIES}; got {policy!r}")
         check_in_range("drift_confidence_boost", drift_confidence_boost, 0.0, 1.0)
@@ -153,6 +159,7 @@ class EscalationPolicy(Detector):
         check_positive("learning_rate", learning_rate)
         if budget_per_minute is not None:
             check_positive("budget_per_minute", budget_per_minute, integer=True)
+        check_positive("budget_history", budget_history, integer=True)
         # The parts check their own settings.
         self._threshold = ThresholdEscalation(
             min_confidence, min_margin, max_entropy, max_interval_width
@@ -169,7 +176,7 @@ class EscalationPolicy(Detector):
             else None
         )
         self._budget = (
-            EscalationBudget(budget_per_minute=budget_per_minute)
+            EscalationBudget(budget_per_minute=budget_per_minute, history=budget_history)
             if budget_per_minute is not None
             else None
         )
