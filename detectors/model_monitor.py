@@ -1,7 +1,10 @@
 """Everything vigil knows about one model, composed: drift, escalation, calibration.
 
 :class:`ModelMonitor` is the single entry point the worker and ``vigil replay``
-share, so live and replayed streams run the same code.
+share, so live and replayed streams run the same code. Per event it updates the
+drift detectors, the label-free accuracy estimate and the escalation policy;
+per label it updates calibration, the estimate's calibration map and the
+conformal threshold.
 """
 
 from __future__ import annotations
@@ -11,11 +14,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from detectors.escalation import Decision, ThresholdEscalation
-from detectors.prediction import Prediction
-from detectors.signals import SignalChange
+from detectors.calibration import CalibrationMonitor
+from detectors.drift_monitor import DriftMonitor
+from detectors.errors import InvalidObservationError, SnapshotError
+from detectors.escalation import Decision
+from detectors.escalation_policy import EscalationPolicy
+from detectors.performance import PerformanceEstimator
+from detectors.prediction import ClassPrediction, Prediction
+from detectors.signals import SignalChange, SignalState
 
 __all__ = ["ModelMonitor", "Verdict"]
+
+_SNAPSHOT_FORMAT = "vigil.model_monitor/1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,51 +44,151 @@ class ModelMonitor:
     model_id
         The model this monitor belongs to.
     policy
-        The escalation policy applied to each prediction.
+        Decides per prediction whether to escalate (threshold or conformal, budget).
+    drift
+        Feature, confidence, prediction and data-quality drift; ``None`` turns drift off.
+    calibration
+        Calibration and accuracy over labelled events; ``None`` turns it off.
+    performance
+        Label-free accuracy estimate (CBPE); ``None`` turns it off.
+    data_reasons
+        Escalate for out-of-range values, unseen categories and missing features.
 
     Examples
     --------
     >>> from datetime import UTC, datetime
-    >>> from detectors.prediction import ClassPrediction
-    >>> mon = ModelMonitor("fraud", ThresholdEscalation(min_confidence=0.7))
+    >>> mon = ModelMonitor("fraud", EscalationPolicy(min_confidence=0.7))
     >>> now = datetime(2026, 1, 1, tzinfo=UTC)
-    >>> mon.observe({}, ClassPrediction("ok", 0.9), now).decision.escalate
+    >>> mon.observe({"amount": 3.0}, ClassPrediction("ok", 0.9), now).decision.escalate
     False
-    >>> mon.observe({}, ClassPrediction("ok", 0.6), now).decision.escalate
-    True
-    >>> mon.events_seen
-    2
+    >>> v = mon.observe({"amount": 3.0}, ClassPrediction("ok", 0.6), now)
+    >>> v.decision.escalate, [r.kind for r in v.decision.reasons]
+    (True, ['low_confidence'])
+    >>> mon.observe_label(ClassPrediction("ok", 0.6), "fraud", was_escalated=True)
+    []
+    >>> mon.events_seen, mon.labels_seen, round(mon.calibration.accuracy, 2)
+    (2, 1, 0.0)
     """
 
-    def __init__(self, model_id: str, policy: ThresholdEscalation) -> None:
+    def __init__(
+        self,
+        model_id: str,
+        policy: EscalationPolicy,
+        drift: DriftMonitor | None = None,
+        calibration: CalibrationMonitor | None = None,
+        performance: PerformanceEstimator | None = None,
+        data_reasons: bool = True,
+    ) -> None:
         self.model_id = model_id
         self.policy = policy
-        self._events_seen = 0
+        self.drift = drift
+        self.calibration = calibration if calibration is not None else CalibrationMonitor()
+        self.performance = performance
+        self.data_reasons = data_reasons
         self.model_version = "unknown"
+        self._events_seen = 0
+        self._labels_seen = 0
 
     @property
     def events_seen(self) -> int:
         return self._events_seen
 
+    @property
+    def labels_seen(self) -> int:
+        return self._labels_seen
+
+    @property
+    def drift_active(self) -> bool:
+        return self.drift is not None and self.drift.drift_active
+
     def observe(
         self, features: Mapping[str, Any], prediction: Prediction, now: datetime
     ) -> Verdict:
+        """One validated inference event: the decision and any alert edges."""
+        changes: list[SignalChange] = []
+        quality: dict[str, tuple[str, ...]] = {}
+        drift = self.drift
+        if drift is not None:
+            changes = drift.update(features, prediction)
+            if self.data_reasons:
+                q = drift.last_quality
+                if q.out_of_range:
+                    quality["out_of_range"] = q.out_of_range
+                if q.unseen:
+                    quality["unseen_category"] = q.unseen
+                if q.missing:
+                    quality["missing_features"] = q.missing
+        if self.performance is not None and isinstance(prediction, ClassPrediction):
+            changes += self.performance.update(prediction.confidence)
+        decision = self.policy.decide(
+            prediction,
+            now=now,
+            data_reasons=quality,
+            drift_active=drift is not None and drift.drift_active,
+        )
         self._events_seen += 1
-        reasons = self.policy.update(prediction)
-        decision = Decision(bool(reasons), self.policy.priority(prediction), tuple(reasons))
-        return Verdict(decision)
+        return Verdict(decision, changes)
+
+    def observe_label(
+        self, prediction: Prediction, truth: str | float, *, was_escalated: bool
+    ) -> list[SignalChange]:
+        """Ground truth for one prediction: calibration, accuracy and the conformal
+        threshold learn from it. Regression labels are counted only."""
+        self._labels_seen += 1
+        if not isinstance(prediction, ClassPrediction):
+            return []
+        if not isinstance(truth, str):
+            raise InvalidObservationError(f"a classification label must be a string; got {truth!r}")
+        correct = prediction.label == truth
+        changes = self.calibration.update(prediction.confidence, correct)
+        if self.performance is not None:
+            self.performance.observe_label(prediction.confidence, correct)
+        self.policy.observe_label(prediction, correct, was_escalated)
+        return changes
+
+    def states(self) -> list[SignalState]:
+        """Every signal's current reading (for gauges at scrape time)."""
+        out: list[SignalState] = []
+        if self.drift is not None:
+            out += self.drift.states()
+        if self.calibration.count:
+            out += self.calibration.states()
+        if self.performance is not None and self.performance.count:
+            out.append(self.performance.state())
+        return out
+
+    # ------------------------------------------------------------ snapshots
 
     def snapshot(self) -> dict[str, Any]:
+        """Plain, picklable state of every component."""
         return {
+            "format": _SNAPSHOT_FORMAT,
             "model_id": self.model_id,
             "model_version": self.model_version,
             "events_seen": self._events_seen,
+            "labels_seen": self._labels_seen,
+            "data_reasons": self.data_reasons,
             "policy": self.policy.snapshot(),
+            "drift": None if self.drift is None else self.drift.snapshot(),
+            "calibration": self.calibration.snapshot(),
+            "performance": None if self.performance is None else self.performance.snapshot(),
         }
 
     @classmethod
     def restore(cls, snapshot: dict[str, Any]) -> ModelMonitor:
-        mon = cls(snapshot["model_id"], ThresholdEscalation.restore(snapshot["policy"]))
-        mon._events_seen = int(snapshot["events_seen"])
+        if not isinstance(snapshot, dict) or snapshot.get("format") != _SNAPSHOT_FORMAT:
+            raise SnapshotError(f"not a {_SNAPSHOT_FORMAT} snapshot")
+        mon = cls(
+            snapshot["model_id"],
+            EscalationPolicy.restore(snapshot["policy"]),
+            None if snapshot["drift"] is None else DriftMonitor.restore(snapshot["drift"]),
+            CalibrationMonitor.restore(snapshot["calibration"]),
+            None
+            if snapshot["performance"] is None
+            else PerformanceEstimator.restore(snapshot["performance"]),
+            data_reasons=bool(snapshot["data_reasons"]),
+        )
         mon.model_version = snapshot["model_version"]
+        mon._events_seen = int(snapshot["events_seen"])
+        mon._labels_seen = int(snapshot["labels_seen"])
         return mon

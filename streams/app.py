@@ -80,6 +80,7 @@ class VigilApp:
         self.alerts_topic = topic(t.alerts)
         self.deadletter_topic = topic(t.deadletter)
         self.app.agent(self.inference_topic, name="vigil.inference")(self._inference_agent)
+        self.app.agent(self.labels_topic, name="vigil.labels")(self._labels_agent)
         self.app.on_partitions_revoked.connect(self._on_revoked)
 
     def _topic(self, name: str) -> Any:
@@ -133,6 +134,19 @@ class VigilApp:
             await self._send(out)
             out.clear()
             batch_seconds.observe(time.perf_counter() - started)
+            yield None
+
+    async def _labels_agent(self, stream: Any) -> AsyncIterator[None]:
+        w = self.settings.worker
+        out = Outgoing()
+        label = self.processor.label
+        async for events in stream.take_events(w.batch_size, within=w.batch_within_s):
+            for event in events:
+                msg = event.message
+                source = MessageSource(msg.topic, msg.partition, msg.offset, msg.key)
+                label(event.value if event.value is not None else b"", source, out)
+            await self._send(out)
+            out.clear()
             yield None
 
     async def _send(self, out: Outgoing) -> None:

@@ -147,7 +147,7 @@ class FeatureSpec:
 class DriftSettings:
     sensitivity: float = 1_000_000.0
     detectors: tuple[str, ...] = ("adwin", "distribution")
-    window: int = 500
+    window: int = 250
     reference_size: int = 1000
     top_k: int = 20
 

@@ -15,13 +15,14 @@ from datetime import UTC, datetime
 import orjson
 
 from detectors.prediction import ClassPrediction
+from detectors.signals import SignalChange
 from streams.config import Settings
 from streams.deadletter import DeadLetter, MessageSource
 from streams.errors import DeadLetterReason, InvalidEventError
 from streams.fleet import Fleet
 from streams.metrics import VigilMetrics
 from streams.records import alert_record, escalation_record
-from streams.schema import decode_inference
+from streams.schema import decode_inference, decode_label
 
 __all__ = ["Outgoing", "Processor", "utc_now"]
 
@@ -59,26 +60,32 @@ class Processor:
         settings: Settings,
         metrics: VigilMetrics,
         fleet: Fleet | None = None,
-        clock: Clock = utc_now,
+        clock: Clock | None = utc_now,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
         self.fleet = fleet if fleet is not None else Fleet(settings)
+        # clock=None runs on event time (replay): "now" is the event's own ts, and for a
+        # message that cannot be read, the last event time seen.
         self.clock = clock
+        self._event_time = datetime.fromtimestamp(0, UTC)
         self.max_event_bytes = settings.worker.max_event_bytes
         self.processed = 0
         self.dead_lettered = 0
+        self.labels_processed = 0
 
     # ------------------------------------------------------------ inference
 
     def inference(self, raw: bytes, source: MessageSource, out: Outgoing) -> None:
         """Process one inference message; append what to publish to ``out``."""
-        now = self.clock()
+        now = self.clock() if self.clock is not None else self._event_time
         try:
             event = decode_inference(raw, self.max_event_bytes)
         except InvalidEventError as exc:
             self._dead_letter(exc.reason, exc.detail, source, raw, now, exc.model_id, out)
             return
+        if self.clock is None:
+            now = self._event_time = event.ts
         model_id = event.model_id
         if not self.fleet.is_known(model_id):
             self._dead_letter(
@@ -92,8 +99,12 @@ class Processor:
             )
             return
         try:
-            monitor = self.fleet.get(model_id)
+            state = self.fleet.get(model_id)
+            monitor = state.monitor
             verdict = monitor.observe(event.features, event.prediction, now)
+            state.join.add_prediction(
+                model_id, event.event_id, event.prediction, event.ts, verdict.decision.escalate
+            )
         except Exception as exc:  # a bug must not stop the stream: keep the message
             log.exception("processing failed for %s offset %s", source.topic, source.offset)
             self._dead_letter(
@@ -130,10 +141,81 @@ class Processor:
             out.escalations.append((key, orjson.dumps(record)))
             for reason in decision.reasons:
                 m.escalation(reason.kind).inc()
-        for change in verdict.changes:
-            record = alert_record(model_id, event.model_version, change, detected_at=now)
+        self._alerts(model_id, event.model_version, verdict.changes, now, out)
+
+    def _alerts(
+        self,
+        model_id: str,
+        model_version: str,
+        changes: list[SignalChange],
+        now: datetime,
+        out: Outgoing,
+    ) -> None:
+        if not changes:
+            return
+        key = model_id.encode()
+        m = self.metrics.model(model_id)
+        for change in changes:
+            record = alert_record(model_id, model_version, change, detected_at=now)
             out.alerts.append((key, orjson.dumps(record)))
             m.alert(change.signal, change.state).inc()
+
+    # ------------------------------------------------------------ labels
+
+    def label(self, raw: bytes, source: MessageSource, out: Outgoing) -> None:
+        """Process one label message: join it, learn from it, publish any alert edges."""
+        now = self.clock() if self.clock is not None else self._event_time
+        try:
+            lab = decode_label(raw, self.max_event_bytes)
+        except InvalidEventError as exc:
+            self._dead_letter(
+                exc.reason, exc.detail, source, raw, now, exc.model_id, out, inference=False
+            )
+            return
+        if self.clock is None:
+            now = self._event_time = max(self._event_time, lab.ts)
+        model_id = lab.model_id
+        if not self.fleet.is_known(model_id):
+            self._dead_letter(
+                "bad_value",
+                f"model_id {model_id!r} is not configured and allow_unknown_models is false",
+                source,
+                raw,
+                now,
+                model_id,
+                out,
+                inference=False,
+            )
+            return
+        m = self.metrics.model(model_id)
+        try:
+            state = self.fleet.get(model_id)
+            result = state.join.match(model_id, lab.event_id, lab.ts, prediction=lab.prediction)
+            changes: list[SignalChange] = []
+            if result.outcome == "joined":
+                truth = lab.label if lab.label is not None else lab.value
+                assert truth is not None  # the schema guarantees one of them
+                changes = state.monitor.observe_label(
+                    result.prediction, truth, was_escalated=bool(result.escalated)
+                )
+        except Exception as exc:  # a bug must not stop the stream: keep the message
+            log.exception("label processing failed for %s offset %s", source.topic, source.offset)
+            self._dead_letter(
+                "processing_error",
+                f"{type(exc).__name__}: {exc}"[:500],
+                source,
+                raw,
+                now,
+                model_id,
+                out,
+                inference=False,
+            )
+            return
+        self.labels_processed += 1
+        m.labels_outcome(result.outcome).inc()
+        if result.delay_seconds is not None:
+            m.label_delay.observe(max(0.0, result.delay_seconds))
+        self._alerts(model_id, state.monitor.model_version, changes, now, out)
 
     # ------------------------------------------------------------ dead letters
 
@@ -146,9 +228,12 @@ class Processor:
         now: datetime,
         model_id: str | None,
         out: Outgoing,
+        *,
+        inference: bool = True,
     ) -> None:
         self.dead_lettered += 1
         dl = DeadLetter(reason, detail, source, now, bytes(raw), model_id)
         out.dead_letters.append((source.key, orjson.dumps(dl.as_dict())))
         self.metrics.dead_letter(reason).inc()
-        self.metrics.model(model_id).dead_letter.inc()
+        if inference:
+            self.metrics.model(model_id).dead_letter.inc()

@@ -35,7 +35,7 @@ def test_every_event_is_accounted_for(kafka_bootstrap: str, tmp_path: Path) -> N
         "app_id": f"vigil-test-{topics['inference']}",
         "topics": {**topics, "partitions": 3},
         "defaults": {
-            "escalation": {"min_confidence": MIN_CONFIDENCE},
+            "escalation": {"min_confidence": MIN_CONFIDENCE, "data_reasons": False},
             "features": {"x0": {"type": "numeric"}, "ssn": {"type": "categorical", "redact": True}},
         },
     }
