@@ -1,0 +1,190 @@
+"""Shared helpers for the deploy tests: paths, the real Prometheus tools, and
+the metric names of the public contract (SPEC section 7).
+
+The end-to-end tests can reuse :func:`render_local_prometheus_config` and the
+``prometheus_server`` fixture to run a real Prometheus against a worker.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "deploy"
+PROMETHEUS_DIR = DEPLOY / "prometheus"
+RULES_DIR = PROMETHEUS_DIR / "rules"
+RULE_FILES = sorted(RULES_DIR.glob("*.yml"))
+RULE_TESTS = sorted((PROMETHEUS_DIR / "tests").glob("*.yml"))
+LOCAL_TEMPLATE = PROMETHEUS_DIR / "local.yml.template"
+DASHBOARDS = sorted((DEPLOY / "grafana" / "dashboards").glob("*.json"))
+
+# SPEC section 7, name -> type. Copied, not parsed: the contract lives outside
+# the repository; a change there is a deliberate change here.
+SPEC_METRICS: dict[str, str] = {
+    "vigil_events_total": "counter",
+    "vigil_dead_letters_total": "counter",
+    "vigil_escalations_total": "counter",
+    "vigil_escalations_suppressed_total": "counter",
+    "vigil_alerts_total": "counter",
+    "vigil_labels_total": "counter",
+    "vigil_drift_active": "gauge",
+    "vigil_drift_statistic": "gauge",
+    "vigil_calibration_ece": "gauge",
+    "vigil_brier_score": "gauge",
+    "vigil_accuracy": "gauge",
+    "vigil_estimated_accuracy": "gauge",
+    "vigil_escalation_threshold": "gauge",
+    "vigil_reliability_bin_accuracy": "gauge",
+    "vigil_reliability_bin_confidence": "gauge",
+    "vigil_consumer_lag": "gauge",
+    "vigil_prediction_confidence": "histogram",
+    "vigil_event_lag_seconds": "histogram",
+    "vigil_label_delay_seconds": "histogram",
+    "vigil_batch_seconds": "histogram",
+}
+# Exported by the worker (streams/metrics.py) but not yet listed in SPEC
+# section 7; remove from here once the contract names it.
+PENDING_SPEC_METRICS: dict[str, str] = {
+    "vigil_escalation_budget_per_minute": "gauge",
+}
+# Series that Prometheus itself attaches to every scrape target.
+PROMETHEUS_METRICS = {"up"}
+
+_HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def recorded_names() -> set[str]:
+    """Names produced by the recording rules in deploy/prometheus/rules."""
+    return {
+        rule["record"]
+        for path in RULE_FILES
+        for group in load_yaml(path)["groups"]
+        for rule in group["rules"]
+        if "record" in rule
+    }
+
+
+def known_metric(name: str, recorded: set[str]) -> bool:
+    """True if ``name`` is a series a query may read: contract, recorded or ``up``."""
+    exported = SPEC_METRICS | PENDING_SPEC_METRICS
+    if name in exported or name in recorded or name in PROMETHEUS_METRICS:
+        return True
+    for suffix in _HISTOGRAM_SUFFIXES:
+        base = name.removesuffix(suffix)
+        if base != name and exported.get(base) == "histogram":
+            return True
+    return False
+
+
+# --------------------------------------------------------------- PromQL names
+
+_QUOTED = re.compile(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'|`[^`]*`')
+_BRACES = re.compile(r"\{[^}]*\}")
+_BRACKETS = re.compile(r"\[[^\]]*\]")
+_GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
+_GRAFANA_VAR = re.compile(r"\$\{?[A-Za-z_]\w*\}?")
+_IDENT = re.compile(r"(?<![\w:.])([A-Za-z_:][\w:]*)(?![\w:])(?!\s*\()")
+_NOT_METRICS = {
+    "and", "or", "unless", "by", "without", "on", "ignoring", "group_left",
+    "group_right", "offset", "bool", "inf", "nan", "Inf", "NaN",
+}  # fmt: skip
+
+
+def metric_names(expr: str) -> set[str]:
+    """Metric names a PromQL expression reads (selectors, not functions or labels).
+
+    >>> sorted(metric_names('sum by (le) (rate(x_bucket{m="$model"}[$__rate_interval])) / y'))
+    ['x_bucket', 'y']
+    """
+    text = _QUOTED.sub('""', expr)
+    text = _GRAFANA_VAR.sub("", text)
+    text = _BRACES.sub("", text)
+    text = _BRACKETS.sub("", text)
+    text = _GROUPING.sub("", text)
+    return {m for m in _IDENT.findall(text) if m not in _NOT_METRICS}
+
+
+GRAFANA_SUBSTITUTIONS = {
+    "$__rate_interval": "5m",
+    "$__interval": "1m",
+    "$__range": "1h",
+    "${model}": "example",
+    "$model": "example",
+}
+
+
+def as_promql(expr: str) -> str:
+    """A Grafana query with its variables replaced by plausible values."""
+    for var, value in GRAFANA_SUBSTITUTIONS.items():
+        expr = expr.replace(var, value)
+    if "$" in expr:
+        raise ValueError(f"unknown Grafana variable in {expr!r}")
+    return expr
+
+
+# --------------------------------------------------------------- tools
+
+
+def require_tool(name: str, package: str) -> str:
+    """Path of ``name``; skip without it, but fail in CI (CI must run these tests)."""
+    path = shutil.which(name)
+    if path:
+        return path
+    message = f"{name} not found on PATH (Debian/Ubuntu: apt-get install {package})"
+    if os.environ.get("CI"):
+        pytest.fail(f"{message}; CI is set, so this is a failure, not a skip")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    return require_tool("promtool", "prometheus")
+
+
+@pytest.fixture(scope="session")
+def amtool() -> str:
+    return require_tool("amtool", "prometheus-alertmanager")
+
+
+@pytest.fixture(scope="session")
+def prometheus_server() -> str:
+    """Path of the real ``prometheus`` binary, for end-to-end tests."""
+    return require_tool("prometheus", "prometheus")
+
+
+def run_tool(args: Sequence[str | Path], cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(a) for a in args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def promql_rule_file(path: Path, exprs: Iterable[str]) -> Path:
+    """Write each expression as a recording rule, so ``promtool check rules`` parses it."""
+    rules = [{"record": f"check:expr_{i}", "expr": expr} for i, expr in enumerate(exprs)]
+    path.write_text(yaml.safe_dump({"groups": [{"name": "parse", "rules": rules}]}))
+    return path
+
+
+def render_local_prometheus_config(metrics_port: int, rules_dir: Path = RULES_DIR) -> str:
+    """deploy/prometheus/local.yml.template for a worker on 127.0.0.1:``metrics_port``."""
+    return LOCAL_TEMPLATE.read_text(encoding="utf-8").format(
+        metrics_port=metrics_port, rules_dir=Path(rules_dir).resolve()
+    )
