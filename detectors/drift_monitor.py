@@ -1,0 +1,666 @@
+"""All drift and data-quality signals of one model, fed one event at a time."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from detectors.base import Detector, check_positive
+from detectors.categorical_drift import CategoricalDrift
+from detectors.data_quality import DataQualityDrift
+from detectors.errors import InvalidObservationError, SettingsError, SnapshotError
+from detectors.numeric_drift import NumericDrift
+from detectors.prediction import ClassPrediction, Prediction, RegressionPrediction
+from detectors.reference import ReferenceProfile
+from detectors.sensitivity import DEFAULT_SENSITIVITY
+from detectors.signals import SignalChange, SignalState
+
+__all__ = ["DriftMonitor", "EventQuality"]
+
+_KINDS = ("numeric", "categorical")
+
+
+@dataclass(frozen=True, slots=True)
+class EventQuality:
+    """Data-quality findings for one event (feature names, in first-seen order).
+
+    ``out_of_range``: numeric values outside the configured (else reference)
+    ``[min, max]``, and values of the wrong type for their feature; ``unseen``:
+    categorical values the reference never saw; ``missing``: monitored features
+    absent or null.
+
+    >>> EventQuality(missing=("age",)).ok
+    False
+    """
+
+    out_of_range: tuple[str, ...] = ()
+    unseen: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not (self.out_of_range or self.unseen or self.missing)
+
+
+_CLEAN = EventQuality()
+
+
+class _Slot:
+    """One monitored feature: its type, bounds and two detectors."""
+
+    __slots__ = ("configured_bounds", "created", "dq", "drift", "hi", "kind", "lo", "name")
+
+    def __init__(
+        self,
+        name: str,
+        kind: str,
+        created: int,
+        drift: NumericDrift | CategoricalDrift,
+        dq: DataQualityDrift,
+        lo: float | None,
+        hi: float | None,
+        configured_bounds: bool,
+    ) -> None:
+        self.name = name
+        self.kind = kind
+        self.created = created
+        self.drift = drift
+        self.dq = dq
+        self.lo = lo
+        self.hi = hi
+        self.configured_bounds = configured_bounds
+
+
+class DriftMonitor(Detector):
+    """Feature, confidence, prediction and data-quality drift of ONE model.
+
+    Signals (SPEC §5): ``feature:<name>`` (a
+    :class:`~detectors.numeric_drift.NumericDrift` or
+    :class:`~detectors.categorical_drift.CategoricalDrift`),
+    ``data_quality:<name>`` (:class:`~detectors.data_quality.DataQualityDrift`),
+    ``confidence`` (numeric drift of the classifier's confidence) and
+    ``prediction`` (categorical drift of predicted labels; numeric drift of the
+    predicted value for regression). Each emits one ``"drift"`` change when it
+    enters drift and one ``"recovered"`` when it leaves.
+
+    **False alarms.** ``sensitivity`` is the expected number of stationary events
+    between false alerts for the whole model. It is split evenly over ``2 F + 2``
+    signals (:class:`~detectors.sensitivity.SensitivityBudget`), where ``F`` is the
+    number of features known at the first event (configured, in the reference,
+    or in that event; at most ``max_features``); a feature first seen later takes
+    a share computed with the count at that time (earlier shares are not
+    revised).
+
+    **Reference.** A :meth:`ReferenceProfile.to_dict()
+    <detectors.reference.ReferenceProfile.to_dict>` dict, or none: then every
+    detector learns its reference from its first ``reference_size`` values and
+    tests only after that.
+
+    **Speed.** ``update`` only files each value in a per-feature buffer; every
+    ``step`` events the buffers go to the detectors in one batch, which run their
+    window tests then. Out-of-range and missing counts are taken per batch too;
+    the per-event :attr:`last_quality` is computed only when read.
+
+    **Types.** Feature types come from ``features``, else the reference, else the
+    first non-null value (number: numeric; string or bool: categorical). A value
+    of the wrong type later (a string in a numeric feature, a float in a
+    categorical one) is not an error: it counts as out of range for
+    ``data_quality:<name>``. Non-finite numbers count the same way. Features
+    beyond ``max_features`` are ignored (counted in :attr:`ignored_features`), and
+    categorical values map onto a bounded vocabulary, so state stays bounded.
+
+    Parameters
+    ----------
+    features
+        ``name -> {"type": "numeric"|"categorical", "min"?, "max"?}``.
+    sensitivity
+        Expected stationary events between false alerts for the model.
+    reference
+        A reference profile dict, or ``None``.
+    reference_size
+        Values each detector learns from when there is no reference.
+    max_features
+        Features monitored at most (first seen first).
+    window, step
+        Window tests cover the last ``window`` values, every ``step`` events.
+    top_k
+        Categories with their own bin, for learned categorical references.
+    bins
+        Quantile bins of learned numeric references.
+    clock
+        ADWIN checks for a cut every ``clock`` values.
+
+    Examples
+    --------
+    >>> import random
+    >>> rng = random.Random(0)
+    >>> monitor = DriftMonitor({"age": {"type": "numeric", "min": 0, "max": 120}})
+    >>> def event(i):
+    ...     age = rng.gauss(40 if i < 4000 else 48, 10)  # the age mix shifts at 4000
+    ...     plan = rng.choice(["basic", "basic", "pro"])
+    ...     return {"age": age, "plan": plan}, ClassPrediction("stay", rng.uniform(0.5, 1))
+    >>> for i in range(6000):
+    ...     for change in monitor.update(*event(i)):
+    ...         print(i, change.signal, change.state, change.detector)
+    4199 feature:age drift ks
+    >>> monitor.drift_active, monitor.events_seen
+    (True, 6000)
+    >>> monitor.update({"age": 130, "plan": "gold"}, ClassPrediction("stay", 0.9))
+    []
+    >>> monitor.last_quality
+    EventQuality(out_of_range=('age',), unseen=('plan',), missing=())
+    """
+
+    _settings = (
+        "features",
+        "sensitivity",
+        "reference",
+        "reference_size",
+        "max_features",
+        "window",
+        "step",
+        "top_k",
+        "bins",
+        "clock",
+    )
+
+    def __init__(
+        self,
+        features: dict[str, dict[str, Any]] | None = None,
+        sensitivity: float = DEFAULT_SENSITIVITY,
+        reference: dict[str, Any] | None = None,
+        reference_size: int = 1000,
+        max_features: int = 64,
+        window: int = 250,
+        step: int = 50,
+        top_k: int = 20,
+        bins: int = 20,
+        clock: int = 32,
+    ) -> None:
+        self.features = features
+        self.sensitivity = sensitivity
+        self.reference = reference
+        self.reference_size = reference_size
+        self.max_features = max_features
+        self.window = window
+        self.step = step
+        self.top_k = top_k
+        self.bins = bins
+        self.clock = clock
+        check_positive("sensitivity", sensitivity)
+        for name in ("reference_size", "max_features", "window", "step", "top_k", "bins", "clock"):
+            check_positive(name, getattr(self, name), integer=True)
+        if window % step:
+            raise SettingsError(f"'window' must be a multiple of 'step'; got {window} and {step}")
+        for name, cfg in (features or {}).items():
+            if not isinstance(cfg, dict):
+                raise SettingsError(f"feature {name!r} settings must be a dict; got {cfg!r}")
+            if "type" in cfg and cfg["type"] not in _KINDS:
+                raise SettingsError(
+                    f"feature {name!r} type must be one of {_KINDS}; got {cfg['type']!r}"
+                )
+            for bound in ("min", "max"):
+                if bound in cfg and (
+                    isinstance(cfg[bound], bool)
+                    or not isinstance(cfg[bound], int | float)
+                    or not math.isfinite(cfg[bound])
+                ):
+                    raise SettingsError(
+                        f"feature {name!r} {bound} must be a finite number; got {cfg[bound]!r}"
+                    )
+        self._profile: ReferenceProfile | None = None
+        if reference is not None:
+            try:
+                self._profile = ReferenceProfile.from_dict(reference)
+            except SnapshotError as exc:
+                raise SettingsError(f"'reference' is not a reference profile: {exc}") from exc
+        self._reset()
+
+    # -- state ---------------------------------------------------------------
+    def _reset(self) -> None:
+        self._n = 0
+        self._kind: str | None = None  # "class" | "regression", fixed by the first prediction
+        self._budget_features = 0
+        self._block_start = 0
+        self._ignored = 0
+        self._slots: dict[str, _Slot] = {}
+        # Raw values of the current block, per feature (same list objects in _order_bufs).
+        self._bufs: dict[str, list[Any]] = {}
+        self._order: tuple[Any, ...] | None = None
+        self._order_bufs: list[list[Any]] = []
+        self._out: list[float | str] = []  # the prediction signal's values
+        self._conf: list[float] = []
+        self._conf_det: NumericDrift | None = None
+        self._pred_det: NumericDrift | CategoricalDrift | None = None
+        self._active = 0
+        self._last: Mapping[str, Any] | None = None
+        self._quality: EventQuality | None = _CLEAN
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "n": self._n,
+            "kind": self._kind,
+            "budget_features": self._budget_features,
+            "block_start": self._block_start,
+            "ignored": self._ignored,
+            "slots": [
+                {
+                    "name": s.name,
+                    "kind": s.kind,
+                    "created": s.created,
+                    "lo": s.lo,
+                    "hi": s.hi,
+                    "configured_bounds": s.configured_bounds,
+                    "drift": s.drift.snapshot(),
+                    "dq": s.dq.snapshot(),
+                }
+                for s in self._slots.values()
+            ],
+            "bufs": {k: list(v) for k, v in self._bufs.items()},
+            "out": list(self._out),
+            "conf": list(self._conf),
+            "conf_det": None if self._conf_det is None else self._conf_det.snapshot(),
+            "pred_det": None if self._pred_det is None else self._pred_det.snapshot(),
+        }
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        self._n = int(state["n"])
+        self._kind = state["kind"]
+        self._budget_features = int(state["budget_features"])
+        self._block_start = int(state["block_start"])
+        self._ignored = int(state["ignored"])
+        for s in state["slots"]:
+            numeric = s["kind"] == "numeric"
+            drift: NumericDrift | CategoricalDrift = (
+                NumericDrift.restore(s["drift"])
+                if numeric
+                else CategoricalDrift.restore(s["drift"])
+            )
+            slot = _Slot(
+                s["name"],
+                s["kind"],
+                int(s["created"]),
+                drift,
+                DataQualityDrift.restore(s["dq"]),
+                s["lo"],
+                s["hi"],
+                bool(s["configured_bounds"]),
+            )
+            self._slots[slot.name] = slot
+        self._bufs = {k: list(v) for k, v in state["bufs"].items()}
+        self._out = list(state["out"])
+        self._conf = list(state["conf"])
+        if state["conf_det"] is not None:
+            self._conf_det = NumericDrift.restore(state["conf_det"])
+        if state["pred_det"] is not None:
+            cls = NumericDrift if self._kind == "regression" else CategoricalDrift
+            self._pred_det = cls.restore(state["pred_det"])
+        self._active = sum(1 for det in self._detectors() if det.drifting)
+
+    # -- results -------------------------------------------------------------
+    @property
+    def events_seen(self) -> int:
+        return self._n
+
+    @property
+    def ignored_features(self) -> int:
+        """Feature values skipped because their feature is beyond ``max_features``."""
+        return self._ignored
+
+    @property
+    def monitored_features(self) -> tuple[str, ...]:
+        return tuple(self._slots)
+
+    @property
+    def drift_active(self) -> bool:
+        """Whether any signal of this model is in drift now."""
+        return self._active > 0
+
+    @property
+    def last_quality(self) -> EventQuality:
+        """Findings for the event passed to the last :meth:`update` (computed on read)."""
+        if self._quality is None:
+            self._quality = self._assess(self._last or {})
+        return self._quality
+
+    def states(self) -> list[SignalState]:
+        """Statistic, threshold and drift flag of every signal (for scrape-time gauges)."""
+        out: list[SignalState] = []
+        for det in self._detectors():
+            out.extend(det.states())
+        return out
+
+    def _detectors(self) -> list[NumericDrift | CategoricalDrift | DataQualityDrift]:
+        dets: list[NumericDrift | CategoricalDrift | DataQualityDrift] = []
+        for slot in self._slots.values():
+            dets.append(slot.drift)
+            dets.append(slot.dq)
+        if self._conf_det is not None:
+            dets.append(self._conf_det)
+        if self._pred_det is not None:
+            dets.append(self._pred_det)
+        return dets
+
+    # -- updates -------------------------------------------------------------
+    def update(  # type: ignore[override]
+        self,
+        features: Mapping[str, float | int | str | bool | None],
+        prediction: Prediction,
+    ) -> list[SignalChange]:
+        """Take one event; return the signals that entered or left drift (usually none)."""
+        # Validate everything first: a rejected event leaves no trace.
+        ptype = type(prediction)
+        if ptype is ClassPrediction:
+            conf = prediction.confidence  # type: ignore[union-attr]
+            if (type(conf) is not float and type(conf) is not int) or not 0.0 <= conf <= 1.0:
+                raise InvalidObservationError(
+                    f"'confidence' must be a number in [0, 1]; got {conf!r}"
+                )
+            out: float | str = prediction.label  # type: ignore[union-attr]
+            if type(out) is not str:
+                raise InvalidObservationError(f"'label' must be a string; got {out!r}")
+            kind = "class"
+        elif ptype is RegressionPrediction:
+            out = prediction.value  # type: ignore[union-attr]
+            if (type(out) is not float and type(out) is not int) or not math.isfinite(out):
+                raise InvalidObservationError(f"'value' must be a finite number; got {out!r}")
+            conf = 0.0
+            kind = "regression"
+        else:
+            raise InvalidObservationError(
+                f"prediction must be a ClassPrediction or RegressionPrediction; got {prediction!r}"
+            )
+        if kind != self._kind and self._kind is not None:
+            raise InvalidObservationError(
+                f"this model's predictions are {self._kind}; got a {kind} prediction"
+            )
+        if type(features) is not dict and not isinstance(features, Mapping):
+            raise InvalidObservationError(f"'features' must be a mapping; got {features!r}")
+
+        if self._kind is None:
+            self._start(features, kind)
+        self._n += 1
+        self._last = features
+        self._quality = None
+        # Hot path: file raw values; types are checked per batch in _flush. When the
+        # event has the same keys in the same order as the last one (the usual case),
+        # the appends run in C via map().
+        keys = tuple(features)
+        if keys == self._order:
+            _consume(map(_append, self._order_bufs, features.values()))
+        else:
+            bufs = self._bufs
+            regular = True
+            for name, value in features.items():
+                buf = bufs.get(name)
+                if buf is None:
+                    regular = self._new_feature(name, value) and regular
+                else:
+                    buf.append(value)
+            if regular:
+                self._order = keys
+                self._order_bufs = [bufs[k] for k in keys]
+        self._out.append(out)
+        if kind == "class":
+            self._conf.append(conf)
+        if self._n - self._block_start >= self.step:
+            return self._flush()
+        return []
+
+    def _start(self, features: Mapping[str, Any], kind: str) -> None:
+        """First event: fix the prediction kind, the budget and the known features."""
+        self._kind = kind
+        names: list[str] = list(self.features or {})
+        if self._profile is not None:
+            names += [n for n in self._profile.features if n not in names]
+        typed = [n for n in names if self._kind_of(n, None) is not None]
+        known = set(names)
+        extra = [n for n in features if n not in known and isinstance(n, str)]
+        self._budget_features = min(self.max_features, len(typed) + len(extra))
+        for name in typed[: self.max_features]:
+            self._add_slot(name, self._kind_of(name, None), created=0)  # type: ignore[arg-type]
+        sens = self._signal_sensitivity()
+        prof = self._profile
+        if kind == "class":
+            self._conf_det = NumericDrift(
+                sens,
+                reference=prof.confidence if prof is not None else None,
+                reference_size=self.reference_size,
+                bins=self.bins,
+                window=self.window,
+                step=self.step,
+                clock=self.clock,
+                signal="confidence",
+            )
+            pref = prof.prediction if prof is not None else None
+            self._pred_det = CategoricalDrift(
+                sens,
+                reference=pref if pref and pref.get("type") == "categorical" else None,
+                reference_size=self.reference_size,
+                top_k=self.top_k,
+                window=self.window,
+                step=self.step,
+                signal="prediction",
+            )
+        else:
+            pref = prof.prediction if prof is not None else None
+            self._pred_det = NumericDrift(
+                sens,
+                reference=pref if pref and pref.get("type") == "numeric" else None,
+                reference_size=self.reference_size,
+                bins=self.bins,
+                window=self.window,
+                step=self.step,
+                clock=self.clock,
+                signal="prediction",
+            )
+
+    def _signal_sensitivity(self) -> float:
+        n_signals = 2 * max(self._budget_features, len(self._slots)) + 2
+        return float(self.sensitivity) * n_signals
+
+    def _kind_of(self, name: str, value: object) -> str | None:
+        cfg = (self.features or {}).get(name, {})
+        if "type" in cfg:
+            return str(cfg["type"])
+        if self._profile is not None and name in self._profile.features:
+            return str(self._profile.features[name]["type"])
+        if isinstance(value, bool | str):
+            return "categorical"
+        if isinstance(value, int | float):
+            return "numeric"
+        return None
+
+    def _new_feature(self, name: object, value: object) -> bool:
+        """Slow path: a name without a slot (new, untyped so far, or over the cap).
+
+        Returns whether the name now has a buffer.
+        """
+        if len(self._slots) >= self.max_features or not isinstance(name, str):
+            self._ignored += 1
+            return False
+        kind = self._kind_of(name, value)
+        if kind is None:  # null: typed by its first non-null value
+            return False
+        self._add_slot(name, kind, created=self._n - 1)
+        self._bufs[name].append(value)
+        return True
+
+    def _add_slot(self, name: str, kind: str, created: int) -> None:
+        cfg = (self.features or {}).get(name, {})
+        ref = None
+        if self._profile is not None:
+            entry = self._profile.features.get(name)
+            if entry is not None and entry.get("type") == kind:
+                ref = entry
+        sens = self._signal_sensitivity()
+        drift: NumericDrift | CategoricalDrift
+        if kind == "numeric":
+            drift = NumericDrift(
+                sens,
+                reference=ref,
+                reference_size=self.reference_size,
+                bins=self.bins,
+                window=self.window,
+                step=self.step,
+                clock=self.clock,
+                signal=f"feature:{name}",
+            )
+        else:
+            drift = CategoricalDrift(
+                sens,
+                reference=ref,
+                reference_size=self.reference_size,
+                top_k=self.top_k,
+                window=self.window,
+                step=self.step,
+                signal=f"feature:{name}",
+            )
+        self._bufs[name] = []
+        dq_ref = None
+        if ref is not None:
+            dq_ref = {
+                "events": ref["events"],
+                "missing": ref["missing"],
+                "out_of_range": ref.get("out_of_range", 0) + ref.get("invalid", 0),
+            }
+        dq = DataQualityDrift(
+            sens,
+            reference=dq_ref,
+            reference_size=self.reference_size,
+            window=self.window,
+            step=self.step,
+            signal=f"data_quality:{name}",
+        )
+        configured = "min" in cfg or "max" in cfg
+        lo = hi = None
+        if configured:
+            lo = float(cfg.get("min", -math.inf))
+            hi = float(cfg.get("max", math.inf))
+        elif ref is not None and kind == "numeric" and ref.get("min") is not None:
+            lo, hi = float(ref["min"]), float(ref["max"])
+        self._slots[name] = _Slot(name, kind, created, drift, dq, lo, hi, configured)
+
+    def _flush(self) -> list[SignalChange]:
+        """End of a block of ``step`` events: hand every buffer to its detectors."""
+        changes: list[SignalChange] = []
+        start = self._block_start
+        n = self._n
+        for slot in self._slots.values():
+            buf = self._bufs[slot.name]
+            events = n - max(start, slot.created)
+            oor = 0
+            if slot.kind == "numeric":
+                # One pass over the types: the block is clean unless some value is
+                # null, a bool, a string, ... (then sort it out value by value).
+                if buf and set(map(type, buf)) <= _NUMBER_TYPES and math.isfinite(sum(buf)):
+                    nums: list[float] = buf
+                    missing = bad = 0
+                else:
+                    nums, missing, bad = _split_numeric(buf)
+                if nums:
+                    lo, hi = slot.lo, slot.hi
+                    if lo is not None and hi is not None and (min(nums) < lo or max(nums) > hi):
+                        oor = sum(1 for v in nums if v < lo or v > hi)
+                    # Values were checked above: feed without re-validating.
+                    changes += slot.drift._feed(nums)  # type: ignore[arg-type]
+                    if lo is None and slot.drift.learned_reference is not None:
+                        ref = slot.drift.learned_reference
+                        if ref["min"] is not None:
+                            slot.lo, slot.hi = float(ref["min"]), float(ref["max"])
+            else:
+                if buf and set(map(type, buf)) == _STR_TYPE:
+                    vals, missing, bad = buf, 0, 0
+                else:
+                    vals, missing, bad = _split_categorical(buf)
+                if vals:
+                    changes += slot.drift._feed(vals)  # type: ignore[arg-type]
+            missing += events - len(buf)  # absent from the event: missing too
+            changes += slot.dq._block(events, missing, oor + bad)
+            buf.clear()
+        if self._conf_det is not None and self._conf:
+            changes += self._conf_det._feed(self._conf)
+            self._conf.clear()
+        if self._pred_det is not None and self._out:
+            changes += self._pred_det._feed(self._out)  # type: ignore[arg-type]
+            self._out.clear()
+        self._block_start = n
+        if not changes:
+            return changes
+        for change in changes:
+            self._active += 1 if change.state == "drift" else -1
+        return [dataclasses.replace(c, events_seen=n) for c in changes]
+
+    def _assess(self, features: Mapping[str, Any]) -> EventQuality:
+        out_of_range: list[str] = []
+        unseen: list[str] = []
+        missing: list[str] = []
+        for name, slot in self._slots.items():
+            value = features.get(name)
+            if value is None:
+                if slot.created < self._n:
+                    missing.append(name)
+                continue
+            t = type(value)
+            if slot.kind == "numeric":
+                usable = (t is float or t is int) and math.isfinite(value)
+                if not usable or (
+                    slot.lo is not None and slot.hi is not None and not slot.lo <= value <= slot.hi
+                ):
+                    out_of_range.append(name)
+            elif t is str or t is bool or t is int:
+                cat = ("true" if value else "false") if t is bool else str(value)
+                if not slot.drift.known(cat):  # type: ignore[union-attr]
+                    unseen.append(name)
+            else:
+                out_of_range.append(name)
+        if not (out_of_range or unseen or missing):
+            return _CLEAN
+        return EventQuality(tuple(out_of_range), tuple(unseen), tuple(missing))
+
+
+_NUMBER_TYPES = frozenset((float, int))
+_STR_TYPE = {str}
+_append = list.append
+
+
+# Runs an iterator to its end in C (a deque that keeps nothing).
+_consume: Any = deque(maxlen=0).extend
+
+
+def _split_numeric(buf: list[Any]) -> tuple[list[float], int, int]:
+    """Usable values, nulls and bad values (wrong type or not finite) of a block."""
+    vals: list[float] = []
+    missing = bad = 0
+    for v in buf:
+        t = type(v)
+        if (t is float or t is int) and math.isfinite(v):
+            vals.append(v)
+        elif v is None:
+            missing += 1
+        else:
+            bad += 1
+    return vals, missing, bad
+
+
+def _split_categorical(buf: list[Any]) -> tuple[list[str], int, int]:
+    """Categories (bools spelt as in JSON, ints as digits), nulls and bad values."""
+    vals: list[str] = []
+    missing = bad = 0
+    for v in buf:
+        t = type(v)
+        if t is str:
+            vals.append(v)
+        elif t is bool:
+            vals.append("true" if v else "false")
+        elif t is int:
+            vals.append(str(v))
+        elif v is None:
+            missing += 1
+        else:
+            bad += 1
+    return vals, missing, bad
