@@ -578,7 +578,7 @@ class DriftMonitor(Detector):
                 else:
                     vals, missing, bad = _split_categorical(buf)
                 if vals:
-                    changes += slot.drift._feed(vals)  # type: ignore[arg-type]
+                    changes += slot.drift._feed(vals)
             missing += events - len(buf)  # absent from the event: missing too
             changes += slot.dq._block(events, missing, oor + bad)
             buf.clear()
