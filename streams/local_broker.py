@@ -30,6 +30,8 @@ import atexit
 import base64
 import contextlib
 import os
+import re
+import secrets
 import shutil
 import signal
 import socket
@@ -43,6 +45,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from string import Template
 from types import TracebackType
+from typing import Literal
 
 __all__ = [
     "KAFKA_VERSION",
@@ -86,6 +89,14 @@ _STOP_GRACE_SECONDS = 20.0
 
 #: How many trailing log lines go into a start failure message.
 _LOG_TAIL_LINES = 40
+
+#: SCRAM user names and passwords go verbatim into StorageTool's ``--add-scram`` argument
+#: (``[name=...,password=...]``) and the client config, so keep them to characters that
+#: need no quoting there.
+_SCRAM_TOKEN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+#: The self-signed certificate only has to outlive one test session or demo.
+_CERT_VALIDITY_DAYS = 30
 
 
 class LocalBrokerError(RuntimeError):
@@ -212,6 +223,13 @@ class LocalBroker:
         KRaft node id of the single node.
     heap
         JVM heap flags.
+    sasl_ssl
+        Also open a ``SASL_SSL`` listener (SCRAM-SHA-512 over TLS) next to PLAINTEXT, with a
+        self-signed certificate for 127.0.0.1 made by ``keytool`` and one SCRAM user created
+        when storage is formatted. Clients get their settings from :meth:`client_config`.
+    sasl_username, sasl_password
+        The SCRAM user; the password defaults to a random one. Characters: letters, digits,
+        ``._-``. Meant for tests: the password is visible in the formatter's command line.
 
     Ports are chosen when the broker first starts and kept across :meth:`restart`, so a
     client's bootstrap address stays valid. The broker listens on 127.0.0.1 only.
@@ -231,6 +249,9 @@ class LocalBroker:
         start_timeout: float = 60.0,
         node_id: int = 1,
         heap: Sequence[str] = _HEAP_FLAGS,
+        sasl_ssl: bool = False,
+        sasl_username: str = "vigil",
+        sasl_password: str | None = None,
     ) -> None:
         if start_timeout <= 0:
             raise ValueError(f"start_timeout must be > 0 seconds; got {start_timeout!r}")
@@ -241,6 +262,15 @@ class LocalBroker:
         self.start_timeout = start_timeout
         self.node_id = node_id
         self.heap = tuple(heap)
+        if not _SCRAM_TOKEN.match(sasl_username):
+            raise ValueError(
+                f"sasl_username must be 1-128 of [A-Za-z0-9._-]; got {sasl_username!r}"
+            )
+        if sasl_password is not None and not _SCRAM_TOKEN.match(sasl_password):
+            raise ValueError("sasl_password must be 1-128 of [A-Za-z0-9._-]")
+        self.sasl_ssl = sasl_ssl
+        self.sasl_username = sasl_username
+        self.sasl_password = sasl_password if sasl_password is not None else secrets.token_hex(16)
         self._reset()
 
     def _reset(self) -> None:
@@ -249,6 +279,8 @@ class LocalBroker:
         self._dir: Path | None = None
         self._broker_port: int | None = None
         self._controller_port: int | None = None
+        self._sasl_port: int | None = None
+        self._keystore_password = secrets.token_hex(16)
         self._cluster_id: str | None = None
         self._lock = threading.Lock()
 
@@ -260,6 +292,39 @@ class LocalBroker:
         if self._broker_port is None:
             raise LocalBrokerError("the broker has not been started; call start() first")
         return f"127.0.0.1:{self._broker_port}"
+
+    @property
+    def sasl_ssl_bootstrap(self) -> str:
+        """``"127.0.0.1:PORT"`` of the SASL_SSL listener (only with ``sasl_ssl=True``)."""
+        if not self.sasl_ssl:
+            raise LocalBrokerError("this broker has no SASL_SSL listener; pass sasl_ssl=True")
+        if self._sasl_port is None:
+            raise LocalBrokerError("the broker has not been started; call start() first")
+        return f"127.0.0.1:{self._sasl_port}"
+
+    @property
+    def ssl_ca_location(self) -> Path:
+        """PEM file of the broker's self-signed certificate, for ``ssl.ca.location``."""
+        if not self.sasl_ssl:
+            raise LocalBrokerError("this broker has no SASL_SSL listener; pass sasl_ssl=True")
+        return self.directory / "tls" / "ca.pem"
+
+    def client_config(
+        self, listener: Literal["PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    ) -> dict[str, str | int | float | bool]:
+        """confluent-kafka (librdkafka) settings to reach this broker on ``listener``."""
+        if listener == "PLAINTEXT":
+            return {"bootstrap.servers": self.bootstrap}
+        if listener == "SASL_SSL":
+            return {
+                "bootstrap.servers": self.sasl_ssl_bootstrap,
+                "security.protocol": "SASL_SSL",
+                "sasl.mechanism": "SCRAM-SHA-512",
+                "sasl.username": self.sasl_username,
+                "sasl.password": self.sasl_password,
+                "ssl.ca.location": str(self.ssl_ca_location),
+            }
+        raise ValueError(f"listener must be 'PLAINTEXT' or 'SASL_SSL'; got {listener!r}")
 
     @property
     def pid(self) -> int | None:
@@ -302,6 +367,8 @@ class LocalBroker:
                 self._prepare()
             try:
                 if first:
+                    if self.sasl_ssl:
+                        self._make_keystore(java)
                     self._format_storage(java)
                 self._spawn(java)
                 self._wait_ready()
@@ -367,18 +434,82 @@ class LocalBroker:
         while self._controller_port == self._broker_port:
             self._controller_port = _free_port()
         self._cluster_id = _cluster_id()
+        extra = {
+            "extra_listeners": "",
+            "extra_advertised_listeners": "",
+            "extra_protocol_map": "",
+            "extra_config": "",
+        }
+        if self.sasl_ssl:
+            taken = {self._broker_port, self._controller_port}
+            self._sasl_port = _free_port()
+            while self._sasl_port in taken:
+                self._sasl_port = _free_port()
+            extra = self._sasl_ssl_properties(self._sasl_port)
         template = Template((DEPLOY_DIR / "server.properties.template").read_text("utf-8"))
         rendered = template.substitute(
             node_id=self.node_id,
             broker_port=self._broker_port,
             controller_port=self._controller_port,
             log_dir=self._dir / "kraft",
-            extra_listeners="",
-            extra_advertised_listeners="",
-            extra_protocol_map="",
-            extra_config="",
+            **extra,
         )
         (self._dir / "server.properties").write_text(rendered, encoding="utf-8")
+
+    def _sasl_ssl_properties(self, port: int) -> dict[str, str]:
+        assert self._dir is not None
+        listener = f",SASL_SSL://127.0.0.1:{port}"
+        # Per-listener settings (listener.name.sasl_ssl.*) so PLAINTEXT and the controller
+        # listener stay as they are: inter-broker and controller traffic need no auth here.
+        prefix = "listener.name.sasl_ssl."
+        lines = [
+            "# SASL_SSL listener (LocalBroker(sasl_ssl=True)): SCRAM-SHA-512 over TLS.",
+            "sasl.enabled.mechanisms=SCRAM-SHA-512",
+            f"{prefix}sasl.enabled.mechanisms=SCRAM-SHA-512",
+            f"{prefix}scram-sha-512.sasl.jaas.config="
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            f"{prefix}ssl.keystore.type=PKCS12",
+            f"{prefix}ssl.keystore.location={self._dir / 'tls' / 'broker.p12'}",
+            f"{prefix}ssl.keystore.password={self._keystore_password}",
+            f"{prefix}ssl.key.password={self._keystore_password}",
+        ]
+        return {
+            "extra_listeners": listener,
+            "extra_advertised_listeners": listener,
+            "extra_protocol_map": ",SASL_SSL:SASL_SSL",
+            "extra_config": "\n".join(lines) + "\n",
+        }
+
+    def _make_keystore(self, java: str) -> None:
+        assert self._dir is not None
+        keytool = Path(java).resolve().parent / "keytool"
+        if not keytool.is_file():
+            keytool = Path(_require_tool("keytool", "to make the SASL_SSL certificate"))
+        tls = self._dir / "tls"
+        tls.mkdir(exist_ok=True)
+        store = ["-keystore", str(tls / "broker.p12"), "-storetype", "PKCS12"]
+        store += ["-storepass", self._keystore_password]
+        commands = [
+            # Self-signed, and marked as a CA so OpenSSL (librdkafka) accepts it as its own
+            # trust anchor; the SAN matches the advertised host, as hostname checks need.
+            [
+                str(keytool), "-genkeypair", "-alias", "broker", "-keyalg", "RSA",
+                "-keysize", "2048", "-validity", str(_CERT_VALIDITY_DAYS),
+                "-dname", "CN=localhost", "-ext", "SAN=IP:127.0.0.1,DNS:localhost",
+                "-ext", "BC=ca:true", "-keypass", self._keystore_password, *store,
+            ],
+            [
+                str(keytool), "-exportcert", "-rfc", "-alias", "broker",
+                "-file", str(tls / "ca.pem"), *store,
+            ],
+        ]  # fmt: skip
+        for cmd in commands:
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                raise BrokerStartError(
+                    f"keytool {cmd[1]} exited with {proc.returncode} in {tls}:\n"
+                    f"{(proc.stdout + proc.stderr).strip()[-2000:]}"
+                )
 
     def _java_cmd(self, java: str, main: str, *args: str) -> list[str]:
         assert self._dir is not None and self.jars_dir is not None  # set by start()
@@ -406,6 +537,10 @@ class LocalBroker:
             str(self._dir / "server.properties"),
             "--ignore-formatted",
         )
+        if self.sasl_ssl:
+            # KRaft keeps SCRAM credentials in the metadata log; the formatter can seed them.
+            scram = f"SCRAM-SHA-512=[name={self.sasl_username},password={self.sasl_password}]"
+            cmd += ["--add-scram", scram]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise BrokerStartError(
@@ -525,6 +660,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cache-dir", type=Path, help="jar directory (default: %(default)s)")
     parser.add_argument("--data-dir", type=Path, help="keep data here instead of a temp dir")
     parser.add_argument("--timeout", type=float, default=60.0, help="start timeout, seconds")
+    parser.add_argument(
+        "--sasl-ssl",
+        action="store_true",
+        help="also open a SASL_SSL (SCRAM-SHA-512) listener and print its client settings",
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -533,17 +673,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"jars: {libs} ({time.monotonic() - started:.1f} s)", flush=True)
         if args.resolve_only:
             return 0
-        broker = LocalBroker(args.data_dir, jars_dir=libs, start_timeout=args.timeout)
+        broker = LocalBroker(
+            args.data_dir, jars_dir=libs, start_timeout=args.timeout, sasl_ssl=args.sasl_ssl
+        )
         started = time.monotonic()
         with _interrupts_as_exit(), broker:
             print(
                 f"Kafka {KAFKA_VERSION} ready in {time.monotonic() - started:.1f} s\n"
                 f"bootstrap: {broker.bootstrap}\n"
                 f"data: {broker.directory}\nlog: {broker.log_path}\n"
-                f"export KAFKA_BOOTSTRAP_SERVERS={broker.bootstrap}\n"
-                "Ctrl-C to stop.",
+                f"export KAFKA_BOOTSTRAP_SERVERS={broker.bootstrap}",
                 flush=True,
             )
+            if broker.sasl_ssl:
+                # A throwaway local user: printing its password is the point here.
+                secure = broker.client_config("SASL_SSL")
+                print("SASL_SSL client settings:")
+                for key, value in secure.items():
+                    print(f"  {key}={value}")
+            print("Ctrl-C to stop.", flush=True)
             with contextlib.suppress(KeyboardInterrupt):
                 while broker.running:
                     time.sleep(0.5)

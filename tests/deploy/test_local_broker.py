@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from streams.local_broker import KAFKA_VERSION, LocalBroker, LocalBrokerError
@@ -35,10 +35,10 @@ def _pid_alive(pid: int) -> bool:
         return False
 
 
-def _start(data_dir: Path | None = None) -> LocalBroker:
+def _start(data_dir: Path | None = None, *, sasl_ssl: bool = False) -> LocalBroker:
     if shutil.which("java") is None:
         kafka_unavailable("java is not on PATH, so the local jar broker cannot run")
-    broker = LocalBroker(data_dir)
+    broker = LocalBroker(data_dir, sasl_ssl=sasl_ssl)
     try:
         broker.start()
     except LocalBrokerError as exc:
@@ -53,10 +53,16 @@ def broker() -> Iterator[LocalBroker]:
     started.stop()
 
 
-def _produce(bootstrap: str, topic: str, value: bytes, key: bytes = b"k") -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+def _produce(
+    bootstrap: str,
+    topic: str,
+    value: bytes,
+    config: dict[str, str | int | float | bool] | None = None,
+) -> None:
+    settings = {"bootstrap.servers": bootstrap, "enable.idempotence": True, **(config or {})}
+    producer = Producer(settings)
     errors: list[object] = []
-    producer.produce(topic, value=value, key=key, on_delivery=lambda err, _m: errors.append(err))
+    producer.produce(topic, value=value, key=b"k", on_delivery=lambda err, _m: errors.append(err))
     assert producer.flush(30) == 0, "message still queued after 30 s"
     assert errors == [None]
 
@@ -170,8 +176,33 @@ def test_given_data_dir_is_kept(tmp_path: Path) -> None:
     assert (data / "logs" / "server.log").is_file()
 
 
+def test_sasl_ssl_listener_authenticates_scram_users() -> None:
+    broker = _start(sasl_ssl=True)
+    try:
+        secure = broker.client_config("SASL_SSL")
+        assert secure["bootstrap.servers"] != broker.bootstrap
+        meta = AdminClient(secure).list_topics(timeout=10)
+        assert list(meta.brokers) == [broker.node_id]
+        topic = _create_topic(broker.bootstrap, 1)
+        _produce(str(secure["bootstrap.servers"]), topic, b"over tls", secure)
+        assert _consume_one(broker.bootstrap, topic) == b"over tls"
+
+        wrong = {**secure, "sasl.password": "not-the-password", "log_level": 0}
+        with pytest.raises(KafkaException):
+            AdminClient(wrong).list_topics(timeout=5)
+        # The broker logs its config at start; password-typed settings must be masked.
+        assert broker.sasl_password not in broker.log_path.read_text(encoding="utf-8")
+        assert broker._keystore_password not in broker.log_path.read_text(encoding="utf-8")
+    finally:
+        broker.stop()
+
+
 def test_invalid_settings_are_rejected() -> None:
     with pytest.raises(ValueError, match="start_timeout"):
         LocalBroker(start_timeout=0)
     with pytest.raises(LocalBrokerError, match="not been started"):
         _ = LocalBroker().bootstrap
+    with pytest.raises(ValueError, match="sasl_username"):
+        LocalBroker(sasl_username="a,b")
+    with pytest.raises(LocalBrokerError, match="sasl_ssl=True"):
+        LocalBroker().client_config("SASL_SSL")
