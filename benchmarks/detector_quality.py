@@ -36,9 +36,9 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from detectors.drift_monitor import DriftMonitor  # noqa: E402
-from detectors.prediction import ClassPrediction  # noqa: E402
-from detectors.reference import ReferenceBuilder  # noqa: E402
+from detectors.drift_monitor import DriftMonitor
+from detectors.prediction import ClassPrediction
+from detectors.reference import ReferenceBuilder
 
 NUMERIC = [f"n{j}" for j in range(20)]
 CATEGORICAL = {
