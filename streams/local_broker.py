@@ -61,6 +61,8 @@ __all__ = [
 #: Must match ``kafka.version`` in deploy/local/pom.xml; the jar cache is keyed on it.
 KAFKA_VERSION = "3.9.1"
 
+#: pom.xml, server.properties.template, log4j.properties. They are not package data: the
+#: local broker runs from a source checkout (``pip install -e``), as tests and demos do.
 DEPLOY_DIR = Path(__file__).resolve().parent.parent / "deploy" / "local"
 
 #: Written into the libs directory only after Maven succeeded, so a run interrupted halfway
@@ -136,6 +138,17 @@ def _require_tool(name: str, purpose: str) -> str:
     return path
 
 
+def _deploy_file(name: str) -> Path:
+    path = DEPLOY_DIR / name
+    if not path.is_file():
+        raise LocalBrokerError(
+            f"{path} not found: the local broker needs vigil's source tree (deploy/local/), "
+            "as in a git checkout installed with `pip install -e`; elsewhere set "
+            "KAFKA_BOOTSTRAP_SERVERS to a running broker"
+        )
+    return path
+
+
 def resolve_jars(cache_dir: Path | str | None = None) -> Path:
     """Copy the broker's runtime jars into ``cache_dir`` with Maven; return that directory.
 
@@ -143,7 +156,7 @@ def resolve_jars(cache_dir: Path | str | None = None) -> Path:
     :func:`default_cache_dir`.
     """
     libs = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    pom = DEPLOY_DIR / "pom.xml"
+    pom = _deploy_file("pom.xml")
     pom_text = pom.read_text(encoding="utf-8")
     marker = libs / _COMPLETE_MARKER
     if marker.is_file() and marker.read_text(encoding="utf-8") == pom_text:
@@ -446,7 +459,7 @@ class LocalBroker:
             while self._sasl_port in taken:
                 self._sasl_port = _free_port()
             extra = self._sasl_ssl_properties(self._sasl_port)
-        template = Template((DEPLOY_DIR / "server.properties.template").read_text("utf-8"))
+        template = Template(_deploy_file("server.properties.template").read_text("utf-8"))
         rendered = template.substitute(
             node_id=self.node_id,
             broker_port=self._broker_port,
@@ -517,7 +530,7 @@ class LocalBroker:
             java,
             *self.heap,
             *_JVM_FLAGS,
-            f"-Dlog4j.configuration=file:{DEPLOY_DIR / 'log4j.properties'}",
+            f"-Dlog4j.configuration=file:{_deploy_file('log4j.properties')}",
             f"-Dkafka.logs.dir={self._dir / 'logs'}",
             "-cp",
             f"{self.jars_dir}/*",
