@@ -72,6 +72,9 @@ class InferencePublisher:
             "acks": "all",
             "linger.ms": 5,
             "compression.type": "lz4",
+            # murmur2 is what Java clients and aiokafka use: labels and inference events of
+            # one model land in the same partition number whoever produced them.
+            "partitioner": "murmur2_random",
             "queue.buffering.max.messages": 200_000,
             "message.timeout.ms": 30_000,
         }
@@ -164,9 +167,8 @@ class InferencePublisher:
         if left:
             raise PublishError(f"{left} events still undelivered after {timeout}s")
         if self.failed:
-            raise PublishError(
-                f"{self.failed} events failed delivery; last error: {self.errors[-1] if self.errors else '?'}"
-            )
+            last = self.errors[-1] if self.errors else "?"
+            raise PublishError(f"{self.failed} events failed delivery; last error: {last}")
 
     @property
     def pending(self) -> int:

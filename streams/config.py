@@ -39,7 +39,7 @@ __all__ = ["Secret", "Settings", "load_settings", "settings_from_dict"]
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
-ENV_ALIASES = {
+ENV_ALIASES: dict[str, tuple[str, ...]] = {
     "KAFKA_BOOTSTRAP_SERVERS": ("kafka", "bootstrap"),
     "VIGIL_KAFKA_BOOTSTRAP": ("kafka", "bootstrap"),
     "VIGIL_KAFKA_SECURITY_PROTOCOL": ("kafka", "security_protocol"),
@@ -50,7 +50,11 @@ ENV_ALIASES = {
     "VIGIL_METRICS_PORT": ("worker", "metrics_port"),
 }
 # Values that are always kept as strings, whatever YAML would make of them.
-STRING_ENV_KEYS = {("kafka", "sasl_password"), ("kafka", "sasl_username"), ("kafka", "bootstrap")}
+STRING_ENV_KEYS: set[tuple[str, ...]] = {
+    ("kafka", "sasl_password"),
+    ("kafka", "sasl_username"),
+    ("kafka", "bootstrap"),
+}
 
 
 class Secret:
@@ -90,9 +94,12 @@ class KafkaSettings:
     sasl_password: Secret | None = None
     ssl_cafile: str | None = None
 
-    def confluent_config(self) -> dict[str, str]:
+    def confluent_config(self) -> dict[str, str | int | float | bool]:
         """librdkafka settings for confluent-kafka clients (contains the secret)."""
-        conf = {"bootstrap.servers": self.bootstrap, "security.protocol": self.security_protocol}
+        conf: dict[str, str | int | float | bool] = {
+            "bootstrap.servers": self.bootstrap,
+            "security.protocol": self.security_protocol,
+        }
         if self.security_protocol.startswith("SASL"):
             conf["sasl.mechanism"] = self.sasl_mechanism
             conf["sasl.username"] = self.sasl_username or ""
@@ -109,6 +116,7 @@ class TopicSettings:
     escalations: str = "vigil.escalations"
     alerts: str = "vigil.alerts"
     deadletter: str = "vigil.deadletter"
+    checkpoints: str = "vigil.checkpoints"
     partitions: int = 4
     replication_factor: int = 1
     retention_ms: int = 7 * 24 * 3600 * 1000
@@ -125,6 +133,7 @@ class WorkerSettings:
     allow_unknown_models: bool = True
     batch_size: int = 500
     batch_within_s: float = 0.05
+    checkpoint_interval_s: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -178,7 +187,9 @@ class EscalationSettings:
 @dataclass(frozen=True)
 class LabelSettings:
     horizon_seconds: float = 7 * 24 * 3600.0
-    max_pending: int = 100_000
+    # ~60 bytes per pending prediction in a checkpoint: 10k keeps a model's state well
+    # under 1 MB; raise it for models whose labels come slowly and in volume.
+    max_pending: int = 10_000
 
 
 @dataclass(frozen=True)
@@ -241,8 +252,8 @@ def apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
             _set_path(out, path, env[var] if path in STRING_ENV_KEYS else _env_value(env[var]))
     for var, value in env.items():
         if var.startswith("VIGIL_") and "__" in var:
-            path = tuple(p.lower() for p in var[len("VIGIL_") :].split("__"))
-            _set_path(out, path, value if path in STRING_ENV_KEYS else _env_value(value))
+            key = tuple(p.lower() for p in var[len("VIGIL_") :].split("__"))
+            _set_path(out, key, value if key in STRING_ENV_KEYS else _env_value(value))
     return out
 
 
@@ -407,6 +418,7 @@ def _topics(r: _Reader) -> TopicSettings:
         escalations=r.string("escalations", d.escalations),
         alerts=r.string("alerts", d.alerts),
         deadletter=r.string("deadletter", d.deadletter),
+        checkpoints=r.string("checkpoints", d.checkpoints),
         partitions=r.integer("partitions", d.partitions, 1, 10_000),
         replication_factor=r.integer("replication_factor", d.replication_factor, 1, 16),
         retention_ms=r.integer("retention_ms", d.retention_ms, 60_000, 2**62),
@@ -429,6 +441,9 @@ def _worker(r: _Reader) -> WorkerSettings:
         allow_unknown_models=r.boolean("allow_unknown_models", d.allow_unknown_models),
         batch_size=r.integer("batch_size", d.batch_size, 1, 100_000),
         batch_within_s=r.number("batch_within_s", d.batch_within_s, 0.0, 10.0),
+        checkpoint_interval_s=r.number(
+            "checkpoint_interval_s", d.checkpoint_interval_s, 0.1, 3600.0
+        ),
     )
     r.done()
     return out
@@ -459,7 +474,8 @@ def _model(r: _Reader) -> ModelSettings:
         detectors = list(dd.detectors)
     if not isinstance(detectors, list) or not set(detectors) <= {"adwin", "distribution"}:
         raise ConfigError(
-            f"{dr.key('detectors')} must be a list drawn from adwin, distribution; got {detectors!r}"
+            f"{dr.key('detectors')} must be a list drawn from adwin, distribution; "
+            f"got {detectors!r}"
         )
     drift = DriftSettings(
         sensitivity=dr.number("sensitivity", dd.sensitivity, 100.0, 1e12),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -70,17 +70,39 @@ def build_monitor(model_id: str, ms: ModelSettings, max_features: int) -> ModelM
 
 @dataclass(slots=True)
 class ModelState:
-    """One model's monitors and the predictions waiting for their labels."""
+    """One model's monitors, the predictions waiting for their labels, and which input
+    messages (partition, last applied offset per input) that state already contains."""
 
     monitor: ModelMonitor
     join: LabelJoin
+    partition: int = -1
+    offsets: dict[str, int] = field(default_factory=dict)
+    dirty: bool = False
+
+    def applied(self, kind: str, partition: int, offset: int) -> bool:
+        """Whether the message at ``offset`` of ``partition`` is already in this state."""
+        return partition == self.partition and offset <= self.offsets.get(kind, -1)
+
+    def mark(self, kind: str, partition: int, offset: int) -> None:
+        if partition != self.partition:
+            self.partition = partition
+            self.offsets = {}
+        self.offsets[kind] = offset
+        self.dirty = True
 
     def snapshot(self) -> dict[str, Any]:
         return {"monitor": self.monitor.snapshot(), "join": self.join.snapshot()}
 
     @classmethod
-    def restore(cls, snapshot: dict[str, Any]) -> ModelState:
-        return cls(ModelMonitor.restore(snapshot["monitor"]), LabelJoin.restore(snapshot["join"]))
+    def restore(
+        cls, snapshot: dict[str, Any], partition: int = -1, offsets: dict[str, int] | None = None
+    ) -> ModelState:
+        return cls(
+            ModelMonitor.restore(snapshot["monitor"]),
+            LabelJoin.restore(snapshot["join"]),
+            partition,
+            dict(offsets or {}),
+        )
 
 
 class Fleet:

@@ -13,6 +13,7 @@ cap features per model.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -21,7 +22,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from detectors.signals import SignalState
-from streams.errors import DEAD_LETTER_REASONS
+from streams.errors import DEAD_LETTER_REASONS, DeadLetterReason
 
 __all__ = ["OTHER_MODEL", "UNKNOWN_MODEL", "ModelMetrics", "ModelReading", "VigilMetrics"]
 
@@ -204,7 +205,7 @@ class VigilMetrics:
             return self.model(model_id).label
         return None
 
-    def dead_letter(self, reason: str) -> Counter:
+    def dead_letter(self, reason: DeadLetterReason) -> Counter:
         return self._dead_letter_reason[reason]
 
     def forget_model(self, model_id: str) -> None:
@@ -235,10 +236,8 @@ class VigilMetrics:
 
 
 def _remove(metric: Counter | Histogram, labels: tuple[str, ...]) -> None:
-    try:
+    with contextlib.suppress(KeyError):
         metric.remove(*labels)
-    except KeyError:
-        pass
 
 
 class _StateCollector(Collector):

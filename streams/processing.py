@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from detectors.prediction import ClassPrediction
+from detectors.prediction import ClassPrediction, Prediction
 from detectors.signals import SignalChange
 from streams.config import Settings
 from streams.deadletter import DeadLetter, MessageSource
@@ -33,6 +33,14 @@ Clock = Callable[[], datetime]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _compact(p: Prediction) -> Prediction:
+    """What the label join keeps of a prediction: enough for calibration and conformal
+    updates (label and confidence), not the per-class scores."""
+    if isinstance(p, ClassPrediction) and p.scores is not None:
+        return ClassPrediction(p.label, p.confidence)
+    return p
 
 
 @dataclass(slots=True)
@@ -73,6 +81,7 @@ class Processor:
         self.processed = 0
         self.dead_lettered = 0
         self.labels_processed = 0
+        self.redelivered = 0
 
     # ------------------------------------------------------------ inference
 
@@ -100,11 +109,23 @@ class Processor:
             return
         try:
             state = self.fleet.get(model_id)
+            if state.applied("inference", source.partition, source.offset):
+                # Redelivered after a restart: the restored state already holds it, and its
+                # outputs were flushed before that state was checkpointed.
+                self.redelivered += 1
+                self.processed += 1
+                self.metrics.model(model_id).processed.inc()
+                return
             monitor = state.monitor
             verdict = monitor.observe(event.features, event.prediction, now)
             state.join.add_prediction(
-                model_id, event.event_id, event.prediction, event.ts, verdict.decision.escalate
+                model_id,
+                event.event_id,
+                _compact(event.prediction),
+                event.ts,
+                verdict.decision.escalate,
             )
+            state.mark("inference", source.partition, source.offset)
         except Exception as exc:  # a bug must not stop the stream: keep the message
             log.exception("processing failed for %s offset %s", source.topic, source.offset)
             self._dead_letter(
@@ -139,8 +160,9 @@ class Processor:
                 redacted=ms.redacted,
             )
             out.escalations.append((key, orjson.dumps(record)))
-            for reason in decision.reasons:
-                m.escalation(reason.kind).inc()
+            # Once per escalation, under its first (primary) reason: the counter sums to the
+            # number of escalations, comparable with the budget.
+            m.escalation(decision.reasons[0].kind).inc()
         self._alerts(model_id, event.model_version, verdict.changes, now, out)
 
     def _alerts(
@@ -190,7 +212,11 @@ class Processor:
         m = self.metrics.model(model_id)
         try:
             state = self.fleet.get(model_id)
+            if state.applied("labels", source.partition, source.offset):
+                self.redelivered += 1
+                return
             result = state.join.match(model_id, lab.event_id, lab.ts, prediction=lab.prediction)
+            state.mark("labels", source.partition, source.offset)
             changes: list[SignalChange] = []
             if result.outcome == "joined":
                 truth = lab.label if lab.label is not None else lab.value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from streams.checkpoint import MAX_CHECKPOINT_BYTES
 from streams.config import Settings
 
 __all__ = ["create_topics", "topic_specs"]
@@ -20,6 +21,17 @@ def topic_specs(settings: Settings) -> dict[str, dict[str, Any]]:
         t.escalations: {"partitions": t.partitions, "config": retention},
         t.alerts: {"partitions": t.partitions, "config": retention},
         t.deadletter: {"partitions": t.partitions, "config": retention},
+        # Same partition count as the inputs: a model's checkpoint lives in the partition
+        # number its events live in. Compacted: only the latest state per model matters.
+        t.checkpoints: {
+            "partitions": t.partitions,
+            "config": {
+                "cleanup.policy": "compact",
+                "max.message.bytes": str(MAX_CHECKPOINT_BYTES + 65536),
+                "min.cleanable.dirty.ratio": "0.1",
+                "segment.ms": str(3600 * 1000),
+            },
+        },
     }
 
 
@@ -28,7 +40,7 @@ def create_topics(settings: Settings, timeout: float = 30.0) -> dict[str, str]:
     from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    admin = AdminClient(settings.kafka.confluent_config())
+    admin = AdminClient(dict(settings.kafka.confluent_config()))
     specs = topic_specs(settings)
     new = [
         NewTopic(

@@ -27,7 +27,8 @@ CATEGORIES = ("web", "ios", "android", "api", "pos")
 
 @dataclass
 class DriftSchedule:
-    """From event ``start`` (inclusive) to ``end`` (exclusive), ``feature`` shifts by ``shift`` σ."""
+    """From event ``start`` (inclusive) to ``end`` (exclusive), ``feature`` shifts by
+    ``shift`` standard deviations."""
 
     feature: str
     start: int

@@ -52,7 +52,7 @@ def test_secret_never_shows() -> None:
 
 
 def test_sasl_without_credentials_is_refused() -> None:
-    with pytest.raises(ConfigError, match="needs kafka.sasl_username"):
+    with pytest.raises(ConfigError, match=r"needs kafka\.sasl_username"):
         settings_from_dict({"kafka": {"security_protocol": "SASL_SSL"}})
 
 

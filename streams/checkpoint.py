@@ -1,0 +1,208 @@
+"""Per-model state checkpoints in a compacted Kafka topic, with the offsets they cover.
+
+A checkpoint record is keyed by ``model_id`` and holds the model's monitor and
+label-join snapshots plus, per input topic, the offset of the last message
+applied to that state. The checkpoint topic has as many partitions as the
+inference topic and uses the same partitioner (murmur2, as Java clients and
+aiokafka do), so a model's checkpoint lives in the partition number its events
+live in: on assignment a worker reads only the partitions it was given.
+
+Records are pickled (the snapshots hold exact big integers that JSON cannot
+carry) but read with an unpickler that resolves no global except the two
+prediction classes: a record written by anyone else can build only plain data.
+
+Format: ``b"VGC1"`` + zlib(pickle(record)).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import pickle
+import time
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from streams.config import Settings
+from streams.errors import VigilError
+
+__all__ = ["Checkpoint", "CheckpointError", "CheckpointStore", "decode", "encode"]
+
+log = logging.getLogger(__name__)
+
+MAGIC = b"VGC1"
+_ALLOWED_GLOBALS = {
+    ("detectors.prediction", "ClassPrediction"),
+    ("detectors.prediction", "RegressionPrediction"),
+}
+# Checkpoints of models with large label joins can exceed Kafka's 1 MB default.
+MAX_CHECKPOINT_BYTES = 16 * 1024 * 1024
+
+
+class CheckpointError(VigilError, ValueError):
+    """A checkpoint record could not be decoded."""
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    model_id: str
+    partition: int
+    offsets: dict[str, int]  # input kind ("inference" | "labels") -> last applied offset
+    state: dict[str, Any]  # ModelState.snapshot()
+    written_at: float
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _ALLOWED_GLOBALS:
+            return super().find_class(module, name)
+        raise CheckpointError(f"checkpoint refers to {module}.{name}, which is not allowed")
+
+
+def encode(cp: Checkpoint) -> bytes:
+    record = {
+        "model_id": cp.model_id,
+        "partition": cp.partition,
+        "offsets": cp.offsets,
+        "state": cp.state,
+        "written_at": cp.written_at,
+    }
+    return MAGIC + zlib.compress(pickle.dumps(record, protocol=5), 1)
+
+
+def decode(raw: bytes) -> Checkpoint:
+    """Inverse of :func:`encode`; raises :class:`CheckpointError` on anything else.
+
+    >>> cp = Checkpoint("m", 2, {"inference": 41}, {"x": [1, 2]}, 0.0)
+    >>> decode(encode(cp)) == cp
+    True
+    >>> decode(b"VGC1" + zlib.compress(pickle.dumps(print)))
+    Traceback (most recent call last):
+    ...
+    streams.checkpoint.CheckpointError: checkpoint refers to builtins.print, which is not allowed
+    """
+    if not raw.startswith(MAGIC):
+        raise CheckpointError("not a vigil checkpoint (bad magic)")
+    try:
+        data = zlib.decompress(raw[len(MAGIC) :])
+        record = _RestrictedUnpickler(io.BytesIO(data)).load()
+    except CheckpointError:
+        raise
+    except Exception as exc:
+        raise CheckpointError(f"corrupt checkpoint: {type(exc).__name__}: {exc}") from None
+    try:
+        return Checkpoint(
+            str(record["model_id"]),
+            int(record["partition"]),
+            {str(k): int(v) for k, v in record["offsets"].items()},
+            dict(record["state"]),
+            float(record["written_at"]),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CheckpointError(f"malformed checkpoint record: {exc}") from None
+
+
+class CheckpointStore:
+    """Writes and reads checkpoints with confluent-kafka (synchronous, flushable)."""
+
+    def __init__(self, settings: Settings) -> None:
+        from confluent_kafka import Producer
+
+        self.settings = settings
+        self.topic = settings.topics.checkpoints
+        self._kafka = settings.kafka.confluent_config()
+        self._producer = Producer(
+            {
+                **self._kafka,
+                "enable.idempotence": True,
+                "acks": "all",
+                "partitioner": "murmur2_random",
+                "compression.type": "none",  # records are zlib-compressed already
+                "message.max.bytes": MAX_CHECKPOINT_BYTES + 65536,
+                "linger.ms": 0,
+                "logger": logging.getLogger("vigil.kafka.checkpoint"),
+            }
+        )
+        self.written = 0
+        self.bytes_written = 0
+
+    def write(self, checkpoints: Iterable[Checkpoint], timeout: float = 30.0) -> int:
+        """Produce and flush; raises :class:`VigilError` if anything is not delivered."""
+        errors: list[str] = []
+
+        def on_delivery(err: Any, msg: Any) -> None:
+            if err is not None:
+                errors.append(str(err))
+
+        n = 0
+        for cp in checkpoints:
+            value = encode(cp)
+            self._producer.produce(
+                self.topic, key=cp.model_id.encode(), value=value, on_delivery=on_delivery
+            )
+            self._producer.poll(0)
+            n += 1
+            self.bytes_written += len(value)
+        left = self._producer.flush(timeout)
+        if left or errors:
+            raise VigilError(f"checkpoint write failed: {left} undelivered, errors: {errors[:3]}")
+        self.written += n
+        return n
+
+    def read(self, partitions: Iterable[int], timeout: float = 60.0) -> dict[str, Checkpoint]:
+        """The latest checkpoint of every model in the given partitions of the topic."""
+        from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+        parts = sorted(set(partitions))
+        if not parts:
+            return {}
+        consumer = Consumer(
+            {
+                **self._kafka,
+                "group.id": "vigil-checkpoint-reader",  # never used to commit
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+                "fetch.message.max.bytes": MAX_CHECKPOINT_BYTES + 65536,
+                "logger": logging.getLogger("vigil.kafka.checkpoint"),
+            }
+        )
+        out: dict[str, Checkpoint] = {}
+        try:
+            todo = set()
+            assign = []
+            for p in parts:
+                lo, hi = consumer.get_watermark_offsets(
+                    TopicPartition(self.topic, p), timeout=timeout
+                )
+                if hi > lo:
+                    todo.add(p)
+                    assign.append(TopicPartition(self.topic, p, OFFSET_BEGINNING))
+            consumer.assign(assign)
+            deadline = time.monotonic() + timeout
+            while todo and time.monotonic() < deadline:
+                for msg in consumer.consume(500, timeout=0.5):
+                    err = msg.error()
+                    if err is not None:
+                        if err.code() == KafkaError._PARTITION_EOF:
+                            todo.discard(msg.partition())
+                            continue
+                        raise VigilError(f"reading checkpoints failed: {err}")
+                    key = (msg.key() or b"").decode("utf-8", "replace")
+                    value = msg.value()
+                    if value is None:  # tombstone: the model was retired
+                        out.pop(key, None)
+                        continue
+                    try:
+                        out[key] = decode(value)
+                    except CheckpointError as exc:
+                        log.error("skipping bad checkpoint for %r: %s", key, exc)
+            if todo:
+                raise VigilError(f"timed out reading checkpoint partitions {sorted(todo)}")
+        finally:
+            consumer.close()
+        return out
+
+    def close(self) -> None:
+        self._producer.flush(10)
