@@ -53,6 +53,16 @@ SCORE_SUM_TOLERANCE = 0.01  # SPEC §2: probabilities sum to 1 ± 0.01
 # Epoch seconds outside [1970, 2200) are certainly a unit error (ms, µs) or garbage.
 MIN_EPOCH_S = 0.0
 MAX_EPOCH_S = 7_258_118_400.0
+# RFC 3339 section 5.6 (T/Z in either case, a space for T as its note allows), ASCII digits
+# only: datetime.fromisoformat alone also takes ISO 8601 forms RFC 3339 does not
+# ("2026-W01-1", "20260101T000000Z", "2026-01-01T00Z", offsets without a colon).
+RFC3339_RE = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
+    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+# orjson.loads accepts nesting up to 1024 levels but orjson.dumps stops at 255: metadata
+# deeper than that would pass validation and then fail when its escalation is serialised.
+MAX_METADATA_DEPTH = 64
 
 FeatureValue = float | int | str | bool | None
 
@@ -165,6 +175,10 @@ def _inference_from_obj(obj: dict[str, Any]) -> InferenceEvent:
     metadata = obj.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         raise InvalidEventError("schema", f"metadata must be an object; got {_json_type(metadata)}")
+    if metadata and _depth(metadata) > MAX_METADATA_DEPTH:
+        raise InvalidEventError(
+            "bad_value", f"metadata must be nested at most {MAX_METADATA_DEPTH} levels deep"
+        )
     return InferenceEvent(
         event_id, model_id, model_version, ts, prediction, features, segment, trace_id, metadata
     )
@@ -187,6 +201,24 @@ def _label_from_obj(obj: dict[str, Any]) -> LabelEvent:
     return LabelEvent(
         event_id, model_id, ts, label, value, source, reviewer, escalation_id, prediction
     )
+
+
+def _depth(value: object) -> int:
+    """Nesting depth of a JSON value (a scalar is 0), without recursion."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, dict):
+            v = list(v.values())
+        if isinstance(v, list):
+            d += 1
+            if d > deepest:
+                deepest = d
+                if deepest > MAX_METADATA_DEPTH:
+                    break
+            stack.extend((x, d) for x in v if isinstance(x, dict | list))
+    return deepest
 
 
 def _json_type(value: object) -> str:
@@ -260,7 +292,7 @@ def _timestamp(obj: dict[str, Any], name: str) -> datetime:
         if len(value) > 64:
             raise InvalidEventError("bad_value", f"{name} must be an RFC 3339 timestamp; too long")
         try:
-            ts = datetime.fromisoformat(value)
+            ts = datetime.fromisoformat(value.upper())
         except ValueError:
             raise InvalidEventError(
                 "bad_value", f"{name} must be an RFC 3339 timestamp with offset; got {value!r}"
@@ -269,7 +301,20 @@ def _timestamp(obj: dict[str, Any], name: str) -> datetime:
             raise InvalidEventError(
                 "bad_value", f"{name} must carry a UTC offset (e.g. 'Z'); got {value!r}"
             )
-        return ts.astimezone(UTC)
+        if not RFC3339_RE.fullmatch(value):
+            raise InvalidEventError(
+                "bad_value", f"{name} must be an RFC 3339 timestamp with offset; got {value!r}"
+            )
+        try:
+            # Out of datetime's range for years 1 and 9999 with an offset.
+            utc = ts.astimezone(UTC)
+        except OverflowError:
+            utc = None
+        if utc is None or not MIN_EPOCH_S <= utc.timestamp() < MAX_EPOCH_S:
+            raise InvalidEventError(
+                "bad_value", f"{name} must be between 1970 and 2200; got {value!r}"
+            )
+        return utc
     seconds = _finite(value, f"{name} (epoch seconds)")
     if not MIN_EPOCH_S <= seconds < MAX_EPOCH_S:
         raise InvalidEventError(
@@ -306,6 +351,11 @@ def _scores(raw: object, name: str) -> dict[str, float]:
         raise InvalidEventError(
             "bad_value", f"{name} must have 1–{MAX_CLASSES} classes; got {len(raw)}"
         )
+    for k in raw:
+        if not 1 <= len(k) <= MAX_STRING_VALUE:
+            raise InvalidEventError(
+                "bad_value", f"{name} class names must have 1–{MAX_STRING_VALUE} characters"
+            )
     scores = {k: _probability(v, f"{name}[{k!r}]") for k, v in raw.items()}
     total = math.fsum(scores.values())
     if abs(total - 1.0) > SCORE_SUM_TOLERANCE:
