@@ -133,7 +133,9 @@ class LabelJoin:
         return self.max_pending if self.max_joined is None else self.max_joined
 
     def _advance(self, t: float) -> None:
-        self._watermark = max(self._watermark, t)
+        if t <= self._watermark:
+            return  # nothing can expire before the watermark moves
+        self._watermark = t
         oldest = self._watermark - self.horizon
         while self._pending:
             key, (_, ts, _) = next(iter(self._pending.items()))

@@ -1,7 +1,8 @@
 """Prometheus metrics of a vigil worker (SPEC §7).
 
-Counters and histograms are updated on the hot path through cached children
-(``.labels()`` once per model, then a plain ``.inc()``). Gauges that describe
+Per-model counters and histograms are plain numbers on the hot path (no
+``.labels()`` lookup, no lock per increment: ~0.1 µs instead of ~0.5–1.5 µs) and
+are turned into samples by a collector at scrape time. Gauges that describe
 monitor state (drift, calibration, thresholds, lag) exist only at scrape time:
 a custom collector reads the monitors' current readings, so no per-event gauge
 updates are paid for.
@@ -13,18 +14,32 @@ cap features per model.
 
 from __future__ import annotations
 
-import contextlib
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from detectors.signals import SignalState
 from streams.errors import DEAD_LETTER_REASONS, DeadLetterReason
 
-__all__ = ["OTHER_MODEL", "UNKNOWN_MODEL", "ModelMetrics", "ModelReading", "VigilMetrics"]
+__all__ = [
+    "OTHER_MODEL",
+    "UNKNOWN_MODEL",
+    "Count",
+    "Distribution",
+    "ModelMetrics",
+    "ModelReading",
+    "VigilMetrics",
+]
 
 OTHER_MODEL = "_other"
 UNKNOWN_MODEL = "_unknown"
@@ -49,55 +64,85 @@ class ModelReading:
     reliability: list[tuple[int, float, float]] = field(default_factory=list)
 
 
+class Count:
+    """A counter child without a lock: the hot path adds to a plain number and the
+    collector reads it at scrape time (an int/float add is atomic under the GIL)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0.0
+
+    def inc(self, amount: float = 1.0) -> None:
+        self.value += amount
+
+
+class Distribution:
+    """A histogram child without a lock (see :class:`Count`)."""
+
+    __slots__ = ("bounds", "counts", "sum")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last one is +Inf
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.sum += value
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        out, total = [], 0
+        for bound, n in zip((*map(floatToGoString, self.bounds), "+Inf"), self.counts, strict=True):
+            total += n
+            out.append((bound, float(total)))
+        return out
+
+
 class ModelMetrics:
-    """Cached metric children of one model label (hot path: no ``.labels()`` calls)."""
+    """The metric children of one model label, updated on the hot path."""
 
     __slots__ = (
-        "_alerts",
-        "_escalation_reason",
-        "_labels",
-        "_parent",
+        "alerts",
         "confidence",
         "dead_letter",
+        "escalations",
         "event_lag",
         "label",
         "label_delay",
+        "labels",
         "processed",
         "suppressed",
     )
 
-    def __init__(self, parent: VigilMetrics, label: str) -> None:
-        self._parent = parent
+    def __init__(self, label: str) -> None:
         self.label = label
-        self.processed = parent.events_total.labels(label, "processed")
-        self.dead_letter = parent.events_total.labels(label, "dead_letter")
-        self.confidence = parent.prediction_confidence.labels(label)
-        self.event_lag = parent.event_lag_seconds.labels(label)
-        self.label_delay = parent.label_delay_seconds.labels(label)
-        self.suppressed = parent.escalations_suppressed_total.labels(label)
-        self._escalation_reason: dict[str, Counter] = {}
-        self._alerts: dict[tuple[str, str], Counter] = {}
-        self._labels: dict[str, Counter] = {}
+        self.processed = Count()
+        self.dead_letter = Count()
+        self.suppressed = Count()
+        self.confidence = Distribution(CONFIDENCE_BUCKETS)
+        self.event_lag = Distribution(LAG_BUCKETS)
+        self.label_delay = Distribution(LABEL_DELAY_BUCKETS)
+        self.escalations: dict[str, Count] = {}
+        self.alerts: dict[tuple[str, str], Count] = {}
+        self.labels: dict[str, Count] = {}
 
-    def escalation(self, reason: str) -> Counter:
-        c = self._escalation_reason.get(reason)
+    def escalation(self, reason: str) -> Count:
+        c = self.escalations.get(reason)
         if c is None:
-            c = self._parent.escalations_total.labels(self.label, reason)
-            self._escalation_reason[reason] = c
+            c = self.escalations[reason] = Count()
         return c
 
-    def alert(self, signal: str, state: str) -> Counter:
-        c = self._alerts.get((signal, state))
+    def alert(self, signal: str, state: str) -> Count:
+        c = self.alerts.get((signal, state))
         if c is None:
-            c = self._parent.alerts_total.labels(self.label, signal, state)
-            self._alerts[(signal, state)] = c
+            c = self.alerts[(signal, state)] = Count()
         return c
 
-    def labels_outcome(self, outcome: str) -> Counter:
-        c = self._labels.get(outcome)
+    def labels_outcome(self, outcome: str) -> Count:
+        c = self.labels.get(outcome)
         if c is None:
-            c = self._parent.labels_total.labels(self.label, outcome)
-            self._labels[outcome] = c
+            c = self.labels[outcome] = Count()
         return c
 
 
@@ -114,59 +159,8 @@ class VigilMetrics:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.max_models = max_models
         r = self.registry
-        self.events_total = Counter(
-            "vigil_events_total",
-            "Consumed inference events by outcome.",
-            ["model", "outcome"],
-            registry=r,
-        )
         self.dead_letters_total = Counter(
             "vigil_dead_letters_total", "Dead-lettered messages by reason.", ["reason"], registry=r
-        )
-        self.escalations_total = Counter(
-            "vigil_escalations_total",
-            "Escalations published, by reason.",
-            ["model", "reason"],
-            registry=r,
-        )
-        self.escalations_suppressed_total = Counter(
-            "vigil_escalations_suppressed_total",
-            "Escalations withheld by the per-model budget.",
-            ["model"],
-            registry=r,
-        )
-        self.alerts_total = Counter(
-            "vigil_alerts_total",
-            "Drift alerts published.",
-            ["model", "signal", "state"],
-            registry=r,
-        )
-        self.labels_total = Counter(
-            "vigil_labels_total",
-            "Labels consumed, by join outcome.",
-            ["model", "outcome"],
-            registry=r,
-        )
-        self.prediction_confidence = Histogram(
-            "vigil_prediction_confidence",
-            "Confidence of classification predictions.",
-            ["model"],
-            buckets=CONFIDENCE_BUCKETS,
-            registry=r,
-        )
-        self.event_lag_seconds = Histogram(
-            "vigil_event_lag_seconds",
-            "Processing time minus event time.",
-            ["model"],
-            buckets=LAG_BUCKETS,
-            registry=r,
-        )
-        self.label_delay_seconds = Histogram(
-            "vigil_label_delay_seconds",
-            "Label time minus prediction time.",
-            ["model"],
-            buckets=LABEL_DELAY_BUCKETS,
-            registry=r,
         )
         self.batch_seconds = Histogram(
             "vigil_batch_seconds",
@@ -178,8 +172,9 @@ class VigilMetrics:
             reason: self.dead_letters_total.labels(reason) for reason in DEAD_LETTER_REASONS
         }
         self._models: dict[str, ModelMetrics] = {}
-        self._other = ModelMetrics(self, OTHER_MODEL)
-        self._unknown = ModelMetrics(self, UNKNOWN_MODEL)
+        self._other = ModelMetrics(OTHER_MODEL)
+        self._unknown = ModelMetrics(UNKNOWN_MODEL)
+        r.register(_ModelCollector(self))
         if readings is not None or consumer_lag is not None:
             r.register(_StateCollector(self, readings, consumer_lag))
 
@@ -192,8 +187,7 @@ class VigilMetrics:
             return m
         if len(self._models) >= self.max_models:
             return self._other
-        m = ModelMetrics(self, model_id)
-        self._models[model_id] = m
+        m = self._models[model_id] = ModelMetrics(model_id)
         return m
 
     def model_label(self, model_id: str) -> str | None:
@@ -205,39 +199,83 @@ class VigilMetrics:
             return self.model(model_id).label
         return None
 
+    def all_models(self) -> list[ModelMetrics]:
+        return [*self._models.values(), self._other, self._unknown]
+
     def dead_letter(self, reason: DeadLetterReason) -> Counter:
         return self._dead_letter_reason[reason]
 
     def forget_model(self, model_id: str) -> None:
         """Remove every series of ``model_id`` (after a rebalance moved it away)."""
-        m = self._models.pop(model_id, None)
-        if m is None:
-            return
-        label = m.label
-        for metric, extra in (
-            (self.events_total, [("processed",), ("dead_letter",)]),
-            (self.prediction_confidence, [()]),
-            (self.event_lag_seconds, [()]),
-            (self.label_delay_seconds, [()]),
-            (self.escalations_suppressed_total, [()]),
-        ):
-            for rest in extra:
-                _remove(metric, (label, *rest))
-        for reason in list(m._escalation_reason):
-            _remove(self.escalations_total, (label, reason))
-        for signal, state in list(m._alerts):
-            _remove(self.alerts_total, (label, signal, state))
-        for outcome in list(m._labels):
-            _remove(self.labels_total, (label, outcome))
+        self._models.pop(model_id, None)
 
     @property
     def tracked_models(self) -> int:
         return len(self._models)
 
 
-def _remove(metric: Counter | Histogram, labels: tuple[str, ...]) -> None:
-    with contextlib.suppress(KeyError):
-        metric.remove(*labels)
+class _ModelCollector(Collector):
+    """Per-model counters and histograms, read from plain numbers at scrape time."""
+
+    def __init__(self, metrics: VigilMetrics) -> None:
+        self._metrics = metrics
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        events = CounterMetricFamily(
+            "vigil_events", "Consumed inference events by outcome.", labels=["model", "outcome"]
+        )
+        escalations = CounterMetricFamily(
+            "vigil_escalations",
+            "Escalations published, counted once under their primary (first) reason.",
+            labels=["model", "reason"],
+        )
+        suppressed = CounterMetricFamily(
+            "vigil_escalations_suppressed",
+            "Escalations withheld by the per-model budget.",
+            labels=["model"],
+        )
+        alerts = CounterMetricFamily(
+            "vigil_alerts", "Drift alerts published.", labels=["model", "signal", "state"]
+        )
+        labels = CounterMetricFamily(
+            "vigil_labels", "Labels consumed, by join outcome.", labels=["model", "outcome"]
+        )
+        confidence = HistogramMetricFamily(
+            "vigil_prediction_confidence",
+            "Confidence of classification predictions.",
+            labels=["model"],
+        )
+        event_lag = HistogramMetricFamily(
+            "vigil_event_lag_seconds", "Processing time minus event time.", labels=["model"]
+        )
+        label_delay = HistogramMetricFamily(
+            "vigil_label_delay_seconds", "Label time minus prediction time.", labels=["model"]
+        )
+        for m in self._metrics.all_models():
+            lab = m.label
+            if lab == UNKNOWN_MODEL:
+                events.add_metric([lab, "dead_letter"], m.dead_letter.value)
+                continue
+            events.add_metric([lab, "processed"], m.processed.value)
+            events.add_metric([lab, "dead_letter"], m.dead_letter.value)
+            suppressed.add_metric([lab], m.suppressed.value)
+            for reason, c in list(m.escalations.items()):
+                escalations.add_metric([lab, reason], c.value)
+            for (signal, state), c in list(m.alerts.items()):
+                alerts.add_metric([lab, signal, state], c.value)
+            for outcome, c in list(m.labels.items()):
+                labels.add_metric([lab, outcome], c.value)
+            for family, dist in (
+                (confidence, m.confidence),
+                (event_lag, m.event_lag),
+                (label_delay, m.label_delay),
+            ):
+                family.add_metric([lab], dist.cumulative(), dist.sum)
+        yield from (events, escalations, suppressed, alerts, labels)
+        yield from (confidence, event_lag, label_delay)
 
 
 class _StateCollector(Collector):
