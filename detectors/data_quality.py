@@ -121,6 +121,11 @@ class DataQualityDrift(Detector):
         to learn the rates from the first ``reference_size`` events.
     reference_size, window, step, signal
         As in :class:`~detectors.numeric_drift.NumericDrift`.
+    range_from_reference
+        Whether ``[min, max]`` is the reference sample's own range rather than a
+        configured one. A new value falls outside the range of ``n`` exchangeable
+        values with probability ``2 / (n + 1)``, so two more out-of-range values
+        are added to the reference count.
 
     Examples
     --------
@@ -135,7 +140,15 @@ class DataQualityDrift(Detector):
     6399 recovered 0.016
     """
 
-    _settings = ("sensitivity", "reference", "reference_size", "window", "step", "signal")
+    _settings = (
+        "sensitivity",
+        "reference",
+        "reference_size",
+        "window",
+        "step",
+        "signal",
+        "range_from_reference",
+    )
 
     def __init__(
         self,
@@ -145,8 +158,10 @@ class DataQualityDrift(Detector):
         window: int = 250,
         step: int = 50,
         signal: str = "data_quality",
+        range_from_reference: bool = False,
     ) -> None:
         self.sensitivity = sensitivity
+        self.range_from_reference = range_from_reference
         self.reference = reference
         self.reference_size = reference_size
         self.window = window
@@ -276,7 +291,8 @@ class DataQualityDrift(Detector):
             return []
         ref_events = self._ref[0] + PSEUDO_COUNT
         p_missing = self._missing.pvalue(self._ref[1] + PSEUDO_COUNT, ref_events)
-        p_oor = self._oor.pvalue(self._ref[2] + PSEUDO_COUNT, ref_events)
+        oor_extra = PSEUDO_COUNT + (2.0 if self.range_from_reference else 0.0)
+        p_oor = self._oor.pvalue(self._ref[2] + oor_extra, ref_events)
         p = min(p_missing, p_oor)
         self._stat = -math.log10(p) if p > 0.0 else math.inf
         fired = p < self._alpha

@@ -535,6 +535,7 @@ class DriftMonitor(Detector):
             window=self.window,
             step=self.step,
             signal=f"data_quality:{name}",
+            range_from_reference=kind == "numeric" and not ("min" in cfg or "max" in cfg),
         )
         configured = "min" in cfg or "max" in cfg
         lo = hi = None
