@@ -198,6 +198,16 @@ def _label_from_obj(obj: dict[str, Any]) -> LabelEvent:
     escalation_id = _optional_str(obj, "escalation_id", MAX_EVENT_ID)
     raw_pred = obj.get("prediction")
     prediction = None if raw_pred is None else _prediction(raw_pred, "prediction")
+    # The monitor learns from (prediction, truth) pairs of one kind; a mismatch found only
+    # there would be a processing_error with a traceback per message.
+    if isinstance(prediction, ClassPrediction) and label is None:
+        raise InvalidEventError(
+            "bad_value", "a label for a classification prediction needs label, not value"
+        )
+    if isinstance(prediction, RegressionPrediction) and value is None:
+        raise InvalidEventError(
+            "bad_value", "a label for a regression prediction needs value, not label"
+        )
     return LabelEvent(
         event_id, model_id, ts, label, value, source, reviewer, escalation_id, prediction
     )
