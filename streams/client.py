@@ -6,7 +6,9 @@ service learns about a bad event at once instead of from the dead-letter topic.
 ``publish`` never blocks the caller for longer than ``timeout`` seconds: when
 the local queue stays full that long it raises :class:`PublishError`. Delivery
 failures reported by the broker are counted (``failed``) and kept (``errors``);
-``flush`` raises if anything is left undelivered.
+``flush`` raises if anything is left undelivered, and at once when the broker refused
+the credentials (librdkafka would retry until ``message.timeout.ms`` and then report
+only a timeout).
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ from streams.schema import DEFAULT_MAX_EVENT_BYTES, decode_inference, decode_lab
 __all__ = ["InferencePublisher"]
 
 log = logging.getLogger(__name__)
+
+# flush() waits in steps this long so that it can stop early on an authentication error.
+_FLUSH_STEP_S = 0.25
 
 
 class InferencePublisher:
@@ -87,6 +92,8 @@ class InferencePublisher:
         self.delivered = 0
         self.failed = 0
         self.errors: deque[str] = deque(maxlen=100)
+        # Set by the error callback when the broker rejects the SASL credentials.
+        self.auth_error: str | None = None
 
     # ------------------------------------------------------------ publishing
 
@@ -162,10 +169,22 @@ class InferencePublisher:
         self._producer.poll(0)
 
     def flush(self, timeout: float = 30.0) -> None:
-        """Wait for delivery; raise :class:`PublishError` if anything failed or is left."""
-        left = self._producer.flush(timeout)
-        if left:
-            raise PublishError(f"{left} events still undelivered after {timeout}s")
+        """Wait for delivery; raise :class:`PublishError` if anything failed or is left.
+
+        Raises as soon as the broker has refused the credentials: no amount of waiting
+        delivers then, and the user should read "authentication", not "timeout".
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            left = self._producer.flush(max(0.0, min(_FLUSH_STEP_S, deadline - time.monotonic())))
+            if not left:
+                break
+            if self.auth_error is not None:
+                raise PublishError(
+                    f"Kafka authentication failed ({self.auth_error}); {left} events not delivered"
+                )
+            if time.monotonic() >= deadline:
+                raise PublishError(f"{left} events still undelivered after {timeout}s")
         if self.failed:
             last = self.errors[-1] if self.errors else "?"
             raise PublishError(f"{self.failed} events failed delivery; last error: {last}")
@@ -187,7 +206,11 @@ class InferencePublisher:
             log.warning("delivery to %s failed: %s", msg.topic(), err)
 
     def _on_error(self, err: Any) -> None:
+        from confluent_kafka import KafkaError
+
         self.errors.append(str(err))
+        if err.code() == KafkaError._AUTHENTICATION:
+            self.auth_error = err.str()
         log.warning("kafka client error: %s", err)
 
     def __enter__(self) -> InferencePublisher:
