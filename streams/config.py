@@ -23,6 +23,7 @@ Secrets are held in :class:`Secret`, whose ``repr`` never shows the value.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import os
 from collections.abc import Mapping
@@ -289,7 +290,10 @@ def settings_from_dict(raw: Mapping[str, Any]) -> Settings:
         if not isinstance(section, dict):
             raise ConfigError(f"models.{name} must be a mapping")
         merged = _deep_merge(defaults_raw, section)
-        models[str(name)] = _model(_Reader(merged, f"models.{name}"))
+        ms = _model(_Reader(merged, f"models.{name}"))
+        # Redaction only accumulates: a model's own ``redact`` list adds to the defaults'
+        # (a deep merge would replace the list and silently un-redact those features).
+        models[str(name)] = dataclasses.replace(ms, redact=ms.redact | defaults.redact)
     r.done()
     return Settings(app_id, kafka, topics, worker, defaults, models, log_level)
 

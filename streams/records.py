@@ -88,8 +88,28 @@ def escalation_record(
 
 
 def alert_record(
-    model_id: str, model_version: str, change: SignalChange, *, detected_at: datetime
+    model_id: str,
+    model_version: str,
+    change: SignalChange,
+    *,
+    detected_at: datetime,
+    redacted: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
+    """The alert of one signal edge. For a feature in ``redacted``, ``reference`` and
+    ``current`` are replaced by ``"[redacted]"``: a categorical detector reports them as
+    shares per category value, and those values are what redaction keeps inside vigil.
+
+    >>> from detectors.signals import SignalChange
+    >>> change = SignalChange("feature:card", "chi2", "drift", 500, 30.0, 9.0,
+    ...                       {"4111-1111": 0.9}, {"5500-0000": 0.8})
+    >>> r = alert_record("m", "1", change, detected_at=datetime(2026, 1, 1),
+    ...                  redacted=frozenset({"card"}))
+    >>> r["reference"], r["current"], r["statistic"]
+    ('[redacted]', '[redacted]', 30.0)
+    """
+    reference, current = change.reference, change.current
+    if redacted and change.signal.startswith("feature:") and change.signal[8:] in redacted:
+        reference = current = REDACTED
     return {
         "alert_id": alert_id(
             model_id, model_version, change.signal, change.state, change.events_seen
@@ -103,6 +123,6 @@ def alert_record(
         "events_seen": change.events_seen,
         "statistic": change.statistic,
         "threshold": change.threshold,
-        "reference": change.reference,
-        "current": change.current,
+        "reference": reference,
+        "current": current,
     }
