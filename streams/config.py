@@ -135,6 +135,7 @@ class WorkerSettings:
     batch_size: int = 500
     batch_within_s: float = 0.05
     checkpoint_interval_s: float = 5.0
+    ingest: Literal["batch", "faust"] = "batch"
 
 
 @dataclass(frozen=True)
@@ -448,6 +449,7 @@ def _worker(r: _Reader) -> WorkerSettings:
         checkpoint_interval_s=r.number(
             "checkpoint_interval_s", d.checkpoint_interval_s, 0.1, 3600.0
         ),
+        ingest=r.choice("ingest", ("batch", "faust"), d.ingest),
     )
     r.done()
     return out

@@ -1,0 +1,403 @@
+"""Batch ingestion of the input topics with confluent-kafka, run as a Faust service.
+
+Measured on this machine, Faust's per-message path (Event objects, acks, the
+aiokafka consumer thread handing messages to the loop) cost several times what
+vigil's own validation and monitoring cost per event, and capped a worker at
+~4k events/s. :class:`BatchIngest` consumes ``vigil.inference`` and
+``vigil.labels`` in one consumer-group member with confluent-kafka, in batches,
+hands each message to the same :class:`~streams.processing.Processor` the Faust
+agent uses, and publishes with a confluent-kafka producer. Faust still owns the
+worker's lifecycle (start, signals, clean stop) through :class:`IngestService`.
+
+Offsets, state and delivery (README, "Delivery guarantee"):
+
+* offsets are committed by vigil only, and only after (1) every output of the
+  messages before them was acknowledged by the broker and (2) the state of every
+  model those messages touched was checkpointed with the offsets it covers;
+* on assignment (inside confluent-kafka's rebalance callback, before any message
+  of the new partitions is returned) the checkpoints of those partitions are
+  restored; messages redelivered from before a checkpoint are recognised by offset
+  and not applied twice;
+* on revocation the worker flushes, checkpoints, commits, then drops the state and
+  metric series of the models it gave up; on a lost assignment it drops them
+  without committing;
+* both inputs are consumed by one member with the range assignor, so partition *p*
+  of the labels topic goes to the worker that owns partition *p* of inference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import mode
+from prometheus_client import disable_created_metrics, start_http_server
+
+from streams.checkpoint import Checkpoint, CheckpointStore
+from streams.config import Settings
+from streams.deadletter import MessageSource
+from streams.errors import VigilError
+from streams.fleet import Fleet, ModelState
+from streams.metrics import VigilMetrics
+from streams.processing import Outgoing, Processor
+
+__all__ = ["BatchIngest", "BatchWorker", "IngestService"]
+
+log = logging.getLogger(__name__)
+
+
+class BatchIngest:
+    """One consumer-group member: consume a batch, process it, publish, checkpoint, commit."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        fleet: Fleet,
+        metrics: VigilMetrics,
+        processor: Processor,
+        checkpoints: CheckpointStore,
+    ) -> None:
+        from confluent_kafka import Consumer, Producer
+
+        self.settings = settings
+        self.fleet = fleet
+        self.metrics = metrics
+        self.processor = processor
+        self.checkpoints = checkpoints
+        t = settings.topics
+        self.inference_topic = t.inference
+        self.inputs = (t.inference, t.labels)
+        kafka = settings.kafka.confluent_config()
+        self.consumer = Consumer(
+            {
+                **kafka,
+                "group.id": settings.app_id,
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "auto.offset.reset": "earliest",
+                # Co-partitioning: partition p of both inputs goes to the same member.
+                "partition.assignment.strategy": "range",
+                "session.timeout.ms": 10_000,
+                "heartbeat.interval.ms": 1_000,
+                "max.poll.interval.ms": 300_000,
+                "fetch.max.bytes": 16 * 1024 * 1024,
+                "logger": logging.getLogger("vigil.kafka.consumer"),
+            }
+        )
+        self.producer = Producer(
+            {
+                **kafka,
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 5,
+                "compression.type": "lz4",
+                "partitioner": "murmur2_random",
+                "queue.buffering.max.messages": 1_000_000,
+                "logger": logging.getLogger("vigil.kafka.producer"),
+            }
+        )
+        self._delivery_errors: list[str] = []
+        self._next: dict[tuple[str, int], int] = {}  # (topic, partition) -> next offset
+        self._owned: set[int] = set()
+        self._last_checkpoint = time.monotonic()
+        self._out = Outgoing()
+        self._lag: list[tuple[str, int, int]] = []
+        self._lag_refreshed = 0.0
+        self.closed = False
+
+    # ------------------------------------------------------------ the loop
+
+    def start(self) -> None:
+        self.consumer.subscribe(
+            list(self.inputs),
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
+
+    def run_once(self, timeout: float = 0.5) -> int:
+        """Consume and process one batch; returns the number of messages handled."""
+        w = self.settings.worker
+        msgs = self.consumer.consume(w.batch_size, timeout)
+        started = time.perf_counter()
+        out = self._out
+        inference = self.processor.inference
+        label = self.processor.label
+        nxt = self._next
+        handled = 0
+        for msg in msgs:
+            err = msg.error()
+            if err is not None:
+                if err.fatal():
+                    raise VigilError(f"fatal Kafka consumer error: {err}")
+                log.warning("consumer error: %s", err)
+                continue
+            topic: str = msg.topic()  # type: ignore[assignment]  # set on real messages
+            partition: int = msg.partition()  # type: ignore[assignment]
+            offset: int = msg.offset()  # type: ignore[assignment]
+            source = MessageSource(topic, partition, offset, msg.key())
+            value = msg.value() or b""
+            if topic == self.inference_topic:
+                inference(value, source, out)
+            else:
+                label(value, source, out)
+            nxt[(topic, partition)] = offset + 1
+            handled += 1
+        if len(out):
+            self._publish(out)
+            out.clear()
+        self.producer.poll(0)
+        if handled:
+            self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        now = time.monotonic()
+        if now - self._lag_refreshed >= 1.0:
+            self._refresh_lag()
+        if now - self._last_checkpoint >= w.checkpoint_interval_s:
+            self.checkpoint()
+        return handled
+
+    def _publish(self, out: Outgoing) -> None:
+        t = self.settings.topics
+        produce = self.producer.produce
+        on_delivery = self._on_delivery
+        for topic, items in (
+            (t.escalations, out.escalations),
+            (t.alerts, out.alerts),
+            (t.deadletter, out.dead_letters),
+        ):
+            for key, value in items:
+                while True:
+                    try:
+                        produce(topic, value=value, key=key, on_delivery=on_delivery)
+                        break
+                    except BufferError:
+                        self.producer.poll(0.05)
+
+    def _on_delivery(self, err: Any, msg: Any) -> None:
+        if err is not None:
+            self._delivery_errors.append(f"{msg.topic()}: {err}")
+
+    # ------------------------------------------------------------ checkpoints
+
+    def checkpoint(self, partitions: set[int] | None = None, commit: bool = True) -> int:
+        """Flush outputs, write the dirty states (of ``partitions``), commit their offsets.
+
+        Raises :class:`VigilError` (and commits nothing) if any output failed delivery:
+        the messages are then consumed again after the restart.
+        """
+        self._last_checkpoint = time.monotonic()
+        left = self.producer.flush(60)
+        if left or self._delivery_errors:
+            errors, self._delivery_errors = self._delivery_errors[:5], []
+            raise VigilError(f"outputs not delivered ({left} pending; errors: {errors})")
+        dirty = [
+            (model_id, state)
+            for model_id, state in self.fleet.items()
+            if state.dirty and (partitions is None or state.partition in partitions)
+        ]
+        if dirty:
+            now = time.time()
+            self.checkpoints.write(
+                Checkpoint(model_id, s.partition, dict(s.offsets), s.snapshot(), now)
+                for model_id, s in dirty
+            )
+            for _, state in dirty:
+                state.dirty = False
+        if commit:
+            self._commit(partitions)
+        return len(dirty)
+
+    def _commit(self, partitions: set[int] | None) -> None:
+        from confluent_kafka import KafkaException, TopicPartition
+
+        offsets = [
+            TopicPartition(topic, p, o)
+            for (topic, p), o in self._next.items()
+            if partitions is None or p in partitions
+        ]
+        if not offsets:
+            return
+        try:
+            self.consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            # Not fatal: the state is checkpointed; messages after the last successful
+            # commit are redelivered and skipped by offset.
+            log.warning("offset commit failed: %s", exc)
+
+    # ------------------------------------------------------------ rebalances
+
+    def _partitions(self, tps: Iterable[Any]) -> set[int]:
+        return {tp.partition for tp in tps if tp.topic in self.inputs}
+
+    def _on_assign(self, consumer: Any, tps: list[Any]) -> None:
+        parts = self._partitions(tps)
+        new = parts - self._owned
+        if new:
+            found = self.checkpoints.read(new)
+            for model_id, cp in found.items():
+                if model_id not in self.fleet:
+                    self.fleet.put(model_id, ModelState.restore(cp.state, cp.partition, cp.offsets))
+            log.info(
+                "assigned partitions %s: restored %d model checkpoints", sorted(new), len(found)
+            )
+        self._owned |= parts
+
+    def _on_revoke(self, consumer: Any, tps: list[Any]) -> None:
+        parts = self._partitions(tps)
+        if not parts:
+            return
+        try:
+            n = self.checkpoint(parts)
+        except Exception:
+            log.exception(
+                "checkpoint on revocation failed: the next owner restarts from the "
+                "last checkpoint and redelivered messages"
+            )
+            n = 0
+        dropped = self._drop(parts)
+        log.info(
+            "revoked partitions %s: checkpointed %d models, dropped %d", sorted(parts), n, dropped
+        )
+
+    def _on_lost(self, consumer: Any, tps: list[Any]) -> None:
+        parts = self._partitions(tps)
+        dropped = self._drop(parts)
+        log.warning("lost partitions %s (no commit): dropped %d models", sorted(parts), dropped)
+
+    def _drop(self, parts: set[int]) -> int:
+        n = 0
+        for model_id, state in self.fleet.items():
+            if state.partition in parts:
+                self.fleet.pop(model_id)
+                self.metrics.forget_model(model_id)
+                n += 1
+        for key in [k for k in self._next if k[1] in parts]:
+            del self._next[key]
+        self._owned -= parts
+        return n
+
+    def lag(self) -> list[tuple[str, int, int]]:
+        """(topic, partition, messages behind the log end), as of the last refresh.
+
+        Read by the metrics thread: the consumer itself must not be called from there
+        (a call blocks while ``consume`` runs on the ingest thread), so the ingest
+        thread refreshes this list about once a second.
+        """
+        return self._lag
+
+    def _refresh_lag(self) -> None:
+        self._lag_refreshed = time.monotonic()
+        out = []
+        try:
+            for tp in self.consumer.assignment():
+                _, high = self.consumer.get_watermark_offsets(tp, cached=True)
+                pos = self._next.get((tp.topic, tp.partition))
+                if high >= 0 and pos is not None:
+                    out.append((tp.topic, tp.partition, max(0, high - pos)))
+        except Exception:  # rebalancing: keep the last reading
+            return
+        self._lag = out
+
+    def close(self) -> None:
+        """Final checkpoint and commit, then leave the group."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self.checkpoint()
+        except Exception:
+            log.exception("final checkpoint failed")
+        self.consumer.close()  # revokes (nothing left to save) and leaves the group
+        self.producer.flush(30)
+        self.checkpoints.close()
+
+
+class IngestService:
+    """Runs :class:`BatchIngest` on a dedicated thread for the life of the Faust app.
+
+    The loop is blocking C calls (consume, produce, flush) plus vigil's processing; a
+    thread of its own keeps Faust's event loop free and its rebalance callbacks run
+    on the same thread as processing, so they never interleave with a batch.
+    """
+
+    def __init__(self, ingest: BatchIngest) -> None:
+        self.ingest = ingest
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        self.ingest.start()
+        self._thread = threading.Thread(target=self._run, name="vigil-ingest", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                self.ingest.run_once(0.5)
+        except BaseException as exc:
+            self.error = exc
+            log.exception("ingest loop crashed")
+        finally:
+            self.ingest.close()
+
+    def stop(self, timeout: float = 60.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    async def watch(self, app: Any) -> None:
+        """Crash the Faust app (so the worker exits non-zero) if the loop dies."""
+        while not self._stop.is_set():
+            if not self.alive:
+                await app.crash(self.error or VigilError("ingest loop stopped"))
+                return
+            await asyncio.sleep(0.5)
+
+
+class BatchWorker(mode.Service):
+    """A worker process with batch ingestion, as a mode service (Faust's service runtime):
+    ``mode.Worker`` gives it signal handling, a clean stop, and exit code 1 on a crash."""
+
+    def __init__(self, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.settings = settings
+        disable_created_metrics()
+        self.fleet = Fleet(settings, on_evict=lambda model_id, _state: self._forget(model_id))
+        self.metrics = VigilMetrics(
+            max_models=settings.worker.max_models,
+            readings=self.fleet.readings,
+            consumer_lag=self._lag,
+        )
+        self.processor = Processor(settings, self.metrics, self.fleet)
+        self.ingest: BatchIngest | None = None
+        self.runner: IngestService | None = None
+
+    def _forget(self, model_id: str) -> None:
+        self.metrics.forget_model(model_id)
+
+    def _lag(self) -> list[tuple[str, int, int]]:
+        return self.ingest.lag() if self.ingest is not None else []
+
+    async def on_start(self) -> None:
+        w = self.settings.worker
+        start_http_server(w.metrics_port, addr=w.metrics_host, registry=self.metrics.registry)
+        log.info("metrics at http://%s:%d/metrics", w.metrics_host, w.metrics_port)
+        self.ingest = BatchIngest(
+            self.settings, self.fleet, self.metrics, self.processor, CheckpointStore(self.settings)
+        )
+        self.runner = IngestService(self.ingest)
+        self.runner.start()
+        self.add_future(self.runner.watch(self))
+
+    async def on_stop(self) -> None:
+        if self.runner is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.runner.stop)
