@@ -7,17 +7,27 @@ returns. Consumption uses Faust's default aiokafka transport.
 
 Delivery and state (see README, "Delivery guarantee"):
 
-* Faust's own periodic offset commits are turned off. Every
-  ``checkpoint_interval_s`` the agent flushes the producer (escalations, alerts
-  and dead letters are then on the broker), writes the checkpoint of every model
-  whose state changed (with the last offset applied per input), and only then
-  commits the consumed offsets. A commit therefore never runs ahead of the state.
+* Faust never commits offsets by itself here. Its periodic commits are pushed out of
+  reach, and its consumer's ``commit()`` is disabled (:class:`_FaustApp`): Faust also
+  commits acked offsets while draining on revocation and shutdown, and from its agent
+  error handler, and ``take_events()`` acks a batch even when its processing raised;
+  each of those could commit offsets whose state is not checkpointed. Its ack-based
+  offset tracking also miscounts offsets with gaps (faust #606).
+* Instead the agent records, per partition, the last offset of each batch it fully
+  processed and whose outputs it handed to the producer. Every ``checkpoint_interval_s``
+  it flushes the producer (escalations, alerts and dead letters are then on the broker,
+  and a failed delivery is noticed), writes the checkpoint of every model whose state
+  changed (with the last offset applied per input), and only then commits the recorded
+  offsets. A commit therefore never runs ahead of the state. A failed checkpoint write
+  is retried at the next interval (nothing is committed meanwhile); output that could
+  not be delivered crashes the worker without saving its state, so that a restart
+  reprocesses from the last checkpoint.
 * On assignment, before Faust resumes fetching, the worker restores the
   checkpoints of the partitions it was given. Messages redelivered from before
   the checkpoint are recognised by offset and not applied twice.
 * On revocation (after Faust drained the agent and flushed the producer) the
   worker checkpoints, commits, and drops the state and metric series of every
-  model it no longer owns.
+  model it no longer owns. On shutdown it checkpoints and commits.
 """
 
 from __future__ import annotations
@@ -35,11 +45,12 @@ from prometheus_client import disable_created_metrics, start_http_server
 from streams.checkpoint import Checkpoint, CheckpointStore
 from streams.config import Settings
 from streams.deadletter import MessageSource
+from streams.errors import VigilError
 from streams.fleet import Fleet, ModelState
 from streams.metrics import VigilMetrics
 from streams.processing import Outgoing, Processor
 
-__all__ = ["VigilApp", "create_app"]
+__all__ = ["OutputLostError", "VigilApp", "create_app"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +58,28 @@ log = logging.getLogger(__name__)
 # checkpoint, so both are pushed out of reach.
 _NEVER_SECONDS = 10**9
 _NEVER_COUNT = 2**62
+
+
+class OutputLostError(VigilError):
+    """An escalation, alert or dead letter could not be delivered to Kafka."""
+
+
+async def _no_faust_commit(*args: Any, **kwargs: Any) -> bool:
+    return False
+
+
+class _FaustApp(faust.App):
+    """A Faust app whose consumer commits only when vigil says so (see module docstring).
+
+    The consumer's ``commit()`` (called by Faust from ``wait_empty`` on revocation and
+    shutdown, and from ``on_task_error``) is shadowed by a no-op on the instance; vigil
+    commits through the driver's ``_commit`` with offsets it tracked itself.
+    """
+
+    def _new_consumer(self) -> Any:
+        consumer = super()._new_consumer()
+        consumer.commit = _no_faust_commit  # type: ignore[method-assign]
+        return consumer
 
 
 def faust_credentials(settings: Settings) -> Any:
@@ -83,8 +116,15 @@ class VigilApp:
         self.checkpoints = CheckpointStore(settings)
         self._owned: set[int] = set()
         self._last_checkpoint = time.monotonic()
+        # Per input TP: the last offset of a batch fully processed and handed to the
+        # producer; committed (+1) after the checkpoint that covers it.
+        self._done: dict[Any, int] = {}
+        # Deliveries handed to the producer since the last checkpoint, checked after flush.
+        self._pending: list[Any] = []
+        # Set when output was lost: from then on no state is saved and nothing committed.
+        self._failed: BaseException | None = None
         t = settings.topics
-        self.app = faust.App(
+        self.app = _FaustApp(
             settings.app_id,
             broker=f"kafka://{settings.kafka.bootstrap}",
             broker_credentials=faust_credentials(settings),
@@ -141,8 +181,13 @@ class VigilApp:
         inference = self.processor.inference
         label = self.processor.label
         batch_seconds = self.metrics.batch_seconds
+        done = self._done
         async for events in stream.take_events(w.batch_size, within=w.batch_within_s):
+            if self._failed is not None:
+                yield None  # crashing: apply nothing more
+                continue
             started = time.perf_counter()
+            last: dict[Any, int] = {}
             for event in events:
                 msg = event.message
                 source = MessageSource(msg.topic, msg.partition, msg.offset, msg.key)
@@ -151,27 +196,79 @@ class VigilApp:
                     inference(value, source, out)
                 else:
                     label(value, source, out)
-            await self._send(out)
-            out.clear()
+                last[msg.tp] = msg.offset
+            try:
+                await self._send(out)
+            except Exception as exc:
+                await self._fail("handing a batch's output to the producer failed", exc)
+                yield None
+                continue
+            finally:
+                out.clear()
+            for tp, offset in last.items():
+                if offset > done.get(tp, -1):
+                    done[tp] = offset
             batch_seconds.observe(time.perf_counter() - started)
             if time.monotonic() - self._last_checkpoint >= w.checkpoint_interval_s:
-                await self.checkpoint(commit=True)
+                try:
+                    await self.checkpoint(commit=True)
+                except OutputLostError as exc:
+                    await self._fail("output was not delivered", exc)
+                except Exception:
+                    # Kept dirty and uncommitted: retried at the next interval, and after a
+                    # crash the uncommitted tail is reprocessed from the last checkpoint.
+                    log.exception("checkpoint failed; retrying at the next interval")
             yield None
 
     async def _send(self, out: Outgoing) -> None:
+        pending = self._pending
         for key, value in out.escalations:
-            await self.escalations_topic.send(key=key, value=value)
+            pending.append(await self.escalations_topic.send(key=key, value=value))
         for key, value in out.alerts:
-            await self.alerts_topic.send(key=key, value=value)
+            pending.append(await self.alerts_topic.send(key=key, value=value))
         for dl_key, value in out.dead_letters:
-            await self.deadletter_topic.send(key=dl_key, value=value)
+            pending.append(await self.deadletter_topic.send(key=dl_key, value=value))
+
+    def _check_delivered(self) -> None:
+        """Raise :class:`OutputLostError` if any send since the last check failed."""
+        pending, self._pending = self._pending, []
+        for fut in pending:
+            if not fut.done():  # flushed but unresolved: check again next time
+                self._pending.append(fut)
+            elif fut.cancelled() or fut.exception() is not None:
+                exc = None if fut.cancelled() else fut.exception()
+                raise OutputLostError(f"delivery failed: {exc!r}")
+
+    async def _fail(self, what: str, exc: BaseException) -> None:
+        """Stop without saving state or committing: a restarted worker reprocesses the
+        uncommitted tail from the last checkpoint, so no output is lost."""
+        if self._failed is not None:
+            return
+        self._failed = exc
+        log.error("%s: %r; stopping without checkpointing or committing", what, exc)
+        await self.app.crash(exc)
 
     # ------------------------------------------------------------ checkpoints
 
     async def checkpoint(self, *, commit: bool, partitions: set[int] | None = None) -> int:
-        """Flush outputs, write dirty model states, then (optionally) commit offsets."""
+        """Flush outputs, write dirty model states, then (optionally) commit offsets.
+
+        Raises :class:`OutputLostError` if an output was not delivered, and
+        :class:`~streams.errors.VigilError` if a checkpoint was not written; either
+        way nothing is committed.
+        """
+        if self._failed is not None:
+            return 0
         self._last_checkpoint = time.monotonic()
+        # What the states written below cover: captured before any await, while no batch
+        # is in flight (the agent awaits this; revocation and shutdown drained it).
+        covered = {
+            tp: offset
+            for tp, offset in self._done.items()
+            if partitions is None or tp.partition in partitions
+        }
         await self.app.producer.flush()
+        self._check_delivered()
         dirty = [
             (model_id, state)
             for model_id, state in self.fleet.items()
@@ -188,8 +285,20 @@ class VigilApp:
             for _, state in dirty:
                 state.dirty = False
         if commit:
-            await self.app.consumer.commit()
+            await self._commit(covered)
         return len(dirty)
+
+    async def _commit(self, offsets: dict[Any, int]) -> None:
+        consumer: Any = self.app.consumer  # the driver-level commit has no public name
+        committed = consumer._committed_offset
+        assignment = consumer.assignment()
+        todo = {}
+        for tp, offset in offsets.items():
+            before = committed.get(tp)
+            if tp in assignment and (before is None or offset + 1 > before):
+                todo[tp] = offset + 1
+        if todo and await consumer._commit(todo):
+            committed.update(todo)
 
     def _restore(self, partitions: set[int]) -> int:
         found = self.checkpoints.read(partitions)
@@ -219,6 +328,8 @@ class VigilApp:
             )
             n = 0
         dropped = self._drop(lambda state: state.partition in parts)
+        for tp in [tp for tp in self._done if tp.partition in parts]:
+            del self._done[tp]
         self._owned -= parts
         log.info(
             "revoked partitions %s: checkpointed %d models, dropped %d", sorted(parts), n, dropped
@@ -230,9 +341,15 @@ class VigilApp:
         self._drop(lambda state: state.partition >= 0 and state.partition not in assigned)
         new = assigned - self._owned
         if new:
+            started = time.perf_counter()
             loop = asyncio.get_running_loop()
             restored = await loop.run_in_executor(None, self._restore, new)
-            log.info("assigned partitions %s: restored %d model checkpoints", sorted(new), restored)
+            log.info(
+                "assigned partitions %s: restored %d model checkpoints in %.3f s",
+                sorted(new),
+                restored,
+                time.perf_counter() - started,
+            )
         self._owned = assigned
 
     def _drop(self, predicate: Any) -> int:
@@ -245,9 +362,9 @@ class VigilApp:
         return n
 
     async def _on_shutdown(self, sender: Any = None, **kwargs: Any) -> None:
-        # The consumer has stopped (and committed what the agent acked): save everything.
+        # The agent is drained and the fetcher stopped; the consumer can still commit.
         try:
-            await self.checkpoint(commit=False)
+            await self.checkpoint(commit=True)
         except Exception:
             log.exception("final checkpoint failed")
         self.checkpoints.close()
