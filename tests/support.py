@@ -34,7 +34,6 @@ def unique_topics(prefix: str = "t") -> dict[str, str]:
         "escalations": f"{tag}.escalations",
         "alerts": f"{tag}.alerts",
         "deadletter": f"{tag}.deadletter",
-        "checkpoints": f"{tag}.checkpoints",
     }
 
 
@@ -167,3 +166,247 @@ class TopicReader:
 
     def close(self) -> None:
         self.consumer.close()
+
+
+# ---------------------------------------------------------------- fault tests and benchmarks
+
+
+class SyntheticStream:
+    """Seeded inference traffic over several models that remembers what vigil must make of
+    it: valid events per model, the events under the confidence threshold (which must be
+    escalated) and the malformed messages (which must be dead-lettered)."""
+
+    def __init__(
+        self,
+        n_models: int,
+        *,
+        min_confidence: float,
+        n_numeric: int = 3,
+        invalid_every: int = 0,
+        seed: int = 0,
+        prefix: str = "model",
+    ) -> None:
+        import random
+
+        from streams.traffic import SyntheticModel
+
+        self.models = [
+            SyntheticModel(f"{prefix}-{i}", n_numeric=n_numeric, n_categorical=0, seed=seed + i)
+            for i in range(n_models)
+        ]
+        self.min_confidence = min_confidence
+        self.invalid_every = invalid_every
+        self._rng = random.Random(seed)
+        self.n = 0
+        self.valid: dict[str, int] = {m.model_id: 0 for m in self.models}
+        self.qualifying: dict[str, str] = {}  # event_id -> model_id
+        self.invalid: list[bytes] = []
+
+    def next(self, model: int | None = None) -> tuple[bytes, bytes]:
+        """(key, value) of the next message, of a random model unless ``model`` is given."""
+        from streams.traffic import INVALID_KINDS, invalid_event
+
+        m = self.models[self._rng.randrange(len(self.models)) if model is None else model]
+        self.n += 1
+        key = m.model_id.encode()
+        if self.invalid_every and self.n % self.invalid_every == 0:
+            kind = INVALID_KINDS[(self.n // self.invalid_every) % len(INVALID_KINDS)]
+            if kind == "bad_model_id":  # would be keyed by a model no stream owns
+                kind = "bad_json"
+            raw, _reason = invalid_event(kind, m.model_id, self.n)
+            self.invalid.append(raw)
+            return key, raw
+        event, _truth = m.event()
+        pred = event["prediction"]
+        if pred["scores"][pred["label"]] < self.min_confidence:
+            self.qualifying[event["event_id"]] = m.model_id
+        self.valid[m.model_id] += 1
+        return key, orjson.dumps(event)
+
+    def take(self, n: int, model: int | None = None) -> list[tuple[bytes, bytes]]:
+        return [self.next(model) for _ in range(n)]
+
+    @property
+    def published(self) -> int:
+        return self.n
+
+
+def publish(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
+    """Produce (key, value) pairs with vigil's publisher (murmur2, idempotent) and flush."""
+    from streams.client import InferencePublisher
+
+    with InferencePublisher(bootstrap, topic=topic, validate=False) as pub:
+        for key, value in messages:
+            pub.publish_raw(value, key=key)
+
+
+class BackgroundPublisher:
+    """Publishes messages from a thread at about ``rate`` per second, so that a fault can
+    be injected while the stream is still flowing."""
+
+    def __init__(
+        self, bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]], rate: float
+    ) -> None:
+        import threading
+
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.messages = messages
+        self.rate = rate
+        self.sent = 0
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="bg-publisher", daemon=True)
+
+    def start(self) -> BackgroundPublisher:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        from streams.client import InferencePublisher
+
+        try:
+            # A long message timeout: the broker may be down for a while in fault tests.
+            conf = {"message.timeout.ms": 300_000}
+            with InferencePublisher(
+                self.bootstrap, topic=self.topic, validate=False, kafka_config=conf
+            ) as pub:
+                started = time.monotonic()
+                chunk = max(1, int(self.rate / 20))
+                for i in range(0, len(self.messages), chunk):
+                    for key, value in self.messages[i : i + chunk]:
+                        pub.publish_raw(value, key=key)
+                    self.sent = min(len(self.messages), i + chunk)
+                    ahead = self.sent / self.rate - (time.monotonic() - started)
+                    if ahead > 0:
+                        time.sleep(ahead)
+                pub.flush(300)
+        except BaseException as exc:  # reported by join()
+            self.error = exc
+
+    def join(self, timeout: float = 300.0) -> None:
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise TimeoutError(f"publisher still running after {timeout:g} s")
+        if self.error is not None:
+            raise self.error
+
+
+def topic_size(bootstrap: str, topic: str) -> int:
+    """Messages in a topic (sum of high watermarks minus low watermarks)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "test-watermarks"})
+    try:
+        meta = consumer.list_topics(topic, timeout=10)
+        parts = meta.topics[topic].partitions if topic in meta.topics else {}
+        n = 0
+        for p in parts:
+            lo, hi = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            n += max(0, hi - lo)
+        return n
+    finally:
+        consumer.close()
+
+
+def checkpointed_events_seen(
+    bootstrap: str, topics: Mapping[str, str], partitions: int
+) -> dict[str, int]:
+    """model_id → ``events_seen`` of the monitor in its latest checkpoint."""
+    from streams.checkpoint import CheckpointStore
+    from streams.config import settings_from_dict
+
+    settings = settings_from_dict(
+        {"kafka": {"bootstrap": bootstrap}, "topics": {**topics, "partitions": partitions}}
+    )
+    store = CheckpointStore(settings)
+    try:
+        found = store.read(range(partitions))
+    finally:
+        store.close()
+    return {m: int(cp.state["monitor"]["events_seen"]) for m, cp in found.items()}
+
+
+class EscalationAudit:
+    """What a set of escalation records says about at-least-once delivery.
+
+    * ``missing``: qualifying events without any escalation;
+    * ``conflicting``: events with two escalations that differ in anything but
+      ``escalated_at`` (id, reasons, priority, prediction, ...);
+    * ``duplicates``: identical extra copies (replays after a crash: allowed, and
+      removable by ``escalation_id``);
+    * ``bad_ids``: escalations whose id is not uuid5(model_id, event_id).
+    """
+
+    def __init__(self, escalations: list[dict[str, Any]], qualifying: Mapping[str, str]) -> None:
+        from streams.records import escalation_id
+
+        by_event: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for e in escalations:
+            by_event.setdefault((e["model_id"], e["event_id"]), []).append(e)
+        self.escalated = {event_id for _model, event_id in by_event}
+        self.missing = sorted(set(qualifying) - self.escalated)
+        self.conflicting: list[str] = []
+        self.duplicates = 0
+        for (_model, event_id), records in by_event.items():
+            signatures = {
+                orjson.dumps(
+                    {k: v for k, v in r.items() if k != "escalated_at"}, option=orjson.OPT_SORT_KEYS
+                )
+                for r in records
+            }
+            if len(signatures) > 1:
+                self.conflicting.append(event_id)
+            self.duplicates += len(records) - 1
+        self.bad_ids = [
+            e["event_id"]
+            for e in escalations
+            if e["escalation_id"] != escalation_id(e["model_id"], e["event_id"])
+        ]
+
+    def __repr__(self) -> str:
+        return (
+            f"EscalationAudit(missing={len(self.missing)} {self.missing[:5]}, "
+            f"conflicting={len(self.conflicting)} {self.conflicting[:5]}, "
+            f"duplicates={self.duplicates}, bad_ids={self.bad_ids[:5]})"
+        )
+
+
+def read_until_escalated(
+    reader: TopicReader, qualifying: Mapping[str, str], timeout: float = 120.0, settle: float = 2.0
+) -> EscalationAudit:
+    """Poll the escalations topic until every qualifying event has an escalation (or the
+    timeout), then ``settle`` seconds more to catch duplicates; audit what was read."""
+    deadline = time.monotonic() + timeout
+    wanted = set(qualifying)
+    seen: set[str] = set()
+    read = 0
+    while time.monotonic() < deadline:
+        reader.poll(0.5)
+        seen.update(m["event_id"] for m in reader.messages[read:])
+        read = len(reader.messages)
+        if wanted <= seen:
+            break
+    reader.poll(settle)
+    return EscalationAudit(reader.messages, qualifying)
+
+
+def uncommitted(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    """partition → high watermark minus the group's committed offset (the whole partition
+    when nothing is committed), for partitions where that is not zero."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False}
+    )
+    try:
+        meta = consumer.list_topics(topic, timeout=10)
+        tps = [TopicPartition(topic, p) for p in meta.topics[topic].partitions]
+        out: dict[int, int] = {}
+        for tp in consumer.committed(tps, timeout=10):
+            _lo, hi = consumer.get_watermark_offsets(tp, timeout=10)
+            left = hi - (tp.offset if tp.offset >= 0 else 0)
+            if left:
+                out[tp.partition] = left
+        return out
+    finally:
+        consumer.close()

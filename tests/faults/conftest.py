@@ -1,0 +1,123 @@
+"""Fixtures for fault-injection tests: a rig of topics, config, workers and readers.
+
+Every fault test runs real ``vigil worker`` processes against a real broker and checks
+the delivery guarantee from the outside: the escalations topic (every qualifying event
+escalated, no two different escalations for one event), the dead-letter topic, the
+alerts topic, ``/metrics`` and, after a clean stop, the checkpoints (each model's
+``events_seen`` equals the valid events published for it: nothing applied twice, nothing
+lost).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streams.config import WorkerSettings, settings_from_dict
+from streams.scrape import total
+from streams.topics import create_topics
+from tests.support import TopicReader, WorkerProcess, unique_topics
+
+#: Events under this confidence must be escalated (threshold policy, no data reasons, no
+#: budget: the decision depends on the event and the drift state only, so a replay of
+#: the same event from the same restored state decides the same way).
+MIN_CONFIDENCE = 0.65
+
+#: Which ingestion path the workers use, where the worker has a choice
+#: (``worker.ingest``): these tests exercise the Faust app (``streams/app.py``) unless
+#: ``VIGIL_FAULT_INGEST`` names another path.
+INGEST = os.environ.get("VIGIL_FAULT_INGEST", "faust")
+_HAS_INGEST = "ingest" in {f.name for f in dataclasses.fields(WorkerSettings)}
+
+
+class FaultRig:
+    """Topics and config for one test, and the workers and readers it started."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        tmp_path: Path,
+        prefix: str,
+        partitions: int,
+        worker: dict[str, Any] | None = None,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.tmp_path = tmp_path
+        self.partitions = partitions
+        self.topics = unique_topics(prefix)
+        self.config: dict[str, Any] = {
+            "app_id": f"vigil-fault-{self.topics['inference']}",
+            "topics": {**self.topics, "partitions": partitions},
+            # Frequent checkpoints and small batches: faults land between checkpoints.
+            "worker": {
+                "checkpoint_interval_s": 1.0,
+                "batch_size": 200,
+                **({"ingest": INGEST} if _HAS_INGEST else {}),
+                **(worker or {}),
+            },
+            "defaults": {
+                "escalation": {"min_confidence": MIN_CONFIDENCE, "data_reasons": False},
+                "drift": {"reference_size": 300, "window": 100},
+            },
+        }
+        self.settings = settings_from_dict({**self.config, "kafka": {"bootstrap": bootstrap}})
+        self.workers: list[WorkerProcess] = []
+        self.readers: list[TopicReader] = []
+
+    def create_topics(self) -> None:
+        create_topics(self.settings)
+
+    def worker(self, name: str) -> WorkerProcess:
+        w = WorkerProcess(self.bootstrap, self.config, self.tmp_path, name=name)
+        self.workers.append(w)
+        return w
+
+    def reader(self, kind: str) -> TopicReader:
+        r = TopicReader(self.bootstrap, self.topics[kind])
+        self.readers.append(r)
+        return r
+
+    def close(self) -> None:
+        for w in self.workers:
+            w.kill()
+        for r in self.readers:
+            r.close()
+
+
+@pytest.fixture
+def make_rig(tmp_path: Path) -> Iterator[Callable[..., FaultRig]]:
+    """Factory: ``make_rig(bootstrap, prefix, partitions=4, worker=None) -> FaultRig``
+    with its topics created; kills the rig's workers and closes its readers afterwards."""
+    rigs: list[FaultRig] = []
+
+    def make(
+        bootstrap: str, prefix: str, partitions: int = 4, worker: dict[str, Any] | None = None
+    ) -> FaultRig:
+        rig = FaultRig(bootstrap, tmp_path, prefix, partitions, worker)
+        rigs.append(rig)
+        rig.create_topics()
+        return rig
+
+    yield make
+    for rig in rigs:
+        rig.close()
+
+
+def processed(worker: WorkerProcess) -> float:
+    """Inference events the worker counted as processed (0 if it does not answer)."""
+    try:
+        return total(worker.scrape(), "vigil_events_total", outcome="processed")
+    except OSError:
+        return 0.0
+
+
+def model_series(worker: WorkerProcess) -> set[str]:
+    """The models with series in ``vigil_events_total`` on the worker's /metrics (not the
+    ``_other`` and ``_unknown`` catch-alls every worker has)."""
+    samples = worker.scrape().get("vigil_events_total", [])
+    return {labels["model"] for labels, _ in samples} - {"_other", "_unknown"}
