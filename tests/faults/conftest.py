@@ -50,6 +50,9 @@ class FaultRig:
         self.tmp_path = tmp_path
         self.partitions = partitions
         self.topics = unique_topics(prefix)
+        # A checkpoint topic of its own, whether or not unique_topics() names one.
+        tag = self.topics["inference"].removesuffix(".inference")
+        self.topics.setdefault("checkpoints", f"{tag}.checkpoints")
         self.config: dict[str, Any] = {
             "app_id": f"vigil-fault-{self.topics['inference']}",
             "topics": {**self.topics, "partitions": partitions},

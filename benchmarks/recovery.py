@@ -1,0 +1,221 @@
+"""Recovery from kill -9: a worker is SIGKILLed mid-stream and restarted; prints ONE JSON.
+
+A local broker (:class:`~streams.local_broker.LocalBroker`, its own) and real ``vigil
+worker`` processes. 10 models, 20 numeric features per event, 0.5 % malformed messages;
+the whole stream is published at once, the first worker is killed (process group,
+SIGKILL) once it has processed 40 % of it and written a checkpoint, and a second worker
+with the same config restores the checkpoints and finishes. Then it is stopped cleanly
+and the checkpoints are read back.
+
+* ``events_published``: messages published (valid and malformed).
+* ``events_accounted``: valid events in the final checkpointed monitors (sum of
+  ``events_seen``) + malformed messages in the dead-letter topic (distinct source
+  offsets). Equal to
+  ``events_published`` when nothing was lost; ``events_applied_twice`` and
+  ``events_lost`` say which way a difference goes, per model.
+* ``missing_escalations``: events under the confidence threshold with no escalation.
+* ``conflicting_escalations``: events with two escalations that differ in anything but
+  ``escalated_at``; ``duplicate_escalations``: identical extra copies (replays of the
+  uncommitted tail, removable by ``escalation_id``).
+* ``restore_seconds``: the restarted worker's restore step as it logs it (reading the
+  checkpoints of its partitions and rebuilding the monitors, before fetching resumes);
+  ``first_event_seconds``: from starting the second worker process to its first processed
+  event (Python start-up, group join, restore; /metrics polled every 0.1 s).
+* ``state_bytes_per_model``: size of the largest model's checkpoint record (``VGC1`` +
+  zlib(pickle)), and ``state_bytes_per_model_mean``.
+
+``python benchmarks/recovery.py [--quick] [--ingest faust|batch]`` (quick: 20,000 events
+instead of 200,000; ``--ingest`` is passed as ``worker.ingest`` where that setting exists).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import dataclasses
+import json
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from streams.checkpoint import CheckpointStore, encode
+from streams.config import WorkerSettings, settings_from_dict
+from streams.local_broker import LocalBroker
+from streams.scrape import total
+from streams.topics import create_topics
+from tests.support import (
+    EscalationAudit,
+    SyntheticStream,
+    TopicReader,
+    WorkerProcess,
+    publish,
+    topic_size,
+    unique_topics,
+    wait_until,
+)
+
+MIN_CONFIDENCE = 0.6
+N_MODELS = 10
+N_FEATURES = 20
+PARTITIONS = 4
+KILL_AT = 0.4  # fraction of the stream processed when the first worker is killed
+
+
+def worker_ingest(ingest: str) -> dict[str, str]:
+    """``{"ingest": ...}`` where the worker has a choice of ingestion path, else nothing."""
+    if "ingest" in {f.name for f in dataclasses.fields(WorkerSettings)}:
+        return {"ingest": ingest}
+    return {}
+
+
+def processed(worker: WorkerProcess) -> float:
+    try:
+        return total(worker.scrape(), "vigil_events_total", outcome="processed")
+    except OSError:
+        return 0.0
+
+
+def read_all(reader: TopicReader, done: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not done():
+        reader.poll(1.0)
+    reader.poll(2.0)
+
+
+def run(n_events: int, workdir: Path, ingest: str) -> dict[str, Any]:
+    started = time.monotonic()
+    with LocalBroker() as broker:
+        bootstrap = broker.bootstrap
+        topics = unique_topics("recovery")
+        topics.setdefault("checkpoints", topics["inference"].removesuffix(".inference") + ".cp")
+        config = {
+            "app_id": f"vigil-bench-{topics['inference']}",
+            "topics": {**topics, "partitions": PARTITIONS},
+            "worker": {"checkpoint_interval_s": 2.0, **worker_ingest(ingest)},
+            "defaults": {"escalation": {"min_confidence": MIN_CONFIDENCE, "data_reasons": False}},
+        }
+        settings = settings_from_dict({**config, "kafka": {"bootstrap": bootstrap}})
+        create_topics(settings)
+        stream = SyntheticStream(
+            N_MODELS,
+            min_confidence=MIN_CONFIDENCE,
+            n_numeric=N_FEATURES,
+            invalid_every=200,
+            seed=2026,
+        )
+        messages = stream.take(n_events)
+        escalations = TopicReader(bootstrap, topics["escalations"])
+        dead = TopicReader(bootstrap, topics["deadletter"])
+        first = WorkerProcess(bootstrap, config, workdir, name="first")
+        second = WorkerProcess(bootstrap, config, workdir, name="second")
+        try:
+            first.start()
+            publish(bootstrap, topics["inference"], messages)
+            n_valid = sum(stream.valid.values())
+            if not wait_until(
+                lambda: (
+                    processed(first) >= KILL_AT * n_valid
+                    and topic_size(bootstrap, topics["checkpoints"]) > 0
+                ),
+                timeout=600,
+            ):
+                raise RuntimeError(f"first worker made no progress:\n{first.log_tail()}")
+            processed_at_kill = processed(first)
+            first.kill()
+
+            spawned = time.monotonic()
+            second.start()
+            wait_until(lambda: processed(second) > 0, timeout=300, interval=0.1)
+            first_event_seconds = time.monotonic() - spawned
+
+            wanted = set(stream.qualifying)
+
+            def all_escalated() -> bool:
+                return wanted <= {m["event_id"] for m in escalations.messages}
+
+            read_all(escalations, all_escalated, timeout=900)
+            invalid = set(stream.invalid)
+            read_all(
+                dead,
+                lambda: invalid <= {base64.b64decode(d["payload_b64"]) for d in dead.messages},
+                timeout=120,
+            )
+            code = second.stop(grace=60)
+            if code != 0:
+                raise RuntimeError(f"second worker exited with {code}:\n{second.log_tail()}")
+        finally:
+            escalations.close()
+            dead.close()
+            first.kill()
+            second.kill()
+
+        store = CheckpointStore(settings)
+        try:
+            checkpoints = store.read(range(PARTITIONS))
+        finally:
+            store.close()
+        seen = {m: int(cp.state["monitor"]["events_seen"]) for m, cp in checkpoints.items()}
+        sizes = [len(encode(cp)) for cp in checkpoints.values()]
+        restores = re.findall(
+            r"restored \d+ model checkpoints in ([0-9.]+) s",
+            second.log_path.read_text(errors="replace"),
+        )
+        audit = EscalationAudit(escalations.messages, stream.qualifying)
+        # Dead letters by source offset: replays may repeat one, and payloads repeat.
+        dead_sources = {
+            (d["source"]["partition"], d["source"]["offset"])
+            for d in dead.messages
+            if d["source"]["topic"] == topics["inference"]
+        }
+        accounted = sum(seen.values()) + len(dead_sources)
+        return {
+            "benchmark": "recovery",
+            "events_published": stream.published,
+            "events_accounted": accounted,
+            "events_applied_twice": sum(
+                max(0, seen.get(m, 0) - n) for m, n in stream.valid.items()
+            ),
+            "events_lost": sum(max(0, n - seen.get(m, 0)) for m, n in stream.valid.items()),
+            "missing_escalations": len(audit.missing),
+            "conflicting_escalations": len(audit.conflicting),
+            "duplicate_escalations": audit.duplicates,
+            "escalations_expected": len(stream.qualifying),
+            "processed_when_killed": int(processed_at_kill),
+            "restore_seconds": round(sum(float(r) for r in restores), 3),
+            "first_event_seconds": round(first_event_seconds, 3),
+            "state_bytes_per_model": max(sizes) if sizes else 0,
+            "state_bytes_per_model_mean": round(sum(sizes) / len(sizes)) if sizes else 0,
+            "models": N_MODELS,
+            "features": N_FEATURES,
+            "partitions": PARTITIONS,
+            "seconds": round(time.monotonic() - started, 1),
+        }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="20,000 events instead of 200,000")
+    parser.add_argument(
+        "--ingest", default="faust", help="worker.ingest, where the worker has a choice"
+    )
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="vigil-recovery-") as tmp:
+        result = run(20_000 if args.quick else 200_000, Path(tmp), args.ingest)
+    result["ingest"] = args.ingest
+    print(json.dumps(result))
+    ok = (
+        result["missing_escalations"] == 0
+        and result["conflicting_escalations"] == 0
+        and result["events_accounted"] == result["events_published"]
+        and result["state_bytes_per_model"] <= 1_000_000
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
