@@ -3,8 +3,10 @@
 Uses ``KAFKA_BOOTSTRAP_SERVERS`` when set, else starts the local jar broker;
 runs one worker process and synthetic traffic for three models (one drifts
 after a while, some events are malformed, a share of predictions gets labels
-back after a delay); prints the metrics URL and a live summary. Ctrl-C (or
-``--duration``) stops everything, leaving no process behind.
+back after a delay); prints the metrics URL and a live summary. When the
+``prometheus`` binary is on PATH it also starts a throwaway Prometheus that
+scrapes the worker and evaluates vigil's rules (:class:`LocalPrometheus`).
+Ctrl-C (or ``--duration``) stops everything, leaving no process behind.
 """
 
 from __future__ import annotations
@@ -12,14 +14,18 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.request
 from collections import deque
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from streams.client import InferencePublisher
@@ -27,11 +33,14 @@ from streams.config import Settings
 from streams.scrape import scrape, total
 from streams.traffic import INVALID_KINDS, DriftSchedule, SyntheticModel, invalid_event
 
-__all__ = ["run_demo"]
+__all__ = ["LocalPrometheus", "LocalPrometheusError", "run_demo"]
 
 INVALID_SHARE = 0.03
 LABEL_SHARE = 0.3
 LABEL_DELAY_S = (2.0, 8.0)
+
+#: deploy/prometheus of the source tree (as in a git checkout installed with ``pip -e``).
+PROMETHEUS_DIR = Path(__file__).resolve().parent.parent / "deploy" / "prometheus"
 
 
 def demo_models(rate: float) -> list[SyntheticModel]:
@@ -58,6 +67,136 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class LocalPrometheusError(RuntimeError):
+    """The local Prometheus cannot be started (binary or deploy files missing, no answer)."""
+
+
+class LocalPrometheus:
+    """A throwaway Prometheus on 127.0.0.1 scraping one local worker with vigil's rules.
+
+    The config is ``deploy/prometheus/local.yml.template`` rendered for the worker's
+    metrics port and ``rules_dir``; storage, config and log live in a fresh temporary
+    directory (under ``workdir`` if given) that :meth:`stop` removes.
+    """
+
+    def __init__(
+        self,
+        metrics_port: int,
+        *,
+        rules_dir: Path = PROMETHEUS_DIR / "rules",
+        template: Path = PROMETHEUS_DIR / "local.yml.template",
+        binary: str = "prometheus",
+        workdir: Path | None = None,
+        start_timeout: float = 30.0,
+    ) -> None:
+        self.metrics_port = metrics_port
+        self.rules_dir = Path(rules_dir)
+        self.template = Path(template)
+        self.binary = binary
+        self.workdir = workdir
+        self.start_timeout = start_timeout
+        self.port: int | None = None
+        self._dir: Path | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def missing(self) -> str | None:
+        """Why this Prometheus cannot start here, or None if it can."""
+        if shutil.which(self.binary) is None:
+            return f"{self.binary!r} not on PATH (Debian/Ubuntu: apt-get install prometheus)"
+        for path in (self.template, self.rules_dir):
+            if not path.exists():
+                return f"{path} not found: needs vigil's source tree (deploy/prometheus/)"
+        return None
+
+    @property
+    def url(self) -> str:
+        if self.port is None:
+            raise LocalPrometheusError("Prometheus has not been started")
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def config_path(self) -> Path:
+        if self._dir is None:
+            raise LocalPrometheusError("Prometheus has not been started")
+        return self._dir / "prometheus.yml"
+
+    @property
+    def log_path(self) -> Path:
+        if self._dir is None:
+            raise LocalPrometheusError("Prometheus has not been started")
+        return self._dir / "prometheus.log"
+
+    def render_config(self) -> str:
+        return self.template.read_text(encoding="utf-8").format(
+            metrics_port=self.metrics_port, rules_dir=self.rules_dir.resolve()
+        )
+
+    def start(self) -> LocalPrometheus:
+        problem = self.missing()
+        if problem:
+            raise LocalPrometheusError(problem)
+        if self.workdir is not None:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+        self._dir = Path(tempfile.mkdtemp(prefix="vigil-prometheus-", dir=self.workdir))
+        self.config_path.write_text(self.render_config(), encoding="utf-8")
+        self.port = _free_port()
+        with self.log_path.open("ab") as log:
+            self._proc = subprocess.Popen(
+                [
+                    self.binary,
+                    f"--config.file={self.config_path}",
+                    f"--storage.tsdb.path={self._dir / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                # Own session: a Ctrl-C in the terminal reaches the demo, which stops
+                # Prometheus after the worker, not all at once.
+                start_new_session=True,
+            )
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self) -> None:
+        assert self._proc is not None
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise LocalPrometheusError(
+                    f"prometheus exited with code {self._proc.returncode}:\n{self.log_tail()}"
+                )
+            try:
+                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1.0) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:  # refused, or 503 while starting (HTTPError)
+                pass
+            time.sleep(0.2)
+        raise LocalPrometheusError(
+            f"prometheus not ready within {self.start_timeout:g} s:\n{self.log_tail()}"
+        )
+
+    def log_tail(self, n: int = 30) -> str:
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except (OSError, LocalPrometheusError):
+            return "(no log)"
+        return "\n".join(lines[-n:])
+
+    def stop(self) -> None:
+        """Stop Prometheus (SIGTERM, then SIGKILL) and remove its directory."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            _stop_process(proc, grace=10.0)
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+
 def run_demo(
     settings: Settings,
     *,
@@ -67,6 +206,7 @@ def run_demo(
 ) -> int:
     broker = None
     worker: subprocess.Popen[bytes] | None = None
+    prometheus: LocalPrometheus | None = None
     bootstrap = settings.kafka.bootstrap
     try:
         if not traffic_only and not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
@@ -90,8 +230,11 @@ def run_demo(
                 start_new_session=True,
             )
             metrics_url = f"http://127.0.0.1:{port}/metrics"
-            print(f"kafka:   {bootstrap}")
-            print(f"metrics: {metrics_url}")
+            prometheus = LocalPrometheus(port)
+            prometheus_line = _start_prometheus(prometheus)
+            print(f"kafka:      {bootstrap}")
+            print(f"metrics:    {metrics_url}")
+            print(f"prometheus: {prometheus_line}")
             print("Ctrl-C stops everything.\n")
         _traffic(settings, bootstrap, rate, duration, metrics_url, worker)
         return 0
@@ -101,9 +244,24 @@ def run_demo(
     finally:
         if worker is not None:
             _stop_process(worker)
+        if prometheus is not None:
+            prometheus.stop()
         if broker is not None:
             broker.stop()
         print("stopped cleanly.")
+
+
+def _start_prometheus(prometheus: LocalPrometheus) -> str:
+    """Start ``prometheus``; the line to print: its alerts page, or why it is not running."""
+    problem = prometheus.missing()
+    if problem:
+        return f"not started ({problem})"
+    try:
+        prometheus.start()
+    except LocalPrometheusError as exc:
+        # The demo is still useful without it: say why and carry on.
+        return f"not started ({exc})"
+    return f"{prometheus.url}/alerts (targets: {prometheus.url}/targets)"
 
 
 def _stop_process(proc: subprocess.Popen[bytes], grace: float = 15.0) -> None:

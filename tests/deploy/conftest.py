@@ -1,12 +1,14 @@
 """Shared helpers for the deploy tests: paths, the real Prometheus tools, and
 the metric names of the public contract (SPEC section 7).
 
-The end-to-end tests can reuse :func:`render_local_prometheus_config` and the
-``prometheus_server`` fixture to run a real Prometheus against a worker.
+The end-to-end test (test_prometheus_e2e.py) uses :func:`render_local_prometheus_config`,
+:func:`dashboard_queries`, :func:`rules_with_short_for` and the ``prometheus_server``
+fixture to run a real Prometheus against a worker.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -126,13 +128,56 @@ GRAFANA_SUBSTITUTIONS = {
 }
 
 
-def as_promql(expr: str) -> str:
-    """A Grafana query with its variables replaced by plausible values."""
-    for var, value in GRAFANA_SUBSTITUTIONS.items():
-        expr = expr.replace(var, value)
+def as_promql(expr: str, substitutions: dict[str, str] | None = None) -> str:
+    """A Grafana query with its variables replaced by plausible values.
+
+    ``substitutions`` overrides entries of :data:`GRAFANA_SUBSTITUTIONS` (e.g. a real model).
+    """
+    subs = GRAFANA_SUBSTITUTIONS | (substitutions or {})
+    # Longest first: "${model}" before "$model", "$__rate_interval" before "$__range".
+    for var in sorted(subs, key=len, reverse=True):
+        expr = expr.replace(var, subs[var])
     if "$" in expr:
         raise ValueError(f"unknown Grafana variable in {expr!r}")
     return expr
+
+
+def dashboard_queries(path: Path) -> list[tuple[str, str]]:
+    """``(panel title, expr)`` of every query of a dashboard, rows' children included."""
+    dashboard = json.loads(path.read_text(encoding="utf-8"))
+    out: list[tuple[str, str]] = []
+    for top in dashboard["panels"]:
+        for panel in [top, *top.get("panels", [])]:
+            out.extend((panel["title"], t["expr"]) for t in panel.get("targets", []))
+    return out
+
+
+def rule_exprs() -> list[tuple[str, str]]:
+    """``(record or alert name, expr)`` of every rule in deploy/prometheus/rules."""
+    return [
+        (rule.get("record") or rule["alert"], rule["expr"])
+        for path in RULE_FILES
+        for group in load_yaml(path)["groups"]
+        for rule in group["rules"]
+    ]
+
+
+def rules_with_short_for(dest: Path, for_: str = "3s", interval: str = "1s") -> Path:
+    """A copy of deploy/prometheus/rules in ``dest`` with every alert's ``for:`` set to
+    ``for_`` and every group ``interval:`` to ``interval``, so that an end-to-end test
+    sees pending alerts turn firing in seconds. Expressions, labels and annotations are
+    unchanged; the real durations are covered by the promtool unit tests."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in RULE_FILES:
+        doc = load_yaml(path)
+        for group in doc["groups"]:
+            if "interval" in group:
+                group["interval"] = interval
+            for rule in group["rules"]:
+                if "alert" in rule and "for" in rule:
+                    rule["for"] = for_
+        (dest / path.name).write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return dest
 
 
 # --------------------------------------------------------------- tools
