@@ -180,6 +180,18 @@ class LocalPrometheus:
             f"prometheus not ready within {self.start_timeout:g} s:\n{self.log_tail()}"
         )
 
+    def page(self, name: str) -> str:
+        """URL of a web UI page such as ``alerts``: the React UI's, or the classic UI's
+        when the build has no React assets (Debian's package ships only ``/classic``)."""
+        for path in (f"/{name}", f"/classic/{name}"):
+            try:
+                with urllib.request.urlopen(f"{self.url}{path}", timeout=2.0) as resp:
+                    if resp.status == 200:
+                        return f"{self.url}{path}"
+            except OSError:
+                continue
+        return self.url
+
     def log_tail(self, n: int = 30) -> str:
         try:
             lines = self.log_path.read_text(errors="replace").splitlines()
@@ -261,7 +273,7 @@ def _start_prometheus(prometheus: LocalPrometheus) -> str:
     except LocalPrometheusError as exc:
         # The demo is still useful without it: say why and carry on.
         return f"not started ({exc})"
-    return f"{prometheus.url}/alerts (targets: {prometheus.url}/targets)"
+    return f"{prometheus.page('alerts')} (targets: {prometheus.page('targets')})"
 
 
 def _stop_process(proc: subprocess.Popen[bytes], grace: float = 15.0) -> None:
