@@ -31,6 +31,9 @@ tests in test_prometheus_rules.py. Through the HTTP API the test asserts that
   model, miscalibration only for the mislabelled one.
 
 One alert condition is not created, see :data:`NOT_CREATED`: VigilConsumerLagHigh.
+
+The Prometheus runner is the one ``vigil demo`` uses (:class:`streams.demo.LocalPrometheus`);
+the last tests check what the demo says when it cannot start one.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ import pytest
 
 from streams.client import InferencePublisher
 from streams.config import settings_from_dict
-from streams.demo import LocalPrometheus
+from streams.demo import LocalPrometheus, _start_prometheus
 from streams.scrape import total
 from streams.topics import create_topics
 from streams.traffic import INVALID_KINDS, DriftSchedule, SyntheticModel, invalid_event
@@ -66,8 +69,6 @@ from tests.deploy.conftest import (
     rules_with_short_for,
 )
 from tests.support import WorkerProcess, unique_topics, wait_until
-
-pytestmark = [pytest.mark.kafka, pytest.mark.prometheus]
 
 DRIFTING, STEADY, MISCALIBRATED, FADING = "drifting", "steady", "miscalibrated", "fading"
 #: Events per model and phase; the drift detectors' reference is the first 1,000.
@@ -213,6 +214,8 @@ def worker_config(topics: dict[str, str]) -> dict[str, Any]:
     }
 
 
+@pytest.mark.kafka
+@pytest.mark.prometheus
 def test_dashboards_and_rules_against_a_real_prometheus(
     kafka_bootstrap: str, prometheus_server: str, tmp_path: Path
 ) -> None:
@@ -356,3 +359,14 @@ def caught_up(worker: WorkerProcess, sent: int, timeout: float = 60.0) -> None:
     assert wait_until(done, timeout=timeout), (
         f"worker consumed {consumed:.0f} of {sent} events in {timeout:g} s:\n{worker.log_tail()}"
     )
+
+
+def test_local_prometheus_says_what_is_missing(tmp_path: Path) -> None:
+    assert "not on PATH" in (LocalPrometheus(1, binary="no-such-prometheus").missing() or "")
+    missing_rules = LocalPrometheus(1, binary="sh", rules_dir=tmp_path / "rules")
+    assert "deploy/prometheus" in (missing_rules.missing() or "")
+
+
+def test_demo_carries_on_without_prometheus() -> None:
+    line = _start_prometheus(LocalPrometheus(1, binary="no-such-prometheus"))
+    assert line.startswith("not started (") and "apt-get install prometheus" in line
