@@ -111,7 +111,7 @@ class CheckpointStore:
         from confluent_kafka import Producer
 
         self.settings = settings
-        self.topic = settings.topics.checkpoints
+        self.topic = settings.checkpoint_topic
         self._kafka = settings.kafka.confluent_config()
         self._producer = Producer(
             {

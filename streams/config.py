@@ -117,7 +117,8 @@ class TopicSettings:
     escalations: str = "vigil.escalations"
     alerts: str = "vigil.alerts"
     deadletter: str = "vigil.deadletter"
-    checkpoints: str = "vigil.checkpoints"
+    # Empty: "<app_id>.checkpoints", so two apps (consumer groups) never share state.
+    checkpoints: str = ""
     partitions: int = 4
     replication_factor: int = 1
     retention_ms: int = 7 * 24 * 3600 * 1000
@@ -219,6 +220,11 @@ class Settings:
     defaults: ModelSettings = ModelSettings()
     models: dict[str, ModelSettings] = field(default_factory=dict)
     log_level: str = "INFO"
+
+    @property
+    def checkpoint_topic(self) -> str:
+        """The compacted topic of this app's model checkpoints."""
+        return self.topics.checkpoints or f"{self.app_id}.checkpoints"
 
     def for_model(self, model_id: str) -> ModelSettings:
         return self.models.get(model_id, self.defaults)
@@ -423,7 +429,7 @@ def _topics(r: _Reader) -> TopicSettings:
         escalations=r.string("escalations", d.escalations),
         alerts=r.string("alerts", d.alerts),
         deadletter=r.string("deadletter", d.deadletter),
-        checkpoints=r.string("checkpoints", d.checkpoints),
+        checkpoints=r.string("checkpoints", None) or d.checkpoints,
         partitions=r.integer("partitions", d.partitions, 1, 10_000),
         replication_factor=r.integer("replication_factor", d.replication_factor, 1, 16),
         retention_ms=r.integer("retention_ms", d.retention_ms, 60_000, 2**62),

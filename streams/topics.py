@@ -23,7 +23,7 @@ def topic_specs(settings: Settings) -> dict[str, dict[str, Any]]:
         t.deadletter: {"partitions": t.partitions, "config": retention},
         # Same partition count as the inputs: a model's checkpoint lives in the partition
         # number its events live in. Compacted: only the latest state per model matters.
-        t.checkpoints: {
+        settings.checkpoint_topic: {
             "partitions": t.partitions,
             "config": {
                 "cleanup.policy": "compact",

@@ -34,7 +34,6 @@ def unique_topics(prefix: str = "t") -> dict[str, str]:
         "escalations": f"{tag}.escalations",
         "alerts": f"{tag}.alerts",
         "deadletter": f"{tag}.deadletter",
-        "checkpoints": f"{tag}.checkpoints",
     }
 
 
