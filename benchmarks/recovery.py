@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import dataclasses
 import json
 import re
 import sys
@@ -44,7 +43,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from streams.checkpoint import CheckpointStore, encode
-from streams.config import WorkerSettings, settings_from_dict
+from streams.config import settings_from_dict
 from streams.local_broker import LocalBroker
 from streams.scrape import total
 from streams.topics import create_topics
@@ -67,10 +66,8 @@ KILL_AT = 0.4  # fraction of the stream processed when the first worker is kille
 
 
 def worker_ingest(ingest: str) -> dict[str, str]:
-    """``{"ingest": ...}`` where the worker has a choice of ingestion path, else nothing."""
-    if "ingest" in {f.name for f in dataclasses.fields(WorkerSettings)}:
-        return {"ingest": ingest}
-    return {}
+    """``{"ingest": ...}``: the worker's ingestion path (``worker.ingest``)."""
+    return {"ingest": ingest}
 
 
 def processed(worker: WorkerProcess) -> float:
@@ -201,7 +198,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="20,000 events instead of 200,000")
     parser.add_argument(
-        "--ingest", default="faust", help="worker.ingest, where the worker has a choice"
+        "--ingest", default="batch", choices=("batch", "faust"), help="worker.ingest"
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="vigil-recovery-") as tmp:

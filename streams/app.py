@@ -45,7 +45,7 @@ from prometheus_client import disable_created_metrics, start_http_server
 from streams.checkpoint import Checkpoint, CheckpointStore
 from streams.config import Settings
 from streams.deadletter import MessageSource
-from streams.errors import VigilError
+from streams.errors import OutputLostError
 from streams.fleet import Fleet, ModelState
 from streams.metrics import VigilMetrics
 from streams.processing import Outgoing, Processor
@@ -64,10 +64,6 @@ _NEVER_COUNT = 2**62
 # benchmark measured 61 s from restart to the first processed event. Heartbeats run on
 # the consumer's own thread, so a busy event loop does not miss them.
 _SESSION_TIMEOUT_SECONDS = 10.0
-
-
-class OutputLostError(VigilError):
-    """An escalation, alert or dead letter could not be delivered to Kafka."""
 
 
 async def _no_faust_commit(*args: Any, **kwargs: Any) -> bool:

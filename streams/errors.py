@@ -7,7 +7,8 @@
     │                                    carries the dead-letter ``reason`` and ``detail``
     ├── ConfigError (ValueError)         a configuration file or variable is invalid
     ├── BrokerError (RuntimeError)       the local broker could not be resolved/started
-    └── PublishError (RuntimeError)      a publisher could not deliver within its timeout
+    ├── PublishError (RuntimeError)      a publisher could not deliver within its timeout
+    └── OutputLostError (RuntimeError)   a worker's output was not delivered: stop, no commit
 """
 
 from __future__ import annotations
@@ -48,3 +49,11 @@ class BrokerError(VigilError, RuntimeError):
 
 class PublishError(VigilError, RuntimeError):
     """Events could not be delivered to Kafka in time."""
+
+
+class OutputLostError(VigilError, RuntimeError):
+    """A worker's escalation, alert or dead letter could not be delivered to Kafka.
+
+    The worker stops without checkpointing or committing, so that a restarted worker
+    processes the same messages again from the last checkpoint.
+    """

@@ -40,7 +40,7 @@ from prometheus_client import disable_created_metrics, start_http_server
 from streams.checkpoint import Checkpoint, CheckpointStore
 from streams.config import Settings
 from streams.deadletter import MessageSource
-from streams.errors import VigilError
+from streams.errors import OutputLostError, VigilError
 from streams.fleet import Fleet, ModelState
 from streams.metrics import VigilMetrics
 from streams.processing import Outgoing, Processor
@@ -108,6 +108,7 @@ class BatchIngest:
         self._lag: list[tuple[str, int, int]] = []
         self._lag_refreshed = 0.0
         self.closed = False
+        self.failed = False  # an output was lost: never checkpoint or commit again
 
     # ------------------------------------------------------------ the loop
 
@@ -157,7 +158,14 @@ class BatchIngest:
         if now - self._lag_refreshed >= 1.0:
             self._refresh_lag()
         if now - self._last_checkpoint >= w.checkpoint_interval_s:
-            self.checkpoint()
+            try:
+                self.checkpoint()
+            except OutputLostError:
+                raise
+            except Exception:
+                # Kept dirty and uncommitted: retried at the next interval; after a crash
+                # the uncommitted tail is reprocessed from the last checkpoint.
+                log.exception("checkpoint failed; retrying at the next interval")
         return handled
 
     def _publish(self, out: Outgoing) -> None:
@@ -186,14 +194,20 @@ class BatchIngest:
     def checkpoint(self, partitions: set[int] | None = None, commit: bool = True) -> int:
         """Flush outputs, write the dirty states (of ``partitions``), commit their offsets.
 
-        Raises :class:`VigilError` (and commits nothing) if any output failed delivery:
-        the messages are then consumed again after the restart.
+        Raises :class:`OutputLostError` if any output failed delivery: from then on this
+        ingest never checkpoints or commits again, so a restarted worker consumes those
+        messages again. A failed checkpoint write raises too, with nothing committed and
+        the states still dirty (the caller retries at the next interval).
         """
+        if self.failed:
+            return 0
         self._last_checkpoint = time.monotonic()
         left = self.producer.flush(60)
         if left or self._delivery_errors:
-            errors, self._delivery_errors = self._delivery_errors[:5], []
-            raise VigilError(f"outputs not delivered ({left} pending; errors: {errors})")
+            self.failed = True
+            raise OutputLostError(
+                f"outputs not delivered ({left} pending; errors: {self._delivery_errors[:5]})"
+            )
         dirty = [
             (model_id, state)
             for model_id, state in self.fleet.items()
@@ -248,7 +262,7 @@ class BatchIngest:
 
     def _on_revoke(self, consumer: Any, tps: list[Any]) -> None:
         parts = self._partitions(tps)
-        if not parts:
+        if not parts or self.failed:
             return
         try:
             n = self.checkpoint(parts)

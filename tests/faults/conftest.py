@@ -10,7 +10,6 @@ lost).
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from streams.config import WorkerSettings, settings_from_dict
+from streams.config import settings_from_dict
 from streams.scrape import total
 from streams.topics import create_topics
 from tests.support import TopicReader, WorkerProcess, unique_topics
@@ -28,11 +27,10 @@ from tests.support import TopicReader, WorkerProcess, unique_topics
 #: the same event from the same restored state decides the same way).
 MIN_CONFIDENCE = 0.65
 
-#: Which ingestion path the workers use, where the worker has a choice
-#: (``worker.ingest``): these tests exercise the Faust app (``streams/app.py``) unless
-#: ``VIGIL_FAULT_INGEST`` names another path.
-INGEST = os.environ.get("VIGIL_FAULT_INGEST", "faust")
-_HAS_INGEST = "ingest" in {f.name for f in dataclasses.fields(WorkerSettings)}
+#: Both ingestion paths (``worker.ingest``) promise the same guarantee, so every fault
+#: test runs against each: the default confluent-kafka batch ingest and the Faust agent.
+#: ``VIGIL_FAULT_INGEST=batch`` (or ``faust``) narrows a local run to one.
+INGESTS = tuple(p for p in ("batch", "faust") if os.environ.get("VIGIL_FAULT_INGEST", p) == p)
 
 
 class FaultRig:
@@ -45,6 +43,7 @@ class FaultRig:
         prefix: str,
         partitions: int,
         worker: dict[str, Any] | None = None,
+        ingest: str = "batch",
     ) -> None:
         self.bootstrap = bootstrap
         self.tmp_path = tmp_path
@@ -60,7 +59,7 @@ class FaultRig:
             "worker": {
                 "checkpoint_interval_s": 1.0,
                 "batch_size": 200,
-                **({"ingest": INGEST} if _HAS_INGEST else {}),
+                "ingest": ingest,
                 **(worker or {}),
             },
             "defaults": {
@@ -92,8 +91,8 @@ class FaultRig:
             r.close()
 
 
-@pytest.fixture
-def make_rig(tmp_path: Path) -> Iterator[Callable[..., FaultRig]]:
+@pytest.fixture(params=INGESTS)
+def make_rig(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., FaultRig]]:
     """Factory: ``make_rig(bootstrap, prefix, partitions=4, worker=None) -> FaultRig``
     with its topics created; kills the rig's workers and closes its readers afterwards."""
     rigs: list[FaultRig] = []
@@ -101,7 +100,7 @@ def make_rig(tmp_path: Path) -> Iterator[Callable[..., FaultRig]]:
     def make(
         bootstrap: str, prefix: str, partitions: int = 4, worker: dict[str, Any] | None = None
     ) -> FaultRig:
-        rig = FaultRig(bootstrap, tmp_path, prefix, partitions, worker)
+        rig = FaultRig(bootstrap, tmp_path, prefix, partitions, worker, ingest=request.param)
         rigs.append(rig)
         rig.create_topics()
         return rig
