@@ -41,6 +41,19 @@ _ALLOWED_GLOBALS = {
 MAX_CHECKPOINT_BYTES = 16 * 1024 * 1024
 
 
+def _no_leader_codes() -> frozenset[int]:
+    from confluent_kafka import KafkaError
+
+    return frozenset(
+        (
+            KafkaError.NOT_LEADER_FOR_PARTITION,
+            KafkaError.LEADER_NOT_AVAILABLE,
+            KafkaError._UNKNOWN_PARTITION,
+            KafkaError.UNKNOWN_TOPIC_OR_PART,
+        )
+    )
+
+
 class CheckpointError(VigilError, ValueError):
     """A checkpoint record could not be decoded."""
 
@@ -128,6 +141,35 @@ class CheckpointStore:
         self.written = 0
         self.bytes_written = 0
 
+    def ensure_topic(self, timeout: float = 30.0) -> bool:
+        """Create the checkpoint topic (compacted) if it does not exist; True if created.
+
+        A worker calls this at start, so a deployment that ran ``vigil topics create``
+        for another ``app_id`` (or not at all) still checkpoints.
+        """
+        from confluent_kafka import KafkaError, KafkaException
+        from confluent_kafka.admin import AdminClient, NewTopic
+
+        from streams.topics import topic_specs
+
+        admin = AdminClient(dict(self._kafka))
+        if self.topic in admin.list_topics(timeout=timeout).topics:
+            return False
+        spec = topic_specs(self.settings)[self.topic]
+        new = NewTopic(
+            self.topic,
+            num_partitions=spec["partitions"],
+            replication_factor=self.settings.topics.replication_factor,
+            config=spec["config"],
+        )
+        try:
+            admin.create_topics([new], request_timeout=timeout)[self.topic].result(timeout)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+            return False
+        return True
+
     def write(self, checkpoints: Iterable[Checkpoint], timeout: float = 30.0) -> int:
         """Produce and flush; raises :class:`VigilError` if anything is not delivered."""
         errors: list[str] = []
@@ -173,9 +215,7 @@ class CheckpointStore:
             todo = set()
             assign = []
             for p in parts:
-                lo, hi = consumer.get_watermark_offsets(
-                    TopicPartition(self.topic, p), timeout=timeout
-                )
+                lo, hi = _watermarks(consumer, TopicPartition(self.topic, p), timeout)
                 if hi > lo:
                     todo.add(p)
                     assign.append(TopicPartition(self.topic, p, OFFSET_BEGINNING))
@@ -206,3 +246,20 @@ class CheckpointStore:
 
     def close(self) -> None:
         self._producer.flush(10)
+
+
+def _watermarks(consumer: Any, tp: Any, timeout: float) -> tuple[int, int]:
+    """(low, high) of ``tp``, retrying while a new topic's partition has no leader yet."""
+    from confluent_kafka import KafkaException
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            lo, hi = consumer.get_watermark_offsets(tp, timeout=max(1.0, timeout / 10))
+            return int(lo), int(hi)
+        except KafkaException as exc:
+            if not exc.args[0].retriable() and exc.args[0].code() not in _no_leader_codes():
+                raise
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)

@@ -113,6 +113,8 @@ class BatchIngest:
     # ------------------------------------------------------------ the loop
 
     def start(self) -> None:
+        if self.checkpoints.ensure_topic():
+            log.info("created checkpoint topic %s", self.checkpoints.topic)
         self.consumer.subscribe(
             list(self.inputs),
             on_assign=self._on_assign,

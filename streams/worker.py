@@ -29,6 +29,7 @@ def run_worker(settings: Settings) -> None:
         from streams.app import create_app
 
         vigil = create_app(settings)
+        vigil.checkpoints.ensure_topic()
         vigil.start_metrics_server()
         faust.Worker(vigil.app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
         return
