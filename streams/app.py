@@ -108,7 +108,7 @@ class VigilApp:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         disable_created_metrics()
-        self.fleet = Fleet(settings, on_evict=self._on_evict)
+        self.fleet = Fleet(settings)
         self.metrics = VigilMetrics(
             max_models=settings.worker.max_models,
             readings=self.fleet.readings,
@@ -371,9 +371,6 @@ class VigilApp:
         except Exception:
             log.exception("final checkpoint failed")
         self.checkpoints.close()
-
-    def _on_evict(self, model_id: str, state: ModelState) -> None:
-        self.metrics.forget_model(model_id)
 
     def _consumer_lag(self) -> list[tuple[str, int, int]]:
         out: list[tuple[str, int, int]] = []

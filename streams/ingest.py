@@ -387,7 +387,9 @@ class BatchWorker(mode.Service):
         super().__init__(**kwargs)
         self.settings = settings
         disable_created_metrics()
-        self.fleet = Fleet(settings, on_evict=lambda model_id, _state: self._forget(model_id))
+        # Evicting a model's state (beyond max_tracked_models) keeps its metric series:
+        # counters must keep adding up, and max_models already bounds the series.
+        self.fleet = Fleet(settings)
         self.metrics = VigilMetrics(
             max_models=settings.worker.max_models,
             readings=self.fleet.readings,
@@ -396,9 +398,6 @@ class BatchWorker(mode.Service):
         self.processor = Processor(settings, self.metrics, self.fleet)
         self.ingest: BatchIngest | None = None
         self.runner: IngestService | None = None
-
-    def _forget(self, model_id: str) -> None:
-        self.metrics.forget_model(model_id)
 
     def _lag(self) -> list[tuple[str, int, int]]:
         return self.ingest.lag() if self.ingest is not None else []

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from detectors.prediction import ClassPrediction, Prediction
+from detectors.prediction import ClassPrediction, Prediction, RegressionPrediction
 from detectors.signals import SignalChange
 from streams.config import Settings
 from streams.deadletter import DeadLetter, MessageSource
@@ -35,12 +35,24 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _compact(p: Prediction) -> Prediction:
-    """What the label join keeps of a prediction: enough for calibration and conformal
-    updates (label and confidence), not the per-class scores."""
-    if isinstance(p, ClassPrediction) and p.scores is not None:
-        return ClassPrediction(p.label, p.confidence)
-    return p
+# What the label join keeps of a prediction: enough for calibration and conformal updates
+# (label and confidence, or the value), as a plain tuple: cheap to keep and to checkpoint
+# (a pickled dataclass costs several times more to write and to restore).
+Compact = tuple[str, str, float] | tuple[str, float, None]
+
+
+def _compact(p: Prediction) -> Compact:
+    if isinstance(p, ClassPrediction):
+        return ("c", p.label, p.confidence)
+    return ("r", p.value, None)
+
+
+def _expand(p: Compact | Prediction) -> Prediction:
+    if not isinstance(p, tuple):
+        return p
+    if p[0] == "c":
+        return ClassPrediction(str(p[1]), float(p[2]))  # type: ignore[arg-type]
+    return RegressionPrediction(float(p[1]))
 
 
 @dataclass(slots=True)
@@ -178,7 +190,13 @@ class Processor:
         key = model_id.encode()
         m = self.metrics.model(model_id)
         for change in changes:
-            record = alert_record(model_id, model_version, change, detected_at=now)
+            record = alert_record(
+                model_id,
+                model_version,
+                change,
+                detected_at=now,
+                redacted=self.settings.for_model(model_id).redacted,
+            )
             out.alerts.append((key, orjson.dumps(record)))
             m.alert(change.signal, change.state).inc()
 
@@ -219,10 +237,26 @@ class Processor:
             state.mark("labels", source.partition, source.offset)
             changes: list[SignalChange] = []
             if result.outcome == "joined":
+                prediction = _expand(result.prediction)
+                if isinstance(prediction, ClassPrediction) != (lab.label is not None):
+                    carries = "a value" if lab.label is None else "a class label"
+                    was = "classification" if lab.label is None else "regression"
+                    self._dead_letter(
+                        "bad_value",
+                        f"label carries {carries} but event {lab.event_id!r} was a {was} "
+                        "prediction",
+                        source,
+                        raw,
+                        now,
+                        model_id,
+                        out,
+                        inference=False,
+                    )
+                    return
                 truth = lab.label if lab.label is not None else lab.value
                 assert truth is not None  # the schema guarantees one of them
                 changes = state.monitor.observe_label(
-                    result.prediction, truth, was_escalated=bool(result.escalated)
+                    prediction, truth, was_escalated=bool(result.escalated)
                 )
         except Exception as exc:  # a bug must not stop the stream: keep the message
             log.exception("label processing failed for %s offset %s", source.topic, source.offset)

@@ -726,12 +726,6 @@ def test_processor_survives_one_of_each_named_hostile_input() -> None:
     assert {orjson.loads(v)["reason"] for _, v in out.dead_letters} <= DECODE_REASONS
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="streams/processing.py Processor.label: a regression label (value) joined to a "
-    "classification prediction raises InvalidObservationError in ModelMonitor.observe_label; "
-    "it becomes a processing_error dead letter with a logged traceback instead of bad_value",
-)
 def test_label_of_the_wrong_kind_for_its_joined_prediction_is_a_bad_value() -> None:
     processor = make_processor()
     out = Outgoing()

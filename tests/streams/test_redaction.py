@@ -162,12 +162,6 @@ def _drifting_card_alerts() -> list[bytes]:
     return [value for _, value in out.alerts]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="streams/processing.py Processor._alerts calls alert_record without "
-    "redacted=ms.redacted: a categorical drift alert of a redacted feature lists its "
-    "values (reference/current shares) on the alerts topic",
-)
 def test_alerts_of_redacted_features_carry_no_values() -> None:
     alerts = _drifting_card_alerts()
     assert any(orjson.loads(a)["signal"] == "feature:card" for a in alerts)
