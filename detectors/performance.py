@@ -60,7 +60,8 @@ class PerformanceEstimator(Detector):
         Pseudo-count ``m`` shrinking each bin's correction towards zero.
     reference_accuracy
         Accuracy the model is expected to have; ``None`` takes the estimate
-        when the window first fills.
+        when the window is full and at least ``min_events`` labels have shaped
+        the calibration map.
     threshold
         ``estimated_accuracy`` enters drift below ``reference - threshold``.
     hysteresis
@@ -223,7 +224,13 @@ class PerformanceEstimator(Detector):
         self._u_count[b] += 1
         self._u_sum[b] += _fixed(c)
         self._seen += 1
-        if self._ref is None and len(self._u_conf) == self.window:
+        # The baseline waits for a calibration map learned from labels: an estimate taken
+        # from raw confidences moves as soon as labels arrive, which read as a drop.
+        if (
+            self._ref is None
+            and len(self._u_conf) == self.window
+            and len(self._l_conf) >= self.min_events
+        ):
             self._ref = self.estimated_accuracy
         if self._seen % _CHECK_EVERY:
             return []

@@ -158,8 +158,8 @@ class FeatureSpec:
 @dataclass(frozen=True)
 class DriftSettings:
     sensitivity: float = 1_000_000.0
-    detectors: tuple[str, ...] = ("adwin", "distribution")
     window: int = 250
+    step: int = 50  # events between windowed tests; window must be a multiple of it
     reference_size: int = 1000
     top_k: int = 20
 
@@ -481,22 +481,19 @@ def _model(r: _Reader) -> ModelSettings:
 
     dr = r.section("drift")
     dd = DriftSettings()
-    detectors = dr.get("detectors")
-    if detectors is None:
-        detectors = list(dd.detectors)
-    if not isinstance(detectors, list) or not set(detectors) <= {"adwin", "distribution"}:
-        raise ConfigError(
-            f"{dr.key('detectors')} must be a list drawn from adwin, distribution; "
-            f"got {detectors!r}"
-        )
     drift = DriftSettings(
         sensitivity=dr.number("sensitivity", dd.sensitivity, 100.0, 1e12),
-        detectors=tuple(detectors),
-        window=dr.integer("window", dd.window, 50, 1_000_000),
+        window=dr.integer("window", dd.window, 10, 1_000_000),
+        step=dr.integer("step", dd.step, 10, 100_000),
         reference_size=dr.integer("reference_size", dd.reference_size, 50, 1_000_000),
         top_k=dr.integer("top_k", dd.top_k, 2, 1000),
     )
     dr.done()
+    if drift.window % drift.step:
+        raise ConfigError(
+            f"{dr.key('window')} must be a multiple of {dr.key('step')} ({drift.step}); "
+            f"got {drift.window}"
+        )
 
     cr = r.section("calibration")
     cd = CalibrationSettings()

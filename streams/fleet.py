@@ -52,6 +52,7 @@ def build_monitor(model_id: str, ms: ModelSettings, max_features: int) -> ModelM
         reference_size=d.reference_size,
         max_features=max_features,
         window=d.window,
+        step=d.step,
         top_k=d.top_k,
     )
     c = ms.calibration

@@ -86,6 +86,7 @@ class BatchIngest:
                 "max.poll.interval.ms": 300_000,
                 "fetch.max.bytes": 16 * 1024 * 1024,
                 "logger": logging.getLogger("vigil.kafka.consumer"),
+                "error_cb": self._on_client_error,
             }
         )
         self.producer = Producer(
@@ -98,9 +99,11 @@ class BatchIngest:
                 "partitioner": "murmur2_random",
                 "queue.buffering.max.messages": 1_000_000,
                 "logger": logging.getLogger("vigil.kafka.producer"),
+                "error_cb": self._on_client_error,
             }
         )
         self._delivery_errors: list[str] = []
+        self._fatal: str | None = None
         self._next: dict[tuple[str, int], int] = {}  # (topic, partition) -> next offset
         self._owned: set[int] = set()
         self._last_checkpoint = time.monotonic()
@@ -122,8 +125,20 @@ class BatchIngest:
             on_lost=self._on_lost,
         )
 
+    def _on_client_error(self, err: Any) -> None:
+        from confluent_kafka import KafkaError
+
+        # librdkafka retries everything, wrong credentials included; a worker that cannot
+        # authenticate should stop and say so rather than retry silently for ever.
+        if err.fatal() or err.code() == KafkaError._AUTHENTICATION:
+            self._fatal = f"Kafka authentication or fatal client error: {err.str()}"
+        else:
+            log.warning("kafka client: %s", err.str())
+
     def run_once(self, timeout: float = 0.5) -> int:
         """Consume and process one batch; returns the number of messages handled."""
+        if self._fatal is not None:
+            raise VigilError(self._fatal)
         w = self.settings.worker
         msgs = self.consumer.consume(w.batch_size, timeout)
         started = time.perf_counter()

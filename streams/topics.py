@@ -6,6 +6,7 @@ from typing import Any
 
 from streams.checkpoint import MAX_CHECKPOINT_BYTES
 from streams.config import Settings
+from streams.errors import VigilError
 
 __all__ = ["create_topics", "topic_specs"]
 
@@ -40,7 +41,13 @@ def create_topics(settings: Settings, timeout: float = 30.0) -> dict[str, str]:
     from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    admin = AdminClient(dict(settings.kafka.confluent_config()))
+    problems: list[str] = []
+
+    def on_error(err: Any) -> None:
+        problems.append(err.str())
+
+    conf: dict[str, Any] = {**settings.kafka.confluent_config(), "error_cb": on_error}
+    admin = AdminClient(conf)
     specs = topic_specs(settings)
     new = [
         NewTopic(
@@ -56,6 +63,12 @@ def create_topics(settings: Settings, timeout: float = 30.0) -> dict[str, str]:
         try:
             future.result(timeout)
             result[name] = "created"
+        except TimeoutError:
+            why = f": {problems[-1]}" if problems else ""
+            raise VigilError(
+                f"could not create topic {name!r} on {settings.kafka.bootstrap} within "
+                f"{timeout:.0f}s{why}"
+            ) from None
         except KafkaException as exc:
             if exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:
                 result[name] = "exists"
