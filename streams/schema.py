@@ -366,7 +366,13 @@ def _scores(raw: object, name: str) -> dict[str, float]:
             raise InvalidEventError(
                 "bad_value", f"{name} class names must have 1–{MAX_STRING_VALUE} characters"
             )
-    scores = {k: _probability(v, f"{name}[{k!r}]") for k, v in raw.items()}
+    scores: dict[str, float] = {}
+    for k, v in raw.items():
+        # Fast path for the common case; the slow path builds the field name for the error.
+        if type(v) is float and 0.0 <= v <= 1.0:
+            scores[k] = v
+        else:
+            scores[k] = _probability(v, f"{name}[{k!r}]")
     total = math.fsum(scores.values())
     if abs(total - 1.0) > SCORE_SUM_TOLERANCE:
         raise InvalidEventError(
