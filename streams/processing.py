@@ -108,16 +108,7 @@ class Processor:
         if self.clock is None:
             now = self._event_time = event.ts
         model_id = event.model_id
-        if not self.fleet.is_known(model_id):
-            self._dead_letter(
-                "bad_value",
-                f"model_id {model_id!r} is not configured and allow_unknown_models is false",
-                source,
-                raw,
-                now,
-                model_id,
-                out,
-            )
+        if self._refused(model_id, source, raw, now, out, inference=True):
             return
         try:
             state = self.fleet.get(model_id)
@@ -215,17 +206,7 @@ class Processor:
         if self.clock is None:
             now = self._event_time = max(self._event_time, lab.ts)
         model_id = lab.model_id
-        if not self.fleet.is_known(model_id):
-            self._dead_letter(
-                "bad_value",
-                f"model_id {model_id!r} is not configured and allow_unknown_models is false",
-                source,
-                raw,
-                now,
-                model_id,
-                out,
-                inference=False,
-            )
+        if self._refused(model_id, source, raw, now, out, inference=False):
             return
         m = self.metrics.model(model_id)
         try:
@@ -278,6 +259,31 @@ class Processor:
         self._alerts(model_id, state.monitor.model_version, changes, now, out)
 
     # ------------------------------------------------------------ dead letters
+
+    def _refused(
+        self,
+        model_id: str,
+        source: MessageSource,
+        raw: bytes,
+        now: datetime,
+        out: Outgoing,
+        *,
+        inference: bool,
+    ) -> bool:
+        """Dead-letter a message of a model this worker may not track; True if it did."""
+        if self.fleet.is_known(model_id):
+            return False
+        self._dead_letter(
+            "bad_value",
+            f"model_id {model_id!r} is not configured and allow_unknown_models is false",
+            source,
+            raw,
+            now,
+            model_id,
+            out,
+            inference=inference,
+        )
+        return True
 
     def _dead_letter(
         self,
