@@ -42,15 +42,15 @@ from typing import Any
 import faust
 from prometheus_client import disable_created_metrics, start_http_server
 
-from streams.checkpoint import Checkpoint, CheckpointStore
+from streams.checkpoint import Checkpoint, CheckpointStore, restore_or_none
 from streams.config import Settings
 from streams.deadletter import MessageSource
 from streams.errors import OutputLostError
-from streams.fleet import Fleet, ModelState
+from streams.fleet import Fleet
 from streams.metrics import VigilMetrics
 from streams.processing import Outgoing, Processor
 
-__all__ = ["OutputLostError", "VigilApp", "create_app"]
+__all__ = ["VigilApp", "create_app"]
 
 log = logging.getLogger(__name__)
 
@@ -308,7 +308,9 @@ class VigilApp:
         for model_id, cp in found.items():
             if model_id in self.fleet:
                 continue
-            self.fleet.put(model_id, ModelState.restore(cp.state, cp.partition, cp.offsets))
+            state = restore_or_none(model_id, cp)
+            if state is not None:
+                self.fleet.put(model_id, state)
         return len(found)
 
     # ------------------------------------------------------------ rebalances

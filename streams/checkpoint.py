@@ -263,3 +263,21 @@ def _watermarks(consumer: Any, tp: Any, timeout: float) -> tuple[int, int]:
             if time.monotonic() >= deadline:
                 raise
             time.sleep(0.2)
+
+
+def restore_or_none(model_id: str, cp: Checkpoint) -> Any:
+    """The :class:`~streams.fleet.ModelState` of a checkpoint, or None (logged) if it
+    cannot be restored (an older format, a corrupt record): the model then starts
+    afresh from the messages after its last commit instead of stopping the worker."""
+    from streams.fleet import ModelState
+
+    try:
+        return ModelState.restore(cp.state, cp.partition, cp.offsets)
+    except Exception as exc:
+        log.error(
+            "checkpoint of model %r cannot be restored (%s: %s); starting it afresh",
+            model_id,
+            type(exc).__name__,
+            exc,
+        )
+        return None

@@ -37,11 +37,11 @@ from typing import Any
 import mode
 from prometheus_client import disable_created_metrics, start_http_server
 
-from streams.checkpoint import Checkpoint, CheckpointStore
+from streams.checkpoint import Checkpoint, CheckpointStore, restore_or_none
 from streams.config import Settings
 from streams.deadletter import MessageSource
 from streams.errors import OutputLostError, VigilError
-from streams.fleet import Fleet, ModelState
+from streams.fleet import Fleet
 from streams.metrics import VigilMetrics
 from streams.processing import Outgoing, Processor
 
@@ -271,7 +271,9 @@ class BatchIngest:
             found = self.checkpoints.read(new)
             for model_id, cp in found.items():
                 if model_id not in self.fleet:
-                    self.fleet.put(model_id, ModelState.restore(cp.state, cp.partition, cp.offsets))
+                    state = restore_or_none(model_id, cp)
+                    if state is not None:
+                        self.fleet.put(model_id, state)
             log.info(
                 "assigned partitions %s: restored %d model checkpoints", sorted(new), len(found)
             )
