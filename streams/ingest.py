@@ -370,8 +370,11 @@ class IngestService:
 
     def _run(self) -> None:
         try:
+            # A batch is whatever arrived within batch_within_s (or batch_size messages):
+            # waiting longer for a full batch only adds latency at moderate rates.
+            within = self.ingest.settings.worker.batch_within_s
             while not self._stop.is_set():
-                self.ingest.run_once(0.5)
+                self.ingest.run_once(within)
         except BaseException as exc:
             self.error = exc
             log.exception("ingest loop crashed")
