@@ -268,6 +268,7 @@ class BatchIngest:
         parts = self._partitions(tps)
         new = parts - self._owned
         if new:
+            started = time.perf_counter()
             found = self.checkpoints.read(new)
             for model_id, cp in found.items():
                 if model_id not in self.fleet:
@@ -275,7 +276,10 @@ class BatchIngest:
                     if state is not None:
                         self.fleet.put(model_id, state)
             log.info(
-                "assigned partitions %s: restored %d model checkpoints", sorted(new), len(found)
+                "assigned partitions %s: restored %d model checkpoints in %.3f s",
+                sorted(new),
+                len(found),
+                time.perf_counter() - started,
             )
         self._owned |= parts
 
