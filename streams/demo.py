@@ -209,6 +209,10 @@ class LocalPrometheus:
             self._dir = None
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_demo(
     settings: Settings,
     *,
@@ -220,6 +224,8 @@ def run_demo(
     worker: subprocess.Popen[bytes] | None = None
     prometheus: LocalPrometheus | None = None
     bootstrap = settings.kafka.bootstrap
+    # SIGTERM (docker stop, timeout, a supervisor) stops as cleanly as Ctrl-C does.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         if not traffic_only and not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
             from streams.local_broker import LocalBroker
