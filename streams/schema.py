@@ -136,11 +136,10 @@ def decode_inference(raw: bytes, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> In
     streams.errors.InvalidEventError: schema: prediction is required
     """
     obj = parse_json(raw, max_bytes)
-    model_id = read_model_id(obj)
     try:
         return _inference_from_obj(obj)
     except InvalidEventError as exc:
-        exc.model_id = model_id
+        exc.model_id = read_model_id(obj)  # only a dead letter needs it (for metrics)
         raise
 
 
@@ -153,11 +152,10 @@ def decode_label(raw: bytes, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> LabelE
     ('ok', 'human', True)
     """
     obj = parse_json(raw, max_bytes)
-    model_id = read_model_id(obj)
     try:
         return _label_from_obj(obj)
     except InvalidEventError as exc:
-        exc.model_id = model_id
+        exc.model_id = read_model_id(obj)  # only a dead letter needs it (for metrics)
         raise
 
 
