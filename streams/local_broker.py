@@ -249,9 +249,10 @@ class LocalBroker:
 
     Examples
     --------
-    >>> with LocalBroker() as broker:  # doctest: +SKIP
-    ...     broker.bootstrap
-    '127.0.0.1:39093'
+    Starting a JVM is no doctest (``tests/deploy/test_local_broker.py`` covers it)::
+
+        with LocalBroker() as broker:
+            broker.bootstrap  # '127.0.0.1:39093'
     """
 
     def __init__(

@@ -130,16 +130,7 @@ class Processor:
             )
             state.mark("inference", source.partition, source.offset)
         except Exception as exc:  # a bug must not stop the stream: keep the message
-            log.exception("processing failed for %s offset %s", source.topic, source.offset)
-            self._dead_letter(
-                "processing_error",
-                f"{type(exc).__name__}: {exc}"[:500],
-                source,
-                raw,
-                now,
-                model_id,
-                out,
-            )
+            self._processing_error(exc, source, raw, now, model_id, out, inference=True)
             return
         monitor.model_version = event.model_version
         self.processed += 1
@@ -240,17 +231,7 @@ class Processor:
                     prediction, truth, was_escalated=bool(result.escalated)
                 )
         except Exception as exc:  # a bug must not stop the stream: keep the message
-            log.exception("label processing failed for %s offset %s", source.topic, source.offset)
-            self._dead_letter(
-                "processing_error",
-                f"{type(exc).__name__}: {exc}"[:500],
-                source,
-                raw,
-                now,
-                model_id,
-                out,
-                inference=False,
-            )
+            self._processing_error(exc, source, raw, now, model_id, out, inference=False)
             return
         self.labels_processed += 1
         m.labels_outcome(result.outcome).inc()
@@ -259,6 +240,24 @@ class Processor:
         self._alerts(model_id, state.monitor.model_version, changes, now, out)
 
     # ------------------------------------------------------------ dead letters
+
+    def _processing_error(
+        self,
+        exc: Exception,
+        source: MessageSource,
+        raw: bytes,
+        now: datetime,
+        model_id: str,
+        out: Outgoing,
+        *,
+        inference: bool,
+    ) -> None:
+        """Log the traceback and keep the message as a ``processing_error`` dead letter."""
+        log.exception("processing failed for %s offset %s", source.topic, source.offset)
+        detail = f"{type(exc).__name__}: {exc}"[:500]
+        self._dead_letter(
+            "processing_error", detail, source, raw, now, model_id, out, inference=inference
+        )
 
     def _refused(
         self,

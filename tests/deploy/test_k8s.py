@@ -169,7 +169,8 @@ def test_config_map_is_mounted_where_the_worker_reads_it(
 def test_config_map_holds_a_valid_vigil_config(
     res: dict[str, dict[str, Any]], worker: dict[str, Any]
 ) -> None:
-    config = pytest.importorskip("streams.config")
+    from streams import config
+
     raw = yaml.safe_load(res["ConfigMap"]["data"]["vigil.yaml"])
     # As the worker sees it: the file plus the pod's environment, Secret values stubbed.
     env = {e["name"]: e.get("value", "from-secret") for e in worker["env"]}
