@@ -35,8 +35,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import tempfile
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -133,6 +135,9 @@ class VigilApp:
             value_serializer="raw",
             key_serializer="raw",
             store="memory://",
+            # vigil keeps no Faust tables on disk; keep Faust's data directory out of
+            # the working directory the worker was started in.
+            datadir=str(Path(tempfile.gettempdir()) / "vigil-faust" / "{conf.name}-data"),
             web_enabled=False,
             topic_partitions=t.partitions,
             topic_replication_factor=t.replication_factor,

@@ -1,0 +1,128 @@
+"""Per-event cost of vigil's processing core, in process, without Kafka; prints ONE JSON object.
+
+The events are the ones ``benchmarks/throughput.py`` sends (10 models, 20 numeric + 3
+categorical features, conformal policy, all detectors on). Each figure is the median of
+``--repeats`` passes over ``--events`` messages, next to a baseline measured in the
+same run: ``orjson.loads`` of the same bytes (what a bare consumer does per message).
+
+* ``us_per_event``: :meth:`Processor.inference`, all included (validation,
+  monitoring, decision, escalation records, label join, metrics);
+* ``us_decode``: :func:`~streams.schema.decode_inference` alone;
+* ``us_drift``: :meth:`DriftMonitor.update` plus the per-event data-quality reading;
+* ``us_parse``: the baseline; ``ratio_vs_parse`` = ``us_parse / us_per_event``.
+
+``python benchmarks/processor.py [--quick]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from prometheus_client import CollectorRegistry
+from throughput import make_events, worker_config
+
+from detectors.drift_monitor import DriftMonitor
+from streams.config import settings_from_dict
+from streams.deadletter import MessageSource
+from streams.metrics import VigilMetrics
+from streams.processing import Outgoing, Processor
+from streams.schema import decode_inference
+
+TOPICS = {
+    "inference": "in",
+    "labels": "lb",
+    "escalations": "esc",
+    "alerts": "al",
+    "deadletter": "dl",
+}
+
+
+def timed(fn: Callable[[int], None], n: int, repeats: int) -> float:
+    """Median microseconds per event of ``fn(n)`` over ``repeats`` passes."""
+    runs = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn(n)
+        runs.append((time.perf_counter() - started) / n * 1e6)
+    return statistics.median(runs)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="a few seconds")
+    ap.add_argument("--events", type=int, help="events per pass")
+    ap.add_argument("--repeats", type=int, help="passes per figure")
+    args = ap.parse_args()
+    n = args.events or (30_000 if args.quick else 200_000)
+    repeats = args.repeats or (3 if args.quick else 5)
+
+    events = make_events(20_000)
+    raws = [v for _, v in events]
+    k = len(events)
+
+    settings = settings_from_dict(worker_config(TOPICS, "bench-processor"))
+    processor = Processor(settings, VigilMetrics(CollectorRegistry()))
+    out = Outgoing()
+    offset = 0
+
+    def process(count: int) -> None:
+        nonlocal offset
+        inference = processor.inference
+        for i in range(count):
+            key, value = events[i % k]
+            inference(value, MessageSource("in", i & 3, offset + i, key), out)
+            if len(out) > 1000:
+                out.clear()
+        offset += count
+
+    def parse(count: int) -> None:
+        loads = orjson.loads
+        for i in range(count):
+            loads(raws[i % k])
+
+    def decode(count: int) -> None:
+        for i in range(count):
+            decode_inference(raws[i % k])
+
+    decoded = [decode_inference(v) for v in raws]
+    monitors: dict[str, DriftMonitor] = {}
+    for e in decoded:
+        monitors.setdefault(e.model_id, DriftMonitor(sensitivity=1_000_000))
+
+    def drift(count: int) -> None:
+        for i in range(count):
+            e = decoded[i % k]
+            m = monitors[e.model_id]
+            m.update(e.features, e.prediction)
+            m.last_quality  # noqa: B018  (computed on read: the per-event data reasons)
+
+    # Warm up: references are learned from the first 1000 values of each model.
+    process(min(n, 40_000))
+    drift(min(n, 40_000))
+
+    result = {
+        "events": n,
+        "repeats": repeats,
+        "us_parse": round(timed(parse, n, repeats), 2),
+        "us_decode": round(timed(decode, n, repeats), 2),
+        "us_drift": round(timed(drift, n, repeats), 2),
+        "us_per_event": round(timed(process, n, repeats), 2),
+    }
+    result["ratio_vs_parse"] = round(result["us_parse"] / result["us_per_event"], 4)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
