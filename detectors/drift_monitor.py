@@ -558,7 +558,7 @@ class DriftMonitor(Detector):
             if slot.kind == "numeric":
                 # One pass over the types: the block is clean unless some value is
                 # null, a bool, a string, ... (then sort it out value by value).
-                if buf and set(map(type, buf)) <= _NUMBER_TYPES and math.isfinite(sum(buf)):
+                if buf and set(map(type, buf)) <= _NUMBER_TYPES and _finite_sum(buf):
                     nums: list[float] = buf
                     missing = bad = 0
                 else:
@@ -604,7 +604,6 @@ class DriftMonitor(Detector):
         missing: list[str] = []
         get = features.get
         n = self._n
-        isfinite = math.isfinite
         for name, slot in self._slots.items():
             value = get(name)
             if value is None:
@@ -616,9 +615,10 @@ class DriftMonitor(Detector):
                 if t is float or t is int:
                     lo = slot.lo
                     if lo is None:
-                        if not isfinite(value):
+                        if not _finite(value):
                             out_of_range.append(name)
-                    elif not lo <= value <= slot.hi:  # NaN fails every comparison
+                    # NaN fails every comparison; an int too large for a float is out too.
+                    elif not lo <= value <= slot.hi or (t is int and not _finite(value)):
                         out_of_range.append(name)
                 else:
                     out_of_range.append(name)
@@ -645,13 +645,29 @@ _append = list.append
 _consume: Any = deque(maxlen=0).extend
 
 
+def _finite(value: float) -> bool:
+    """``math.isfinite``, false (not OverflowError) for an int too large for a float."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def _finite_sum(values: list[Any]) -> bool:
+    """Whether the numbers sum to a finite float (so none is NaN or infinite)."""
+    try:
+        return math.isfinite(sum(values))
+    except OverflowError:
+        return False
+
+
 def _split_numeric(buf: list[Any]) -> tuple[list[float], int, int]:
     """Usable values, nulls and bad values (wrong type or not finite) of a block."""
     vals: list[float] = []
     missing = bad = 0
     for v in buf:
         t = type(v)
-        if (t is float or t is int) and math.isfinite(v):
+        if (t is float or t is int) and _finite(v):
             vals.append(v)
         elif v is None:
             missing += 1

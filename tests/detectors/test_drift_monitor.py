@@ -160,6 +160,20 @@ def test_nan_feature_values_do_not_poison_the_detectors() -> None:
     assert all(s.statistic == s.statistic for s in monitor.states())  # no NaN
 
 
+@pytest.mark.parametrize("bounds", [{}, {"min": -1e6, "max": 1e6}, {"min": 0}])
+def test_integers_too_large_for_a_float_are_out_of_range_not_a_crash(bounds: dict) -> None:
+    # Python ints are unbounded; 10**400 has no float. Seen per event and per block.
+    rng = random.Random(11)
+    monitor = DriftMonitor({"n2": {"type": "numeric", **bounds}})
+    feed(monitor, rng, 1200)
+    for _ in range(60):
+        features, pred = make_event(rng)
+        features["n2"] = 10**400
+        monitor.update(features, pred)
+        assert monitor.last_quality.out_of_range == ("n2",)
+    assert all(s.statistic == s.statistic for s in monitor.states())
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
