@@ -35,7 +35,7 @@ from typing import Any
 
 from detectors.base import Detector, check_finite, check_in_range, check_positive
 from detectors.errors import InvalidObservationError
-from detectors.escalation import Reason
+from detectors.escalation import Reason, make_reason
 from detectors.prediction import ClassPrediction, Prediction
 
 __all__ = ["ConformalEscalation", "nonconformity"]
@@ -195,12 +195,16 @@ class ConformalEscalation(Detector):
         """
         if not isinstance(prediction, ClassPrediction):
             return []
-        score = nonconformity(prediction)
-        tau = max(0.0, self._tau - boost)
-        return [Reason("conformal", score, tau)] if score > tau else []
+        score = 1.0 - prediction.confidence  # nonconformity(prediction), inlined: per event
+        tau = self._tau - boost
+        if not tau > 0.0:  # max(0.0, tau), NaN and -0.0 included
+            tau = 0.0
+        return [make_reason("conformal", score, tau)] if score > tau else []
 
     def priority(self, prediction: Prediction) -> float:
         """Uncertainty in [0, 1] (``1 - margin``), as :class:`ThresholdEscalation`."""
         if isinstance(prediction, ClassPrediction):
-            return min(1.0, max(0.0, 1.0 - prediction.margin))
+            u = 1.0 - prediction.margin
+            # min(1.0, max(0.0, u)) without the two calls (per event)
+            return u if 0.0 < u < 1.0 else (1.0 if u >= 1.0 else 0.0)
         return 0.0

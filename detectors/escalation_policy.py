@@ -23,7 +23,13 @@ from detectors.base import Detector, check_in_range, check_positive
 from detectors.budget import EscalationBudget, check_aware
 from detectors.conformal import ConformalEscalation, nonconformity
 from detectors.errors import InvalidObservationError, SettingsError
-from detectors.escalation import Decision, Reason, ThresholdEscalation
+from detectors.escalation import (
+    Decision,
+    Reason,
+    ThresholdEscalation,
+    make_decision,
+    make_reason,
+)
 from detectors.prediction import ClassPrediction, Prediction, RegressionPrediction
 
 __all__ = ["DataReasonKind", "EscalationPolicy"]
@@ -33,6 +39,8 @@ DATA_REASON_KINDS: tuple[str, ...] = get_args(DataReasonKind)
 POLICIES = ("threshold", "conformal")
 
 DataReasons = Mapping[str, Sequence[str]] | Iterable[tuple[str, Sequence[str]]]
+# The default of ``decide(data_reasons=...)``; anything else passed is validated.
+NO_DATA_REASONS: DataReasons = ()
 
 
 def _data_reasons(data_reasons: DataReasons) -> list[Reason]:
@@ -55,7 +63,7 @@ def _data_reasons(data_reasons: DataReasons) -> list[Reason]:
             )
         if features:
             kind = cast(DataReasonKind, kind)
-            out.append(Reason(kind, float(len(features)), 0.0, ", ".join(features)))
+            out.append(make_reason(kind, float(len(features)), 0.0, ", ".join(features)))
     return out
 
 
@@ -212,20 +220,12 @@ class EscalationPolicy(Detector):
         self._suppressed = int(state["suppressed"])
         self._labels = int(state["labels"])
 
-    def _uncertainty_reasons(self, prediction: Prediction, drift_active: bool) -> list[Reason]:
-        if self._conformal is None:
-            return (self._boosted if drift_active else self._threshold).reasons(prediction)
-        if isinstance(prediction, ClassPrediction):
-            boost = self.drift_confidence_boost if drift_active else 0.0
-            return self._conformal.reasons(prediction, boost=boost)
-        return self._threshold.reasons(prediction)
-
     def decide(
         self,
         prediction: Prediction,
         *,
         now: datetime,
-        data_reasons: DataReasons = (),
+        data_reasons: DataReasons = NO_DATA_REASONS,
         drift_active: bool = False,
     ) -> Decision:
         """The decision on one prediction.
@@ -236,41 +236,54 @@ class EscalationPolicy(Detector):
         budget. A candidate the budget rejects comes back with
         ``escalate=False, suppressed=True`` and its reasons.
         """
-        if not isinstance(prediction, ClassPrediction | RegressionPrediction):
+        # Called once per event: the checks and the parts are inlined (a few µs per event).
+        is_class = isinstance(prediction, ClassPrediction)
+        if not is_class and not isinstance(prediction, RegressionPrediction):
             raise InvalidObservationError(
                 f"'prediction' must be a ClassPrediction or RegressionPrediction; "
                 f"got {prediction!r}"
             )
-        check_aware("now", now)
-        if not isinstance(drift_active, bool):
+        if not isinstance(now, datetime) or now.utcoffset() is None:
+            check_aware("now", now)
+        if drift_active is not True and drift_active is not False:
             raise InvalidObservationError(f"'drift_active' must be a bool; got {drift_active!r}")
-        reasons = self._uncertainty_reasons(prediction, drift_active)
-        reasons += _data_reasons(data_reasons)
+        conformal = self._conformal
+        if conformal is None:
+            reasons = (self._boosted if drift_active else self._threshold).reasons(prediction)
+            priority = self._threshold.priority(prediction)
+        elif is_class:
+            boost = self.drift_confidence_boost if drift_active else 0.0
+            reasons = conformal.reasons(prediction, boost=boost)
+            priority = conformal.priority(prediction)
+        else:
+            reasons = self._threshold.reasons(prediction)
+            priority = conformal.priority(prediction)
+        if data_reasons is not NO_DATA_REASONS:
+            reasons += _data_reasons(data_reasons)
         if reasons and drift_active:
             reasons.append(
-                Reason(
+                make_reason(
                     "drift_active",
                     1.0,
                     0.0,
                     f"drift active: confidence bar raised by {self.drift_confidence_boost}",
                 )
             )
-        priority = (self._conformal or self._threshold).priority(prediction)
         self._decided += 1
         if not reasons:
-            return Decision(False, priority)
+            return make_decision(False, priority)
         if self._budget is not None and not self._budget.update(priority, now):
             self._suppressed += 1
-            return Decision(False, priority, tuple(reasons), suppressed=True)
+            return make_decision(False, priority, tuple(reasons), True)
         self._escalated += 1
-        return Decision(True, priority, tuple(reasons))
+        return make_decision(True, priority, tuple(reasons))
 
     def update(  # type: ignore[override]  # same arguments as decide
         self,
         prediction: Prediction,
         *,
         now: datetime,
-        data_reasons: DataReasons = (),
+        data_reasons: DataReasons = NO_DATA_REASONS,
         drift_active: bool = False,
     ) -> Decision:
         """Same as :meth:`decide`."""

@@ -36,6 +36,13 @@ class Verdict:
     changes: list[SignalChange] = field(default_factory=list)
 
 
+# One Verdict per event: set the two slots directly rather than through the frozen
+# dataclass __init__ (object.__setattr__ by name), about half the cost.
+_new = object.__new__
+_set_decision = vars(Verdict)["decision"].__set__
+_set_changes = vars(Verdict)["changes"].__set__
+
+
 class ModelMonitor:
     """Monitors of one model.
 
@@ -105,29 +112,38 @@ class ModelMonitor:
         self, features: Mapping[str, Any], prediction: Prediction, now: datetime
     ) -> Verdict:
         """One validated inference event: the decision and any alert edges."""
-        changes: list[SignalChange] = []
-        quality: dict[str, tuple[str, ...]] = {}
         drift = self.drift
+        quality: list[tuple[str, tuple[str, ...]]] | None = None
         if drift is not None:
             changes = drift.update(features, prediction)
             if self.data_reasons:
                 q = drift.last_quality
-                if q.out_of_range:
-                    quality["out_of_range"] = q.out_of_range
-                if q.unseen:
-                    quality["unseen_category"] = q.unseen
-                if q.missing:
-                    quality["missing_features"] = q.missing
+                if q.out_of_range or q.unseen or q.missing:
+                    quality = []
+                    if q.out_of_range:
+                        quality.append(("out_of_range", q.out_of_range))
+                    if q.unseen:
+                        quality.append(("unseen_category", q.unseen))
+                    if q.missing:
+                        quality.append(("missing_features", q.missing))
+        else:
+            changes = []
         if self.performance is not None and isinstance(prediction, ClassPrediction):
-            changes += self.performance.update(prediction.confidence)
-        decision = self.policy.decide(
-            prediction,
-            now=now,
-            data_reasons=quality,
-            drift_active=drift is not None and drift.drift_active,
-        )
+            more = self.performance.update(prediction.confidence)
+            if more:  # a new list: the one drift returned is not ours to extend
+                changes = [*changes, *more]
+        drift_active = drift is not None and drift.drift_active
+        if quality is None:  # the common case: no data reasons to validate
+            decision = self.policy.decide(prediction, now=now, drift_active=drift_active)
+        else:
+            decision = self.policy.decide(
+                prediction, now=now, data_reasons=quality, drift_active=drift_active
+            )
         self._events_seen += 1
-        return Verdict(decision, changes)
+        verdict = _new(Verdict)
+        _set_decision(verdict, decision)
+        _set_changes(verdict, changes)
+        return verdict
 
     def observe_label(
         self, prediction: Prediction, truth: str | float, *, was_escalated: bool

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
+from math import ldexp
 from typing import Any
 
 from detectors.base import Detector, check_in_range, check_positive, check_probability
@@ -147,6 +148,7 @@ class PerformanceEstimator(Detector):
         self._labelled = 0
         self._ref: float | None = self.reference_accuracy
         self._drift = False
+        self._offsets_cache: list[float] | None = None
 
     def _state(self) -> dict[str, Any]:
         return {
@@ -181,6 +183,7 @@ class PerformanceEstimator(Detector):
         self._labelled = int(state["labelled"])
         self._ref = None if state["ref"] is None else float(state["ref"])
         self._drift = bool(state["drift"])
+        self._offsets_cache = None
 
     def _bin(self, confidence: float) -> int:
         return bisect_left(self._edges, confidence)
@@ -207,30 +210,33 @@ class PerformanceEstimator(Detector):
         self._l_hits[b] += correct
         self._l_sum[b] += _fixed(c)
         self._labelled += 1
+        self._offsets_cache = None
 
     def update(self, confidence: float) -> list[SignalChange]:
         """Add one unlabelled prediction; return the alerts it triggers (usually none)."""
-        c = check_probability("confidence", confidence)
-        if len(self._u_conf) < self.window:
-            self._u_conf.append(c)
+        # Called once per event: the checks and helpers are inlined (same arithmetic).
+        if type(confidence) is float and 0.0 <= confidence <= 1.0:
+            c = confidence
         else:
-            old = self._u_conf[self._u_head]
-            b = self._bin(old)
-            self._u_count[b] -= 1
-            self._u_sum[b] -= _fixed(old)
-            self._u_conf[self._u_head] = c
-            self._u_head = (self._u_head + 1) % self.window
-        b = self._bin(c)
-        self._u_count[b] += 1
-        self._u_sum[b] += _fixed(c)
+            c = check_probability("confidence", confidence)
+        edges, counts, sums, conf = self._edges, self._u_count, self._u_sum, self._u_conf
+        if len(conf) < self.window:
+            conf.append(c)
+        else:
+            head = self._u_head
+            old = conf[head]
+            b = bisect_left(edges, old)
+            counts[b] -= 1
+            sums[b] -= int(ldexp(old, _FIXED_BITS))
+            conf[head] = c
+            self._u_head = (head + 1) % self.window
+        b = bisect_left(edges, c)
+        counts[b] += 1
+        sums[b] += int(ldexp(c, _FIXED_BITS))
         self._seen += 1
         # The baseline waits for a calibration map learned from labels: an estimate taken
         # from raw confidences moves as soon as labels arrive, which read as a drop.
-        if (
-            self._ref is None
-            and len(self._u_conf) == self.window
-            and len(self._l_conf) >= self.min_events
-        ):
+        if self._ref is None and len(conf) == self.window and len(self._l_conf) >= self.min_events:
             self._ref = self.estimated_accuracy
         if self._seen % _CHECK_EVERY:
             return []
@@ -269,11 +275,15 @@ class PerformanceEstimator(Detector):
         )
 
     def _offsets(self) -> list[float]:
-        m = self.prior_strength
-        return [
-            (h * _ONE - s) / _ONE / (n + m)
-            for n, h, s in zip(self._l_count, self._l_hits, self._l_sum, strict=True)
-        ]
+        # Labels arrive far less often than events: keep the map until the next label.
+        offsets = self._offsets_cache
+        if offsets is None:
+            m = self.prior_strength
+            offsets = self._offsets_cache = [
+                (h * _ONE - s) / _ONE / (n + m)
+                for n, h, s in zip(self._l_count, self._l_hits, self._l_sum, strict=True)
+            ]
+        return offsets
 
     def calibrate(self, confidence: float) -> float:
         """The calibrated confidence: probability that this prediction is correct."""

@@ -37,14 +37,9 @@ def utc_now() -> datetime:
 
 # What the label join keeps of a prediction: enough for calibration and conformal updates
 # (label and confidence, or the value), as a plain tuple: cheap to keep and to checkpoint
-# (a pickled dataclass costs several times more to write and to restore).
+# (a pickled dataclass costs several times more to write and to restore). Built in
+# Processor.inference as ("c", label, confidence) or ("r", value, None).
 Compact = tuple[str, str, float] | tuple[str, float, None]
-
-
-def _compact(p: Prediction) -> Compact:
-    if isinstance(p, ClassPrediction):
-        return ("c", p.label, p.confidence)
-    return ("r", p.value, None)
 
 
 def _expand(p: Compact | Prediction) -> Prediction:
@@ -99,20 +94,25 @@ class Processor:
 
     def inference(self, raw: bytes, source: MessageSource, out: Outgoing) -> None:
         """Process one inference message; append what to publish to ``out``."""
-        now = self.clock() if self.clock is not None else self._event_time
+        clock = self.clock
+        now = clock() if clock is not None else self._event_time
         try:
             event = decode_inference(raw, self.max_event_bytes)
         except InvalidEventError as exc:
             self._dead_letter(exc.reason, exc.detail, source, raw, now, exc.model_id, out)
             return
-        if self.clock is None:
+        if clock is None:
             now = self._event_time = event.ts
         model_id = event.model_id
-        if self._refused(model_id, source, raw, now, out, inference=True):
+        fleet = self.fleet
+        if not fleet.is_known(model_id):
+            self._refuse(model_id, source, raw, now, out, inference=True)
             return
+        prediction = event.prediction
         try:
-            state = self.fleet.get(model_id)
-            if state.applied("inference", source.partition, source.offset):
+            state = fleet.get(model_id)
+            partition, offset = source.partition, source.offset
+            if state.applied("inference", partition, offset):
                 # Redelivered after a restart: the restored state already holds it, and its
                 # outputs were flushed before that state was checkpointed.
                 self.redelivered += 1
@@ -120,15 +120,18 @@ class Processor:
                 self.metrics.model(model_id).processed.inc()
                 return
             monitor = state.monitor
-            verdict = monitor.observe(event.features, event.prediction, now)
+            verdict = monitor.observe(event.features, prediction, now)
+            decision = verdict.decision
             state.join.add_prediction(
                 model_id,
                 event.event_id,
-                _compact(event.prediction),
+                ("c", prediction.label, prediction.confidence)
+                if isinstance(prediction, ClassPrediction)
+                else ("r", prediction.value, None),
                 event.ts,
-                verdict.decision.escalate,
+                decision.escalate,
             )
-            state.mark("inference", source.partition, source.offset)
+            state.mark("inference", partition, offset)
         except Exception as exc:  # a bug must not stop the stream: keep the message
             self._processing_error(exc, source, raw, now, model_id, out, inference=True)
             return
@@ -136,11 +139,10 @@ class Processor:
         self.processed += 1
         m = self.metrics.model(model_id)
         m.processed.inc()
-        if isinstance(event.prediction, ClassPrediction):
-            m.confidence.observe(event.prediction.confidence)
-        m.event_lag.observe(max(0.0, (now - event.ts).total_seconds()))
-        key = model_id.encode()
-        decision = verdict.decision
+        if isinstance(prediction, ClassPrediction):
+            m.confidence.observe(prediction.confidence)
+        lag = (now - event.ts).total_seconds()
+        m.event_lag.observe(lag if lag > 0.0 else 0.0)  # max(0.0, lag)
         if decision.suppressed:
             m.suppressed.inc()
         elif decision.escalate:
@@ -153,11 +155,12 @@ class Processor:
                 policy_version=ms.escalation.version,
                 redacted=ms.redacted,
             )
-            out.escalations.append((key, orjson.dumps(record)))
+            out.escalations.append((model_id.encode(), orjson.dumps(record)))
             # Once per escalation, under its first (primary) reason: the counter sums to the
             # number of escalations, comparable with the budget.
             m.escalation(decision.reasons[0].kind).inc()
-        self._alerts(model_id, event.model_version, verdict.changes, now, out)
+        if verdict.changes:
+            self._alerts(model_id, event.model_version, verdict.changes, now, out)
 
     def _alerts(
         self,
@@ -197,7 +200,8 @@ class Processor:
         if self.clock is None:
             now = self._event_time = max(self._event_time, lab.ts)
         model_id = lab.model_id
-        if self._refused(model_id, source, raw, now, out, inference=False):
+        if not self.fleet.is_known(model_id):
+            self._refuse(model_id, source, raw, now, out, inference=False)
             return
         m = self.metrics.model(model_id)
         try:
@@ -259,7 +263,7 @@ class Processor:
             "processing_error", detail, source, raw, now, model_id, out, inference=inference
         )
 
-    def _refused(
+    def _refuse(
         self,
         model_id: str,
         source: MessageSource,
@@ -268,10 +272,8 @@ class Processor:
         out: Outgoing,
         *,
         inference: bool,
-    ) -> bool:
-        """Dead-letter a message of a model this worker may not track; True if it did."""
-        if self.fleet.is_known(model_id):
-            return False
+    ) -> None:
+        """Dead-letter a message of a model this worker may not track."""
         self._dead_letter(
             "bad_value",
             f"model_id {model_id!r} is not configured and allow_unknown_models is false",
@@ -282,7 +284,6 @@ class Processor:
             out,
             inference=inference,
         )
-        return True
 
     def _dead_letter(
         self,

@@ -6,6 +6,7 @@ same id for the same item, and consumers can deduplicate.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime
 from typing import Any
@@ -27,6 +28,24 @@ __all__ = [
 REDACTED = "[redacted]"
 # A fixed namespace makes uuid5 ids stable across processes and versions.
 VIGIL_NAMESPACE = uuid.UUID("6f1c2a52-33a1-4d5e-9a0b-7c3d1e9f0b21")
+# SHA-1 already fed with the namespace: copying it is cheaper than hashing it again.
+_NAMESPACE_SHA1 = hashlib.sha1(VIGIL_NAMESPACE.bytes, usedforsecurity=False)
+
+
+def _uuid5(name: str) -> str:
+    """``str(uuid.uuid5(VIGIL_NAMESPACE, name))`` (RFC 4122 §4.3) without the ``UUID``
+    object: a third of the cost, and escalation ids are made per escalation.
+
+    >>> _uuid5("esc\x1fm\x1fe1") == str(uuid.uuid5(VIGIL_NAMESPACE, "esc\x1fm\x1fe1"))
+    True
+    """
+    sha = _NAMESPACE_SHA1.copy()
+    sha.update(name.encode())
+    b = bytearray(sha.digest()[:16])
+    b[6] = (b[6] & 0x0F) | 0x50  # version 5
+    b[8] = (b[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def escalation_id(model_id: str, event_id: str) -> str:
@@ -37,13 +56,13 @@ def escalation_id(model_id: str, event_id: str) -> str:
     >>> escalation_id("fraud", "e1") == escalation_id("fraud", "e2")
     False
     """
-    return str(uuid.uuid5(VIGIL_NAMESPACE, f"esc\x1f{model_id}\x1f{event_id}"))
+    return _uuid5(f"esc\x1f{model_id}\x1f{event_id}")
 
 
 def alert_id(model_id: str, model_version: str, signal: str, state: str, events_seen: int) -> str:
     """Deterministic id of one alert edge."""
     key = f"alert\x1f{model_id}\x1f{model_version}\x1f{signal}\x1f{state}\x1f{events_seen}"
-    return str(uuid.uuid5(VIGIL_NAMESPACE, key))
+    return _uuid5(key)
 
 
 def prediction_dict(p: Prediction) -> dict[str, Any]:
