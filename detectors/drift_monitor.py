@@ -146,7 +146,7 @@ class DriftMonitor(Detector):
     >>> for i in range(6000):
     ...     for change in monitor.update(*event(i)):
     ...         print(i, change.signal, change.state, change.detector)
-    4199 feature:age drift ks
+    4249 feature:age drift ks
     >>> monitor.drift_active, monitor.events_seen
     (True, 6000)
     >>> monitor.update({"age": 130, "plan": "gold"}, ClassPrediction("stay", 0.9))
@@ -176,7 +176,7 @@ class DriftMonitor(Detector):
         reference_size: int = 1000,
         max_features: int = 64,
         window: int = 250,
-        step: int = 50,
+        step: int = 125,
         top_k: int = 20,
         bins: int = 20,
         clock: int = 32,

@@ -159,7 +159,9 @@ class FeatureSpec:
 class DriftSettings:
     sensitivity: float = 1_000_000.0
     window: int = 250
-    step: int = 50  # events between windowed tests; window must be a multiple of it
+    # Events between windowed tests (window must be a multiple of it): 125 tests twice
+    # per window; 50 finds a shift ~25-35 events sooner for ~1.5x the drift cost per event.
+    step: int = 125
     reference_size: int = 1000
     top_k: int = 20
 
