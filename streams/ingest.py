@@ -14,6 +14,13 @@ Offsets, state and delivery (README, "Delivery guarantee"):
 * offsets are committed by vigil only, and only after (1) every output of the
   messages before them was acknowledged by the broker and (2) the state of every
   model those messages touched was checkpointed with the offsets it covers;
+* a checkpoint record is produced only once every output of the messages its state
+  contains was acknowledged: otherwise a crash could leave a restored state that
+  skips (by offset) a message whose escalation never reached the broker;
+* none of this waits in steady state (see :class:`_Round`): outputs carry a sequence
+  number, delivery reports advance a watermark of acknowledged ones, and a
+  checkpoint round snapshots its models a few per batch, sends each record once the
+  watermark passes it, and commits asynchronously once everything is acknowledged;
 * on assignment (inside confluent-kafka's rebalance callback, before any message
   of the new partitions is returned) the checkpoints of those partitions are
   restored; messages redelivered from before a checkpoint are recognised by offset
@@ -28,16 +35,26 @@ Offsets, state and delivery (README, "Delivery guarantee"):
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import mode
 from prometheus_client import disable_created_metrics, start_http_server
 
-from streams.checkpoint import Checkpoint, CheckpointStore, restore_or_none
+from streams.checkpoint import (
+    Checkpoint,
+    CheckpointStore,
+    CheckpointWrite,
+    encode,
+    restore_or_none,
+)
 from streams.config import Settings
 from streams.deadletter import MessageSource
 from streams.errors import OutputLostError, VigilError
@@ -48,6 +65,33 @@ from streams.processing import Outgoing, Processor
 __all__ = ["BatchIngest", "BatchWorker", "IngestService"]
 
 log = logging.getLogger(__name__)
+
+#: Snapshot (and encode) models of a checkpoint round for at most about this long per
+#: batch (always at least one model): a model with 15k pending label joins takes
+#: ~30 ms on this machine, so a round of 10 such models done at once stalled the
+#: stream ~300 ms, every checkpoint interval.
+SNAPSHOT_BUDGET_S = 0.01
+
+
+@dataclass(slots=True)
+class _Round:
+    """One checkpoint in progress, begun at a batch boundary.
+
+    ``offsets`` are the next offsets at the start: every message before them was
+    applied to a model in ``todo`` (dirty then) or in an earlier checkpoint, and its
+    outputs are among the first ``barrier`` produced. Each model is snapshotted in a
+    later batch (so its state covers at least those messages), its record waits in
+    ``staged`` with the output count its state depends on, and is sent once those
+    outputs are acknowledged. The offsets are committed when nothing is left to
+    snapshot or send, every record was acknowledged and so were the first ``barrier``
+    outputs.
+    """
+
+    offsets: dict[tuple[str, int], int]
+    barrier: int
+    todo: list[str]
+    staged: deque[tuple[int, str, bytes]] = field(default_factory=deque)
+    write: CheckpointWrite = field(default_factory=CheckpointWrite)
 
 
 class BatchIngest:
@@ -60,7 +104,11 @@ class BatchIngest:
         metrics: VigilMetrics,
         processor: Processor,
         checkpoints: CheckpointStore,
+        *,
+        consumer: Any = None,
+        producer: Any = None,
     ) -> None:
+        """``consumer`` and ``producer`` replace the confluent-kafka clients (tests)."""
         from confluent_kafka import Consumer, Producer
 
         self.settings = settings
@@ -72,37 +120,46 @@ class BatchIngest:
         self.inference_topic = t.inference
         self.inputs = (t.inference, t.labels)
         kafka = settings.kafka.confluent_config()
-        self.consumer = Consumer(
-            {
-                **kafka,
-                "group.id": settings.app_id,
-                "enable.auto.commit": False,
-                "enable.auto.offset.store": False,
-                "auto.offset.reset": "earliest",
-                # Co-partitioning: partition p of both inputs goes to the same member.
-                "partition.assignment.strategy": "range",
-                "session.timeout.ms": 10_000,
-                "heartbeat.interval.ms": 1_000,
-                "max.poll.interval.ms": 300_000,
-                "fetch.max.bytes": 16 * 1024 * 1024,
-                "logger": logging.getLogger("vigil.kafka.consumer"),
-                "error_cb": self._on_client_error,
-            }
-        )
-        self.producer = Producer(
-            {
-                **kafka,
-                "enable.idempotence": True,
-                "acks": "all",
-                "linger.ms": 5,
-                "compression.type": "lz4",
-                "partitioner": "murmur2_random",
-                "queue.buffering.max.messages": 1_000_000,
-                "logger": logging.getLogger("vigil.kafka.producer"),
-                "error_cb": self._on_client_error,
-            }
-        )
+        if consumer is None:
+            consumer = Consumer(
+                {
+                    **kafka,
+                    "group.id": settings.app_id,
+                    "enable.auto.commit": False,
+                    "enable.auto.offset.store": False,
+                    "auto.offset.reset": "earliest",
+                    # Co-partitioning: partition p of both inputs goes to the same member.
+                    "partition.assignment.strategy": "range",
+                    "session.timeout.ms": 10_000,
+                    "heartbeat.interval.ms": 1_000,
+                    "max.poll.interval.ms": 300_000,
+                    "fetch.max.bytes": 16 * 1024 * 1024,
+                    "logger": logging.getLogger("vigil.kafka.consumer"),
+                    "error_cb": self._on_client_error,
+                    "on_commit": self._on_commit,
+                }
+            )
+        if producer is None:
+            producer = Producer(
+                {
+                    **kafka,
+                    "enable.idempotence": True,
+                    "acks": "all",
+                    "linger.ms": 5,
+                    "compression.type": "lz4",
+                    "partitioner": "murmur2_random",
+                    "queue.buffering.max.messages": 1_000_000,
+                    "logger": logging.getLogger("vigil.kafka.producer"),
+                    "error_cb": self._on_client_error,
+                }
+            )
+        self.consumer: Consumer = consumer
+        self.producer: Producer = producer
         self._delivery_errors: list[str] = []
+        self._produced = 0  # outputs produced; the n-th has sequence number n
+        self._acked = 0  # outputs 1.._acked were all acknowledged
+        self._acked_ahead: set[int] = set()  # acknowledged out of order, above _acked
+        self._round: _Round | None = None
         self._fatal: str | None = None
         self._next: dict[tuple[str, int], int] = {}  # (topic, partition) -> next offset
         self._owned: set[int] = set()
@@ -169,19 +226,22 @@ class BatchIngest:
             self._publish(out)
             out.clear()
         self.producer.poll(0)
+        if self._delivery_errors:
+            self._output_lost(0)
         if handled:
             self.metrics.batch_seconds.observe(time.perf_counter() - started)
         now = time.monotonic()
         if now - self._lag_refreshed >= 1.0:
             self._refresh_lag()
-        if now - self._last_checkpoint >= w.checkpoint_interval_s:
+        if self._round is None and now - self._last_checkpoint >= w.checkpoint_interval_s:
+            self._begin_round()
+        if self._round is not None:
             try:
-                self.checkpoint()
-            except OutputLostError:
-                raise
+                self._advance_round(self._round)
             except Exception:
                 # Kept dirty and uncommitted: retried at the next interval; after a crash
                 # the uncommitted tail is reprocessed from the last checkpoint.
+                self._abandon_round()
                 log.exception("checkpoint failed; retrying at the next interval")
         return handled
 
@@ -195,21 +255,130 @@ class BatchIngest:
             (t.deadletter, out.dead_letters),
         ):
             for key, value in items:
+                self._produced += 1
+                report = partial(on_delivery, self._produced)
                 while True:
                     try:
-                        produce(topic, value=value, key=key, on_delivery=on_delivery)
+                        produce(topic, value=value, key=key, on_delivery=report)
                         break
                     except BufferError:
                         self.producer.poll(0.05)
 
-    def _on_delivery(self, err: Any, msg: Any) -> None:
+    def _on_delivery(self, seq: int, err: Any, msg: Any) -> None:
         if err is not None:
+            # The watermark never passes a lost output: nothing after it is checkpointed.
             self._delivery_errors.append(f"{msg.topic()}: {err}")
+            return
+        if seq != self._acked + 1:
+            self._acked_ahead.add(seq)
+            return
+        self._acked = seq
+        ahead = self._acked_ahead
+        while ahead and self._acked + 1 in ahead:
+            self._acked += 1
+            ahead.remove(self._acked)
+
+    def _on_commit(self, err: Any, partitions: list[Any]) -> None:
+        if err is not None:
+            # Not fatal: the state is checkpointed; messages after the last successful
+            # commit are redelivered and skipped by offset.
+            log.warning("offset commit failed: %s", err)
+
+    def _output_lost(self, pending: int) -> None:
+        self.failed = True
+        self._round = None
+        raise OutputLostError(
+            f"outputs not delivered ({pending} pending; errors: {self._delivery_errors[:5]})"
+        )
 
     # ------------------------------------------------------------ checkpoints
 
+    def _begin_round(self) -> None:
+        self._last_checkpoint = time.monotonic()
+        dirty = [model_id for model_id, state in self.fleet.items() if state.dirty]
+        self._round = _Round(dict(self._next), self._produced, dirty)
+
+    def _advance_round(self, r: _Round) -> None:
+        """Snapshot a few models, send the records whose outputs are acknowledged, and
+        commit once the round is complete. Called after each batch, never waits."""
+        if self.failed:
+            return
+        deadline = time.perf_counter() + SNAPSHOT_BUDGET_S
+        while r.todo:
+            model_id = r.todo.pop()
+            state = self.fleet.peek(model_id)
+            if state is None or not state.dirty:  # dropped, or checkpointed since
+                continue
+            snapshot = state.snapshot()
+            # Encoded now: the snapshot may share objects with the live state.
+            value = encode(
+                Checkpoint(model_id, state.partition, dict(state.offsets), snapshot, time.time())
+            )
+            state.dirty = False
+            r.staged.append((self._produced, model_id, value))
+            if time.perf_counter() >= deadline:
+                break
+        while r.staged and r.staged[0][0] <= self._acked:
+            _, model_id, value = r.staged.popleft()
+            self.checkpoints.send(model_id, value, r.write)
+        if r.write.sent:
+            self.checkpoints.poll()
+        if r.todo or r.staged or not r.write.done or self._acked < r.barrier:
+            return
+        self._round = None
+        if r.write.failed:
+            self._redirty(r.write)
+            model_id, err = next(iter(r.write.failed.items()))
+            log.error(
+                "checkpoint write failed (%d of %d records, e.g. %r: %s); nothing "
+                "committed, retrying at the next interval",
+                len(r.write.failed),
+                len(r.write.sent),
+                model_id,
+                err,
+            )
+            return
+        self._commit_offsets(r.offsets, asynchronous=True)
+
+    def _redirty(self, write: CheckpointWrite) -> None:
+        """Models whose record failed are written again by the next checkpoint."""
+        for model_id in write.failed:
+            state = self.fleet.peek(model_id)
+            if state is not None:
+                state.dirty = True
+
+    def _abandon_round(self) -> None:
+        """Drop the round in progress without committing.
+
+        Every model it snapshotted must end up either written or dirty again: staged
+        records are sent once their outputs are acknowledged (the caller flushed them,
+        or they are re-dirtied), and what was sent is waited for, so that a failure is
+        not reported after nobody looks.
+        """
+        r = self._round
+        if r is None:
+            return
+        self._round = None
+        for seq, model_id, value in r.staged:
+            if seq <= self._acked and not self.failed:
+                self.checkpoints.send(model_id, value, r.write)
+            else:
+                state = self.fleet.peek(model_id)
+                if state is not None:
+                    state.dirty = True
+        if r.write.sent:
+            left = self.checkpoints.flush(30)
+            if left:
+                # Unknown fate: write them again (a duplicate record is harmless).
+                for model_id in r.write.sent:
+                    state = self.fleet.peek(model_id)
+                    if state is not None:
+                        state.dirty = True
+        self._redirty(r.write)
+
     def checkpoint(self, partitions: set[int] | None = None, commit: bool = True) -> int:
-        """Flush outputs, write the dirty states (of ``partitions``), commit their offsets.
+        """Flush outputs, write the dirty states (of ``partitions``), commit their offsets,
+        waiting for each step: on revocation and at close. Steady state uses rounds.
 
         Raises :class:`OutputLostError` if any output failed delivery: from then on this
         ingest never checkpoints or commits again, so a restarted worker consumes those
@@ -221,10 +390,8 @@ class BatchIngest:
         self._last_checkpoint = time.monotonic()
         left = self.producer.flush(60)
         if left or self._delivery_errors:
-            self.failed = True
-            raise OutputLostError(
-                f"outputs not delivered ({left} pending; errors: {self._delivery_errors[:5]})"
-            )
+            self._output_lost(left)
+        self._abandon_round()
         dirty = [
             (model_id, state)
             for model_id, state in self.fleet.items()
@@ -243,17 +410,22 @@ class BatchIngest:
         return len(dirty)
 
     def _commit(self, partitions: set[int] | None) -> None:
+        offsets = {
+            tp: o for tp, o in self._next.items() if partitions is None or tp[1] in partitions
+        }
+        self._commit_offsets(offsets, asynchronous=False)
+
+    def _commit_offsets(self, offsets: dict[tuple[str, int], int], asynchronous: bool) -> None:
         from confluent_kafka import KafkaException, TopicPartition
 
-        offsets = [
-            TopicPartition(topic, p, o)
-            for (topic, p), o in self._next.items()
-            if partitions is None or p in partitions
-        ]
         if not offsets:
             return
+        tps = [TopicPartition(topic, p, o) for (topic, p), o in offsets.items()]
         try:
-            self.consumer.commit(offsets=offsets, asynchronous=False)
+            if asynchronous:  # the outcome is logged by _on_commit
+                self.consumer.commit(offsets=tps, asynchronous=True)
+            else:
+                self.consumer.commit(offsets=tps, asynchronous=False)
         except KafkaException as exc:
             # Not fatal: the state is checkpointed; messages after the last successful
             # commit are redelivered and skipped by offset.
@@ -302,6 +474,14 @@ class BatchIngest:
 
     def _on_lost(self, consumer: Any, tps: list[Any]) -> None:
         parts = self._partitions(tps)
+        r, self._round = self._round, None
+        if r is not None:
+            # Commit nothing of it and send nothing more (the partitions may have a new
+            # owner already); what it snapshotted or sent is written again if still ours.
+            for model_id in [m for _, m, _ in r.staged] + r.write.sent:
+                state = self.fleet.peek(model_id)
+                if state is not None:
+                    state.dirty = True
         dropped = self._drop(parts)
         log.warning("lost partitions %s (no commit): dropped %d models", sorted(parts), dropped)
 
@@ -434,6 +614,11 @@ class BatchWorker(mode.Service):
             self.settings, self.fleet, self.metrics, self.processor, CheckpointStore(self.settings)
         )
         self.runner = IngestService(self.ingest)
+        # The start-up heap (Faust, mode, aiokafka, config, ...) lives as long as the
+        # process: out of the cyclic GC's sight, a full collection no longer pauses the
+        # ingest thread for it (~100 ms each on this machine).
+        gc.collect()
+        gc.freeze()
         self.runner.start()
         self.add_future(self.runner.watch(self))
 
