@@ -16,7 +16,13 @@ Prints ONE JSON object:
 * ``scale_2_workers``: throughput of 2 workers over 1 on 4 partitions (this machine
   has 2 cores shared with the broker and the producer, so do not expect 2).
 
-``--quick`` finishes in about a minute.
+``--quick`` finishes in about a minute; ``--only throughput|latency|memory`` runs one
+part (the JSON then holds only its keys).
+
+The measurement must not slow down what it measures: the workers' ``/metrics`` are
+scraped once per poll, every ``POLL_S`` (``generate_latest`` holds the worker's GIL for
+~20 ms), and throughput comes from the counter readings themselves, not from when
+the poll happened to notice the end.
 """
 
 from __future__ import annotations
@@ -24,12 +30,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import random
+import statistics
 import sys
 import tempfile
 import time
 import uuid
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +54,11 @@ from tests.support import WorkerProcess, unique_topics
 
 N_MODELS = 10
 PARTITIONS = 4
+#: Seconds between scrapes of the workers' /metrics while measuring throughput.
+POLL_S = 0.5
+#: The bare consumer is timed over at least this many events in all (several passes
+#: over the topic, median taken): one pass over 60k events lasted ~0.3 s and varied 3x.
+BARE_MIN_EVENTS = 300_000
 
 
 def make_events(n_distinct: int, seed: int = 7) -> list[tuple[bytes, bytes]]:
@@ -95,6 +109,13 @@ def produce(bootstrap: str, topic: str, events: list[tuple[bytes, bytes]], n: in
 
 
 def bare_consumer(bootstrap: str, topic: str, n: int) -> float:
+    """Median events/s of passes of :func:`bare_pass` (at least 3, each with a fresh
+    consumer group, and at least :data:`BARE_MIN_EVENTS` events in all)."""
+    passes = max(3, math.ceil(BARE_MIN_EVENTS / n))
+    return statistics.median(bare_pass(bootstrap, topic, n) for _ in range(passes))
+
+
+def bare_pass(bootstrap: str, topic: str, n: int) -> float:
     """events/s of a bare confluent-kafka consume + orjson.loads loop over ``n`` events."""
     from confluent_kafka import Consumer
 
@@ -142,27 +163,44 @@ def worker_config(topics: dict[str, str], app_id: str) -> dict[str, Any]:
     }
 
 
-def processed(workers: list[WorkerProcess]) -> float:
-    n = 0.0
-    for w in workers:
-        with contextlib.suppress(OSError):
-            n += total(w.scrape(), "vigil_events_total", outcome="processed")
-    return n
+def poll_workers(workers: list[WorkerProcess], topic: str) -> tuple[float, bool]:
+    """(events processed, caught up) from ONE scrape of each worker.
 
-
-def caught_up(workers: list[WorkerProcess], topic: str) -> bool:
-    """Every partition of ``topic`` reported by its owner with no lag left.
-
+    Caught up: every partition of ``topic`` reported by its owner with no lag left.
     Counters cannot say this with two workers: a worker drops the series of the models
     it gives up in a rebalance, so a sum over workers undercounts.
     """
+    n = 0.0
     lag: dict[str, float] = {}
     for w in workers:
         with contextlib.suppress(OSError):
-            for labels, value in w.scrape().get("vigil_consumer_lag", []):
+            samples = w.scrape()
+            n += total(samples, "vigil_events_total", outcome="processed")
+            for labels, value in samples.get("vigil_consumer_lag", []):
                 if labels.get("topic") == topic:
                     lag[labels["partition"]] = value
-    return len(lag) == PARTITIONS and not any(lag.values())
+    return n, len(lag) == PARTITIONS and not any(lag.values())
+
+
+def rate_of(readings: list[tuple[float, float]], n: int) -> float:
+    """events/s from (time, processed) readings taken while a backlog of ``n`` drained.
+
+    The slope between the first reading that saw any progress and the last one before
+    the end, so the poll interval does not blur either end. If a counter went down on
+    the way (two workers: a rebalance drops series), from the first reading to the
+    moment the backlog is estimated to have run out at the last rate seen instead.
+    """
+    # Readings at the final count came after the end, by up to a poll interval.
+    final = max(done for _, done in readings)
+    busy = [(t, done) for t, done in readings if 0 < done < final]
+    if len(busy) < 2:
+        raise RuntimeError(f"too few readings to measure a rate: {readings}")
+    (t0, d0), (t1, d1) = busy[0], busy[-1]
+    if all(b[1] >= a[1] for a, b in pairwise(busy)):
+        return (d1 - d0) / (t1 - t0)
+    t_prev, d_prev = busy[-2]
+    recent = (d1 - d_prev) / (t1 - t_prev) if d1 > d_prev else (d1 - d0) / (t1 - t0)
+    return (n - d0) / (t1 - t0 + max(0.0, n - d1) / recent)
 
 
 def run_workers(
@@ -181,34 +219,39 @@ def run_workers(
         for i in range(n_workers)
     ]
     rss: list[float] = []
+    readings: list[tuple[float, float]] = []
     try:
-        first_t = None
-        first_n = 0.0
         last_rss = 0.0
         deadline = time.monotonic() + max(300.0, n / 2000)
         while time.monotonic() < deadline:
-            done = processed(workers)
-            now = time.perf_counter()
-            if first_t is None and done > 0:
-                first_t, first_n = now, done
+            asked = time.perf_counter()
+            done, caught = poll_workers(workers, topics["inference"])
+            # The counters were read somewhere during the scrape: take its middle.
+            readings.append(((asked + time.perf_counter()) / 2, done))
             if rss_every and time.monotonic() - last_rss > rss_every:
                 last_rss = time.monotonic()
                 rss.append(sum(rss_mb(w.proc.pid) for w in workers if w.proc))
-            if first_t is not None and caught_up(workers, topics["inference"]):
+            # The lag alone can miss a partition whose new owner has nothing left to
+            # read in it (no position to report), so a full count also ends the run.
+            if done > 0 and (caught or done >= n):
                 break
-            time.sleep(0.2)
+            time.sleep(POLL_S)
         else:
             raise RuntimeError(f"{tag}: did not catch up; log:\n{workers[0].log_tail()}")
-        end_t = time.perf_counter()
-        rate = (n - first_n) / (end_t - first_t) if first_t else 0.0
-        return {"events_per_s": rate, "rss": rss}
+        return {"events_per_s": rate_of(readings, n), "rss": rss}
     finally:
         for w in workers:
             w.stop()
 
 
 def latency(bootstrap: str, tmp: Path, rate: float, seconds: float) -> tuple[float, float]:
-    """p50/p99 ms from produce to the escalation being on the broker, at a fixed rate."""
+    """p50/p99 ms from produce to the escalation being on the broker, at a fixed rate.
+
+    Events are sent at ``rate`` from the start, while the worker joins its group. The
+    warm-up lasts until the worker has worked off what queued meanwhile (the escalation
+    of an event sent when the first escalation arrived has arrived), plus a second;
+    the next ``seconds`` of events are measured.
+    """
     from confluent_kafka import Consumer, Producer
 
     topics = unique_topics("lat")
@@ -235,15 +278,23 @@ def latency(bootstrap: str, tmp: Path, rate: float, seconds: float) -> tuple[flo
     models = [
         SyntheticModel(f"lat-{i}", n_numeric=20, n_categorical=3, seed=i) for i in range(N_MODELS)
     ]
-    sent: dict[str, float] = {}
-    lat: list[float] = []
+    sent: dict[str, tuple[int, float]] = {}
+    lat: list[tuple[int, float]] = []  # (event index, ms)
+    backlog_end: int | None = None  # events before it queued while the worker joined
+    measured: range | None = None
     try:
-        # Warm up: the worker joins the group and the first batches pay for imports.
         started = time.perf_counter()
         i = 0
         interval = 1.0 / rate
-        n_total = int(rate * seconds)
-        while i < n_total:
+        while measured is None or i < measured.stop:
+            if measured is None:
+                if backlog_end is None and lat:
+                    backlog_end = i
+                if backlog_end is not None and any(k >= backlog_end for k, _ in lat):
+                    first = i + int(rate)
+                    measured = range(first, first + int(rate * seconds))
+                elif time.perf_counter() - started > 120:
+                    raise RuntimeError(f"latency: no steady state; log:\n{worker.log_tail()}")
             target = started + i * interval
             now = time.perf_counter()
             if now < target:
@@ -251,7 +302,7 @@ def latency(bootstrap: str, tmp: Path, rate: float, seconds: float) -> tuple[flo
                 continue
             m = models[i % N_MODELS]
             event, _ = m.event(event_id=f"lat-{i}")
-            sent[event["event_id"]] = time.time()
+            sent[event["event_id"]] = (i, time.time())
             producer.produce(
                 topics["inference"], key=m.model_id.encode(), value=orjson.dumps(event)
             )
@@ -261,28 +312,31 @@ def latency(bootstrap: str, tmp: Path, rate: float, seconds: float) -> tuple[flo
                 _drain(consumer, sent, lat, 0)
         producer.flush(30)
         deadline = time.monotonic() + 30
-        while len(lat) < n_total and time.monotonic() < deadline:
+        while sent and time.monotonic() < deadline:
             _drain(consumer, sent, lat, 0.5)
     finally:
         consumer.close()
         worker.stop()
-    # Discard the first second of samples (group join, warm-up).
-    steady = lat[int(rate) :] if len(lat) > 2 * rate else lat
-    steady.sort()
+    steady = sorted(ms for k, ms in lat if measured is not None and k in measured)
     if not steady:
         return float("nan"), float("nan")
     return steady[len(steady) // 2], steady[min(len(steady) - 1, int(len(steady) * 0.99))]
 
 
-def _drain(consumer: Any, sent: dict[str, float], lat: list[float], timeout: float) -> None:
+def _drain(
+    consumer: Any,
+    sent: dict[str, tuple[int, float]],
+    lat: list[tuple[int, float]],
+    timeout: float,
+) -> None:
     for msg in consumer.consume(5000, timeout=timeout):
         if msg.error() is not None:
             continue
         esc = orjson.loads(msg.value())
-        t0 = sent.pop(esc["event_id"], None)
-        if t0 is not None:
+        got = sent.pop(esc["event_id"], None)
+        if got is not None:
             _, ts_ms = msg.timestamp()
-            lat.append(ts_ms - t0 * 1000.0)
+            lat.append((got[0], ts_ms - got[1] * 1000.0))
 
 
 def main() -> int:
@@ -291,9 +345,11 @@ def main() -> int:
     ap.add_argument("--events", type=int, help="events for the throughput runs")
     ap.add_argument("--rss-events", type=int, help="events for the memory run")
     ap.add_argument("--rate", type=float, default=5000.0, help="latency run: events/s")
+    ap.add_argument("--only", choices=("throughput", "latency", "memory"), help="run one part only")
     args = ap.parse_args()
+    parts = {args.only} if args.only else {"throughput", "latency", "memory"}
     n = args.events or (60_000 if args.quick else 500_000)
-    n_rss = args.rss_events or (0 if args.quick else 5_000_000)
+    n_rss = args.rss_events or (0 if args.quick and not args.only else 5_000_000)
     lat_seconds = 8.0 if args.quick else 30.0
 
     broker = None
@@ -314,23 +370,27 @@ def main() -> int:
             create_topics(settings)
             events = make_events(20_000)
             result["event_bytes_mean"] = round(sum(len(v) for _, v in events) / len(events), 1)
-            result["produce_seconds"] = round(produce(bootstrap, topics["inference"], events, n), 2)
+            if "throughput" in parts:
+                result["produce_seconds"] = round(
+                    produce(bootstrap, topics["inference"], events, n), 2
+                )
+                bare = bare_consumer(bootstrap, topics["inference"], n)
+                one = run_workers(bootstrap, topics, n, 1, tmp, "one")
+                two = run_workers(bootstrap, topics, n, 2, tmp, "two")
+                result["bare_consumer_events_per_s"] = round(bare)
+                result["events_per_s"] = round(one["events_per_s"])
+                result["ratio_vs_bare"] = round(one["events_per_s"] / bare, 4)
+                result["two_workers_events_per_s"] = round(two["events_per_s"])
+                result["scale_2_workers"] = round(two["events_per_s"] / one["events_per_s"], 3)
 
-            bare = bare_consumer(bootstrap, topics["inference"], n)
-            one = run_workers(bootstrap, topics, n, 1, tmp, "one")
-            two = run_workers(bootstrap, topics, n, 2, tmp, "two")
-            result["bare_consumer_events_per_s"] = round(bare)
-            result["events_per_s"] = round(one["events_per_s"])
-            result["ratio_vs_bare"] = round(one["events_per_s"] / bare, 4)
-            result["two_workers_events_per_s"] = round(two["events_per_s"])
-            result["scale_2_workers"] = round(two["events_per_s"] / one["events_per_s"], 3)
+            if "latency" in parts:
+                p50, p99 = latency(bootstrap, tmp, args.rate, lat_seconds)
+                result["latency_rate_per_s"] = args.rate
+                result["latency_seconds"] = lat_seconds
+                result["p50_latency_ms"] = round(p50, 2)
+                result["p99_latency_ms"] = round(p99, 2)
 
-            p50, p99 = latency(bootstrap, tmp, args.rate, lat_seconds)
-            result["latency_rate_per_s"] = args.rate
-            result["p50_latency_ms"] = round(p50, 2)
-            result["p99_latency_ms"] = round(p99, 2)
-
-            if n_rss:
+            if n_rss and "memory" in parts:
                 topics_rss = unique_topics("rss")
                 create_topics(
                     settings_from_dict(
