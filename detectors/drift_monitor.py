@@ -19,7 +19,7 @@ from detectors.reference import ReferenceProfile
 from detectors.sensitivity import DEFAULT_SENSITIVITY
 from detectors.signals import SignalChange, SignalState
 
-__all__ = ["DriftMonitor", "EventQuality"]
+__all__ = ["DriftMonitor", "EventQuality", "default_step"]
 
 _KINDS = ("numeric", "categorical")
 
@@ -47,6 +47,16 @@ class EventQuality:
 
 
 _CLEAN = EventQuality()
+
+
+def default_step(window: int) -> int:
+    """Events between windowed tests when not set: half the window (two tests per
+    window), or the whole window when it is odd or short.
+
+    >>> default_step(250), default_step(100), default_step(75)
+    (125, 50, 75)
+    """
+    return window // 2 if window % 2 == 0 and window >= 20 else window
 
 
 class _Slot:
@@ -126,7 +136,8 @@ class DriftMonitor(Detector):
     max_features
         Features monitored at most (first seen first).
     window, step
-        Window tests cover the last ``window`` values, every ``step`` events.
+        Window tests cover the last ``window`` values, every ``step`` events
+        (default: half the window, or all of it when odd).
     top_k
         Categories with their own bin, for learned categorical references.
     bins
@@ -176,7 +187,7 @@ class DriftMonitor(Detector):
         reference_size: int = 1000,
         max_features: int = 64,
         window: int = 250,
-        step: int = 125,
+        step: int | None = None,
         top_k: int = 20,
         bins: int = 20,
         clock: int = 32,
@@ -187,7 +198,7 @@ class DriftMonitor(Detector):
         self.reference_size = reference_size
         self.max_features = max_features
         self.window = window
-        self.step = step
+        self.step = step = default_step(window) if step is None else step
         self.top_k = top_k
         self.bins = bins
         self.clock = clock

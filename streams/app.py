@@ -128,6 +128,10 @@ class VigilApp:
         # Set when output was lost: from then on no state is saved and nothing committed.
         self._failed: BaseException | None = None
         t = settings.topics
+        # vigil keeps no Faust tables on disk; keep Faust's data directory out of the
+        # working directory the worker was started in.
+        faust_data = Path(tempfile.gettempdir()) / "vigil-faust"
+        faust_data.mkdir(parents=True, exist_ok=True)
         self.app = _FaustApp(
             settings.app_id,
             broker=f"kafka://{settings.kafka.bootstrap}",
@@ -135,9 +139,7 @@ class VigilApp:
             value_serializer="raw",
             key_serializer="raw",
             store="memory://",
-            # vigil keeps no Faust tables on disk; keep Faust's data directory out of
-            # the working directory the worker was started in.
-            datadir=str(Path(tempfile.gettempdir()) / "vigil-faust" / "{conf.name}-data"),
+            datadir=str(faust_data / "{conf.name}-data"),
             web_enabled=False,
             topic_partitions=t.partitions,
             topic_replication_factor=t.replication_factor,

@@ -33,6 +33,7 @@ from typing import Any, Literal
 
 import yaml
 
+from detectors.drift_monitor import default_step
 from streams.errors import ConfigError
 
 __all__ = ["Secret", "Settings", "load_settings", "settings_from_dict"]
@@ -159,8 +160,8 @@ class FeatureSpec:
 class DriftSettings:
     sensitivity: float = 1_000_000.0
     window: int = 250
-    # Events between windowed tests (window must be a multiple of it): 125 tests twice
-    # per window; 50 finds a shift ~25-35 events sooner for ~1.5x the drift cost per event.
+    # Events between windowed tests (window must be a multiple of it); default: half the
+    # window. 50 finds a shift ~25-35 events sooner for ~1.5x the drift cost per event.
     step: int = 125
     reference_size: int = 1000
     top_k: int = 20
@@ -483,10 +484,11 @@ def _model(r: _Reader) -> ModelSettings:
 
     dr = r.section("drift")
     dd = DriftSettings()
+    window = dr.integer("window", dd.window, 10, 1_000_000)
     drift = DriftSettings(
         sensitivity=dr.number("sensitivity", dd.sensitivity, 100.0, 1e12),
-        window=dr.integer("window", dd.window, 10, 1_000_000),
-        step=dr.integer("step", dd.step, 10, 100_000),
+        window=window,
+        step=dr.integer("step", default_step(window), 10, 100_000),
         reference_size=dr.integer("reference_size", dd.reference_size, 50, 1_000_000),
         top_k=dr.integer("top_k", dd.top_k, 2, 1000),
     )

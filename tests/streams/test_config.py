@@ -86,3 +86,13 @@ def test_config_check_explains(tmp_path: Path) -> None:
     assert "models.fraud.escalation.min_confidence" in "\n".join(lines)
     ok, lines = check_config_file(tmp_path / "missing.yaml")
     assert not ok and "cannot read" in lines[1]
+
+
+def test_drift_step_defaults_to_half_the_window() -> None:
+    assert settings_from_dict({}).defaults.drift.step == 125
+    s = settings_from_dict({"defaults": {"drift": {"window": 100}}})
+    assert (s.defaults.drift.window, s.defaults.drift.step) == (100, 50)
+    s = settings_from_dict({"defaults": {"drift": {"window": 90, "step": 30}}})
+    assert s.defaults.drift.step == 30
+    with pytest.raises(ConfigError, match="multiple"):
+        settings_from_dict({"defaults": {"drift": {"window": 100, "step": 30}}})
