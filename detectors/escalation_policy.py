@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal, cast, get_args
 
 from detectors.base import Detector, check_in_range, check_positive
@@ -243,7 +243,7 @@ class EscalationPolicy(Detector):
                 f"'prediction' must be a ClassPrediction or RegressionPrediction; "
                 f"got {prediction!r}"
             )
-        if not isinstance(now, datetime) or now.utcoffset() is None:
+        if type(now) is not datetime or now.tzinfo is not UTC:  # else certainly aware
             check_aware("now", now)
         if drift_active is not True and drift_active is not False:
             raise InvalidObservationError(f"'drift_active' must be a bool; got {drift_active!r}")

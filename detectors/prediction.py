@@ -27,9 +27,20 @@ class ClassPrediction:
     @property
     def margin(self) -> float:
         """Top probability minus the runner-up (binary complement without scores)."""
-        if self.scores and len(self.scores) >= 2:
-            top, second = _top_two(self.scores.values())
-            return top - second
+        scores = self.scores
+        if scores:
+            n = len(scores)
+            if n == 2:
+                # _top_two unrolled for the common binary case (read per event): the same
+                # comparisons, so the same result for any two values.
+                a, b = scores.values()
+                top = a if a > 0.0 else 0.0
+                if b > top:
+                    return b - top
+                return top - (b if b > 0.0 else 0.0)
+            if n > 2:
+                top, second = _top_two(scores.values())
+                return top - second
         return self.confidence - (1.0 - self.confidence)
 
     @property

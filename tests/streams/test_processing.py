@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 import orjson
@@ -11,6 +12,7 @@ from streams.config import settings_from_dict
 from streams.deadletter import MessageSource
 from streams.metrics import VigilMetrics
 from streams.processing import Outgoing, Processor
+from streams.records import VIGIL_NAMESPACE, alert_id, escalation_id
 from streams.traffic import SyntheticModel
 
 
@@ -71,3 +73,11 @@ def test_every_message_ends_processed_or_dead_lettered() -> None:
         reg.get_sample_value("vigil_events_total", {"model": "_unknown", "outcome": "dead_letter"})
         == 3
     )
+
+
+def test_ids_are_the_rfc4122_uuid5_of_their_key() -> None:
+    for model_id, event_id in [("fraud", "e1"), ("m", ""), ("mödel", "événement-😀")]:
+        key = f"esc\x1f{model_id}\x1f{event_id}"
+        assert escalation_id(model_id, event_id) == str(uuid.uuid5(VIGIL_NAMESPACE, key))
+    key = "alert\x1fm\x1f1\x1ffeature:x\x1fdrift\x1f500"
+    assert alert_id("m", "1", "feature:x", "drift", 500) == str(uuid.uuid5(VIGIL_NAMESPACE, key))
