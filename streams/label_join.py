@@ -52,6 +52,8 @@ class JoinResult:
 
 
 def _epoch(name: str, value: object) -> float:
+    if type(value) is datetime and value.tzinfo is UTC:  # what the decoder gives
+        return value.timestamp()
     if not isinstance(value, datetime) or value.utcoffset() is None:
         raise InvalidEventError(
             "bad_value", f"{name!r} must be a timezone-aware datetime; got {value!r}"
