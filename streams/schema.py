@@ -214,6 +214,7 @@ def decode_label(raw: bytes, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> LabelE
 # non-finite float; the finiteness checks stay all the same (they are cheap).
 
 _new = object.__new__
+_fromisoformat = datetime.fromisoformat
 _new_tuple = tuple.__new__
 _EPOCH_START = datetime.fromtimestamp(MIN_EPOCH_S, UTC)
 # Equivalent to ``timestamp() < MAX_EPOCH_S``: below 2**33 s a float resolves well
@@ -248,44 +249,33 @@ _RFC3339_SHAPES = _rfc3339_shapes()
 _DIGITS_TO_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
 
 
-def _fast_class_prediction() -> Any:
-    """A constructor of ClassPrediction that sets its three slots directly.
+def _class_prediction_setters() -> tuple[Callable[[Any, Any], None], ...] | None:
+    """Setters of ClassPrediction's three slots, or None if its fields ever change.
 
     The dataclass ``__init__`` sets each field through ``object.__setattr__``
-    (frozen); writing the slots is the same, at a third of the cost. Falls back to the
-    class itself if ClassPrediction ever gains a field or a ``__post_init__``.
+    (frozen); writing the slots directly is the same, at a third of the cost.
     """
     names = tuple(f.name for f in fields(ClassPrediction))
     if names != ("label", "confidence", "scores") or hasattr(ClassPrediction, "__post_init__"):
-        return ClassPrediction
-    set_label = vars(ClassPrediction)["label"].__set__
-    set_confidence = vars(ClassPrediction)["confidence"].__set__
-    set_scores = vars(ClassPrediction)["scores"].__set__
-
-    def build(label: str, confidence: float, scores: dict[str, float] | None) -> ClassPrediction:
-        p = _new(ClassPrediction)
-        set_label(p, label)
-        set_confidence(p, confidence)
-        set_scores(p, scores)
-        return p
-
-    return build
-
-
-_class_prediction = _fast_class_prediction()
-
-
-def _fast_model_id(value: object) -> str | None:
-    if type(value) is not str:
         return None
+    return tuple(vars(ClassPrediction)[name].__set__ for name in names)
+
+
+_CLASS_PREDICTION_SETTERS = _class_prediction_setters()
+if _CLASS_PREDICTION_SETTERS is not None:
+    _set_label, _set_confidence, _set_scores = _CLASS_PREDICTION_SETTERS
+
+
+def _known_model_id(value: str) -> bool:
+    """Whether ``value`` matches MODEL_ID_RE, remembered."""
     if value in _KNOWN_MODEL_IDS:
-        return value
+        return True
     if not MODEL_ID_RE.fullmatch(value):
-        return None
+        return False
     if len(_KNOWN_MODEL_IDS) >= _MAX_KNOWN_MODEL_IDS:
         _KNOWN_MODEL_IDS.clear()
     _KNOWN_MODEL_IDS.add(value)
-    return value
+    return True
 
 
 def _fast_timestamp(value: object) -> datetime | None:
@@ -297,7 +287,9 @@ def _fast_timestamp(value: object) -> datetime | None:
         if shape not in _RFC3339_SHAPES:
             return None
         try:
-            utc = datetime.fromisoformat(value).astimezone(UTC)  # type: ignore[arg-type]
+            utc = _fromisoformat(value)  # type: ignore[arg-type]
+            if utc.tzinfo is not UTC:
+                utc = utc.astimezone(UTC)
         except (ValueError, OverflowError):
             return None
     elif t is float or t is int:
@@ -321,22 +313,28 @@ def _fast_prediction(value: object) -> Prediction | None:
     scores = value.get("scores")
     if scores is None:
         confidence = value.get("confidence")
-        if type(confidence) is float and 0.0 <= confidence <= 1.0:
-            return _class_prediction(label, confidence, None)
-        return None
-    if type(scores) is not dict or not 0 < len(scores) <= MAX_CLASSES:
-        return None
-    total = 0.0
-    for k, v in scores.items():
-        if type(v) is not float or not 0.0 <= v <= 1.0 or not 0 < len(k) <= MAX_STRING_VALUE:
+        if type(confidence) is not float or not 0.0 <= confidence <= 1.0:
             return None
-        total += v
-    confidence = scores.get(label)
-    if confidence is None or not abs(total - 1.0) <= _SURELY_SUMS_TO_ONE:
-        return None
-    # The precise path copies the scores into a new dict of the same floats in the
-    # same order; nothing else holds this one.
-    return _class_prediction(label, confidence, scores)
+    else:
+        if type(scores) is not dict or not 0 < len(scores) <= MAX_CLASSES:
+            return None
+        total = 0.0
+        for k, v in scores.items():
+            if type(v) is not float or not 0.0 <= v <= 1.0 or not 0 < len(k) <= MAX_STRING_VALUE:
+                return None
+            total += v
+        confidence = scores.get(label)
+        if confidence is None or not abs(total - 1.0) <= _SURELY_SUMS_TO_ONE:
+            return None
+        # The precise path copies the scores into a new dict of the same floats in the
+        # same order; nothing else holds this one.
+    if _CLASS_PREDICTION_SETTERS is None:
+        return ClassPrediction(label, confidence, scores)
+    p = _new(ClassPrediction)
+    _set_label(p, label)
+    _set_confidence(p, confidence)
+    _set_scores(p, scores)
+    return p
 
 
 def _fast_finite(value: object) -> float | None:
@@ -369,8 +367,10 @@ def _fast_inference(obj: dict[str, Any]) -> InferenceEvent | None:
     event_id = get("event_id")
     if type(event_id) is not str or not 0 < len(event_id) <= MAX_EVENT_ID:
         return None
-    model_id = _fast_model_id(get("model_id"))
-    if model_id is None:
+    model_id = get("model_id")
+    if type(model_id) is not str or (
+        model_id not in _KNOWN_MODEL_IDS and not _known_model_id(model_id)
+    ):
         return None
     model_version = get("model_version")
     if type(model_version) is str and len(model_version) <= MAX_MODEL_VERSION:
@@ -510,8 +510,10 @@ def _fast_label(obj: dict[str, Any]) -> LabelEvent | None:
     event_id = get("event_id")
     if type(event_id) is not str or not 0 < len(event_id) <= MAX_EVENT_ID:
         return None
-    model_id = _fast_model_id(get("model_id"))
-    if model_id is None:
+    model_id = get("model_id")
+    if type(model_id) is not str or (
+        model_id not in _KNOWN_MODEL_IDS and not _known_model_id(model_id)
+    ):
         return None
     ts = _fast_timestamp(get("ts"))
     if ts is None:

@@ -569,10 +569,12 @@ def test_a_known_layout_checks_every_value() -> None:
 
 def test_the_layout_cache_is_bounded() -> None:
     for i in range(schema._MAX_FEATURE_LAYOUTS * 2 + 5):
-        assert schema._fast_inference({**FAST_SHAPED, "features": {f"f{i}": 1.0}}) is not None
+        obj = {**FAST_SHAPED, "model_id": f"m{i}", "features": {f"f{i}": 1.0}}
+        assert schema._fast_inference(obj) is not None
+        assert (f"m{i}", 1) in schema._FEATURE_LAYOUTS
         assert len(schema._FEATURE_LAYOUTS) <= schema._MAX_FEATURE_LAYOUTS
     for i in range(schema._MAX_KNOWN_MODEL_IDS * 2 + 5):
-        assert schema._fast_model_id(f"m{i}") == f"m{i}"
+        assert schema._known_model_id(f"m{i}")
         assert len(schema._KNOWN_MODEL_IDS) <= schema._MAX_KNOWN_MODEL_IDS
 
 
@@ -600,9 +602,11 @@ def test_events_are_immutable_and_equal_only_to_their_own_type() -> None:
 
 
 def test_fast_class_prediction_is_an_ordinary_class_prediction() -> None:
-    p = schema._class_prediction("a", 0.7, {"a": 0.7, "b": 0.3})
+    assert schema._CLASS_PREDICTION_SETTERS is not None  # the fast construction is used
+    p = schema._fast_prediction({"label": "a", "scores": {"a": 0.7, "b": 0.3}})
     assert type(p) is ClassPrediction
     assert p == ClassPrediction("a", 0.7, {"a": 0.7, "b": 0.3})
+    assert repr(p) == repr(ClassPrediction("a", 0.7, {"a": 0.7, "b": 0.3}))
     assert round(p.margin, 6) == 0.4
     with pytest.raises(AttributeError):
         p.label = "b"  # type: ignore[misc]
