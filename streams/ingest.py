@@ -162,6 +162,8 @@ class BatchIngest:
         self._round: _Round | None = None
         self._fatal: str | None = None
         self._next: dict[tuple[str, int], int] = {}  # (topic, partition) -> next offset
+        # Committed offset of an assigned partition not read from yet (for its lag).
+        self._start: dict[tuple[str, int], int] = {}
         self._owned: set[int] = set()
         self._last_checkpoint = time.monotonic()
         self._out = Outgoing()
@@ -494,6 +496,8 @@ class BatchIngest:
                 n += 1
         for key in [k for k in self._next if k[1] in parts]:
             del self._next[key]
+        for key in [k for k in self._start if k[1] in parts]:
+            del self._start[key]
         self._owned -= parts
         return n
 
@@ -507,13 +511,32 @@ class BatchIngest:
         return self._lag
 
     def _refresh_lag(self) -> None:
+        """Lag of every assigned partition, including one this worker has read nothing
+        from yet (idle, or fully read by its previous owner): from its committed offset,
+        asked once per assignment, else the log start (``auto.offset.reset`` is earliest).
+        """
         self._lag_refreshed = time.monotonic()
         out = []
         try:
-            for tp in self.consumer.assignment():
-                _, high = self.consumer.get_watermark_offsets(tp, cached=True)
-                pos = self._next.get((tp.topic, tp.partition))
-                if high >= 0 and pos is not None:
+            assignment = self.consumer.assignment()
+            unread = [
+                tp
+                for tp in assignment
+                if (tp.topic, tp.partition) not in self._next
+                and (tp.topic, tp.partition) not in self._start
+            ]
+            if unread:
+                for tp in self.consumer.committed(unread, timeout=2.0):
+                    self._start[(tp.topic, tp.partition)] = tp.offset  # < 0: none committed
+            for tp in assignment:
+                key = (tp.topic, tp.partition)
+                low, high = self.consumer.get_watermark_offsets(tp, cached=True)
+                pos = self._next.get(key)
+                if pos is None:
+                    pos = self._start.get(key, -1)
+                    if pos < 0:
+                        pos = low
+                if high >= 0 and pos >= 0:
                     out.append((tp.topic, tp.partition, max(0, high - pos)))
         except Exception:  # rebalancing: keep the last reading
             return

@@ -116,6 +116,17 @@ def test_every_event_is_accounted_for(kafka_bootstrap: str, tmp_path: Path) -> N
         assert total(s, "vigil_prediction_confidence_count") == N_EVENTS - n_invalid
         assert total(s, "vigil_event_lag_seconds_count") == N_EVENTS - n_invalid
         assert total(s, "vigil_batch_seconds_count") > 0
+
+        # Lag of every input partition, the labels topic's too although nothing was ever
+        # read from it (an idle partition is 0 behind, not missing).
+        def lag_reported() -> bool:
+            lag = {
+                (labels["topic"], labels["partition"]): value
+                for labels, value in worker.scrape().get("vigil_consumer_lag", [])
+            }
+            return len(lag) == 6 and not any(lag.values())
+
+        assert wait_until(lag_reported, timeout=30), worker.scrape().get("vigil_consumer_lag")
     finally:
         escalations.close()
         dead.close()
