@@ -231,8 +231,8 @@ def run_workers(
             if rss_every and time.monotonic() - last_rss > rss_every:
                 last_rss = time.monotonic()
                 rss.append(sum(rss_mb(w.proc.pid) for w in workers if w.proc))
-            # The lag alone can miss a partition whose new owner has nothing left to
-            # read in it (no position to report), so a full count also ends the run.
+            # Caught up: every partition reported with no lag. A full count also ends
+            # the run (with one worker; two drop series in a rebalance).
             if done > 0 and (caught or done >= n):
                 break
             time.sleep(POLL_S)
