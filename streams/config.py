@@ -28,6 +28,7 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -208,9 +209,10 @@ class ModelSettings:
     labels: LabelSettings = LabelSettings()
     reference: str | None = None
 
-    @property
+    @cached_property
     def redacted(self) -> frozenset[str]:
-        """Features whose values never leave vigil (``redact`` list plus per-feature flags)."""
+        """Features whose values never leave vigil (``redact`` list plus per-feature flags);
+        computed once per settings object (it is read per escalation)."""
         return self.redact | {n for n, f in self.features.items() if f.redact}
 
 

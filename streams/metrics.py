@@ -133,12 +133,8 @@ class ModelMetrics:
         ``processed.inc()`` and two ``observe`` calls, in one call per event."""
         self.processed.value += 1.0
         if confidence is not None:
-            d = self.confidence
-            d.counts[bisect_left(d.bounds, confidence)] += 1
-            d.sum += confidence
-        d = self.event_lag
-        d.counts[bisect_left(d.bounds, lag)] += 1
-        d.sum += lag
+            self.confidence.observe(confidence)
+        self.event_lag.observe(lag)
 
     def escalation(self, reason: str) -> Count:
         c = self.escalations.get(reason)

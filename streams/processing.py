@@ -16,7 +16,7 @@ import orjson
 
 from detectors.prediction import ClassPrediction, Prediction, RegressionPrediction
 from detectors.signals import SignalChange
-from streams.config import ModelSettings, Settings
+from streams.config import Settings
 from streams.deadletter import DeadLetter, MessageSource
 from streams.errors import DeadLetterReason, InvalidEventError
 from streams.fleet import Fleet
@@ -89,9 +89,6 @@ class Processor:
         self.dead_lettered = 0
         self.labels_processed = 0
         self.redelivered = 0
-        # ModelSettings.redacted is computed on read; keep it per settings object (as many
-        # as configured models, plus the defaults).
-        self._redacted: dict[int, tuple[ModelSettings, frozenset[str]]] = {}
 
     # ------------------------------------------------------------ inference
 
@@ -156,7 +153,7 @@ class Processor:
                 escalated_at=now,
                 policy_name=ms.escalation.name,
                 policy_version=ms.escalation.version,
-                redacted=self._redacted_of(ms),
+                redacted=ms.redacted,
             )
             out.escalations.append((model_id.encode(), orjson.dumps(record)))
             # Once per escalation, under its first (primary) reason: the counter sums to the
@@ -177,7 +174,7 @@ class Processor:
             return
         key = model_id.encode()
         m = self.metrics.model(model_id)
-        redacted = self._redacted_of(self.settings.for_model(model_id))
+        redacted = self.settings.for_model(model_id).redacted
         for change in changes:
             record = alert_record(
                 model_id,
@@ -188,12 +185,6 @@ class Processor:
             )
             out.alerts.append((key, orjson.dumps(record)))
             m.alert(change.signal, change.state).inc()
-
-    def _redacted_of(self, ms: ModelSettings) -> frozenset[str]:
-        cached = self._redacted.get(id(ms))
-        if cached is None or cached[0] is not ms:
-            cached = self._redacted[id(ms)] = (ms, ms.redacted)
-        return cached[1]
 
     # ------------------------------------------------------------ labels
 

@@ -361,9 +361,9 @@ def _fast_regression(raw: dict[str, Any]) -> RegressionPrediction | None:
     return RegressionPrediction(value, (lo, hi))
 
 
-def _fast_inference(obj: dict[str, Any]) -> InferenceEvent | None:
-    """The event :func:`_inference_from_obj` would return, or None: ask it."""
-    get = obj.get
+def _fast_ids(get: Callable[[str], Any]) -> tuple[str, str] | None:
+    """``event_id`` and ``model_id`` of an inference or label event, or None: ask the
+    precise validator."""
     event_id = get("event_id")
     if type(event_id) is not str or not 0 < len(event_id) <= MAX_EVENT_ID:
         return None
@@ -372,6 +372,16 @@ def _fast_inference(obj: dict[str, Any]) -> InferenceEvent | None:
         model_id not in _KNOWN_MODEL_IDS and not _known_model_id(model_id)
     ):
         return None
+    return event_id, model_id
+
+
+def _fast_inference(obj: dict[str, Any]) -> InferenceEvent | None:
+    """The event :func:`_inference_from_obj` would return, or None: ask it."""
+    get = obj.get
+    ids = _fast_ids(get)
+    if ids is None:
+        return None
+    event_id, model_id = ids
     model_version = get("model_version")
     if type(model_version) is str and len(model_version) <= MAX_MODEL_VERSION:
         model_version = model_version or "unknown"
@@ -507,14 +517,10 @@ def _fast_optional_str(value: object, max_len: int) -> bool:
 def _fast_label(obj: dict[str, Any]) -> LabelEvent | None:
     """The event :func:`_label_from_obj` would return, or None: ask it."""
     get = obj.get
-    event_id = get("event_id")
-    if type(event_id) is not str or not 0 < len(event_id) <= MAX_EVENT_ID:
+    ids = _fast_ids(get)
+    if ids is None:
         return None
-    model_id = get("model_id")
-    if type(model_id) is not str or (
-        model_id not in _KNOWN_MODEL_IDS and not _known_model_id(model_id)
-    ):
-        return None
+    event_id, model_id = ids
     ts = _fast_timestamp(get("ts"))
     if ts is None:
         return None
