@@ -37,11 +37,12 @@ import logging
 import ssl
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import faust
+from faust.exceptions import ConsumerNotStarted
 from prometheus_client import disable_created_metrics, start_http_server
 
 from streams.checkpoint import Checkpoint, CheckpointStore, restore_or_none
@@ -72,17 +73,36 @@ async def _no_faust_commit(*args: Any, **kwargs: Any) -> bool:
     return False
 
 
+def _assignment_or_none(assignment: Callable[[], set[Any]]) -> Callable[[], set[Any]]:
+    """``consumer.assignment`` that answers "nothing" before the consumer thread runs.
+
+    Faust's table manager asks for the assignment one second after starting, assuming the
+    aiokafka thread is up by then; on a loaded machine it is not, and the worker died at
+    start with ``ConsumerNotStarted``. Before the thread runs nothing is assigned.
+    """
+
+    def assignment_or_none() -> set[Any]:
+        try:
+            return assignment()
+        except ConsumerNotStarted:
+            return set()
+
+    return assignment_or_none
+
+
 class _FaustApp(faust.App):
     """A Faust app whose consumer commits only when vigil says so (see module docstring).
 
     The consumer's ``commit()`` (called by Faust from ``wait_empty`` on revocation and
     shutdown, and from ``on_task_error``) is shadowed by a no-op on the instance; vigil
-    commits through the driver's ``_commit`` with offsets it tracked itself.
+    commits through the driver's ``_commit`` with offsets it tracked itself. Its
+    ``assignment()`` is empty, not an error, before the consumer thread has started.
     """
 
     def _new_consumer(self) -> Any:
         consumer = super()._new_consumer()
         consumer.commit = _no_faust_commit  # type: ignore[method-assign]
+        consumer.assignment = _assignment_or_none(consumer.assignment)  # type: ignore[method-assign]
         return consumer
 
 
