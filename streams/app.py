@@ -37,12 +37,11 @@ import logging
 import ssl
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import faust
-from faust.exceptions import ConsumerNotStarted
 from prometheus_client import disable_created_metrics, start_http_server
 
 from streams.checkpoint import Checkpoint, CheckpointStore, restore_or_none
@@ -73,36 +72,17 @@ async def _no_faust_commit(*args: Any, **kwargs: Any) -> bool:
     return False
 
 
-def _assignment_or_none(assignment: Callable[[], set[Any]]) -> Callable[[], set[Any]]:
-    """``consumer.assignment`` that answers "nothing" before the consumer thread runs.
-
-    Faust's table manager asks for the assignment one second after starting, assuming the
-    aiokafka thread is up by then; on a loaded machine it is not, and the worker died at
-    start with ``ConsumerNotStarted``. Before the thread runs nothing is assigned.
-    """
-
-    def assignment_or_none() -> set[Any]:
-        try:
-            return assignment()
-        except ConsumerNotStarted:
-            return set()
-
-    return assignment_or_none
-
-
 class _FaustApp(faust.App):
     """A Faust app whose consumer commits only when vigil says so (see module docstring).
 
     The consumer's ``commit()`` (called by Faust from ``wait_empty`` on revocation and
     shutdown, and from ``on_task_error``) is shadowed by a no-op on the instance; vigil
-    commits through the driver's ``_commit`` with offsets it tracked itself. Its
-    ``assignment()`` is empty, not an error, before the consumer thread has started.
+    commits through the driver's ``_commit`` with offsets it tracked itself.
     """
 
     def _new_consumer(self) -> Any:
         consumer = super()._new_consumer()
         consumer.commit = _no_faust_commit  # type: ignore[method-assign]
-        consumer.assignment = _assignment_or_none(consumer.assignment)  # type: ignore[method-assign]
         return consumer
 
 
@@ -139,6 +119,12 @@ class VigilApp:
         self.processor = Processor(settings, self.metrics, self.fleet)
         self.checkpoints = CheckpointStore(settings)
         self._owned: set[int] = set()
+        # The started consumer, once the first assignment is known. ``/metrics`` is served
+        # from another thread before the Faust worker starts, and ``app.consumer`` is a
+        # lazy property: reading it from a scrape could build a second Consumer, which
+        # the app would then keep and never start (Faust's startup then fails with
+        # ``ConsumerNotStarted``). So a scrape reads this reference, never the property.
+        self._started_consumer: Any = None
         self._last_checkpoint = time.monotonic()
         # Per input TP: the last offset of a batch fully processed and handed to the
         # producer; committed (+1) after the checkpoint that covers it.
@@ -369,7 +355,8 @@ class VigilApp:
 
     async def _on_rebalance_complete(self, sender: Any = None, **kwargs: Any) -> None:
         # Called by Faust before it resumes fetching the new assignment.
-        assigned = self._input_partitions(self.app.consumer.assignment())
+        self._started_consumer = self.app.consumer
+        assigned = self._input_partitions(self._started_consumer.assignment())
         self._drop(lambda state: state.partition >= 0 and state.partition not in assigned)
         new = assigned - self._owned
         if new:
@@ -402,15 +389,19 @@ class VigilApp:
         self.checkpoints.close()
 
     def _consumer_lag(self) -> list[tuple[str, int, int]]:
+        """(topic, partition, lag) of each assigned partition; called by a scrape, from the
+        metrics server's thread."""
         out: list[tuple[str, int, int]] = []
+        consumer = self._started_consumer  # _committed_offset has no public accessor
+        if consumer is None:  # no assignment yet
+            return out
         try:
-            consumer: Any = self.app.consumer  # _committed_offset has no public accessor
             for tp in consumer.assignment():
                 high = consumer.highwater(tp)
                 pos = consumer._committed_offset.get(tp)
                 if high is not None and pos is not None:
                     out.append((tp.topic, tp.partition, max(0, int(high) - int(pos))))
-        except Exception:  # the consumer may not exist yet (startup) or be rebalancing
+        except Exception:  # read from another thread while the consumer rebalances
             return out
         return out
 

@@ -50,7 +50,7 @@ def test_processing_error_is_dead_lettered_and_batch_survives(
 
     worker = rig.worker("worker").start()
     got = dead.read_until(1, timeout=60)
-    assert len(got) == 1, got
+    assert len(got) == 1, (got, worker.log_tail())
     assert got[0]["reason"] == "processing_error"
     assert "InvalidObservationError" in got[0]["detail"]
     assert base64.b64decode(got[0]["payload_b64"]) == poison
