@@ -406,10 +406,12 @@ class LocalBroker:
             self._cleanup_dir()
             _LIVE.discard(self)
 
-    def restart(self) -> None:
-        """Stop cleanly and start again with the same data directory and ports."""
+    def restart(self, down_for: float = 0.0) -> None:
+        """Stop cleanly, stay down ``down_for`` seconds, and start again with the same data
+        directory and ports."""
         with self._lock:
             self._terminate()
+        time.sleep(down_for)
         self.start()
 
     def kill(self) -> None:

@@ -11,6 +11,7 @@ lost).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,66 @@ def processed(worker: WorkerProcess) -> float:
         return total(worker.scrape(), "vigil_events_total", outcome="processed")
     except OSError:
         return 0.0
+
+
+class CounterWatch:
+    """A worker's counter summed over its series and across their resets, from a thread
+    that scrapes every ``interval`` seconds while the watch is open (``with`` block).
+
+    A worker that loses its partitions (say, a broker outage longer than the session
+    timeout) drops those models' state and series; when it gets them back the series start
+    again from 0 and count the redelivered events once more. A series that vanished or
+    went down has its last value carried over, so the total never goes down; it counts a
+    redelivered event again, as the plain counter does.
+    """
+
+    def __init__(
+        self, worker: WorkerProcess, name: str, interval: float = 0.25, **match: str
+    ) -> None:
+        self.worker = worker
+        self.name = name
+        self.match = match
+        self.interval = interval
+        # (carried over, current value per series): replaced whole by each scrape, so a
+        # reader on another thread never sees half of an update.
+        self._state: tuple[float, dict[tuple[tuple[str, str], ...], float]] = (0.0, {})
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="counter-watch", daemon=True)
+
+    def __enter__(self) -> CounterWatch:
+        self.poll()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.poll()
+
+    def poll(self) -> None:
+        try:
+            samples = self.worker.scrape().get(self.name, [])
+        except OSError:
+            return
+        now = {
+            tuple(sorted(labels.items())): value
+            for labels, value in samples
+            if all(labels.get(k) == v for k, v in self.match.items())
+        }
+        carried, before = self._state
+        for key, last in before.items():
+            if now.get(key, 0.0) < last:
+                carried += last
+        self._state = (carried, now)
+
+    @property
+    def value(self) -> float:
+        """The carried-over values plus the current ones, as of the last scrape."""
+        carried, current = self._state
+        return carried + sum(current.values())
 
 
 def model_series(worker: WorkerProcess) -> set[str]:
