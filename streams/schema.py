@@ -23,7 +23,7 @@ from dataclasses import fields
 from datetime import UTC, datetime
 from itertools import product
 from operator import itemgetter
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import orjson
 
@@ -172,13 +172,7 @@ def decode_inference(raw: bytes, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> In
     """
     obj = parse_json(raw, max_bytes)
     event = _fast_inference(obj)
-    if event is not None:
-        return event
-    try:
-        return _inference_from_obj(obj)
-    except InvalidEventError as exc:
-        exc.model_id = read_model_id(obj)  # only a dead letter needs it (for metrics)
-        raise
+    return event if event is not None else _precise(obj, _inference_from_obj)
 
 
 def decode_label(raw: bytes, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> LabelEvent:
@@ -191,12 +185,19 @@ def decode_label(raw: bytes, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> LabelE
     """
     obj = parse_json(raw, max_bytes)
     event = _fast_label(obj)
-    if event is not None:
-        return event
+    return event if event is not None else _precise(obj, _label_from_obj)
+
+
+_E = TypeVar("_E", "InferenceEvent", "LabelEvent")
+
+
+def _precise(obj: Any, from_obj: Callable[[Any], _E]) -> _E:
+    """``from_obj(obj)``, the precise validator; its error names the event's model (only a
+    dead letter needs it, for its metrics)."""
     try:
-        return _label_from_obj(obj)
+        return from_obj(obj)
     except InvalidEventError as exc:
-        exc.model_id = read_model_id(obj)  # only a dead letter needs it (for metrics)
+        exc.model_id = read_model_id(obj)
         raise
 
 

@@ -30,21 +30,11 @@ Outcome = tuple[Any, ...]
 
 
 def precise_inference(raw: bytes) -> InferenceEvent:
-    obj = schema.parse_json(raw)
-    try:
-        return schema._inference_from_obj(obj)
-    except InvalidEventError as exc:
-        exc.model_id = schema.read_model_id(obj)
-        raise
+    return schema._precise(schema.parse_json(raw), schema._inference_from_obj)
 
 
 def precise_label(raw: bytes) -> LabelEvent:
-    obj = schema.parse_json(raw)
-    try:
-        return schema._label_from_obj(obj)
-    except InvalidEventError as exc:
-        exc.model_id = schema.read_model_id(obj)
-        raise
+    return schema._precise(schema.parse_json(raw), schema._label_from_obj)
 
 
 def outcome(decode: Any, raw: bytes) -> Outcome:
