@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 # Jars for the local broker (deploy/local/pom.xml) into ~/.cache/vigil or $$VIGIL_CACHE_DIR;
 # skipped when already complete.
 jars: venv
-	$(PY) -m streams.local_broker --resolve-only
+	$(PY) -m streams.dev.local_broker --resolve-only
 
 # The whole suite: tests/ plus the detectors/ doctests (testpaths in pyproject.toml). Kafka
 # tests use KAFKA_BOOTSTRAP_SERVERS if set, else start the local jar broker.

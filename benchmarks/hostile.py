@@ -50,8 +50,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from streams.config import settings_from_dict
 from streams.errors import InvalidEventError
-from streams.schema import DEFAULT_MAX_EVENT_BYTES, decode_inference, decode_label
-from streams.topics import create_topics
+from streams.events.schema import DEFAULT_MAX_EVENT_BYTES, decode_inference, decode_label
+from streams.kafka.topics import create_topics
 from tests.support import WorkerProcess, unique_topics
 
 MAX_MODELS = 20
@@ -611,7 +611,7 @@ def main() -> int:
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
     with contextlib.ExitStack() as stack:
         if not bootstrap:
-            from streams.local_broker import LocalBroker
+            from streams.dev.local_broker import LocalBroker
 
             broker = stack.enter_context(LocalBroker())
             bootstrap = broker.bootstrap

@@ -7,7 +7,7 @@ same run: ``orjson.loads`` of the same bytes (what a bare consumer does per mess
 
 * ``us_per_event``: :meth:`Processor.inference`, all included (validation,
   monitoring, decision, escalation records, label join, metrics);
-* ``us_decode``: :func:`~streams.schema.decode_inference` alone;
+* ``us_decode``: :func:`~streams.events.schema.decode_inference` alone;
 * ``us_drift``: :meth:`DriftMonitor.update` plus the per-event data-quality reading;
 * ``us_parse``: the baseline; ``ratio_vs_parse`` = ``us_parse / us_per_event``.
 
@@ -34,10 +34,10 @@ from throughput import make_events, worker_config
 
 from detectors.drift_monitor import DriftMonitor
 from streams.config import settings_from_dict
-from streams.deadletter import MessageSource
-from streams.metrics import VigilMetrics
-from streams.processing import Outgoing, Processor
-from streams.schema import decode_inference
+from streams.events.dead_letters import MessageSource
+from streams.events.schema import decode_inference
+from streams.processing.metrics import VigilMetrics
+from streams.processing.processor import Outgoing, Processor
 
 TOPICS = {
     "inference": "in",

@@ -1,6 +1,6 @@
 """Recovery from kill -9: a worker is SIGKILLed mid-stream and restarted; prints ONE JSON.
 
-A local broker (:class:`~streams.local_broker.LocalBroker`, its own) and real ``vigil
+A local broker (:class:`~streams.dev.local_broker.LocalBroker`, its own) and real ``vigil
 worker`` processes. 10 models, 20 numeric features per event, 0.5 % malformed messages;
 the whole stream is published at once, the first worker is killed (process group,
 SIGKILL) once it has processed 40 % of it and written a checkpoint, and a second worker
@@ -42,11 +42,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from streams.checkpoint import CheckpointStore, encode
 from streams.config import settings_from_dict
-from streams.local_broker import LocalBroker
-from streams.scrape import total
-from streams.topics import create_topics
+from streams.dev.local_broker import LocalBroker
+from streams.dev.scrape import total
+from streams.kafka.checkpoints import CheckpointStore, encode
+from streams.kafka.topics import create_topics
 from tests.support import (
     EscalationAudit,
     SyntheticStream,

@@ -47,9 +47,9 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from streams.config import settings_from_dict
-from streams.scrape import total
-from streams.topics import create_topics
-from streams.traffic import SyntheticModel
+from streams.dev.scrape import total
+from streams.dev.traffic import SyntheticModel
+from streams.kafka.topics import create_topics
 from tests.support import WorkerProcess, unique_topics
 
 N_MODELS = 10
@@ -360,7 +360,7 @@ def main() -> int:
     broker = None
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if not bootstrap:
-        from streams.local_broker import LocalBroker
+        from streams.dev.local_broker import LocalBroker
 
         broker = LocalBroker().start()
         bootstrap = broker.bootstrap

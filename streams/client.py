@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from streams.errors import PublishError
-from streams.schema import DEFAULT_MAX_EVENT_BYTES, decode_inference, decode_label
+from streams.events.schema import DEFAULT_MAX_EVENT_BYTES, decode_inference, decode_label
 
 __all__ = ["InferencePublisher"]
 

@@ -3,7 +3,7 @@
 ``kafka_bootstrap`` (session) finds a broker, first that works of:
 
 1. ``KAFKA_BOOTSTRAP_SERVERS`` from the environment, used as is;
-2. the local jar broker, :class:`streams.local_broker.LocalBroker` (needs ``java``; ``mvn``
+2. the local jar broker, :class:`streams.dev.local_broker.LocalBroker` (needs ``java``; ``mvn``
    too unless the jars are already cached, see ``make jars``);
 3. a testcontainers ``KafkaContainer``, if a Docker engine answers.
 
@@ -66,7 +66,7 @@ def kafka_bootstrap() -> Iterator[str]:
         return
 
     reasons: list[str] = []
-    from streams.local_broker import LocalBroker, LocalBrokerError
+    from streams.dev.local_broker import LocalBroker, LocalBrokerError
 
     broker = LocalBroker()
     try:

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 import yaml
 
-from streams.scrape import Samples, scrape
+from streams.dev.scrape import Samples, scrape
 
 
 def free_port() -> int:
@@ -188,7 +188,7 @@ class SyntheticStream:
     ) -> None:
         import random
 
-        from streams.traffic import SyntheticModel
+        from streams.dev.traffic import SyntheticModel
 
         self.models = [
             SyntheticModel(f"{prefix}-{i}", n_numeric=n_numeric, n_categorical=0, seed=seed + i)
@@ -204,7 +204,7 @@ class SyntheticStream:
 
     def next(self, model: int | None = None) -> tuple[bytes, bytes]:
         """(key, value) of the next message, of a random model unless ``model`` is given."""
-        from streams.traffic import INVALID_KINDS, invalid_event
+        from streams.dev.traffic import INVALID_KINDS, invalid_event
 
         m = self.models[self._rng.randrange(len(self.models)) if model is None else model]
         self.n += 1
@@ -312,8 +312,8 @@ def checkpointed_events_seen(
     bootstrap: str, topics: Mapping[str, str], partitions: int
 ) -> dict[str, int]:
     """model_id → ``events_seen`` of the monitor in its latest checkpoint."""
-    from streams.checkpoint import CheckpointStore
     from streams.config import settings_from_dict
+    from streams.kafka.checkpoints import CheckpointStore
 
     settings = settings_from_dict(
         {"kafka": {"bootstrap": bootstrap}, "topics": {**topics, "partitions": partitions}}
@@ -338,7 +338,7 @@ class EscalationAudit:
     """
 
     def __init__(self, escalations: list[dict[str, Any]], qualifying: Mapping[str, str]) -> None:
-        from streams.records import escalation_id
+        from streams.events.records import escalation_id
 
         by_event: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for e in escalations:

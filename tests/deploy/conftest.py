@@ -53,7 +53,7 @@ SPEC_METRICS: dict[str, str] = {
     "vigil_label_delay_seconds": "histogram",
     "vigil_batch_seconds": "histogram",
 }
-# Exported by the worker (streams/metrics.py) but not yet listed in SPEC
+# Exported by the worker (streams/processing/metrics.py) but not yet listed in SPEC
 # section 7; remove from here once the contract names it.
 PENDING_SPEC_METRICS: dict[str, str] = {
     "vigil_escalation_budget_per_minute": "gauge",

@@ -121,11 +121,13 @@ def test_metric_name_extraction_sees_unknown_names() -> None:
 
 def test_contract_metrics_are_exported_by_the_worker() -> None:
     # The dashboards trust SPEC_METRICS; the worker must really export them.
-    text = (REPO / "streams" / "metrics.py").read_text(encoding="utf-8")
+    text = (REPO / "streams" / "processing" / "metrics.py").read_text(encoding="utf-8")
     for name in SPEC_METRICS | PENDING_SPEC_METRICS:
         # prometheus_client accepts a counter's name with or without _total.
         spellings = {f'"{name}"', f'"{name.removesuffix("_total")}"'}
-        assert any(s in text for s in spellings), f"{name} is not defined in streams/metrics.py"
+        assert any(s in text for s in spellings), (
+            f"{name} is not defined in streams/processing/metrics.py"
+        )
 
 
 @pytest.mark.prometheus

@@ -32,7 +32,7 @@ tests in test_prometheus_rules.py. Through the HTTP API the test asserts that
 
 One alert condition is not created, see :data:`NOT_CREATED`: VigilConsumerLagHigh.
 
-The Prometheus runner is the one ``vigil demo`` uses (:class:`streams.demo.LocalPrometheus`);
+The Prometheus runner is the one ``vigil demo`` uses (:class:`streams.dev.demo.LocalPrometheus`);
 the last tests check what the demo says when it cannot start one.
 """
 
@@ -54,10 +54,10 @@ import pytest
 
 from streams.client import InferencePublisher
 from streams.config import settings_from_dict
-from streams.demo import LocalPrometheus, _start_prometheus
-from streams.scrape import total
-from streams.topics import create_topics
-from streams.traffic import INVALID_KINDS, DriftSchedule, SyntheticModel, invalid_event
+from streams.dev.demo import LocalPrometheus, _start_prometheus
+from streams.dev.scrape import total
+from streams.dev.traffic import INVALID_KINDS, DriftSchedule, SyntheticModel, invalid_event
+from streams.kafka.topics import create_topics
 from tests.deploy.conftest import (
     DASHBOARDS,
     RULE_FILES,

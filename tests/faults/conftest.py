@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from streams.config import settings_from_dict
-from streams.scrape import total
-from streams.topics import create_topics
+from streams.dev.scrape import total
+from streams.kafka.topics import create_topics
 from tests.support import TopicReader, WorkerProcess, unique_topics
 
 #: Events under this confidence must be escalated (threshold policy, no data reasons, no

@@ -1,6 +1,6 @@
 """Stop and restart the broker mid-stream: the worker recovers without losing anything.
 
-The test runs its own :class:`~streams.local_broker.LocalBroker` (the session broker is
+The test runs its own :class:`~streams.dev.local_broker.LocalBroker` (the session broker is
 shared with other tests); ``restart()`` keeps the data directory and the ports.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.local_broker import LocalBroker, LocalBrokerError
+from streams.dev.local_broker import LocalBroker, LocalBrokerError
 from tests.conftest import kafka_unavailable
 from tests.faults.conftest import MIN_CONFIDENCE, CounterWatch
 from tests.support import (

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.traffic import DriftSchedule
+from streams.dev.traffic import DriftSchedule
 from tests.faults.conftest import MIN_CONFIDENCE, processed
 from tests.support import (
     BackgroundPublisher,

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from streams.cli.config import check_config_file
 from streams.config import Secret, load_settings, settings_from_dict
-from streams.config_check import check_config_file
 from streams.errors import ConfigError
 
 

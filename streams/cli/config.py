@@ -1,0 +1,55 @@
+"""``vigil config check FILE``: validate a file and explain what is wrong."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from streams.cli.options import Subparsers
+from streams.config import load_settings
+from streams.errors import ConfigError
+
+__all__ = ["check_config_file", "register"]
+
+
+def check_config_file(path: str | Path) -> tuple[bool, list[str]]:
+    """(ok, lines to print). Also builds every model's monitors, so detector settings
+    are checked by the same code the worker runs."""
+    try:
+        settings = load_settings(path, env={})
+    except ConfigError as exc:
+        return False, [f"{path}: invalid", f"  - {exc}"]
+    from detectors.errors import DetectorError
+    from streams.processing.fleet import build_monitor
+
+    errors = []
+    for name, ms in [("defaults", settings.defaults), *settings.models.items()]:
+        try:
+            build_monitor(name, ms, settings.worker.max_features_per_model)
+        except DetectorError as exc:
+            errors.append(f"  - {'defaults' if name == 'defaults' else 'models.' + name}: {exc}")
+    if errors:
+        return False, [f"{path}: invalid", *errors]
+    lines = [
+        f"{path}: ok",
+        f"  kafka: {settings.kafka.bootstrap} ({settings.kafka.security_protocol})",
+        f"  topics: {settings.topics.inference} -> {settings.topics.escalations}, "
+        f"{settings.topics.alerts}, {settings.topics.deadletter}",
+        f"  models configured: {', '.join(sorted(settings.models)) or '(none; defaults apply)'}",
+    ]
+    return True, lines
+
+
+def run_check(args: argparse.Namespace) -> int:
+    ok, lines = check_config_file(args.file)
+    for line in lines:
+        print(line)
+    return 0 if ok else 1
+
+
+def register(sub: Subparsers) -> None:
+    c = sub.add_parser("config", help="configuration")
+    c_sub = c.add_subparsers(dest="config_command", required=True)
+    cc = c_sub.add_parser("check", help="validate a config file and explain each error")
+    cc.add_argument("file")
+    cc.set_defaults(func=run_check)

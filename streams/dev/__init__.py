@@ -1,0 +1,42 @@
+"""Developer tooling: the local jar broker, the demo, synthetic traffic, a metrics scraper.
+
+Nothing here runs in production. The names are imported on first use, so that
+``python -m streams.dev.local_broker`` runs its module only once.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from streams.dev.demo import LocalPrometheus, run_demo
+    from streams.dev.local_broker import LocalBroker
+    from streams.dev.scrape import scrape, total
+    from streams.dev.traffic import DriftSchedule, SyntheticModel
+
+__all__ = [
+    "DriftSchedule",
+    "LocalBroker",
+    "LocalPrometheus",
+    "SyntheticModel",
+    "run_demo",
+    "scrape",
+    "total",
+]
+
+_HOME = {
+    "DriftSchedule": "traffic",
+    "LocalBroker": "local_broker",
+    "LocalPrometheus": "demo",
+    "SyntheticModel": "traffic",
+    "run_demo": "demo",
+    "scrape": "scrape",
+    "total": "scrape",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)

@@ -1,0 +1,386 @@
+"""``vigil demo``: broker, worker and synthetic traffic on this machine, in one command.
+
+Uses ``KAFKA_BOOTSTRAP_SERVERS`` when set, else starts the local jar broker;
+runs one worker process and synthetic traffic for three models (one drifts
+after a while, some events are malformed, a share of predictions gets labels
+back after a delay); prints the metrics URL and a live summary. When the
+``prometheus`` binary is on PATH it also starts a throwaway Prometheus that
+scrapes the worker and evaluates vigil's rules (:class:`LocalPrometheus`).
+Ctrl-C (or ``--duration``) stops everything, leaving no process behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import deque
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from streams.client import InferencePublisher
+from streams.config import Settings
+from streams.dev.scrape import scrape, total
+from streams.dev.traffic import INVALID_KINDS, DriftSchedule, SyntheticModel, invalid_event
+
+__all__ = ["LocalPrometheus", "LocalPrometheusError", "run_demo"]
+
+INVALID_SHARE = 0.03
+LABEL_SHARE = 0.3
+LABEL_DELAY_S = (2.0, 8.0)
+
+#: deploy/prometheus of the source tree (as in a git checkout installed with ``pip -e``).
+PROMETHEUS_DIR = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
+
+
+def demo_models(rate: float) -> list[SyntheticModel]:
+    """Three models; ``churn`` drifts on x1 after ~60 s of traffic and recovers ~60 s later."""
+    per_model = max(1, int(rate / 3))
+    now = datetime.now(UTC)
+    return [
+        SyntheticModel("fraud-detector", n_numeric=6, n_categorical=1, seed=1, start=now),
+        SyntheticModel(
+            "churn",
+            n_numeric=4,
+            n_categorical=1,
+            seed=2,
+            start=now,
+            drift=[DriftSchedule("x1", start=60 * per_model, end=120 * per_model, shift=2.0)],
+        ),
+        SyntheticModel("support-router", n_numeric=3, n_categorical=2, seed=3, start=now),
+    ]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LocalPrometheusError(RuntimeError):
+    """The local Prometheus cannot be started (binary or deploy files missing, no answer)."""
+
+
+class LocalPrometheus:
+    """A throwaway Prometheus on 127.0.0.1 scraping one local worker with vigil's rules.
+
+    The config is ``deploy/prometheus/local.yml.template`` rendered for the worker's
+    metrics port and ``rules_dir``; storage, config and log live in a fresh temporary
+    directory (under ``workdir`` if given) that :meth:`stop` removes.
+    """
+
+    def __init__(
+        self,
+        metrics_port: int,
+        *,
+        rules_dir: Path = PROMETHEUS_DIR / "rules",
+        template: Path = PROMETHEUS_DIR / "local.yml.template",
+        binary: str = "prometheus",
+        workdir: Path | None = None,
+        start_timeout: float = 30.0,
+    ) -> None:
+        self.metrics_port = metrics_port
+        self.rules_dir = Path(rules_dir)
+        self.template = Path(template)
+        self.binary = binary
+        self.workdir = workdir
+        self.start_timeout = start_timeout
+        self.port: int | None = None
+        self._dir: Path | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def missing(self) -> str | None:
+        """Why this Prometheus cannot start here, or None if it can."""
+        if shutil.which(self.binary) is None:
+            return f"{self.binary!r} not on PATH (Debian/Ubuntu: apt-get install prometheus)"
+        for path in (self.template, self.rules_dir):
+            if not path.exists():
+                return f"{path} not found: needs vigil's source tree (deploy/prometheus/)"
+        return None
+
+    @property
+    def url(self) -> str:
+        if self.port is None:
+            raise LocalPrometheusError("Prometheus has not been started")
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def config_path(self) -> Path:
+        if self._dir is None:
+            raise LocalPrometheusError("Prometheus has not been started")
+        return self._dir / "prometheus.yml"
+
+    @property
+    def log_path(self) -> Path:
+        if self._dir is None:
+            raise LocalPrometheusError("Prometheus has not been started")
+        return self._dir / "prometheus.log"
+
+    def render_config(self) -> str:
+        return self.template.read_text(encoding="utf-8").format(
+            metrics_port=self.metrics_port, rules_dir=self.rules_dir.resolve()
+        )
+
+    def start(self) -> LocalPrometheus:
+        problem = self.missing()
+        if problem:
+            raise LocalPrometheusError(problem)
+        if self.workdir is not None:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+        self._dir = Path(tempfile.mkdtemp(prefix="vigil-prometheus-", dir=self.workdir))
+        self.config_path.write_text(self.render_config(), encoding="utf-8")
+        self.port = _free_port()
+        with self.log_path.open("ab") as log:
+            self._proc = subprocess.Popen(
+                [
+                    self.binary,
+                    f"--config.file={self.config_path}",
+                    f"--storage.tsdb.path={self._dir / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                # Own session: a Ctrl-C in the terminal reaches the demo, which stops
+                # Prometheus after the worker, not all at once.
+                start_new_session=True,
+            )
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self) -> None:
+        assert self._proc is not None
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise LocalPrometheusError(
+                    f"prometheus exited with code {self._proc.returncode}:\n{self.log_tail()}"
+                )
+            try:
+                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1.0) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:  # refused, or 503 while starting (HTTPError)
+                pass
+            time.sleep(0.2)
+        raise LocalPrometheusError(
+            f"prometheus not ready within {self.start_timeout:g} s:\n{self.log_tail()}"
+        )
+
+    def page(self, name: str) -> str:
+        """URL of a web UI page such as ``alerts``: the React UI's, or the classic UI's
+        when the build has no React assets (Debian's package ships only ``/classic``)."""
+        for path in (f"/{name}", f"/classic/{name}"):
+            try:
+                with urllib.request.urlopen(f"{self.url}{path}", timeout=2.0) as resp:
+                    if resp.status == 200:
+                        return f"{self.url}{path}"
+            except OSError:
+                continue
+        return self.url
+
+    def log_tail(self, n: int = 30) -> str:
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except (OSError, LocalPrometheusError):
+            return "(no log)"
+        return "\n".join(lines[-n:])
+
+    def stop(self) -> None:
+        """Stop Prometheus (SIGTERM, then SIGKILL) and remove its directory."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            _stop_process(proc, grace=10.0)
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run_demo(
+    settings: Settings,
+    *,
+    duration: float | None = None,
+    rate: float = 300.0,
+    traffic_only: bool = False,
+) -> int:
+    broker = None
+    worker: subprocess.Popen[bytes] | None = None
+    prometheus: LocalPrometheus | None = None
+    bootstrap = settings.kafka.bootstrap
+    # SIGTERM (docker stop, timeout, a supervisor) stops as cleanly as Ctrl-C does.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        if not traffic_only and not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+            from streams.dev.local_broker import LocalBroker
+
+            print("starting the local Kafka broker (first run resolves jars with Maven) ...")
+            broker = LocalBroker().start()
+            bootstrap = broker.bootstrap
+        settings = replace(settings, kafka=replace(settings.kafka, bootstrap=bootstrap))
+        from streams.kafka.topics import create_topics
+
+        create_topics(settings)
+        metrics_url = None
+        if not traffic_only:
+            port = _free_port()
+            env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=bootstrap, VIGIL_METRICS_PORT=str(port))
+            env.setdefault("VIGIL_WORKER__METRICS_HOST", "127.0.0.1")
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "streams.cli", "worker"],
+                env=env,
+                start_new_session=True,
+            )
+            metrics_url = f"http://127.0.0.1:{port}/metrics"
+            prometheus = LocalPrometheus(port)
+            prometheus_line = _start_prometheus(prometheus)
+            print(f"kafka:      {bootstrap}")
+            print(f"metrics:    {metrics_url}")
+            print(f"prometheus: {prometheus_line}")
+            print("Ctrl-C stops everything.\n")
+        _traffic(settings, bootstrap, rate, duration, metrics_url, worker)
+        return 0
+    except KeyboardInterrupt:
+        print("\nstopping ...")
+        return 0
+    finally:
+        if worker is not None:
+            _stop_process(worker)
+        if prometheus is not None:
+            prometheus.stop()
+        if broker is not None:
+            broker.stop()
+        print("stopped cleanly.")
+
+
+def _start_prometheus(prometheus: LocalPrometheus) -> str:
+    """Start ``prometheus``; the line to print: its alerts page, or why it is not running."""
+    problem = prometheus.missing()
+    if problem:
+        return f"not started ({problem})"
+    try:
+        prometheus.start()
+    except LocalPrometheusError as exc:
+        # The demo is still useful without it: say why and carry on.
+        return f"not started ({exc})"
+    return f"{prometheus.page('alerts')} (targets: {prometheus.page('targets')})"
+
+
+def _stop_process(proc: subprocess.Popen[bytes], grace: float = 15.0) -> None:
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def _traffic(
+    settings: Settings,
+    bootstrap: str,
+    rate: float,
+    duration: float | None,
+    metrics_url: str | None,
+    worker: subprocess.Popen[bytes] | None,
+) -> None:
+    rng = random.Random(42)
+    models = demo_models(rate)
+    kafka_conf = {
+        k: v for k, v in settings.kafka.confluent_config().items() if k != "bootstrap.servers"
+    }
+    pending_labels: deque[tuple[float, dict[str, Any]]] = deque()
+    started = time.monotonic()
+    next_report = started + 2.0
+    sent = invalid = labels = 0
+    with InferencePublisher(
+        bootstrap,
+        topic=settings.topics.inference,
+        labels_topic=settings.topics.labels,
+        kafka_config=kafka_conf,
+    ) as pub:
+        while duration is None or time.monotonic() - started < duration:
+            if worker is not None and worker.poll() is not None:
+                raise RuntimeError(f"the worker exited with code {worker.returncode}")
+            tick = time.monotonic()
+            for _ in range(max(1, int(rate / 10))):
+                model = rng.choice(models)
+                if rng.random() < INVALID_SHARE:
+                    kind = rng.choice(INVALID_KINDS)
+                    raw, _reason = invalid_event(kind, model.model_id, sent)
+                    pub.publish_raw(raw, key=model.model_id.encode())
+                    invalid += 1
+                else:
+                    event, truth = model.event()
+                    pub.publish_raw(_dumps(event), key=model.model_id.encode())
+                    if rng.random() < LABEL_SHARE:
+                        due = tick + rng.uniform(*LABEL_DELAY_S)
+                        pending_labels.append((due, _label_for(event, truth)))
+                sent += 1
+            while pending_labels and pending_labels[0][0] <= tick:
+                pub.publish_label(pending_labels.popleft()[1])
+                labels += 1
+            if tick >= next_report:
+                next_report = tick + 2.0
+                print(_summary(metrics_url, sent, invalid, labels, tick - started), flush=True)
+            time.sleep(max(0.0, 0.1 - (time.monotonic() - tick)))
+
+
+def _dumps(event: dict[str, Any]) -> bytes:
+    import orjson
+
+    return orjson.dumps(event)
+
+
+def _label_for(event: dict[str, Any], truth: str) -> dict[str, Any]:
+    return {
+        "event_id": event["event_id"],
+        "model_id": event["model_id"],
+        "ts": datetime.now(UTC).isoformat(),
+        "label": truth,
+        "source": "outcome",
+    }
+
+
+def _summary(url: str | None, sent: int, invalid: int, labels: int, elapsed: float) -> str:
+    head = f"[{elapsed:6.0f}s] sent {sent} (invalid {invalid}, labels {labels})"
+    if url is None:
+        return head
+    try:
+        s = scrape(url, timeout=1.0)
+    except OSError:
+        return head + " | worker starting ..."
+    processed = total(s, "vigil_events_total", outcome="processed")
+    dead = total(s, "vigil_dead_letters_total")
+    esc = total(s, "vigil_escalations_total")
+    supp = total(s, "vigil_escalations_suppressed_total")
+    alerts = total(s, "vigil_alerts_total", state="drift")
+    drifting = sorted(
+        f"{lab['model']}:{lab['signal']}" for lab, v in s.get("vigil_drift_active", []) if v > 0
+    )
+    line = (
+        f"{head} | processed {processed:.0f}  escalations {esc:.0f}  suppressed {supp:.0f}"
+        f"  dead letters {dead:.0f}  drift alerts {alerts:.0f}"
+    )
+    if drifting:
+        line += f"  IN DRIFT: {', '.join(drifting[:4])}"
+    return line

@@ -1,0 +1,8 @@
+"""Kafka-side state and administration: the checkpoint store and the topics."""
+
+from __future__ import annotations
+
+from streams.kafka.checkpoints import Checkpoint, CheckpointError, CheckpointStore
+from streams.kafka.topics import create_topics, topic_specs
+
+__all__ = ["Checkpoint", "CheckpointError", "CheckpointStore", "create_topics", "topic_specs"]

@@ -1,0 +1,77 @@
+"""``vigil topics create``: the topics vigil reads and writes, with their settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from streams.config import Settings
+from streams.errors import VigilError
+from streams.kafka.checkpoints import MAX_CHECKPOINT_BYTES
+
+__all__ = ["create_topics", "topic_specs"]
+
+
+def topic_specs(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Name → {partitions, config} for each vigil topic."""
+    t = settings.topics
+    retention = {"retention.ms": str(t.retention_ms), "cleanup.policy": "delete"}
+    # Inputs are keyed by model_id: partitions decide how many workers can share load.
+    return {
+        t.inference: {"partitions": t.partitions, "config": retention},
+        t.labels: {"partitions": t.partitions, "config": retention},
+        t.escalations: {"partitions": t.partitions, "config": retention},
+        t.alerts: {"partitions": t.partitions, "config": retention},
+        t.deadletter: {"partitions": t.partitions, "config": retention},
+        # Same partition count as the inputs: a model's checkpoint lives in the partition
+        # number its events live in. Compacted: only the latest state per model matters.
+        settings.checkpoint_topic: {
+            "partitions": t.partitions,
+            "config": {
+                "cleanup.policy": "compact",
+                "max.message.bytes": str(MAX_CHECKPOINT_BYTES + 65536),
+                "min.cleanable.dirty.ratio": "0.1",
+                "segment.ms": str(3600 * 1000),
+            },
+        },
+    }
+
+
+def create_topics(settings: Settings, timeout: float = 30.0) -> dict[str, str]:
+    """Create missing topics; returns name → "created" | "exists". Raises on other errors."""
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    problems: list[str] = []
+
+    def on_error(err: Any) -> None:
+        problems.append(err.str())
+
+    conf: dict[str, Any] = {**settings.kafka.confluent_config(), "error_cb": on_error}
+    admin = AdminClient(conf)
+    specs = topic_specs(settings)
+    new = [
+        NewTopic(
+            name,
+            num_partitions=spec["partitions"],
+            replication_factor=settings.topics.replication_factor,
+            config=spec["config"],
+        )
+        for name, spec in specs.items()
+    ]
+    result: dict[str, str] = {}
+    for name, future in admin.create_topics(new, request_timeout=timeout).items():
+        try:
+            future.result(timeout)
+            result[name] = "created"
+        except TimeoutError:
+            why = f": {problems[-1]}" if problems else ""
+            raise VigilError(
+                f"could not create topic {name!r} on {settings.kafka.bootstrap} within "
+                f"{timeout:.0f}s{why}"
+            ) from None
+        except KafkaException as exc:
+            if exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                result[name] = "exists"
+            else:
+                raise
+    return result

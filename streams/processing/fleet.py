@@ -1,0 +1,188 @@
+"""The per-model state a worker holds: monitors and label joins, bounded in number."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from detectors.calibration import CalibrationMonitor
+from detectors.drift_monitor import DriftMonitor
+from detectors.escalation_policy import EscalationPolicy
+from detectors.model_monitor import ModelMonitor
+from detectors.performance import PerformanceEstimator
+from detectors.reference import ReferenceProfile
+from streams.config import ModelSettings, Settings
+from streams.errors import ConfigError
+from streams.processing.label_join import LabelJoin
+from streams.processing.metrics import ModelReading
+
+__all__ = ["Fleet", "ModelState", "build_monitor"]
+
+
+@lru_cache(maxsize=64)
+def load_reference(path: str) -> dict[str, Any]:
+    """A reference profile file as the dict DriftMonitor takes (cached per path)."""
+    try:
+        return ReferenceProfile.load(path).to_dict()
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigError(f"reference profile {path!r} cannot be read: {exc}") from None
+
+
+def build_monitor(model_id: str, ms: ModelSettings, max_features: int) -> ModelMonitor:
+    """A fresh monitor for ``model_id`` from its (merged) settings."""
+    e = ms.escalation
+    policy = EscalationPolicy(
+        policy=e.policy,
+        min_confidence=e.min_confidence,
+        min_margin=e.min_margin,
+        max_entropy=e.max_entropy,
+        max_interval_width=e.max_interval_width,
+        target_error=e.target_error,
+        drift_confidence_boost=e.drift_boost,
+        budget_per_minute=None if e.budget_per_minute is None else int(e.budget_per_minute),
+    )
+    d = ms.drift
+    drift = DriftMonitor(
+        features={name: f.as_dict() for name, f in ms.features.items()} or None,
+        sensitivity=d.sensitivity,
+        reference=load_reference(ms.reference) if ms.reference else None,
+        reference_size=d.reference_size,
+        max_features=max_features,
+        window=d.window,
+        step=d.step,
+        top_k=d.top_k,
+    )
+    c = ms.calibration
+    calibration = CalibrationMonitor(
+        bins=c.bins, window=c.window, ece_threshold=c.max_ece, accuracy_drop=c.max_accuracy_drop
+    )
+    return ModelMonitor(
+        model_id,
+        policy,
+        drift=drift,
+        calibration=calibration,
+        performance=PerformanceEstimator(),
+        data_reasons=e.data_reasons,
+    )
+
+
+@dataclass(slots=True)
+class ModelState:
+    """One model's monitors, the predictions waiting for their labels, and which input
+    messages (partition, last applied offset per input) that state already contains."""
+
+    monitor: ModelMonitor
+    join: LabelJoin
+    partition: int = -1
+    offsets: dict[str, int] = field(default_factory=dict)
+    dirty: bool = False
+
+    def applied(self, kind: str, partition: int, offset: int) -> bool:
+        """Whether the message at ``offset`` of ``partition`` is already in this state."""
+        return partition == self.partition and offset <= self.offsets.get(kind, -1)
+
+    def mark(self, kind: str, partition: int, offset: int) -> None:
+        if partition != self.partition:
+            self.partition = partition
+            self.offsets = {}
+        self.offsets[kind] = offset
+        self.dirty = True
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"monitor": self.monitor.snapshot(), "join": self.join.snapshot()}
+
+    @classmethod
+    def restore(
+        cls, snapshot: dict[str, Any], partition: int = -1, offsets: dict[str, int] | None = None
+    ) -> ModelState:
+        return cls(
+            ModelMonitor.restore(snapshot["monitor"]),
+            LabelJoin.restore(snapshot["join"]),
+            partition,
+            dict(offsets or {}),
+        )
+
+
+class Fleet:
+    """Per-model state, least recently used evicted beyond ``max_tracked_models``.
+
+    Eviction keeps memory bounded under a flood of new ``model_id`` values; an
+    evicted model starts afresh if it comes back (``on_evict`` lets the caller
+    drop its metric series first).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        on_evict: Callable[[str, ModelState], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.max_tracked = settings.worker.max_tracked_models
+        self._models: OrderedDict[str, ModelState] = OrderedDict()
+        self._on_evict = on_evict
+        self.evicted = 0
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+    def __contains__(self, model_id: object) -> bool:
+        return model_id in self._models
+
+    def is_known(self, model_id: str) -> bool:
+        """Configured in ``models`` (or any model when unknown models are allowed)."""
+        return self.settings.worker.allow_unknown_models or model_id in self.settings.models
+
+    def get(self, model_id: str) -> ModelState:
+        state = self._models.get(model_id)
+        if state is not None:
+            self._models.move_to_end(model_id)
+            return state
+        ms = self.settings.for_model(model_id)
+        state = ModelState(
+            build_monitor(model_id, ms, self.settings.worker.max_features_per_model),
+            LabelJoin(horizon=ms.labels.horizon_seconds, max_pending=ms.labels.max_pending),
+        )
+        self._models[model_id] = state
+        if len(self._models) > self.max_tracked:
+            old_id, old = self._models.popitem(last=False)
+            self.evicted += 1
+            if self._on_evict is not None:
+                self._on_evict(old_id, old)
+        return state
+
+    def peek(self, model_id: str) -> ModelState | None:
+        return self._models.get(model_id)
+
+    def put(self, model_id: str, state: ModelState) -> None:
+        self._models[model_id] = state
+
+    def pop(self, model_id: str) -> ModelState | None:
+        return self._models.pop(model_id, None)
+
+    def items(self) -> Iterator[tuple[str, ModelState]]:
+        return iter(list(self._models.items()))
+
+    def readings(self) -> list[ModelReading]:
+        """Current gauges of every tracked model (called at scrape time)."""
+        out = []
+        for model_id, state in list(self._models.items()):
+            mon = state.monitor
+            reading = ModelReading(model_id, signals=mon.states())
+            cal = mon.calibration
+            if cal.count:
+                reading.ece = cal.ece
+                reading.brier = cal.brier
+                reading.accuracy = cal.accuracy
+                reading.reliability = [
+                    (b, acc, conf) for b, conf, acc, n in cal.bins_table if n > 0
+                ]
+            if mon.performance is not None and mon.performance.count:
+                reading.estimated_accuracy = mon.performance.estimated_accuracy
+            reading.escalation_threshold = mon.policy.threshold
+            budget = mon.policy.budget_per_minute
+            reading.budget_per_minute = None if budget is None else float(budget)
+            out.append(reading)
+        return out

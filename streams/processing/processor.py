@@ -1,0 +1,306 @@
+"""Turn one consumed message into what vigil publishes: the worker's pure core.
+
+The Faust agents and ``vigil replay`` both call :class:`Processor`; it never
+raises for a message: anything that goes wrong becomes a dead letter with a
+reason, and the counters add up (processed + dead-lettered = consumed).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import orjson
+
+from detectors.prediction import ClassPrediction, Prediction, RegressionPrediction
+from detectors.signals import SignalChange
+from streams.config import Settings
+from streams.errors import DeadLetterReason, InvalidEventError
+from streams.events.dead_letters import DeadLetter, MessageSource
+from streams.events.records import alert_record, escalation_record
+from streams.events.schema import decode_inference, decode_label
+from streams.processing.fleet import Fleet
+from streams.processing.metrics import VigilMetrics
+
+__all__ = ["Outgoing", "Processor", "utc_now"]
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+# What the label join keeps of a prediction: enough for calibration and conformal updates
+# (label and confidence, or the value), as a plain tuple: cheap to keep and to checkpoint
+# (a pickled dataclass costs several times more to write and to restore). Built in
+# Processor.inference as ("c", label, confidence) or ("r", value, None).
+Compact = tuple[str, str, float] | tuple[str, float, None]
+
+
+def _expand(p: Compact | Prediction) -> Prediction:
+    if not isinstance(p, tuple):
+        return p
+    if p[0] == "c":
+        return ClassPrediction(str(p[1]), float(p[2]))  # type: ignore[arg-type]
+    return RegressionPrediction(float(p[1]))
+
+
+@dataclass(slots=True)
+class Outgoing:
+    """Messages to publish, as (key, JSON bytes) per destination."""
+
+    escalations: list[tuple[bytes, bytes]] = field(default_factory=list)
+    alerts: list[tuple[bytes, bytes]] = field(default_factory=list)
+    dead_letters: list[tuple[bytes | None, bytes]] = field(default_factory=list)
+
+    def clear(self) -> None:
+        self.escalations.clear()
+        self.alerts.clear()
+        self.dead_letters.clear()
+
+    def __len__(self) -> int:
+        return len(self.escalations) + len(self.alerts) + len(self.dead_letters)
+
+
+class Processor:
+    """Validates, monitors and decides, one message at a time."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: VigilMetrics,
+        fleet: Fleet | None = None,
+        clock: Clock | None = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.fleet = fleet if fleet is not None else Fleet(settings)
+        # clock=None runs on event time (replay): "now" is the event's own ts, and for a
+        # message that cannot be read, the last event time seen.
+        self.clock = clock
+        self._event_time = datetime.fromtimestamp(0, UTC)
+        self.max_event_bytes = settings.worker.max_event_bytes
+        self.processed = 0
+        self.dead_lettered = 0
+        self.labels_processed = 0
+        self.redelivered = 0
+
+    # ------------------------------------------------------------ inference
+
+    def inference(self, raw: bytes, source: MessageSource, out: Outgoing) -> None:
+        """Process one inference message; append what to publish to ``out``."""
+        clock = self.clock
+        now = clock() if clock is not None else self._event_time
+        try:
+            event = decode_inference(raw, self.max_event_bytes)
+        except InvalidEventError as exc:
+            self._dead_letter(exc.reason, exc.detail, source, raw, now, exc.model_id, out)
+            return
+        if clock is None:
+            now = self._event_time = event.ts
+        model_id = event.model_id
+        fleet = self.fleet
+        if not fleet.is_known(model_id):
+            self._refuse(model_id, source, raw, now, out, inference=True)
+            return
+        prediction = event.prediction
+        try:
+            state = fleet.get(model_id)
+            partition, offset = source.partition, source.offset
+            if state.applied("inference", partition, offset):
+                # Redelivered after a restart: the restored state already holds it, and its
+                # outputs were flushed before that state was checkpointed.
+                self.redelivered += 1
+                self.processed += 1
+                self.metrics.model(model_id).processed.inc()
+                return
+            monitor = state.monitor
+            verdict = monitor.observe(event.features, prediction, now)
+            decision = verdict.decision
+            state.join.add_prediction(
+                model_id,
+                event.event_id,
+                ("c", prediction.label, prediction.confidence)
+                if isinstance(prediction, ClassPrediction)
+                else ("r", prediction.value, None),
+                event.ts,
+                decision.escalate,
+            )
+            state.mark("inference", partition, offset)
+        except Exception as exc:  # a bug must not stop the stream: keep the message
+            self._processing_error(exc, source, raw, now, model_id, out, inference=True)
+            return
+        monitor.model_version = event.model_version
+        self.processed += 1
+        m = self.metrics.model(model_id)
+        lag = (now - event.ts).total_seconds()
+        m.inference(
+            prediction.confidence if isinstance(prediction, ClassPrediction) else None,
+            lag if lag > 0.0 else 0.0,  # max(0.0, lag)
+        )
+        if decision.suppressed:
+            m.suppressed.inc()
+        elif decision.escalate:
+            ms = self.settings.for_model(model_id)
+            record = escalation_record(
+                event,
+                decision,
+                escalated_at=now,
+                policy_name=ms.escalation.name,
+                policy_version=ms.escalation.version,
+                redacted=ms.redacted,
+            )
+            out.escalations.append((model_id.encode(), orjson.dumps(record)))
+            # Once per escalation, under its first (primary) reason: the counter sums to the
+            # number of escalations, comparable with the budget.
+            m.escalation(decision.reasons[0].kind).inc()
+        if verdict.changes:
+            self._alerts(model_id, event.model_version, verdict.changes, now, out)
+
+    def _alerts(
+        self,
+        model_id: str,
+        model_version: str,
+        changes: list[SignalChange],
+        now: datetime,
+        out: Outgoing,
+    ) -> None:
+        if not changes:
+            return
+        key = model_id.encode()
+        m = self.metrics.model(model_id)
+        redacted = self.settings.for_model(model_id).redacted
+        for change in changes:
+            record = alert_record(
+                model_id,
+                model_version,
+                change,
+                detected_at=now,
+                redacted=redacted,
+            )
+            out.alerts.append((key, orjson.dumps(record)))
+            m.alert(change.signal, change.state).inc()
+
+    # ------------------------------------------------------------ labels
+
+    def label(self, raw: bytes, source: MessageSource, out: Outgoing) -> None:
+        """Process one label message: join it, learn from it, publish any alert edges."""
+        now = self.clock() if self.clock is not None else self._event_time
+        try:
+            lab = decode_label(raw, self.max_event_bytes)
+        except InvalidEventError as exc:
+            self._dead_letter(
+                exc.reason, exc.detail, source, raw, now, exc.model_id, out, inference=False
+            )
+            return
+        if self.clock is None:
+            now = self._event_time = max(self._event_time, lab.ts)
+        model_id = lab.model_id
+        if not self.fleet.is_known(model_id):
+            self._refuse(model_id, source, raw, now, out, inference=False)
+            return
+        m = self.metrics.model(model_id)
+        try:
+            state = self.fleet.get(model_id)
+            if state.applied("labels", source.partition, source.offset):
+                self.redelivered += 1
+                return
+            result = state.join.match(model_id, lab.event_id, lab.ts, prediction=lab.prediction)
+            state.mark("labels", source.partition, source.offset)
+            changes: list[SignalChange] = []
+            if result.outcome == "joined":
+                prediction = _expand(result.prediction)
+                if isinstance(prediction, ClassPrediction) != (lab.label is not None):
+                    carries = "a value" if lab.label is None else "a class label"
+                    was = "classification" if lab.label is None else "regression"
+                    self._dead_letter(
+                        "bad_value",
+                        f"label carries {carries} but event {lab.event_id!r} was a {was} "
+                        "prediction",
+                        source,
+                        raw,
+                        now,
+                        model_id,
+                        out,
+                        inference=False,
+                    )
+                    return
+                truth = lab.label if lab.label is not None else lab.value
+                assert truth is not None  # the schema guarantees one of them
+                changes = state.monitor.observe_label(
+                    prediction, truth, was_escalated=bool(result.escalated)
+                )
+        except Exception as exc:  # a bug must not stop the stream: keep the message
+            self._processing_error(exc, source, raw, now, model_id, out, inference=False)
+            return
+        self.labels_processed += 1
+        m.labels_outcome(result.outcome).inc()
+        if result.delay_seconds is not None:
+            m.label_delay.observe(max(0.0, result.delay_seconds))
+        self._alerts(model_id, state.monitor.model_version, changes, now, out)
+
+    # ------------------------------------------------------------ dead letters
+
+    def _processing_error(
+        self,
+        exc: Exception,
+        source: MessageSource,
+        raw: bytes,
+        now: datetime,
+        model_id: str,
+        out: Outgoing,
+        *,
+        inference: bool,
+    ) -> None:
+        """Log the traceback and keep the message as a ``processing_error`` dead letter."""
+        log.exception("processing failed for %s offset %s", source.topic, source.offset)
+        detail = f"{type(exc).__name__}: {exc}"[:500]
+        self._dead_letter(
+            "processing_error", detail, source, raw, now, model_id, out, inference=inference
+        )
+
+    def _refuse(
+        self,
+        model_id: str,
+        source: MessageSource,
+        raw: bytes,
+        now: datetime,
+        out: Outgoing,
+        *,
+        inference: bool,
+    ) -> None:
+        """Dead-letter a message of a model this worker may not track."""
+        self._dead_letter(
+            "bad_value",
+            f"model_id {model_id!r} is not configured and allow_unknown_models is false",
+            source,
+            raw,
+            now,
+            model_id,
+            out,
+            inference=inference,
+        )
+
+    def _dead_letter(
+        self,
+        reason: DeadLetterReason,
+        detail: str,
+        source: MessageSource,
+        raw: bytes,
+        now: datetime,
+        model_id: str | None,
+        out: Outgoing,
+        *,
+        inference: bool = True,
+    ) -> None:
+        self.dead_lettered += 1
+        dl = DeadLetter(reason, detail, source, now, bytes(raw), model_id)
+        out.dead_letters.append((source.key, orjson.dumps(dl.as_dict())))
+        self.metrics.dead_letter(reason).inc()
+        if inference:
+            self.metrics.model(model_id).dead_letter.inc()

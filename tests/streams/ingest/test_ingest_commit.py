@@ -1,0 +1,258 @@
+"""The batch ingest commits offsets only after acknowledgements, without waiting for them.
+
+Stand-ins replace the confluent-kafka clients so the test decides when (and whether)
+the broker acknowledges each output and checkpoint record: delivery reports are held
+until the test releases them, as librdkafka holds them until ``poll``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pytest
+from prometheus_client import CollectorRegistry
+
+from streams.config import settings_from_dict
+from streams.dev.traffic import SyntheticModel
+from streams.errors import OutputLostError
+from streams.ingest.batch import BatchIngest
+from streams.kafka.checkpoints import CheckpointWrite, decode
+from streams.processing.metrics import VigilMetrics
+from streams.processing.processor import Processor
+
+TOPICS = {
+    "inference": "in",
+    "labels": "lb",
+    "escalations": "esc",
+    "alerts": "al",
+    "deadletter": "dl",
+}
+
+
+class Msg:
+    def __init__(self, topic: str, partition: int, offset: int, key: bytes, value: bytes):
+        self._t, self._p, self._o, self._k, self._v = topic, partition, offset, key, value
+
+    def error(self) -> None:
+        return None
+
+    def topic(self) -> str:
+        return self._t
+
+    def partition(self) -> int:
+        return self._p
+
+    def offset(self) -> int:
+        return self._o
+
+    def key(self) -> bytes:
+        return self._k
+
+    def value(self) -> bytes:
+        return self._v
+
+
+Report = Callable[[Any, Any], None]
+
+
+class HeldProducer:
+    """Keeps every delivery report until :meth:`deliver` releases it."""
+
+    def __init__(self) -> None:
+        self.held: list[tuple[str, Report]] = []
+
+    def produce(self, topic: str, value: bytes, key: bytes, on_delivery: Report) -> None:
+        self.held.append((topic, on_delivery))
+
+    def poll(self, timeout: float = 0) -> int:
+        return 0
+
+    def flush(self, timeout: float = 0) -> int:
+        return len(self.held)
+
+    def __len__(self) -> int:
+        return len(self.held)
+
+    def deliver(self, which: list[int] | None = None, error: str | None = None) -> int:
+        """Report the held messages at positions ``which`` (all by default)."""
+        picked = range(len(self.held)) if which is None else which
+        reports = [self.held[i] for i in picked]
+        self.held = [h for i, h in enumerate(self.held) if i not in set(picked)]
+        for topic, report in reports:
+            report(error, Msg(topic, 0, 0, b"", b""))
+        return len(reports)
+
+
+class FakeConsumer:
+    def __init__(self) -> None:
+        self.queue: list[Msg] = []
+        self.commits: list[dict[tuple[str, int], int]] = []
+
+    def consume(self, n: int, timeout: float) -> list[Msg]:
+        batch, self.queue = self.queue[:n], self.queue[n:]
+        return batch
+
+    def commit(self, offsets: list[Any], asynchronous: bool) -> None:
+        self.commits.append({(tp.topic, tp.partition): tp.offset for tp in offsets})
+
+    def assignment(self) -> list[Any]:
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+class HeldCheckpoints:
+    """A checkpoint store whose records are acknowledged (or failed) by the test."""
+
+    topic = "cp"
+
+    def __init__(self) -> None:
+        self.held: list[tuple[str, bytes, CheckpointWrite]] = []
+        self.written: dict[str, bytes] = {}
+
+    def send(self, model_id: str, value: bytes, write: CheckpointWrite) -> None:
+        write.sent.append(model_id)
+        self.held.append((model_id, value, write))
+
+    def poll(self) -> None:
+        pass
+
+    def flush(self, timeout: float = 0) -> int:
+        return len(self.held)
+
+    def deliver(self, error: str | None = None) -> None:
+        held, self.held = self.held, []
+        for model_id, value, write in held:
+            if error is None:
+                self.written[model_id] = value
+            write._report(error, Msg("cp", 0, 0, model_id.encode(), value))
+
+    def close(self) -> None:
+        pass
+
+
+def make_ingest() -> tuple[BatchIngest, FakeConsumer, HeldProducer, HeldCheckpoints]:
+    settings = settings_from_dict(
+        {
+            "topics": TOPICS,
+            # Every event escalates, so every message has an output to wait for.
+            "defaults": {"escalation": {"policy": "threshold", "min_confidence": 0.99}},
+        }
+    )
+    metrics = VigilMetrics(CollectorRegistry(), settings.worker.max_models)
+    processor = Processor(settings, metrics, clock=None)
+    consumer, producer, store = FakeConsumer(), HeldProducer(), HeldCheckpoints()
+    ingest = BatchIngest(
+        settings,
+        processor.fleet,
+        metrics,
+        processor,
+        store,  # type: ignore[arg-type]
+        consumer=consumer,
+        producer=producer,
+    )
+    return ingest, consumer, producer, store
+
+
+def feed(consumer: FakeConsumer, n: int, first_offset: int = 0) -> None:
+    models = [
+        SyntheticModel(f"m{i}", seed=i, start=datetime(2026, 1, 1, tzinfo=UTC)) for i in range(2)
+    ]
+    for k in range(n):
+        m = models[k % 2]
+        raw = orjson.dumps(m.event(event_id=f"e{first_offset + k}")[0])
+        consumer.queue.append(Msg("in", k % 2, first_offset + k, m.model_id.encode(), raw))
+
+
+def checkpoint_due(ingest: BatchIngest) -> None:
+    ingest._last_checkpoint = float("-inf")
+
+
+def test_offsets_wait_for_outputs_then_for_checkpoints() -> None:
+    ingest, consumer, producer, store = make_ingest()
+    feed(consumer, 10)
+    ingest.run_once(0)
+    assert len(producer.held) == 10
+    checkpoint_due(ingest)
+    for _ in range(3):
+        ingest.run_once(0)
+    # Snapshots are taken, but no record may exist before the outputs it covers.
+    assert not store.held and not consumer.commits
+    assert not any(s.dirty for _, s in ingest.fleet.items())
+
+    # Out of order: the last nine outputs are acknowledged, the first is not.
+    producer.deliver(list(range(1, 10)))
+    ingest.run_once(0)
+    assert not store.held and not consumer.commits
+
+    producer.deliver()
+    ingest.run_once(0)
+    assert sorted(m for m, _, _ in store.held) == ["m0", "m1"]
+    assert not consumer.commits  # the records are not acknowledged yet
+
+    store.deliver()
+    ingest.run_once(0)
+    assert consumer.commits == [{("in", 0): 9, ("in", 1): 10}]
+    offsets = {m: decode(v).offsets for m, v in store.written.items()}
+    assert offsets == {"m0": {"inference": 8}, "m1": {"inference": 9}}
+
+
+def test_a_round_covers_messages_processed_while_it_runs() -> None:
+    ingest, consumer, producer, store = make_ingest()
+    feed(consumer, 4)
+    ingest.run_once(0)
+    checkpoint_due(ingest)
+    ingest._begin_round()  # at next offsets 3 and 4; snapshots come with the next batches
+    feed(consumer, 4, first_offset=4)
+    ingest.run_once(0)
+    # The later messages' outputs are in the snapshots, so they must be acknowledged too.
+    producer.deliver(list(range(4)))
+    ingest.run_once(0)
+    assert not store.held
+    producer.deliver()
+    ingest.run_once(0)
+    store.deliver()
+    ingest.run_once(0)
+    assert consumer.commits == [{("in", 0): 3, ("in", 1): 4}]
+    assert {m: decode(v).offsets for m, v in store.written.items()} == {
+        "m0": {"inference": 6},
+        "m1": {"inference": 7},
+    }
+
+
+def test_a_lost_output_stops_checkpoints_and_commits_for_good() -> None:
+    ingest, consumer, producer, store = make_ingest()
+    feed(consumer, 6)
+    ingest.run_once(0)
+    checkpoint_due(ingest)
+    ingest.run_once(0)
+    producer.deliver([0], error="broker said no")
+    producer.deliver()
+    with pytest.raises(OutputLostError, match="broker said no"):
+        ingest.run_once(0)
+    ingest.close()
+    assert not store.held and not store.written and not consumer.commits
+
+
+def test_a_failed_checkpoint_write_commits_nothing_and_is_written_again() -> None:
+    ingest, consumer, producer, store = make_ingest()
+    feed(consumer, 6)
+    ingest.run_once(0)
+    checkpoint_due(ingest)
+    ingest.run_once(0)
+    producer.deliver()
+    ingest.run_once(0)
+    store.deliver(error="record too large")
+    ingest.run_once(0)
+    assert not consumer.commits
+    assert all(s.dirty for _, s in ingest.fleet.items())
+    checkpoint_due(ingest)
+    ingest.run_once(0)
+    ingest.run_once(0)
+    store.deliver()
+    ingest.run_once(0)
+    assert consumer.commits == [{("in", 0): 5, ("in", 1): 6}]

@@ -1,0 +1,170 @@
+import pickle
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from detectors.errors import SnapshotError
+from streams.errors import ConfigError, InvalidEventError
+from streams.processing.label_join import LabelJoin
+
+T0 = datetime(2024, 3, 1, tzinfo=UTC)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def test_join_then_duplicate_then_unmatched() -> None:
+    join = LabelJoin(horizon=100, max_pending=10)
+    assert join.add_prediction("m", "e1", "p1", at(0), escalated=True)
+    first = join.match("m", "e1", at(30))
+    assert (first.outcome, first.prediction, first.escalated) == ("joined", "p1", True)
+    assert first.prediction_ts == at(0)
+    assert first.delay_seconds == 30.0
+    assert join.match("m", "e1", at(31)).outcome == "duplicate"
+    assert join.match("m", "nope", at(31)).outcome == "unmatched"
+    assert join.counts == {
+        "joined": 1,
+        "unmatched": 1,
+        "duplicate": 1,
+        "expired": 0,
+        "overflow": 0,
+    }
+    assert join.pending == 0
+
+
+def test_keys_are_per_model() -> None:
+    join = LabelJoin()
+    join.add_prediction("a", "e", "pa", at(0))
+    join.add_prediction("b", "e", "pb", at(0))
+    assert join.match("b", "e", at(1)).prediction == "pb"
+    assert join.match("a", "e", at(1)).prediction == "pa"
+
+
+def test_predictions_expire_after_horizon() -> None:
+    join = LabelJoin(horizon=60, max_pending=100)
+    join.add_prediction("m", "old", "p", at(0))
+    join.add_prediction("m", "new", "p", at(50))
+    assert join.match("m", "old", at(61)).outcome == "unmatched"
+    assert join.match("m", "new", at(61)).outcome == "joined"
+    assert join.counts["expired"] == 1
+    # A prediction already past the horizon of the watermark is not kept.
+    assert not join.add_prediction("m", "stale", "p", at(0))
+
+
+def test_max_pending_evicts_oldest() -> None:
+    join = LabelJoin(horizon=10_000, max_pending=3)
+    for i in range(5):
+        join.add_prediction("m", f"e{i}", i, at(i))
+    assert join.pending == 3
+    assert [join.match("m", f"e{i}", at(10)).outcome for i in range(5)] == [
+        "unmatched",
+        "unmatched",
+        "joined",
+        "joined",
+        "joined",
+    ]
+    assert join.counts["overflow"] == 2
+
+
+def test_duplicates_remembered_within_bounds() -> None:
+    join = LabelJoin(horizon=100, max_pending=10, max_joined=2)
+    for i in range(3):
+        join.add_prediction("m", f"e{i}", i, at(i))
+        join.match("m", f"e{i}", at(i + 1))
+    # e0 fell out of the joined memory (cap 2): a late repeat is unmatched, not duplicate.
+    assert join.match("m", "e0", at(5)).outcome == "unmatched"
+    assert join.match("m", "e2", at(5)).outcome == "duplicate"
+    # Joined ids are also forgotten past the horizon.
+    assert join.match("m", "e2", at(500)).outcome == "unmatched"
+
+
+def test_label_carrying_its_prediction_needs_no_join() -> None:
+    join = LabelJoin()
+    r = join.match("m", "x", at(0), prediction="inline")
+    assert (r.outcome, r.prediction, r.escalated) == ("joined", "inline", None)
+    assert join.match("m", "x", at(1), prediction="inline").outcome == "duplicate"
+    # With a pending prediction, its escalated flag and time come back.
+    join.add_prediction("m", "y", "stored", at(0), escalated=True)
+    r = join.match("m", "y", at(2), prediction="inline")
+    assert (r.prediction, r.escalated, r.delay_seconds) == ("inline", True, 2.0)
+    assert join.pending == 0
+
+
+def test_replayed_prediction_is_ignored() -> None:
+    join = LabelJoin()
+    assert join.add_prediction("m", "e", "first", at(0))
+    assert not join.add_prediction("m", "e", "second", at(1))
+    assert join.match("m", "e", at(2)).prediction == "first"
+    assert not join.add_prediction("m", "e", "third", at(3))
+    assert join.match("m", "e", at(4)).outcome == "duplicate"
+
+
+def _ops(seed: int, n: int) -> list[tuple]:
+    rng = random.Random(seed)
+    ops: list[tuple] = []
+    for i in range(n):
+        t = at(i * 0.5 + rng.uniform(-2, 2))
+        if rng.random() < 0.55:
+            ops.append(("add", "m", f"e{rng.randrange(n // 2)}", {"i": i}, t, rng.random() < 0.3))
+        else:
+            ops.append(("match", "m", f"e{rng.randrange(n // 2)}", t))
+    return ops
+
+
+def _apply(join: LabelJoin, op: tuple) -> object:
+    if op[0] == "add":
+        return join.add_prediction(*op[1:])
+    return join.match(*op[1:])
+
+
+def test_snapshot_resume_gives_same_results() -> None:
+    ops = _ops(11, 3000)
+    whole = LabelJoin(horizon=120, max_pending=200, max_joined=150)
+    out_whole = [_apply(whole, op) for op in ops]
+    first = LabelJoin(horizon=120, max_pending=200, max_joined=150)
+    out = [_apply(first, op) for op in ops[:1500]]
+    resumed = LabelJoin.restore(pickle.loads(pickle.dumps(first.snapshot())))
+    out += [_apply(resumed, op) for op in ops[1500:]]
+    assert out == out_whole
+    assert resumed.snapshot() == whole.snapshot()
+
+
+def test_state_stays_bounded() -> None:
+    join = LabelJoin(horizon=1e9, max_pending=500, max_joined=300)
+    for op in _ops(3, 20_000):
+        _apply(join, op)
+    assert join.pending <= 500
+    assert len(join.snapshot()["state"]["joined"]) <= 300
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda j: j.add_prediction("m", "e", "p", datetime(2024, 1, 1)),
+        lambda j: j.add_prediction("m", 3, "p", T0),
+        lambda j: j.add_prediction("m", "e", "p", T0, escalated="yes"),
+        lambda j: j.match("m", "e", 1_700_000_000),
+    ],
+)
+def test_rejects_bad_input_without_change(call) -> None:
+    join = LabelJoin()
+    join.add_prediction("m", "keep", "p", T0)
+    before = join.snapshot()
+    with pytest.raises(InvalidEventError):
+        call(join)
+    assert join.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"horizon": 0}, {"horizon": float("inf")}, {"max_pending": 0}, {"max_joined": 1.5}]
+)
+def test_bad_settings(kwargs: dict) -> None:
+    with pytest.raises(ConfigError):
+        LabelJoin(**kwargs)
+
+
+def test_restore_refuses_foreign_snapshot() -> None:
+    with pytest.raises(SnapshotError):
+        LabelJoin.restore({"class": "Other", "version": 1})
