@@ -1,6 +1,7 @@
 """Turn one consumed message into what vigil publishes: the worker's pure core.
 
-The Faust agents and ``vigil replay`` both call :class:`Processor`; it never
+Every path that consumes events calls :class:`Processor`: the batch and Faust
+ingest drivers (:mod:`streams.ingest`), ``vigil replay`` and the benchmarks. It never
 raises for a message: anything that goes wrong becomes a dead letter with a
 reason, and the counters add up (processed + dead-lettered = consumed).
 """
