@@ -50,11 +50,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except ConfigError as exc:
-        # load_settings raises ConfigError from the YAML parser's error, whose text is a
-        # multi-line excerpt of the file: say the problem and where, on one line.
+        # A ConfigError that carries the YAML parser's text has a multi-line excerpt of
+        # the file in it: say the problem and where, on one line.
+        why = str(exc)
         context = exc.__cause__ or exc.__context__
-        path = getattr(args, "config", None)
-        why = _not_yaml(path, context) if isinstance(context, yaml.YAMLError) else str(exc)
+        if "\n" in why and isinstance(context, yaml.YAMLError):
+            why = _not_yaml(getattr(args, "config", None), context)
         return _fail(2, f"configuration error: {why}")
     except yaml.YAMLError as exc:
         return _fail(2, f"configuration error: {_not_yaml(getattr(args, 'config', None), exc)}")

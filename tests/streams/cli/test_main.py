@@ -160,7 +160,6 @@ BAD_ARGUMENTS = {
         "the following arguments are required: --model",
     ),
     "topics without a subcommand": (["topics"], "required"),
-    "config check without a file": (["config", "check"], "required: file"),
 }
 
 
