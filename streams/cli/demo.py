@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from streams.cli.options import Subparsers, settings_of, with_config
+from streams.cli.options import Subparsers, positive_number, settings_of, with_config
 
 __all__ = ["register"]
 
@@ -22,8 +22,10 @@ def run(args: argparse.Namespace) -> int:
 
 def register(sub: Subparsers) -> None:
     d = with_config(sub.add_parser("demo", help="the whole system on this machine"))
-    d.add_argument("--duration", type=float, default=None, help="stop after N seconds")
-    d.add_argument("--rate", type=float, default=300.0, help="events per second (all models)")
+    d.add_argument("--duration", type=positive_number, default=None, help="stop after N seconds")
+    d.add_argument(
+        "--rate", type=positive_number, default=300.0, help="events per second (all models)"
+    )
     d.add_argument(
         "--traffic-only", action="store_true", help="only generate traffic (no broker/worker)"
     )

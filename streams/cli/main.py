@@ -2,6 +2,11 @@
 
 Each command module exports ``register(subparsers)``, which adds its parser and sets
 ``func`` to the function that runs it and returns the exit code.
+
+Exit codes: 0 done; 1 a runtime failure (:class:`~streams.errors.VigilError`, e.g. the
+broker cannot be reached); 2 bad input from the user: a bad argument, a file that
+cannot be read, an invalid configuration (bad YAML included); 130 interrupted. Errors
+are one line on stderr, ``vigil: <what>: <why>``, never a traceback.
 """
 
 from __future__ import annotations
@@ -9,6 +14,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
+
+import yaml
 
 from streams.cli import config, demo, publish, reference, replay, topics, worker
 from streams.errors import ConfigError, VigilError
@@ -18,23 +26,58 @@ __all__ = ["build_parser", "main"]
 COMMANDS = (worker, demo, replay, publish, reference, topics, config)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error: the usage block would bury the one line that says
+    what is wrong (``--help`` still prints it)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vigil", description="Streaming monitor for ML models.")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = _Parser(prog="vigil", description="Streaming monitor for ML models.")
+    sub = p.add_subparsers(dest="command", required=True)  # subparsers are _Parsers too
     for command in COMMANDS:
         command.register(sub)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a bad argument (2), already printed
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         return int(args.func(args))
     except ConfigError as exc:
-        print(f"vigil: configuration error: {exc}", file=sys.stderr)
-        return 2
+        # A ConfigError that carries the YAML parser's text has a multi-line excerpt of
+        # the file in it: say the problem and where, on one line.
+        why = str(exc)
+        context = exc.__cause__ or exc.__context__
+        if "\n" in why and isinstance(context, yaml.YAMLError):
+            why = _not_yaml(getattr(args, "config", None), context)
+        return _fail(2, f"configuration error: {why}")
+    except yaml.YAMLError as exc:
+        return _fail(2, f"configuration error: {_not_yaml(getattr(args, 'config', None), exc)}")
+    except OSError as exc:
+        if exc.filename is None:  # not a file the user named: a socket, a timeout
+            raise
+        return _fail(2, f"{exc.filename}: {exc.strerror}")
     except VigilError as exc:
-        print(f"vigil: {exc}", file=sys.stderr)
-        return 1
+        return _fail(1, str(exc))
     except KeyboardInterrupt:
         return 130
+
+
+def _fail(code: int, message: str) -> int:
+    print(f"vigil: {message}", file=sys.stderr)
+    return code
+
+
+def _not_yaml(path: object, exc: yaml.YAMLError) -> str:
+    """``<path>: not valid YAML: <problem> (line L, column C)``, on one line."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if mark is not None and problem:
+        return f"{path}: not valid YAML: {problem} (line {mark.line + 1}, column {mark.column + 1})"
+    return f"{path}: not valid YAML: {' '.join(str(exc).split())}"

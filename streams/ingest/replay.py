@@ -3,7 +3,8 @@
 Inference events and labels are merged in timestamp order (labels ordered by
 their ``ts``) and fed to the same :class:`~streams.processing.Processor` the
 worker runs, on event time, so a replay is deterministic: the same files give
-the same escalations and alerts, byte for byte.
+the same escalations and alerts, byte for byte. The events may come from standard
+input (``FILE`` is ``-``); the labels, read whole and sorted first, from a file.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ __all__ = ["ReplaySummary", "run_replay"]
 
 _LABEL = 1
 _INFERENCE = 0
+
+#: The events path that means standard input, and the name its dead letters carry.
+STDIN = "-"
+STDIN_NAME = "<stdin>"
 
 
 @dataclass
@@ -75,11 +80,18 @@ def _ts_key(line: bytes) -> float:
 
 
 def _lines(path: str, kind: int) -> Iterator[tuple[float, int, int, bytes]]:
+    if path == STDIN:  # not ours to close
+        yield from _numbered(sys.stdin.buffer, kind)
+        return
     with Path(path).open("rb") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.rstrip(b"\r\n")
-            if line.strip():
-                yield (_ts_key(line) if kind == _LABEL else 0.0, kind, lineno, line)
+        yield from _numbered(f, kind)
+
+
+def _numbered(f: IO[bytes], kind: int) -> Iterator[tuple[float, int, int, bytes]]:
+    for lineno, line in enumerate(f, 1):
+        line = line.rstrip(b"\r\n")
+        if line.strip():
+            yield (_ts_key(line) if kind == _LABEL else 0.0, kind, lineno, line)
 
 
 def run_replay(
@@ -90,13 +102,22 @@ def run_replay(
     out_dir: str = "replay-out",
     progress: bool = True,
 ) -> ReplaySummary:
+    """Replay ``events_path`` (``-`` for standard input) and ``labels``; returns the summary.
+
+    Raises :class:`OSError` naming the file, before anything is written, when an input
+    cannot be read."""
+    # Sizes for the progress bar; stat-ing first also fails on a missing input before
+    # the output directory is made. Standard input has no size: progress shows no bar.
+    events_bytes = None if events_path == STDIN else Path(events_path).stat().st_size
+    labels_bytes = Path(labels).stat().st_size if labels else 0
+    total_bytes = None if events_bytes is None else events_bytes + labels_bytes
+    events_name = STDIN_NAME if events_path == STDIN else events_path
     out_path = Path(out_dir)
     out_path.mkdir(parents=True, exist_ok=True)
     processor = Processor(
         settings, VigilMetrics(CollectorRegistry(), settings.worker.max_models), clock=None
     )
     summary = ReplaySummary(out_dir=str(out_path))
-    total_bytes = Path(events_path).stat().st_size + (Path(labels).stat().st_size if labels else 0)
     # Labels are read whole and sorted by ts (bounded by the file the user gives); events
     # stream in file order, each label released once an event at or after its ts is seen.
     pending = sorted(_lines(labels, _LABEL)) if labels else []
@@ -117,7 +138,7 @@ def run_replay(
                 processor.label(lab_line, MessageSource(str(labels), 0, lab_no, None), out)
                 summary.labels += 1
                 done_bytes += len(lab_line) + 1
-            processor.inference(line, MessageSource(events_path, 0, lineno, None), out)
+            processor.inference(line, MessageSource(events_name, 0, lineno, None), out)
             summary.events += 1
             done_bytes += len(line) + 1
             _drain(out, esc_f, alert_f, dl_f, summary)
@@ -132,7 +153,7 @@ def run_replay(
     summary.processed = processor.processed
     summary.seconds = time.monotonic() - started
     if progress:
-        _progress(sys.stderr, total_bytes, total_bytes, summary, summary.seconds)
+        _progress(sys.stderr, total_bytes or 0, total_bytes, summary, summary.seconds)
         sys.stderr.write("\n")
     return summary
 
@@ -161,13 +182,15 @@ def _drain(
 
 
 def _progress(
-    stream: IO[str], done: int, total: int, summary: ReplaySummary, elapsed: float
+    stream: IO[str], done: int, total: int | None, summary: ReplaySummary, elapsed: float
 ) -> None:
-    frac = done / total if total else 1.0
-    bar = "#" * int(frac * 30)
     rate = summary.events / elapsed if elapsed > 0 else 0.0
+    bar = ""
+    if total is not None:  # None: standard input, whose size is unknown
+        frac = done / total if total else 1.0
+        bar = f"[{'#' * int(frac * 30):<30}] {frac:6.1%} "
     stream.write(
-        f"\r[{bar:<30}] {frac:6.1%} {summary.events} events {rate:,.0f}/s "
+        f"\r{bar}{summary.events} events {rate:,.0f}/s "
         f"escalations {summary.escalations} alerts {len(summary.alerts)}"
     )
     stream.flush()

@@ -6,7 +6,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from detectors.calibration import CalibrationMonitor
 from detectors.drift_monitor import DriftMonitor
@@ -19,7 +19,10 @@ from streams.errors import ConfigError
 from streams.processing.label_join import LabelJoin
 from streams.processing.metrics import ModelReading
 
-__all__ = ["Fleet", "ModelState", "build_monitor"]
+__all__ = ["Fleet", "ModelState", "PredictionKind", "build_monitor"]
+
+#: SPEC §2: one model has one kind of prediction, fixed by its first event.
+PredictionKind = Literal["classification", "regression"]
 
 
 @lru_cache(maxsize=64)
@@ -71,14 +74,16 @@ def build_monitor(model_id: str, ms: ModelSettings, max_features: int) -> ModelM
 
 @dataclass(slots=True)
 class ModelState:
-    """One model's monitors, the predictions waiting for their labels, and which input
-    messages (partition, last applied offset per input) that state already contains."""
+    """One model's monitors, the predictions waiting for their labels, which input
+    messages (partition, last applied offset per input) that state already contains,
+    and the kind of prediction the model makes (None until its first event)."""
 
     monitor: ModelMonitor
     join: LabelJoin
     partition: int = -1
     offsets: dict[str, int] = field(default_factory=dict)
     dirty: bool = False
+    kind: PredictionKind | None = None
 
     def applied(self, kind: str, partition: int, offset: int) -> bool:
         """Whether the message at ``offset`` of ``partition`` is already in this state."""
@@ -92,7 +97,11 @@ class ModelState:
         self.dirty = True
 
     def snapshot(self) -> dict[str, Any]:
-        return {"monitor": self.monitor.snapshot(), "join": self.join.snapshot()}
+        return {
+            "monitor": self.monitor.snapshot(),
+            "join": self.join.snapshot(),
+            "kind": self.kind,
+        }
 
     @classmethod
     def restore(
@@ -103,6 +112,9 @@ class ModelState:
             LabelJoin.restore(snapshot["join"]),
             partition,
             dict(offsets or {}),
+            # A checkpoint written before the kind was kept has none: the next event the
+            # monitors accept fixes it.
+            kind=snapshot.get("kind"),
         )
 
 

@@ -66,7 +66,12 @@ class ModelReading:
 
 class Count:
     """A counter child without a lock: the hot path adds to a plain number and the
-    collector reads it at scrape time (an int/float add is atomic under the GIL)."""
+    collector reads it at scrape time.
+
+    ``+=`` is a read, an add and a store, not atomic: it is safe because one thread
+    (the one processing messages) is the only writer. The scrape thread only reads,
+    and reading an attribute sees either the old value or the new one.
+    """
 
     __slots__ = ("value",)
 

@@ -1,6 +1,7 @@
 """Turn one consumed message into what vigil publishes: the worker's pure core.
 
-The Faust agents and ``vigil replay`` both call :class:`Processor`; it never
+Every path that consumes events calls :class:`Processor`: the batch and Faust
+ingest drivers (:mod:`streams.ingest`), ``vigil replay`` and the benchmarks. It never
 raises for a message: anything that goes wrong becomes a dead letter with a
 reason, and the counters add up (processed + dead-lettered = consumed).
 """
@@ -21,7 +22,7 @@ from streams.errors import DeadLetterReason, InvalidEventError
 from streams.events.dead_letters import DeadLetter, MessageSource
 from streams.events.records import alert_record, escalation_record
 from streams.events.schema import decode_inference, decode_label
-from streams.processing.fleet import Fleet
+from streams.processing.fleet import Fleet, PredictionKind
 from streams.processing.metrics import VigilMetrics
 
 __all__ = ["Outgoing", "Processor", "utc_now"]
@@ -40,6 +41,17 @@ def utc_now() -> datetime:
 # (a pickled dataclass costs several times more to write and to restore). Built in
 # Processor.inference as ("c", label, confidence) or ("r", value, None).
 Compact = tuple[str, str, float] | tuple[str, float, None]
+
+
+def _wrong_kind(
+    what: str, model_id: str, expected: PredictionKind, got: PredictionKind
+) -> InvalidEventError:
+    """SPEC §2: one model has one kind of prediction; the other kind is bad input."""
+    return InvalidEventError(
+        "bad_value",
+        f"{what}: model {model_id!r} is a {expected} model; got a {got} {what}",
+        model_id,
+    )
 
 
 def _expand(p: Compact | Prediction) -> Prediction:
@@ -119,9 +131,15 @@ class Processor:
                 self.processed += 1
                 self.metrics.model(model_id).processed.inc()
                 return
+            kind: PredictionKind = (
+                "classification" if isinstance(prediction, ClassPrediction) else "regression"
+            )
+            if state.kind is not None and state.kind != kind:
+                raise _wrong_kind("prediction", model_id, state.kind, kind)
             monitor = state.monitor
             verdict = monitor.observe(event.features, prediction, now)
             decision = verdict.decision
+            state.kind = kind
             state.join.add_prediction(
                 model_id,
                 event.event_id,
@@ -132,6 +150,9 @@ class Processor:
                 decision.escalate,
             )
             state.mark("inference", partition, offset)
+        except InvalidEventError as exc:
+            self._dead_letter(exc.reason, exc.detail, source, raw, now, model_id, out)
+            return
         except Exception as exc:  # a bug must not stop the stream: keep the message
             self._processing_error(exc, source, raw, now, model_id, out, inference=True)
             return
@@ -210,6 +231,10 @@ class Processor:
             if state.applied("labels", source.partition, source.offset):
                 self.redelivered += 1
                 return
+            kind: PredictionKind = "classification" if lab.label is not None else "regression"
+            if state.kind is not None and state.kind != kind:
+                # Before the join, so the pending prediction stays for its right label.
+                raise _wrong_kind("label", model_id, state.kind, kind)
             result = state.join.match(model_id, lab.event_id, lab.ts, prediction=lab.prediction)
             state.mark("labels", source.partition, source.offset)
             changes: list[SignalChange] = []
@@ -235,6 +260,11 @@ class Processor:
                 changes = state.monitor.observe_label(
                     prediction, truth, was_escalated=bool(result.escalated)
                 )
+        except InvalidEventError as exc:
+            self._dead_letter(
+                exc.reason, exc.detail, source, raw, now, model_id, out, inference=False
+            )
+            return
         except Exception as exc:  # a bug must not stop the stream: keep the message
             self._processing_error(exc, source, raw, now, model_id, out, inference=False)
             return

@@ -1,9 +1,10 @@
-"""A message whose processing raises is dead-lettered; the rest of its batch is not lost.
+"""A message refused after decoding is dead-lettered; the rest of its batch is not lost.
 
-The failing input is a genuine one, not a test hook: a regression prediction for a model
-whose predictions have been classifications makes the model monitor raise
-``InvalidObservationError`` after the event passed validation (each event is valid on
-its own; the model changed its output type).
+The refused input is a genuine one, not a test hook: a regression prediction for a model
+whose predictions have been classifications. Each event is valid on its own, so the
+decoder accepts it; the processor refuses it (SPEC §2: one model has one kind). It used
+to make the model monitor raise, a ``processing_error``; that exception path is tested
+on the pure core (``tests/streams/processing/test_processing.py``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from tests.support import (
 pytestmark = [pytest.mark.kafka, pytest.mark.faults]
 
 
-def test_processing_error_is_dead_lettered_and_batch_survives(
+def test_a_refused_event_is_dead_lettered_and_batch_survives(
     kafka_bootstrap: str, make_rig, tmp_path: Path
 ) -> None:
     rig = make_rig(kafka_bootstrap, "procerr", partitions=2, worker={"batch_size": 1000})
@@ -51,8 +52,8 @@ def test_processing_error_is_dead_lettered_and_batch_survives(
     worker = rig.worker("worker").start()
     got = dead.read_until(1, timeout=60)
     assert len(got) == 1, (got, worker.log_tail())
-    assert got[0]["reason"] == "processing_error"
-    assert "InvalidObservationError" in got[0]["detail"]
+    assert got[0]["reason"] == "bad_value"
+    assert "is a classification model; got a regression prediction" in got[0]["detail"]
     assert base64.b64decode(got[0]["payload_b64"]) == poison
     assert got[0]["source"]["key"] == model0
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
+import pytest
 from prometheus_client import CollectorRegistry
 
 from streams.config import settings_from_dict
 from streams.dev.traffic import SyntheticModel
 from streams.events.dead_letters import MessageSource
 from streams.events.records import VIGIL_NAMESPACE, alert_id, escalation_id
+from streams.processing.fleet import ModelState
 from streams.processing.metrics import VigilMetrics
 from streams.processing.processor import Outgoing, Processor
 
@@ -81,3 +84,115 @@ def test_ids_are_the_rfc4122_uuid5_of_their_key() -> None:
         assert escalation_id(model_id, event_id) == str(uuid.uuid5(VIGIL_NAMESPACE, key))
     key = "alert\x1fm\x1f1\x1ffeature:x\x1fdrift\x1f500"
     assert alert_id("m", "1", "feature:x", "drift", 500) == str(uuid.uuid5(VIGIL_NAMESPACE, key))
+
+
+T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
+CLASS = {"label": "a", "confidence": 0.9}
+VALUE = {"value": 3.5, "interval": [3.0, 4.0]}
+
+
+def inference(n: int, prediction: dict[str, Any], model_id: str = "m") -> bytes:
+    return orjson.dumps(
+        {
+            "event_id": f"e{n}",
+            "model_id": model_id,
+            "ts": T0 + n,
+            "features": {"x": float(n % 7), "c": "abc"[n % 3]},
+            "prediction": prediction,
+        }
+    )
+
+
+def label(n: int, truth: str | float, model_id: str = "m") -> bytes:
+    key = "label" if isinstance(truth, str) else "value"
+    return orjson.dumps(
+        {"event_id": f"e{n}", "model_id": model_id, "ts": T0 + n + 1, key: truth, "source": "h"}
+    )
+
+
+def sample(reg: CollectorRegistry, name: str, **labels: str) -> float:
+    return reg.get_sample_value(name, labels) or 0.0
+
+
+KINDS = [
+    pytest.param(CLASS, VALUE, "classification", "regression", id="regression-for-classifier"),
+    pytest.param(VALUE, CLASS, "regression", "classification", id="classification-for-regressor"),
+]
+
+
+@pytest.mark.parametrize(("made", "other", "kind", "other_kind"), KINDS)
+def test_a_prediction_of_the_other_kind_is_a_bad_value_and_changes_nothing(
+    made: dict[str, Any], other: dict[str, Any], kind: str, other_kind: str
+) -> None:
+    proc, reg = processor()
+    out = Outgoing()
+    for n in range(20):
+        proc.inference(inference(n, made), MessageSource("t", 0, n, b"m"), out)
+    state = proc.fleet.get("m")
+    assert state.kind == kind
+    before = repr(state.snapshot()), state.partition, dict(state.offsets)
+    out.clear()
+
+    proc.inference(inference(20, other), MessageSource("t", 0, 20, b"m"), out)
+
+    assert (proc.processed, proc.dead_lettered) == (20, 1)
+    assert not out.escalations and not out.alerts and len(out.dead_letters) == 1
+    key, value = out.dead_letters[0]
+    dl = orjson.loads(value)
+    assert key == b"m" and dl["source"]["offset"] == 20
+    assert dl["reason"] == "bad_value"
+    assert dl["detail"] == f"prediction: model 'm' is a {kind} model; got a {other_kind} prediction"
+    assert (repr(state.snapshot()), state.partition, dict(state.offsets)) == before
+    # The counters add up: the event is the model's dead letter, and a bad value.
+    assert sample(reg, "vigil_events_total", model="m", outcome="processed") == 20
+    assert sample(reg, "vigil_events_total", model="m", outcome="dead_letter") == 1
+    assert sample(reg, "vigil_dead_letters_total", reason="bad_value") == 1
+    assert sample(reg, "vigil_dead_letters_total", reason="processing_error") == 0
+    # The model goes on with its own kind.
+    proc.inference(inference(21, made), MessageSource("t", 0, 21, b"m"), out)
+    assert proc.processed == 21 and state.monitor.events_seen == 21
+
+
+def test_a_label_of_the_other_kind_is_a_bad_value_and_leaves_its_prediction_pending() -> None:
+    proc, reg = processor()
+    out = Outgoing()
+    proc.inference(inference(0, CLASS), MessageSource("i", 0, 0, b"m"), out)
+    proc.label(label(0, 2.5), MessageSource("l", 0, 0, b"m"), out)
+    dl = orjson.loads(out.dead_letters[0][1])
+    assert dl["reason"] == "bad_value"
+    assert dl["detail"] == "label: model 'm' is a classification model; got a regression label"
+    # The prediction still waits for its label: the right one joins.
+    proc.label(label(0, "a"), MessageSource("l", 0, 1, b"m"), out)
+    assert proc.labels_processed == 1 and proc.dead_lettered == 1
+    assert sample(reg, "vigil_labels_total", model="m", outcome="joined") == 1
+
+
+def test_the_kind_is_checkpointed_and_an_older_checkpoint_restores_without_one() -> None:
+    proc, _ = processor()
+    out = Outgoing()
+    proc.inference(inference(0, VALUE), MessageSource("t", 0, 0, b"m"), out)
+    snapshot = proc.fleet.get("m").snapshot()
+    assert ModelState.restore(snapshot).kind == "regression"
+    older = {k: v for k, v in snapshot.items() if k != "kind"}
+    assert ModelState.restore(older).kind is None
+
+
+def test_an_exception_while_processing_is_a_processing_error_and_the_stream_goes_on() -> None:
+    proc, reg = processor()
+    out = Outgoing()
+    proc.inference(inference(0, CLASS), MessageSource("t", 0, 0, b"m"), out)
+    monitor = proc.fleet.get("m").monitor
+    observe = monitor.observe
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monitor.observe = broken  # type: ignore[method-assign]
+    proc.inference(inference(1, CLASS), MessageSource("t", 0, 1, b"m"), out)
+    monitor.observe = observe  # type: ignore[method-assign]
+    proc.inference(inference(2, CLASS), MessageSource("t", 0, 2, b"m"), out)
+    dl = orjson.loads(out.dead_letters[0][1])
+    assert (dl["reason"], dl["detail"]) == ("processing_error", "RuntimeError: boom")
+    assert (proc.processed, proc.dead_lettered) == (2, 1)
+    assert sample(reg, "vigil_events_total", model="m", outcome="dead_letter") == 1
+    assert sample(reg, "vigil_dead_letters_total", reason="processing_error") == 1
