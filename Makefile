@@ -4,17 +4,33 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-# Reinstall when the dependencies change; otherwise `make venv` is a no-op.
+# Exact versions (and hashes) of every runtime and dev dependency, resolved by `make lock`.
+LOCK   := requirements.lock
+# Reinstall when the dependencies or their pins change; otherwise `make venv` is a no-op.
 STAMP  := $(VENV)/.vigil-installed
 
-.PHONY: venv jars test lint demo bench
+.PHONY: venv lock jars test lint demo bench
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The dependencies come from the lock alone (--require-hashes: a pin without its hash, or a
+# file whose hash differs, fails the install); the project itself is then installed without
+# resolving anything again.
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r $(LOCK)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
+
+# Re-resolve the lock from pyproject.toml (run after changing a dependency, then commit both).
+# Pins already in the lock are kept where they still fit; `make lock LOCK_ARGS=--upgrade`
+# moves every package to its newest allowed version. --universal: one lock for every
+# platform and every Python >= 3.11; --fork-strategy fewest: one version of each package for
+# all of them, so CI tests the versions everybody gets.
+lock: venv
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+		--universal --fork-strategy fewest --generate-hashes \
+		--custom-compile-command 'make lock' --quiet $(LOCK_ARGS) -o $(LOCK)
 
 # Jars for the local broker (deploy/local/pom.xml) into ~/.cache/vigil or $$VIGIL_CACHE_DIR;
 # skipped when already complete.

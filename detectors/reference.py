@@ -287,7 +287,7 @@ class ReferenceBuilder:
         self.top_k = top_k
         self.max_features = max_features
         self.max_known = max_known
-        self._rng = random.Random(seed)
+        self._rng = random.Random(seed)  # noqa: S311 - seeded reservoir sampling, not a secret
         self._events = 0
         self._kinds: dict[str, str] = {
             k: v["type"] for k, v in self.features.items() if "type" in v

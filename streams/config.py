@@ -129,7 +129,7 @@ class TopicSettings:
 @dataclass(frozen=True)
 class WorkerSettings:
     metrics_port: int = 9108
-    metrics_host: str = "0.0.0.0"
+    metrics_host: str = "0.0.0.0"  # noqa: S104 - Prometheus scrapes the pod from outside
     max_event_bytes: int = 64 * 1024
     max_models: int = 500
     max_tracked_models: int = 2000

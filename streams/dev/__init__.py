@@ -7,9 +7,10 @@ Nothing here runs in production. The names are imported on first use, so that
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+import typing
 
-if TYPE_CHECKING:
+# `typing` by module: its names bound here would read as this package's API.
+if typing.TYPE_CHECKING:
     from streams.dev.demo import LocalPrometheus, run_demo
     from streams.dev.local_broker import LocalBroker
     from streams.dev.scrape import scrape, total
@@ -36,7 +37,7 @@ _HOME = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> typing.Any:
     if name not in _HOME:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     return getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)

@@ -141,7 +141,7 @@ class LocalPrometheus:
         self.config_path.write_text(self.render_config(), encoding="utf-8")
         self.port = _free_port()
         with self.log_path.open("ab") as log:
-            self._proc = subprocess.Popen(
+            self._proc = subprocess.Popen(  # noqa: S603 - argv: the prometheus binary, our paths
                 [
                     self.binary,
                     f"--config.file={self.config_path}",
@@ -162,7 +162,7 @@ class LocalPrometheus:
         return self
 
     def _wait_ready(self) -> None:
-        assert self._proc is not None
+        assert self._proc is not None  # noqa: S101 - set by start(); narrows the type
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
@@ -170,7 +170,7 @@ class LocalPrometheus:
                     f"prometheus exited with code {self._proc.returncode}:\n{self.log_tail()}"
                 )
             try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1.0) as resp:
+                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1.0) as resp:  # noqa: S310 - our http URL
                     if resp.status == 200:
                         return
             except OSError:  # refused, or 503 while starting (HTTPError)
@@ -185,7 +185,7 @@ class LocalPrometheus:
         when the build has no React assets (Debian's package ships only ``/classic``)."""
         for path in (f"/{name}", f"/classic/{name}"):
             try:
-                with urllib.request.urlopen(f"{self.url}{path}", timeout=2.0) as resp:
+                with urllib.request.urlopen(f"{self.url}{path}", timeout=2.0) as resp:  # noqa: S310 - our http URL
                     if resp.status == 200:
                         return f"{self.url}{path}"
             except OSError:
@@ -303,7 +303,7 @@ def _traffic(
     metrics_url: str | None,
     worker: subprocess.Popen[bytes] | None,
 ) -> None:
-    rng = random.Random(42)
+    rng = random.Random(42)  # noqa: S311 - seeded synthetic traffic, not a secret
     models = demo_models(rate)
     kafka_conf = {
         k: v for k, v in settings.kafka.confluent_config().items() if k != "bootstrap.servers"

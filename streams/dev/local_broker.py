@@ -182,7 +182,7 @@ def resolve_jars(cache_dir: Path | str | None = None) -> Path:
         f"-DoutputDirectory={libs}",
         "-DincludeScope=runtime",
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603 - mvn
     if proc.returncode != 0 or not any(libs.glob("kafka_2.13-*.jar")):
         output = (proc.stdout + proc.stderr).strip()[-4000:]
         raise JarResolveError(
@@ -473,7 +473,7 @@ class LocalBroker:
         (self._dir / "server.properties").write_text(rendered, encoding="utf-8")
 
     def _sasl_ssl_properties(self, port: int) -> dict[str, str]:
-        assert self._dir is not None
+        assert self._dir is not None  # noqa: S101 - set by start(); narrows the type
         listener = f",SASL_SSL://127.0.0.1:{port}"
         # Per-listener settings (listener.name.sasl_ssl.*) so PLAINTEXT and the controller
         # listener stay as they are: inter-broker and controller traffic need no auth here.
@@ -497,7 +497,7 @@ class LocalBroker:
         }
 
     def _make_keystore(self, java: str) -> None:
-        assert self._dir is not None
+        assert self._dir is not None  # noqa: S101 - set by start(); narrows the type
         keytool = Path(java).resolve().parent / "keytool"
         if not keytool.is_file():
             keytool = Path(_require_tool("keytool", "to make the SASL_SSL certificate"))
@@ -520,7 +520,7 @@ class LocalBroker:
             ],
         ]  # fmt: skip
         for cmd in commands:
-            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603 - keytool
             if proc.returncode != 0:
                 raise BrokerStartError(
                     f"keytool {cmd[1]} exited with {proc.returncode} in {tls}:\n"
@@ -528,7 +528,7 @@ class LocalBroker:
                 )
 
     def _java_cmd(self, java: str, main: str, *args: str) -> list[str]:
-        assert self._dir is not None and self.jars_dir is not None  # set by start()
+        assert self._dir is not None and self.jars_dir is not None  # noqa: S101 - set by start()
         return [
             java,
             *self.heap,
@@ -542,7 +542,7 @@ class LocalBroker:
         ]
 
     def _format_storage(self, java: str) -> None:
-        assert self._dir is not None and self._cluster_id is not None
+        assert self._dir is not None and self._cluster_id is not None  # noqa: S101 - set by start()
         cmd = self._java_cmd(
             java,
             "kafka.tools.StorageTool",
@@ -557,7 +557,7 @@ class LocalBroker:
             # KRaft keeps SCRAM credentials in the metadata log; the formatter can seed them.
             scram = f"SCRAM-SHA-512=[name={self.sasl_username},password={self.sasl_password}]"
             cmd += ["--add-scram", scram]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603 - java
         if proc.returncode != 0:
             raise BrokerStartError(
                 f"kafka.tools.StorageTool format exited with {proc.returncode} for "
@@ -565,12 +565,12 @@ class LocalBroker:
             )
 
     def _spawn(self, java: str) -> None:
-        assert self._dir is not None
+        assert self._dir is not None  # noqa: S101 - set by start(); narrows the type
         cmd = self._java_cmd(java, "kafka.Kafka", str(self._dir / "server.properties"))
         with open(self._dir / "logs" / "stderr.log", "ab") as err:
             # Own process group (start_new_session): Ctrl-C in a terminal reaches Python
             # only, which then stops the broker in order; and stop() can signal the group.
-            self._proc = subprocess.Popen(
+            self._proc = subprocess.Popen(  # noqa: S603 - argv from _java_cmd: java and our jars
                 cmd,
                 stdin=subprocess.DEVNULL,
                 stdout=err,
@@ -587,7 +587,7 @@ class LocalBroker:
         admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0})
         last_error: BaseException | None = None
         while time.monotonic() < deadline:
-            assert self._proc is not None
+            assert self._proc is not None  # noqa: S101 - set by _spawn(); narrows the type
             if self._proc.poll() is not None:
                 raise BrokerStartError(
                     f"the Kafka broker exited with {self._proc.returncode} during start"
@@ -608,7 +608,7 @@ class LocalBroker:
         )
 
     def _diagnostics(self) -> str:
-        assert self._dir is not None
+        assert self._dir is not None  # noqa: S101 - set by start(); narrows the type
         stderr = self._dir / "logs" / "stderr.log"
         return (
             f"\n--- tail of {self.log_path} ---\n{_tail(self.log_path)}"

@@ -51,7 +51,7 @@ class SyntheticModel:
     step: timedelta = timedelta(milliseconds=10)
 
     def __post_init__(self) -> None:
-        self._rng = random.Random(self.seed)
+        self._rng = random.Random(self.seed)  # noqa: S311 - seeded synthetic data, not a secret
         self.weights = [self._rng.uniform(-1.2, 1.2) for _ in range(self.n_numeric)]
         self.cat_weight = {c: self._rng.uniform(-0.5, 0.5) for c in CATEGORIES}
         self.i = 0

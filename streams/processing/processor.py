@@ -256,7 +256,7 @@ class Processor:
                     )
                     return
                 truth = lab.label if lab.label is not None else lab.value
-                assert truth is not None  # the schema guarantees one of them
+                assert truth is not None  # noqa: S101 - decode_label guarantees one of them
                 changes = state.monitor.observe_label(
                     prediction, truth, was_escalated=bool(result.escalated)
                 )

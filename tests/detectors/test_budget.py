@@ -60,7 +60,14 @@ def test_late_items_count_in_current_minute() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", [(float("nan"), T0), (1.2, T0), ("0.5", T0), (0.5, datetime(2024, 1, 1)), (0.5, 0)]
+    "bad",
+    [
+        (float("nan"), T0),
+        (1.2, T0),
+        ("0.5", T0),
+        (0.5, datetime(2024, 1, 1)),  # noqa: DTZ001 - rejected on purpose
+        (0.5, 0),
+    ],
 )
 def test_rejects_bad_input(bad: tuple) -> None:
     gate = EscalationBudget()

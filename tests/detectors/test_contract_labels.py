@@ -98,7 +98,7 @@ CASES = {
         lambda: EscalationBudget(budget_per_minute=20, history=256),
         budget_x,
         star,
-        [(NAN, T0), (2.0, T0), (0.5, datetime(2024, 1, 1)), (0.5, "2024-01-01T00:00:00Z")],
+        [(NAN, T0), (2.0, T0), (0.5, datetime(2024, 1, 1)), (0.5, "2024-01-01T00:00:00Z")],  # noqa: DTZ001 - rejected on purpose
     ),
     "policy-threshold": (
         lambda: EscalationPolicy(
@@ -111,7 +111,7 @@ CASES = {
         policy_x,
         feed_policy,
         [
-            ("decide", ClassPrediction("a", 0.5), datetime(2024, 1, 1), (), False),
+            ("decide", ClassPrediction("a", 0.5), datetime(2024, 1, 1), (), False),  # noqa: DTZ001 - rejected on purpose
             ("decide", {"label": "a"}, T0, (), False),
             ("decide", ClassPrediction("a", 0.5), T0, {"nope": ["x"]}, False),
             ("label", ClassPrediction("a", 0.5), "yes", False),

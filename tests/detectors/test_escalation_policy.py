@@ -92,7 +92,7 @@ def test_budget_suppresses_and_counts() -> None:
     "call",
     [
         lambda p: p.decide("0.5", now=NOW),
-        lambda p: p.decide(ClassPrediction("a", 0.5), now=datetime(2024, 1, 1)),
+        lambda p: p.decide(ClassPrediction("a", 0.5), now=datetime(2024, 1, 1)),  # noqa: DTZ001 - rejected on purpose
         lambda p: p.decide(ClassPrediction("a", 0.5), now=NOW, drift_active=1),
         lambda p: p.decide(ClassPrediction("a", 0.5), now=NOW, data_reasons={"weird": ["x"]}),
         lambda p: p.decide(ClassPrediction("a", 0.5), now=NOW, data_reasons={"out_of_range": "x"}),

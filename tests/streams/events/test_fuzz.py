@@ -192,8 +192,8 @@ TIMESTAMPS = st.one_of(
     st.floats(0.0, 7_258_118_399.0),
     st.integers(0, 7_258_118_399),
     st.datetimes(
-        min_value=datetime(1970, 1, 2),
-        max_value=datetime(2199, 12, 30),
+        min_value=datetime(1970, 1, 2),  # noqa: DTZ001 - hypothesis takes naive bounds;
+        max_value=datetime(2199, 12, 30),  # noqa: DTZ001 - timezones= makes values UTC
         timezones=st.sampled_from([UTC]),
     ).map(lambda d: d.isoformat()),
 )

@@ -142,7 +142,7 @@ def test_state_stays_bounded() -> None:
 @pytest.mark.parametrize(
     "call",
     [
-        lambda j: j.add_prediction("m", "e", "p", datetime(2024, 1, 1)),
+        lambda j: j.add_prediction("m", "e", "p", datetime(2024, 1, 1)),  # noqa: DTZ001 - rejected on purpose
         lambda j: j.add_prediction("m", 3, "p", T0),
         lambda j: j.add_prediction("m", "e", "p", T0, escalated="yes"),
         lambda j: j.match("m", "e", 1_700_000_000),
