@@ -3,9 +3,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from streams.cli.config import check_config_file
-from streams.config import Secret, load_settings, settings_from_dict
+from streams.config import load_settings, settings_from_dict
 from streams.errors import ConfigError
 
 
@@ -47,7 +48,7 @@ def test_secret_never_shows() -> None:
     )
     assert "p4ssw0rd" not in repr(s)
     assert "p4ssw0rd" not in str(s.kafka)
-    assert isinstance(s.kafka.sasl_password, Secret)
+    assert isinstance(s.kafka.sasl_password, SecretStr)
     assert s.kafka.confluent_config()["sasl.password"] == "p4ssw0rd-123"
 
 
@@ -60,7 +61,7 @@ def test_sasl_without_credentials_is_refused() -> None:
     ("raw", "words"),
     [
         ({"worker": {"max_models": 0}}, "worker.max_models must be an integer"),
-        ({"worker": {"metrics_prot": 1}}, "unknown key(s) metrics_prot"),
+        ({"worker": {"metrics_prot": 1}}, "worker.metrics_prot: unknown key"),
         ({"defaults": {"escalation": {"policy": "magic"}}}, "threshold, conformal"),
         ({"models": {"m": {"escalation": {"min_confidence": 2}}}}, "models.m.escalation"),
         ({"defaults": {"features": {"a": {"type": "text"}}}}, "numeric, categorical"),
