@@ -16,7 +16,7 @@ import annotated_types
 from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 
-from streams.config.settings import Settings
+from streams.config.settings import ModelSettings, Settings
 
 __all__ = ["annotation_at", "describe", "is_text", "problems", "resolve", "unoptional"]
 
@@ -98,6 +98,8 @@ def _message(err: Any, loc: tuple[Any, ...]) -> str:
         parent, _ = resolve(loc[:-1])
         allowed = list(parent.model_fields) if _is_model(parent) else []
         close = get_close_matches(str(loc[-1]), allowed, n=1)
+        if len(loc) == 1 and loc[0] in ModelSettings.model_fields:
+            close = [f"defaults.{loc[0]}"]  # a model's key at the top level
         hint = f"did you mean {close[0]!r}?" if close else f"expected one of {', '.join(allowed)}"
         return f"{path}: unknown key; {hint}"
     if err["type"] == "value_error":  # a rule across keys, from a model validator
