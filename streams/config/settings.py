@@ -342,6 +342,12 @@ class ModelSettings(Section):
         default=None, min_length=1, description="reference profile from `vigil reference build`"
     )
 
+    @field_validator("features", mode="before")
+    @classmethod
+    def _feature_names_as_text(cls, v: Any) -> Any:
+        # YAML reads a feature named ``1`` or ``true`` as a number or a boolean.
+        return {str(k): spec for k, spec in v.items()} if isinstance(v, Mapping) else v
+
     @cached_property
     def redacted(self) -> frozenset[str]:
         """Features whose values never leave vigil (``redact`` list plus per-feature flags);

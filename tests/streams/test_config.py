@@ -306,6 +306,21 @@ def test_detector_settings_are_checked_by_building_the_monitors(tmp_path: Path) 
     assert lines[1].startswith("  - defaults: reference profile '/nonexistent.json'")
 
 
+def test_feature_and_model_names_are_text_and_null_keeps_the_default() -> None:
+    s = settings_from_dict(
+        {
+            "worker": None,
+            "defaults": {"features": {1: {"min": 0}, "b": None}, "drift": {"step": None}},
+            "models": {2024: None},
+        }
+    )
+    assert s.defaults.features["1"].min == 0.0
+    assert s.defaults.features["b"].type == "numeric"
+    assert s.defaults.drift.step == 125
+    assert s.for_model("2024") == s.defaults
+    assert s.worker.batch_size == 500
+
+
 def test_settings_are_frozen() -> None:
     s = settings_from_dict({})
     with pytest.raises(ValidationError):
