@@ -406,7 +406,8 @@ def merge_model(defaults: Mapping[str, Any], own: Any) -> Any:
     if not isinstance(own, Mapping):
         return own  # validation reports it as not a mapping
     merged = deep_merge(defaults, own)
-    if isinstance(defaults.get("redact"), list) and isinstance(own.get("redact"), list):
+    names = list | tuple | set | frozenset
+    if isinstance(defaults.get("redact"), names) and isinstance(own.get("redact"), names):
         merged["redact"] = [*defaults["redact"], *own["redact"]]
     return merged
 

@@ -321,6 +321,18 @@ def test_feature_and_model_names_are_text_and_null_keeps_the_default() -> None:
     assert s.worker.batch_size == 500
 
 
+@pytest.mark.parametrize("kind", [list, tuple, frozenset])
+def test_a_models_redact_list_adds_to_the_defaults(kind: type) -> None:
+    s = settings_from_dict(
+        {
+            "defaults": {"redact": kind(["email"])},
+            "models": {"m": {"redact": kind(["ssn"]), "features": {"card": {"redact": True}}}},
+        }
+    )
+    assert s.for_model("m").redacted == frozenset({"email", "ssn", "card"})
+    assert s.for_model("other").redacted == frozenset({"email"})
+
+
 def test_settings_are_frozen() -> None:
     s = settings_from_dict({})
     with pytest.raises(ValidationError):
