@@ -22,7 +22,7 @@ __all__ = ["annotation_at", "describe", "is_text", "problems", "resolve", "unopt
 
 
 def problems(exc: ValidationError, raw: Mapping[str, Any]) -> list[str]:
-    """One line per error in ``exc`` (raised validating ``raw``), in file order.
+    """One line per error in ``exc`` (raised validating ``raw``), in declaration order.
 
     A mistake under ``defaults`` shows once, not again under each model that inherits it.
     """
