@@ -23,7 +23,6 @@ import tempfile
 import time
 import urllib.request
 from collections import deque
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -233,7 +232,8 @@ def run_demo(
             print("starting the local Kafka broker (first run resolves jars with Maven) ...")
             broker = LocalBroker().start()
             bootstrap = broker.bootstrap
-        settings = replace(settings, kafka=replace(settings.kafka, bootstrap=bootstrap))
+        kafka = settings.kafka.model_copy(update={"bootstrap": bootstrap})
+        settings = settings.model_copy(update={"kafka": kafka})
         from streams.kafka.topics import create_topics
 
         create_topics(settings)

@@ -97,7 +97,7 @@ def faust_credentials(settings: Settings) -> Any:
     if k.security_protocol.startswith("SASL"):
         return faust.SASLCredentials(
             username=k.sasl_username,
-            password=k.sasl_password.get() if k.sasl_password else None,
+            password=k.sasl_password.get_secret_value() if k.sasl_password else None,
             mechanism=k.sasl_mechanism,
             ssl_context=ctx,
         )

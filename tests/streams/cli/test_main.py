@@ -37,18 +37,9 @@ WITH_INPUT = {
     **{f"{name} --config": [*argv, "--config", "{file}"] for name, argv in WITH_CONFIG.items()},
 }
 
-CONFIG_CHECK_PENDING = pytest.mark.xfail(
-    strict=True,
-    reason="`vigil config check` reports an unreadable file itself (stdout, exit 1); "
-    "streams/cli/config.py belongs to the configuration change of issue 12",
-)
-
 
 def input_cases() -> list[object]:
-    return [
-        pytest.param(argv, id=name, marks=[CONFIG_CHECK_PENDING] if name == "config check" else [])
-        for name, argv in WITH_INPUT.items()
-    ]
+    return [pytest.param(argv, id=name) for name, argv in WITH_INPUT.items()]
 
 
 @pytest.fixture

@@ -178,7 +178,7 @@ def test_password_from_the_environment_stays_secret() -> None:
         "VIGIL_KAFKA_SASL_PASSWORD": "0123",
     }
     s = load_settings(None, env)
-    assert s.kafka.sasl_password is not None and s.kafka.sasl_password.get() == "0123"
+    assert s.kafka.sasl_password is not None and s.kafka.sasl_password.get_secret_value() == "0123"
     s = load_settings(None, {**env, "VIGIL_KAFKA_SASL_PASSWORD": PASSWORD})
     for text in (repr(s), str(s), repr(s.kafka), f"{s.kafka}"):
         assert PASSWORD not in text

@@ -1,0 +1,427 @@
+"""Every setting, declared once: its type, default, bounds and help (SPEC §8).
+
+Each section is a frozen pydantic model with ``extra="forbid"`` (an unknown key is an
+error) and strict types (``"four"`` is not an integer, ``true`` is not a number, NaN is not
+a number). A key set to ``null`` in the file means "the default". The environment layer
+(:mod:`streams.config.loading`), the error messages (:mod:`streams.config.problems`) and
+``vigil config check --print-defaults`` (:mod:`streams.config.template`) are all derived
+from these declarations; a field's ``json_schema_extra={"env": ...}`` names its short
+environment aliases.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic.fields import FieldInfo
+
+from detectors.drift_monitor import default_step
+
+__all__ = [
+    "CalibrationSettings",
+    "DriftSettings",
+    "EscalationSettings",
+    "FeatureSpec",
+    "KafkaSettings",
+    "LabelSettings",
+    "ModelSettings",
+    "Settings",
+    "TopicSettings",
+    "WorkerSettings",
+    "field_extra",
+]
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+def _env(*names: str) -> dict[str, Any]:
+    """``json_schema_extra`` naming a setting's short environment aliases."""
+    return {"env": list(names)}
+
+
+def field_extra(field: FieldInfo, key: str) -> Any:
+    """What a setting declares under ``key`` in its ``json_schema_extra`` (or None)."""
+    extra = field.json_schema_extra
+    return extra.get(key) if isinstance(extra, dict) else None
+
+
+class Section(BaseModel):
+    """A frozen, strict settings section whose unknown keys are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_means_default(cls, data: Any) -> Any:
+        # ``kafka:`` with nothing under it, or ``min_margin: null``, keeps the default.
+        if data is None:
+            return {}
+        if isinstance(data, Mapping):
+            return {k: v for k, v in data.items() if v is not None}
+        return data
+
+
+class KafkaSettings(Section):
+    bootstrap: str = Field(
+        default="localhost:9092",
+        min_length=1,
+        description="Kafka bootstrap servers, host:port[,host:port...]",
+        json_schema_extra=_env("KAFKA_BOOTSTRAP_SERVERS", "VIGIL_KAFKA_BOOTSTRAP"),
+    )
+    security_protocol: SecurityProtocol = Field(
+        default="PLAINTEXT",
+        description="SASL_* needs sasl_username and sasl_password",
+        json_schema_extra=_env("VIGIL_KAFKA_SECURITY_PROTOCOL"),
+    )
+    sasl_mechanism: SaslMechanism = Field(
+        default="SCRAM-SHA-512", json_schema_extra=_env("VIGIL_KAFKA_SASL_MECHANISM")
+    )
+    sasl_username: str | None = Field(
+        default=None, min_length=1, json_schema_extra=_env("VIGIL_KAFKA_SASL_USERNAME")
+    )
+    sasl_password: SecretStr | None = Field(
+        default=None,
+        description="never shown in logs or reprs; set it from the environment",
+        json_schema_extra=_env("VIGIL_KAFKA_SASL_PASSWORD"),
+    )
+    ssl_cafile: str | None = Field(
+        default=None,
+        min_length=1,
+        description="CA bundle for SSL and SASL_SSL",
+        json_schema_extra=_env("VIGIL_KAFKA_SSL_CAFILE"),
+    )
+
+    @model_validator(mode="after")
+    def _sasl_needs_credentials(self) -> KafkaSettings:
+        password = self.sasl_password.get_secret_value() if self.sasl_password else ""
+        if self.security_protocol.startswith("SASL") and not (self.sasl_username and password):
+            raise ValueError(
+                f"security_protocol {self.security_protocol} needs kafka.sasl_username and "
+                "kafka.sasl_password (or VIGIL_KAFKA_SASL_USERNAME / VIGIL_KAFKA_SASL_PASSWORD)"
+            )
+        return self
+
+    def confluent_config(self) -> dict[str, str | int | float | bool]:
+        """librdkafka settings for confluent-kafka clients (contains the secret)."""
+        conf: dict[str, str | int | float | bool] = {
+            "bootstrap.servers": self.bootstrap,
+            "security.protocol": self.security_protocol,
+        }
+        if self.security_protocol.startswith("SASL"):
+            conf["sasl.mechanism"] = self.sasl_mechanism
+            conf["sasl.username"] = self.sasl_username or ""
+            conf["sasl.password"] = (
+                self.sasl_password.get_secret_value() if self.sasl_password else ""
+            )
+        if self.ssl_cafile and self.security_protocol in ("SSL", "SASL_SSL"):
+            conf["ssl.ca.location"] = self.ssl_cafile
+        return conf
+
+
+class TopicSettings(Section):
+    inference: str = Field(
+        default="vigil.inference", min_length=1, description="prediction events in"
+    )
+    labels: str = Field(default="vigil.labels", min_length=1, description="ground-truth labels in")
+    escalations: str = Field(
+        default="vigil.escalations", min_length=1, description="items for review out"
+    )
+    alerts: str = Field(
+        default="vigil.alerts", min_length=1, description="drift and calibration alerts out"
+    )
+    deadletter: str = Field(
+        default="vigil.deadletter", min_length=1, description="rejected messages out"
+    )
+    checkpoints: str = Field(
+        default="",
+        # Per app: two apps (consumer groups) never share state.
+        description='compacted state topic; empty: "<app_id>.checkpoints"',
+    )
+    partitions: int = Field(default=4, ge=1, le=10_000, description="for `vigil topics create`")
+    replication_factor: int = Field(default=1, ge=1, le=16, description="for `vigil topics create`")
+    retention_ms: int = Field(
+        default=7 * 24 * 3600 * 1000, ge=60_000, le=2**62, description="for `vigil topics create`"
+    )
+
+
+class WorkerSettings(Section):
+    metrics_port: int = Field(
+        default=9108,
+        ge=0,
+        le=65535,
+        description="/metrics port",
+        json_schema_extra=_env("VIGIL_METRICS_PORT"),
+    )
+    metrics_host: str = Field(
+        default="0.0.0.0",  # noqa: S104 - Prometheus scrapes the pod from outside
+        min_length=1,
+        description="/metrics address",
+    )
+    max_event_bytes: int = Field(
+        default=64 * 1024, ge=256, le=16 * 2**20, description="larger messages are dead letters"
+    )
+    max_models: int = Field(
+        default=500,
+        ge=1,
+        le=100_000,
+        description="distinct `model` label values on /metrics (then _other)",
+    )
+    max_tracked_models: int = Field(
+        default=2000,
+        ge=1,
+        le=1_000_000,
+        description="models whose state is kept in memory (LRU beyond)",
+    )
+    max_features_per_model: int = Field(
+        default=64, ge=1, le=512, description="features monitored per model (first seen first)"
+    )
+    allow_unknown_models: bool = Field(
+        default=True, description="false: events of models not under `models` are dead letters"
+    )
+    batch_size: int = Field(
+        default=500, ge=1, le=100_000, description="messages per consumed batch"
+    )
+    batch_within_s: float = Field(
+        default=0.05, ge=0.0, le=10.0, description="longest wait to fill a batch"
+    )
+    checkpoint_interval_s: float = Field(
+        default=5.0, ge=0.1, le=3600.0, description="seconds between checkpoint rounds"
+    )
+    ingest: Literal["batch", "faust"] = Field(default="batch", description="the Kafka driver")
+
+
+class FeatureSpec(Section):
+    type: Literal["numeric", "categorical"] = Field(
+        default="numeric", description="the feature's kind"
+    )
+    min: float | None = Field(default=None, description="smaller values escalate as out_of_range")
+    max: float | None = Field(default=None, description="larger values escalate as out_of_range")
+    redact: bool = Field(default=False, description='true: "[redacted]" in escalations and alerts')
+
+    @model_validator(mode="after")
+    def _min_below_max(self) -> FeatureSpec:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min must be ≤ max; got {self.min} > {self.max}")
+        return self
+
+    def as_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"type": self.type}
+        if self.min is not None:
+            d["min"] = self.min
+        if self.max is not None:
+            d["max"] = self.max
+        return d
+
+
+class DriftSettings(Section):
+    sensitivity: float = Field(
+        default=1_000_000.0, ge=100.0, le=1e12, description="expected events between false alarms"
+    )
+    window: int = Field(default=250, ge=10, le=1_000_000, description="events per windowed test")
+    # 50 finds a shift ~25-35 events sooner than 125 for ~1.5x the drift cost per event.
+    step: int = Field(
+        default=125,
+        ge=10,
+        le=100_000,
+        description="events between windowed tests; window must be a multiple of it",
+        json_schema_extra={"when_null": "half the window"},
+    )
+    reference_size: int = Field(
+        default=1000, ge=50, le=1_000_000, description="first events kept as reference (no profile)"
+    )
+    top_k: int = Field(default=20, ge=2, le=1000, description="categories tracked per feature")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _step_follows_window(cls, data: Any) -> Any:
+        # A file that sets only ``window`` gets the step that suits it, not 125.
+        if isinstance(data, Mapping) and data.get("step") is None:
+            window = data.get("window")
+            if isinstance(window, int) and not isinstance(window, bool) and window > 0:
+                return {**data, "step": default_step(window)}
+        return data
+
+    @model_validator(mode="after")
+    def _window_multiple_of_step(self) -> DriftSettings:
+        if self.window % self.step:
+            raise ValueError(f"window must be a multiple of step ({self.step}); got {self.window}")
+        return self
+
+
+class CalibrationSettings(Section):
+    bins: int = Field(default=10, ge=2, le=100, description="reliability bins")
+    window: int = Field(
+        default=5000, ge=10, le=10_000_000, description="labelled events per estimate"
+    )
+    max_ece: float = Field(
+        default=0.1, ge=0.0, le=1.0, description="alert above this calibration error"
+    )
+    max_accuracy_drop: float = Field(
+        default=0.1,
+        ge=0.0,
+        le=1.0,
+        description="alert when accuracy falls this far below reference",
+    )
+
+
+class EscalationSettings(Section):
+    policy: Literal["threshold", "conformal"] = Field(
+        default="threshold", description="how to escalate"
+    )
+    target_error: float = Field(
+        default=0.05, ge=0.0001, le=0.5, description="conformal: error rate of auto-accepted items"
+    )
+    min_confidence: float = Field(
+        default=0.6, ge=0.0, le=1.0, description="threshold: escalate below"
+    )
+    min_margin: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="threshold: escalate when top-2 margin is below"
+    )
+    max_entropy: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="threshold: escalate when normalised entropy is above",
+    )
+    max_interval_width: float | None = Field(
+        default=None, ge=1e-12, description="regressions: escalate wider prediction intervals"
+    )
+    budget_per_minute: float | None = Field(
+        default=None, ge=0.1, description="escalations per minute; the rest are suppressed"
+    )
+    drift_boost: float = Field(
+        default=0.1, ge=0.0, le=1.0, description="confidence bar raise while the model is in drift"
+    )
+    data_reasons: bool = Field(
+        default=True, description="escalate out_of_range, unseen_category, missing_features"
+    )
+    name: str = Field(
+        default="vigil-default", min_length=1, description="policy name in escalations"
+    )
+    version: str = Field(default="1", description="policy version in escalations")
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_as_text(cls, v: Any) -> Any:
+        # ``version: 2`` in YAML is a number; a version is text.
+        return str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
+
+
+class LabelSettings(Section):
+    horizon_seconds: float = Field(
+        default=7 * 24 * 3600.0, ge=1.0, le=365 * 86400.0, description="how long a label may join"
+    )
+    # ~60 bytes per pending prediction in a checkpoint: 10k keeps a model's state well
+    # under 1 MB; raise it for models whose labels come slowly and in volume.
+    max_pending: int = Field(
+        default=10_000,
+        ge=1,
+        le=100_000_000,
+        description="predictions waiting for a label, per model",
+    )
+
+
+class ModelSettings(Section):
+    features: dict[str, FeatureSpec] = Field(
+        default_factory=dict,
+        description="feature name -> {type, min, max, redact}; "
+        "features not named are inferred from the first events",
+    )
+    # Not strict: YAML gives a list, the model holds a frozenset.
+    redact: Annotated[frozenset[str], Field(strict=False)] = Field(
+        default=frozenset(),
+        description='feature names whose values never leave vigil ("[redacted]")',
+    )
+    drift: DriftSettings = DriftSettings()
+    calibration: CalibrationSettings = CalibrationSettings()
+    escalation: EscalationSettings = EscalationSettings()
+    labels: LabelSettings = LabelSettings()
+    reference: str | None = Field(
+        default=None, min_length=1, description="reference profile from `vigil reference build`"
+    )
+
+    @field_validator("features", mode="before")
+    @classmethod
+    def _feature_names_as_text(cls, v: Any) -> Any:
+        # YAML reads a feature named ``1`` or ``true`` as a number or a boolean.
+        return {str(k): spec for k, spec in v.items()} if isinstance(v, Mapping) else v
+
+    @cached_property
+    def redacted(self) -> frozenset[str]:
+        """Features whose values never leave vigil (``redact`` list plus per-feature flags);
+        computed once per settings object (it is read per escalation)."""
+        return self.redact | {n for n, f in self.features.items() if f.redact}
+
+
+class Settings(Section):
+    """The whole configuration. Built by :func:`streams.config.load_settings` (file plus
+    environment) or :func:`streams.config.settings_from_dict` (a mapping only)."""
+
+    app_id: str = Field(
+        default="vigil", min_length=1, description="consumer group; names the checkpoint topic"
+    )
+    kafka: KafkaSettings = KafkaSettings()
+    topics: TopicSettings = TopicSettings()
+    worker: WorkerSettings = WorkerSettings()
+    defaults: ModelSettings = Field(
+        default=ModelSettings(), description="every model, unless overridden under models"
+    )
+    models: dict[str, ModelSettings] = Field(
+        default_factory=dict,
+        description="model id -> the keys of defaults, merged over them",
+    )
+    log_level: LogLevel = "INFO"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _models_over_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        data = dict(data)
+        defaults = data.get("defaults") or {}
+        models = data.get("models")
+        if isinstance(defaults, Mapping) and isinstance(models, Mapping):
+            data["models"] = {str(name): merge_model(defaults, own) for name, own in models.items()}
+        return data
+
+    @property
+    def checkpoint_topic(self) -> str:
+        """The compacted topic of this app's model checkpoints."""
+        return self.topics.checkpoints or f"{self.app_id}.checkpoints"
+
+    def for_model(self, model_id: str) -> ModelSettings:
+        return self.models.get(model_id, self.defaults)
+
+
+def merge_model(defaults: Mapping[str, Any], own: Any) -> Any:
+    """A model's section deep-merged over ``defaults`` (the raw mappings).
+
+    Redaction only accumulates: a model's own ``redact`` list adds to the defaults' (a
+    deep merge would replace the list and silently un-redact those features).
+    """
+    if own is None:
+        own = {}
+    if not isinstance(own, Mapping):
+        return own  # validation reports it as not a mapping
+    merged = deep_merge(defaults, own)
+    names = list | tuple | set | frozenset
+    if isinstance(defaults.get("redact"), names) and isinstance(own.get("redact"), names):
+        merged["redact"] = [*defaults["redact"], *own["redact"]]
+    return merged
+
+
+def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``over`` merged into a copy of ``base``, mapping by mapping."""
+    out = copy.deepcopy(dict(base))
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
