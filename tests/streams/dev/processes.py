@@ -34,6 +34,14 @@ def _stat(pid: int) -> list[str] | None:
 
 def alive(pid: int) -> bool:
     """Whether ``pid`` runs: a zombie (dead, not yet reaped by its new parent) does not."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    if not Path("/proc").is_dir():  # not Linux: no way to tell a zombie here
+        return True
     fields = _stat(pid)
     return fields is not None and fields[0] != "Z"
 
@@ -68,7 +76,7 @@ def wait_gone(pids: Iterable[int], timeout: float = GONE_WITHIN_S) -> list[int]:
     return [pid for pid in pids if alive(pid)]
 
 
-def start_in_background(command: str, out: Path, cwd: Path | None = None) -> int:
+def start_in_background(command: str, out: Path, env: dict[str, str] | None = None) -> int:
     """Run ``command`` as ``sh -c 'command &'`` does, output to ``out``; return its pid.
 
     A non-interactive shell starts background jobs with SIGINT and SIGQUIT ignored, and
@@ -78,8 +86,7 @@ def start_in_background(command: str, out: Path, cwd: Path | None = None) -> int
     subprocess.run(
         ["sh", "-c", f'{command} > "{out}" 2>&1 & echo $! > "{pid_file}"'],
         check=True,
-        cwd=cwd,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        env=dict(env if env is not None else os.environ, PYTHONUNBUFFERED="1"),
     )
     return int(pid_file.read_text(encoding="ascii"))
 
