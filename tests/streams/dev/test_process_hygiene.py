@@ -42,11 +42,13 @@ RDKAFKA_LOG_LINE = re.compile(r"^%\d\|", re.MULTILINE)
 
 
 @pytest.fixture
-def own_broker_env() -> dict[str, str]:
-    """The environment for a tool that must start its own local broker."""
+def own_broker_env(tmp_path: Path) -> dict[str, str]:
+    """The environment for a tool that must start its own local broker; its temporary
+    directories (the demo's log file among them) go under ``tmp_path``."""
     if shutil.which("java") is None:
         kafka_unavailable("java is not on PATH, so the local jar broker cannot run")
-    return {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+    return {**env, "TMPDIR": str(tmp_path)}
 
 
 def _children(pid: int) -> dict[str, int]:
@@ -121,7 +123,7 @@ def test_demo_output_off_a_terminal(tmp_path: Path, own_broker_env: dict[str, st
     printed = re.search(r"^log: +(\S+)", done.stdout, re.MULTILINE)
     assert printed, output
     log = Path(printed[1])
-    assert log.is_file()
+    assert log.is_file() and log.is_relative_to(tmp_path)
     assert "metrics at http://127.0.0.1:" in log.read_text()  # the worker's output went there
     assert re.search(r"^model +events/s +escalations", done.stdout, re.MULTILINE), output
     assert re.search(r"^churn +\d+\.\d ", done.stdout, re.MULTILINE), output
