@@ -6,9 +6,17 @@
     ├── InvalidEventError (ValueError)   a consumed message breaks the contract (SPEC §2–3);
     │                                    carries the dead-letter ``reason`` and ``detail``
     ├── ConfigError (ValueError)         a configuration file or variable is invalid
-    ├── BrokerError (RuntimeError)       the local broker could not be resolved/started
     ├── PublishError (RuntimeError)      a publisher could not deliver within its timeout
-    └── OutputLostError (RuntimeError)   a worker's output was not delivered: stop, no commit
+    ├── OutputLostError (RuntimeError)   a worker's output was not delivered: stop, no commit
+    ├── CheckpointError (ValueError)     a checkpoint record cannot be decoded
+    ├── LocalBrokerError (RuntimeError)  the local jar broker (:mod:`streams.dev.local_broker`)
+    │   ├── ToolMissingError                 java or mvn is not on PATH
+    │   ├── JarResolveError                  Maven could not resolve the jars
+    │   └── BrokerStartError                 storage format failed, or not ready in time
+    └── LocalPrometheusError (RuntimeError)  the demo's Prometheus (:mod:`streams.dev.demo`)
+
+``CheckpointError`` and the local broker's three subclasses are defined next to the code
+that raises them (:mod:`streams.kafka.checkpoints`, :mod:`streams.dev.local_broker`).
 """
 
 from __future__ import annotations
@@ -43,10 +51,6 @@ class ConfigError(VigilError, ValueError):
     """A configuration value breaks its rule; the message names the key and the rule."""
 
 
-class BrokerError(VigilError, RuntimeError):
-    """The local Kafka broker could not be resolved, started or reached."""
-
-
 class PublishError(VigilError, RuntimeError):
     """Events could not be delivered to Kafka in time."""
 
@@ -57,3 +61,11 @@ class OutputLostError(VigilError, RuntimeError):
     The worker stops without checkpointing or committing, so that a restarted worker
     processes the same messages again from the last checkpoint.
     """
+
+
+class LocalBrokerError(VigilError, RuntimeError):
+    """The local jar broker could not be resolved, started or queried (dev tooling)."""
+
+
+class LocalPrometheusError(VigilError, RuntimeError):
+    """The demo's local Prometheus cannot start (binary or deploy files missing, no answer)."""

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 import yaml
 
+from streams.dev import children
 from streams.dev.scrape import Samples, scrape
 
 
@@ -66,14 +67,14 @@ class WorkerProcess:
         return f"http://127.0.0.1:{self.port}/metrics"
 
     def start(self) -> WorkerProcess:
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker", "--config", str(self.config_path)],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        # Spawned to die with the test process, even when pytest itself is killed.
+        with self.log_path.open("ab") as log:
+            self.proc = children.spawn(
+                [sys.executable, "-m", "streams.cli", "worker", "--config", str(self.config_path)],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -94,21 +95,16 @@ class WorkerProcess:
             return "(no log)"
 
     def stop(self, grace: float = 20.0) -> int | None:
+        """SIGTERM, then SIGKILL after ``grace`` s; the exit code, None if it had to be
+        killed (or never started)."""
         if self.proc is None or self.proc.poll() is not None:
             return None if self.proc is None else self.proc.returncode
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            return self.proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            return None
+        code = children.stop(self.proc, grace)
+        return None if code == -signal.SIGKILL else code
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+            children.stop(self.proc, grace=0.0)
 
 
 def wait_until(

@@ -1,4 +1,5 @@
-"""Developer tooling: the local jar broker, the demo, synthetic traffic, a metrics scraper.
+"""Developer tooling: the local jar broker, the demo and its summary, synthetic traffic, a
+metrics scraper, and the spawning of child processes that die with their parent.
 
 Nothing here runs in production. The names are imported on first use, so that
 ``python -m streams.dev.local_broker`` runs its module only once.

@@ -3,19 +3,24 @@
 Uses ``KAFKA_BOOTSTRAP_SERVERS`` when set, else starts the local jar broker;
 runs one worker process and synthetic traffic for three models (one drifts
 after a while, some events are malformed, a share of predictions gets labels
-back after a delay); prints the metrics URL and a live summary. When the
-``prometheus`` binary is on PATH it also starts a throwaway Prometheus that
-scrapes the worker and evaluates vigil's rules (:class:`LocalPrometheus`).
-Ctrl-C (or ``--duration``) stops everything, leaving no process behind.
+back after a delay); prints the metrics URL, the path of the log file and a live
+summary per model (:mod:`streams.dev.summary`). When the ``prometheus`` binary is on
+PATH it also starts a throwaway Prometheus that scrapes the worker and evaluates
+vigil's rules (:class:`LocalPrometheus`).
+
+The worker's output and the Kafka clients' logs go to the log file, not the screen.
+Ctrl-C, SIGINT, SIGTERM, SIGHUP (or ``--duration``) stop everything, leaving no process
+behind; children also die with the demo when it is killed outright
+(:mod:`streams.dev.children`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import random
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -23,20 +28,26 @@ import tempfile
 import time
 import urllib.request
 from collections import deque
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from streams.client import InferencePublisher
 from streams.config import Settings
-from streams.dev.scrape import scrape, total
+from streams.dev import children
+from streams.dev.scrape import Samples, scrape
+from streams.dev.summary import SummaryScreen, model_rows, render_table
 from streams.dev.traffic import INVALID_KINDS, DriftSchedule, SyntheticModel, invalid_event
+from streams.errors import LocalPrometheusError, VigilError
 
 __all__ = ["LocalPrometheus", "LocalPrometheusError", "run_demo"]
 
 INVALID_SHARE = 0.03
 LABEL_SHARE = 0.3
 LABEL_DELAY_S = (2.0, 8.0)
+#: Seconds between two summaries.
+REPORT_EVERY_S = 2.0
 
 #: deploy/prometheus of the source tree (as in a git checkout installed with ``pip -e``).
 PROMETHEUS_DIR = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
@@ -64,10 +75,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-class LocalPrometheusError(RuntimeError):
-    """The local Prometheus cannot be started (binary or deploy files missing, no answer)."""
 
 
 class LocalPrometheus:
@@ -140,7 +147,7 @@ class LocalPrometheus:
         self.config_path.write_text(self.render_config(), encoding="utf-8")
         self.port = _free_port()
         with self.log_path.open("ab") as log:
-            self._proc = subprocess.Popen(  # noqa: S603 - argv: the prometheus binary, our paths
+            self._proc = children.spawn(
                 [
                     self.binary,
                     f"--config.file={self.config_path}",
@@ -149,9 +156,6 @@ class LocalPrometheus:
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                # Own session: a Ctrl-C in the terminal reaches the demo, which stops
-                # Prometheus after the worker, not all at once.
-                start_new_session=True,
             )
         try:
             self._wait_ready()
@@ -202,14 +206,10 @@ class LocalPrometheus:
         """Stop Prometheus (SIGTERM, then SIGKILL) and remove its directory."""
         proc, self._proc = self._proc, None
         if proc is not None:
-            _stop_process(proc, grace=10.0)
+            children.stop(proc, grace=10.0)
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def run_demo(
@@ -219,54 +219,89 @@ def run_demo(
     rate: float = 300.0,
     traffic_only: bool = False,
 ) -> int:
+    """Run the demo until ``duration`` seconds have passed or a stop signal; returns 0."""
+    # Installed first, so that a signal while the broker or Prometheus starts (seconds)
+    # stops what has started too; SIGTERM and SIGHUP take Ctrl-C's path.
+    with children.stop_signals():
+        return _run(settings, duration, rate, traffic_only)
+
+
+def _run(settings: Settings, duration: float | None, rate: float, traffic_only: bool) -> int:
     broker = None
     worker: subprocess.Popen[bytes] | None = None
     prometheus: LocalPrometheus | None = None
     bootstrap = settings.kafka.bootstrap
-    # SIGTERM (docker stop, timeout, a supervisor) stops as cleanly as Ctrl-C does.
-    signal.signal(signal.SIGTERM, _interrupt)
+    log_path = Path(tempfile.mkdtemp(prefix="vigil-demo-")) / "demo.log"
+    _say(f"log:        {log_path}  (worker output, Kafka client logs)")
     try:
-        if not traffic_only and not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-            from streams.dev.local_broker import LocalBroker
+        with _logging_to(log_path, settings.log_level), log_path.open("ab") as log:
+            if not traffic_only and not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+                from streams.dev.local_broker import LocalBroker
 
-            print("starting the local Kafka broker (first run resolves jars with Maven) ...")
-            broker = LocalBroker().start()
-            bootstrap = broker.bootstrap
-        kafka = settings.kafka.model_copy(update={"bootstrap": bootstrap})
-        settings = settings.model_copy(update={"kafka": kafka})
-        from streams.kafka.topics import create_topics
+                _say("starting the local Kafka broker (first run resolves jars with Maven) ...")
+                broker = LocalBroker().start()
+                bootstrap = broker.bootstrap
+            kafka = settings.kafka.model_copy(update={"bootstrap": bootstrap})
+            settings = settings.model_copy(update={"kafka": kafka})
+            from streams.kafka.topics import create_topics
 
-        create_topics(settings)
-        metrics_url = None
-        if not traffic_only:
-            port = _free_port()
-            env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=bootstrap, VIGIL_METRICS_PORT=str(port))
-            env.setdefault("VIGIL_WORKER__METRICS_HOST", "127.0.0.1")
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", "worker"],
-                env=env,
-                start_new_session=True,
-            )
-            metrics_url = f"http://127.0.0.1:{port}/metrics"
-            prometheus = LocalPrometheus(port)
-            prometheus_line = _start_prometheus(prometheus)
-            print(f"kafka:      {bootstrap}")
-            print(f"metrics:    {metrics_url}")
-            print(f"prometheus: {prometheus_line}")
-            print("Ctrl-C stops everything.\n")
-        _traffic(settings, bootstrap, rate, duration, metrics_url, worker)
+            create_topics(settings)
+            metrics_url = None
+            if not traffic_only:
+                port = _free_port()
+                env = dict(
+                    os.environ, KAFKA_BOOTSTRAP_SERVERS=bootstrap, VIGIL_METRICS_PORT=str(port)
+                )
+                env.setdefault("VIGIL_WORKER__METRICS_HOST", "127.0.0.1")
+                worker = children.spawn(
+                    [sys.executable, "-m", "streams.cli", "worker"],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                )
+                metrics_url = f"http://127.0.0.1:{port}/metrics"
+                prometheus = LocalPrometheus(port)
+                prometheus_line = _start_prometheus(prometheus)
+                _say(f"kafka:      {bootstrap}")
+                _say(f"metrics:    {metrics_url}")
+                _say(f"prometheus: {prometheus_line}")
+                _say("Ctrl-C stops everything.\n")
+            _traffic(settings, bootstrap, rate, duration, metrics_url, worker, log_path)
         return 0
     except KeyboardInterrupt:
-        print("\nstopping ...")
+        _say("\nstopping ...")
         return 0
     finally:
         if worker is not None:
-            _stop_process(worker)
+            children.stop(worker, grace=15.0)
         if prometheus is not None:
             prometheus.stop()
         if broker is not None:
             broker.stop()
-        print("stopped cleanly.")
+        _say(f"stopped cleanly. Log: {log_path}")
+
+
+def _say(line: str) -> None:
+    # After SIGHUP the terminal may be gone (EIO): stopping the children matters more.
+    with contextlib.suppress(OSError):
+        print(line, flush=True)
+
+
+@contextlib.contextmanager
+def _logging_to(path: Path, level: str) -> Iterator[None]:
+    """Send this process's log records (the Kafka clients' among them) to ``path`` only."""
+    root = logging.getLogger()
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    previous_level = root.level
+    root.addHandler(handler)
+    root.setLevel(level)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous_level)
+        handler.close()
 
 
 def _start_prometheus(prometheus: LocalPrometheus) -> str:
@@ -282,19 +317,6 @@ def _start_prometheus(prometheus: LocalPrometheus) -> str:
     return f"{prometheus.page('alerts')} (targets: {prometheus.page('targets')})"
 
 
-def _stop_process(proc: subprocess.Popen[bytes], grace: float = 15.0) -> None:
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(grace)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
 def _traffic(
     settings: Settings,
     bootstrap: str,
@@ -302,6 +324,7 @@ def _traffic(
     duration: float | None,
     metrics_url: str | None,
     worker: subprocess.Popen[bytes] | None,
+    log_path: Path,
 ) -> None:
     rng = random.Random(42)  # noqa: S311 - seeded synthetic traffic, not a secret
     models = demo_models(rate)
@@ -310,8 +333,10 @@ def _traffic(
     }
     pending_labels: deque[tuple[float, dict[str, Any]]] = deque()
     started = time.monotonic()
-    next_report = started + 2.0
+    next_report = started + REPORT_EVERY_S
     sent = invalid = labels = 0
+    screen = SummaryScreen(sys.stdout)
+    reporter = _Reporter(metrics_url, screen)
     with InferencePublisher(
         bootstrap,
         topic=settings.topics.inference,
@@ -320,7 +345,10 @@ def _traffic(
     ) as pub:
         while duration is None or time.monotonic() - started < duration:
             if worker is not None and worker.poll() is not None:
-                raise RuntimeError(f"the worker exited with code {worker.returncode}")
+                raise VigilError(
+                    f"the demo's worker exited with code {worker.returncode}; "
+                    f"its output is in {log_path}"
+                )
             tick = time.monotonic()
             for _ in range(max(1, int(rate / 10))):
                 model = rng.choice(models)
@@ -340,8 +368,8 @@ def _traffic(
                 pub.publish_label(pending_labels.popleft()[1])
                 labels += 1
             if tick >= next_report:
-                next_report = tick + 2.0
-                print(_summary(metrics_url, sent, invalid, labels, tick - started), flush=True)
+                next_report = tick + REPORT_EVERY_S
+                reporter.report(sent, invalid, labels, tick - started)
             time.sleep(max(0.0, 0.1 - (time.monotonic() - tick)))
 
 
@@ -361,26 +389,28 @@ def _label_for(event: dict[str, Any], truth: str) -> dict[str, Any]:
     }
 
 
-def _summary(url: str | None, sent: int, invalid: int, labels: int, elapsed: float) -> str:
-    head = f"[{elapsed:6.0f}s] sent {sent} (invalid {invalid}, labels {labels})"
-    if url is None:
-        return head
-    try:
-        s = scrape(url, timeout=1.0)
-    except OSError:
-        return head + " | worker starting ..."
-    processed = total(s, "vigil_events_total", outcome="processed")
-    dead = total(s, "vigil_dead_letters_total")
-    esc = total(s, "vigil_escalations_total")
-    supp = total(s, "vigil_escalations_suppressed_total")
-    alerts = total(s, "vigil_alerts_total", state="drift")
-    drifting = sorted(
-        f"{lab['model']}:{lab['signal']}" for lab, v in s.get("vigil_drift_active", []) if v > 0
-    )
-    line = (
-        f"{head} | processed {processed:.0f}  escalations {esc:.0f}  suppressed {supp:.0f}"
-        f"  dead letters {dead:.0f}  drift alerts {alerts:.0f}"
-    )
-    if drifting:
-        line += f"  IN DRIFT: {', '.join(drifting[:4])}"
-    return line
+class _Reporter:
+    """Scrapes the worker every report and shows the summary table on ``screen``."""
+
+    def __init__(self, url: str | None, screen: SummaryScreen) -> None:
+        self.url = url
+        self.screen = screen
+        self._before: tuple[float, Samples] | None = None
+
+    def report(self, sent: int, invalid: int, labels: int, elapsed: float) -> None:
+        head = f"[{elapsed:6.0f}s] sent {sent} (invalid {invalid}, labels {labels})"
+        if self.url is None:
+            self.screen.show(head)
+            return
+        try:
+            now = scrape(self.url, timeout=1.0)
+        except OSError:
+            self.screen.show(f"{head} | worker starting ...")
+            return
+        at = time.monotonic()
+        if self._before is None:
+            rows = model_rows(now)
+        else:
+            rows = model_rows(now, self._before[1], at - self._before[0])
+        self._before = (at, now)
+        self.screen.show(render_table(head, rows))

@@ -3,21 +3,23 @@
 SPEC section 11. ``deploy/local/pom.xml`` pins the broker; :func:`resolve_jars` has Maven copy
 its runtime closure into a cache once; :class:`LocalBroker` renders
 ``deploy/local/server.properties.template`` with free ports and a fresh data directory,
-formats the KRaft storage, runs ``kafka.Kafka`` as a child JVM in its own process group and
-waits until the broker answers a metadata request. Tests (``tests/conftest.py``), ``vigil
+formats the KRaft storage, runs ``kafka.Kafka`` as a child JVM in its own process group (one
+that dies with this process, :mod:`streams.dev.children`) and waits until the broker answers
+a metadata request. Tests (``tests/conftest.py``), ``vigil
 demo`` and scripts use it::
 
     with LocalBroker() as broker:
         produce_to(broker.bootstrap)
 
 By hand: ``python -m streams.dev.local_broker`` prints the bootstrap address and runs until
-Ctrl-C; ``python -m streams.dev.local_broker --resolve-only`` only fills the jar cache.
+Ctrl-C, SIGINT, SIGTERM or SIGHUP; ``python -m streams.dev.local_broker --resolve-only``
+only fills the jar cache.
 
 This module imports neither Faust nor (until a broker is started) confluent-kafka.
 
-Exceptions::
+Exceptions (part of the tree in :mod:`streams.errors`)::
 
-    LocalBrokerError              root of this module's errors
+    LocalBrokerError              root of this module's errors (a VigilError)
     ├── ToolMissingError          java or mvn is not on PATH
     ├── JarResolveError           Maven could not resolve the jars
     └── BrokerStartError          storage format failed, or the broker was not ready in time
@@ -33,7 +35,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -41,11 +42,14 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from string import Template
 from types import TracebackType
 from typing import Literal
+
+from streams.dev import children
+from streams.errors import LocalBrokerError
 
 __all__ = [
     "KAFKA_VERSION",
@@ -99,10 +103,6 @@ _SCRAM_TOKEN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 #: The self-signed certificate only has to outlive one test session or demo.
 _CERT_VALIDITY_DAYS = 30
-
-
-class LocalBrokerError(RuntimeError):
-    """Root of the errors raised by :mod:`streams.dev.local_broker`."""
 
 
 class ToolMissingError(LocalBrokerError):
@@ -568,15 +568,7 @@ class LocalBroker:
         assert self._dir is not None  # noqa: S101 - set by start(); narrows the type
         cmd = self._java_cmd(java, "kafka.Kafka", str(self._dir / "server.properties"))
         with open(self._dir / "logs" / "stderr.log", "ab") as err:
-            # Own process group (start_new_session): Ctrl-C in a terminal reaches Python
-            # only, which then stops the broker in order; and stop() can signal the group.
-            self._proc = subprocess.Popen(  # noqa: S603 - argv from _java_cmd: java and our jars
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=err,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            self._proc = children.spawn(cmd, stdout=err, stderr=subprocess.STDOUT)
 
     def _wait_ready(self) -> None:
         from confluent_kafka.admin import AdminClient  # lazy: keep imports light
@@ -617,26 +609,14 @@ class LocalBroker:
 
     def _terminate(self, grace: float = _STOP_GRACE_SECONDS) -> None:
         proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None and grace > 0:
-            _signal_group(proc.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=grace)
-        # SIGKILL the group even after a clean exit: nothing the JVM forked may survive.
-        _signal_group(proc.pid, signal.SIGKILL)
-        proc.wait()
+        if proc is not None:
+            children.stop(proc, grace)
 
     def _cleanup_dir(self) -> None:
         if self._owns_dir and self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
             self._owns_dir = False
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
 
 
 def _cluster_id() -> str:
@@ -649,21 +629,8 @@ def _cluster_id() -> str:
             return cluster_id
 
 
-@contextlib.contextmanager
-def _interrupts_as_exit() -> Iterator[None]:
-    # SIGTERM (e.g. from a supervisor) takes the same clean path as Ctrl-C.
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """CLI: start a broker, print its bootstrap address, stop it on Ctrl-C."""
+    """CLI: start a broker, print its bootstrap address, stop it on Ctrl-C (or SIGTERM, SIGHUP)."""
     parser = argparse.ArgumentParser(
         prog="python -m streams.dev.local_broker",
         description=f"Run a local single-node Apache Kafka {KAFKA_VERSION} (KRaft) from jars.",
@@ -683,6 +650,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    # The handlers go in first: Maven and the broker's start take seconds, and a signal then
+    # must stop them too. SIGTERM and SIGHUP (terminal closed) take Ctrl-C's clean path.
+    with children.stop_signals():
+        return _serve(args)
+
+
+def _serve(args: argparse.Namespace) -> int:
     try:
         started = time.monotonic()
         libs = resolve_jars(args.cache_dir)
@@ -693,7 +667,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.data_dir, jars_dir=libs, start_timeout=args.timeout, sasl_ssl=args.sasl_ssl
         )
         started = time.monotonic()
-        with _interrupts_as_exit(), broker:
+        with broker:
             print(
                 f"Kafka {KAFKA_VERSION} ready in {time.monotonic() - started:.1f} s\n"
                 f"bootstrap: {broker.bootstrap}\n"

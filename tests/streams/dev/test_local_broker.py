@@ -6,7 +6,6 @@ restart and stop it, which must not disturb the session broker other tests share
 
 from __future__ import annotations
 
-import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,21 +17,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from streams.dev.local_broker import KAFKA_VERSION, LocalBroker, LocalBrokerError
 from tests.conftest import kafka_unavailable
+from tests.streams.dev.processes import alive
 
 pytestmark = pytest.mark.kafka
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie still answers kill(0); it is gone for our purposes once it no longer runs.
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            return stat.read().split(") ", 1)[1][0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
 
 
 def _start(data_dir: Path | None = None, *, sasl_ssl: bool = False) -> LocalBroker:
@@ -150,7 +137,7 @@ def test_kill_then_start_recovers() -> None:
         pid = broker.pid
         assert pid is not None
         broker.kill()
-        assert not _pid_alive(pid)
+        assert not alive(pid)
         broker.start()
         assert _consume_one(broker.bootstrap, topic) == b"acked before kill"
     finally:
@@ -160,9 +147,9 @@ def test_kill_then_start_recovers() -> None:
 def test_stop_leaves_no_process_and_no_temp_dir() -> None:
     broker = _start()
     pid, directory = broker.pid, broker.directory
-    assert pid is not None and _pid_alive(pid)
+    assert pid is not None and alive(pid)
     broker.stop()
-    assert not _pid_alive(pid)
+    assert not alive(pid)
     assert not directory.exists()
     assert not broker.running
     broker.stop()  # a second stop is harmless

@@ -1,0 +1,115 @@
+"""The demo's summary table, as a pure function of scraped metrics, and its screen."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from streams.dev.scrape import Samples
+from streams.dev.summary import ModelRow, SummaryScreen, model_rows, render_table
+
+
+def _samples(churn_processed: float, fraud_processed: float) -> Samples:
+    return {
+        "vigil_events_total": [
+            ({"model": "churn", "outcome": "processed"}, churn_processed),
+            ({"model": "churn", "outcome": "dead_letter"}, 4.0),
+            ({"model": "fraud", "outcome": "processed"}, fraud_processed),
+            ({"model": "fraud", "outcome": "dead_letter"}, 0.0),
+            ({"model": "_other", "outcome": "processed"}, 0.0),
+            ({"model": "_other", "outcome": "dead_letter"}, 0.0),
+        ],
+        "vigil_escalations_total": [
+            ({"model": "churn", "reason": "low_confidence"}, 30.0),
+            ({"model": "churn", "reason": "drift"}, 2.0),
+            ({"model": "fraud", "reason": "low_confidence"}, 7.0),
+        ],
+        "vigil_escalations_suppressed_total": [
+            ({"model": "churn"}, 5.0),
+            ({"model": "fraud"}, 0.0),
+        ],
+        "vigil_drift_active": [
+            ({"model": "churn", "signal": "x1"}, 1.0),
+            ({"model": "churn", "signal": "confidence"}, 1.0),
+            ({"model": "churn", "signal": "x2"}, 0.0),
+            ({"model": "fraud", "signal": "x1"}, 0.0),
+        ],
+        "vigil_accuracy": [({"model": "churn"}, 0.8125), ({"model": "fraud"}, float("nan"))],
+        "vigil_estimated_accuracy": [({"model": "churn"}, 0.79)],
+    }
+
+
+def test_rows_per_model_from_two_scrapes() -> None:
+    rows = model_rows(_samples(1200, 600), before=_samples(1000, 500), seconds=2.0)
+    assert rows == [
+        ModelRow(
+            model="churn",
+            events_per_second=100.0,
+            escalations=32.0,
+            suppressed=5.0,
+            dead_letters=4.0,
+            drifting=("confidence", "x1"),
+            accuracy=0.8125,
+            estimated_accuracy=0.79,
+        ),
+        ModelRow(
+            model="fraud",
+            events_per_second=50.0,
+            escalations=7.0,
+            suppressed=0.0,
+            dead_letters=0.0,
+            drifting=(),
+            accuracy=None,  # NaN: no labelled window yet
+            estimated_accuracy=None,  # no series
+        ),
+    ]
+
+
+def test_first_scrape_has_no_rate_and_a_restart_no_negative_rate() -> None:
+    assert [r.events_per_second for r in model_rows(_samples(10, 10))] == [None, None]
+    restarted = model_rows(_samples(10, 10), before=_samples(1000, 500), seconds=2.0)
+    assert [r.events_per_second for r in restarted] == [0.0, 0.0]
+
+
+def test_table_text() -> None:
+    rows = model_rows(_samples(1200, 600), before=_samples(1000, 500), seconds=2.0)
+    assert render_table("[    42s] sent 9000", rows) == (
+        "[    42s] sent 9000\n"
+        "model  events/s  escalations  suppressed  dead letters  accuracy  est. accuracy"
+        "  in drift\n"
+        "churn     100.0           32           5             4     0.812          0.790"
+        "  confidence, x1\n"
+        "fraud      50.0            7           0             0         -              -"
+        "  -"
+    )
+
+
+def test_table_without_rows_is_the_head_line() -> None:
+    assert render_table("[     2s] sent 600 | worker starting ...", []) == (
+        "[     2s] sent 600 | worker starting ..."
+    )
+
+
+def test_screen_redraws_in_place_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "12")
+    out = io.StringIO()
+    screen = SummaryScreen(out, live=True)
+    screen.show("first line is long\nsecond")
+    screen.show("third")
+    assert (
+        out.getvalue()
+        == (
+            "\x1b[J" + "first line i\nsecond\n"  # cut to the width: no line wraps
+            "\x1b[2F\x1b[J" + "third\n"  # two lines up, cleared, redrawn
+        )
+    )
+
+
+def test_screen_prints_plain_blocks_elsewhere() -> None:
+    out = io.StringIO()
+    screen = SummaryScreen(out)  # StringIO is no terminal
+    assert not screen.live
+    screen.show("a\nb")
+    screen.show("c")
+    assert out.getvalue() == "a\nb\n\nc\n\n"
