@@ -16,11 +16,15 @@ RUN groupadd --system --gid 10001 vigil \
  && chown vigil:vigil /var/lib/vigil
 
 WORKDIR /src
+# The runtime lock first (exact versions and hashes, the pins CI tests; a layer that is
+# rebuilt only when the pins change), then the project itself without resolving again.
+COPY requirements-runtime.lock ./
+RUN pip install --require-hashes -r requirements-runtime.lock
 # README.m[d]: copied when present (pyproject names it as the readme).
 COPY pyproject.toml README.m[d] ./
 COPY detectors ./detectors
 COPY streams ./streams
-RUN pip install . && rm -rf /src
+RUN pip install --no-deps . && rm -rf /src
 
 USER 10001
 WORKDIR /var/lib/vigil

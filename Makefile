@@ -4,8 +4,10 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-# Exact versions (and hashes) of every runtime and dev dependency, resolved by `make lock`.
+# Exact versions (and hashes) of every runtime and dev dependency, resolved by `make lock`;
+# the runtime-only lock is what the Docker image installs (same pins, no dev tools).
 LOCK   := requirements.lock
+RUNTIME_LOCK := requirements-runtime.lock
 # Reinstall when the dependencies or their pins change; otherwise `make venv` is a no-op.
 STAMP  := $(VENV)/.vigil-installed
 
@@ -31,6 +33,10 @@ lock: venv
 	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
 		--universal --fork-strategy fewest --generate-hashes \
 		--custom-compile-command 'make lock' --quiet $(LOCK_ARGS) -o $(LOCK)
+	# The runtime lock takes its pins from the full one (-c), so the image runs what CI tests.
+	$(VENV)/bin/uv pip compile pyproject.toml --python-version 3.11 \
+		--universal --fork-strategy fewest --generate-hashes -c $(LOCK) \
+		--custom-compile-command 'make lock' --quiet -o $(RUNTIME_LOCK)
 
 # Jars for the local broker (deploy/local/pom.xml) into ~/.cache/vigil or $$VIGIL_CACHE_DIR;
 # skipped when already complete.

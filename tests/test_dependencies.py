@@ -19,6 +19,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 LOCK = REPO / "requirements.lock"
+RUNTIME_LOCK = REPO / "requirements-runtime.lock"
 FIRST_PARTY = {"streams", "detectors", "tests", "benchmarks"}
 RUNTIME_CODE = ("streams", "detectors")
 DEV_CODE = ("tests", "benchmarks", "deploy")
@@ -48,10 +49,10 @@ def _declared() -> tuple[set[str], set[str]]:
     return runtime, dev
 
 
-def _locked() -> dict[str, list[str]]:
+def _locked(lock: Path = LOCK) -> dict[str, list[str]]:
     """Package → pinned versions (several only if the lock forks by platform or Python)."""
     pins: dict[str, list[str]] = {}
-    for line in LOCK.read_text(encoding="utf-8").splitlines():
+    for line in lock.read_text(encoding="utf-8").splitlines():
         match = _PIN.match(line)
         if match:
             pins.setdefault(_normalize(match.group(1)), []).append(match.group(2))
@@ -125,3 +126,16 @@ def test_lock_pins_one_exact_version_per_package() -> None:
     ]
     loose = [line for line in requirement_lines if not _PIN.match(line)]
     assert not loose, f"{LOCK.name} has requirements that are not `name==version`: {loose}"
+
+
+def test_runtime_lock_pins_the_runtime_dependencies_as_the_full_lock_does() -> None:
+    """The Docker image installs requirements-runtime.lock: the versions CI tested, no dev tools."""
+    runtime, dev = _declared()
+    image = _locked(RUNTIME_LOCK)
+    missing = sorted(runtime - set(image))
+    assert not missing, f"{RUNTIME_LOCK.name} has no pin for {missing}: run `make lock`"
+    full = _locked()
+    differ = {name: (v, full.get(name)) for name, v in image.items() if full.get(name) != v}
+    assert not differ, f"{RUNTIME_LOCK.name} and {LOCK.name} disagree: {differ}"
+    dev_only = sorted((dev - runtime) & set(image))
+    assert not dev_only, f"{RUNTIME_LOCK.name} carries dev tools {dev_only}"

@@ -202,7 +202,13 @@ def test_dockerfile() -> None:
     assert values["ENTRYPOINT"] == ['["vigil"]']
     assert values["CMD"] == ['["worker"]']
     assert values["EXPOSE"] == ["9108"]
-    assert any("pip install ." in r for r in values["RUN"])
+    # Dependencies from the runtime lock with their hashes, then the project alone.
+    runs = values["RUN"]
+    lock_step = next(i for i, r in enumerate(runs) if "requirements-runtime.lock" in r)
+    assert "--require-hashes" in runs[lock_step]
+    project_step = next(i for i, r in enumerate(runs) if "pip install --no-deps ." in r)
+    assert lock_step < project_step
+    assert "requirements-runtime.lock" in " ".join(values["COPY"])
 
 
 def test_dockerignore_keeps_the_package_and_drops_the_rest() -> None:
@@ -212,5 +218,5 @@ def test_dockerignore_keeps_the_package_and_drops_the_rest() -> None:
         if line.strip() and not line.startswith("#")
     }
     assert {".git", ".venv", "tests"} <= ignored
-    copied = {"pyproject.toml", "streams", "detectors", "README.md"}
+    copied = {"pyproject.toml", "requirements-runtime.lock", "streams", "detectors", "README.md"}
     assert not copied & ignored
