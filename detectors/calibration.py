@@ -18,7 +18,7 @@ import math
 from bisect import bisect_left
 from typing import Any
 
-from detectors.base import Detector, check_in_range, check_positive, check_probability
+from detectors.base import BivariateDetector, check_in_range, check_positive, check_probability
 from detectors.errors import InvalidObservationError, SettingsError
 from detectors.signals import SignalChange, SignalState
 
@@ -51,7 +51,7 @@ def reliability_edges(bins: int) -> list[float]:
     return [i * step for i in range(1, bins)]
 
 
-class CalibrationMonitor(Detector):
+class CalibrationMonitor(BivariateDetector[float, bool, list[SignalChange]]):
     """Rolling calibration of one model: ECE, MCE, Brier (Murphy decomposition),
     log loss and accuracy over the last ``window`` labelled events, with
     edge-triggered alerts on ``calibration`` and ``accuracy``.
@@ -219,9 +219,7 @@ class CalibrationMonitor(Detector):
         self._sq_err += sign * (c - y) ** 2
         self._logloss += sign * self._item_logloss(confidence, correct)
 
-    def update(  # type: ignore[override]  # a labelled event is a (confidence, correct) pair
-        self, confidence: float, correct: bool
-    ) -> list[SignalChange]:
+    def update(self, confidence: float, correct: bool) -> list[SignalChange]:
         """Add one labelled event; return the alerts it triggers (usually none).
 
         ``confidence`` must be a finite number in [0, 1] and ``correct`` a bool.

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from detectors.base import Detector, check_positive
+from detectors.base import UnivariateDetector, check_positive
 from detectors.data_quality import PSEUDO_COUNT, RateWindow
 from detectors.errors import InvalidObservationError, SettingsError
 from detectors.hysteresis import DriftLatch
@@ -31,7 +31,7 @@ nominal with 5, 1.4-1.6x with 20 and ~1.1x with 40 (benchmarks/detector_quality.
 saw the chi-squared tests take most of the false alerts with 5)."""
 
 
-class CategoricalDrift(Detector):
+class CategoricalDrift(UnivariateDetector[str, list[SignalChange]]):
     """Frequency changes and new categories in a categorical stream.
 
     The vocabulary is bounded: the reference's ``top_k`` categories (those a

@@ -144,9 +144,7 @@ class ConformalEscalation(Detector):
         m = state["stuck_min"]
         self._stuck_min = None if m is None else float(m)
 
-    def update(  # type: ignore[override]  # a label is (score, correct, was_escalated)
-        self, score: float, correct: bool, was_escalated: bool
-    ) -> float:
+    def update(self, score: float, correct: bool, was_escalated: bool) -> float:
         """Learn from one labelled item; return the new threshold.
 
         ``score`` is the item's :func:`nonconformity` when it was decided,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from detectors.base import Detector, check_positive
+from detectors.base import UnivariateDetector, check_positive
 from detectors.errors import InvalidObservationError, SettingsError
 from detectors.hysteresis import DriftLatch
 from detectors.sensitivity import (
@@ -95,7 +95,7 @@ class RateWindow:
         self.hits = sum(self._hits)
 
 
-class DataQualityDrift(Detector):
+class DataQualityDrift(UnivariateDetector[Status, list[SignalChange]]):
     """Missing and out-of-range rates of one feature against its reference.
 
     Each event is ``"ok"``, ``"missing"`` (absent or null) or ``"out_of_range"``

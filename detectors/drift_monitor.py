@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from detectors.base import Detector, check_positive
+from detectors.base import BivariateDetector, check_positive
 from detectors.categorical_drift import CategoricalDrift
 from detectors.data_quality import DataQualityDrift
 from detectors.errors import InvalidObservationError, SettingsError, SnapshotError
@@ -22,6 +22,9 @@ from detectors.signals import SignalChange, SignalState
 __all__ = ["DriftMonitor", "EventQuality", "default_step"]
 
 _KINDS = ("numeric", "categorical")
+
+Features = Mapping[str, float | int | str | bool | None]
+"""One event's features as :meth:`DriftMonitor.update` takes them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +88,7 @@ class _Slot:
         self.configured_bounds = configured_bounds
 
 
-class DriftMonitor(Detector):
+class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
     """Feature, confidence, prediction and data-quality drift of ONE model.
 
     Signals (SPEC §5): ``feature:<name>`` (a
@@ -357,9 +360,9 @@ class DriftMonitor(Detector):
         return dets
 
     # -- updates -------------------------------------------------------------
-    def update(  # type: ignore[override]
+    def update(
         self,
-        features: Mapping[str, float | int | str | bool | None],
+        features: Features,
         prediction: Prediction,
     ) -> list[SignalChange]:
         """Take one event; return the signals that entered or left drift (usually none)."""

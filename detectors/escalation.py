@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from detectors.base import Detector, check_in_range, check_positive
+from detectors.base import UnivariateDetector, check_in_range, check_positive
 from detectors.prediction import ClassPrediction, Prediction
 
 __all__ = ["REASON_KINDS", "Decision", "Reason", "ThresholdEscalation"]
@@ -112,7 +112,7 @@ def make_decision(
     return d
 
 
-class ThresholdEscalation(Detector):
+class ThresholdEscalation(UnivariateDetector[Prediction, list[Reason]]):
     """Escalate a prediction whose uncertainty crosses a fixed threshold.
 
     Parameters

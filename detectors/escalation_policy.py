@@ -278,7 +278,7 @@ class EscalationPolicy(Detector):
         self._escalated += 1
         return make_decision(True, priority, tuple(reasons))
 
-    def update(  # type: ignore[override]  # same arguments as decide
+    def update(
         self,
         prediction: Prediction,
         *,

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from river._river_rust.drift import AdaptiveWindowing
 
-from detectors.base import Detector, check_finite, check_positive
+from detectors.base import UnivariateDetector, check_finite, check_positive
 from detectors.errors import SettingsError
 from detectors.hysteresis import DriftLatch
 from detectors.reference import numeric_reference
@@ -31,7 +31,7 @@ _ADWIN_MIN_WINDOW = 5
 _ADWIN_GRACE = 10
 
 
-class NumericDrift(Detector):
+class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
     """Level shifts and distribution changes of a numeric stream against a reference.
 
     Two tests, each given half of the signal's false-alarm budget

@@ -25,7 +25,7 @@ from bisect import bisect_left
 from math import ldexp
 from typing import Any
 
-from detectors.base import Detector, check_in_range, check_positive, check_probability
+from detectors.base import UnivariateDetector, check_in_range, check_positive, check_probability
 from detectors.calibration import reliability_edges
 from detectors.errors import InvalidObservationError
 from detectors.signals import SignalChange, SignalState
@@ -45,7 +45,7 @@ def _fixed(x: float) -> int:
     return int(math.ldexp(x, _FIXED_BITS))
 
 
-class PerformanceEstimator(Detector):
+class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
     """Estimate accuracy from confidences (CBPE) and alert when it drops.
 
     Parameters
