@@ -16,6 +16,7 @@ per minute bounds the overshoot when a minute is busier than forecast.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -97,6 +98,11 @@ class EscalationBudget(BivariateDetector[float, datetime, bool]):
         check_in_range("smoothing", smoothing, 0.0, 1.0)
         check_positive("smoothing", smoothing)
         self._reset()
+
+    @classmethod
+    def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
+        yield {"budget_per_minute": 20, "history": 256}
+        yield {"budget_per_minute": 1, "history": 16, "smoothing": 1.0}
 
     def _reset(self) -> None:
         self._minute: int | None = None

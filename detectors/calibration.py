@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
+from collections.abc import Iterator
 from typing import Any
 
 from detectors.base import BivariateDetector, check_in_range, check_positive, check_probability
@@ -148,6 +149,11 @@ class CalibrationMonitor(BivariateDetector[float, bool, list[SignalChange]]):
             raise SettingsError(f"'eps' must be > 0 so log loss stays finite; got {eps!r}")
         self._edges = reliability_edges(bins)
         self._reset()
+
+    @classmethod
+    def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
+        yield {"window": 300, "min_labelled": 50, "ece_threshold": 0.1}
+        yield {"bins": 4, "window": 100, "min_labelled": 20, "reference_accuracy": 0.8}
 
     def _reset(self) -> None:
         # Ring buffer of the window; slots beyond ``_n`` are unused.

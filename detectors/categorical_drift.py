@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from detectors.base import UnivariateDetector, check_positive
@@ -124,6 +124,11 @@ class CategoricalDrift(UnivariateDetector[str, list[SignalChange]]):
         self._blocks = window // step
         self._critical: dict[tuple[int, float], float] = {}
         self._reset()
+
+    @classmethod
+    def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
+        yield {}
+        yield {"reference_size": 300, "top_k": 3, "window": 100, "step": 50}
 
     # -- state ---------------------------------------------------------------
     def _reset(self) -> None:

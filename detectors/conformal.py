@@ -31,6 +31,7 @@ items.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 from detectors.base import Detector, check_finite, check_in_range, check_positive
@@ -116,6 +117,11 @@ class ConformalEscalation(Detector):
         check_in_range("initial_threshold", initial_threshold, 0.0, 1.0)
         check_positive("patience", patience, integer=True)
         self._reset()
+
+    @classmethod
+    def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
+        yield {"target_error": 0.05, "patience": 20}
+        yield {"target_error": 0.2, "learning_rate": 0.05, "initial_threshold": 0.0, "patience": 3}
 
     def _reset(self) -> None:
         self._tau = float(self.initial_threshold)

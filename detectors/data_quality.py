@@ -11,6 +11,7 @@ over a sliding window, and the two make one signal ``data_quality:<feature>``.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any, Literal
 
 from detectors.base import UnivariateDetector, check_positive
@@ -184,6 +185,11 @@ class DataQualityDrift(UnivariateDetector[Status, list[SignalChange]]):
         self.threshold = -math.log10(self._alpha)
         self._blocks = window // step
         self._reset()
+
+    @classmethod
+    def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
+        yield {}
+        yield {"reference": {"events": 1000, "missing": 10, "out_of_range": 2}, "window": 100}
 
     def _reset(self) -> None:
         self._events = 0

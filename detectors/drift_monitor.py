@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -233,6 +233,18 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
             except SnapshotError as exc:
                 raise SettingsError(f"'reference' is not a reference profile: {exc}") from exc
         self._reset()
+
+    @classmethod
+    def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
+        yield {}
+        yield {
+            "features": {
+                "n0": {"type": "numeric", "min": -3.0, "max": 3.0},
+                "c": {"type": "categorical"},
+            },
+            "window": 100,
+            "max_features": 4,
+        }
 
     # -- state ---------------------------------------------------------------
     def _reset(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -138,6 +138,11 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
         self.recovery_threshold = ks_critical(RECOVERY_ALPHA)
         self._blocks = window // step
         self._reset()
+
+    @classmethod
+    def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
+        yield {"reference_size": 1000}
+        yield {"reference_size": 200, "bins": 8, "window": 100, "step": 25, "clock": 8}
 
     # -- state ---------------------------------------------------------------
     def _reset(self) -> None:

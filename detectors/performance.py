@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
+from collections.abc import Iterator
 from math import ldexp
 from typing import Any
 
@@ -130,6 +131,17 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
         check_positive("min_events", min_events, integer=True)
         self._edges = reliability_edges(bins)
         self._reset()
+
+    @classmethod
+    def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
+        yield {"window": 200, "calibration_window": 300, "min_events": 50}
+        yield {
+            "bins": 5,
+            "window": 100,
+            "calibration_window": 300,
+            "min_events": 20,
+            "reference_accuracy": 0.75,
+        }
 
     def _reset(self) -> None:
         # Unlabelled window: ring buffer, per-bin counts and fixed-point sums.
