@@ -140,6 +140,26 @@ def test_every_class_declares_test_params_and_inputs(cls: Any) -> None:
     )
 
 
+def test_a_detector_without_params_is_found_and_flagged() -> None:
+    """The machinery itself: a new class in a detectors module is discovered, and the
+    check above would fail it for lacking ``_unit_test_params``."""
+    from detectors.base import UnivariateDetector
+
+    class Unlisted(UnivariateDetector[float, None]):
+        def _reset(self) -> None: ...
+        def _state(self) -> dict[str, Any]:
+            return {}
+
+        def _load_state(self, state: dict[str, Any]) -> None: ...
+        def update(self, x: float) -> None: ...
+
+    Unlisted.__module__ = "detectors.numeric_drift"
+    assert Unlisted in discover()
+    assert not _declares_params(Unlisted)
+    with pytest.raises(NotImplementedError, match="Unlisted declares no _unit_test_params"):
+        list(Unlisted._unit_test_params())
+
+
 # -- state -----------------------------------------------------------------------
 
 
