@@ -5,27 +5,38 @@ A detector is a small class (in the style of River):
 * ``__init__`` stores each setting unchanged as a public attribute and checks it,
   raising :class:`~detectors.errors.SettingsError` that names the setting and the rule;
 * learned state is private and built in one ``_reset()``;
-* ``update(x)`` takes one observation and rejects NaN / wrong types with
-  :class:`~detectors.errors.InvalidObservationError` *before* touching state;
+* ``update`` takes one observation and rejects NaN / wrong types with
+  :class:`~detectors.errors.InvalidObservationError` *before* touching state. Its
+  arity picks the base: :class:`UnivariateDetector` for ``update(x)``,
+  :class:`BivariateDetector` for ``update(x, y)``; a class whose update takes
+  other arguments (``ConformalEscalation``: score, correct, was_escalated;
+  ``EscalationPolicy``: a prediction and keyword-only context) derives from
+  :class:`Detector` and defines its own;
 * results are read-only properties;
 * ``snapshot()`` returns plain, picklable data (dicts, lists, numbers, strings)
   and ``restore(snapshot)`` rebuilds an object that continues exactly as if it
   had never stopped.
 
-The shared contract suite in ``tests/detectors/test_contract.py`` checks all of
-this for every registered class.
+The shared contract suite in ``tests/detectors/test_contract.py`` finds every
+concrete class here by walking the package (a class declares the constructor
+arguments it is tested with in ``_unit_test_params``) and checks all of this,
+plus River's cheap checks: pickle, clone, ``repr``, settings matching the
+``__init__`` signature, and input left unmutated.
 """
 
 from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Self
+from collections.abc import Iterator
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 from detectors.errors import InvalidObservationError, SettingsError, SnapshotError
 
 __all__ = [
+    "BivariateDetector",
     "Detector",
+    "UnivariateDetector",
     "check_finite",
     "check_in_range",
     "check_positive",
@@ -111,7 +122,8 @@ class Detector(ABC):
     """Base class: settings in ``__init__``, state in ``_reset``, plain snapshots.
 
     Subclasses list the names of their constructor settings in ``_settings`` and
-    implement ``_reset``, ``update``, ``_state`` and ``_load_state``. The base
+    implement ``_reset``, ``_state``, ``_load_state`` and an ``update`` (see
+    :class:`UnivariateDetector` and :class:`BivariateDetector`). The base
     class builds ``snapshot``/``restore`` from those, so a snapshot is
     ``{"class": ..., "version": ..., "settings": {...}, "state": {...}}``.
     """
@@ -122,10 +134,6 @@ class Detector(ABC):
     @abstractmethod
     def _reset(self) -> None:
         """Build all learned state from scratch."""
-
-    @abstractmethod
-    def update(self, x: Any) -> Any:
-        """Take one observation."""
 
     @abstractmethod
     def _state(self) -> dict[str, Any]:
@@ -173,3 +181,32 @@ class Detector(ABC):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.settings().items())
         return f"{type(self).__name__}({args})"
+
+    @classmethod
+    def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
+        """Constructor arguments the contract suite runs this class with (as River's
+        ``_unit_test_params``). Every concrete class defines its own, so that a new
+        detector cannot enter the package untested."""
+        raise NotImplementedError(f"{cls.__qualname__} declares no _unit_test_params")
+
+
+In = TypeVar("In")
+In2 = TypeVar("In2")
+Out = TypeVar("Out")
+
+
+class UnivariateDetector(Detector, Generic[In, Out]):
+    """A detector fed one value per update: ``update(x)``."""
+
+    @abstractmethod
+    def update(self, x: In, /) -> Out:
+        """Take one observation; reject it (state untouched) if invalid."""
+
+
+class BivariateDetector(Detector, Generic[In, In2, Out]):
+    """A detector fed a pair per update: ``update(x, y)`` (a confidence and whether it
+    was right, a priority and the time, an event's features and its prediction)."""
+
+    @abstractmethod
+    def update(self, x: In, y: In2, /) -> Out:
+        """Take one observation pair; reject it (state untouched) if invalid."""

@@ -16,10 +16,11 @@ per minute bounds the overshoot when a minute is busier than forecast.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from detectors.base import Detector, check_in_range, check_positive, check_probability
+from detectors.base import BivariateDetector, check_in_range, check_positive, check_probability
 from detectors.errors import InvalidObservationError
 
 __all__ = ["EscalationBudget", "check_aware"]
@@ -44,7 +45,7 @@ def check_aware(name: str, value: object) -> datetime:
     return value
 
 
-class EscalationBudget(Detector):
+class EscalationBudget(BivariateDetector[float, datetime, bool]):
     """Admit at most ``budget_per_minute`` escalations per minute, preferring
     high priority; count the rest as suppressed.
 
@@ -98,6 +99,11 @@ class EscalationBudget(Detector):
         check_positive("smoothing", smoothing)
         self._reset()
 
+    @classmethod
+    def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
+        yield {"budget_per_minute": 20, "history": 256}
+        yield {"budget_per_minute": 1, "history": 16, "smoothing": 1.0}
+
     def _reset(self) -> None:
         self._minute: int | None = None
         self._sent = 0  # escalations admitted in the current minute
@@ -139,9 +145,7 @@ class EscalationBudget(Detector):
         self._admitted_total = int(state["admitted_total"])
         self._suppressed_total = int(state["suppressed_total"])
 
-    def update(  # type: ignore[override]  # a candidate is (priority, now)
-        self, priority: float, now: datetime
-    ) -> bool:
+    def update(self, priority: float, now: datetime) -> bool:
         """Offer one candidate escalation; ``True`` escalates it, ``False`` suppresses it."""
         p = check_probability("priority", priority)
         t = check_aware("now", now).timestamp() / 60.0

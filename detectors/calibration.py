@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
+from collections.abc import Iterator
 from typing import Any
 
-from detectors.base import Detector, check_in_range, check_positive, check_probability
+from detectors.base import BivariateDetector, check_in_range, check_positive, check_probability
 from detectors.errors import InvalidObservationError, SettingsError
 from detectors.signals import SignalChange, SignalState
 
@@ -51,7 +52,7 @@ def reliability_edges(bins: int) -> list[float]:
     return [i * step for i in range(1, bins)]
 
 
-class CalibrationMonitor(Detector):
+class CalibrationMonitor(BivariateDetector[float, bool, list[SignalChange]]):
     """Rolling calibration of one model: ECE, MCE, Brier (Murphy decomposition),
     log loss and accuracy over the last ``window`` labelled events, with
     edge-triggered alerts on ``calibration`` and ``accuracy``.
@@ -149,6 +150,11 @@ class CalibrationMonitor(Detector):
         self._edges = reliability_edges(bins)
         self._reset()
 
+    @classmethod
+    def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
+        yield {"window": 300, "min_labelled": 50, "ece_threshold": 0.1}
+        yield {"bins": 4, "window": 100, "min_labelled": 20, "reference_accuracy": 0.8}
+
     def _reset(self) -> None:
         # Ring buffer of the window; slots beyond ``_n`` are unused.
         self._conf: list[float] = []
@@ -219,9 +225,7 @@ class CalibrationMonitor(Detector):
         self._sq_err += sign * (c - y) ** 2
         self._logloss += sign * self._item_logloss(confidence, correct)
 
-    def update(  # type: ignore[override]  # a labelled event is a (confidence, correct) pair
-        self, confidence: float, correct: bool
-    ) -> list[SignalChange]:
+    def update(self, confidence: float, correct: bool) -> list[SignalChange]:
         """Add one labelled event; return the alerts it triggers (usually none).
 
         ``confidence`` must be a finite number in [0, 1] and ``correct`` a bool.

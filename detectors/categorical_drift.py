@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from detectors.base import Detector, check_positive
+from detectors.base import UnivariateDetector, check_positive
 from detectors.data_quality import PSEUDO_COUNT, RateWindow
 from detectors.errors import InvalidObservationError, SettingsError
 from detectors.hysteresis import DriftLatch
@@ -31,7 +31,7 @@ nominal with 5, 1.4-1.6x with 20 and ~1.1x with 40 (benchmarks/detector_quality.
 saw the chi-squared tests take most of the false alerts with 5)."""
 
 
-class CategoricalDrift(Detector):
+class CategoricalDrift(UnivariateDetector[str, list[SignalChange]]):
     """Frequency changes and new categories in a categorical stream.
 
     The vocabulary is bounded: the reference's ``top_k`` categories (those a
@@ -124,6 +124,11 @@ class CategoricalDrift(Detector):
         self._blocks = window // step
         self._critical: dict[tuple[int, float], float] = {}
         self._reset()
+
+    @classmethod
+    def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
+        yield {}
+        yield {"reference_size": 300, "top_k": 3, "window": 100, "step": 50}
 
     # -- state ---------------------------------------------------------------
     def _reset(self) -> None:

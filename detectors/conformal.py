@@ -31,6 +31,7 @@ items.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 from detectors.base import Detector, check_finite, check_in_range, check_positive
@@ -117,6 +118,11 @@ class ConformalEscalation(Detector):
         check_positive("patience", patience, integer=True)
         self._reset()
 
+    @classmethod
+    def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
+        yield {"target_error": 0.05, "patience": 20}
+        yield {"target_error": 0.2, "learning_rate": 0.05, "initial_threshold": 0.0, "patience": 3}
+
     def _reset(self) -> None:
         self._tau = float(self.initial_threshold)
         self._labelled = 0
@@ -144,9 +150,7 @@ class ConformalEscalation(Detector):
         m = state["stuck_min"]
         self._stuck_min = None if m is None else float(m)
 
-    def update(  # type: ignore[override]  # a label is (score, correct, was_escalated)
-        self, score: float, correct: bool, was_escalated: bool
-    ) -> float:
+    def update(self, score: float, correct: bool, was_escalated: bool) -> float:
         """Learn from one labelled item; return the new threshold.
 
         ``score`` is the item's :func:`nonconformity` when it was decided,

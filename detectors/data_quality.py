@@ -11,9 +11,10 @@ over a sliding window, and the two make one signal ``data_quality:<feature>``.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any, Literal
 
-from detectors.base import Detector, check_positive
+from detectors.base import UnivariateDetector, check_positive
 from detectors.errors import InvalidObservationError, SettingsError
 from detectors.hysteresis import DriftLatch
 from detectors.sensitivity import (
@@ -95,7 +96,7 @@ class RateWindow:
         self.hits = sum(self._hits)
 
 
-class DataQualityDrift(Detector):
+class DataQualityDrift(UnivariateDetector[Status, list[SignalChange]]):
     """Missing and out-of-range rates of one feature against its reference.
 
     Each event is ``"ok"``, ``"missing"`` (absent or null) or ``"out_of_range"``
@@ -184,6 +185,11 @@ class DataQualityDrift(Detector):
         self.threshold = -math.log10(self._alpha)
         self._blocks = window // step
         self._reset()
+
+    @classmethod
+    def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
+        yield {}
+        yield {"reference": {"events": 1000, "missing": 10, "out_of_range": 2}, "window": 100}
 
     def _reset(self) -> None:
         self._events = 0

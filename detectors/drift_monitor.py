@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from detectors.base import Detector, check_positive
+from detectors.base import BivariateDetector, check_positive
 from detectors.categorical_drift import CategoricalDrift
 from detectors.data_quality import DataQualityDrift
 from detectors.errors import InvalidObservationError, SettingsError, SnapshotError
@@ -22,6 +22,9 @@ from detectors.signals import SignalChange, SignalState
 __all__ = ["DriftMonitor", "EventQuality", "default_step"]
 
 _KINDS = ("numeric", "categorical")
+
+Features = Mapping[str, float | int | str | bool | None]
+"""One event's features as :meth:`DriftMonitor.update` takes them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +88,7 @@ class _Slot:
         self.configured_bounds = configured_bounds
 
 
-class DriftMonitor(Detector):
+class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
     """Feature, confidence, prediction and data-quality drift of ONE model.
 
     Signals (SPEC §5): ``feature:<name>`` (a
@@ -231,6 +234,18 @@ class DriftMonitor(Detector):
                 raise SettingsError(f"'reference' is not a reference profile: {exc}") from exc
         self._reset()
 
+    @classmethod
+    def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
+        yield {}
+        yield {
+            "features": {
+                "n0": {"type": "numeric", "min": -3.0, "max": 3.0},
+                "c": {"type": "categorical"},
+            },
+            "window": 100,
+            "max_features": 4,
+        }
+
     # -- state ---------------------------------------------------------------
     def _reset(self) -> None:
         self._n = 0
@@ -357,9 +372,9 @@ class DriftMonitor(Detector):
         return dets
 
     # -- updates -------------------------------------------------------------
-    def update(  # type: ignore[override]
+    def update(
         self,
-        features: Mapping[str, float | int | str | bool | None],
+        features: Features,
         prediction: Prediction,
     ) -> list[SignalChange]:
         """Take one event; return the signals that entered or left drift (usually none)."""

@@ -9,13 +9,21 @@ types.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from detectors.base import Detector, check_in_range, check_positive
-from detectors.prediction import ClassPrediction, Prediction
+from detectors.base import (
+    UnivariateDetector,
+    check_finite,
+    check_in_range,
+    check_positive,
+    check_probability,
+)
+from detectors.errors import InvalidObservationError
+from detectors.prediction import ClassPrediction, Prediction, RegressionPrediction
 
-__all__ = ["REASON_KINDS", "Decision", "Reason", "ThresholdEscalation"]
+__all__ = ["REASON_KINDS", "Decision", "Reason", "ThresholdEscalation", "check_prediction"]
 
 REASON_KINDS = (
     "low_confidence",
@@ -112,7 +120,31 @@ def make_decision(
     return d
 
 
-class ThresholdEscalation(Detector):
+def check_prediction(prediction: object) -> Prediction:
+    """Return ``prediction`` if it is a valid prediction, else raise.
+
+    >>> check_prediction(RegressionPrediction(1.0, (0.0, float("inf"))))
+    Traceback (most recent call last):
+    ...
+    detectors.errors.InvalidObservationError: 'interval' must be a finite number; got inf
+    """
+    if isinstance(prediction, ClassPrediction):
+        check_probability("confidence", prediction.confidence)
+        if not isinstance(prediction.label, str):
+            raise InvalidObservationError(f"'label' must be a string; got {prediction.label!r}")
+    elif isinstance(prediction, RegressionPrediction):
+        check_finite("value", prediction.value)
+        if prediction.interval is not None:
+            for bound in prediction.interval:
+                check_finite("interval", bound)
+    else:
+        raise InvalidObservationError(
+            f"prediction must be a ClassPrediction or RegressionPrediction; got {prediction!r}"
+        )
+    return prediction
+
+
+class ThresholdEscalation(UnivariateDetector[Prediction, list[Reason]]):
     """Escalate a prediction whose uncertainty crosses a fixed threshold.
 
     Parameters
@@ -162,6 +194,16 @@ class ThresholdEscalation(Detector):
             check_positive("max_interval_width", max_interval_width)
         self._reset()
 
+    @classmethod
+    def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
+        yield {}
+        yield {
+            "min_confidence": 0.7,
+            "min_margin": 0.3,
+            "max_entropy": 0.9,
+            "max_interval_width": 2.0,
+        }
+
     def _reset(self) -> None:
         self._seen = 0
 
@@ -172,7 +214,12 @@ class ThresholdEscalation(Detector):
         self._seen = int(state["seen"])
 
     def update(self, x: Prediction) -> list[Reason]:
-        """Count the prediction and return its reasons (same as :meth:`reasons`)."""
+        """Count the prediction and return its reasons (same as :meth:`reasons`).
+
+        Unlike :meth:`reasons` (the per-event path, fed validated predictions), this
+        checks its input: a confidence in [0, 1], a finite value and interval.
+        """
+        check_prediction(x)
         self._seen += 1
         return self.reasons(x)
 

@@ -15,7 +15,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal, cast, get_args
 
@@ -190,6 +190,22 @@ class EscalationPolicy(Detector):
         )
         self._reset()
 
+    @classmethod
+    def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
+        yield {
+            "min_confidence": 0.7,
+            "min_margin": 0.3,
+            "max_interval_width": 2.0,
+            "budget_per_minute": 30,
+            "budget_history": 128,
+        }
+        yield {
+            "policy": "conformal",
+            "budget_per_minute": 30,
+            "budget_history": 128,
+            "max_interval_width": 2.0,
+        }
+
     def _reset(self) -> None:
         if self._conformal is not None:
             self._conformal._reset()
@@ -278,7 +294,7 @@ class EscalationPolicy(Detector):
         self._escalated += 1
         return make_decision(True, priority, tuple(reasons))
 
-    def update(  # type: ignore[override]  # same arguments as decide
+    def update(
         self,
         prediction: Prediction,
         *,

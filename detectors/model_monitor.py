@@ -9,15 +9,16 @@ conformal threshold.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from detectors.budget import check_aware
 from detectors.calibration import CalibrationMonitor
 from detectors.drift_monitor import DriftMonitor
 from detectors.errors import InvalidObservationError, SnapshotError
-from detectors.escalation import Decision
+from detectors.escalation import Decision, check_prediction
 from detectors.escalation_policy import EscalationPolicy
 from detectors.performance import PerformanceEstimator
 from detectors.prediction import ClassPrediction, Prediction
@@ -96,6 +97,43 @@ class ModelMonitor:
         self._events_seen = 0
         self._labels_seen = 0
 
+    def clone(self) -> ModelMonitor:
+        """A fresh monitor with the same settings and components, none of their state."""
+        return type(self)(
+            self.model_id,
+            self.policy.clone(),
+            None if self.drift is None else self.drift.clone(),
+            self.calibration.clone(),
+            None if self.performance is None else self.performance.clone(),
+            data_reasons=self.data_reasons,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(model_id={self.model_id!r}, policy={self.policy!r}, "
+            f"drift={self.drift!r}, calibration={self.calibration!r}, "
+            f"performance={self.performance!r}, data_reasons={self.data_reasons!r})"
+        )
+
+    @classmethod
+    def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
+        """Constructor arguments of the contract suite (see :class:`~detectors.base.Detector`)."""
+        yield {
+            "model_id": "fraud",
+            "policy": EscalationPolicy(
+                policy="conformal", budget_per_minute=30, budget_history=128
+            ),
+            "drift": DriftMonitor(window=100, reference_size=300),
+            "calibration": CalibrationMonitor(window=300, min_labelled=50),
+            "performance": PerformanceEstimator(window=200, calibration_window=300, min_events=50),
+        }
+        yield {
+            "model_id": "m",
+            "policy": EscalationPolicy(),
+            "calibration": CalibrationMonitor(window=200, min_labelled=50),
+            "data_reasons": False,
+        }
+
     @property
     def events_seen(self) -> int:
         return self._events_seen
@@ -111,8 +149,18 @@ class ModelMonitor:
     def observe(
         self, features: Mapping[str, Any], prediction: Prediction, now: datetime
     ) -> Verdict:
-        """One validated inference event: the decision and any alert edges."""
+        """One validated inference event: the decision and any alert edges.
+
+        Invalid input raises :class:`~detectors.errors.InvalidObservationError`
+        before any component has seen the event.
+        """
         drift = self.drift
+        if type(now) is not datetime or now.tzinfo is not UTC:  # else certainly aware
+            check_aware("now", now)
+        if drift is None:  # else drift.update validates the event first
+            check_prediction(prediction)
+            if not isinstance(features, Mapping):
+                raise InvalidObservationError(f"'features' must be a mapping; got {features!r}")
         quality: list[tuple[str, tuple[str, ...]]] | None = None
         if drift is not None:
             changes = drift.update(features, prediction)
@@ -150,11 +198,14 @@ class ModelMonitor:
     ) -> list[SignalChange]:
         """Ground truth for one prediction: calibration, accuracy and the conformal
         threshold learn from it. Regression labels are counted only."""
+        check_prediction(prediction)
+        if not isinstance(was_escalated, bool):
+            raise InvalidObservationError(f"'was_escalated' must be a bool; got {was_escalated!r}")
+        if isinstance(prediction, ClassPrediction) and not isinstance(truth, str):
+            raise InvalidObservationError(f"a classification label must be a string; got {truth!r}")
         self._labels_seen += 1
         if not isinstance(prediction, ClassPrediction):
             return []
-        if not isinstance(truth, str):
-            raise InvalidObservationError(f"a classification label must be a string; got {truth!r}")
         correct = prediction.label == truth
         changes = self.calibration.update(prediction.confidence, correct)
         if self.performance is not None:

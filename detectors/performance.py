@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
+from collections.abc import Iterator
 from math import ldexp
 from typing import Any
 
-from detectors.base import Detector, check_in_range, check_positive, check_probability
+from detectors.base import UnivariateDetector, check_in_range, check_positive, check_probability
 from detectors.calibration import reliability_edges
 from detectors.errors import InvalidObservationError
 from detectors.signals import SignalChange, SignalState
@@ -45,7 +46,7 @@ def _fixed(x: float) -> int:
     return int(math.ldexp(x, _FIXED_BITS))
 
 
-class PerformanceEstimator(Detector):
+class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
     """Estimate accuracy from confidences (CBPE) and alert when it drops.
 
     Parameters
@@ -130,6 +131,17 @@ class PerformanceEstimator(Detector):
         check_positive("min_events", min_events, integer=True)
         self._edges = reliability_edges(bins)
         self._reset()
+
+    @classmethod
+    def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
+        yield {"window": 200, "calibration_window": 300, "min_events": 50}
+        yield {
+            "bins": 5,
+            "window": 100,
+            "calibration_window": 300,
+            "min_events": 20,
+            "reference_accuracy": 0.75,
+        }
 
     def _reset(self) -> None:
         # Unlabelled window: ring buffer, per-bin counts and fixed-point sums.

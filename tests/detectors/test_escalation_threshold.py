@@ -1,11 +1,8 @@
-import random
-
 import pytest
 
 from detectors.errors import SettingsError
 from detectors.escalation import ThresholdEscalation
 from detectors.prediction import ClassPrediction, RegressionPrediction
-from tests.detectors.contract import check_snapshot_resume
 
 
 def test_reasons_for_each_threshold() -> None:
@@ -39,9 +36,3 @@ def test_reason_carries_score_and_threshold() -> None:
 def test_bad_settings_are_refused(kwargs: dict) -> None:
     with pytest.raises(SettingsError):
         ThresholdEscalation(**kwargs)
-
-
-def test_contract_snapshot_resume() -> None:
-    rng = random.Random(7)
-    stream = [ClassPrediction("a", rng.random()) for _ in range(200)]
-    check_snapshot_resume(lambda: ThresholdEscalation(min_confidence=0.5, min_margin=0.1), stream)

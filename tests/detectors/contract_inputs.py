@@ -1,0 +1,215 @@
+"""What the contract suite feeds each class: a seeded stream, how one item is applied,
+and inputs the class must reject.
+
+Keyed by class name. ``test_contract.py`` fails for a class found in ``detectors/``
+that has no entry here, so a new detector is fed before it can be merged.
+Streams change regime every few hundred items, so alerts fire and recover inside
+them (a contract run over a stream where nothing happens would prove little).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from detectors.prediction import ClassPrediction, RegressionPrediction
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+NAN = float("nan")
+INF = float("inf")
+NAIVE = datetime(2024, 1, 1)  # noqa: DTZ001 - rejected on purpose
+
+
+def update(det: Any, x: Any) -> Any:
+    return det.update(x)
+
+
+def update_star(det: Any, x: tuple[Any, ...]) -> Any:
+    return det.update(*x)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """``make(i, rng)`` builds item ``i``; ``feed(det, item)`` applies it."""
+
+    make: Callable[[int, random.Random], Any]
+    feed: Callable[[Any, Any], Any] = update
+    bad: list[Any] = field(default_factory=list)
+    # Items for the bounded-memory check (default: ``make``) and how many.
+    memory_make: Callable[[int, random.Random], Any] | None = None
+    memory_n: int = 20_000
+
+
+def _phase(i: int, length: int) -> int:
+    return (i // length) % 2
+
+
+def numeric_x(i: int, rng: random.Random) -> float:
+    return rng.gauss(1.5 * _phase(i, 1500), 1.0)
+
+
+def categorical_x(i: int, rng: random.Random) -> str:
+    return rng.choice("abccc" if _phase(i, 1500) else "aaabbc")
+
+
+def status_x(i: int, rng: random.Random) -> str:
+    p = 0.15 if _phase(i, 1500) else 0.01
+    return "missing" if rng.random() < p else ("out_of_range" if rng.random() < 0.01 else "ok")
+
+
+def event_x(i: int, rng: random.Random) -> tuple[dict[str, Any], ClassPrediction]:
+    mu = float(_phase(i, 1500))
+    feats: dict[str, Any] = {f"n{j}": rng.gauss(mu if j == 0 else 0.0, 1) for j in range(4)}
+    feats["c"] = rng.choice("abc")
+    feats["maybe"] = rng.random() if rng.random() < 0.9 else None
+    if i % 97 == 0:
+        feats["n2"] = "oops"
+    if i == 1700:
+        feats["late"] = True
+    return feats, ClassPrediction(rng.choice("xy"), rng.uniform(0.5, 1))
+
+
+def labelled(rng: random.Random, i: int) -> tuple[float, bool]:
+    # Miscalibrated in phases, so alerts fire and recover inside the streams.
+    c = rng.uniform(0.5, 1.0)
+    p = c if (i // 700) % 2 == 0 else c - 0.3
+    return c, rng.random() < p
+
+
+def prediction_x(i: int, rng: random.Random) -> ClassPrediction | RegressionPrediction:
+    c = rng.uniform(0.5, 1.0)
+    if i % 11 == 0:
+        return RegressionPrediction(1.0, (0.0, rng.uniform(0, 5)))
+    return ClassPrediction("a", c, {"a": c, "b": 1 - c})
+
+
+def conformal_x(i: int, rng: random.Random) -> tuple[float, bool, bool]:
+    c, y = labelled(rng, i)
+    return 1.0 - c, y, rng.random() < 0.6
+
+
+def performance_x(i: int, rng: random.Random) -> tuple[Any, ...]:
+    c, y = labelled(rng, i)
+    if i % 3 == 0:
+        return ("label", c, y)
+    return ("event", c if (i // 900) % 2 == 0 else c * 0.8)
+
+
+def feed_performance(det: Any, x: tuple[Any, ...]) -> Any:
+    return det.observe_label(*x[1:]) if x[0] == "label" else det.update(x[1])
+
+
+def policy_x(i: int, rng: random.Random) -> tuple[Any, ...]:
+    pred = prediction_x(i, rng)
+    _, y = labelled(rng, i)
+    if i % 2:
+        return ("label", pred, y, rng.random() < 0.5)
+    data = {"out_of_range": ["age"]} if i % 17 == 0 else ()
+    return ("decide", pred, T0 + timedelta(seconds=0.5 * i), data, (i // 500) % 2 == 1)
+
+
+def feed_policy(det: Any, x: tuple[Any, ...]) -> Any:
+    if x[0] == "label":
+        return det.observe_label(*x[1:])
+    _, pred, now, data, drift = x
+    return det.decide(pred, now=now, data_reasons=data, drift_active=drift)
+
+
+def monitor_x(i: int, rng: random.Random) -> tuple[Any, ...]:
+    feats, pred = event_x(i, rng)
+    c, y = labelled(rng, i)
+    pred = ClassPrediction(pred.label, c)
+    if i % 3 == 0:
+        truth = pred.label if y else ("y" if pred.label == "x" else "x")
+        return ("label", pred, truth, rng.random() < 0.4)
+    return ("event", feats, pred, T0 + timedelta(seconds=0.5 * i))
+
+
+def feed_monitor(det: Any, x: tuple[Any, ...]) -> Any:
+    if x[0] == "label":
+        return det.observe_label(x[1], x[2], was_escalated=x[3])
+    return det.observe(*x[1:])
+
+
+GOOD_PRED = ClassPrediction("x", 0.7)
+
+INPUTS: dict[str, Inputs] = {
+    "NumericDrift": Inputs(
+        numeric_x,
+        bad=[NAN, INF, "1.0", None, True],
+        # A slowly moving level: a million values, state must not grow with them.
+        memory_make=lambda i, rng: rng.gauss(i * 1e-5, 1),
+        memory_n=1_000_000,
+    ),
+    "CategoricalDrift": Inputs(
+        categorical_x,
+        bad=[1, 2.5, None, NAN, b"a"],
+        # Ever more distinct values: the vocabulary must stay bounded.
+        memory_make=lambda i, rng: f"v{rng.randrange(10 * i + 10)}",
+        memory_n=200_000,
+    ),
+    "DataQualityDrift": Inputs(status_x, bad=["bad", None, NAN, 1], memory_n=500_000),
+    "DriftMonitor": Inputs(
+        event_x,
+        update_star,
+        bad=[
+            ({"n0": 1.0}, ClassPrediction("x", NAN)),
+            ({"n0": 1.0}, None),
+            ("n0", ClassPrediction("x", 0.5)),
+            ({"n0": 1.0}, RegressionPrediction(1.0)),  # a classifier's monitor
+        ],
+    ),
+    "CalibrationMonitor": Inputs(
+        lambda i, rng: labelled(rng, i),
+        update_star,
+        bad=[(NAN, True), (1.01, True), ("0.5", True), (0.5, "yes"), (0.5, None), (None, True)],
+    ),
+    "PerformanceEstimator": Inputs(
+        performance_x,
+        feed_performance,
+        bad=[("event", NAN), ("event", -1.0), ("label", 0.5, 1), ("label", INF, True)],
+    ),
+    "ConformalEscalation": Inputs(
+        conformal_x,
+        update_star,
+        bad=[(NAN, True, False), ("x", True, False), (0.2, 0, False), (0.2, True, "no")],
+    ),
+    "EscalationBudget": Inputs(
+        lambda i, rng: (rng.random(), T0 + timedelta(seconds=0.2 * i + rng.uniform(0, 0.1))),
+        update_star,
+        bad=[(NAN, T0), (2.0, T0), (0.5, NAIVE), (0.5, "2024-01-01T00:00:00Z")],
+    ),
+    "ThresholdEscalation": Inputs(
+        prediction_x,
+        bad=[ClassPrediction("a", NAN), {"label": "a"}, None, RegressionPrediction(INF)],
+    ),
+    "EscalationPolicy": Inputs(
+        policy_x,
+        feed_policy,
+        bad=[
+            ("decide", GOOD_PRED, NAIVE, (), False),
+            ("decide", {"label": "a"}, T0, (), False),
+            ("decide", GOOD_PRED, T0, {"nope": ["x"]}, False),
+            ("decide", GOOD_PRED, T0, (), "on"),
+            ("decide", GOOD_PRED, T0, [("out_of_range", [1])], False),
+            ("label", GOOD_PRED, "yes", False),
+            ("label", GOOD_PRED, True, None),
+            ("label", "a", True, False),
+        ],
+    ),
+    "ModelMonitor": Inputs(
+        monitor_x,
+        feed_monitor,
+        bad=[
+            ("event", {"n0": 1.0}, ClassPrediction("x", NAN), T0),
+            ("event", "n0", GOOD_PRED, T0),
+            ("event", {"n0": 1.0}, GOOD_PRED, NAIVE),
+            ("label", GOOD_PRED, 3, True),
+            ("label", GOOD_PRED, "x", "yes"),
+        ],
+        memory_n=10_000,
+    ),
+}
