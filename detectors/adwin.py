@@ -29,7 +29,6 @@ import struct
 from collections.abc import Iterable
 from typing import Any
 
-from detectors.base import check_in_range, check_positive
 from detectors.errors import SnapshotError
 
 __all__ = ["AdaptiveWindow"]
@@ -84,10 +83,6 @@ class AdaptiveWindow:
         self.max_buckets = max_buckets
         self.min_window_length = min_window_length
         self.grace_period = grace_period
-        check_in_range("delta", delta, 0.0, 1.0)
-        check_positive("delta", delta)
-        for name in ("clock", "max_buckets", "min_window_length", "grace_period"):
-            check_positive(name, getattr(self, name), integer=True)
         # River compares these with float widths; the same floats here.
         self._min_len = float(min_window_length)
         self._grace = float(grace_period)
@@ -199,10 +194,6 @@ class AdaptiveWindow:
             # them per split; the values are the same).
             log_term = math.log(2.0 * math.log(width) / self.delta)
             var_per_value = self.variance / width
-            if not var_per_value >= 0.0:
-                # A variance rounded below zero: River's bound is NaN for every split
-                # and nothing is cut (math.sqrt would raise instead).
-                return cut
             n0 = 0.0
             n1 = width
             u0 = 0.0
