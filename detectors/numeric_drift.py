@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
+from river._river_rust.drift import AdaptiveWindowing
 
-from detectors.adwin import AdaptiveWindow
 from detectors.base import UnivariateDetector, check_finite, check_positive
 from detectors.errors import SettingsError
 from detectors.hysteresis import DriftLatch
@@ -36,12 +37,11 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
     Two tests, each given half of the signal's false-alarm budget
     (:mod:`detectors.sensitivity`):
 
-    * **ADWIN** (:class:`~detectors.adwin.AdaptiveWindow`, River's arithmetic) on
-      each value's *reference mid-rank* ``u`` - the reference CDF at the middle of
-      the value's quantile bin, in [0, 1]. Under no drift ``E[u] = 0.5`` whatever
-      the feature's scale or tails; a level shift moves it. ADWIN's bound assumes
-      values in [0, 1], which ``u`` satisfies, and outliers cannot trigger it.
-      ``delta = clock * alpha_event``.
+    * **ADWIN** (River's Rust implementation) on each value's *reference mid-rank*
+      ``u`` - the reference CDF at the middle of the value's quantile bin, in
+      [0, 1]. Under no drift ``E[u] = 0.5`` whatever the feature's scale or tails;
+      a level shift moves it. ADWIN's bound assumes values in [0, 1], which ``u``
+      satisfies, and outliers cannot trigger it. ``delta = clock * alpha_event``.
     * a **binned two-sample Kolmogorov-Smirnov** test of the last ``window`` values
       against the reference, run every ``step`` values, on the reference's
       quantile bins: ``sqrt(n m / (n + m)) * max |F_window - F_ref|`` over the bin
@@ -158,8 +158,8 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
         if self.reference is not None:
             self._use_reference(self.reference)
 
-    def _new_adwin(self) -> AdaptiveWindow:
-        return AdaptiveWindow(
+    def _new_adwin(self) -> AdaptiveWindowing:
+        return AdaptiveWindowing(
             delta=self._delta,
             clock=self.clock,
             max_buckets=_ADWIN_MAX_BUCKETS,
@@ -198,7 +198,7 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
             "filled": self._filled,
             "ks": self._ks,
             "latch": self._latch.state(),
-            "adwin": self._adwin.state(),
+            "adwin": base64.b64encode(self._adwin.__getstate__()).decode("ascii"),
         }
 
     def _load_state(self, state: dict[str, Any]) -> None:
@@ -215,8 +215,7 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
         self._filled = int(state["filled"])
         self._ks = float(state["ks"])
         self._latch.load(state["latch"])
-        # A str is River's serialized ADWIN, from snapshots taken before detectors.adwin.
-        self._adwin.load(state["adwin"])
+        self._adwin.__setstate__(base64.b64decode(state["adwin"]))
 
     # -- results -------------------------------------------------------------
     @property
@@ -293,7 +292,11 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
         idx = self._edges.searchsorted(np.fromiter(block, float, len(block)), side="right")
         # Cumulative counts below each edge: the block's contribution to the window CDF.
         below = np.bincount(idx, minlength=self._k).cumsum()[:-1]
-        cut = self._adwin.update_many(self._u_table.take(idx).tolist())
+        upd = self._adwin.update
+        cut = False
+        for u in self._u_table.take(idx).tolist():
+            if upd(u):
+                cut = True
         ring = self._ring
         pos = self._pos
         # Integer counts keep the sliding window exact, so a restored detector
@@ -319,13 +322,13 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
             # ADWIN would report the return itself as a new change.
             self._adwin = self._new_adwin()
         if edge == "drift" and not ks_fired:
-            width = max(2.0, self._adwin.width)
-            level = self._adwin.total / width
+            width = max(2.0, self._adwin.get_width())
+            level = self._adwin.get_total() / width
             # ADWIN's own Bernstein bound (Bifet & Gavaldà 2007, as in River) for a
             # window of this width against the reference level 0.5, so the reported
             # statistic and threshold are on the same scale.
             log_term = math.log(2.0 * math.log(width) / self._delta)
-            var = self._adwin.variance
+            var = self._adwin.get_variance()
             eps = math.sqrt(2.0 * var * log_term / width) + 2.0 / 3.0 * log_term / width
             return SignalChange(
                 self.signal,
