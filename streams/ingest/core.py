@@ -120,10 +120,12 @@ class IngestCore:
     The driver calls, all from the one thread (or event loop) that processes messages
     unless said otherwise:
 
-    * per message, :attr:`processor` and ``next_offsets[(topic, partition)] = offset + 1``
-      once the message's outputs are numbered;
+    * per message, :attr:`processor`, then ``next_offsets[(topic, partition)] = offset + 1``;
     * per output, ``produced += 1`` (the output's sequence number is the new value) and
-      :meth:`on_delivery` (or :meth:`lost`) when the broker answers;
+      :meth:`on_delivery` (or :meth:`lost`) when the broker answers. Whenever the core
+      can run (at a tick, or whenever a driver on an event loop awaits), every message
+      applied to a model must have its outputs numbered, and every offset in
+      ``next_offsets`` must be of such a message;
     * after each batch, and now and then when idle, :meth:`tick`;
     * :meth:`on_assigned`, :meth:`on_revoked`, :meth:`on_lost` and :meth:`shutdown` from
       its rebalance and stop handlers, which may wait (a driver whose client needs its
@@ -229,6 +231,8 @@ class IngestCore:
 
         Raises :class:`OutputLostError` once an output was not delivered.
         """
+        if self.closed:  # a driver's timer may outlive the shutdown
+            return
         if self.delivery_errors:
             self._output_lost()
         now = time.monotonic()

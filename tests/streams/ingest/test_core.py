@@ -277,6 +277,12 @@ def test_shutdown_checkpoints_commits_and_closes_once() -> None:
     driver.closed = False
     core.shutdown()
     assert not driver.closed and len(driver.commits) == 1
+    # A tick after the shutdown (a driver's timer outliving it) begins no round.
+    driver.feed(2)
+    checkpoint_due(core)
+    driver.deliver()
+    driver.process([])
+    assert len(driver.commits) == 1 and not store.held
 
 
 def test_a_core_without_a_driver_says_so() -> None:
