@@ -1,33 +1,34 @@
-"""The Faust application: one agent over the input topics, checkpoints, and rebalances.
+"""The Faust driver: one agent over the input topics, on Faust's aiokafka transport.
 
 The agent is thin: it takes a batch of raw messages from the inference and labels
 topics (one stream, so state and offsets move together), hands each to the
-:class:`~streams.processing.Processor` (which never raises), and sends what it
-returns. Consumption uses Faust's default aiokafka transport.
-
-Delivery and state (see README, "Delivery guarantee"):
+:class:`~streams.processing.Processor` of its :class:`~streams.ingest.core.IngestCore`
+(which never raises), and sends what it returns. The delivery guarantee (which offsets
+may be committed when, the non-blocking checkpoint rounds, restore and drop on
+rebalances, lag, shutdown) is the core's; see :mod:`streams.ingest.core`. What is
+particular to Faust:
 
 * Faust never commits offsets by itself here. Its periodic commits are pushed out of
   reach, and its consumer's ``commit()`` is disabled (:class:`_FaustApp`): Faust also
   commits acked offsets while draining on revocation and shutdown, and from its agent
   error handler, and ``take_events()`` acks a batch even when its processing raised;
   each of those could commit offsets whose state is not checkpointed. Its ack-based
-  offset tracking also miscounts offsets with gaps (faust #606).
-* Instead the agent records, per partition, the last offset of each batch it fully
-  processed and whose outputs it handed to the producer. Every ``checkpoint_interval_s``
-  it flushes the producer (escalations, alerts and dead letters are then on the broker,
-  and a failed delivery is noticed), writes the checkpoint of every model whose state
-  changed (with the last offset applied per input), and only then commits the recorded
-  offsets. A commit therefore never runs ahead of the state. A failed checkpoint write
-  is retried at the next interval (nothing is committed meanwhile); output that could
-  not be delivered crashes the worker without saving its state, so that a restart
-  reprocesses from the last checkpoint.
-* On assignment, before Faust resumes fetching, the worker restores the
-  checkpoints of the partitions it was given. Messages redelivered from before
-  the checkpoint are recognised by offset and not applied twice.
-* On revocation (after Faust drained the agent and flushed the producer) the
-  worker checkpoints, commits, and drops the state and metric series of every
-  model it no longer owns. On shutdown it checkpoints and commits.
+  offset tracking also miscounts offsets with gaps (faust #606). vigil commits the
+  offsets the core gives it, through the consumer's driver-level ``_commit``.
+* A batch's outputs are numbered before the first ``await`` (the core's round may
+  snapshot a model whenever the agent awaits, and the snapshot contains the whole
+  batch), and each send's future reports to the core when the broker answers.
+* The agent advances the checkpoint round after each batch, and a timer does when the
+  stream is idle. A send that fails, or an output the broker did not take, crashes the
+  worker without saving its state, so that a restart reprocesses from the last
+  checkpoint.
+* Rebalances and shutdown: on revocation (after Faust drained the agent) and before
+  shutdown, the core flushes, checkpoints and commits, then drops what was revoked; on
+  rebalance completion (before Faust resumes fetching) it restores the new partitions.
+  Each of these waits for the broker, so it runs on a worker thread while the event
+  loop serves the producer and consumer it waits for, with the round timer paused.
+* The consumer lag is read from the consumer captured at the first assignment, never
+  through ``app.consumer`` (see :meth:`VigilApp.read_lag`).
 """
 
 from __future__ import annotations
@@ -37,20 +38,18 @@ import logging
 import ssl
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import faust
-from prometheus_client import disable_created_metrics, start_http_server
 
 from streams.config import Settings
-from streams.errors import OutputLostError
+from streams.errors import OutputLostError, VigilError
 from streams.events.dead_letters import MessageSource
-from streams.kafka.checkpoints import Checkpoint, CheckpointStore, restore_or_none
-from streams.processing.fleet import Fleet
-from streams.processing.metrics import VigilMetrics
-from streams.processing.processor import Outgoing, Processor
+from streams.ingest.core import IngestCore, Lag, Offsets
+from streams.processing.processor import Outgoing
 
 __all__ = ["VigilApp", "create_app"]
 
@@ -66,6 +65,11 @@ _NEVER_COUNT = 2**62
 # benchmark measured 61 s from restart to the first processed event. Heartbeats run on
 # the consumer's own thread, so a busy event loop does not miss them.
 _SESSION_TIMEOUT_SECONDS = 10.0
+# How often a timer advances the checkpoint round when no batch does (an idle stream).
+_TICK_SECONDS = 0.1
+# How long a waiting step on the worker thread waits for the loop to flush or commit
+# (the core's own flush timeout, and some).
+_WAIT_SECONDS = 90.0
 
 
 async def _no_faust_commit(*args: Any, **kwargs: Any) -> bool:
@@ -77,7 +81,7 @@ class _FaustApp(faust.App):
 
     The consumer's ``commit()`` (called by Faust from ``wait_empty`` on revocation and
     shutdown, and from ``on_task_error``) is shadowed by a no-op on the instance; vigil
-    commits through the driver's ``_commit`` with offsets it tracked itself.
+    commits through the driver-level ``_commit`` with the offsets the core gives it.
     """
 
     def _new_consumer(self) -> Any:
@@ -105,34 +109,23 @@ def faust_credentials(settings: Settings) -> Any:
 
 
 class VigilApp:
-    """A configured Faust app with vigil's agent, processor, checkpoints and metrics."""
+    """A configured Faust app with vigil's agent, driving an :class:`IngestCore`."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        disable_created_metrics()
-        self.fleet = Fleet(settings)
-        self.metrics = VigilMetrics(
-            max_models=settings.worker.max_models,
-            readings=self.fleet.readings,
-            consumer_lag=self._consumer_lag,
-        )
-        self.processor = Processor(settings, self.metrics, self.fleet)
-        self.checkpoints = CheckpointStore(settings)
-        self._owned: set[int] = set()
+        self.core = IngestCore(settings)
         # The started consumer, once the first assignment is known. ``/metrics`` is served
         # from another thread before the Faust worker starts, and ``app.consumer`` is a
-        # lazy property: reading it from a scrape could build a second Consumer, which
-        # the app would then keep and never start (Faust's startup then fails with
-        # ``ConsumerNotStarted``). So a scrape reads this reference, never the property.
+        # lazy property: reading it then could build a second Consumer, which the app
+        # would keep and never start (Faust's startup then fails with
+        # ``ConsumerNotStarted``). So the lag is read from this reference only.
         self._started_consumer: Any = None
-        self._last_checkpoint = time.monotonic()
-        # Per input TP: the last offset of a batch fully processed and handed to the
-        # producer; committed (+1) after the checkpoint that covers it.
-        self._done: dict[Any, int] = {}
-        # Deliveries handed to the producer since the last checkpoint, checked after flush.
-        self._pending: list[Any] = []
-        # Set when output was lost: from then on no state is saved and nothing committed.
+        # Set when output was lost: from then on nothing is applied, saved or committed.
         self._failed: BaseException | None = None
+        # True while a waiting step of the core runs on a worker thread: no tick meanwhile.
+        self._waiting = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._commit_task: asyncio.Future[None] | None = None
         t = settings.topics
         # vigil keeps no Faust tables on disk; keep Faust's data directory out of the
         # working directory the worker was started in.
@@ -164,14 +157,18 @@ class VigilApp:
             key_serializer="raw",
         )
         out = self._topic
-        self.escalations_topic = out(t.escalations)
-        self.alerts_topic = out(t.alerts)
-        self.deadletter_topic = out(t.deadletter)
+        self._outputs = (
+            (t.escalations, out(t.escalations)),
+            (t.alerts, out(t.alerts)),
+            (t.deadletter, out(t.deadletter)),
+        )
         self.app.agent(self.input_topic, name="vigil.input")(self._input_agent)
+        self.app.timer(_TICK_SECONDS, name="vigil.tick")(self._tick)
         # mode's Signal.connect is typed for plain functions; bound async methods work.
         self.app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
         self.app.on_rebalance_complete.connect(self._on_rebalance_complete)  # type: ignore[arg-type]
         self.app.on_before_shutdown.connect(self._on_shutdown)  # type: ignore[arg-type]
+        self.core.attach(self)
 
     def _topic(self, name: str) -> Any:
         return self.app.topic(
@@ -182,22 +179,17 @@ class VigilApp:
             partitions=self.settings.topics.partitions,
         )
 
-    def start_metrics_server(self) -> None:
-        """Serve ``/metrics`` from a background thread (prometheus_client's server)."""
-        w = self.settings.worker
-        start_http_server(w.metrics_port, addr=w.metrics_host, registry=self.metrics.registry)
-        log.info("metrics at http://%s:%d/metrics", w.metrics_host, w.metrics_port)
-
     # ------------------------------------------------------------ the agent
 
     async def _input_agent(self, stream: Any) -> AsyncIterator[None]:
         w = self.settings.worker
+        core = self.core
         inference_topic = self.settings.topics.inference
         out = Outgoing()
-        inference = self.processor.inference
-        label = self.processor.label
-        batch_seconds = self.metrics.batch_seconds
-        done = self._done
+        inference = core.processor.inference
+        label = core.processor.label
+        batch_seconds = core.metrics.batch_seconds
+        nxt = core.next_offsets
         async for events in stream.take_events(w.batch_size, within=w.batch_within_s):
             if self._failed is not None:
                 yield None  # crashing: apply nothing more
@@ -221,39 +213,48 @@ class VigilApp:
                 continue
             finally:
                 out.clear()
+            # Faust's TP is a (topic, partition) named tuple: the core's offset keys.
             for tp, offset in last.items():
-                if offset > done.get(tp, -1):
-                    done[tp] = offset
+                if offset >= nxt.get(tp, 0):
+                    nxt[tp] = offset + 1
             batch_seconds.observe(time.perf_counter() - started)
-            if time.monotonic() - self._last_checkpoint >= w.checkpoint_interval_s:
-                try:
-                    await self.checkpoint(commit=True)
-                except OutputLostError as exc:
-                    await self._fail("output was not delivered", exc)
-                except Exception:
-                    # Kept dirty and uncommitted: retried at the next interval, and after a
-                    # crash the uncommitted tail is reprocessed from the last checkpoint.
-                    log.exception("checkpoint failed; retrying at the next interval")
+            await self._tick()
             yield None
 
     async def _send(self, out: Outgoing) -> None:
-        pending = self._pending
-        for key, value in out.escalations:
-            pending.append(await self.escalations_topic.send(key=key, value=value))
-        for key, value in out.alerts:
-            pending.append(await self.alerts_topic.send(key=key, value=value))
-        for dl_key, value in out.dead_letters:
-            pending.append(await self.deadletter_topic.send(key=dl_key, value=value))
+        core = self.core
+        seq = core.produced
+        # Numbered before the first await: a tick while this awaits may snapshot a model
+        # whose state contains the whole batch, and must wait for all of its outputs.
+        core.produced += len(out)
+        sent = self._sent
+        batches: tuple[Sequence[tuple[bytes | None, bytes]], ...] = (
+            out.escalations,
+            out.alerts,
+            out.dead_letters,
+        )
+        for (name, topic), items in zip(self._outputs, batches, strict=True):
+            for key, value in items:
+                seq += 1
+                fut = await topic.send(key=key, value=value)
+                fut.add_done_callback(partial(sent, seq, name))
 
-    def _check_delivered(self) -> None:
-        """Raise :class:`OutputLostError` if any send since the last check failed."""
-        pending, self._pending = self._pending, []
-        for fut in pending:
-            if not fut.done():  # flushed but unresolved: check again next time
-                self._pending.append(fut)
-            elif fut.cancelled() or fut.exception() is not None:
-                exc = None if fut.cancelled() else fut.exception()
-                raise OutputLostError(f"delivery failed: {exc!r}")
+    def _sent(self, seq: int, topic: str, fut: asyncio.Future[Any]) -> None:
+        if fut.cancelled():
+            self.core.lost(f"{topic}: send cancelled")
+        elif fut.exception() is not None:
+            self.core.lost(f"{topic}: {fut.exception()!r}")
+        else:
+            self.core.on_delivery(seq, None, None)
+
+    async def _tick(self) -> None:
+        """Advance the checkpoint round (after each batch, and on a timer when idle)."""
+        if self._waiting or self._failed is not None:
+            return
+        try:
+            self.core.tick()
+        except OutputLostError as exc:
+            await self._fail("output was not delivered", exc)
 
     async def _fail(self, what: str, exc: BaseException) -> None:
         """Stop without saving state or committing: a restarted worker reprocesses the
@@ -261,149 +262,103 @@ class VigilApp:
         if self._failed is not None:
             return
         self._failed = exc
+        self.core.failed = True
         log.error("%s: %r; stopping without checkpointing or committing", what, exc)
         await self.app.crash(exc)
 
-    # ------------------------------------------------------------ checkpoints
+    # ------------------------------------------------------------ Driver
 
-    async def checkpoint(self, *, commit: bool, partitions: set[int] | None = None) -> int:
-        """Flush outputs, write dirty model states, then (optionally) commit offsets.
+    def commit(self, offsets: Offsets, *, wait: bool) -> None:
+        """Without waiting: a task on the loop (a round, from a tick). Waiting: from the
+        worker thread of :meth:`_wait_for`, while the loop is free to run it."""
+        if wait:
+            self._on_loop(self._commit(offsets, after=self._commit_task))
+        else:
+            self._commit_task = asyncio.ensure_future(
+                self._commit_logged(offsets, after=self._commit_task)
+            )
 
-        Raises :class:`OutputLostError` if an output was not delivered, and
-        :class:`~streams.errors.VigilError` if a checkpoint was not written; either
-        way nothing is committed.
-        """
-        if self._failed is not None:
-            return 0
-        self._last_checkpoint = time.monotonic()
-        # What the states written below cover: captured before any await, while no batch
-        # is in flight (the agent awaits this; revocation and shutdown drained it).
-        covered = {
-            tp: offset
-            for tp, offset in self._done.items()
-            if partitions is None or tp.partition in partitions
-        }
-        await self.app.producer.flush()
-        self._check_delivered()
-        dirty = [
-            (model_id, state)
-            for model_id, state in self.fleet.items()
-            if state.dirty and (partitions is None or state.partition in partitions)
-        ]
-        if dirty:
-            now = time.time()
-            records = [
-                Checkpoint(model_id, s.partition, dict(s.offsets), s.snapshot(), now)
-                for model_id, s in dirty
-            ]
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(None, self.checkpoints.write, records)
-            for _, state in dirty:
-                state.dirty = False
-        if commit:
-            await self._commit(covered)
-        return len(dirty)
+    async def _commit_logged(self, offsets: Offsets, after: asyncio.Future[None] | None) -> None:
+        try:
+            await self._commit(offsets, after)
+        except Exception as exc:
+            # Not fatal: the state is checkpointed; messages after the last successful
+            # commit are redelivered and skipped by offset.
+            log.warning("offset commit failed: %r", exc)
 
-    async def _commit(self, offsets: dict[Any, int]) -> None:
+    async def _commit(self, offsets: Offsets, after: asyncio.Future[None] | None) -> None:
+        if after is not None:  # commits in the order asked for (it logs its own failure)
+            await after
         consumer: Any = self.app.consumer  # the driver-level commit has no public name
         committed = consumer._committed_offset
         assignment = consumer.assignment()
         todo = {}
         for tp, offset in offsets.items():
             before = committed.get(tp)
-            if tp in assignment and (before is None or offset + 1 > before):
-                todo[tp] = offset + 1
+            if tp in assignment and (before is None or offset > before):
+                todo[tp] = offset
         if todo and await consumer._commit(todo):
             committed.update(todo)
 
-    def _restore(self, partitions: set[int]) -> int:
-        found = self.checkpoints.read(partitions)
-        for model_id, cp in found.items():
-            if model_id in self.fleet:
-                continue
-            state = restore_or_none(model_id, cp)
-            if state is not None:
-                self.fleet.put(model_id, state)
-        return len(found)
+    def flush(self, timeout: float) -> None:
+        self._on_loop(self._flush(timeout))
+
+    async def _flush(self, timeout: float) -> None:
+        await self.app.producer.flush()
+        # The delivery callbacks run on the loop after the futures resolve.
+        deadline = time.monotonic() + timeout
+        core = self.core
+        while core.unacknowledged and not core.delivery_errors and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+
+    def read_lag(self) -> Lag:
+        """(topic, partition, lag) of each assigned partition, from the committed offset."""
+        out: Lag = []
+        consumer = self._started_consumer  # _committed_offset has no public accessor
+        if consumer is None:  # no assignment yet
+            return out
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            pos = consumer._committed_offset.get(tp)
+            if high is not None and pos is not None:
+                out.append((tp.topic, tp.partition, max(0, int(high) - int(pos))))
+        return out
+
+    def close(self) -> None:
+        """Faust closes its own clients."""
+
+    def _on_loop(self, coro: Any) -> None:
+        """Run ``coro`` on the event loop from the worker thread, and wait for it."""
+        if self._loop is None:
+            raise VigilError("the Faust driver waited outside of _wait_for")
+        asyncio.run_coroutine_threadsafe(coro, self._loop).result(_WAIT_SECONDS)
+
+    async def _wait_for(self, step: Any, *args: Any) -> None:
+        """Run a waiting step of the core on a worker thread, ticks paused meanwhile."""
+        self._loop = asyncio.get_running_loop()
+        self._waiting = True
+        try:
+            await self._loop.run_in_executor(None, step, *args)
+        finally:
+            self._waiting = False
 
     # ------------------------------------------------------------ rebalances
 
-    def _input_partitions(self, tps: Any) -> set[int]:
-        t = self.settings.topics
-        return {tp.partition for tp in tps if tp.topic in (t.inference, t.labels)}
-
     async def _on_revoked(self, sender: Any, revoked: set[Any], **kwargs: Any) -> None:
         # Faust has drained the agent and flushed the producer by now.
-        parts = self._input_partitions(revoked)
-        if not parts:
-            return
-        try:
-            n = await self.checkpoint(commit=True, partitions=parts)
-        except Exception:
-            log.exception(
-                "checkpoint on revocation failed; state will be rebuilt from the "
-                "last checkpoint and redelivered messages"
-            )
-            n = 0
-        dropped = self._drop(lambda state: state.partition in parts)
-        for tp in [tp for tp in self._done if tp.partition in parts]:
-            del self._done[tp]
-        self._owned -= parts
-        log.info(
-            "revoked partitions %s: checkpointed %d models, dropped %d", sorted(parts), n, dropped
-        )
+        parts = self.core.input_partitions(revoked)
+        if parts:
+            await self._wait_for(self.core.on_revoked, parts)
 
     async def _on_rebalance_complete(self, sender: Any = None, **kwargs: Any) -> None:
         # Called by Faust before it resumes fetching the new assignment.
         self._started_consumer = self.app.consumer
-        assigned = self._input_partitions(self._started_consumer.assignment())
-        self._drop(lambda state: state.partition >= 0 and state.partition not in assigned)
-        new = assigned - self._owned
-        if new:
-            started = time.perf_counter()
-            loop = asyncio.get_running_loop()
-            restored = await loop.run_in_executor(None, self._restore, new)
-            log.info(
-                "assigned partitions %s: restored %d model checkpoints in %.3f s",
-                sorted(new),
-                restored,
-                time.perf_counter() - started,
-            )
-        self._owned = assigned
-
-    def _drop(self, predicate: Any) -> int:
-        n = 0
-        for model_id, state in self.fleet.items():
-            if predicate(state):
-                self.fleet.pop(model_id)
-                self.metrics.forget_model(model_id)
-                n += 1
-        return n
+        assigned = self.core.input_partitions(self._started_consumer.assignment())
+        await self._wait_for(self.core.on_assigned, assigned)
 
     async def _on_shutdown(self, sender: Any = None, **kwargs: Any) -> None:
         # The agent is drained and the fetcher stopped; the consumer can still commit.
-        try:
-            await self.checkpoint(commit=True)
-        except Exception:
-            log.exception("final checkpoint failed")
-        self.checkpoints.close()
-
-    def _consumer_lag(self) -> list[tuple[str, int, int]]:
-        """(topic, partition, lag) of each assigned partition; called by a scrape, from the
-        metrics server's thread."""
-        out: list[tuple[str, int, int]] = []
-        consumer = self._started_consumer  # _committed_offset has no public accessor
-        if consumer is None:  # no assignment yet
-            return out
-        try:
-            for tp in consumer.assignment():
-                high = consumer.highwater(tp)
-                pos = consumer._committed_offset.get(tp)
-                if high is not None and pos is not None:
-                    out.append((tp.topic, tp.partition, max(0, int(high) - int(pos))))
-        except Exception:  # read from another thread while the consumer rebalances
-            return out
-        return out
+        await self._wait_for(self.core.shutdown)
 
 
 def create_app(settings: Settings) -> VigilApp:

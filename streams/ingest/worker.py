@@ -1,6 +1,7 @@
 """``vigil worker``: run one worker process until SIGINT/SIGTERM.
 
-Two ingestion paths share the same processor, state, checkpoints and metrics:
+Two ingestion paths, two drivers of the same :class:`~streams.ingest.core.IngestCore`
+(processor, state, checkpoints, metrics and delivery guarantee):
 
 * ``worker.ingest: batch`` (default): :class:`~streams.ingest.BatchWorker`, a
   confluent-kafka consumer in batches, run under mode (Faust's service runtime:
@@ -29,8 +30,7 @@ def run_worker(settings: Settings) -> None:
         from streams.ingest.faust_app import create_app
 
         vigil = create_app(settings)
-        vigil.checkpoints.ensure_topic()
-        vigil.start_metrics_server()
+        vigil.core.start()
         faust.Worker(vigil.app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
         return
     import mode

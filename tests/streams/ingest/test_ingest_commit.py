@@ -1,8 +1,9 @@
-"""The batch ingest commits offsets only after acknowledgements, without waiting for them.
+"""The batch driver numbers its outputs and commits what the core allows, without waiting.
 
 Stand-ins replace the confluent-kafka clients so the test decides when (and whether)
 the broker acknowledges each output and checkpoint record: delivery reports are held
-until the test releases them, as librdkafka holds them until ``poll``.
+until the test releases them, as librdkafka holds them until ``poll``. The protocol
+itself is tested on the core alone (``test_core.py``).
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from streams.config import settings_from_dict
 from streams.dev.traffic import SyntheticModel
 from streams.errors import OutputLostError
 from streams.ingest.batch import BatchIngest
-from streams.kafka.checkpoints import CheckpointWrite, decode
-from streams.processing.metrics import VigilMetrics
-from streams.processing.processor import Processor
+from streams.ingest.core import IngestCore
+from streams.kafka.checkpoints import decode
+from tests.streams.ingest.fakes import HeldCheckpoints
 
 TOPICS = {
     "inference": "in",
@@ -105,36 +106,6 @@ class FakeConsumer:
         pass
 
 
-class HeldCheckpoints:
-    """A checkpoint store whose records are acknowledged (or failed) by the test."""
-
-    topic = "cp"
-
-    def __init__(self) -> None:
-        self.held: list[tuple[str, bytes, CheckpointWrite]] = []
-        self.written: dict[str, bytes] = {}
-
-    def send(self, model_id: str, value: bytes, write: CheckpointWrite) -> None:
-        write.sent.append(model_id)
-        self.held.append((model_id, value, write))
-
-    def poll(self) -> None:
-        pass
-
-    def flush(self, timeout: float = 0) -> int:
-        return len(self.held)
-
-    def deliver(self, error: str | None = None) -> None:
-        held, self.held = self.held, []
-        for model_id, value, write in held:
-            if error is None:
-                self.written[model_id] = value
-            write._report(error, Msg("cp", 0, 0, model_id.encode(), value))
-
-    def close(self) -> None:
-        pass
-
-
 def make_ingest() -> tuple[BatchIngest, FakeConsumer, HeldProducer, HeldCheckpoints]:
     settings = settings_from_dict(
         {
@@ -143,18 +114,9 @@ def make_ingest() -> tuple[BatchIngest, FakeConsumer, HeldProducer, HeldCheckpoi
             "defaults": {"escalation": {"policy": "threshold", "min_confidence": 0.99}},
         }
     )
-    metrics = VigilMetrics(CollectorRegistry(), settings.worker.max_models)
-    processor = Processor(settings, metrics, clock=None)
     consumer, producer, store = FakeConsumer(), HeldProducer(), HeldCheckpoints()
-    ingest = BatchIngest(
-        settings,
-        processor.fleet,
-        metrics,
-        processor,
-        store,  # type: ignore[arg-type]
-        consumer=consumer,
-        producer=producer,
-    )
+    core = IngestCore(settings, store, registry=CollectorRegistry())  # type: ignore[arg-type]
+    ingest = BatchIngest(core, consumer=consumer, producer=producer)
     return ingest, consumer, producer, store
 
 
@@ -169,7 +131,7 @@ def feed(consumer: FakeConsumer, n: int, first_offset: int = 0) -> None:
 
 
 def checkpoint_due(ingest: BatchIngest) -> None:
-    ingest._last_checkpoint = float("-inf")
+    ingest.core._last_checkpoint = float("-inf")
 
 
 def test_offsets_wait_for_outputs_then_for_checkpoints() -> None:
@@ -182,7 +144,7 @@ def test_offsets_wait_for_outputs_then_for_checkpoints() -> None:
         ingest.run_once(0)
     # Snapshots are taken, but no record may exist before the outputs it covers.
     assert not store.held and not consumer.commits
-    assert not any(s.dirty for _, s in ingest.fleet.items())
+    assert not any(s.dirty for _, s in ingest.core.fleet.items())
 
     # Out of order: the last nine outputs are acknowledged, the first is not.
     producer.deliver(list(range(1, 10)))
@@ -201,29 +163,6 @@ def test_offsets_wait_for_outputs_then_for_checkpoints() -> None:
     assert offsets == {"m0": {"inference": 8}, "m1": {"inference": 9}}
 
 
-def test_a_round_covers_messages_processed_while_it_runs() -> None:
-    ingest, consumer, producer, store = make_ingest()
-    feed(consumer, 4)
-    ingest.run_once(0)
-    checkpoint_due(ingest)
-    ingest._begin_round()  # at next offsets 3 and 4; snapshots come with the next batches
-    feed(consumer, 4, first_offset=4)
-    ingest.run_once(0)
-    # The later messages' outputs are in the snapshots, so they must be acknowledged too.
-    producer.deliver(list(range(4)))
-    ingest.run_once(0)
-    assert not store.held
-    producer.deliver()
-    ingest.run_once(0)
-    store.deliver()
-    ingest.run_once(0)
-    assert consumer.commits == [{("in", 0): 3, ("in", 1): 4}]
-    assert {m: decode(v).offsets for m, v in store.written.items()} == {
-        "m0": {"inference": 6},
-        "m1": {"inference": 7},
-    }
-
-
 def test_a_lost_output_stops_checkpoints_and_commits_for_good() -> None:
     ingest, consumer, producer, store = make_ingest()
     feed(consumer, 6)
@@ -234,25 +173,5 @@ def test_a_lost_output_stops_checkpoints_and_commits_for_good() -> None:
     producer.deliver()
     with pytest.raises(OutputLostError, match="broker said no"):
         ingest.run_once(0)
-    ingest.close()
+    ingest.core.shutdown()
     assert not store.held and not store.written and not consumer.commits
-
-
-def test_a_failed_checkpoint_write_commits_nothing_and_is_written_again() -> None:
-    ingest, consumer, producer, store = make_ingest()
-    feed(consumer, 6)
-    ingest.run_once(0)
-    checkpoint_due(ingest)
-    ingest.run_once(0)
-    producer.deliver()
-    ingest.run_once(0)
-    store.deliver(error="record too large")
-    ingest.run_once(0)
-    assert not consumer.commits
-    assert all(s.dirty for _, s in ingest.fleet.items())
-    checkpoint_due(ingest)
-    ingest.run_once(0)
-    ingest.run_once(0)
-    store.deliver()
-    ingest.run_once(0)
-    assert consumer.commits == [{("in", 0): 5, ("in", 1): 6}]

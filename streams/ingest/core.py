@@ -1,0 +1,471 @@
+"""The ingest core: what a worker guarantees, whichever Kafka client moves its messages.
+
+Both drivers, :mod:`streams.ingest.batch` (confluent-kafka) and
+:mod:`streams.ingest.faust_app` (Faust), only move messages: they poll, hand each message
+to :attr:`IngestCore.processor`, produce what it returns, and commit the offsets this
+core gives them. Everything else is here, once: the wiring (fleet, metrics, processor,
+checkpoint store), restore on assignment, drop on revocation, the checkpoint round →
+commit protocol, consumer lag, and shutdown. The driver's side is :class:`Driver`.
+
+Offsets, state and delivery (README, "Delivery guarantee"):
+
+* offsets are committed by vigil only, and only after (1) every output of the
+  messages before them was acknowledged by the broker and (2) the state of every
+  model those messages touched was checkpointed with the offsets it covers;
+* a checkpoint record is produced only once every output of the messages its state
+  contains was acknowledged: otherwise a crash could leave a restored state that
+  skips (by offset) a message whose escalation never reached the broker;
+* none of this waits in steady state (see :class:`_Round`): the driver numbers its
+  outputs (:attr:`IngestCore.produced`), delivery reports advance a watermark of
+  acknowledged ones (:meth:`IngestCore.on_delivery`), and a checkpoint round
+  snapshots its models a few per batch, sends each record once the watermark passes
+  it, and has the driver commit without waiting once everything is acknowledged;
+* an output that was not delivered stops the worker for good: nothing is checkpointed
+  or committed after it, so a restarted worker reprocesses from the last checkpoint;
+* on assignment the checkpoints of the new partitions are restored before any of
+  their messages is processed; messages redelivered from before a checkpoint are
+  recognised by offset and not applied twice;
+* on revocation and at shutdown the worker flushes, checkpoints and commits, waiting
+  for each step, then drops the state and metric series of the models it gave up; on
+  a lost assignment it drops them without committing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from prometheus_client import CollectorRegistry, disable_created_metrics, start_http_server
+
+from streams.config import Settings
+from streams.errors import OutputLostError, VigilError
+from streams.kafka.checkpoints import (
+    Checkpoint,
+    CheckpointStore,
+    CheckpointWrite,
+    encode,
+    restore_or_none,
+)
+from streams.processing.fleet import Fleet
+from streams.processing.metrics import VigilMetrics
+from streams.processing.processor import Processor
+
+__all__ = ["Driver", "IngestCore", "Lag", "Offsets"]
+
+log = logging.getLogger(__name__)
+
+#: (topic, partition) -> the next offset to read: every message before it was processed.
+Offsets = dict[tuple[str, int], int]
+#: (topic, partition, messages behind the log end) of each assigned input partition.
+Lag = list[tuple[str, int, int]]
+
+#: Snapshot (and encode) models of a checkpoint round for at most about this long per
+#: batch (always at least one model): a model with 15k pending label joins takes
+#: ~30 ms on this machine, so a round of 10 such models done at once stalled the
+#: stream ~300 ms, every checkpoint interval.
+SNAPSHOT_BUDGET_S = 0.01
+#: How often the lag is read from the consumer (see :meth:`IngestCore.lag`).
+LAG_REFRESH_S = 1.0
+#: How long revocation and shutdown wait for the outputs to be acknowledged.
+FLUSH_TIMEOUT_S = 60.0
+#: How long an abandoned round waits for the checkpoint records it sent.
+ABANDON_TIMEOUT_S = 30.0
+
+
+class Driver(Protocol):
+    """What the core asks of the client that moves the messages."""
+
+    def commit(self, offsets: Offsets, *, wait: bool) -> None:
+        """Commit these next offsets; ``wait=False`` returns at once (a round's commit)."""
+
+    def flush(self, timeout: float) -> None:
+        """Hand every output to the broker and serve the delivery reports, waiting up to
+        ``timeout`` seconds (revocation and shutdown)."""
+
+    def read_lag(self) -> Lag:
+        """The consumer's lag now; may raise while the consumer rebalances."""
+
+    def close(self) -> None:
+        """Close the clients, after the final checkpoint and commit."""
+
+
+@dataclass(slots=True)
+class _Round:
+    """One checkpoint in progress, begun at a batch boundary.
+
+    ``offsets`` are the next offsets at the start: every message before them was
+    applied to a model in ``todo`` (dirty then) or in an earlier checkpoint, and its
+    outputs are among the first ``barrier`` produced. Each model is snapshotted in a
+    later batch (so its state covers at least those messages), its record waits in
+    ``staged`` with the output count its state depends on, and is sent once those
+    outputs are acknowledged. The offsets are committed when nothing is left to
+    snapshot or send, every record was acknowledged and so were the first ``barrier``
+    outputs.
+    """
+
+    offsets: Offsets
+    barrier: int
+    todo: list[str]
+    staged: deque[tuple[int, str, bytes]] = field(default_factory=deque)
+    write: CheckpointWrite = field(default_factory=CheckpointWrite)
+
+
+class IngestCore:
+    """A worker's state, metrics and delivery guarantee, behind a :class:`Driver`.
+
+    The driver calls, all from the one thread (or event loop) that processes messages
+    unless said otherwise:
+
+    * per message, :attr:`processor`, then ``next_offsets[(topic, partition)] = offset + 1``;
+    * per output, ``produced += 1`` (the output's sequence number is the new value) and
+      :meth:`on_delivery` (or :meth:`lost`) when the broker answers. Whenever the core
+      can run (at a tick, or whenever a driver on an event loop awaits), every message
+      applied to a model must have its outputs numbered, and every offset in
+      ``next_offsets`` must be of such a message;
+    * after each batch, and now and then when idle, :meth:`tick`;
+    * :meth:`on_assigned`, :meth:`on_revoked`, :meth:`on_lost` and :meth:`shutdown` from
+      its rebalance and stop handlers, which may wait (a driver whose client needs its
+      event loop meanwhile calls them from another thread, with the loop's processing
+      paused).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        checkpoints: CheckpointStore | None = None,
+        *,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        """``checkpoints`` and ``registry`` replace the real ones (tests)."""
+        self.settings = settings
+        disable_created_metrics()
+        # Evicting a model's state (beyond max_tracked_models) keeps its metric series:
+        # counters must keep adding up, and max_models already bounds the series.
+        self.fleet = Fleet(settings)
+        self.metrics = VigilMetrics(
+            registry,
+            max_models=settings.worker.max_models,
+            readings=self.fleet.readings,
+            consumer_lag=self.lag,
+        )
+        self.processor = Processor(settings, self.metrics, self.fleet)
+        self.checkpoints = checkpoints if checkpoints is not None else CheckpointStore(settings)
+        t = settings.topics
+        self.inputs = (t.inference, t.labels)
+        self._driver: Driver | None = None
+        self.next_offsets: Offsets = {}
+        self.produced = 0  # outputs numbered; the n-th has sequence number n
+        self._acked = 0  # outputs 1.._acked were all acknowledged
+        self._acked_ahead: set[int] = set()  # acknowledged out of order, above _acked
+        self.delivery_errors: list[str] = []
+        self._round: _Round | None = None
+        self._last_checkpoint = time.monotonic()
+        self._owned: set[int] = set()
+        self._lag: Lag = []
+        self._lag_refreshed = 0.0
+        self.failed = False  # an output was lost: never checkpoint or commit again
+        self.closed = False
+
+    def attach(self, driver: Driver) -> None:
+        self._driver = driver
+
+    @property
+    def driver(self) -> Driver:
+        if self._driver is None:
+            raise VigilError("the ingest core has no driver attached (call attach first)")
+        return self._driver
+
+    def start(self) -> None:
+        """Create the checkpoint topic if missing and serve ``/metrics`` (its own thread)."""
+        if self.checkpoints.ensure_topic():
+            log.info("created checkpoint topic %s", self.checkpoints.topic)
+        w = self.settings.worker
+        start_http_server(w.metrics_port, addr=w.metrics_host, registry=self.metrics.registry)
+        log.info("metrics at http://%s:%d/metrics", w.metrics_host, w.metrics_port)
+
+    # ------------------------------------------------------------ outputs
+
+    def on_delivery(self, seq: int, err: Any, msg: Any) -> None:
+        """The broker's answer for output ``seq``, in confluent-kafka's shape (bind
+        ``seq`` with :func:`functools.partial`): ``err`` is None once acknowledged,
+        else ``msg.topic()`` names where it was going."""
+        if err is not None:
+            self.lost(f"{msg.topic()}: {err}")
+            return
+        if seq != self._acked + 1:
+            self._acked_ahead.add(seq)
+            return
+        self._acked = seq
+        ahead = self._acked_ahead
+        while ahead and self._acked + 1 in ahead:
+            self._acked += 1
+            ahead.remove(self._acked)
+
+    def lost(self, what: str) -> None:
+        """An output was not delivered: the watermark never passes it, so nothing after
+        it is checkpointed, and the next :meth:`tick` raises."""
+        self.delivery_errors.append(what)
+
+    @property
+    def unacknowledged(self) -> int:
+        """Outputs numbered but not (yet) acknowledged, or lost."""
+        return self.produced - self._acked
+
+    def _output_lost(self) -> None:
+        self.failed = True
+        self._round = None
+        raise OutputLostError(
+            f"outputs not delivered ({self.unacknowledged} pending; "
+            f"errors: {self.delivery_errors[:5]})"
+        )
+
+    # ------------------------------------------------------------ steady state
+
+    def tick(self) -> None:
+        """After each batch: refresh the lag now and then, begin a checkpoint round when
+        one is due and advance the round in progress. Never waits.
+
+        Raises :class:`OutputLostError` once an output was not delivered.
+        """
+        if self.closed:  # a driver's timer may outlive the shutdown
+            return
+        if self.delivery_errors:
+            self._output_lost()
+        now = time.monotonic()
+        if now - self._lag_refreshed >= LAG_REFRESH_S:
+            self._refresh_lag(now)
+        if (
+            self._round is None
+            and now - self._last_checkpoint >= self.settings.worker.checkpoint_interval_s
+        ):
+            self._begin_round()
+        if self._round is not None:
+            try:
+                self._advance_round(self._round)
+            except Exception:
+                # Kept dirty and uncommitted: retried at the next interval; after a crash
+                # the uncommitted tail is reprocessed from the last checkpoint.
+                self._abandon_round()
+                log.exception("checkpoint failed; retrying at the next interval")
+
+    def _begin_round(self) -> None:
+        self._last_checkpoint = time.monotonic()
+        dirty = [model_id for model_id, state in self.fleet.items() if state.dirty]
+        self._round = _Round(dict(self.next_offsets), self.produced, dirty)
+
+    def _advance_round(self, r: _Round) -> None:
+        """Snapshot a few models, send the records whose outputs are acknowledged, and
+        commit once the round is complete."""
+        if self.failed:
+            return
+        deadline = time.perf_counter() + SNAPSHOT_BUDGET_S
+        while r.todo:
+            model_id = r.todo.pop()
+            state = self.fleet.peek(model_id)
+            if state is None or not state.dirty:  # dropped, or checkpointed since
+                continue
+            snapshot = state.snapshot()
+            # Encoded now: the snapshot may share objects with the live state.
+            value = encode(
+                Checkpoint(model_id, state.partition, dict(state.offsets), snapshot, time.time())
+            )
+            state.dirty = False
+            r.staged.append((self.produced, model_id, value))
+            if time.perf_counter() >= deadline:
+                break
+        while r.staged and r.staged[0][0] <= self._acked:
+            _, model_id, value = r.staged.popleft()
+            self.checkpoints.send(model_id, value, r.write)
+        if r.write.sent:
+            self.checkpoints.poll()
+        if r.todo or r.staged or not r.write.done or self._acked < r.barrier:
+            return
+        self._round = None
+        if r.write.failed:
+            self._redirty(r.write.failed)
+            model_id, err = next(iter(r.write.failed.items()))
+            log.error(
+                "checkpoint write failed (%d of %d records, e.g. %r: %s); nothing "
+                "committed, retrying at the next interval",
+                len(r.write.failed),
+                len(r.write.sent),
+                model_id,
+                err,
+            )
+            return
+        if r.offsets:
+            self.driver.commit(r.offsets, wait=False)
+
+    def _redirty(self, model_ids: Iterable[str]) -> None:
+        """These models are written again by the next checkpoint (if still here)."""
+        for model_id in model_ids:
+            state = self.fleet.peek(model_id)
+            if state is not None:
+                state.dirty = True
+
+    def _abandon_round(self) -> None:
+        """Drop the round in progress without committing.
+
+        Every model it snapshotted must end up either written or dirty again: staged
+        records are sent once their outputs are acknowledged (the caller flushed them,
+        or they are re-dirtied), and what was sent is waited for, so that a failure is
+        not reported after nobody looks.
+        """
+        r = self._round
+        if r is None:
+            return
+        self._round = None
+        for seq, model_id, value in r.staged:
+            if seq <= self._acked and not self.failed:
+                self.checkpoints.send(model_id, value, r.write)
+            else:
+                self._redirty((model_id,))
+        if r.write.sent and self.checkpoints.flush(ABANDON_TIMEOUT_S):
+            # Unknown fate: write them again (a duplicate record is harmless).
+            self._redirty(r.write.sent)
+        self._redirty(r.write.failed)
+
+    # ------------------------------------------------------------ waiting checkpoints
+
+    def checkpoint(self, partitions: set[int] | None = None) -> int:
+        """Flush outputs, write the dirty states (of ``partitions``), commit their offsets,
+        waiting for each step: on revocation and at shutdown. Steady state uses rounds.
+
+        Raises :class:`OutputLostError` if any output failed delivery: from then on this
+        core never checkpoints or commits again, so a restarted worker consumes those
+        messages again. A failed checkpoint write raises too, with nothing committed and
+        the states still dirty.
+        """
+        if self.failed:
+            return 0
+        self._last_checkpoint = time.monotonic()
+        # What the states written below cover: the driver processes nothing meanwhile.
+        offsets = {
+            tp: o
+            for tp, o in self.next_offsets.items()
+            if partitions is None or tp[1] in partitions
+        }
+        self.driver.flush(FLUSH_TIMEOUT_S)
+        if self.unacknowledged or self.delivery_errors:
+            self._output_lost()
+        self._abandon_round()
+        dirty = [
+            (model_id, state)
+            for model_id, state in self.fleet.items()
+            if state.dirty and (partitions is None or state.partition in partitions)
+        ]
+        if dirty:
+            now = time.time()
+            self.checkpoints.write(
+                Checkpoint(model_id, s.partition, dict(s.offsets), s.snapshot(), now)
+                for model_id, s in dirty
+            )
+            for _, state in dirty:
+                state.dirty = False
+        if offsets:
+            self.driver.commit(offsets, wait=True)
+        return len(dirty)
+
+    # ------------------------------------------------------------ rebalances
+
+    def input_partitions(self, tps: Iterable[Any]) -> set[int]:
+        """The partition numbers among ``tps`` (anything with ``.topic`` and
+        ``.partition``) that belong to the input topics."""
+        return {tp.partition for tp in tps if tp.topic in self.inputs}
+
+    def on_assigned(self, parts: set[int]) -> None:
+        """The input partitions are now ``parts``: restore the checkpoints of the new ones
+        before any of their messages is processed (and drop any state outside them)."""
+        self._drop(lambda partition: partition >= 0 and partition not in parts, set())
+        new = parts - self._owned
+        if new:
+            started = time.perf_counter()
+            found = self.checkpoints.read(new)
+            for model_id, cp in found.items():
+                if model_id not in self.fleet:
+                    state = restore_or_none(model_id, cp)
+                    if state is not None:
+                        self.fleet.put(model_id, state)
+            log.info(
+                "assigned partitions %s: restored %d model checkpoints in %.3f s",
+                sorted(new),
+                len(found),
+                time.perf_counter() - started,
+            )
+        self._owned = set(parts)
+
+    def on_revoked(self, parts: set[int]) -> None:
+        """Flush, checkpoint and commit ``parts``, then drop their state and series."""
+        if not parts or self.failed:
+            return
+        try:
+            n = self.checkpoint(parts)
+        except Exception:
+            log.exception(
+                "checkpoint on revocation failed: the next owner restarts from the "
+                "last checkpoint and redelivered messages"
+            )
+            n = 0
+        dropped = self._drop(lambda partition: partition in parts, parts)
+        log.info(
+            "revoked partitions %s: checkpointed %d models, dropped %d", sorted(parts), n, dropped
+        )
+
+    def on_lost(self, parts: set[int]) -> None:
+        """The partitions may have a new owner already: drop them without committing."""
+        r, self._round = self._round, None
+        if r is not None:
+            # Commit nothing of it and send nothing more; what it snapshotted or sent is
+            # written again if still ours.
+            self._redirty([m for _, m, _ in r.staged] + r.write.sent)
+        dropped = self._drop(lambda partition: partition in parts, parts)
+        log.warning("lost partitions %s (no commit): dropped %d models", sorted(parts), dropped)
+
+    def _drop(self, gone: Callable[[int], bool], parts: set[int]) -> int:
+        """Drop the state and metric series of every model whose partition is ``gone``,
+        and forget the offsets of ``parts``."""
+        n = 0
+        for model_id, state in self.fleet.items():
+            if gone(state.partition):
+                self.fleet.pop(model_id)
+                self.metrics.forget_model(model_id)
+                n += 1
+        for key in [k for k in self.next_offsets if k[1] in parts]:
+            del self.next_offsets[key]
+        self._owned -= parts
+        return n
+
+    # ------------------------------------------------------------ lag and shutdown
+
+    def lag(self) -> Lag:
+        """The consumer lag as of the last refresh (``vigil_consumer_lag``).
+
+        Read by the metrics thread, which must not call the consumer itself (a call
+        blocks while ``consume`` runs on the ingest thread; a Faust consumer read from
+        there before the worker started was built twice), so :meth:`tick` refreshes
+        this list about once a second on the processing thread.
+        """
+        return self._lag
+
+    def _refresh_lag(self, now: float) -> None:
+        self._lag_refreshed = now
+        try:
+            self._lag = self.driver.read_lag()
+        except Exception:  # rebalancing: keep the last reading
+            return
+
+    def shutdown(self) -> None:
+        """Final checkpoint and commit, then close the clients and the checkpoint store."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self.checkpoint()
+        except Exception:
+            log.exception("final checkpoint failed")
+        self.driver.close()
+        self.checkpoints.close()

@@ -1,0 +1,64 @@
+"""Stand-ins for the Kafka side of ingest tests: the test decides when the broker answers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from streams.kafka.checkpoints import Checkpoint, CheckpointWrite, decode, encode
+
+
+class Record:
+    """What a delivery report describes: only its key and topic are read."""
+
+    def __init__(self, topic: str, key: bytes = b"") -> None:
+        self._topic, self._key = topic, key
+
+    def topic(self) -> str:
+        return self._topic
+
+    def key(self) -> bytes:
+        return self._key
+
+
+class HeldCheckpoints:
+    """A checkpoint store whose records are acknowledged (or failed) by the test."""
+
+    topic = "cp"
+
+    def __init__(self) -> None:
+        self.held: list[tuple[str, bytes, CheckpointWrite]] = []
+        self.written: dict[str, bytes] = {}
+        self.closed = False
+
+    def send(self, model_id: str, value: bytes, write: CheckpointWrite) -> None:
+        write.sent.append(model_id)
+        self.held.append((model_id, value, write))
+
+    def poll(self) -> None:
+        pass
+
+    def flush(self, timeout: float = 0) -> int:
+        self.deliver()  # a flush waits for the answers
+        return 0
+
+    def deliver(self, error: str | None = None) -> None:
+        held, self.held = self.held, []
+        for model_id, value, write in held:
+            if error is None:
+                self.written[model_id] = value
+            write._report(error, Record("cp", model_id.encode()))
+
+    def write(self, checkpoints: Iterable[Checkpoint], timeout: float = 30.0) -> int:
+        n = 0
+        for cp in checkpoints:
+            self.written[cp.model_id] = encode(cp)
+            n += 1
+        return n
+
+    def read(self, partitions: Iterable[int], timeout: float = 60.0) -> dict[str, Checkpoint]:
+        wanted = set(partitions)
+        found = {m: decode(v) for m, v in self.written.items()}
+        return {m: cp for m, cp in found.items() if cp.partition in wanted}
+
+    def close(self) -> None:
+        self.closed = True
