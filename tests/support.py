@@ -119,7 +119,12 @@ def wait_until(
 
 
 class TopicReader:
-    """Reads every message of a topic from the beginning, accumulating JSON values."""
+    """Reads every message of a topic from the beginning, accumulating JSON values.
+
+    Partitions are assigned directly, not through a consumer group: a reader has nothing
+    to share, and a group join that races a broker restart (tests/faults) could leave a
+    subscribed reader without an assignment, reading nothing while the topic fills.
+    """
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         from confluent_kafka import Consumer
@@ -129,19 +134,38 @@ class TopicReader:
             {
                 "bootstrap.servers": bootstrap,
                 "group.id": f"test-reader-{uuid.uuid4().hex[:8]}",
-                "auto.offset.reset": "earliest",
                 "enable.auto.commit": False,
                 "topic.metadata.refresh.interval.ms": 1000,
             }
         )
-        self.consumer.subscribe([topic])
+        self._assigned = False
         self.messages: list[dict[str, Any]] = []
         self.keys: list[bytes | None] = []
+
+    def _assign(self) -> bool:
+        """Every partition of the topic from its beginning, once the topic exists."""
+        from confluent_kafka import OFFSET_BEGINNING, KafkaException, TopicPartition
+
+        try:
+            meta = self.consumer.list_topics(self.topic, timeout=2)
+        except KafkaException:
+            return False
+        info = meta.topics.get(self.topic)
+        if info is None or info.error is not None or not info.partitions:
+            return False
+        self.consumer.assign(
+            [TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in sorted(info.partitions)]
+        )
+        self._assigned = True
+        return True
 
     def poll(self, seconds: float = 1.0) -> int:
         got = 0
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
+            if not self._assigned and not self._assign():
+                time.sleep(0.2)
+                continue
             batch = self.consumer.consume(1000, timeout=0.2)
             for msg in batch:
                 if msg.error():

@@ -74,7 +74,13 @@ def test_broker_restart_mid_stream(
         pub.join()
 
         audit = read_until_escalated(escalations, stream.qualifying, timeout=180)
-        assert not audit.missing, audit
+        # On failure, say whether the escalations reached the topic (a reader's problem)
+        # or not (the worker's).
+        assert not audit.missing, (
+            audit,
+            f"escalations topic holds {topic_size(bootstrap, rig.topics['escalations'])}",
+            worker.log_tail(),
+        )
         assert not audit.conflicting, audit
         assert not audit.bad_ids, audit
 
