@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 from streams.kafka.checkpoints import Checkpoint, CheckpointError, CheckpointStore
-from streams.kafka.topics import create_topics, topic_specs
+from streams.kafka.topics import MAX_CHECKPOINT_BYTES, create_topics, topic_specs
 
-__all__ = ["Checkpoint", "CheckpointError", "CheckpointStore", "create_topics", "topic_specs"]
+__all__ = [
+    "MAX_CHECKPOINT_BYTES",
+    "Checkpoint",
+    "CheckpointError",
+    "CheckpointStore",
+    "create_topics",
+    "topic_specs",
+]

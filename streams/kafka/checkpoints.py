@@ -27,6 +27,7 @@ from typing import Any
 
 from streams.config import Settings
 from streams.errors import VigilError
+from streams.kafka.topics import MAX_CHECKPOINT_BYTES, topic_specs
 
 __all__ = [
     "Checkpoint",
@@ -44,8 +45,6 @@ _ALLOWED_GLOBALS = {
     ("detectors.prediction", "ClassPrediction"),
     ("detectors.prediction", "RegressionPrediction"),
 }
-# Checkpoints of models with large label joins can exceed Kafka's 1 MB default.
-MAX_CHECKPOINT_BYTES = 16 * 1024 * 1024
 
 
 def _no_leader_codes() -> frozenset[int]:
@@ -191,8 +190,6 @@ class CheckpointStore:
         """
         from confluent_kafka import KafkaError, KafkaException
         from confluent_kafka.admin import AdminClient, NewTopic
-
-        from streams.kafka.topics import topic_specs
 
         admin = AdminClient(dict(self._kafka))
         if self.topic in admin.list_topics(timeout=timeout).topics:

@@ -6,9 +6,12 @@ from typing import Any
 
 from streams.config import Settings
 from streams.errors import VigilError
-from streams.kafka.checkpoints import MAX_CHECKPOINT_BYTES
 
-__all__ = ["create_topics", "topic_specs"]
+__all__ = ["MAX_CHECKPOINT_BYTES", "create_topics", "topic_specs"]
+
+#: The checkpoint topic's record size: checkpoints of models with large label joins can
+#: exceed Kafka's 1 MB default. The checkpoint store's clients are sized from it too.
+MAX_CHECKPOINT_BYTES = 16 * 1024 * 1024
 
 
 def topic_specs(settings: Settings) -> dict[str, dict[str, Any]]:

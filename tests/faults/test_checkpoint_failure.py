@@ -17,7 +17,7 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from streams.kafka.checkpoints import MAX_CHECKPOINT_BYTES
+from streams.kafka.topics import MAX_CHECKPOINT_BYTES
 from tests.faults.conftest import MIN_CONFIDENCE, processed
 from tests.support import (
     SyntheticStream,
