@@ -183,12 +183,16 @@ def rules_with_short_for(dest: Path, for_: str = "3s", interval: str = "1s") -> 
 # --------------------------------------------------------------- tools
 
 
-def require_tool(name: str, package: str) -> str:
-    """Path of ``name``; skip without it, but fail in CI (CI must run these tests)."""
+def require_tool(name: str, package: str, *, install: str | None = None) -> str:
+    """Path of ``name``; skip without it, but fail in CI (CI must run these tests).
+
+    ``install`` says how to get it where it is not a Debian package ``package``.
+    """
     path = shutil.which(name)
     if path:
         return path
-    message = f"{name} not found on PATH (Debian/Ubuntu: apt-get install {package})"
+    how = install or f"Debian/Ubuntu: apt-get install {package}"
+    message = f"{name} not found on PATH ({how})"
     if os.environ.get("CI"):
         pytest.fail(f"{message}; CI is set, so this is a failure, not a skip")
     pytest.skip(message)
