@@ -16,8 +16,6 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-import yaml
-
 from streams.cli import config, demo, publish, reference, replay, topics, worker
 from streams.errors import ConfigError, VigilError
 
@@ -49,16 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     try:
         return int(args.func(args))
-    except ConfigError as exc:
-        # A ConfigError that carries the YAML parser's text has a multi-line excerpt of
-        # the file in it: say the problem and where, on one line.
-        why = str(exc)
-        context = exc.__cause__ or exc.__context__
-        if "\n" in why and isinstance(context, yaml.YAMLError):
-            why = _not_yaml(getattr(args, "config", None), context)
-        return _fail(2, f"configuration error: {why}")
-    except yaml.YAMLError as exc:
-        return _fail(2, f"configuration error: {_not_yaml(getattr(args, 'config', None), exc)}")
+    except ConfigError as exc:  # bad YAML included: the config loader says where, on one line
+        return _fail(2, f"configuration error: {exc}")
     except OSError as exc:
         if exc.filename is None:  # not a file the user named: a socket, a timeout
             raise
@@ -72,12 +62,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _fail(code: int, message: str) -> int:
     print(f"vigil: {message}", file=sys.stderr)
     return code
-
-
-def _not_yaml(path: object, exc: yaml.YAMLError) -> str:
-    """``<path>: not valid YAML: <problem> (line L, column C)``, on one line."""
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None)
-    if mark is not None and problem:
-        return f"{path}: not valid YAML: {problem} (line {mark.line + 1}, column {mark.column + 1})"
-    return f"{path}: not valid YAML: {' '.join(str(exc).split())}"
