@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,13 +17,8 @@ import orjson
 import yaml
 
 from streams.dev import children
+from streams.dev.local_broker import free_port
 from streams.dev.scrape import Samples, scrape
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def unique_topics(prefix: str = "t") -> dict[str, str]:

@@ -21,7 +21,6 @@ import logging
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ from typing import Any
 from streams.client import InferencePublisher
 from streams.config import Settings
 from streams.dev import children
+from streams.dev.local_broker import free_port
 from streams.dev.scrape import Samples, scrape
 from streams.dev.summary import SummaryScreen, model_rows, render_table
 from streams.dev.traffic import INVALID_KINDS, DriftSchedule, SyntheticModel, invalid_event
@@ -69,12 +69,6 @@ def demo_models(rate: float) -> list[SyntheticModel]:
         ),
         SyntheticModel("support-router", n_numeric=3, n_categorical=2, seed=3, start=now),
     ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class LocalPrometheus:
@@ -145,7 +139,7 @@ class LocalPrometheus:
             self.workdir.mkdir(parents=True, exist_ok=True)
         self._dir = Path(tempfile.mkdtemp(prefix="vigil-prometheus-", dir=self.workdir))
         self.config_path.write_text(self.render_config(), encoding="utf-8")
-        self.port = _free_port()
+        self.port = free_port()
         with self.log_path.open("ab") as log:
             self._proc = children.spawn(
                 [
@@ -248,7 +242,7 @@ def _run(settings: Settings, duration: float | None, rate: float, traffic_only: 
             create_topics(settings)
             metrics_url = None
             if not traffic_only:
-                port = _free_port()
+                port = free_port()
                 env = dict(
                     os.environ, KAFKA_BOOTSTRAP_SERVERS=bootstrap, VIGIL_METRICS_PORT=str(port)
                 )

@@ -59,6 +59,7 @@ __all__ = [
     "LocalBrokerError",
     "ToolMissingError",
     "default_cache_dir",
+    "free_port",
     "resolve_jars",
 ]
 
@@ -193,7 +194,8 @@ def resolve_jars(cache_dir: Path | str | None = None) -> Path:
     return libs
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -445,10 +447,10 @@ class LocalBroker:
             self._dir = self.data_dir
             self._dir.mkdir(parents=True, exist_ok=True)
         (self._dir / "logs").mkdir(exist_ok=True)
-        self._broker_port = _free_port()
-        self._controller_port = _free_port()
+        self._broker_port = free_port()
+        self._controller_port = free_port()
         while self._controller_port == self._broker_port:
-            self._controller_port = _free_port()
+            self._controller_port = free_port()
         self._cluster_id = _cluster_id()
         extra = {
             "extra_listeners": "",
@@ -458,9 +460,9 @@ class LocalBroker:
         }
         if self.sasl_ssl:
             taken = {self._broker_port, self._controller_port}
-            self._sasl_port = _free_port()
+            self._sasl_port = free_port()
             while self._sasl_port in taken:
-                self._sasl_port = _free_port()
+                self._sasl_port = free_port()
             extra = self._sasl_ssl_properties(self._sasl_port)
         template = Template(_deploy_file("server.properties.template").read_text("utf-8"))
         rendered = template.substitute(
