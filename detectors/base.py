@@ -39,8 +39,10 @@ __all__ = [
     "UnivariateDetector",
     "check_finite",
     "check_in_range",
+    "check_inclusion_probability",
     "check_positive",
     "check_probability",
+    "check_weight",
 ]
 
 
@@ -75,6 +77,48 @@ def check_probability(name: str, value: object) -> float:
     f = check_finite(name, value)
     if not 0.0 <= f <= 1.0:
         raise InvalidObservationError(f"{name!r} must be in [0, 1]; got {value!r}")
+    return f
+
+
+def check_weight(name: str, value: object) -> float:
+    """Return ``value`` as a float if it is a finite number > 0, else raise.
+
+    A label's weight is ``1 / inclusion probability`` (Horvitz-Thompson): an
+    item that had a 2 % chance of being labelled stands for 50 items.
+
+    >>> check_weight("weight", 50)
+    50.0
+    >>> check_weight("weight", 0.0)
+    Traceback (most recent call last):
+    ...
+    detectors.errors.InvalidObservationError: 'weight' must be a finite number > 0; got 0.0
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not value > 0
+    ):
+        raise InvalidObservationError(f"{name!r} must be a finite number > 0; got {value!r}")
+    return float(value)
+
+
+def check_inclusion_probability(name: str, value: object) -> float:
+    """Return ``value`` as a float in (0, 1], or raise ``InvalidObservationError``.
+
+    The probability with which an item was sent for labelling; its inverse
+    weighs the item's label.
+
+    >>> check_inclusion_probability("inclusion_probability", 0.02)
+    0.02
+    >>> check_inclusion_probability("inclusion_probability", 0)
+    Traceback (most recent call last):
+    ...
+    detectors.errors.InvalidObservationError: 'inclusion_probability' must be in (0, 1]; got 0
+    """
+    f = check_finite(name, value)
+    if not 0.0 < f <= 1.0:
+        raise InvalidObservationError(f"{name!r} must be in (0, 1]; got {value!r}")
     return f
 
 
