@@ -15,21 +15,15 @@ per minute bounds the overshoot when a minute is busier than forecast.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 from detectors.base import BivariateDetector, check_in_range, check_positive, check_probability
 from detectors.errors import InvalidObservationError
+from detectors.minute_rate import MinuteRate
 
 __all__ = ["EscalationBudget", "check_aware"]
-
-# Weight of the per-minute forecast against this minute's own count, in minutes
-# of observation (3 s). Measured in benchmarks/escalation_quality.py on traffic
-# with 3x bursts: 0.02-0.05 keep the worst minute's top-k overlap near 0.87,
-# 0.5 lets a burst's first seconds spend too much of the budget (0.70).
-_PRIOR_MINUTES = 0.05
 
 
 def check_aware(name: str, value: object) -> datetime:
@@ -105,12 +99,9 @@ class EscalationBudget(BivariateDetector[float, datetime, bool]):
         yield {"budget_per_minute": 1, "history": 16, "smoothing": 1.0}
 
     def _reset(self) -> None:
-        self._minute: int | None = None
+        self._pace = MinuteRate(self.smoothing)  # candidates per minute
         self._sent = 0  # escalations admitted in the current minute
-        self._candidates = 0  # candidates seen in the current minute
-        self._rate: float | None = None  # expected candidates per minute
         self._cut = 0.0
-        self._elapsed = 0.0  # fraction of the current minute gone by
         self._sorted: list[float] = []  # the priorities sorted at the start of the minute
         self._prios: list[float] = []  # ring buffer of recent candidate priorities
         self._head = 0
@@ -119,12 +110,9 @@ class EscalationBudget(BivariateDetector[float, datetime, bool]):
 
     def _state(self) -> dict[str, Any]:
         return {
-            "minute": self._minute,
+            **self._pace.state(),
             "sent": self._sent,
-            "candidates": self._candidates,
-            "rate": self._rate,
             "cut": self._cut,
-            "elapsed": self._elapsed,
             "sorted": list(self._sorted),
             "prios": list(self._prios),
             "head": self._head,
@@ -133,12 +121,9 @@ class EscalationBudget(BivariateDetector[float, datetime, bool]):
         }
 
     def _load_state(self, state: dict[str, Any]) -> None:
-        self._minute = None if state["minute"] is None else int(state["minute"])
+        self._pace.load(state)
         self._sent = int(state["sent"])
-        self._candidates = int(state["candidates"])
-        self._rate = None if state["rate"] is None else float(state["rate"])
         self._cut = float(state["cut"])
-        self._elapsed = float(state["elapsed"])
         self._sorted = [float(p) for p in state["sorted"]]
         self._prios = [float(p) for p in state["prios"]]
         self._head = int(state["head"])
@@ -148,15 +133,10 @@ class EscalationBudget(BivariateDetector[float, datetime, bool]):
     def update(self, priority: float, now: datetime) -> bool:
         """Offer one candidate escalation; ``True`` escalates it, ``False`` suppresses it."""
         p = check_probability("priority", priority)
-        t = check_aware("now", now).timestamp() / 60.0
-        minute = math.floor(t)
-        if self._minute is None:
-            self._minute = minute
-        elif minute > self._minute:
-            self._roll(minute - self._minute)
-            self._minute = minute
-        if minute == self._minute:
-            self._elapsed = max(self._elapsed, t - minute)
+        pace = self._pace
+        if pace.advance(check_aware("now", now).timestamp() / 60.0):
+            self._sent = 0
+            self._sorted = sorted(self._prios)
         self._cut = self._current_cut()
         admit = self._sent < self.budget_per_minute and p >= self._cut
         if admit:
@@ -164,7 +144,7 @@ class EscalationBudget(BivariateDetector[float, datetime, bool]):
             self._admitted_total += 1
         else:
             self._suppressed_total += 1
-        self._candidates += 1
+        pace.count += 1
         if len(self._prios) < self.history:
             self._prios.append(p)
         else:
@@ -172,37 +152,14 @@ class EscalationBudget(BivariateDetector[float, datetime, bool]):
             self._head = (self._head + 1) % self.history
         return admit
 
-    def _roll(self, gap: int) -> None:
-        a = self.smoothing
-        rate = (
-            float(self._candidates)
-            if self._rate is None
-            else self._rate + a * (self._candidates - self._rate)
-        )
-        # Minutes without candidates count as zeros in the weighted mean.
-        self._rate = rate * (1.0 - a) ** (gap - 1)
-        self._sent = 0
-        self._candidates = 0
-        self._elapsed = 0.0
-        self._sorted = sorted(self._prios)
-
     def _current_cut(self) -> float:
         remaining = self.budget_per_minute - self._sent
         if remaining <= 0 or not self._sorted:
             return 0.0
-        f = self._elapsed
-        rate = self._rate
+        rate = self._pace.per_minute()
         if rate is None:
-            # First minute: only this minute's pace is known.
-            if not self._candidates or f <= 0.0:
-                return 0.0
-            rate = self._candidates / f
-        else:
-            # Gamma-Poisson update of the forecast by this minute's count so
-            # far, the forecast weighing as _PRIOR_MINUTES of observation: a
-            # burst is followed within seconds, a quiet start is not overread.
-            rate = (self._candidates + rate * _PRIOR_MINUTES) / (f + _PRIOR_MINUTES)
-        expected_rest = rate * (1.0 - f)
+            return 0.0
+        expected_rest = rate * (1.0 - self._pace.elapsed)
         if expected_rest <= remaining:
             return 0.0
         n = len(self._sorted)
@@ -218,7 +175,7 @@ class EscalationBudget(BivariateDetector[float, datetime, bool]):
     @property
     def expected_per_minute(self) -> float:
         """Expected number of candidates per minute (0 before a minute has passed)."""
-        return self._rate or 0.0
+        return self._pace.rate or 0.0
 
     @property
     def admitted(self) -> int:
