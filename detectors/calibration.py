@@ -198,6 +198,7 @@ class CalibrationMonitor(BivariateDetector[float, bool, list[SignalChange]]):
         # Per bin: item count, then fixed-point sums of w, w * correct and w * c.
         self._count = [0] * self.bins
         self._wsum = [0] * self.bins
+        self._w_total = 0  # sum(self._wsum), kept so reading a ratio does not re-sum
         self._hits = [0] * self.bins
         self._conf_sum = [0] * self.bins
         # Whole window, fixed point: sum of w * (c - y)**2 (scale 2**240) and of
@@ -249,6 +250,7 @@ class CalibrationMonitor(BivariateDetector[float, bool, list[SignalChange]]):
             self._hits = [int(v) * _ONE for v in state["hits"]]
             self._sq_err = int(state["sq_err"]) * _ONE
             self._logloss = int(state["logloss"]) * _ONE
+        self._w_total = sum(self._wsum)
         self._seen = int(state["seen"])
         ref = state["ref_acc"]
         self._ref_acc = None if ref is None else float(ref)
@@ -256,9 +258,6 @@ class CalibrationMonitor(BivariateDetector[float, bool, list[SignalChange]]):
         self._acc_drift = bool(state["acc_drift"])
 
     # -- updates -----------------------------------------------------------
-
-    def _bin(self, confidence: float) -> int:
-        return bisect_left(self._edges, confidence)
 
     def _item_logloss(self, confidence: float, correct: bool) -> int:
         p = confidence if correct else 1.0 - confidence
@@ -268,19 +267,29 @@ class CalibrationMonitor(BivariateDetector[float, bool, list[SignalChange]]):
     def _add(self, confidence: float, correct: bool, weight: float, sign: int) -> None:
         # The integers are computed from the stored floats, so an evicted item
         # subtracts exactly what it added.
-        b = self._bin(confidence)
+        b = bisect_left(self._edges, confidence)
         c = _fixed(confidence)
-        w = _fixed(weight)
+        loss = (c - _ONE) ** 2 if correct else c * c
+        if weight == 1.0:
+            # The general branch with w = _ONE, by shifts instead of products.
+            w = _ONE
+            wc = c
+            w_loss = loss << _FIXED_BITS
+            w_log = self._item_logloss(confidence, correct) << _FIXED_BITS
+        else:
+            w = _fixed(weight)
+            # w * c rounds once, as an offline sum(w * c) does.
+            wc = _fixed(weight * confidence)
+            w_loss = w * loss
+            w_log = w * self._item_logloss(confidence, correct)
         self._count[b] += sign
         self._wsum[b] += sign * w
+        self._w_total += sign * w
         if correct:
             self._hits[b] += sign * w
-            self._sq_err += sign * w * (c - _ONE) ** 2
-        else:
-            self._sq_err += sign * w * c * c
-        # w * c rounds once, as an offline sum(w * c) does; exact when w == 1.
-        self._conf_sum[b] += sign * (c if weight == 1.0 else _fixed(weight * confidence))
-        self._logloss += sign * w * self._item_logloss(confidence, correct)
+        self._conf_sum[b] += sign * wc
+        self._sq_err += sign * w_loss
+        self._logloss += sign * w_log
 
     def update(self, confidence: float, correct: bool, weight: float = 1.0) -> list[SignalChange]:
         """Add one labelled event; return the alerts it triggers (usually none).
@@ -291,7 +300,8 @@ class CalibrationMonitor(BivariateDetector[float, bool, list[SignalChange]]):
         c = check_probability("confidence", confidence)
         if not isinstance(correct, bool):
             raise InvalidObservationError(f"'correct' must be a bool; got {correct!r}")
-        w = check_weight("weight", weight)
+        # The label path is not per event, but most labels weigh 1.0: skip the call then.
+        w = weight if weight == 1.0 and type(weight) is float else check_weight("weight", weight)
         if len(self._conf) < self.window:
             self._conf.append(c)
             self._correct.append(correct)
@@ -369,7 +379,7 @@ class CalibrationMonitor(BivariateDetector[float, bool, list[SignalChange]]):
 
     def _total_weight(self) -> int:
         """Sum of the window's weights, fixed point (0 when empty)."""
-        return sum(self._wsum)
+        return self._w_total
 
     @property
     def events_seen(self) -> int:
