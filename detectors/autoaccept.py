@@ -64,10 +64,13 @@ def wilson_upper(p: float, n: float, z: float) -> float:
     if p >= 1.0:
         return 1.0
     z2 = z * z
-    # The radicand is >= z**2 + 1 for p = 0 and n >= 1; max() guards the corner
-    # p near 1 on a tiny n, where the bound is clipped to 1 anyway.
     root = math.sqrt(max(0.0, z2 + 2.0 - 1.0 / n + 4.0 * p * (n * (1.0 - p) - 1.0)))
-    return min(1.0, (2.0 * n * p + z2 + 1.0 + z * root) / (2.0 * (n + z2)))
+    corrected = (2.0 * n * p + z2 + 1.0 + z * root) / (2.0 * (n + z2))
+    # The closed form is derived for whole counts; for a weighted p off that lattice
+    # on a tiny effective n it can fall below the plain Wilson bound, which the
+    # continuity correction is meant only to widen. Keep the wider of the two.
+    plain = (2.0 * n * p + z2 + z * math.sqrt(z2 + 4.0 * n * p * (1.0 - p))) / (2.0 * (n + z2))
+    return min(1.0, max(corrected, plain))
 
 
 class AutoAcceptMonitor(BivariateDetector[bool, float, list[SignalChange]]):
@@ -86,7 +89,12 @@ class AutoAcceptMonitor(BivariateDetector[bool, float, list[SignalChange]]):
         A drifting signal recovers once the upper bound is below
         ``max_error - hysteresis``.
     min_labelled
-        No alert before this many labelled items are in the window.
+        No alert before this many labelled items are in the window. The bound
+        is wide on few labels: at a 95% level, even with no error at all it
+        stays above 0.05 until about 70 (effective) labels, 104 at a true error
+        of 1%, 175 at 2%. With ``min_labelled`` below that the signal starts in
+        drift, meaning "not yet shown below ``max_error``", and recovers as
+        audits accumulate.
 
     Examples
     --------
