@@ -69,6 +69,10 @@ from detectors.prediction import ClassPrediction, Prediction
 
 __all__ = ["ConformalEscalation", "nonconformity"]
 
+# Accepted-label weights are summed in fixed point, as in detectors.calibration:
+# integer sums are exact, so a constant weight gives exactly the unweighted rate.
+_FIXED_BITS = 80
+
 # Smoothing of the reference weight w_ref (a moving average over roughly the
 # last 256 accepted labels: a few hours of a 2% audit at a few events a second).
 _REF_WEIGHT_SMOOTHING = 1.0 / 256
@@ -160,9 +164,9 @@ class ConformalEscalation(Detector):
         self._labelled = 0
         self._accepted = 0
         self._accepted_errors = 0
-        # Weighted sums over accepted labels (for ``accepted_error_rate``) and w_ref.
-        self._accepted_weight = 0.0
-        self._accepted_error_weight = 0.0
+        # Fixed-point sums of accepted labels' weights (for ``accepted_error_rate``), w_ref.
+        self._accepted_weight = 0
+        self._accepted_error_weight = 0
         self._ref_weight: float | None = None
         self._since_accept = 0
         self._stuck_min: float | None = None
@@ -186,9 +190,10 @@ class ConformalEscalation(Detector):
         self._accepted = int(state["accepted"])
         self._accepted_errors = int(state["accepted_errors"])
         # A snapshot from before weights: every label weighed 1.
-        self._accepted_weight = float(state.get("accepted_weight", self._accepted))
-        self._accepted_error_weight = float(
-            state.get("accepted_error_weight", self._accepted_errors)
+        one = 1 << _FIXED_BITS
+        self._accepted_weight = int(state.get("accepted_weight", self._accepted * one))
+        self._accepted_error_weight = int(
+            state.get("accepted_error_weight", self._accepted_errors * one)
         )
         r = state.get("ref_weight", 1.0 if self._accepted else None)
         self._ref_weight = None if r is None else float(r)
@@ -218,9 +223,10 @@ class ConformalEscalation(Detector):
         if not was_escalated:
             self._accepted += 1
             self._accepted_errors += not correct
-            self._accepted_weight += w
+            fixed_w = int(math.ldexp(w, _FIXED_BITS))
+            self._accepted_weight += fixed_w
             if not correct:
-                self._accepted_error_weight += w
+                self._accepted_error_weight += fixed_w
             ref = self._ref_weight
             if ref != w:
                 # Exactly w when w == ref, hence skipped: a constant weight gives
