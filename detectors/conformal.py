@@ -39,13 +39,19 @@ follows a change of the audit rate instead of carrying the old rate for ever
 many equal floats may round away from it).
 
 The guarantee then holds for the ``v``-weighted error, ``v_i = w_i / w_ref_i``:
-the same telescoping sum gives
-``|sum v_i * error_i / sum v_i - target_error| <= (tau_max - tau_min) / (learning_rate * sum v_i)``
-(plus one step). While ``w_ref`` is steady, ``v`` is proportional to ``w`` and
-this is the Horvitz-Thompson (self-normalised) error rate of the accepted
+the same telescoping sum gives, while ``tau`` stays inside [0, 1],
+
+    |sum v_i * error_i / sum v_i - target_error|
+        <= (1 + learning_rate * max v_i) / (learning_rate * sum v_i)
+
+While ``w_ref`` is steady, ``v`` is proportional to ``w`` and the left-hand side
+is the self-normalised Horvitz-Thompson error rate of the labelled accepted
 items, which estimates the error rate over *all* accepted items provided the
-labelled accepted items are a probability sample of them with known,
-non-zero inclusion probabilities.
+labelled accepted items are a probability sample of them with known, non-zero
+inclusion probabilities (an audit drawn independently of the outcome). Under
+that assumption the error of what is auto-accepted converges to the target even
+when reviewers are the only label source; the convergence is as slow as the
+audit is sparse (``sum v_i`` grows by about one per audited accepted item).
 
 One failure mode remains: if ``tau`` falls below every score, nothing is
 accepted and the rule never fires again. After ``patience`` consecutive labelled
