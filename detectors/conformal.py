@@ -78,6 +78,7 @@ __all__ = ["ConformalEscalation", "nonconformity"]
 # Accepted-label weights are summed in fixed point, as in detectors.calibration:
 # integer sums are exact, so a constant weight gives exactly the unweighted rate.
 _FIXED_BITS = 80
+_ONE = 1 << _FIXED_BITS
 
 # Smoothing of the reference weight w_ref (a moving average over roughly the
 # last 256 accepted labels: a few hours of a 2% audit at a few events a second).
@@ -196,10 +197,9 @@ class ConformalEscalation(Detector):
         self._accepted = int(state["accepted"])
         self._accepted_errors = int(state["accepted_errors"])
         # A snapshot from before weights: every label weighed 1.
-        one = 1 << _FIXED_BITS
-        self._accepted_weight = int(state.get("accepted_weight", self._accepted * one))
+        self._accepted_weight = int(state.get("accepted_weight", self._accepted * _ONE))
         self._accepted_error_weight = int(
-            state.get("accepted_error_weight", self._accepted_errors * one)
+            state.get("accepted_error_weight", self._accepted_errors * _ONE)
         )
         r = state.get("ref_weight", 1.0 if self._accepted else None)
         self._ref_weight = None if r is None else float(r)
@@ -229,7 +229,7 @@ class ConformalEscalation(Detector):
         if not was_escalated:
             self._accepted += 1
             self._accepted_errors += not correct
-            fixed_w = int(math.ldexp(w, _FIXED_BITS))
+            fixed_w = _ONE if w == 1.0 else int(math.ldexp(w, _FIXED_BITS))
             self._accepted_weight += fixed_w
             if not correct:
                 self._accepted_error_weight += fixed_w

@@ -235,7 +235,7 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
         # Computed from the stored floats: an evicted label subtracts what it added.
         b = bisect_left(self._edges, confidence)
         if weight == 1.0:
-            w, wc = _ONE, _fixed(confidence)
+            w, wc = _ONE, int(ldexp(confidence, _FIXED_BITS))  # _fixed, inlined
         else:
             # w * c rounds once, as an offline sum(w * c) does.
             w, wc = _fixed(weight), _fixed(weight * confidence)
