@@ -10,6 +10,17 @@ with 2**-80 resolution (a float in [0, 1] times 2**80 is exact, and truncating
 to an int loses less than 2**-80), so additions and subtractions are exact and
 the statistics equal an offline recomputation on the same window up to the one
 rounding done when a property is read.
+
+Labels may come from human review rather than from every event: items escalated
+by a rule (inclusion probability 1) and a random audit sample of the
+auto-accepted ones (inclusion probability ``p``). Each label then carries the
+Horvitz-Thompson weight ``w = 1 / p`` and every statistic is the
+self-normalised weighted one (``sum w*x / sum w``), which estimates the value
+over *all* events provided the labelled items are a probability sample with
+known, non-zero inclusion probabilities. With every weight 1 the statistics are
+bit-for-bit the unweighted ones: every ratio is a quotient of integers (Python
+rounds it correctly), and a weight of one only multiplies numerator and
+denominator by the same power of two.
 """
 
 from __future__ import annotations
@@ -19,7 +30,13 @@ from bisect import bisect_left
 from collections.abc import Iterator
 from typing import Any
 
-from detectors.base import BivariateDetector, check_in_range, check_positive, check_probability
+from detectors.base import (
+    BivariateDetector,
+    check_in_range,
+    check_positive,
+    check_probability,
+    check_weight,
+)
 from detectors.errors import InvalidObservationError, SettingsError
 from detectors.signals import SignalChange, SignalState
 
@@ -60,6 +77,9 @@ class CalibrationMonitor(BivariateDetector[float, bool, list[SignalChange]]):
     ``confidence`` is the probability the model gave to its predicted label and
     ``correct`` whether that label was right, so each bin compares mean
     confidence with the share of correct predictions (top-label calibration).
+    Each label may carry a weight ``1 / inclusion probability`` (see the module
+    docstring); every statistic is then weighted and self-normalised, while
+    :attr:`count` and the count column of :attr:`bins_table` stay numbers of items.
 
     Parameters
     ----------
@@ -104,6 +124,20 @@ class CalibrationMonitor(BivariateDetector[float, bool, list[SignalChange]]):
     ...     alerts += [(i, a.signal, a.state) for a in mon.update(0.9, rng.random() < 0.9)]
     >>> alerts[-1], round(mon.ece, 3), mon.count
     ((750, 'calibration', 'recovered'), 0.022, 500)
+
+    Labels from review only: every uncertain item (confidence 0.6, right 60% of
+    the time) is labelled, and a 2% audit of the confident ones (0.95, right 95%
+    of the time) with weight 50. Unweighted, the window is mostly the uncertain
+    items; weighted, it stands for the traffic, 80% of which is confident:
+
+    >>> mon = CalibrationMonitor(window=5000)
+    >>> for i in range(50_000):
+    ...     if rng.random() < 0.2:
+    ...         _ = mon.update(0.6, rng.random() < 0.6)
+    ...     elif rng.random() < 0.02:
+    ...         _ = mon.update(0.95, rng.random() < 0.95, weight=50.0)
+    >>> round(mon.accuracy, 2), mon.count
+    (0.88, 5000)
     """
 
     _settings = (
@@ -159,12 +193,16 @@ class CalibrationMonitor(BivariateDetector[float, bool, list[SignalChange]]):
         # Ring buffer of the window; slots beyond ``_n`` are unused.
         self._conf: list[float] = []
         self._correct: list[bool] = []
+        self._weight: list[float] = []
         self._head = 0  # index of the oldest item once the buffer is full
-        # Per bin: count, correct count, fixed-point confidence sum.
+        # Per bin: item count, then fixed-point sums of w, w * correct and w * c.
         self._count = [0] * self.bins
+        self._wsum = [0] * self.bins
+        self._w_total = 0  # sum(self._wsum), kept so reading a ratio does not re-sum
         self._hits = [0] * self.bins
         self._conf_sum = [0] * self.bins
-        # Whole window, fixed point: sum of (c - y)**2 (scale 2**160), sum of log loss.
+        # Whole window, fixed point: sum of w * (c - y)**2 (scale 2**240) and of
+        # w * log loss (scale 2**160).
         self._sq_err = 0
         self._logloss = 0
         self._seen = 0
@@ -178,8 +216,10 @@ class CalibrationMonitor(BivariateDetector[float, bool, list[SignalChange]]):
         return {
             "conf": list(self._conf),
             "correct": list(self._correct),
+            "weight": list(self._weight),
             "head": self._head,
             "count": list(self._count),
+            "wsum": list(self._wsum),
             "hits": list(self._hits),
             "conf_sum": list(self._conf_sum),
             "sq_err": self._sq_err,
@@ -195,10 +235,22 @@ class CalibrationMonitor(BivariateDetector[float, bool, list[SignalChange]]):
         self._correct = [bool(y) for y in state["correct"]]
         self._head = int(state["head"])
         self._count = [int(v) for v in state["count"]]
-        self._hits = [int(v) for v in state["hits"]]
         self._conf_sum = [int(v) for v in state["conf_sum"]]
-        self._sq_err = int(state["sq_err"])
-        self._logloss = int(state["logloss"])
+        if "weight" in state:
+            self._weight = [float(w) for w in state["weight"]]
+            self._wsum = [int(v) for v in state["wsum"]]
+            self._hits = [int(v) for v in state["hits"]]
+            self._sq_err = int(state["sq_err"])
+            self._logloss = int(state["logloss"])
+        else:
+            # A snapshot from before weights (every label weighs 1): hits were item
+            # counts and the two window sums were not multiplied by a weight.
+            self._weight = [1.0] * len(self._conf)
+            self._wsum = [k * _ONE for k in self._count]
+            self._hits = [int(v) * _ONE for v in state["hits"]]
+            self._sq_err = int(state["sq_err"]) * _ONE
+            self._logloss = int(state["logloss"]) * _ONE
+        self._w_total = sum(self._wsum)
         self._seen = int(state["seen"])
         ref = state["ref_acc"]
         self._ref_acc = None if ref is None else float(ref)
@@ -207,41 +259,61 @@ class CalibrationMonitor(BivariateDetector[float, bool, list[SignalChange]]):
 
     # -- updates -----------------------------------------------------------
 
-    def _bin(self, confidence: float) -> int:
-        return bisect_left(self._edges, confidence)
-
     def _item_logloss(self, confidence: float, correct: bool) -> int:
         p = confidence if correct else 1.0 - confidence
         p = min(max(p, self.eps), 1.0 - self.eps)
         return _fixed(-math.log(p))
 
-    def _add(self, confidence: float, correct: bool, sign: int) -> None:
-        b = self._bin(confidence)
+    def _add(self, confidence: float, correct: bool, weight: float, sign: int) -> None:
+        # The integers are computed from the stored floats, so an evicted item
+        # subtracts exactly what it added.
+        b = bisect_left(self._edges, confidence)
         c = _fixed(confidence)
-        y = _ONE if correct else 0
+        loss = (c - _ONE) ** 2 if correct else c * c
+        if weight == 1.0:
+            # The general branch with w = _ONE, by shifts instead of products.
+            w = _ONE
+            wc = c
+            w_loss = loss << _FIXED_BITS
+            w_log = self._item_logloss(confidence, correct) << _FIXED_BITS
+        else:
+            w = _fixed(weight)
+            # w * c rounds once, as an offline sum(w * c) does.
+            wc = _fixed(weight * confidence)
+            w_loss = w * loss
+            w_log = w * self._item_logloss(confidence, correct)
         self._count[b] += sign
-        self._hits[b] += sign * int(correct)
-        self._conf_sum[b] += sign * c
-        self._sq_err += sign * (c - y) ** 2
-        self._logloss += sign * self._item_logloss(confidence, correct)
+        self._wsum[b] += sign * w
+        self._w_total += sign * w
+        if correct:
+            self._hits[b] += sign * w
+        self._conf_sum[b] += sign * wc
+        self._sq_err += sign * w_loss
+        self._logloss += sign * w_log
 
-    def update(self, confidence: float, correct: bool) -> list[SignalChange]:
+    def update(self, confidence: float, correct: bool, weight: float = 1.0) -> list[SignalChange]:
         """Add one labelled event; return the alerts it triggers (usually none).
 
-        ``confidence`` must be a finite number in [0, 1] and ``correct`` a bool.
+        ``confidence`` must be a finite number in [0, 1], ``correct`` a bool and
+        ``weight`` (``1 / inclusion probability`` of the label) a finite number > 0.
         """
         c = check_probability("confidence", confidence)
         if not isinstance(correct, bool):
             raise InvalidObservationError(f"'correct' must be a bool; got {correct!r}")
+        # The label path is not per event, but most labels weigh 1.0: skip the call then.
+        w = weight if weight == 1.0 and type(weight) is float else check_weight("weight", weight)
         if len(self._conf) < self.window:
             self._conf.append(c)
             self._correct.append(correct)
+            self._weight.append(w)
         else:
-            self._add(self._conf[self._head], self._correct[self._head], -1)
-            self._conf[self._head] = c
-            self._correct[self._head] = correct
-            self._head = (self._head + 1) % self.window
-        self._add(c, correct, +1)
+            h = self._head
+            self._add(self._conf[h], self._correct[h], self._weight[h], -1)
+            self._conf[h] = c
+            self._correct[h] = correct
+            self._weight[h] = w
+            self._head = (h + 1) % self.window
+        self._add(c, correct, w, +1)
         self._seen += 1
         if self._ref_acc is None and len(self._conf) == self.window:
             self._ref_acc = self.accuracy
@@ -302,8 +374,12 @@ class CalibrationMonitor(BivariateDetector[float, bool, list[SignalChange]]):
 
     @property
     def count(self) -> int:
-        """Labelled events in the window."""
+        """Labelled events in the window (items, not weights)."""
         return len(self._conf)
+
+    def _total_weight(self) -> int:
+        """Sum of the window's weights, fixed point (0 when empty)."""
+        return self._w_total
 
     @property
     def events_seen(self) -> int:
@@ -317,20 +393,23 @@ class CalibrationMonitor(BivariateDetector[float, bool, list[SignalChange]]):
 
     @property
     def ece(self) -> float:
-        """Expected calibration error: sum over bins of n_b / N * |acc_b - conf_b|."""
-        n = self.count
-        if n == 0:
+        """Expected calibration error: sum over bins of W_b / W * |acc_b - conf_b|
+        (W: sum of weights; with unit weights W_b / W = n_b / N)."""
+        total = self._total_weight()
+        if total == 0:
             return 0.0
-        gap = sum(abs(h * _ONE - s) for h, s in zip(self._hits, self._conf_sum, strict=True))
-        return gap / (n * _ONE)
+        gap = sum(abs(h - s) for h, s in zip(self._hits, self._conf_sum, strict=True))
+        return gap / total
 
     @property
     def mce(self) -> float:
         """Maximum calibration error: the largest |acc_b - conf_b| over non-empty bins."""
         return max(
             (
-                abs(h * _ONE - s) / (k * _ONE)
-                for k, h, s in zip(self._count, self._hits, self._conf_sum, strict=True)
+                abs(h - s) / w
+                for k, w, h, s in zip(
+                    self._count, self._wsum, self._hits, self._conf_sum, strict=True
+                )
                 if k
             ),
             default=0.0,
@@ -338,44 +417,48 @@ class CalibrationMonitor(BivariateDetector[float, bool, list[SignalChange]]):
 
     @property
     def brier(self) -> float:
-        """Mean of (confidence - correct)**2 over the window."""
-        n = self.count
-        return self._sq_err / (n * _ONE * _ONE) if n else 0.0
+        """Weighted mean of (confidence - correct)**2 over the window."""
+        total = self._total_weight()
+        return self._sq_err / (total * _ONE * _ONE) if total else 0.0
 
     @property
     def accuracy(self) -> float:
-        """Share of correct predictions in the window."""
-        n = self.count
-        return sum(self._hits) / n if n else 0.0
+        """Weighted share of correct predictions in the window."""
+        total = self._total_weight()
+        return sum(self._hits) / total if total else 0.0
 
     @property
     def reliability(self) -> float:
-        """Murphy's reliability term over the bins: sum n_b / N * (conf_b - acc_b)**2.
+        """Murphy's reliability term over the bins: sum W_b / W * (conf_b - acc_b)**2.
 
         With binned forecasts, brier = reliability - resolution + uncertainty
         holds up to the within-bin spread of confidences (zero when every item
         of a bin has the same confidence).
         """
-        n = self.count
-        if n == 0:
+        total_w = self._total_weight()
+        if total_w == 0:
             return 0.0
         total = sum(
-            (s - h * _ONE) ** 2 / k
-            for k, h, s in zip(self._count, self._hits, self._conf_sum, strict=True)
+            (s - h) ** 2 / w
+            for k, w, h, s in zip(self._count, self._wsum, self._hits, self._conf_sum, strict=True)
             if k
         )
-        return total / (n * _ONE * _ONE)
+        return total / total_w
 
     @property
     def resolution(self) -> float:
-        """Murphy's resolution term: sum n_b / N * (acc_b - acc)**2."""
-        n = self.count
-        if n == 0:
+        """Murphy's resolution term: sum W_b / W * (acc_b - acc)**2."""
+        total_w = self._total_weight()
+        if total_w == 0:
             return 0.0
         acc = self.accuracy
         return (
-            sum(k * (h / k - acc) ** 2 for k, h in zip(self._count, self._hits, strict=True) if k)
-            / n
+            sum(
+                w * (h / w - acc) ** 2
+                for k, w, h in zip(self._count, self._wsum, self._hits, strict=True)
+                if k
+            )
+            / total_w
         )
 
     @property
@@ -386,15 +469,18 @@ class CalibrationMonitor(BivariateDetector[float, bool, list[SignalChange]]):
 
     @property
     def log_loss(self) -> float:
-        """Mean negative log probability of the observed outcome (clipped by ``eps``)."""
-        n = self.count
-        return self._logloss / (n * _ONE) if n else 0.0
+        """Weighted mean negative log probability of the observed outcome (clipped by ``eps``)."""
+        total = self._total_weight()
+        return self._logloss / (total * _ONE) if total else 0.0
 
     @property
     def bins_table(self) -> list[tuple[int, float, float, int]]:
-        """Non-empty bins as ``(bin index, mean confidence, accuracy, count)``."""
+        """Non-empty bins as ``(bin index, mean confidence, accuracy, count)``: weighted
+        means, and the number of items (not of weights)."""
         return [
-            (b, s / (k * _ONE), h / k, k)
-            for b, (k, h, s) in enumerate(zip(self._count, self._hits, self._conf_sum, strict=True))
+            (b, s / w, h / w, k)
+            for b, (k, w, h, s) in enumerate(
+                zip(self._count, self._wsum, self._hits, self._conf_sum, strict=True)
+            )
             if k
         ]

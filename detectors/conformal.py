@@ -19,6 +19,40 @@ same argument as Gibbs & Candès' Proposition 4.1, with "miscoverage" replaced b
 "error among accepted". Escalated items do not move ``tau``: their outcome says
 nothing about the error of what is accepted.
 
+**Weighted labels.** When reviewers are the only label source, the accepted
+items that get a label are an audit sample: each carries a weight
+``w = 1 / inclusion probability`` (50 for a 2% audit; 1 for an outcome label
+when outcomes are reported for every event). The step becomes::
+
+    tau <- tau + learning_rate * (w / w_ref) * (target_error - error)
+
+``w_ref`` is a reference weight of accepted labels: an exponential moving
+average of their weights (smoothing ``1 / 256``), initialised at the first.
+Dividing by it keeps ``learning_rate`` the step per labelled item: with every
+accepted label at the same weight (a constant audit rate) ``w / w_ref`` is
+exactly 1 and the rule is Gibbs & Candès' ACI unchanged, so a 2% audit does not
+make the step 50 times larger; with mixed weights (outcome labels at 1 and
+audits at 50, or an audit rate lowered by a cap) each item counts in proportion
+to its weight. A moving average rather than a cumulative mean, so that the step
+follows a change of the audit rate instead of carrying the old rate for ever
+(and it stays exactly ``w`` under a constant weight, where a running mean of
+many equal floats may round away from it).
+
+The guarantee then holds for the ``v``-weighted error, ``v_i = w_i / w_ref_i``:
+the same telescoping sum gives, while ``tau`` stays inside [0, 1],
+
+    |sum v_i * error_i / sum v_i - target_error|
+        <= (1 + learning_rate * max v_i) / (learning_rate * sum v_i)
+
+While ``w_ref`` is steady, ``v`` is proportional to ``w`` and the left-hand side
+is the self-normalised Horvitz-Thompson error rate of the labelled accepted
+items, which estimates the error rate over *all* accepted items provided the
+labelled accepted items are a probability sample of them with known, non-zero
+inclusion probabilities (an audit drawn independently of the outcome). Under
+that assumption the error of what is auto-accepted converges to the target even
+when reviewers are the only label source; the convergence is as slow as the
+audit is sparse (``sum v_i`` grows by about one per audited accepted item).
+
 One failure mode remains: if ``tau`` falls below every score, nothing is
 accepted and the rule never fires again. After ``patience`` consecutive labelled
 items that were all escalated, ``tau`` is re-anchored at the lowest score among
@@ -34,12 +68,21 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-from detectors.base import Detector, check_finite, check_in_range, check_positive
+from detectors.base import Detector, check_finite, check_in_range, check_positive, check_weight
 from detectors.errors import InvalidObservationError
 from detectors.escalation import Reason, make_reason
 from detectors.prediction import ClassPrediction, Prediction
 
 __all__ = ["ConformalEscalation", "nonconformity"]
+
+# Accepted-label weights are summed in fixed point, as in detectors.calibration:
+# integer sums are exact, so a constant weight gives exactly the unweighted rate.
+_FIXED_BITS = 80
+_ONE = 1 << _FIXED_BITS
+
+# Smoothing of the reference weight w_ref (a moving average over roughly the
+# last 256 accepted labels: a few hours of a 2% audit at a few events a second).
+_REF_WEIGHT_SMOOTHING = 1.0 / 256
 
 
 def nonconformity(prediction: ClassPrediction) -> float:
@@ -128,6 +171,10 @@ class ConformalEscalation(Detector):
         self._labelled = 0
         self._accepted = 0
         self._accepted_errors = 0
+        # Fixed-point sums of accepted labels' weights (for ``accepted_error_rate``), w_ref.
+        self._accepted_weight = 0
+        self._accepted_error_weight = 0
+        self._ref_weight: float | None = None
         self._since_accept = 0
         self._stuck_min: float | None = None
 
@@ -137,6 +184,9 @@ class ConformalEscalation(Detector):
             "labelled": self._labelled,
             "accepted": self._accepted,
             "accepted_errors": self._accepted_errors,
+            "accepted_weight": self._accepted_weight,
+            "accepted_error_weight": self._accepted_error_weight,
+            "ref_weight": self._ref_weight,
             "since_accept": self._since_accept,
             "stuck_min": self._stuck_min,
         }
@@ -146,27 +196,50 @@ class ConformalEscalation(Detector):
         self._labelled = int(state["labelled"])
         self._accepted = int(state["accepted"])
         self._accepted_errors = int(state["accepted_errors"])
+        # A snapshot from before weights: every label weighed 1.
+        self._accepted_weight = int(state.get("accepted_weight", self._accepted * _ONE))
+        self._accepted_error_weight = int(
+            state.get("accepted_error_weight", self._accepted_errors * _ONE)
+        )
+        r = state.get("ref_weight", 1.0 if self._accepted else None)
+        self._ref_weight = None if r is None else float(r)
         self._since_accept = int(state["since_accept"])
         m = state["stuck_min"]
         self._stuck_min = None if m is None else float(m)
 
-    def update(self, score: float, correct: bool, was_escalated: bool) -> float:
+    def update(
+        self, score: float, correct: bool, was_escalated: bool, weight: float = 1.0
+    ) -> float:
         """Learn from one labelled item; return the new threshold.
 
         ``score`` is the item's :func:`nonconformity` when it was decided,
         ``correct`` whether the model was right, ``was_escalated`` whether the
-        item was escalated (``False``: it was auto-accepted).
+        item was escalated (``False``: it was auto-accepted), ``weight`` the
+        label's ``1 / inclusion probability`` (a finite number > 0; see the
+        module docstring).
         """
         s = check_finite("score", score)
         if not isinstance(correct, bool):
             raise InvalidObservationError(f"'correct' must be a bool; got {correct!r}")
         if not isinstance(was_escalated, bool):
             raise InvalidObservationError(f"'was_escalated' must be a bool; got {was_escalated!r}")
+        # Most labels weigh 1.0: skip the call then.
+        w = weight if weight == 1.0 and type(weight) is float else check_weight("weight", weight)
         self._labelled += 1
         if not was_escalated:
             self._accepted += 1
             self._accepted_errors += not correct
-            self._tau += self.learning_rate * (self.target_error - (not correct))
+            fixed_w = _ONE if w == 1.0 else int(math.ldexp(w, _FIXED_BITS))
+            self._accepted_weight += fixed_w
+            if not correct:
+                self._accepted_error_weight += fixed_w
+            ref = self._ref_weight
+            if ref != w:
+                # Exactly w when w == ref, hence skipped: a constant weight gives
+                # w / ref == 1.0 and the unweighted step, bit for bit.
+                ref = w if ref is None else ref + _REF_WEIGHT_SMOOTHING * (w - ref)
+                self._ref_weight = ref
+            self._tau += self.learning_rate * (w / ref) * (self.target_error - (not correct))
             self._since_accept = 0
             self._stuck_min = None
         else:
@@ -188,8 +261,16 @@ class ConformalEscalation(Detector):
 
     @property
     def accepted_error_rate(self) -> float:
-        """Errors among labelled auto-accepted items since the start (NaN before any)."""
-        return self._accepted_errors / self._accepted if self._accepted else math.nan
+        """Weighted error rate among labelled auto-accepted items since the start,
+        ``sum w * error / sum w`` (NaN before any)."""
+        if not self._accepted:
+            return math.nan
+        return self._accepted_error_weight / self._accepted_weight
+
+    @property
+    def reference_weight(self) -> float:
+        """``w_ref``, the moving average of accepted labels' weights (NaN before any)."""
+        return math.nan if self._ref_weight is None else self._ref_weight
 
     def reasons(self, prediction: Prediction, *, boost: float = 0.0) -> list[Reason]:
         """A ``conformal`` reason if the score exceeds ``threshold - boost``.

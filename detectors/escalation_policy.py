@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal, cast, get_args
 
-from detectors.base import Detector, check_in_range, check_positive
+from detectors.base import Detector, check_in_range, check_positive, check_weight
 from detectors.budget import EscalationBudget, check_aware
 from detectors.conformal import ConformalEscalation, nonconformity
 from detectors.errors import InvalidObservationError, SettingsError
@@ -307,17 +307,22 @@ class EscalationPolicy(Detector):
             prediction, now=now, data_reasons=data_reasons, drift_active=drift_active
         )
 
-    def observe_label(self, prediction: Prediction, correct: bool, was_escalated: bool) -> None:
+    def observe_label(
+        self, prediction: Prediction, correct: bool, was_escalated: bool, weight: float = 1.0
+    ) -> None:
         """Learn from a labelled prediction (the conformal threshold moves; see
         :meth:`ConformalEscalation.update`). ``was_escalated`` is whether the
-        item was actually escalated; a suppressed item was not."""
+        item was actually escalated; a suppressed item was not. ``weight`` is
+        the label's ``1 / inclusion probability`` (checked for every prediction,
+        regressions included, though only classifications use it)."""
         if not isinstance(prediction, ClassPrediction | RegressionPrediction):
             raise InvalidObservationError(
                 f"'prediction' must be a ClassPrediction or RegressionPrediction; "
                 f"got {prediction!r}"
             )
+        w = check_weight("weight", weight)
         if self._conformal is not None and isinstance(prediction, ClassPrediction):
-            self._conformal.update(nonconformity(prediction), correct, was_escalated)
+            self._conformal.update(nonconformity(prediction), correct, was_escalated, w)
         elif not isinstance(correct, bool) or not isinstance(was_escalated, bool):
             raise InvalidObservationError(
                 f"'correct' and 'was_escalated' must be bools; got {correct!r}, {was_escalated!r}"

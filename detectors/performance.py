@@ -10,12 +10,24 @@ useful: accuracy can be watched before any label arrives.
 :class:`PerformanceEstimator` learns the calibration map from the labelled
 ``(confidence, correct)`` pairs it is shown (a bounded ring buffer of the
 latest ``calibration_window``), by histogram binning of the residual: in bin
-``b`` the map adds ``offset_b = (correct_b - sum of confidences_b) / (n_b + m)``
-to a confidence. Correcting the residual rather than replacing a confidence by
-its bin's accuracy keeps the within-bin slope, so a shift of the confidences
-*inside* a bin (exactly what covariate shift does) is not mistaken for a change
-of accuracy. The pseudo-count ``m = prior_strength`` shrinks a bin with few
-labels towards "calibrated as is".
+``b`` the map adds ``offset_b = (sum w*y - sum w*c) / (sum w + m)`` to a
+confidence, the sums over the labelled pairs ``(c, y)`` of the bin with their
+weights ``w`` (``1 / inclusion probability`` of the label; all 1, this is
+``(correct_b - sum of confidences_b) / (n_b + m)``). Correcting the residual
+rather than replacing a confidence by its bin's accuracy keeps the within-bin
+slope, so a shift of the confidences *inside* a bin (exactly what covariate
+shift does) is not mistaken for a change of accuracy. The pseudo-count
+``m = prior_strength`` shrinks a bin with few labels towards "calibrated as is".
+
+The weights matter when labels come from review: the escalated (uncertain)
+items are all labelled and only an audit sample of the confident ones, so
+within a bin the labelled items over-represent whatever made an item more
+likely to be escalated. Weighting each label by its inverse inclusion
+probability makes the per-bin residual an estimate over all events, provided
+the labels are a probability sample with known, non-zero inclusion
+probabilities. The pseudo-count is in units of weight: a bin holding a few
+heavy audit labels is shrunk less than its number of labels alone would
+suggest, so its offset is noisier than an unweighted bin of as many labels.
 """
 
 from __future__ import annotations
@@ -26,7 +38,13 @@ from collections.abc import Iterator
 from math import ldexp
 from typing import Any
 
-from detectors.base import UnivariateDetector, check_in_range, check_positive, check_probability
+from detectors.base import (
+    UnivariateDetector,
+    check_in_range,
+    check_positive,
+    check_probability,
+    check_weight,
+)
 from detectors.calibration import reliability_edges
 from detectors.errors import InvalidObservationError
 from detectors.signals import SignalChange, SignalState
@@ -152,8 +170,11 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
         # Labelled pairs for the calibration map.
         self._l_conf: list[float] = []
         self._l_correct: list[bool] = []
+        self._l_weight: list[float] = []
         self._l_head = 0
+        # Per bin: item count, fixed-point sums of w, w * correct and w * c.
         self._l_count = [0] * self.bins
+        self._l_wsum = [0] * self.bins
         self._l_hits = [0] * self.bins
         self._l_sum = [0] * self.bins
         self._seen = 0
@@ -170,8 +191,10 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
             "u_sum": list(self._u_sum),
             "l_conf": list(self._l_conf),
             "l_correct": list(self._l_correct),
+            "l_weight": list(self._l_weight),
             "l_head": self._l_head,
             "l_count": list(self._l_count),
+            "l_wsum": list(self._l_wsum),
             "l_hits": list(self._l_hits),
             "l_sum": list(self._l_sum),
             "seen": self._seen,
@@ -189,7 +212,15 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
         self._l_correct = [bool(y) for y in state["l_correct"]]
         self._l_head = int(state["l_head"])
         self._l_count = [int(v) for v in state["l_count"]]
-        self._l_hits = [int(v) for v in state["l_hits"]]
+        if "l_weight" in state:
+            self._l_weight = [float(w) for w in state["l_weight"]]
+            self._l_wsum = [int(v) for v in state["l_wsum"]]
+            self._l_hits = [int(v) for v in state["l_hits"]]
+        else:
+            # A snapshot from before weights: every label weighed 1, hits were counts.
+            self._l_weight = [1.0] * len(self._l_conf)
+            self._l_wsum = [k * _ONE for k in self._l_count]
+            self._l_hits = [int(v) * _ONE for v in state["l_hits"]]
         self._l_sum = [int(v) for v in state["l_sum"]]
         self._seen = int(state["seen"])
         self._labelled = int(state["labelled"])
@@ -200,27 +231,40 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
     def _bin(self, confidence: float) -> int:
         return bisect_left(self._edges, confidence)
 
-    def observe_label(self, confidence: float, correct: bool) -> None:
-        """Learn the calibration map from one labelled prediction."""
+    def _add_label(self, confidence: float, correct: bool, weight: float, sign: int) -> None:
+        # Computed from the stored floats: an evicted label subtracts what it added.
+        b = bisect_left(self._edges, confidence)
+        if weight == 1.0:
+            w, wc = _ONE, int(ldexp(confidence, _FIXED_BITS))  # _fixed, inlined
+        else:
+            # w * c rounds once, as an offline sum(w * c) does.
+            w, wc = _fixed(weight), _fixed(weight * confidence)
+        self._l_count[b] += sign
+        self._l_wsum[b] += sign * w
+        if correct:
+            self._l_hits[b] += sign * w
+        self._l_sum[b] += sign * wc
+
+    def observe_label(self, confidence: float, correct: bool, weight: float = 1.0) -> None:
+        """Learn the calibration map from one labelled prediction; ``weight`` is the
+        label's ``1 / inclusion probability`` (a finite number > 0)."""
         c = check_probability("confidence", confidence)
         if not isinstance(correct, bool):
             raise InvalidObservationError(f"'correct' must be a bool; got {correct!r}")
+        # Most labels weigh 1.0: skip the call then.
+        w = weight if weight == 1.0 and type(weight) is float else check_weight("weight", weight)
         if len(self._l_conf) < self.calibration_window:
             self._l_conf.append(c)
             self._l_correct.append(correct)
+            self._l_weight.append(w)
         else:
-            old_c, old_y = self._l_conf[self._l_head], self._l_correct[self._l_head]
-            b = self._bin(old_c)
-            self._l_count[b] -= 1
-            self._l_hits[b] -= old_y
-            self._l_sum[b] -= _fixed(old_c)
-            self._l_conf[self._l_head] = c
-            self._l_correct[self._l_head] = correct
-            self._l_head = (self._l_head + 1) % self.calibration_window
-        b = self._bin(c)
-        self._l_count[b] += 1
-        self._l_hits[b] += correct
-        self._l_sum[b] += _fixed(c)
+            h = self._l_head
+            self._add_label(self._l_conf[h], self._l_correct[h], self._l_weight[h], -1)
+            self._l_conf[h] = c
+            self._l_correct[h] = correct
+            self._l_weight[h] = w
+            self._l_head = (h + 1) % self.calibration_window
+        self._add_label(c, correct, w, +1)
         self._labelled += 1
         self._offsets_cache = None
 
@@ -291,9 +335,11 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
         offsets = self._offsets_cache
         if offsets is None:
             m = self.prior_strength
+            # With unit weights h = n_correct * 2**80 and w = n * 2**80: the unweighted
+            # map, bit for bit (w / _ONE is the exact float n).
             offsets = self._offsets_cache = [
-                (h * _ONE - s) / _ONE / (n + m)
-                for n, h, s in zip(self._l_count, self._l_hits, self._l_sum, strict=True)
+                (h - s) / _ONE / (w / _ONE + m)
+                for w, h, s in zip(self._l_wsum, self._l_hits, self._l_sum, strict=True)
             ]
         return offsets
 

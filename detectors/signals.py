@@ -13,7 +13,8 @@ class SignalChange:
     """An edge: ``signal`` entered drift (``state="drift"``) or left it (``"recovered"``).
 
     ``signal`` follows SPEC §5: ``feature:<name>``, ``confidence``, ``prediction``,
-    ``data_quality:<name>``, ``calibration``, ``accuracy`` or ``estimated_accuracy``.
+    ``data_quality:<name>``, ``calibration``, ``accuracy``, ``estimated_accuracy`` or
+    ``autoaccept_error``.
     ``reference`` and ``current`` are small plain summaries (numbers or dicts).
     """
 

@@ -79,6 +79,23 @@ def labelled(rng: random.Random, i: int) -> tuple[float, bool]:
     return c, rng.random() < p
 
 
+def label_weight(rng: random.Random) -> float:
+    """``1 / inclusion probability`` of a label: mostly reviewed escalations (1), some
+    2% audits (50) and an audit rate lowered by a cap (an odd value)."""
+    return rng.choice((1.0, 1.0, 1.0, 50.0, 1 / 0.013))
+
+
+def weighted_label(i: int, rng: random.Random) -> tuple[float, bool, float]:
+    c, y = labelled(rng, i)
+    return c, y, label_weight(rng)
+
+
+def autoaccept_x(i: int, rng: random.Random) -> tuple[bool, float]:
+    # Accepted items wrong 2% of the time, then 15% in phases: the alert fires and recovers.
+    p = 0.15 if _phase(i, 700) else 0.02
+    return rng.random() >= p, rng.choice((50.0, 50.0, 1.0, 1 / 0.013))
+
+
 def prediction_x(i: int, rng: random.Random) -> ClassPrediction | RegressionPrediction:
     c = rng.uniform(0.5, 1.0)
     if i % 11 == 0:
@@ -86,15 +103,16 @@ def prediction_x(i: int, rng: random.Random) -> ClassPrediction | RegressionPred
     return ClassPrediction("a", c, {"a": c, "b": 1 - c})
 
 
-def conformal_x(i: int, rng: random.Random) -> tuple[float, bool, bool]:
+def conformal_x(i: int, rng: random.Random) -> tuple[float, bool, bool, float]:
     c, y = labelled(rng, i)
-    return 1.0 - c, y, rng.random() < 0.6
+    escalated = rng.random() < 0.6
+    return 1.0 - c, y, escalated, 1.0 if escalated else label_weight(rng)
 
 
 def performance_x(i: int, rng: random.Random) -> tuple[Any, ...]:
     c, y = labelled(rng, i)
     if i % 3 == 0:
-        return ("label", c, y)
+        return ("label", c, y, label_weight(rng))
     return ("event", c if (i // 900) % 2 == 0 else c * 0.8)
 
 
@@ -106,7 +124,8 @@ def policy_x(i: int, rng: random.Random) -> tuple[Any, ...]:
     pred = prediction_x(i, rng)
     _, y = labelled(rng, i)
     if i % 2:
-        return ("label", pred, y, rng.random() < 0.5)
+        escalated = rng.random() < 0.5
+        return ("label", pred, y, escalated, 1.0 if escalated else label_weight(rng))
     data = {"out_of_range": ["age"]} if i % 17 == 0 else ()
     return ("decide", pred, T0 + timedelta(seconds=0.5 * i), data, (i // 500) % 2 == 1)
 
@@ -135,6 +154,8 @@ def feed_monitor(det: Any, x: tuple[Any, ...]) -> Any:
 
 
 GOOD_PRED = ClassPrediction("x", 0.7)
+# Label weights every class that takes one must reject (``check_weight``).
+BAD_WEIGHTS: list[Any] = [NAN, INF, -INF, 0.0, -1.0, True, "1", None]
 
 INPUTS: dict[str, Inputs] = {
     "NumericDrift": Inputs(
@@ -163,19 +184,40 @@ INPUTS: dict[str, Inputs] = {
         ],
     ),
     "CalibrationMonitor": Inputs(
-        lambda i, rng: labelled(rng, i),
+        weighted_label,
         update_star,
-        bad=[(NAN, True), (1.01, True), ("0.5", True), (0.5, "yes"), (0.5, None), (None, True)],
+        bad=[
+            (NAN, True),
+            (1.01, True),
+            ("0.5", True),
+            (0.5, "yes"),
+            (0.5, None),
+            (None, True),
+            *[(0.5, True, w) for w in BAD_WEIGHTS],
+        ],
     ),
     "PerformanceEstimator": Inputs(
         performance_x,
         feed_performance,
-        bad=[("event", NAN), ("event", -1.0), ("label", 0.5, 1), ("label", INF, True)],
+        bad=[
+            ("event", NAN),
+            ("event", -1.0),
+            ("label", 0.5, 1),
+            ("label", INF, True),
+            *[("label", 0.5, True, w) for w in BAD_WEIGHTS],
+        ],
     ),
     "ConformalEscalation": Inputs(
         conformal_x,
         update_star,
-        bad=[(NAN, True, False), ("x", True, False), (0.2, 0, False), (0.2, True, "no")],
+        bad=[
+            (NAN, True, False),
+            ("x", True, False),
+            (0.2, 0, False),
+            (0.2, True, "no"),
+            *[(0.2, True, False, w) for w in BAD_WEIGHTS],
+            *[(0.2, True, True, w) for w in BAD_WEIGHTS],
+        ],
     ),
     "EscalationBudget": Inputs(
         lambda i, rng: (rng.random(), T0 + timedelta(seconds=0.2 * i + rng.uniform(0, 0.1))),
@@ -196,9 +238,25 @@ INPUTS: dict[str, Inputs] = {
             ("decide", GOOD_PRED, T0, (), "on"),
             ("decide", GOOD_PRED, T0, [("out_of_range", [1])], False),
             ("label", GOOD_PRED, "yes", False),
+            *[("label", GOOD_PRED, True, False, w) for w in BAD_WEIGHTS],
+            # Regressions do not move the conformal threshold, but a bad weight is
+            # still a bad input.
+            *[("label", RegressionPrediction(1.0), True, False, w) for w in BAD_WEIGHTS],
             ("label", GOOD_PRED, True, None),
             ("label", "a", True, False),
         ],
+    ),
+    "AutoAcceptMonitor": Inputs(
+        autoaccept_x,
+        update_star,
+        bad=[
+            (1, 1.0),
+            (None, 1.0),
+            ("yes", 1.0),
+            (NAN, 1.0),
+            *[(True, w) for w in BAD_WEIGHTS],
+        ],
+        memory_n=200_000,
     ),
     "ModelMonitor": Inputs(
         monitor_x,

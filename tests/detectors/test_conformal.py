@@ -89,11 +89,84 @@ def test_reasons_and_boost() -> None:
     assert policy.reasons(RegressionPrediction(1.0, (0.0, 9.0))) == []
 
 
+@pytest.mark.parametrize("weight", [50.0, 1 / 0.013, 1.0])
+def test_constant_weight_gives_exactly_the_unweighted_run(weight: float) -> None:
+    """A constant audit rate: w / w_ref is 1 and every threshold is the same float."""
+    conf, correct = stream(4, 20_000)
+    plain, weighted = ConformalEscalation(), ConformalEscalation()
+    for c, y in zip(conf.tolist(), correct.tolist(), strict=True):
+        pred = ClassPrediction("x", c)
+        escalated = bool(plain.reasons(pred))
+        assert escalated == bool(weighted.reasons(pred))
+        a = plain.update(nonconformity(pred), y, escalated)
+        b = weighted.update(nonconformity(pred), y, escalated, 1.0 if escalated else weight)
+        assert a == b
+    assert plain.accepted_error_rate == weighted.accepted_error_rate
+    assert weighted.reference_weight == weight
+
+
+def run_stratified_audit(seed: int, weighted: bool) -> tuple[float, ConformalEscalation]:
+    """Escalated items are all labelled; accepted ones with confidence < 0.9 are
+    audited at 50%, the others at 5% (weights 2 and 20). Returns the true error
+    among *all* accepted items after a burn-in, and the policy."""
+    rng = np.random.default_rng(seed)
+    n = 200_000
+    conf = 0.5 + 0.5 * rng.random(n) ** 0.6
+    correct = rng.random(n) < conf
+    draw = rng.random(n)
+    policy = ConformalEscalation(target_error=0.05)
+    wrong = accepted = 0
+    for i, (c, y, u) in enumerate(zip(conf.tolist(), correct.tolist(), draw.tolist(), strict=True)):
+        score = 1.0 - c
+        if score > policy.threshold:
+            policy.update(score, y, True)
+            continue
+        if i >= n // 4:
+            accepted += 1
+            wrong += not y
+        p = 0.5 if c < 0.9 else 0.05
+        if u < p:
+            policy.update(score, y, False, 1 / p if weighted else 1.0)
+    return wrong / accepted, policy
+
+
+def test_mixed_weights_hold_the_true_accepted_error_at_target() -> None:
+    true_error, policy = run_stratified_audit(0, weighted=True)
+    assert abs(true_error - 0.05) <= 0.01
+    assert abs(policy.accepted_error_rate - 0.05) <= 0.01
+    # Unweighted, the labelled accepted items over-represent the less confident
+    # stratum: their error rate is not the error of what is accepted.
+    true_error, policy = run_stratified_audit(0, weighted=False)
+    assert policy.accepted_error_rate - true_error >= 0.015
+
+
+def test_reference_weight_follows_a_change_of_audit_rate() -> None:
+    policy = ConformalEscalation()
+    for _ in range(3000):
+        policy.update(0.05, True, False, 50.0)
+    assert policy.reference_weight == 50.0
+    for _ in range(3000):
+        policy.update(0.05, True, False, 20.0)
+    assert policy.reference_weight == pytest.approx(20.0, rel=1e-3)
+
+
 @pytest.mark.parametrize(
-    "bad", [(float("nan"), True, False), ("0.1", True, False), (0.1, 1, False), (0.1, True, None)]
+    "bad",
+    [
+        (float("nan"), True, False),
+        ("0.1", True, False),
+        (0.1, 1, False),
+        (0.1, True, None),
+        (0.1, True, False, float("nan")),
+        (0.1, True, False, 0.0),
+        (0.1, True, False, -50.0),
+        (0.1, True, False, True),
+        (0.1, True, True, float("inf")),
+    ],
 )
 def test_rejects_bad_labels(bad: tuple) -> None:
     policy = ConformalEscalation()
+    policy.update(0.1, True, False, 50.0)
     before = policy.snapshot()
     with pytest.raises(InvalidObservationError):
         policy.update(*bad)

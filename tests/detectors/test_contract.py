@@ -124,6 +124,7 @@ def test_discovery_finds_the_known_classes() -> None:
         "ThresholdEscalation",
         "EscalationPolicy",
         "ModelMonitor",
+        "AutoAcceptMonitor",
     }
     assert known <= names, known - names
 

@@ -74,6 +74,19 @@ def test_conformal_policy_learns_from_labels() -> None:
     ]
 
 
+def test_label_weight_reaches_the_conformal_threshold() -> None:
+    """The weight is passed through: mixed weights move the threshold differently
+    from unit weights, a constant weight exactly as unit weights."""
+    labels = [(ClassPrediction("a", 0.9), bool(i % 7), False) for i in range(200)]
+    unit, constant, mixed = (EscalationPolicy(policy="conformal") for _ in range(3))
+    for i, (pred, correct, escalated) in enumerate(labels):
+        unit.observe_label(pred, correct, escalated)
+        constant.observe_label(pred, correct, escalated, 50.0)
+        mixed.observe_label(pred, correct, escalated, 50.0 if correct else 1.0 + i % 2)
+    assert unit.threshold == constant.threshold
+    assert mixed.threshold != unit.threshold
+
+
 def test_budget_suppresses_and_counts() -> None:
     policy = EscalationPolicy(min_confidence=0.9, budget_per_minute=3)
     decisions = [
@@ -99,6 +112,10 @@ def test_budget_suppresses_and_counts() -> None:
         lambda p: p.observe_label(ClassPrediction("a", 0.5), 1, False),
         lambda p: p.observe_label(ClassPrediction("a", 0.5), True, None),
         lambda p: p.observe_label(None, True, False),
+        lambda p: p.observe_label(ClassPrediction("a", 0.5), True, False, float("nan")),
+        lambda p: p.observe_label(ClassPrediction("a", 0.5), True, False, 0.0),
+        lambda p: p.observe_label(RegressionPrediction(1.0), True, False, -1.0),
+        lambda p: p.observe_label(RegressionPrediction(1.0), True, False, True),
     ],
 )
 @pytest.mark.parametrize("policy_name", ["threshold", "conformal"])

@@ -55,6 +55,78 @@ def test_windows_are_bounded() -> None:
     assert (est.count, est.labelled) == (50, 70)
 
 
+def review_only_estimate(seed: int, weighted: bool) -> tuple[float, float]:
+    """(estimated, realised) accuracy when labels come from review only: every item
+    with confidence < 0.7 is escalated and labelled (weight 1), 2% of the others are
+    audited (weight 50, or 1 when ``weighted`` is False). The model is calibrated
+    below 0.7 and overconfident by 0.25 above, so the bin [0.6, 0.8) holds two
+    behaviours in proportions the labels do not reflect."""
+    rng = np.random.default_rng(seed)
+    n = 80_000
+    conf = rng.uniform(0.5, 1.0, n)
+    correct = rng.random(n) < np.where(conf < 0.7, conf, conf - 0.25)
+    escalated = conf < 0.7
+    audited = ~escalated & (rng.random(n) < 0.02)
+    est = PerformanceEstimator(bins=5, window=n, calibration_window=n)
+    for c, y, e, a in zip(
+        conf.tolist(), correct.tolist(), escalated.tolist(), audited.tolist(), strict=True
+    ):
+        est.update(c)
+        if e:
+            est.observe_label(c, y, 1.0)
+        elif a:
+            est.observe_label(c, y, 50.0 if weighted else 1.0)
+    return est.estimated_accuracy, float(correct.mean())
+
+
+def test_weighted_labels_recover_accuracy_from_a_review_only_sample() -> None:
+    estimate, truth = review_only_estimate(1, weighted=True)
+    assert abs(estimate - truth) <= 0.015
+    biased, truth = review_only_estimate(1, weighted=False)
+    assert biased - truth >= 0.03
+
+
+def test_unit_weights_give_exactly_the_unweighted_map() -> None:
+    rng = np.random.default_rng(4)
+    a = PerformanceEstimator(calibration_window=100)
+    b = PerformanceEstimator(calibration_window=100)
+    for c in rng.random(500).tolist():
+        y = bool(rng.random() < c)
+        a.observe_label(c, y)
+        b.observe_label(c, y, 1.0)
+    assert a.snapshot() == b.snapshot()
+    assert [a.calibrate(x) for x in (0.1, 0.55, 0.97)] == [
+        b.calibrate(x) for x in (0.1, 0.55, 0.97)
+    ]
+
+
+def test_weighted_map_matches_the_formula_after_evictions() -> None:
+    """offset_b = (sum w*y - sum w*c) / (sum w + m) over the last calibration_window labels."""
+    rng = np.random.default_rng(6)
+    est = PerformanceEstimator(bins=4, calibration_window=300, prior_strength=10.0)
+    conf = rng.random(1000)
+    correct = rng.random(1000) < conf**2
+    weight = rng.choice([1.0, 50.0, 1 / 0.013], size=1000)
+    for c, y, w in zip(conf.tolist(), correct.tolist(), weight.tolist(), strict=True):
+        est.observe_label(c, y, w)
+    c, y, w = conf[-300:], correct[-300:], weight[-300:]
+    ids = np.searchsorted(np.linspace(0, 1, 5)[1:-1], c)
+    for b, probe in enumerate((0.1, 0.3, 0.6, 0.9)):
+        m = ids == b
+        offset = (np.sum(w[m] * y[m]) - np.sum(w[m] * c[m])) / (np.sum(w[m]) + 10.0)
+        assert est.calibrate(probe) == pytest.approx(min(1.0, max(0.0, probe + offset)), abs=1e-9)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), 0.0, -1.0, True, "1", None])
+def test_rejects_bad_weight_with_state_unchanged(bad) -> None:
+    est = PerformanceEstimator()
+    est.observe_label(0.8, True, 50.0)
+    before = est.snapshot()
+    with pytest.raises(InvalidObservationError, match="weight"):
+        est.observe_label(0.5, True, bad)
+    assert est.snapshot() == before
+
+
 @pytest.mark.parametrize("bad", [float("nan"), -0.1, "0.5", None, True])
 def test_rejects_bad_confidence(bad) -> None:
     est = PerformanceEstimator()
