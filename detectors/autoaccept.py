@@ -94,7 +94,8 @@ class AutoAcceptMonitor(BivariateDetector[bool, float, list[SignalChange]]):
         stays above 0.05 until about 70 (effective) labels, 104 at a true error
         of 1%, 175 at 2%. With ``min_labelled`` below that the signal starts in
         drift, meaning "not yet shown below ``max_error``", and recovers as
-        audits accumulate.
+        audits accumulate; the default 200 spares a model with a low error
+        that start-up alert.
 
     Examples
     --------
@@ -131,7 +132,7 @@ class AutoAcceptMonitor(BivariateDetector[bool, float, list[SignalChange]]):
         max_error: float = 0.05,
         confidence: float = 0.95,
         hysteresis: float = 0.005,
-        min_labelled: int = 50,
+        min_labelled: int = 200,
     ) -> None:
         self.window = window
         self.max_error = max_error

@@ -35,6 +35,7 @@ REASON_KINDS = (
     "unseen_category",
     "missing_features",
     "drift_active",
+    "audit",
 )
 
 ReasonKind = Literal[
@@ -47,6 +48,7 @@ ReasonKind = Literal[
     "unseen_category",
     "missing_features",
     "drift_active",
+    "audit",
 ]
 
 
@@ -68,12 +70,23 @@ class Reason:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """The verdict on one item. ``priority`` in [0, 1]: higher means look first."""
+    """The verdict on one item. ``priority`` in [0, 1]: higher means look first.
+
+    ``inclusion_probability`` is the probability with which the item was sent
+    for review: 1 for a decision by rule, the audit probability for an item
+    escalated by the audit sample (its first reason is then ``audit``).
+    """
 
     escalate: bool
     priority: float
     reasons: tuple[Reason, ...] = ()
     suppressed: bool = False
+    inclusion_probability: float = 1.0
+
+    @property
+    def audited(self) -> bool:
+        """Escalated by the audit sample, not by a rule."""
+        return bool(self.reasons) and self.reasons[0].kind == "audit"
 
 
 # Hot-path constructors. A frozen dataclass's __init__ sets each field through
@@ -83,8 +96,9 @@ _new = object.__new__
 _set_kind, _set_score, _set_threshold, _set_detail = (
     vars(Reason)[f].__set__ for f in ("kind", "score", "threshold", "detail")
 )
-_set_escalate, _set_priority, _set_reasons, _set_suppressed = (
-    vars(Decision)[f].__set__ for f in ("escalate", "priority", "reasons", "suppressed")
+_set_escalate, _set_priority, _set_reasons, _set_suppressed, _set_inclusion = (
+    vars(Decision)[f].__set__
+    for f in ("escalate", "priority", "reasons", "suppressed", "inclusion_probability")
 )
 
 
@@ -105,9 +119,13 @@ def make_reason(
 
 
 def make_decision(
-    escalate: bool, priority: float, reasons: tuple[Reason, ...] = (), suppressed: bool = False
+    escalate: bool,
+    priority: float,
+    reasons: tuple[Reason, ...] = (),
+    suppressed: bool = False,
+    inclusion_probability: float = 1.0,
 ) -> Decision:
-    """``Decision(escalate, priority, reasons, suppressed)``, faster.
+    """``Decision(escalate, priority, reasons, suppressed, inclusion_probability)``, faster.
 
     >>> make_decision(False, 0.25) == Decision(False, 0.25)
     True
@@ -117,6 +135,7 @@ def make_decision(
     _set_priority(d, priority)
     _set_reasons(d, reasons)
     _set_suppressed(d, suppressed)
+    _set_inclusion(d, inclusion_probability)
     return d
 
 

@@ -2,9 +2,17 @@
 
 :class:`ModelMonitor` is the single entry point the worker and ``vigil replay``
 share, so live and replayed streams run the same code. Per event it updates the
-drift detectors, the label-free accuracy estimate and the escalation policy;
-per label it updates calibration, the estimate's calibration map and the
-conformal threshold.
+drift detectors, the label-free accuracy estimate, the escalation policy and
+the audit sample; per label it updates calibration, the estimate's calibration
+map, the conformal threshold and the auto-accept error estimate.
+
+Every label is weighed by ``1 / inclusion_probability`` (Horvitz-Thompson):
+the probability with which its item was sent for labelling, 1 for an item
+escalated by rule or labelled by an outcome system that reports every event,
+the audit probability for an audited item. The estimates are then those of all
+traffic, not of the labelled items, under one assumption: whether an item was
+labelled depends only on what vigil recorded (its inclusion probability), and
+a sent item is labelled whatever its outcome.
 """
 
 from __future__ import annotations
@@ -14,11 +22,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from detectors.audit import AuditSampler
+from detectors.autoaccept import AutoAcceptMonitor
+from detectors.base import check_inclusion_probability
 from detectors.budget import check_aware
 from detectors.calibration import CalibrationMonitor
 from detectors.drift_monitor import DriftMonitor
 from detectors.errors import InvalidObservationError, SnapshotError
-from detectors.escalation import Decision, check_prediction
+from detectors.escalation import Decision, check_prediction, make_decision, make_reason
 from detectors.escalation_policy import EscalationPolicy
 from detectors.performance import PerformanceEstimator
 from detectors.prediction import ClassPrediction, Prediction
@@ -26,7 +37,7 @@ from detectors.signals import SignalChange, SignalState
 
 __all__ = ["ModelMonitor", "Verdict"]
 
-_SNAPSHOT_FORMAT = "vigil.model_monitor/1"
+_SNAPSHOT_FORMAT = "vigil.model_monitor/2"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +72,11 @@ class ModelMonitor:
         Label-free accuracy estimate (CBPE); ``None`` turns it off.
     data_reasons
         Escalate for out-of-range values, unseen categories and missing features.
+    audit
+        Audit sample of auto-accepted events (reason ``audit``); ``None`` turns it off.
+    autoaccept
+        Error rate among auto-accepted items, learned from their labels (audits
+        and outcomes); ``None`` turns it off.
 
     Examples
     --------
@@ -76,6 +92,14 @@ class ModelMonitor:
     []
     >>> mon.events_seen, mon.labels_seen, round(mon.calibration.accuracy, 2)
     (2, 1, 0.0)
+
+    With an audit sample, an auto-accepted event may go to review; its label
+    then counts for ``1 / inclusion_probability`` auto-accepted items:
+
+    >>> audited = ModelMonitor("fraud", EscalationPolicy(), audit=AuditSampler(rate=0.5))
+    >>> v = audited.observe({}, ClassPrediction("ok", 0.9), now, event_id="e-1")
+    >>> v.decision.escalate, v.decision.reasons[0].kind, v.decision.inclusion_probability
+    (True, 'audit', 0.5)
     """
 
     def __init__(
@@ -86,6 +110,8 @@ class ModelMonitor:
         calibration: CalibrationMonitor | None = None,
         performance: PerformanceEstimator | None = None,
         data_reasons: bool = True,
+        audit: AuditSampler | None = None,
+        autoaccept: AutoAcceptMonitor | None = None,
     ) -> None:
         self.model_id = model_id
         self.policy = policy
@@ -93,6 +119,8 @@ class ModelMonitor:
         self.calibration = calibration if calibration is not None else CalibrationMonitor()
         self.performance = performance
         self.data_reasons = data_reasons
+        self.audit = audit
+        self.autoaccept = autoaccept
         self.model_version = "unknown"
         self._events_seen = 0
         self._labels_seen = 0
@@ -106,13 +134,16 @@ class ModelMonitor:
             self.calibration.clone(),
             None if self.performance is None else self.performance.clone(),
             data_reasons=self.data_reasons,
+            audit=None if self.audit is None else self.audit.clone(),
+            autoaccept=None if self.autoaccept is None else self.autoaccept.clone(),
         )
 
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(model_id={self.model_id!r}, policy={self.policy!r}, "
             f"drift={self.drift!r}, calibration={self.calibration!r}, "
-            f"performance={self.performance!r}, data_reasons={self.data_reasons!r})"
+            f"performance={self.performance!r}, data_reasons={self.data_reasons!r}, "
+            f"audit={self.audit!r}, autoaccept={self.autoaccept!r})"
         )
 
     @classmethod
@@ -126,6 +157,8 @@ class ModelMonitor:
             "drift": DriftMonitor(window=100, reference_size=300),
             "calibration": CalibrationMonitor(window=300, min_labelled=50),
             "performance": PerformanceEstimator(window=200, calibration_window=300, min_events=50),
+            "audit": AuditSampler(rate=0.2, per_minute=40),
+            "autoaccept": AutoAcceptMonitor(window=300, min_labelled=20),
         }
         yield {
             "model_id": "m",
@@ -147,13 +180,21 @@ class ModelMonitor:
         return self.drift is not None and self.drift.drift_active
 
     def observe(
-        self, features: Mapping[str, Any], prediction: Prediction, now: datetime
+        self,
+        features: Mapping[str, Any],
+        prediction: Prediction,
+        now: datetime,
+        event_id: str | None = None,
     ) -> Verdict:
         """One validated inference event: the decision and any alert edges.
 
-        Invalid input raises :class:`~detectors.errors.InvalidObservationError`
-        before any component has seen the event.
+        ``event_id`` identifies the event for the audit draw; without it the
+        event is never audited. Invalid input raises
+        :class:`~detectors.errors.InvalidObservationError` before any component
+        has seen the event.
         """
+        if event_id is not None and type(event_id) is not str:
+            raise InvalidObservationError(f"'event_id' must be a string; got {event_id!r}")
         drift = self.drift
         if type(now) is not datetime or now.tzinfo is not UTC:  # else certainly aware
             check_aware("now", now)
@@ -187,6 +228,19 @@ class ModelMonitor:
             decision = self.policy.decide(
                 prediction, now=now, data_reasons=quality, drift_active=drift_active
             )
+        audit = self.audit
+        if audit is not None and event_id is not None and not decision.escalate:
+            # Suppressed candidates are offered too: the budget let them through
+            # unreviewed, so they belong to what the audit must cover.
+            p = audit.update(self.model_id, event_id, now)
+            if p:
+                decision = make_decision(
+                    True,
+                    decision.priority,
+                    (make_reason("audit", p, audit.rate), *decision.reasons),
+                    False,
+                    p,
+                )
         self._events_seen += 1
         verdict = _new(Verdict)
         _set_decision(verdict, decision)
@@ -194,23 +248,39 @@ class ModelMonitor:
         return verdict
 
     def observe_label(
-        self, prediction: Prediction, truth: str | float, *, was_escalated: bool
+        self,
+        prediction: Prediction,
+        truth: str | float,
+        *,
+        was_escalated: bool,
+        inclusion_probability: float = 1.0,
     ) -> list[SignalChange]:
-        """Ground truth for one prediction: calibration, accuracy and the conformal
-        threshold learn from it. Regression labels are counted only."""
+        """Ground truth for one prediction: calibration, accuracy, the conformal
+        threshold and the auto-accept error learn from it, each label weighed by
+        ``1 / inclusion_probability``. Regression labels are counted only.
+
+        ``was_escalated`` is whether a *rule* sent the item to review; an
+        audited item was not (the rule accepted it), nor was one the budget
+        suppressed.
+        """
         check_prediction(prediction)
         if not isinstance(was_escalated, bool):
             raise InvalidObservationError(f"'was_escalated' must be a bool; got {was_escalated!r}")
         if isinstance(prediction, ClassPrediction) and not isinstance(truth, str):
             raise InvalidObservationError(f"a classification label must be a string; got {truth!r}")
+        weight = 1.0 / check_inclusion_probability("inclusion_probability", inclusion_probability)
         self._labels_seen += 1
         if not isinstance(prediction, ClassPrediction):
             return []
         correct = prediction.label == truth
-        changes = self.calibration.update(prediction.confidence, correct)
+        changes = self.calibration.update(prediction.confidence, correct, weight)
         if self.performance is not None:
-            self.performance.observe_label(prediction.confidence, correct)
-        self.policy.observe_label(prediction, correct, was_escalated)
+            self.performance.observe_label(prediction.confidence, correct, weight)
+        self.policy.observe_label(prediction, correct, was_escalated, weight)
+        if self.autoaccept is not None and not was_escalated:
+            more = self.autoaccept.update(correct, weight)
+            if more:
+                changes = [*changes, *more]
         return changes
 
     def states(self) -> list[SignalState]:
@@ -222,6 +292,8 @@ class ModelMonitor:
             out += self.calibration.states()
         if self.performance is not None and self.performance.count:
             out.append(self.performance.state())
+        if self.autoaccept is not None and self.autoaccept.count:
+            out.append(self.autoaccept.state())
         return out
 
     # ------------------------------------------------------------ snapshots
@@ -239,6 +311,8 @@ class ModelMonitor:
             "drift": None if self.drift is None else self.drift.snapshot(),
             "calibration": self.calibration.snapshot(),
             "performance": None if self.performance is None else self.performance.snapshot(),
+            "audit": None if self.audit is None else self.audit.snapshot(),
+            "autoaccept": None if self.autoaccept is None else self.autoaccept.snapshot(),
         }
 
     @classmethod
@@ -254,6 +328,10 @@ class ModelMonitor:
             if snapshot["performance"] is None
             else PerformanceEstimator.restore(snapshot["performance"]),
             data_reasons=bool(snapshot["data_reasons"]),
+            audit=None if snapshot["audit"] is None else AuditSampler.restore(snapshot["audit"]),
+            autoaccept=None
+            if snapshot["autoaccept"] is None
+            else AutoAcceptMonitor.restore(snapshot["autoaccept"]),
         )
         mon.model_version = snapshot["model_version"]
         mon._events_seen = int(snapshot["events_seen"])

@@ -143,14 +143,22 @@ def monitor_x(i: int, rng: random.Random) -> tuple[Any, ...]:
     pred = ClassPrediction(pred.label, c)
     if i % 3 == 0:
         truth = pred.label if y else ("y" if pred.label == "x" else "x")
-        return ("label", pred, truth, rng.random() < 0.4)
-    return ("event", feats, pred, T0 + timedelta(seconds=0.5 * i))
+        escalated = rng.random() < 0.4
+        inclusion = 1.0 if escalated else rng.choice([1.0, 0.2, 0.05])
+        return ("label", pred, truth, escalated, inclusion)
+    return ("event", feats, pred, T0 + timedelta(seconds=0.5 * i), f"e-{i}")
 
 
 def feed_monitor(det: Any, x: tuple[Any, ...]) -> Any:
     if x[0] == "label":
-        return det.observe_label(x[1], x[2], was_escalated=x[3])
+        return det.observe_label(x[1], x[2], was_escalated=x[3], inclusion_probability=x[4])
     return det.observe(*x[1:])
+
+
+def audit_x(i: int, rng: random.Random) -> tuple[str, str, datetime]:
+    # Bursts every 2000 items (ten times the pace), so the cap lowers the probability.
+    step = 0.05 if (i // 1000) % 2 else 0.5
+    return ("fraud", f"e-{i}", T0 + timedelta(seconds=step * i))
 
 
 GOOD_PRED = ClassPrediction("x", 0.7)
@@ -219,6 +227,11 @@ INPUTS: dict[str, Inputs] = {
             *[(0.2, True, True, w) for w in BAD_WEIGHTS],
         ],
     ),
+    "AuditSampler": Inputs(
+        audit_x,
+        update_star,
+        bad=[(1, "e", T0), ("fraud", None, T0), ("fraud", "e", NAIVE), ("fraud", "e", 0)],
+    ),
     "EscalationBudget": Inputs(
         lambda i, rng: (rng.random(), T0 + timedelta(seconds=0.2 * i + rng.uniform(0, 0.1))),
         update_star,
@@ -265,8 +278,13 @@ INPUTS: dict[str, Inputs] = {
             ("event", {"n0": 1.0}, ClassPrediction("x", NAN), T0),
             ("event", "n0", GOOD_PRED, T0),
             ("event", {"n0": 1.0}, GOOD_PRED, NAIVE),
-            ("label", GOOD_PRED, 3, True),
-            ("label", GOOD_PRED, "x", "yes"),
+            ("label", GOOD_PRED, 3, True, 1.0),
+            ("label", GOOD_PRED, "x", "yes", 1.0),
+            ("label", GOOD_PRED, "x", False, 0.0),
+            ("label", GOOD_PRED, "x", False, NAN),
+            ("label", GOOD_PRED, "x", False, 1.5),
+            ("label", GOOD_PRED, "x", False, True),
+            ("event", {"n0": 1.0}, GOOD_PRED, T0, 17),
         ],
         memory_n=10_000,
     ),

@@ -111,7 +111,7 @@ def test_alert_fires_on_a_jump_and_recovers() -> None:
     assert state.statistic == mon.upper and state.threshold == 0.05
 
 
-def test_small_samples_start_in_drift_with_the_default_min_labelled() -> None:
+def test_small_samples_start_in_drift_with_a_low_min_labelled() -> None:
     """With no error at all the 95% bound exceeds 0.05 until about 70 labels: the
     signal reads "not yet shown below ``max_error``", and recovers by itself."""
     mon = AutoAcceptMonitor(max_error=0.05, min_labelled=50)
@@ -121,6 +121,9 @@ def test_small_samples_start_in_drift_with_the_default_min_labelled() -> None:
 
 
 def test_no_alert_before_min_labelled() -> None:
+    # The default: a model without errors is not alerted while the bound is still wide.
+    quiet = AutoAcceptMonitor(max_error=0.05)
+    assert [c for _ in range(1000) for c in quiet.update(True, 50.0)] == []
     mon = AutoAcceptMonitor(min_labelled=50)
     for _ in range(49):
         assert mon.update(False, 50.0) == []
