@@ -29,6 +29,7 @@ __all__ = [
     "KafkaSettings",
     "LabelSettings",
     "ModelSettings",
+    "ReviewSettings",
     "Settings",
     "TopicSettings",
     "WorkerSettings",
@@ -295,6 +296,13 @@ class EscalationSettings(Section):
     budget_per_minute: float | None = Field(
         default=None, ge=0.1, description="escalations per minute; the rest are suppressed"
     )
+    max_autoaccept_error: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="alert autoaccept_error when the 95% upper bound of the error among "
+        "auto-accepted items exceeds this (default: target_error)",
+    )
     drift_boost: float = Field(
         default=0.1, ge=0.0, le=1.0, description="confidence bar raise while the model is in drift"
     )
@@ -325,6 +333,32 @@ class LabelSettings(Section):
         le=100_000_000,
         description="predictions waiting for a label, per model",
     )
+    outcome_rate: float = Field(
+        default=1.0,
+        gt=0.0,
+        le=1.0,
+        description="share of events an outcome source labels; weighs labels of events "
+        "vigil did not send for review (1: the source reports every event)",
+    )
+
+
+class ReviewSettings(Section):
+    audit_rate: float = Field(
+        default=0.02,
+        ge=0.0,
+        le=1.0,
+        description="probability that an auto-accepted event is escalated for review "
+        "(reason audit); 0 turns the audit off",
+    )
+    audit_per_minute: int | None = Field(
+        default=None,
+        ge=1,
+        description="expected audits per minute at most; the audit probability is lowered "
+        "to meet it (and recorded), never items dropped",
+    )
+    audit_seed: int = Field(
+        default=0, description="seed of the audit draw (deterministic per model and event)"
+    )
 
 
 class ModelSettings(Section):
@@ -342,6 +376,7 @@ class ModelSettings(Section):
     calibration: CalibrationSettings = CalibrationSettings()
     escalation: EscalationSettings = EscalationSettings()
     labels: LabelSettings = LabelSettings()
+    review: ReviewSettings = ReviewSettings()
     reference: str | None = Field(
         default=None, min_length=1, description="reference profile from `vigil reference build`"
     )

@@ -103,6 +103,7 @@ def escalation_record(
         "trace_id": event.trace_id,
         "metadata": event.metadata,
         "policy": {"name": policy_name, "version": policy_version},
+        "inclusion_probability": decision.inclusion_probability,
     }
 
 

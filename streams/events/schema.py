@@ -124,6 +124,9 @@ class LabelEvent(NamedTuple):
     reviewer: str | None
     escalation_id: str | None
     prediction: Prediction | None
+    # The probability with which the labelled item was sent for labelling, when the
+    # label's source knows it (SPEC §3); None: vigil's own record decides.
+    inclusion_probability: float | None = None
 
     def __eq__(self, other: object) -> bool:
         return _same_type_eq(self, other)
@@ -552,9 +555,25 @@ def _fast_label(obj: dict[str, Any]) -> LabelEvent | None:
             return None
         if (label is None) == (type(prediction) is ClassPrediction):
             return None
+    inclusion = get("inclusion_probability")
+    if inclusion is not None:
+        inclusion = _fast_finite(inclusion)
+        if inclusion is None or not 0.0 < inclusion <= 1.0:
+            return None
     return _new_tuple(
         LabelEvent,
-        (event_id, model_id, ts, label, value, source, reviewer, escalation_id, prediction),
+        (
+            event_id,
+            model_id,
+            ts,
+            label,
+            value,
+            source,
+            reviewer,
+            escalation_id,
+            prediction,
+            inclusion,
+        ),
     )
 
 
@@ -605,8 +624,24 @@ def _label_from_obj(obj: dict[str, Any]) -> LabelEvent:
         raise InvalidEventError(
             "bad_value", "a label for a regression prediction needs value, not label"
         )
+    inclusion = obj.get("inclusion_probability")
+    if inclusion is not None:
+        inclusion = _finite(inclusion, "inclusion_probability")
+        if not 0.0 < inclusion <= 1.0:
+            raise InvalidEventError(
+                "bad_value", f"inclusion_probability must be in (0, 1]; got {inclusion!r}"
+            )
     return LabelEvent(
-        event_id, model_id, ts, label, value, source, reviewer, escalation_id, prediction
+        event_id,
+        model_id,
+        ts,
+        label,
+        value,
+        source,
+        reviewer,
+        escalation_id,
+        prediction,
+        inclusion,
     )
 
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
 
+from detectors.audit import AuditSampler
+from detectors.autoaccept import AutoAcceptMonitor
 from detectors.calibration import CalibrationMonitor
 from detectors.drift_monitor import DriftMonitor
 from detectors.escalation_policy import EscalationPolicy
@@ -62,6 +64,13 @@ def build_monitor(model_id: str, ms: ModelSettings, max_features: int) -> ModelM
     calibration = CalibrationMonitor(
         bins=c.bins, window=c.window, ece_threshold=c.max_ece, accuracy_drop=c.max_accuracy_drop
     )
+    r = ms.review
+    audit = (
+        AuditSampler(rate=r.audit_rate, per_minute=r.audit_per_minute, seed=r.audit_seed)
+        if r.audit_rate > 0
+        else None
+    )
+    max_error = e.target_error if e.max_autoaccept_error is None else e.max_autoaccept_error
     return ModelMonitor(
         model_id,
         policy,
@@ -69,6 +78,8 @@ def build_monitor(model_id: str, ms: ModelSettings, max_features: int) -> ModelM
         calibration=calibration,
         performance=PerformanceEstimator(),
         data_reasons=e.data_reasons,
+        audit=audit,
+        autoaccept=AutoAcceptMonitor(max_error=max_error),
     )
 
 
@@ -193,6 +204,9 @@ class Fleet:
                 ]
             if mon.performance is not None and mon.performance.count:
                 reading.estimated_accuracy = mon.performance.estimated_accuracy
+            if mon.autoaccept is not None and mon.autoaccept.count:
+                reading.autoaccept_error = mon.autoaccept.error
+                reading.autoaccept_error_upper = mon.autoaccept.upper
             reading.escalation_threshold = mon.policy.threshold
             budget = mon.policy.budget_per_minute
             reading.budget_per_minute = None if budget is None else float(budget)

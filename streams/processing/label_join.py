@@ -28,7 +28,7 @@ from streams.errors import ConfigError, InvalidEventError
 __all__ = ["JoinOutcome", "JoinResult", "LabelJoin"]
 
 JoinOutcome = Literal["joined", "unmatched", "duplicate"]
-_SNAPSHOT_VERSION = 2
+_SNAPSHOT_VERSION = 3
 
 Key = tuple[str, str]
 
@@ -37,11 +37,13 @@ Key = tuple[str, str]
 class JoinResult:
     """What became of one label.
 
-    ``prediction``, ``escalated`` and ``prediction_ts`` are those stored with
-    the prediction (``None`` when unmatched, and ``escalated``/``prediction_ts``
-    also when a label carried its own prediction that was not pending).
-    ``delay_seconds`` is the label's ``now`` minus the prediction's ``ts``
-    (for ``vigil_label_delay_seconds``).
+    ``prediction``, ``escalated``, ``inclusion_probability`` and
+    ``prediction_ts`` are those stored with the prediction (``None`` when
+    unmatched, and all but ``prediction`` also when a label carried its own
+    prediction that was not pending). ``inclusion_probability`` is ``None``
+    for a prediction that was not sent for review. ``delay_seconds`` is the
+    label's ``now`` minus the prediction's ``ts`` (for
+    ``vigil_label_delay_seconds``).
     """
 
     outcome: JoinOutcome
@@ -49,6 +51,7 @@ class JoinResult:
     escalated: bool | None = None
     prediction_ts: datetime | None = None
     delay_seconds: float | None = None
+    inclusion_probability: float | None = None
 
 
 def _epoch(name: str, value: object) -> float:
@@ -89,11 +92,11 @@ class LabelJoin:
     >>> from datetime import UTC, datetime, timedelta
     >>> t0 = datetime(2024, 1, 1, tzinfo=UTC)
     >>> join = LabelJoin(horizon=3600, max_pending=1000)
-    >>> join.add_prediction("fraud", "e1", {"label": "ok"}, t0, escalated=True)
+    >>> join.add_prediction("fraud", "e1", {"label": "ok"}, t0, escalated=True, inclusion=1.0)
     True
     >>> r = join.match("fraud", "e1", t0 + timedelta(minutes=5))
-    >>> r.outcome, r.prediction, r.escalated, r.delay_seconds
-    ('joined', {'label': 'ok'}, True, 300.0)
+    >>> r.outcome, r.prediction, r.escalated, r.inclusion_probability, r.delay_seconds
+    ('joined', {'label': 'ok'}, True, 1.0, 300.0)
     >>> join.match("fraud", "e1", t0 + timedelta(minutes=6)).outcome
     'duplicate'
     >>> join.match("fraud", "e2", t0 + timedelta(minutes=6)).outcome
@@ -125,7 +128,8 @@ class LabelJoin:
 
     def _reset(self) -> None:
         # Insertion order approximates age; eviction pops from the front.
-        self._pending: OrderedDict[Key, tuple[Any, float, bool]] = OrderedDict()
+        # (prediction, ts, escalated by rule, inclusion probability or None if not sent)
+        self._pending: OrderedDict[Key, tuple[Any, float, bool, float | None]] = OrderedDict()
         self._joined: OrderedDict[Key, float] = OrderedDict()
         self._watermark = -math.inf
         self._counts = {"joined": 0, "unmatched": 0, "duplicate": 0, "expired": 0, "overflow": 0}
@@ -140,7 +144,7 @@ class LabelJoin:
         self._watermark = t
         oldest = self._watermark - self.horizon
         while self._pending:
-            key, (_, ts, _) = next(iter(self._pending.items()))
+            key, (_, ts, _, _) = next(iter(self._pending.items()))
             if ts >= oldest:
                 break
             del self._pending[key]
@@ -149,21 +153,35 @@ class LabelJoin:
             self._joined.popitem(last=False)
 
     def add_prediction(
-        self, model_id: str, event_id: str, prediction: Any, ts: datetime, escalated: bool = False
+        self,
+        model_id: str,
+        event_id: str,
+        prediction: Any,
+        ts: datetime,
+        escalated: bool = False,
+        inclusion: float | None = None,
     ) -> bool:
         """Keep a prediction until its label arrives; ``False`` if it is already
-        pending or already joined (a replayed event), or older than the horizon."""
+        pending or already joined (a replayed event), or older than the horizon.
+
+        ``escalated``: a rule sent it to review; ``inclusion``: the probability
+        with which it was sent to review (rule or audit), ``None`` if it was not.
+        """
         key = _key(model_id, event_id)
         t = _epoch("ts", ts)
         if not isinstance(escalated, bool):
             raise InvalidEventError("bad_value", f"'escalated' must be a bool; got {escalated!r}")
+        if inclusion is not None and (type(inclusion) is not float or not 0.0 < inclusion <= 1.0):
+            raise InvalidEventError(
+                "bad_value", f"'inclusion' must be a float in (0, 1] or None; got {inclusion!r}"
+            )
         self._advance(t)
         if key in self._pending or key in self._joined:
             return False
         if t < self._watermark - self.horizon:
             self._counts["expired"] += 1
             return False
-        self._pending[key] = (prediction, t, escalated)
+        self._pending[key] = (prediction, t, escalated, inclusion)
         while len(self._pending) > self.max_pending:
             self._pending.popitem(last=False)
             self._counts["overflow"] += 1
@@ -195,13 +213,14 @@ class LabelJoin:
         self._counts["joined"] += 1
         if stored is None:
             return JoinResult("joined", prediction)
-        pred, ts, escalated = stored
+        pred, ts, escalated, inclusion = stored
         return JoinResult(
             "joined",
             pred if prediction is None else prediction,
             escalated,
             datetime.fromtimestamp(ts, UTC),
             t - ts,
+            inclusion,
         )
 
     @property
@@ -246,8 +265,13 @@ class LabelJoin:
             raise SnapshotError(f"not a LabelJoin snapshot of version {_SNAPSHOT_VERSION}")
         join = cls(**snapshot["settings"])
         state = snapshot["state"]
-        for (m, e), (p, ts, esc) in state["pending"]:
-            join._pending[(str(m), str(e))] = (p, float(ts), bool(esc))
+        for (m, e), (p, ts, esc, inc) in state["pending"]:
+            join._pending[(str(m), str(e))] = (
+                p,
+                float(ts),
+                bool(esc),
+                None if inc is None else float(inc),
+            )
         for (m, e), t in state["joined"]:
             join._joined[(str(m), str(e))] = float(t)
         join._watermark = float(state["watermark"])

@@ -59,6 +59,8 @@ class ModelReading:
     brier: float | None = None
     accuracy: float | None = None
     estimated_accuracy: float | None = None
+    autoaccept_error: float | None = None
+    autoaccept_error_upper: float | None = None
     escalation_threshold: float | None = None
     budget_per_minute: float | None = None
     reliability: list[tuple[int, float, float]] = field(default_factory=list)
@@ -323,10 +325,22 @@ class _StateCollector(Collector):
             ),
             "brier": GaugeMetricFamily("vigil_brier_score", "Brier score.", labels=["model"]),
             "accuracy": GaugeMetricFamily(
-                "vigil_accuracy", "Accuracy over the labelled window.", labels=["model"]
+                "vigil_accuracy",
+                "Accuracy over the labelled window (labels weighed by 1/inclusion probability).",
+                labels=["model"],
             ),
             "estimated_accuracy": GaugeMetricFamily(
                 "vigil_estimated_accuracy", "Label-free accuracy estimate.", labels=["model"]
+            ),
+            "autoaccept_error": GaugeMetricFamily(
+                "vigil_autoaccept_error",
+                "Estimated error rate among auto-accepted items (from audit and outcome labels).",
+                labels=["model"],
+            ),
+            "autoaccept_error_upper": GaugeMetricFamily(
+                "vigil_autoaccept_error_upper",
+                "95% upper bound of the error rate among auto-accepted items.",
+                labels=["model"],
             ),
             "escalation_threshold": GaugeMetricFamily(
                 "vigil_escalation_threshold", "Current escalation threshold.", labels=["model"]

@@ -137,9 +137,14 @@ class Processor:
             if state.kind is not None and state.kind != kind:
                 raise _wrong_kind("prediction", model_id, state.kind, kind)
             monitor = state.monitor
-            verdict = monitor.observe(event.features, prediction, now)
+            verdict = monitor.observe(event.features, prediction, now, event.event_id)
             decision = verdict.decision
             state.kind = kind
+            if decision.escalate:  # by a rule, or by the audit sample (not a rule's call)
+                inclusion: float | None = decision.inclusion_probability
+                by_rule = not decision.audited
+            else:
+                inclusion, by_rule = None, False
             state.join.add_prediction(
                 model_id,
                 event.event_id,
@@ -147,7 +152,8 @@ class Processor:
                 if isinstance(prediction, ClassPrediction)
                 else ("r", prediction.value, None),
                 event.ts,
-                decision.escalate,
+                by_rule,
+                inclusion,
             )
             state.mark("inference", partition, offset)
         except InvalidEventError as exc:
@@ -257,8 +263,18 @@ class Processor:
                     return
                 truth = lab.label if lab.label is not None else lab.value
                 assert truth is not None  # noqa: S101 - decode_label guarantees one of them
+                # Sent for review: the probability vigil recorded. Not sent (or not
+                # pending): what the label says, else the outcome source's rate.
+                inclusion = result.inclusion_probability
+                if inclusion is None:
+                    inclusion = lab.inclusion_probability
+                    if inclusion is None:
+                        inclusion = self.settings.for_model(model_id).labels.outcome_rate
                 changes = state.monitor.observe_label(
-                    prediction, truth, was_escalated=bool(result.escalated)
+                    prediction,
+                    truth,
+                    was_escalated=bool(result.escalated),
+                    inclusion_probability=inclusion,
                 )
         except InvalidEventError as exc:
             self._dead_letter(

@@ -247,6 +247,10 @@ def label_event(rng: random.Random) -> dict[str, Any]:
         e["reviewer"] = rng.choice([None, "", "ann", "r" * 128])
     if rng.random() < 0.3:
         e["escalation_id"] = rng.choice([None, "", "esc-1", "e" * 128])
+    if rng.random() < 0.3:
+        e["inclusion_probability"] = rng.choice(
+            [None, 0.02, 1, 1.0, 0, 0.0, -0.5, 1.5, "0.5", True, 1e-300, rng.random()]
+        )
     return e
 
 
@@ -424,6 +428,7 @@ def test_common_labels_take_the_fast_path() -> None:
         {"label": "ok", "prediction": {"label": "ok", "confidence": 0.5}, "reviewer": "ann"},
         {"value": 2.5, "prediction": {"value": 2.0}, "escalation_id": "esc-1"},
         {"value": 3},
+        {"label": "ok", "inclusion_probability": 0.02},
     ):
         obj = orjson.loads(orjson.dumps({**base, **extra}))
         fast = schema._fast_label(obj)
@@ -586,9 +591,10 @@ def test_events_are_immutable_and_equal_only_to_their_own_type() -> None:
     lab = decode_label(
         orjson.dumps({"event_id": "e", "model_id": "m", "ts": 0, "label": "a", "source": "h"})
     )
-    assert lab != LabelEvent(*tuple(lab)[:-1], prediction=ClassPrediction("a", 1.0))
+    assert lab != lab._replace(prediction=ClassPrediction("a", 1.0))
+    assert lab != lab._replace(inclusion_probability=0.5)
     assert lab == LabelEvent(*tuple(lab))
-    assert lab != InferenceEvent(*tuple(lab))  # type: ignore[arg-type]
+    assert lab != InferenceEvent(*tuple(lab)[:-1])  # type: ignore[arg-type]
 
 
 def test_fast_class_prediction_is_an_ordinary_class_prediction() -> None:
