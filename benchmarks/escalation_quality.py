@@ -16,6 +16,24 @@ Prints ONE JSON object. Targets (issue 4):
 * ``cbpe_abs_error`` <= 0.02: |estimated - realized accuracy| after a covariate
   shift, calibrated model.
 
+Review-only labels (issue 13), ``review_*``: labels come only from reviewers
+(every escalation, plus a 2 % audit sample of what the conformal policy
+auto-accepts), ground truth is known for every event, and the model shifts
+abruptly halfway. The same stream runs three times: weighted (labels weighed by
+1 / inclusion probability), unweighted (the same labels, weights ignored) and
+without audit (what vigil did before: no label ever covers an accepted item).
+Targets, weighted, full mode: ``review_accuracy_abs_error``,
+``review_ece_abs_error`` and ``review_autoaccept_error_abs_error`` <= 0.01 (mean
+absolute error against the truth over the events the estimator's window
+covers, at evaluation points every ``REVIEW_EVAL_EVERY`` events);
+``review_autoaccept_upper_coverage`` >= 0.93 (share of evaluation points where
+the true auto-accept error is at or under the 95 % upper bound);
+``review_cbpe_abs_error`` <= 0.02 (against the accuracy of the unlabelled window,
+outside the ``REVIEW_BURN_IN`` events after the start and after the shift,
+while the map relearns); ``review_conformal_autoaccept_error`` and ``..._after_shift``
+within ``TARGET_ERROR`` +- 0.01 (true error among accepted events, each half after
+``REVIEW_BURN_IN``).
+
 Usage: ``python benchmarks/escalation_quality.py [--quick] [--seed N]``.
 """
 
@@ -25,6 +43,7 @@ import argparse
 import json
 import sys
 import time
+from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,9 +51,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from detectors.audit import AuditSampler
+from detectors.autoaccept import AutoAcceptMonitor
 from detectors.budget import EscalationBudget
 from detectors.calibration import CalibrationMonitor
 from detectors.escalation_policy import EscalationPolicy
+from detectors.model_monitor import ModelMonitor
 from detectors.performance import PerformanceEstimator
 from detectors.prediction import ClassPrediction
 
@@ -188,6 +210,117 @@ def bench_cbpe(rng: np.random.Generator, n_ref: int, n_prod: int) -> dict:
     return out
 
 
+REVIEW_AUDIT_RATE = 0.02
+REVIEW_LABEL_DELAY = 500  # events between a decision and its review label
+REVIEW_EVAL_EVERY = 1_000
+REVIEW_BURN_IN = 40_000  # events after the start and after the shift (conformal, CBPE)
+REVIEW_WINDOW = 5_000  # labels per calibration estimate (the default calibration.window)
+
+
+def review_stream(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """A calibrated model wrong ~7 % of the time; halfway its inputs move to where it
+    is less sure and it becomes overconfident (errors 1.4x as likely at every confidence)."""
+    half = n // 2
+    conf = 0.5 + 0.5 * rng.beta(8.0, 1.2, n)
+    conf[half:] = 0.5 + 0.5 * rng.beta(6.0, 1.2, n - half)
+    p_err = 1.0 - conf
+    p_err[half:] = np.clip(1.4 * (1.0 - conf[half:]), 0.0, 1.0)
+    return conf, rng.random(n) >= p_err
+
+
+def _binned_ece(conf: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
+    return offline_ece(conf, correct, bins) if len(conf) else 0.0
+
+
+def _run_review_only(
+    conf: np.ndarray, correct: np.ndarray, *, weighted: bool, audit: bool
+) -> dict[str, float]:
+    """One pass of the stream through a ModelMonitor fed review labels only."""
+    n = len(conf)
+    half = n // 2
+    mon = ModelMonitor(
+        "m",
+        EscalationPolicy(policy="conformal", target_error=TARGET_ERROR),
+        calibration=CalibrationMonitor(window=REVIEW_WINDOW),
+        performance=PerformanceEstimator(calibration_window=REVIEW_WINDOW),
+        audit=AuditSampler(rate=REVIEW_AUDIT_RATE) if audit else None,
+        autoaccept=AutoAcceptMonitor(max_error=TARGET_ERROR),
+    )
+    t0 = datetime(2024, 1, 1, tzinfo=UTC).timestamp()
+    by_rule = np.zeros(n, dtype=bool)
+    queue: deque[tuple[int, ClassPrediction, bool, float]] = deque()
+    cal_idx: deque[int] = deque(maxlen=REVIEW_WINDOW)  # events in the calibration window
+    acc_idx: deque[int] = deque(maxlen=mon.autoaccept.window)  # type: ignore[union-attr]
+    errs: dict[str, list[float]] = {k: [] for k in ("accuracy", "ece", "autoaccept", "cbpe")}
+    covered = checks = 0
+    for i, c in enumerate(conf.tolist()):
+        pred = ClassPrediction("pos", c)
+        now = datetime.fromtimestamp(t0 + 0.01 * i, UTC)
+        d = mon.observe({}, pred, now, f"e-{i}").decision
+        rule = d.escalate and not d.audited
+        by_rule[i] = rule
+        if d.escalate:
+            queue.append((i, pred, rule, d.inclusion_probability))
+        while queue and queue[0][0] <= i - REVIEW_LABEL_DELAY:
+            j, p, esc, incl = queue.popleft()
+            truth = "pos" if correct[j] else "neg"
+            mon.observe_label(
+                p, truth, was_escalated=esc, inclusion_probability=incl if weighted else 1.0
+            )
+            cal_idx.append(j)
+            if not esc:
+                acc_idx.append(j)
+        if i % REVIEW_EVAL_EVERY or len(cal_idx) < REVIEW_WINDOW or len(acc_idx) < 200:
+            continue
+        lo, hi = cal_idx[0], cal_idx[-1] + 1
+        cal = mon.calibration
+        errs["accuracy"].append(abs(cal.accuracy - float(np.mean(correct[lo:hi]))))
+        errs["ece"].append(abs(cal.ece - _binned_ece(conf[lo:hi], correct[lo:hi])))
+        lo, hi = acc_idx[0], acc_idx[-1] + 1
+        accepted = ~by_rule[lo:hi]
+        true_rate = float(np.mean(~correct[lo:hi][accepted]))
+        aa = mon.autoaccept
+        assert aa is not None  # built above
+        errs["autoaccept"].append(abs(aa.error - true_rate))
+        checks += 1
+        covered += true_rate <= aa.upper
+        settled = REVIEW_BURN_IN <= i < half or i >= half + REVIEW_BURN_IN
+        perf = mon.performance
+        assert perf is not None  # built above
+        if settled:
+            window = slice(i + 1 - perf.window, i + 1)
+            errs["cbpe"].append(abs(perf.estimated_accuracy - float(np.mean(correct[window]))))
+    out = {f"{k}_abs_error": float(np.mean(v)) for k, v in errs.items()}
+    out["autoaccept_upper_coverage"] = covered / checks
+    out["checks"] = checks
+    for name, lo, hi in (("", REVIEW_BURN_IN, half), ("_after_shift", half + REVIEW_BURN_IN, n)):
+        acc = ~by_rule[lo:hi]
+        out[f"conformal_autoaccept_error{name}"] = float(np.mean(~correct[lo:hi][acc]))
+        out[f"escalation_rate{name}"] = float(np.mean(by_rule[lo:hi]))
+    return out
+
+
+def bench_review_only(rng: np.random.Generator, n: int) -> dict:
+    conf, correct = review_stream(rng, n)
+    out: dict = {
+        "review_events": n,
+        "review_model_error": [
+            float(np.mean(~correct[: n // 2])),
+            float(np.mean(~correct[n // 2 :])),
+        ],
+        "review_audit_rate": REVIEW_AUDIT_RATE,
+    }
+    runs = (
+        ("", True, True),
+        ("_unweighted", False, True),
+        ("_without_audit", True, False),
+    )
+    for suffix, weighted, audit in runs:
+        for key, value in _run_review_only(conf, correct, weighted=weighted, audit=audit).items():
+            out[f"review_{key}{suffix}"] = value
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller streams (under a minute)")
@@ -201,6 +334,7 @@ def main(argv: list[str] | None = None) -> None:
     result["conformal_burn_in"] = BURN_IN
     result |= bench_budget(rng, minutes=60 if args.quick else 480)
     result |= bench_cbpe(rng, n_ref=20_000, n_prod=20_000 if args.quick else 50_000)
+    result |= bench_review_only(rng, n=200_000 if args.quick else 600_000)
     result["seconds"] = round(time.perf_counter() - started, 1)
     print(json.dumps(result))
 

@@ -9,6 +9,8 @@ same run: ``orjson.loads`` of the same bytes (what a bare consumer does per mess
   monitoring, decision, escalation records, label join, metrics);
 * ``us_decode``: :func:`~streams.events.schema.decode_inference` alone;
 * ``us_drift``: :meth:`DriftMonitor.update` plus the per-event data-quality reading;
+* ``us_audit``: :meth:`AuditSampler.update` (the audit draw of an auto-accepted event,
+  default rate), a part of ``us_per_event``;
 * ``us_parse``: the baseline; ``ratio_vs_parse`` = ``us_parse / us_per_event``.
 
 ``python benchmarks/processor.py [--quick]``
@@ -32,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from prometheus_client import CollectorRegistry
 from throughput import make_events, worker_config
 
+from detectors.audit import AuditSampler
 from detectors.drift_monitor import DriftMonitor
 from streams.config import settings_from_dict
 from streams.events.dead_letters import MessageSource
@@ -111,6 +114,14 @@ def main() -> int:
             m.update(e.features, e.prediction)
             m.last_quality  # noqa: B018  (computed on read: the per-event data reasons)
 
+    sampler = AuditSampler()
+    audit_keys = [(e.model_id, e.event_id, e.ts) for e in decoded]
+
+    def audit(count: int) -> None:
+        update = sampler.update
+        for i in range(count):
+            update(*audit_keys[i % k])
+
     # Warm up: references are learned from the first 1000 values of each model.
     process(min(n, 40_000))
     drift(min(n, 40_000))
@@ -121,6 +132,7 @@ def main() -> int:
         "us_parse": round(timed(parse, n, repeats), 2),
         "us_decode": round(timed(decode, n, repeats), 2),
         "us_drift": round(timed(drift, n, repeats), 2),
+        "us_audit": round(timed(audit, n, repeats), 3),
         "us_per_event": round(timed(process, n, repeats), 2),
     }
     result["ratio_vs_parse"] = round(result["us_parse"] / result["us_per_event"], 4)
