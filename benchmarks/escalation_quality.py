@@ -215,6 +215,10 @@ REVIEW_LABEL_DELAY = 500  # events between a decision and its review label
 REVIEW_EVAL_EVERY = 1_000
 REVIEW_BURN_IN = 40_000  # events after the start and after the shift (conformal, CBPE)
 REVIEW_WINDOW = 5_000  # labels per calibration estimate (the default calibration.window)
+# escalation.learning_rate for audit-only labels of accepted items: 50x rarer than with
+# outcome labels, so a larger step per label (0.005, the default, takes ~150k events to
+# settle here; see the README).
+REVIEW_LEARNING_RATE = 0.02
 
 
 def review_stream(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -240,7 +244,9 @@ def _run_review_only(
     half = n // 2
     mon = ModelMonitor(
         "m",
-        EscalationPolicy(policy="conformal", target_error=TARGET_ERROR),
+        EscalationPolicy(
+            policy="conformal", target_error=TARGET_ERROR, learning_rate=REVIEW_LEARNING_RATE
+        ),
         calibration=CalibrationMonitor(window=REVIEW_WINDOW),
         performance=PerformanceEstimator(calibration_window=REVIEW_WINDOW),
         audit=AuditSampler(rate=REVIEW_AUDIT_RATE) if audit else None,
@@ -270,29 +276,31 @@ def _run_review_only(
             cal_idx.append(j)
             if not esc:
                 acc_idx.append(j)
-        if i % REVIEW_EVAL_EVERY or len(cal_idx) < REVIEW_WINDOW or len(acc_idx) < 200:
+        if i % REVIEW_EVAL_EVERY or len(cal_idx) < REVIEW_WINDOW:
             continue
         lo, hi = cal_idx[0], cal_idx[-1] + 1
         cal = mon.calibration
         errs["accuracy"].append(abs(cal.accuracy - float(np.mean(correct[lo:hi]))))
         errs["ece"].append(abs(cal.ece - _binned_ece(conf[lo:hi], correct[lo:hi])))
-        lo, hi = acc_idx[0], acc_idx[-1] + 1
-        accepted = ~by_rule[lo:hi]
-        true_rate = float(np.mean(~correct[lo:hi][accepted]))
+        perf = mon.performance
+        assert perf is not None  # built above
+        if REVIEW_BURN_IN <= i < half or i >= half + REVIEW_BURN_IN:
+            window = slice(i + 1 - perf.window, i + 1)
+            errs["cbpe"].append(abs(perf.estimated_accuracy - float(np.mean(correct[window]))))
         aa = mon.autoaccept
         assert aa is not None  # built above
+        if len(acc_idx) < aa.min_labelled:
+            continue  # without audit: never (no label ever covers an accepted item)
+        lo, hi = acc_idx[0], acc_idx[-1] + 1
+        true_rate = float(np.mean(~correct[lo:hi][~by_rule[lo:hi]]))
         errs["autoaccept"].append(abs(aa.error - true_rate))
         checks += 1
         covered += true_rate <= aa.upper
-        settled = REVIEW_BURN_IN <= i < half or i >= half + REVIEW_BURN_IN
-        perf = mon.performance
-        assert perf is not None  # built above
-        if settled:
-            window = slice(i + 1 - perf.window, i + 1)
-            errs["cbpe"].append(abs(perf.estimated_accuracy - float(np.mean(correct[window]))))
-    out = {f"{k}_abs_error": float(np.mean(v)) for k, v in errs.items()}
-    out["autoaccept_upper_coverage"] = covered / checks
-    out["checks"] = checks
+    out: dict[str, float | None] = {
+        f"{k}_abs_error": float(np.mean(v)) if v else None for k, v in errs.items()
+    }
+    out["autoaccept_upper_coverage"] = covered / checks if checks else None
+    out["autoaccept_checks"] = checks
     for name, lo, hi in (("", REVIEW_BURN_IN, half), ("_after_shift", half + REVIEW_BURN_IN, n)):
         acc = ~by_rule[lo:hi]
         out[f"conformal_autoaccept_error{name}"] = float(np.mean(~correct[lo:hi][acc]))

@@ -38,6 +38,7 @@ from detectors.signals import SignalChange, SignalState
 __all__ = ["ModelMonitor", "Verdict"]
 
 _SNAPSHOT_FORMAT = "vigil.model_monitor/2"
+_READABLE_FORMATS = ("vigil.model_monitor/1", _SNAPSHOT_FORMAT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,7 +318,9 @@ class ModelMonitor:
 
     @classmethod
     def restore(cls, snapshot: dict[str, Any]) -> ModelMonitor:
-        if not isinstance(snapshot, dict) or snapshot.get("format") != _SNAPSHOT_FORMAT:
+        # /1 predates the audit sample and the auto-accept monitor: restored without them
+        # (the worker adds them from its settings, see streams.processing.fleet).
+        if not isinstance(snapshot, dict) or snapshot.get("format") not in _READABLE_FORMATS:
             raise SnapshotError(f"not a {_SNAPSHOT_FORMAT} snapshot")
         mon = cls(
             snapshot["model_id"],
@@ -328,9 +331,11 @@ class ModelMonitor:
             if snapshot["performance"] is None
             else PerformanceEstimator.restore(snapshot["performance"]),
             data_reasons=bool(snapshot["data_reasons"]),
-            audit=None if snapshot["audit"] is None else AuditSampler.restore(snapshot["audit"]),
+            audit=None
+            if snapshot.get("audit") is None
+            else AuditSampler.restore(snapshot["audit"]),
             autoaccept=None
-            if snapshot["autoaccept"] is None
+            if snapshot.get("autoaccept") is None
             else AutoAcceptMonitor.restore(snapshot["autoaccept"]),
         )
         mon.model_version = snapshot["model_version"]

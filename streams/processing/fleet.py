@@ -46,6 +46,7 @@ def build_monitor(model_id: str, ms: ModelSettings, max_features: int) -> ModelM
         max_entropy=e.max_entropy,
         max_interval_width=e.max_interval_width,
         target_error=e.target_error,
+        learning_rate=e.learning_rate,
         drift_confidence_boost=e.drift_boost,
         budget_per_minute=None if e.budget_per_minute is None else int(e.budget_per_minute),
     )
@@ -64,13 +65,6 @@ def build_monitor(model_id: str, ms: ModelSettings, max_features: int) -> ModelM
     calibration = CalibrationMonitor(
         bins=c.bins, window=c.window, ece_threshold=c.max_ece, accuracy_drop=c.max_accuracy_drop
     )
-    r = ms.review
-    audit = (
-        AuditSampler(rate=r.audit_rate, per_minute=r.audit_per_minute, seed=r.audit_seed)
-        if r.audit_rate > 0
-        else None
-    )
-    max_error = e.target_error if e.max_autoaccept_error is None else e.max_autoaccept_error
     return ModelMonitor(
         model_id,
         policy,
@@ -78,9 +72,23 @@ def build_monitor(model_id: str, ms: ModelSettings, max_features: int) -> ModelM
         calibration=calibration,
         performance=PerformanceEstimator(),
         data_reasons=e.data_reasons,
-        audit=audit,
-        autoaccept=AutoAcceptMonitor(max_error=max_error),
+        audit=build_audit(ms),
+        autoaccept=build_autoaccept(ms),
     )
+
+
+def build_audit(ms: ModelSettings) -> AuditSampler | None:
+    """The audit sample of a model's settings (``None`` when ``review.audit_rate`` is 0)."""
+    r = ms.review
+    if r.audit_rate <= 0:
+        return None
+    return AuditSampler(rate=r.audit_rate, per_minute=r.audit_per_minute, seed=r.audit_seed)
+
+
+def build_autoaccept(ms: ModelSettings) -> AutoAcceptMonitor:
+    e = ms.escalation
+    max_error = e.target_error if e.max_autoaccept_error is None else e.max_autoaccept_error
+    return AutoAcceptMonitor(max_error=max_error)
 
 
 @dataclass(slots=True)
@@ -180,6 +188,15 @@ class Fleet:
         return self._models.get(model_id)
 
     def put(self, model_id: str, state: ModelState) -> None:
+        """Hold a restored state. A checkpoint written before the audit sample and the
+        auto-accept monitor existed restores without them: they start now, as configured."""
+        mon = state.monitor
+        if mon.audit is None or mon.autoaccept is None:
+            ms = self.settings.for_model(model_id)
+            if mon.audit is None:
+                mon.audit = build_audit(ms)
+            if mon.autoaccept is None:
+                mon.autoaccept = build_autoaccept(ms)
         self._models[model_id] = state
 
     def pop(self, model_id: str) -> ModelState | None:

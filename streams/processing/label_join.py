@@ -260,12 +260,15 @@ class LabelJoin:
         if (
             not isinstance(snapshot, dict)
             or snapshot.get("class") != "LabelJoin"
-            or snapshot.get("version") != _SNAPSHOT_VERSION
+            or snapshot.get("version") not in (2, _SNAPSHOT_VERSION)
         ):
             raise SnapshotError(f"not a LabelJoin snapshot of version {_SNAPSHOT_VERSION}")
         join = cls(**snapshot["settings"])
         state = snapshot["state"]
-        for (m, e), (p, ts, esc, inc) in state["pending"]:
+        for (m, e), item in state["pending"]:
+            p, ts, esc = item[:3]
+            # Version 2 kept no inclusion probability: everything escalated was by rule.
+            inc = item[3] if len(item) > 3 else (1.0 if esc else None)
             join._pending[(str(m), str(e))] = (
                 p,
                 float(ts),

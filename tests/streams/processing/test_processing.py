@@ -196,3 +196,80 @@ def test_an_exception_while_processing_is_a_processing_error_and_the_stream_goes
     assert (proc.processed, proc.dead_lettered) == (2, 1)
     assert sample(reg, "vigil_events_total", model="m", outcome="dead_letter") == 1
     assert sample(reg, "vigil_dead_letters_total", reason="processing_error") == 1
+
+
+def labelled(n: int, truth: str, **extra: object) -> bytes:
+    return orjson.dumps(
+        {
+            "event_id": f"e{n}",
+            "model_id": "m",
+            "ts": T0 + n + 1,
+            "label": truth,
+            "source": "h",
+            **extra,
+        }
+    )
+
+
+def test_each_label_weighs_one_over_the_probability_its_item_was_sent_with() -> None:
+    from detectors.audit import audit_draw
+
+    proc, reg = processor(
+        defaults={
+            "escalation": {"min_confidence": 0.8, "data_reasons": False},
+            "review": {"audit_rate": 0.25},
+            "labels": {"outcome_rate": 0.5},
+        }
+    )
+    out = Outgoing()
+    sure = {"label": "a", "confidence": 0.9}
+    for n in range(40):
+        proc.inference(inference(n, sure), MessageSource("i", 0, n, b"m"), out)
+    sent = {orjson.loads(v)["event_id"]: orjson.loads(v) for _, v in out.escalations}
+    audited = {f"e{n}" for n in range(40) if audit_draw("m", f"e{n}") < 0.25}
+    assert set(sent) == audited and audited  # confident: only the audit escalates them
+    assert {e["inclusion_probability"] for e in sent.values()} == {0.25}
+    assert all(e["reasons"][0]["kind"] == "audit" for e in sent.values())
+    assert sample(reg, "vigil_escalations_total", model="m", reason="audit") == len(sent)
+    one_audit = int(sorted(sent)[0][1:])
+    not_sent = next(n for n in range(40) if f"e{n}" not in audited)
+
+    # A wrong audit label stands for 4 items, a right outcome label for 2 (outcome_rate 0.5).
+    proc.label(labelled(one_audit, "b"), MessageSource("l", 0, 0, b"m"), out)
+    proc.label(labelled(not_sent, "a"), MessageSource("l", 0, 1, b"m"), out)
+    cal = proc.fleet.get("m").monitor.calibration
+    assert cal.accuracy == pytest.approx(2 / 6)
+    # The auto-accept error learns from both: neither was escalated by a rule.
+    aa = proc.fleet.get("m").monitor.autoaccept
+    assert aa is not None and aa.count == 2 and aa.error == pytest.approx(4 / 6)
+    # A label whose prediction is not pending counts with its own inclusion probability.
+    proc.label(
+        labelled(500, "a", prediction=sure, inclusion_probability=0.1),
+        MessageSource("l", 0, 2, b"m"),
+        out,
+    )
+    assert cal.accuracy == pytest.approx(12 / 16)
+    # A bad one is a dead letter that names the field.
+    proc.label(labelled(501, "a", inclusion_probability=0), MessageSource("l", 0, 3, b"m"), out)
+    dl = orjson.loads(out.dead_letters[-1][1])
+    assert dl["reason"] == "bad_value" and "inclusion_probability" in dl["detail"]
+
+
+def test_a_checkpoint_from_before_the_audit_restores_and_gets_the_audit_as_configured() -> None:
+    proc, _ = processor(defaults={"review": {"audit_rate": 0.3}})
+    out = Outgoing()
+    for n in range(5):
+        proc.inference(inference(n, CLASS), MessageSource("t", 0, n, b"m"), out)
+    snapshot = proc.fleet.get("m").snapshot()
+    # What the previous release wrote: no audit, no auto-accept monitor, 3-item pending.
+    monitor = {k: v for k, v in snapshot["monitor"].items() if k not in ("audit", "autoaccept")}
+    monitor["format"] = "vigil.model_monitor/1"
+    join = dict(snapshot["join"], version=2)
+    join["state"] = dict(join["state"])
+    join["state"]["pending"] = [(key, item[:3]) for key, item in join["state"]["pending"]]
+    old = ModelState.restore({**snapshot, "monitor": monitor, "join": join})
+    assert old.monitor.audit is None and old.monitor.events_seen == 5
+    proc.fleet.put("m", old)
+    assert old.monitor.audit is not None and old.monitor.audit.rate == 0.3
+    assert old.monitor.autoaccept is not None
+    assert old.join.pending == 5
