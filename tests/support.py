@@ -82,6 +82,13 @@ class WorkerProcess:
     def scrape(self) -> Samples:
         return scrape(self.metrics_url)
 
+    def gauge(self, name: str, **labels: str) -> float | None:
+        """The first sample of ``name`` whose labels include ``labels``; None if none."""
+        for lab, value in self.scrape().get(name, []):
+            if all(lab.get(k) == v for k, v in labels.items()):
+                return value
+        return None
+
     def log_tail(self, n: int = 60) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
@@ -99,6 +106,20 @@ class WorkerProcess:
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             children.stop(self.proc, grace=0.0)
+
+
+def start_worker(
+    bootstrap: str, tmp_path: Path, prefix: str, config: Mapping[str, Any]
+) -> tuple[dict[str, str], WorkerProcess]:
+    """Fresh topics (2 partitions) and a worker consuming them with ``config`` on top."""
+    from streams.config import settings_from_dict
+    from streams.kafka.topics import create_topics
+
+    topics = unique_topics(prefix)
+    full = {"app_id": f"{prefix}-{topics['inference']}", "topics": {**topics, "partitions": 2}}
+    full.update(config)
+    create_topics(settings_from_dict({**full, "kafka": {"bootstrap": bootstrap}}))
+    return topics, WorkerProcess(bootstrap, full, tmp_path).start()
 
 
 def wait_until(

@@ -11,37 +11,16 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
 
 from streams.client import InferencePublisher
-from streams.config import settings_from_dict
 from streams.dev.scrape import total
 from streams.dev.traffic import DriftSchedule, SyntheticModel
-from streams.kafka.topics import create_topics
-from tests.support import TopicReader, WorkerProcess, unique_topics, wait_until
+from tests.support import TopicReader, start_worker, wait_until
 
 pytestmark = pytest.mark.kafka
-
-
-def gauge(worker: WorkerProcess, name: str, **labels: str) -> float | None:
-    for lab, value in worker.scrape().get(name, []):
-        if all(lab.get(k) == v for k, v in labels.items()):
-            return value
-    return None
-
-
-def start(bootstrap: str, tmp_path: Path, config: dict[str, Any]) -> tuple[dict, WorkerProcess]:
-    topics = unique_topics("loop")
-    config = {
-        "app_id": f"loop-{topics['inference']}",
-        "topics": {**topics, "partitions": 2},
-        **config,
-    }
-    create_topics(settings_from_dict({**config, "kafka": {"bootstrap": bootstrap}}))
-    return topics, WorkerProcess(bootstrap, config, tmp_path).start()
 
 
 def test_drift_scenario_gives_exactly_one_drift_and_one_recovery(
@@ -57,9 +36,10 @@ def test_drift_scenario_gives_exactly_one_drift_and_one_recovery(
         start=start_ts,
         drift=[DriftSchedule("x2", start=shift_at, end=shift_end, shift=2.0)],
     )
-    topics, worker = start(
+    topics, worker = start_worker(
         kafka_bootstrap,
         tmp_path,
+        "loop",
         {"defaults": {"drift": {"reference_size": 1000}, "escalation": {"data_reasons": False}}},
     )
     alerts = TopicReader(kafka_bootstrap, topics["alerts"])
@@ -74,10 +54,10 @@ def test_drift_scenario_gives_exactly_one_drift_and_one_recovery(
         )
         # In drift now: the gauge says so.
         assert wait_until(
-            lambda: gauge(worker, "vigil_drift_active", model="drifty", signal="feature:x2") == 1,
+            lambda: worker.gauge("vigil_drift_active", model="drifty", signal="feature:x2") == 1,
             timeout=10,
         )
-        assert gauge(worker, "vigil_drift_active", model="drifty", signal="feature:x0") == 0
+        assert worker.gauge("vigil_drift_active", model="drifty", signal="feature:x0") == 0
         with InferencePublisher(kafka_bootstrap, topic=topics["inference"]) as pub:
             for _ in range(n - shift_end):
                 event, _ = model.event()
@@ -97,7 +77,7 @@ def test_drift_scenario_gives_exactly_one_drift_and_one_recovery(
             a for a in got if a["signal"].startswith("feature:") and a["signal"] != "feature:x2"
         ]
         assert others == []
-        assert gauge(worker, "vigil_drift_active", model="drifty", signal="feature:x2") == 0
+        assert worker.gauge("vigil_drift_active", model="drifty", signal="feature:x2") == 0
         assert (
             total(worker.scrape(), "vigil_alerts_total", model="drifty", signal="feature:x2") == 2
         )
@@ -112,9 +92,10 @@ def test_reviewer_labels_move_calibration_and_the_conformal_threshold(
     """Phase 1: reviewers confirm what was escalated (the model is right): the conformal
     threshold relaxes (escalates less), accuracy is high. Phase 2: the model turns wrong on
     what it is confident about; labels say so: ECE rises and the threshold tightens."""
-    topics, worker = start(
+    topics, worker = start_worker(
         kafka_bootstrap,
         tmp_path,
+        "loop",
         {
             "defaults": {
                 "escalation": {
@@ -177,7 +158,7 @@ def test_reviewer_labels_move_calibration_and_the_conformal_threshold(
 
             run(400, right=True)
             assert wait_until(
-                lambda: gauge(worker, "vigil_escalation_threshold", model="reviewed") is not None,
+                lambda: worker.gauge("vigil_escalation_threshold", model="reviewed") is not None,
                 timeout=60,
             )
             assert wait_until(
@@ -187,9 +168,9 @@ def test_reviewer_labels_move_calibration_and_the_conformal_threshold(
                 ),
                 timeout=60,
             )
-            threshold0 = gauge(worker, "vigil_escalation_threshold", model="reviewed")
-            acc1 = gauge(worker, "vigil_accuracy", model="reviewed")
-            ece1 = gauge(worker, "vigil_calibration_ece", model="reviewed")
+            threshold0 = worker.gauge("vigil_escalation_threshold", model="reviewed")
+            acc1 = worker.gauge("vigil_accuracy", model="reviewed")
+            ece1 = worker.gauge("vigil_calibration_ece", model="reviewed")
             assert acc1 == 1.0
             # The model is never wrong: auto-accepted error is below target, so the
             # threshold on confidence relaxes (lower than where it started, 0.8).
@@ -204,9 +185,9 @@ def test_reviewer_labels_move_calibration_and_the_conformal_threshold(
                 timeout=60,
             )
             time.sleep(1)
-            acc2 = gauge(worker, "vigil_accuracy", model="reviewed")
-            ece2 = gauge(worker, "vigil_calibration_ece", model="reviewed")
-            threshold2 = gauge(worker, "vigil_escalation_threshold", model="reviewed")
+            acc2 = worker.gauge("vigil_accuracy", model="reviewed")
+            ece2 = worker.gauge("vigil_calibration_ece", model="reviewed")
+            threshold2 = worker.gauge("vigil_escalation_threshold", model="reviewed")
         assert acc2 is not None and acc2 < 0.2
         assert ece1 is not None and ece2 is not None and ece2 > ece1 + 0.25
         assert threshold2 is not None and threshold2 > threshold0

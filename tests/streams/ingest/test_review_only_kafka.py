@@ -18,10 +18,8 @@ import pytest
 
 from detectors.audit import audit_draw
 from streams.client import InferencePublisher
-from streams.config import settings_from_dict
 from streams.dev.scrape import total
-from streams.kafka.topics import create_topics
-from tests.support import TopicReader, WorkerProcess, unique_topics, wait_until
+from tests.support import TopicReader, start_worker, wait_until
 
 pytestmark = pytest.mark.kafka
 
@@ -30,28 +28,21 @@ MIN_CONFIDENCE = 0.8
 AUDIT_RATE = 0.15
 
 
-def gauge(worker: WorkerProcess, name: str, **labels: str) -> float | None:
-    for lab, value in worker.scrape().get(name, []):
-        if all(lab.get(k) == v for k, v in labels.items()):
-            return value
-    return None
-
-
 def test_review_only_labels_give_the_accuracy_of_all_traffic(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    topics = unique_topics("review")
-    config = {
-        "app_id": f"review-{topics['inference']}",
-        "topics": {**topics, "partitions": 2},
-        "defaults": {
-            "escalation": {"min_confidence": MIN_CONFIDENCE, "data_reasons": False},
-            "review": {"audit_rate": AUDIT_RATE},
-            "drift": {"sensitivity": 1e12},
+    topics, worker = start_worker(
+        kafka_bootstrap,
+        tmp_path,
+        "review",
+        {
+            "defaults": {
+                "escalation": {"min_confidence": MIN_CONFIDENCE, "data_reasons": False},
+                "review": {"audit_rate": AUDIT_RATE},
+                "drift": {"sensitivity": 1e12},
+            }
         },
-    }
-    create_topics(settings_from_dict({**config, "kafka": {"bootstrap": kafka_bootstrap}}))
-    worker = WorkerProcess(kafka_bootstrap, config, tmp_path).start()
+    )
     escalations = TopicReader(kafka_bootstrap, topics["escalations"])
     # A calibrated model, mostly confident: P(right) is its confidence.
     rng = random.Random(13)
@@ -127,11 +118,11 @@ def test_review_only_labels_give_the_accuracy_of_all_traffic(
         # The data are such that reading the labels as a random sample is far off...
         assert unweighted < true_accuracy - 0.06
         # ...and vigil's figure is the accuracy of all traffic, not of the labelled items.
-        accuracy = gauge(worker, "vigil_accuracy", model="reviewed")
+        accuracy = worker.gauge("vigil_accuracy", model="reviewed")
         assert accuracy is not None
         assert abs(accuracy - true_accuracy) < 0.025, (accuracy, true_accuracy, unweighted)
-        error = gauge(worker, "vigil_autoaccept_error", model="reviewed")
-        upper = gauge(worker, "vigil_autoaccept_error_upper", model="reviewed")
+        error = worker.gauge("vigil_autoaccept_error", model="reviewed")
+        upper = worker.gauge("vigil_autoaccept_error_upper", model="reviewed")
         assert error is not None and upper is not None
         assert abs(error - true_autoaccept_error) < 0.025
         assert error < upper and true_autoaccept_error <= upper
