@@ -263,12 +263,14 @@ class Processor:
                     return
                 truth = lab.label if lab.label is not None else lab.value
                 assert truth is not None  # noqa: S101 - decode_label guarantees one of them
-                # Sent for review: the probability vigil recorded. Not sent (or not
-                # pending): what the label says, else the outcome source's rate.
-                inclusion = result.inclusion_probability
+                # The probability that this label's source labelled this event: what
+                # the label says; for an outcome source, its rate (it samples whatever
+                # vigil did); for a review, the probability vigil recorded when it sent
+                # the event; for anything else, the outcome rate.
+                inclusion = lab.inclusion_probability
                 if inclusion is None:
-                    inclusion = lab.inclusion_probability
-                    if inclusion is None:
+                    inclusion = result.inclusion_probability
+                    if inclusion is None or lab.source == "outcome":
                         inclusion = self.settings.for_model(model_id).labels.outcome_rate
                 changes = state.monitor.observe_label(
                     prediction,

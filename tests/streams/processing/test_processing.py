@@ -249,8 +249,14 @@ def test_each_label_weighs_one_over_the_probability_its_item_was_sent_with() -> 
         out,
     )
     assert cal.accuracy == pytest.approx(12 / 16)
+    # An outcome system samples whatever vigil did: its label of an audited event
+    # counts with the outcome rate, not the audit's probability.
+    other_audit = int(sorted(sent)[1][1:])
+    outcome = labelled(other_audit, "a", source="outcome")
+    proc.label(outcome, MessageSource("l", 0, 3, b"m"), out)
+    assert cal.accuracy == pytest.approx(14 / 18)
     # A bad one is a dead letter that names the field.
-    proc.label(labelled(501, "a", inclusion_probability=0), MessageSource("l", 0, 3, b"m"), out)
+    proc.label(labelled(501, "a", inclusion_probability=0), MessageSource("l", 0, 4, b"m"), out)
     dl = orjson.loads(out.dead_letters[-1][1])
     assert dl["reason"] == "bad_value" and "inclusion_probability" in dl["detail"]
 
