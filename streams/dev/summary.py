@@ -194,12 +194,16 @@ def _table(columns: tuple[Column, ...], body: list[tuple[str, ...]]) -> list[str
 
 def render_table(head: str, rows: list[ModelRow]) -> str:
     """``head`` on the first line, then two aligned tables of ``rows``: traffic, and quality
-    (accuracy and auto-accept error, true and vigil's); no rows: ``head`` only."""
+    (accuracy and auto-accept error, true and vigil's) of the models that have any such
+    figure; no rows: ``head`` only."""
     if not rows:
         return head
     traffic = _table(_TRAFFIC, [_traffic_cells(row) for row in rows])
-    quality = _table(_QUALITY, [_quality_cells(row) for row in rows])
-    return "\n".join([head, *traffic, "", *quality])
+    # Rows with no figure at all (``_unknown``: dead letters only) would be all dashes.
+    measured = [cells for cells in map(_quality_cells, rows) if set(cells[1:]) != {_MISSING}]
+    if not measured:
+        return "\n".join([head, *traffic])
+    return "\n".join([head, *traffic, "", *_table(_QUALITY, measured)])
 
 
 class SummaryScreen:

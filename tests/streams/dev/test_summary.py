@@ -45,9 +45,10 @@ def _samples(churn_processed: float, fraud_processed: float) -> Samples:
     }
 
 
-#: The demo's ground truth for churn: 1000 events, 800 right; 200 escalated by a rule, of
-#: which 110 right; 300 labels sent, 201 of them for right predictions.
-TALLIES = {"churn": ModelTally(1000, 800, 200, 110, 300, 201)}
+#: The demo's ground truth. churn: 1000 events, 800 right; 200 escalated by a rule, of
+#: which 110 right; 300 labels sent, 201 of them for right predictions. fraud: 10 events,
+#: 5 right, nothing escalated or labelled yet.
+TALLIES = {"churn": ModelTally(1000, 800, 200, 110, 300, 201), "fraud": ModelTally(10, 5)}
 
 
 def test_rows_per_model_from_two_scrapes() -> None:
@@ -81,7 +82,9 @@ def test_rows_per_model_from_two_scrapes() -> None:
             audits=0.0,
             autoaccept_error=None,  # NaN
             autoaccept_error_upper=None,  # no series
-            true_accuracy=None,  # no tally: the demo sent it no events
+            true_accuracy=0.5,
+            true_autoaccept_error=0.5,
+            labelled_accuracy=None,  # no label sent
         ),
     ]
 
@@ -103,8 +106,16 @@ def test_table_text() -> None:
         "       accuracy                            auto-accept error\n"
         "model   true  vigil  labelled  label-free   true  vigil  95% upper\n"
         "churn  0.800  0.812     0.670       0.790  0.138  0.142      0.171\n"
-        "fraud      -      -         -           -      -      -          -"
+        "fraud  0.500      -         -           -  0.500      -          -"
     )
+
+
+def test_models_without_quality_figures_are_left_out_of_the_quality_table() -> None:
+    rows = model_rows(_samples(1200, 600))  # no tallies: fraud has no figure, churn has
+    quality = render_table("head", rows).split("\n\n", 1)[1]
+    assert "\nchurn " in quality and "fraud" not in quality
+    only_traffic = render_table("head", [r for r in rows if r.model == "fraud"])
+    assert "\n\n" not in only_traffic and "fraud" in only_traffic
 
 
 def test_the_legend_names_every_quality_column() -> None:
