@@ -8,9 +8,10 @@ log file and a live summary per model (:mod:`streams.dev.summary`). When the
 the worker and evaluates vigil's rules (:class:`LocalPrometheus`).
 
 Labels come back as in the deployment vigil is built for (:mod:`streams.dev.label_sources`):
-an outcome system reports on a random share of ``churn``'s events; the other models are
-labelled by a review team that reads the escalations topic and labels only what vigil
-escalated (the uncertain items and a random audit of the auto-accepted ones). The demo
+a review team reads the escalations topic and labels only what vigil escalated (the
+uncertain items and, for ``fraud-detector`` and ``support-router``, a random audit of the
+auto-accepted ones); for ``churn`` an outcome system also reports on a random share of
+all its events, in place of the audit. The demo
 knows every event's truth (:mod:`streams.dev.ground_truth`), so the summary shows the
 true accuracy and auto-accept error next to vigil's weighted estimates of them. The
 worker's configuration is the user's plus the demo's review settings
@@ -56,7 +57,7 @@ from streams.errors import LocalPrometheusError, VigilError
 __all__ = ["LocalPrometheus", "LocalPrometheusError", "run_demo", "worker_config"]
 
 INVALID_SHARE = 0.03
-#: The model whose labels come from an outcome system; the review team labels the others.
+#: The model that has an outcome system besides the review team (and no audit).
 OUTCOME_MODEL = "churn"
 #: Share of OUTCOME_MODEL's events the outcome system labels (its ``labels.outcome_rate``).
 OUTCOME_SHARE = 0.3
@@ -98,9 +99,12 @@ def worker_config(settings: Settings, models: Collection[str]) -> dict[str, Any]
     """The worker's configuration: the demo's review and label settings for ``models``
     under what the user set (the user's keys win), without secrets.
 
-    The reviewed models audit ``AUDIT_RATE`` of their auto-accepted events; OUTCOME_MODEL
-    has no audit (its outcome system already labels a random share of all its events)
-    and ``labels.outcome_rate`` set to that share, so that its labels are weighed right.
+    The models audit ``AUDIT_RATE`` of their auto-accepted events, but OUTCOME_MODEL: its
+    outcome system labels a random share of all its events (``labels.outcome_rate`` set
+    to that share), so an audit would add nothing, and its labels for audited events
+    would be weighed by the audit probability (vigil's record wins over a label's own).
+    Every escalation is reviewed, which keeps the weights of the escalated events right
+    (1) when the outcome system labels some of them too.
     The SASL password is left out: the worker reads it from its environment.
     """
     demo: dict[str, Any] = {
@@ -315,9 +319,9 @@ def _run(settings: Settings, duration: float | None, rate: float, traffic_only: 
                 _say(f"prometheus: {prometheus_line}")
                 _say(f"config:     {config_path}  (the worker's: yours and the demo's)")
             _say(
-                f"labels:     an outcome system labels {OUTCOME_SHARE:.0%} of {OUTCOME_MODEL}'s "
-                "events; reviewers label\n"
-                "            the other models' escalations only (uncertain items and audits)"
+                "labels:     reviewers label the escalations only (uncertain items, audits);\n"
+                f"            an outcome system labels {OUTCOME_SHARE:.0%} of {OUTCOME_MODEL}'s "
+                "events (no audit for it)"
             )
             _say(f"{LEGEND}\n")
             if not traffic_only:
@@ -390,9 +394,7 @@ def _traffic(
     truth = GroundTruth()
     queue = LabelQueue()
     outcomes = OutcomeSource({OUTCOME_MODEL}, share=OUTCOME_SHARE, delay_s=LABEL_DELAY_S, seed=43)
-    reviewers = ReviewTeam(
-        {m.model_id for m in models} - {OUTCOME_MODEL}, delay_s=LABEL_DELAY_S, seed=44
-    )
+    reviewers = ReviewTeam({m.model_id for m in models}, delay_s=LABEL_DELAY_S, seed=44)
     started = time.monotonic()
     next_report = started + REPORT_EVERY_S
     sent = invalid = 0
@@ -437,7 +439,7 @@ def _traffic(
                 queue.push(reviewers.review(escalation, of_event, tick))
             for pending in queue.due(tick):
                 pub.publish_label(pending.label)
-                truth.labelled(pending.label["model_id"], pending.truth)
+                truth.labelled(pending.label["model_id"], pending.label["event_id"], pending.truth)
                 labels[pending.label["source"]] += 1
             if tick >= next_report:
                 next_report = tick + REPORT_EVERY_S

@@ -36,6 +36,7 @@ class ModelTally:
     #: auto-accepted), as far as the escalation arrived while the truth was remembered.
     escalated: int = 0
     escalated_correct: int = 0
+    #: Events labelled (once each, whatever the number of labels).
     labelled: int = 0
     labelled_correct: int = 0
 
@@ -80,6 +81,9 @@ class GroundTruth:
         self.max_remembered = max_remembered
         self.tallies: dict[str, ModelTally] = {}
         self._truths: OrderedDict[tuple[str, str], Truth] = OrderedDict()
+        # Events labelled lately, so that a second label (an outcome after a review) is
+        # not counted again: vigil drops it as a duplicate too.
+        self._labelled: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._truths)
@@ -109,8 +113,14 @@ class GroundTruth:
             tally.escalated_correct += truth.correct
         return truth
 
-    def labelled(self, model_id: str, truth: Truth) -> None:
-        """A label was sent for an event with this truth."""
+    def labelled(self, model_id: str, event_id: str, truth: Truth) -> None:
+        """A label was sent for the event, which has this truth (counted once per event)."""
+        key = (model_id, event_id)
+        if key in self._labelled:
+            return
+        self._labelled[key] = None
+        if len(self._labelled) > self.max_remembered:
+            self._labelled.popitem(last=False)
         tally = self._tally(model_id)
         tally.labelled += 1
         tally.labelled_correct += truth.correct

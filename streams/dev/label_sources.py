@@ -1,4 +1,4 @@
-"""The demo's label sources: an outcome system for one model, a review team for the others.
+"""The demo's label sources: a review team for the escalations, an outcome system for one model.
 
 Real labels come in two ways, and vigil weighs them differently (SPEC §3, §4):
 

@@ -174,12 +174,17 @@ def test_an_escalation_is_counted_once_and_audits_stay_auto_accepted() -> None:
     assert tally.autoaccept_error == 0.5  # audited (wrong) and accepted (right)
 
 
-def test_the_tally_of_labels_is_unweighted() -> None:
-    truth = GroundTruth()
-    truth.labelled("fraud", Truth("pos", False))
-    truth.labelled("fraud", Truth("pos", True))
-    truth.labelled("fraud", Truth("neg", False))
+def test_the_tally_of_labels_is_unweighted_and_counts_each_event_once() -> None:
+    truth = GroundTruth(max_remembered=10)
+    truth.labelled("fraud", "e1", Truth("pos", False))
+    truth.labelled("fraud", "e2", Truth("pos", True))
+    truth.labelled("fraud", "e3", Truth("neg", False))
+    truth.labelled("fraud", "e2", Truth("pos", True))  # a second source's label
+    assert truth.tallies["fraud"].labelled == 3
     assert truth.tallies["fraud"].labelled_accuracy == pytest.approx(1 / 3)
+    for i in range(100):  # the memory of labelled events stays bounded
+        truth.labelled("fraud", f"x{i}", Truth("pos", True))
+    assert len(truth._labelled) == 10
 
 
 def test_an_empty_tally_has_no_figures() -> None:
