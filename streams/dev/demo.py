@@ -2,11 +2,20 @@
 
 Uses ``KAFKA_BOOTSTRAP_SERVERS`` when set, else starts the local jar broker;
 runs one worker process and synthetic traffic for three models (one drifts
-after a while, some events are malformed, a share of predictions gets labels
-back after a delay); prints the metrics URL, the path of the log file and a live
-summary per model (:mod:`streams.dev.summary`). When the ``prometheus`` binary is on
-PATH it also starts a throwaway Prometheus that scrapes the worker and evaluates
-vigil's rules (:class:`LocalPrometheus`).
+after a while, some events are malformed); prints the metrics URL, the path of the
+log file and a live summary per model (:mod:`streams.dev.summary`). When the
+``prometheus`` binary is on PATH it also starts a throwaway Prometheus that scrapes
+the worker and evaluates vigil's rules (:class:`LocalPrometheus`).
+
+Labels come back as in the deployment vigil is built for (:mod:`streams.dev.label_sources`):
+a review team reads the escalations topic and labels only what vigil escalated (the
+uncertain items and, for ``fraud-detector`` and ``support-router``, a random audit of the
+auto-accepted ones); for ``churn`` an outcome system also reports on a random share of
+all its events, in place of the audit. The demo
+knows every event's truth (:mod:`streams.dev.ground_truth`), so the summary shows the
+true accuracy and auto-accept error next to vigil's weighted estimates of them. The
+worker's configuration is the user's plus the demo's review settings
+(:func:`worker_config`).
 
 The worker's output and the Kafka clients' logs go to the log file, not the screen.
 Ctrl-C, SIGINT, SIGTERM, SIGHUP (or ``--duration``) stop everything, leaving no process
@@ -26,26 +35,41 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections import deque
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from streams.client import InferencePublisher
 from streams.config import Settings
+from streams.config.settings import deep_merge
 from streams.dev import children
+from streams.dev.ground_truth import GroundTruth, ModelTally
+from streams.dev.label_sources import LabelQueue, OutcomeSource, ReviewTeam, by_rule
 from streams.dev.local_broker import free_port
 from streams.dev.scrape import Samples, scrape
-from streams.dev.summary import SummaryScreen, model_rows, render_table
+from streams.dev.summary import LEGEND, SummaryScreen, model_rows, render_table
 from streams.dev.traffic import INVALID_KINDS, DriftSchedule, SyntheticModel, invalid_event
 from streams.errors import LocalPrometheusError, VigilError
 
-__all__ = ["LocalPrometheus", "LocalPrometheusError", "run_demo"]
+__all__ = ["LocalPrometheus", "LocalPrometheusError", "run_demo", "worker_config"]
 
 INVALID_SHARE = 0.03
-LABEL_SHARE = 0.3
+#: The model that has an outcome system besides the review team (and no audit).
+OUTCOME_MODEL = "churn"
+#: Share of OUTCOME_MODEL's events the outcome system labels (its ``labels.outcome_rate``).
+OUTCOME_SHARE = 0.3
 LABEL_DELAY_S = (2.0, 8.0)
+#: ``review.audit_rate`` of the reviewed models: at the default rate (~75 auto-accepted
+#: events/s per model) a few audits a second, so they show in the first minute.
+AUDIT_RATE = 0.05
+#: ``escalation.max_autoaccept_error``: the demo's threshold policy (escalate below 0.6
+#: confidence) auto-accepts items its synthetic models get wrong 15-29 % of the time
+#: (measured over 20,000 events each). Against the default bar (target_error, 5 %) the
+#: autoaccept_error signal would be on for every model all along and hide churn's drift.
+MAX_AUTOACCEPT_ERROR = 0.35
 #: Seconds between two summaries.
 REPORT_EVERY_S = 2.0
 
@@ -69,6 +93,33 @@ def demo_models(rate: float) -> list[SyntheticModel]:
         ),
         SyntheticModel("support-router", n_numeric=3, n_categorical=2, seed=3, start=now),
     ]
+
+
+def worker_config(settings: Settings, models: Collection[str]) -> dict[str, Any]:
+    """The worker's configuration: the demo's review and label settings for ``models``
+    under what the user set (the user's keys win), without secrets.
+
+    The models audit ``AUDIT_RATE`` of their auto-accepted events, but OUTCOME_MODEL: its
+    outcome system labels a random share of all its events (``labels.outcome_rate`` set
+    to that share), so an audit would add nothing, and its labels for audited events
+    would be weighed by the audit probability (vigil's record wins over a label's own).
+    Every escalation is reviewed, which keeps the weights of the escalated events right
+    (1) when the outcome system labels some of them too.
+    The SASL password is left out: the worker reads it from its environment.
+    """
+    demo: dict[str, Any] = {
+        "defaults": {
+            "review": {"audit_rate": AUDIT_RATE},
+            "escalation": {"max_autoaccept_error": MAX_AUTOACCEPT_ERROR},
+        },
+    }
+    if OUTCOME_MODEL in models:
+        demo["models"] = {
+            OUTCOME_MODEL: {"labels": {"outcome_rate": OUTCOME_SHARE}, "review": {"audit_rate": 0}}
+        }
+    user = settings.model_dump(mode="json", exclude_unset=True)
+    user.get("kafka", {}).pop("sasl_password", None)
+    return deep_merge(demo, user)
 
 
 class LocalPrometheus:
@@ -247,8 +298,15 @@ def _run(settings: Settings, duration: float | None, rate: float, traffic_only: 
                     os.environ, KAFKA_BOOTSTRAP_SERVERS=bootstrap, VIGIL_METRICS_PORT=str(port)
                 )
                 env.setdefault("VIGIL_WORKER__METRICS_HOST", "127.0.0.1")
+                password = settings.kafka.sasl_password
+                if password is not None:
+                    # Not in the config file: the child's environment is private to it.
+                    env.setdefault("VIGIL_KAFKA_SASL_PASSWORD", password.get_secret_value())
+                config_path = log_path.with_name("worker.yaml")
+                config = worker_config(settings, [m.model_id for m in demo_models(rate)])
+                config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
                 worker = children.spawn(
-                    [sys.executable, "-m", "streams.cli", "worker"],
+                    [sys.executable, "-m", "streams.cli", "worker", "--config", str(config_path)],
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     env=env,
@@ -259,6 +317,14 @@ def _run(settings: Settings, duration: float | None, rate: float, traffic_only: 
                 _say(f"kafka:      {bootstrap}")
                 _say(f"metrics:    {metrics_url}")
                 _say(f"prometheus: {prometheus_line}")
+                _say(f"config:     {config_path}  (the worker's: yours and the demo's)")
+            _say(
+                "labels:     reviewers label the escalations only (uncertain items, audits);\n"
+                f"            an outcome system labels {OUTCOME_SHARE:.0%} of {OUTCOME_MODEL}'s "
+                "events (no audit for it)"
+            )
+            _say(f"{LEGEND}\n")
+            if not traffic_only:
                 _say("Ctrl-C stops everything.\n")
             _traffic(settings, bootstrap, rate, duration, metrics_url, worker, log_path)
         return 0
@@ -325,18 +391,25 @@ def _traffic(
     kafka_conf = {
         k: v for k, v in settings.kafka.confluent_config().items() if k != "bootstrap.servers"
     }
-    pending_labels: deque[tuple[float, dict[str, Any]]] = deque()
+    truth = GroundTruth()
+    queue = LabelQueue()
+    outcomes = OutcomeSource({OUTCOME_MODEL}, share=OUTCOME_SHARE, delay_s=LABEL_DELAY_S, seed=43)
+    reviewers = ReviewTeam({m.model_id for m in models}, delay_s=LABEL_DELAY_S, seed=44)
     started = time.monotonic()
     next_report = started + REPORT_EVERY_S
-    sent = invalid = labels = 0
+    sent = invalid = 0
+    labels = {"human": 0, "outcome": 0}
     screen = SummaryScreen(sys.stdout)
     reporter = _Reporter(metrics_url, screen)
-    with InferencePublisher(
-        bootstrap,
-        topic=settings.topics.inference,
-        labels_topic=settings.topics.labels,
-        kafka_config=kafka_conf,
-    ) as pub:
+    with (
+        InferencePublisher(
+            bootstrap,
+            topic=settings.topics.inference,
+            labels_topic=settings.topics.labels,
+            kafka_config=kafka_conf,
+        ) as pub,
+        _EscalationFeed(settings) as escalations,
+    ):
         while duration is None or time.monotonic() - started < duration:
             if worker is not None and worker.poll() is not None:
                 raise VigilError(
@@ -352,18 +425,29 @@ def _traffic(
                     pub.publish_raw(raw, key=model.model_id.encode())
                     invalid += 1
                 else:
-                    event, truth = model.event()
+                    event, label = model.event()
                     pub.publish_raw(_dumps(event), key=model.model_id.encode())
-                    if rng.random() < LABEL_SHARE:
-                        due = tick + rng.uniform(*LABEL_DELAY_S)
-                        pending_labels.append((due, _label_for(event, truth)))
+                    known = truth.record(
+                        model.model_id, event["event_id"], event["prediction"]["label"], label
+                    )
+                    queue.push(outcomes.observe(event, known, tick))
                 sent += 1
-            while pending_labels and pending_labels[0][0] <= tick:
-                pub.publish_label(pending_labels.popleft()[1])
-                labels += 1
+            for escalation in escalations.poll():
+                of_event = truth.escalated(
+                    escalation["model_id"], escalation["event_id"], by_rule=by_rule(escalation)
+                )
+                queue.push(reviewers.review(escalation, of_event, tick))
+            for pending in queue.due(tick):
+                pub.publish_label(pending.label)
+                truth.labelled(pending.label["model_id"], pending.label["event_id"], pending.truth)
+                labels[pending.label["source"]] += 1
             if tick >= next_report:
                 next_report = tick + REPORT_EVERY_S
-                reporter.report(sent, invalid, labels, tick - started)
+                head = (
+                    f"[{tick - started:6.0f}s] sent {sent} (invalid {invalid}), labels: "
+                    f"{labels['human']} by reviewers, {labels['outcome']} outcomes"
+                )
+                reporter.report(head, truth.tallies)
             time.sleep(max(0.0, 0.1 - (time.monotonic() - tick)))
 
 
@@ -373,14 +457,59 @@ def _dumps(event: dict[str, Any]) -> bytes:
     return orjson.dumps(event)
 
 
-def _label_for(event: dict[str, Any], truth: str) -> dict[str, Any]:
-    return {
-        "event_id": event["event_id"],
-        "model_id": event["model_id"],
-        "ts": datetime.now(UTC).isoformat(),
-        "label": truth,
-        "source": "outcome",
-    }
+class _EscalationFeed:
+    """The escalations topic, read from its end without a consumer group (nothing to
+    commit, no rebalance to wait for); :meth:`poll` never blocks."""
+
+    #: Escalations read per poll at most (the demo polls ten times a second).
+    MAX_PER_POLL = 2000
+
+    def __init__(self, settings: Settings, timeout: float = 10.0) -> None:
+        from confluent_kafka import OFFSET_END, Consumer, TopicPartition
+
+        self.topic = settings.topics.escalations
+        self._consumer = Consumer(
+            {
+                **settings.kafka.confluent_config(),
+                "group.id": "vigil-demo-review-team",  # required; never joined nor committed
+                "enable.auto.commit": False,
+                "logger": logging.getLogger("vigil.kafka.review_team"),
+            }
+        )
+        try:
+            meta = self._consumer.list_topics(self.topic, timeout=timeout).topics[self.topic]
+            if meta.error is not None:
+                raise VigilError(f"cannot read topic {self.topic!r}: {meta.error}")
+            self._consumer.assign(
+                [TopicPartition(self.topic, p, OFFSET_END) for p in sorted(meta.partitions)]
+            )
+        except BaseException:
+            self._consumer.close()
+            raise
+
+    def __enter__(self) -> _EscalationFeed:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._consumer.close()
+
+    def poll(self) -> list[dict[str, Any]]:
+        """The escalations that arrived since the last call (unreadable ones skipped)."""
+        import orjson
+
+        out = []
+        for msg in self._consumer.consume(self.MAX_PER_POLL, timeout=0):
+            if msg.error() is not None:
+                continue  # logged by the client; the demo carries on
+            try:
+                record = orjson.loads(msg.value() or b"")
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(record, dict) and {"model_id", "event_id", "escalation_id"} <= set(
+                record
+            ):
+                out.append(record)
+        return out
 
 
 class _Reporter:
@@ -391,8 +520,7 @@ class _Reporter:
         self.screen = screen
         self._before: tuple[float, Samples] | None = None
 
-    def report(self, sent: int, invalid: int, labels: int, elapsed: float) -> None:
-        head = f"[{elapsed:6.0f}s] sent {sent} (invalid {invalid}, labels {labels})"
+    def report(self, head: str, tallies: Mapping[str, ModelTally]) -> None:
         if self.url is None:
             self.screen.show(head)
             return
@@ -403,8 +531,8 @@ class _Reporter:
             return
         at = time.monotonic()
         if self._before is None:
-            rows = model_rows(now)
+            rows = model_rows(now, tallies=tallies)
         else:
-            rows = model_rows(now, self._before[1], at - self._before[0])
+            rows = model_rows(now, self._before[1], at - self._before[0], tallies)
         self._before = (at, now)
         self.screen.show(render_table(head, rows))

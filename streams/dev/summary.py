@@ -1,7 +1,9 @@
-"""The demo's summary: per-model figures from a worker's ``/metrics``, and the screen showing them.
+"""The demo's summary: per-model figures from a worker's ``/metrics`` and the demo's ground
+truth, and the screen showing them.
 
-:func:`model_rows` turns two scrapes into one :class:`ModelRow` per model and
-:func:`render_table` lays them out; both are pure. :class:`SummaryScreen` prints the table:
+:func:`model_rows` turns two scrapes (and the demo's :class:`~streams.dev.ground_truth.ModelTally`
+per model) into one :class:`ModelRow` per model and :func:`render_table` lays them out in
+two tables, traffic then quality; both are pure. :class:`SummaryScreen` prints them:
 redrawn in place on a terminal, as plain blocks of lines otherwise (a pipe, a log file).
 """
 
@@ -9,12 +11,22 @@ from __future__ import annotations
 
 import math
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TextIO
 
+from streams.dev.ground_truth import ModelTally
 from streams.dev.scrape import Samples, total
 
-__all__ = ["ModelRow", "SummaryScreen", "model_rows", "render_table"]
+__all__ = ["LEGEND", "ModelRow", "SummaryScreen", "model_rows", "render_table"]
+
+#: What the quality table's columns are; printed once, above the first summary.
+LEGEND = """\
+accuracy: "true" of every event (the demo knows every truth); "vigil" from the
+  labels, each weighed by 1/inclusion probability; "labelled" of the same
+  labels, unweighted; "label-free" vigil's estimate that needs no labels.
+auto-accept error: the error among the events no rule escalated: "true",
+  vigil's estimate and its 95% upper bound."""
 
 _MISSING = "-"
 
@@ -31,6 +43,13 @@ class ModelRow:
     drifting: tuple[str, ...]
     accuracy: float | None
     estimated_accuracy: float | None
+    audits: float = 0.0
+    autoaccept_error: float | None = None
+    autoaccept_error_upper: float | None = None
+    # From the demo's ground truth (None: no tally for the model).
+    true_accuracy: float | None = None
+    true_autoaccept_error: float | None = None
+    labelled_accuracy: float | None = None
 
 
 def _gauge(samples: Samples, name: str, model: str) -> float | None:
@@ -40,14 +59,21 @@ def _gauge(samples: Samples, name: str, model: str) -> float | None:
     return None
 
 
-def model_rows(now: Samples, before: Samples | None = None, seconds: float = 0.0) -> list[ModelRow]:
+def model_rows(
+    now: Samples,
+    before: Samples | None = None,
+    seconds: float = 0.0,
+    tallies: Mapping[str, ModelTally] | None = None,
+) -> list[ModelRow]:
     """One row per model with events in ``vigil_events_total`` of ``now``, sorted by name.
 
     The worker's catch-all series (``_other`` past its model cap, ``_unknown`` for
     messages without a readable model id) get a row once they have counted something.
 
     Events per second is the growth of the model's consumed events (processed and
-    dead-lettered) since ``before``, taken ``seconds`` earlier.
+    dead-lettered) since ``before``, taken ``seconds`` earlier. Audits are the escalations
+    whose primary reason is ``audit``. ``tallies`` (model -> the demo's ground truth) fill
+    the true figures.
     """
     models = sorted({labels["model"] for labels, _ in now.get("vigil_events_total", [])})
     rows = []
@@ -68,6 +94,7 @@ def model_rows(now: Samples, before: Samples | None = None, seconds: float = 0.0
                 if labels.get("model") == model and value > 0
             )
         )
+        tally = (tallies or {}).get(model)
         rows.append(
             ModelRow(
                 model=model,
@@ -78,54 +105,105 @@ def model_rows(now: Samples, before: Samples | None = None, seconds: float = 0.0
                 drifting=drifting,
                 accuracy=_gauge(now, "vigil_accuracy", model),
                 estimated_accuracy=_gauge(now, "vigil_estimated_accuracy", model),
+                audits=total(now, "vigil_escalations_total", model=model, reason="audit"),
+                autoaccept_error=_gauge(now, "vigil_autoaccept_error", model),
+                autoaccept_error_upper=_gauge(now, "vigil_autoaccept_error_upper", model),
+                true_accuracy=None if tally is None else tally.accuracy,
+                true_autoaccept_error=None if tally is None else tally.autoaccept_error,
+                labelled_accuracy=None if tally is None else tally.labelled_accuracy,
             )
         )
     return rows
 
 
-_COLUMNS = (
-    ("model", "<"),
-    ("events/s", ">"),
-    ("escalations", ">"),
-    ("suppressed", ">"),
-    ("dead letters", ">"),
-    ("accuracy", ">"),
-    ("est. accuracy", ">"),
-    ("in drift", "<"),
+# (header, alignment, group): a group's name is written above its first column.
+Column = tuple[str, str, str]
+
+_TRAFFIC: tuple[Column, ...] = (
+    ("model", "<", ""),
+    ("events/s", ">", ""),
+    ("escalations", ">", ""),
+    ("audits", ">", ""),
+    ("suppressed", ">", ""),
+    ("dead letters", ">", ""),
+    ("in drift", "<", ""),
+)
+_QUALITY: tuple[Column, ...] = (
+    ("model", "<", ""),
+    ("true", ">", "accuracy"),
+    ("vigil", ">", "accuracy"),
+    ("labelled", ">", "accuracy"),
+    ("label-free", ">", "accuracy"),
+    ("true", ">", "auto-accept error"),
+    ("vigil", ">", "auto-accept error"),
+    ("95% upper", ">", "auto-accept error"),
 )
 
 
-def _cells(row: ModelRow) -> tuple[str, ...]:
-    def share(value: float | None) -> str:
-        return _MISSING if value is None else f"{value:.3f}"
+def _share(value: float | None) -> str:
+    return _MISSING if value is None else f"{value:.3f}"
 
+
+def _traffic_cells(row: ModelRow) -> tuple[str, ...]:
     rate = row.events_per_second
     return (
         row.model,
         _MISSING if rate is None else f"{rate:.1f}",
         f"{row.escalations:.0f}",
+        f"{row.audits:.0f}",
         f"{row.suppressed:.0f}",
         f"{row.dead_letters:.0f}",
-        share(row.accuracy),
-        share(row.estimated_accuracy),
         ", ".join(row.drifting) or _MISSING,
     )
 
 
-def render_table(head: str, rows: list[ModelRow]) -> str:
-    """``head`` on the first line, then an aligned table of ``rows`` (none: ``head`` only)."""
-    if not rows:
-        return head
-    table = [tuple(name for name, _ in _COLUMNS), *(_cells(row) for row in rows)]
-    widths = [max(len(line[i]) for line in table) for i in range(len(_COLUMNS))]
+def _quality_cells(row: ModelRow) -> tuple[str, ...]:
+    return (
+        row.model,
+        _share(row.true_accuracy),
+        _share(row.accuracy),
+        _share(row.labelled_accuracy),
+        _share(row.estimated_accuracy),
+        _share(row.true_autoaccept_error),
+        _share(row.autoaccept_error),
+        _share(row.autoaccept_error_upper),
+    )
+
+
+def _table(columns: tuple[Column, ...], body: list[tuple[str, ...]]) -> list[str]:
+    """Aligned lines: the groups' names (if any), the headers, one line per row of ``body``."""
+    table = [tuple(name for name, _, _ in columns), *body]
+    widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
     lines = [
         "  ".join(
             f"{cell:{align}{width}}"
-            for cell, (_, align), width in zip(line, _COLUMNS, widths, strict=True)
+            for cell, (_, align, _), width in zip(line, columns, widths, strict=True)
         ).rstrip()
         for line in table
     ]
-    return "\n".join([head, *lines])
+    if any(group for _, _, group in columns):
+        above, at, previous = "", 0, ""
+        for (_, _, group), width in zip(columns, widths, strict=True):
+            if group and group != previous:
+                above = f"{above:<{at}}{group}"
+            previous = group
+            at += width + 2
+        lines.insert(0, above)
+    return lines
+
+
+def render_table(head: str, rows: list[ModelRow]) -> str:
+    """``head`` on the first line, then two aligned tables of ``rows``: traffic, and quality
+    (accuracy and auto-accept error, true and vigil's) of the models that have any such
+    figure; no rows: ``head`` only."""
+    if not rows:
+        return head
+    traffic = _table(_TRAFFIC, [_traffic_cells(row) for row in rows])
+    # Rows with no figure at all (``_unknown``: dead letters only) would be all dashes.
+    measured = [cells for cells in map(_quality_cells, rows) if set(cells[1:]) != {_MISSING}]
+    if not measured:
+        return "\n".join([head, *traffic])
+    return "\n".join([head, *traffic, "", *_table(_QUALITY, measured)])
 
 
 class SummaryScreen:

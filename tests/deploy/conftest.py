@@ -44,6 +44,8 @@ SPEC_METRICS: dict[str, str] = {
     "vigil_brier_score": "gauge",
     "vigil_accuracy": "gauge",
     "vigil_estimated_accuracy": "gauge",
+    "vigil_autoaccept_error": "gauge",
+    "vigil_autoaccept_error_upper": "gauge",
     "vigil_escalation_threshold": "gauge",
     "vigil_reliability_bin_accuracy": "gauge",
     "vigil_reliability_bin_confidence": "gauge",

@@ -198,6 +198,13 @@ def test_model_dashboard_panels() -> None:
     (t,) = heatmap["targets"]
     assert "vigil_prediction_confidence_bucket" in t["expr"] and t["format"] == "heatmap"
     assert heatmap["options"]["calculate"] is False
+    autoaccept = ps["Auto-accept error"]
+    assert [metric_names(t["expr"]) for t in autoaccept["targets"]] == [
+        {"vigil_autoaccept_error"},
+        {"vigil_autoaccept_error_upper"},
+    ]
+    assert autoaccept["fieldConfig"]["defaults"]["unit"] == "percentunit"
+    assert "autoaccept_error" in autoaccept["description"]  # where its alert signal shows
     delay = queries("Label delay p50 / p90 / p99")
     assert delay.count("vigil_label_delay_seconds_bucket") == 3
 

@@ -8,7 +8,8 @@ model          what the scenario does to it
 drifting       x0 shifts by 3 sd after the reference; truthful labels; a budget
                of 1 escalation a minute -> drift and suppression
 steady         stationary, truthful labels: the negative control, never alerted
-miscalibrated  every label contradicts the prediction -> ECE far above 0.1
+miscalibrated  every label contradicts the prediction -> ECE far above 0.1, and the
+               error among auto-accepted items above its bar (autoaccept_error)
 fading         confidences collapse towards 0.5 in phase 2 -> estimated accuracy
                falls below its baseline
 (all)          5 % malformed events -> dead-letter ratio above 1 %
@@ -206,10 +207,24 @@ class Scenario:
             self.labels_sent += 1
 
 
+#: The auto-accept error that raises the autoaccept_error signal: the synthetic models'
+#: threshold policy auto-accepts items it gets wrong 25-35 % of the time (measured), the
+#: mislabelled model's labels say 100 %.
+MAX_AUTOACCEPT_ERROR = 0.6
+
+
 def worker_config(topics: dict[str, str]) -> dict[str, Any]:
     return {
         "app_id": f"vigil-test-{topics['inference']}",
         "topics": {**topics, "partitions": 3},
+        "defaults": {
+            # Every label comes from an outcome source that reports on LABEL_SHARE of the
+            # events, audited or not: no audit sample, whose labels vigil would weigh by
+            # the audit probability.
+            "labels": {"outcome_rate": LABEL_SHARE},
+            "review": {"audit_rate": 0},
+            "escalation": {"max_autoaccept_error": MAX_AUTOACCEPT_ERROR},
+        },
         "models": {DRIFTING: {"escalation": {"budget_per_minute": 1}}},
     }
 
@@ -304,6 +319,10 @@ def test_dashboards_and_rules_against_a_real_prometheus(
         expected = {
             ("VigilModelInDrift", frozenset({("model", DRIFTING), ("signal", "feature:x0")})),
             ("VigilCalibrationDegraded", frozenset({("model", MISCALIBRATED)})),
+            (
+                "VigilModelInDrift",
+                frozenset({("model", MISCALIBRATED), ("signal", "autoaccept_error")}),
+            ),
             ("VigilEstimatedAccuracyDrop", frozenset({("model", FADING)})),
             ("VigilEscalationsSuppressed", frozenset({("model", DRIFTING)})),
             ("VigilDeadLetterRateHigh", frozenset()),

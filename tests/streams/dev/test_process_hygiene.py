@@ -125,6 +125,15 @@ def test_demo_output_off_a_terminal(tmp_path: Path, own_broker_env: dict[str, st
     log = Path(printed[1])
     assert log.is_file() and log.is_relative_to(tmp_path)
     assert "metrics at http://127.0.0.1:" in log.read_text()  # the worker's output went there
-    assert re.search(r"^model +events/s +escalations", done.stdout, re.MULTILINE), output
+    assert re.search(r"^model +events/s +escalations +audits", done.stdout, re.MULTILINE), output
     assert re.search(r"^churn +\d+\.\d ", done.stdout, re.MULTILINE), output
+    # The last summary: both label sources at work, audits sent to review, and the
+    # quality table with the true accuracy the demo knows.
+    last = done.stdout.rsplit("labels: ", 1)[1]
+    reviews, outcomes = map(int, re.findall(r"^(\d+) by reviewers, (\d+) outcomes", last)[0])
+    assert reviews > 0 and outcomes > 0, output
+    audits = re.search(r"^fraud-detector +\d+\.\d +\d+ +(\d+) ", last, re.MULTILINE)
+    assert audits and int(audits[1]) > 0, output
+    assert re.search(r"^ +accuracy +auto-accept error$", last, re.MULTILINE), output
+    assert re.search(r"^fraud-detector +0\.\d{3} ", last, re.MULTILINE), output
     assert done.stdout.rstrip().endswith(f"stopped cleanly. Log: {log}")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+import math
 
 import pytest
 
+from streams.dev.ground_truth import ModelTally
 from streams.dev.scrape import Samples
-from streams.dev.summary import ModelRow, SummaryScreen, model_rows, render_table
+from streams.dev.summary import LEGEND, ModelRow, SummaryScreen, model_rows, render_table
 
 
 def _samples(churn_processed: float, fraud_processed: float) -> Samples:
@@ -23,6 +25,7 @@ def _samples(churn_processed: float, fraud_processed: float) -> Samples:
         "vigil_escalations_total": [
             ({"model": "churn", "reason": "low_confidence"}, 30.0),
             ({"model": "churn", "reason": "drift"}, 2.0),
+            ({"model": "churn", "reason": "audit"}, 3.0),
             ({"model": "fraud", "reason": "low_confidence"}, 7.0),
         ],
         "vigil_escalations_suppressed_total": [
@@ -37,21 +40,35 @@ def _samples(churn_processed: float, fraud_processed: float) -> Samples:
         ],
         "vigil_accuracy": [({"model": "churn"}, 0.8125), ({"model": "fraud"}, float("nan"))],
         "vigil_estimated_accuracy": [({"model": "churn"}, 0.79)],
+        "vigil_autoaccept_error": [({"model": "churn"}, 0.142), ({"model": "fraud"}, math.nan)],
+        "vigil_autoaccept_error_upper": [({"model": "churn"}, 0.171)],
     }
 
 
+#: The demo's ground truth. churn: 1000 events, 800 right; 200 escalated by a rule, of
+#: which 110 right; 300 labels sent, 201 of them for right predictions. fraud: 10 events,
+#: 5 right, nothing escalated or labelled yet.
+TALLIES = {"churn": ModelTally(1000, 800, 200, 110, 300, 201), "fraud": ModelTally(10, 5)}
+
+
 def test_rows_per_model_from_two_scrapes() -> None:
-    rows = model_rows(_samples(1200, 600), before=_samples(1000, 500), seconds=2.0)
+    rows = model_rows(_samples(1200, 600), before=_samples(1000, 500), seconds=2.0, tallies=TALLIES)
     assert rows == [
         ModelRow(
             model="churn",
             events_per_second=100.0,
-            escalations=32.0,
+            escalations=35.0,
             suppressed=5.0,
             dead_letters=4.0,
             drifting=("confidence", "x1"),
             accuracy=0.8125,
             estimated_accuracy=0.79,
+            audits=3.0,
+            autoaccept_error=0.142,
+            autoaccept_error_upper=0.171,
+            true_accuracy=0.8,
+            true_autoaccept_error=0.1375,  # (800 - 110 right of 1000 - 200 accepted) wrong
+            labelled_accuracy=0.67,
         ),
         ModelRow(
             model="fraud",
@@ -62,6 +79,12 @@ def test_rows_per_model_from_two_scrapes() -> None:
             drifting=(),
             accuracy=None,  # NaN: no labelled window yet
             estimated_accuracy=None,  # no series
+            audits=0.0,
+            autoaccept_error=None,  # NaN
+            autoaccept_error_upper=None,  # no series
+            true_accuracy=0.5,
+            true_autoaccept_error=0.5,
+            labelled_accuracy=None,  # no label sent
         ),
     ]
 
@@ -73,16 +96,32 @@ def test_first_scrape_has_no_rate_and_a_restart_no_negative_rate() -> None:
 
 
 def test_table_text() -> None:
-    rows = model_rows(_samples(1200, 600), before=_samples(1000, 500), seconds=2.0)
+    rows = model_rows(_samples(1200, 600), before=_samples(1000, 500), seconds=2.0, tallies=TALLIES)
     assert render_table("[    42s] sent 9000", rows) == (
         "[    42s] sent 9000\n"
-        "model  events/s  escalations  suppressed  dead letters  accuracy  est. accuracy"
-        "  in drift\n"
-        "churn     100.0           32           5             4     0.812          0.790"
-        "  confidence, x1\n"
-        "fraud      50.0            7           0             0         -              -"
-        "  -"
+        "model  events/s  escalations  audits  suppressed  dead letters  in drift\n"
+        "churn     100.0           35       3           5             4  confidence, x1\n"
+        "fraud      50.0            7       0           0             0  -\n"
+        "\n"
+        "       accuracy                            auto-accept error\n"
+        "model   true  vigil  labelled  label-free   true  vigil  95% upper\n"
+        "churn  0.800  0.812     0.670       0.790  0.138  0.142      0.171\n"
+        "fraud  0.500      -         -           -  0.500      -          -"
     )
+
+
+def test_models_without_quality_figures_are_left_out_of_the_quality_table() -> None:
+    rows = model_rows(_samples(1200, 600))  # no tallies: fraud has no figure, churn has
+    quality = render_table("head", rows).split("\n\n", 1)[1]
+    assert "\nchurn " in quality and "fraud" not in quality
+    only_traffic = render_table("head", [r for r in rows if r.model == "fraud"])
+    assert "\n\n" not in only_traffic and "fraud" in only_traffic
+
+
+def test_the_legend_names_every_quality_column() -> None:
+    for column in ("true", "vigil", "labelled", "label-free", "auto-accept error", "95% upper"):
+        assert column in LEGEND
+    assert max(len(line) for line in LEGEND.splitlines()) <= 80  # fits a plain terminal
 
 
 def test_table_without_rows_is_the_head_line() -> None:
