@@ -152,7 +152,13 @@ class AutoAcceptMonitor(BivariateDetector[bool, float, list[SignalChange]]):
     @classmethod
     def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
         yield {"window": 300, "max_error": 0.08, "min_labelled": 30}
-        yield {"window": 100, "max_error": 0.1, "confidence": 0.9, "hysteresis": 0.0}
+        yield {
+            "window": 100,
+            "max_error": 0.1,
+            "confidence": 0.9,
+            "hysteresis": 0.0,
+            "min_labelled": 50,
+        }
 
     def _reset(self) -> None:
         # Ring buffer of the window; the oldest item is at ``_head`` once it is full.

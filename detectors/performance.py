@@ -175,6 +175,8 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
         # Per bin: item count, fixed-point sums of w, w * correct and w * c.
         self._l_count = [0] * self.bins
         self._l_wsum = [0] * self.bins
+        self._l_wsq = 0  # fixed-point sum of w * w over the labelled pairs (Kish size)
+        self._labels_ready = False  # effective labelled size >= min_events
         self._l_hits = [0] * self.bins
         self._l_sum = [0] * self.bins
         self._seen = 0
@@ -195,6 +197,7 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
             "l_head": self._l_head,
             "l_count": list(self._l_count),
             "l_wsum": list(self._l_wsum),
+            "l_wsq": self._l_wsq,
             "l_hits": list(self._l_hits),
             "l_sum": list(self._l_sum),
             "seen": self._seen,
@@ -222,6 +225,12 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
             self._l_wsum = [k * _ONE for k in self._l_count]
             self._l_hits = [int(v) * _ONE for v in state["l_hits"]]
         self._l_sum = [int(v) for v in state["l_sum"]]
+        self._l_wsq = (
+            int(state["l_wsq"])
+            if "l_wsq" in state
+            else sum(_ONE if w == 1.0 else _fixed(w * w) for w in self._l_weight)
+        )
+        self._labels_ready = self.effective_labelled >= self.min_events
         self._seen = int(state["seen"])
         self._labelled = int(state["labelled"])
         self._ref = None if state["ref"] is None else float(state["ref"])
@@ -235,12 +244,13 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
         # Computed from the stored floats: an evicted label subtracts what it added.
         b = bisect_left(self._edges, confidence)
         if weight == 1.0:
-            w, wc = _ONE, int(ldexp(confidence, _FIXED_BITS))  # _fixed, inlined
+            w, wc, wsq = _ONE, int(ldexp(confidence, _FIXED_BITS)), _ONE  # _fixed, inlined
         else:
             # w * c rounds once, as an offline sum(w * c) does.
-            w, wc = _fixed(weight), _fixed(weight * confidence)
+            w, wc, wsq = _fixed(weight), _fixed(weight * confidence), _fixed(weight * weight)
         self._l_count[b] += sign
         self._l_wsum[b] += sign * w
+        self._l_wsq += sign * wsq
         if correct:
             self._l_hits[b] += sign * w
         self._l_sum[b] += sign * wc
@@ -267,6 +277,8 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
         self._add_label(c, correct, w, +1)
         self._labelled += 1
         self._offsets_cache = None
+        if self._ref is None:
+            self._labels_ready = self.effective_labelled >= self.min_events
 
     def update(self, confidence: float) -> list[SignalChange]:
         """Add one unlabelled prediction; return the alerts it triggers (usually none)."""
@@ -291,8 +303,10 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
         sums[b] += int(ldexp(c, _FIXED_BITS))
         self._seen += 1
         # The baseline waits for a calibration map learned from labels: an estimate taken
-        # from raw confidences moves as soon as labels arrive, which read as a drop.
-        if self._ref is None and len(conf) == self.window and len(self._l_conf) >= self.min_events:
+        # from raw confidences moves as soon as labels arrive, which read as a drop. With
+        # weighted labels (a review sample), from ``min_events`` *effective* labels: a map
+        # resting on a handful of heavy audit labels would set a baseline off by points.
+        if self._ref is None and len(conf) == self.window and self._labels_ready:
             self._ref = self.estimated_accuracy
         if self._seen % _CHECK_EVERY:
             return []
@@ -369,6 +383,14 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
     def count(self) -> int:
         """Unlabelled predictions in the window."""
         return len(self._u_conf)
+
+    @property
+    def effective_labelled(self) -> float:
+        """Kish effective size of the labelled pairs, ``(sum w)**2 / sum w**2``
+        (their number when every weight is 1)."""
+        if not self._l_wsq:
+            return 0.0
+        return sum(self._l_wsum) ** 2 / (self._l_wsq * _ONE)
 
     @property
     def labelled(self) -> int:

@@ -1,3 +1,5 @@
+import random
+
 import numpy as np
 import pytest
 
@@ -144,3 +146,30 @@ def test_rejects_bad_confidence(bad) -> None:
 def test_bad_settings(kwargs: dict) -> None:
     with pytest.raises(SettingsError):
         PerformanceEstimator(**kwargs)
+
+
+def test_the_baseline_waits_for_enough_effective_labels() -> None:
+    """Review labels: 190 escalations (weight 1) and 10 audits (weight 50) are 200 labels
+    but weigh like 19 independent ones; the baseline waits until the map rests on
+    ``min_events`` effective labels."""
+    rng = random.Random(3)
+    unit, review = (PerformanceEstimator(window=100, min_events=200) for _ in range(2))
+    for i in range(200):
+        c = rng.uniform(0.5, 1.0)
+        y = rng.random() < c
+        unit.observe_label(c, y)
+        review.observe_label(c, y, 50.0 if i % 20 == 0 else 1.0)
+    for _ in range(100):
+        unit.update(0.8)
+        review.update(0.8)
+    assert unit.effective_labelled == 200 and unit.reference is not None
+    assert review.effective_labelled == pytest.approx(690**2 / (190 + 10 * 2500))
+    assert review.reference is None
+    while review.effective_labelled < 200:
+        review.observe_label(0.8, True)
+    review.update(0.8)
+    assert review.reference is not None
+    # The size is part of the state: a restored estimator agrees.
+    assert PerformanceEstimator.restore(review.snapshot()).effective_labelled == pytest.approx(
+        review.effective_labelled
+    )
