@@ -15,6 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from detectors.audit import audit_draw
 from streams.client import InferencePublisher
 from streams.config import settings_from_dict
 from streams.dev.scrape import total
@@ -26,6 +27,7 @@ from tests.support import TopicReader, WorkerProcess, unique_topics, wait_until
 pytestmark = pytest.mark.kafka
 
 MIN_CONFIDENCE = 0.75
+AUDIT_RATE = 0.02  # review.audit_rate's default
 N_EVENTS = 2000
 
 
@@ -49,6 +51,7 @@ def test_every_event_is_accounted_for(kafka_bootstrap: str, tmp_path: Path) -> N
         models = [SyntheticModel(f"model-{i}", n_numeric=3, seed=i) for i in range(3)]
         expected_dead: Counter[tuple[bytes, str]] = Counter()
         expected_escalated: dict[str, float] = {}
+        expected_audits: set[str] = set()  # the default audit sample of accepted events
         valid_per_model: Counter[str] = Counter()
         with InferencePublisher(kafka_bootstrap, topic=topics["inference"]) as pub:
             for i in range(N_EVENTS):
@@ -64,13 +67,15 @@ def test_every_event_is_accounted_for(kafka_bootstrap: str, tmp_path: Path) -> N
                 confidence = event["prediction"]["scores"][event["prediction"]["label"]]
                 if confidence < MIN_CONFIDENCE:
                     expected_escalated[event["event_id"]] = confidence
+                elif audit_draw(model.model_id, event["event_id"]) < AUDIT_RATE:
+                    expected_audits.add(event["event_id"])
                 valid_per_model[model.model_id] += 1
                 pub.publish_raw(orjson.dumps(event), key=model.model_id.encode())
         n_invalid = sum(expected_dead.values())
         assert n_invalid == N_EVENTS // 10
 
         got_dead = dead.read_until(n_invalid)
-        got_esc = escalations.read_until(len(expected_escalated))
+        got_esc = escalations.read_until(len(expected_escalated) + len(expected_audits))
 
         # Dead letters: one per malformed message, with the reason its kind calls for.
         assert len(got_dead) == n_invalid
@@ -81,18 +86,24 @@ def test_every_event_is_accounted_for(kafka_bootstrap: str, tmp_path: Path) -> N
             assert dl["source"]["topic"] == topics["inference"]
         assert seen == expected_dead
 
-        # Escalations: exactly the low-confidence events, once each, with deterministic ids.
+        # Escalations: exactly the low-confidence events and the audit draw of the others,
+        # once each, with deterministic ids.
         by_event = Counter(e["event_id"] for e in got_esc)
-        assert set(by_event) == set(expected_escalated)
+        assert expected_audits
+        assert set(by_event) == set(expected_escalated) | expected_audits
         assert max(by_event.values()) == 1
         for e in got_esc:
             assert e["escalation_id"] == escalation_id(e["model_id"], e["event_id"])
-            kinds = [r["kind"] for r in e["reasons"]]
-            assert kinds == ["low_confidence"]
-            assert e["reasons"][0]["score"] == pytest.approx(expected_escalated[e["event_id"]])
-            assert e["reasons"][0]["threshold"] == MIN_CONFIDENCE
             assert e["features"]["ssn"] == "[redacted]"
             assert 0.0 <= e["priority"] <= 1.0
+            kinds = [r["kind"] for r in e["reasons"]]
+            if e["event_id"] in expected_audits:
+                assert kinds == ["audit"] and e["inclusion_probability"] == AUDIT_RATE
+            else:
+                assert kinds == ["low_confidence"] and e["inclusion_probability"] == 1.0
+                score = e["reasons"][0]["score"]
+                assert score == pytest.approx(expected_escalated[e["event_id"]])
+                assert e["reasons"][0]["threshold"] == MIN_CONFIDENCE
 
         # /metrics adds up: processed + dead-lettered = published.
         def metrics_complete() -> bool:
@@ -113,6 +124,7 @@ def test_every_event_is_accounted_for(kafka_bootstrap: str, tmp_path: Path) -> N
         assert total(s, "vigil_escalations_total", reason="low_confidence") == len(
             expected_escalated
         )
+        assert total(s, "vigil_escalations_total", reason="audit") == len(expected_audits)
         assert total(s, "vigil_prediction_confidence_count") == N_EVENTS - n_invalid
         assert total(s, "vigil_event_lag_seconds_count") == N_EVENTS - n_invalid
         assert total(s, "vigil_batch_seconds_count") > 0

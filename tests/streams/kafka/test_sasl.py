@@ -124,7 +124,11 @@ def worker_config(topics: dict[str, str]) -> dict[str, Any]:
     return {
         "app_id": f"vigil-sasl-{topics['inference']}",
         "topics": {**topics, "partitions": 2},
-        "defaults": {"escalation": {"min_confidence": MIN_CONFIDENCE, "data_reasons": False}},
+        # No audit sample: the escalations expected are the low-confidence events only.
+        "defaults": {
+            "escalation": {"min_confidence": MIN_CONFIDENCE, "data_reasons": False},
+            "review": {"audit_rate": 0},
+        },
     }
 
 
