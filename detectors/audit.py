@@ -29,6 +29,7 @@ its minute.
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -44,6 +45,7 @@ __all__ = ["AuditSampler", "audit_draw"]
 _SCRAMBLE = 0x9E3779B1  # odd: a bijection of 32-bit values that moves low bits to high ones
 _MASK = 0xFFFFFFFF
 _SCALE = 4294967296.0  # 2**32
+_crc32 = zlib.crc32
 
 
 def _prefix(model_id: str, seed: int) -> int:
@@ -58,7 +60,7 @@ def audit_draw(model_id: str, event_id: str, seed: int = 0) -> float:
     >>> round(audit_draw("fraud", "e-1"), 4), round(audit_draw("fraud", "e-1", seed=7), 4)
     (0.4084, 0.3027)
     """
-    h = zlib.crc32(event_id.encode(), _prefix(model_id, seed))
+    h = _crc32(event_id.encode(), _prefix(model_id, seed))
     return ((h * _SCRAMBLE) & _MASK) / _SCALE
 
 
@@ -128,63 +130,53 @@ class AuditSampler(Detector):
     def _reset(self) -> None:
         self._pace = MinuteRate(self.smoothing)
         self._p = float(self.rate)
-        self._offered = 0
+        # Audited when the scrambled hash (32 bits) is under the cut: u < p exactly.
+        self._cut = math.ceil(self._p * _SCALE)
         self._audited = 0
 
     def _state(self) -> dict[str, Any]:
-        return {
-            "pace": self._pace.state(),
-            "p": self._p,
-            "offered": self._offered,
-            "audited": self._audited,
-        }
+        return {"pace": self._pace.state(), "p": self._p, "audited": self._audited}
 
     def _load_state(self, state: dict[str, Any]) -> None:
         self._pace.load(state["pace"])
         self._p = float(state["p"])
-        self._offered = int(state["offered"])
+        self._cut = math.ceil(self._p * _SCALE)
         self._audited = int(state["audited"])
 
     def update(self, model_id: str, event_id: str, now: datetime) -> float:
         """Offer one auto-accepted event: its inclusion probability if audited, else 0.0."""
-        # Called for almost every event: the checks are inlined.
-        if type(model_id) is not str or type(event_id) is not str:
+        # Called for almost every event: the checks are inlined, the draw is compared in
+        # integers against a cut fixed when the probability changes.
+        if type(event_id) is not str or type(model_id) is not str:
             raise InvalidObservationError(
                 f"model_id and event_id must be strings; got {model_id!r}, {event_id!r}"
             )
         if type(now) is not datetime or now.tzinfo is not UTC:  # else certainly aware
             check_aware("now", now)
-        self._offered += 1
-        p = self.rate
         cap = self.per_minute
         if cap is not None:
             pace = self._pace
             pace.advance(now.timestamp() / 60.0)
             pace.count += 1
             expected = pace.per_minute()
+            p = self.rate
             if expected is not None and expected * p > cap:
                 p = cap / expected
-            self._p = p
-        if not p > 0.0:
-            return 0.0
+            if p != self._p:
+                self._p = p
+                self._cut = math.ceil(p * _SCALE)
         if model_id != self._model:
             self._model = model_id
             self._model_prefix = _prefix(model_id, self.seed)
-        h = zlib.crc32(event_id.encode(), self._model_prefix)
-        if ((h * _SCRAMBLE) & _MASK) < p * _SCALE:
+        if (_crc32(event_id.encode(), self._model_prefix) * _SCRAMBLE) & _MASK < self._cut:
             self._audited += 1
-            return p
+            return self._p
         return 0.0
 
     @property
     def probability(self) -> float:
         """The audit probability in force (``rate``, or lower under the cap)."""
         return self._p
-
-    @property
-    def offered(self) -> int:
-        """Auto-accepted events offered since the start."""
-        return self._offered
 
     @property
     def audited(self) -> int:
