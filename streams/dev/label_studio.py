@@ -14,11 +14,11 @@ How it starts, and why (measured with Label Studio 1.23 on the 2-core CI machine
 
 * **Non-interactively.** The admin user, password and token come from
   ``LABEL_STUDIO_USERNAME``/``_PASSWORD``/``_USER_TOKEN``; legacy tokens
-  (``Authorization: Token ...``) are enabled; sign-up without an invite link and the
-  version check (a request to PyPI) are off. Label Studio also reads plain ``USERNAME``,
-  ``PASSWORD`` and ``PORT``, which a shell or CI runner may set for other reasons: they
-  are removed from its environment, as is every inherited ``LABEL_STUDIO_*`` and
-  ``HEARTEX_*`` variable.
+  (``Authorization: Token ...``) are enabled; sign-up without an invite link, the version
+  check (a request to PyPI) and error reports to the vendor's Sentry are off. Label
+  Studio also reads plain ``USERNAME``, ``PASSWORD`` and ``PORT``, which a shell or CI
+  runner may set for other reasons: they are removed from its environment, as is every
+  inherited ``LABEL_STUDIO_*`` and ``HEARTEX_*`` variable.
 * **On the port it really serves.** Given a busy port, Label Studio silently serves on the
   next free one; the port is read back from its log, and readiness is the API accepting
   this server's own token (so another server on that port cannot pass for it).
@@ -84,6 +84,9 @@ _STOP_GRACE_SECONDS = 10.0
 
 _LOG_TAIL_LINES = 40
 
+#: The admin login of a data directory, kept next to its database (mode 0600).
+_LOGIN_FILE = "vigil-login.json"
+
 
 class LabelStudioMissingError(LocalLabelStudioError):
     """No ``label-studio`` executable: ``make label-studio`` was not run."""
@@ -135,7 +138,9 @@ class LocalLabelStudio:
         The ``label-studio`` to run; default :func:`label_studio_executable`.
     username, password, token
         The admin user made on first start. ``password`` and ``token`` default to random
-        ones; the token is what API clients send (``Authorization: Token ...``).
+        ones; the token is what API clients send (``Authorization: Token ...``). A data
+        directory used before keeps the login it was first started with (saved in it, as
+        Label Studio makes its admin user only once).
     start_timeout
         Seconds :meth:`start` waits for the API to accept the token.
     allow_local_webhooks
@@ -280,6 +285,20 @@ class LocalLabelStudio:
         else:
             self._dir = self.data_dir
             self._dir.mkdir(parents=True, exist_ok=True)
+        # Label Studio makes the admin user once, on the first start in a directory, and
+        # ignores the login variables afterwards: a kept directory keeps its first login.
+        login = self._dir / _LOGIN_FILE
+        if login.is_file():
+            saved = json.loads(login.read_text(encoding="utf-8"))
+            self.username, self.password, self.token = (
+                saved["username"],
+                saved["password"],
+                saved["token"],
+            )
+        else:
+            fields = {"username": self.username, "password": self.password, "token": self.token}
+            login.write_text(json.dumps(fields), encoding="utf-8")
+            login.chmod(0o600)
 
     def _environment(self) -> dict[str, str]:
         env = {
@@ -296,6 +315,9 @@ class LocalLabelStudio:
             LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK="true",
             LABEL_STUDIO_LATEST_VERSION_CHECK="false",
             SECRET_KEY=self._secret_key,
+            # Label Studio reports server errors to its vendor's Sentry unless told not to.
+            LABEL_STUDIO_SENTRY_DSN="",
+            LABEL_STUDIO_FRONTEND_SENTRY_DSN="",
             # The port line must reach the log while the server runs, not at exit.
             PYTHONUNBUFFERED="1",
         )
