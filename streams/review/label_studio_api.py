@@ -21,8 +21,8 @@ Endpoints (Label Studio 1.23, Community edition):
   the tasks it made; other editions answer ``{"import": id}`` and import in the
   background, which this client refuses (:class:`~streams.errors.LabelStudioError`) rather
   than report tasks that may never exist;
-* ``GET /api/tasks?project=..&query=..``: the Data Manager's task list, filtered on task
-  data fields.
+* ``GET /api/tasks/?project=..&query=..``: the Data Manager's task list, filtered on task
+  data fields; ``GET/POST /api/dm/views/``: its saved views.
 """
 
 from __future__ import annotations
@@ -124,6 +124,20 @@ class LabelStudioClient:
         body = {"label_config": label_config}
         return _project(self._request("PATCH", f"/api/projects/{project_id}", body=body))
 
+    # -- Data Manager views ---------------------------------------------------------------
+
+    def views(self, project_id: int) -> list[dict[str, Any]]:
+        """The project's saved Data Manager views (tabs), each ``{"id", "data": {...}}``."""
+        views: list[dict[str, Any]] = self._request(
+            "GET", "/api/dm/views/", query={"project": project_id}
+        )
+        return views
+
+    def create_view(self, project_id: int, title: str, ordering: Sequence[str]) -> int:
+        """Save a view ordered by ``ordering`` (e.g. ``["-tasks:data.priority"]``); its id."""
+        body = {"project": project_id, "data": {"title": title, "ordering": list(ordering)}}
+        return int(self._request("POST", "/api/dm/views/", body=body)["id"])
+
     # -- tasks ----------------------------------------------------------------------------
 
     def import_tasks(self, project_id: int, tasks: Sequence[Mapping[str, Any]]) -> list[int]:
@@ -170,13 +184,21 @@ class LabelStudioClient:
         return found
 
     def tasks(
-        self, project_id: int, *, query: Mapping[str, Any] | None = None, fields: str = ""
+        self,
+        project_id: int,
+        *,
+        query: Mapping[str, Any] | None = None,
+        view: int | None = None,
+        fields: str = "",
     ) -> Iterator[dict[str, Any]]:
-        """Every task of a project (matching the Data Manager ``query``), page by page.
-        ``fields="all"`` includes predictions and annotations."""
+        """Every task of a project, page by page: those matching the Data Manager ``query``,
+        or as the saved ``view`` filters and orders them. ``fields="all"`` includes
+        predictions and annotations."""
         page = 1
         while True:
             params: dict[str, Any] = {"project": project_id, "page": page, "page_size": _PAGE_SIZE}
+            if view is not None:
+                params["view"] = view
             if query is not None:
                 params["query"] = json.dumps(dict(query))
             if fields:

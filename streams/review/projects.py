@@ -6,6 +6,9 @@ after a restart, else created with the configured ``label_config`` or one built 
 model's classes (:func:`streams.review.tasks.label_config`). For a project the bridge built
 itself (recognised by its description), a class not seen before is added to the choices
 before the first task that predicts it, so a reviewer can always pick what the model said.
+
+Every project the bridge uses gets a saved Data Manager view, :data:`QUEUE_VIEW`, that
+lists tasks highest priority first: the queue reviewers work from.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from streams.config.settings import LabelStudioSettings
 from streams.review.label_studio_api import LabelStudioClient
 from streams.review.tasks import PredictionKind, label_config
 
-__all__ = ["BUILT_BY_BRIDGE", "ModelProject", "ProjectDirectory"]
+__all__ = ["BUILT_BY_BRIDGE", "QUEUE_VIEW", "ModelProject", "ProjectDirectory"]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,10 @@ BUILT_BY_BRIDGE = (
 
 #: A choice as :func:`~streams.review.tasks.label_config` writes it (``quoteattr`` picks
 #: single quotes for a value holding a double quote).
+#: Title of the saved view ordered by priority, made once per project.
+QUEUE_VIEW = "Review queue (highest priority first)"
+_QUEUE_ORDER = ("-tasks:data.priority",)
+
 _CHOICE = re.compile(r"""<Choice\s+value=(?:"([^"]*)"|'([^']*)')\s*/>""")
 
 
@@ -60,6 +67,7 @@ class ProjectDirectory:
         project = self._projects.get(model_id)
         if project is None:
             project = self._resolve(model_id, kind, classes)
+            self._ensure_queue_view(project.id)
             self._projects[model_id] = project
         missing = set(classes) - project.classes
         if project.maintained and project.kind == "classification" and missing:
@@ -87,3 +95,8 @@ class ProjectDirectory:
         made = self.client.create_project(title, config, description)
         log.info("made Label Studio project %d (%r) for model %s", made.id, title, model_id)
         return ModelProject(made.id, own_config is None, kind, set(classes))
+
+    def _ensure_queue_view(self, project_id: int) -> None:
+        titles = {view.get("data", {}).get("title") for view in self.client.views(project_id)}
+        if QUEUE_VIEW not in titles:
+            self.client.create_view(project_id, QUEUE_VIEW, _QUEUE_ORDER)

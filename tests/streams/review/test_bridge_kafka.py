@@ -143,8 +143,10 @@ def test_the_bridge_waits_out_a_label_studio_outage_and_commits_only_after(
     bridge = LabelStudioBridge(settings)
     runner = threading.Thread(target=bridge.run, name="bridge", daemon=True)
     label_studio.kill()
+    # Not escalations: passed over (counted), or they would block the partition for good.
+    junk = [(b"eta", b"not json"), (b"eta", orjson.dumps({"escalation_id": "no model"}))]
     try:
-        publish(kafka_bootstrap, topic, _messages(records))
+        publish(kafka_bootstrap, topic, _messages(records[:30]) + junk + _messages(records[30:]))
         runner.start()
         outages = {"kind": "unavailable"}
         registry = bridge.metrics.registry
@@ -155,7 +157,7 @@ def test_the_bridge_waits_out_a_label_studio_outage_and_commits_only_after(
             timeout=60,
         )
         # Nothing reached Label Studio, so nothing may be committed.
-        assert uncommitted(kafka_bootstrap, f"bridge-{tag}", topic) == {0: 60}
+        assert uncommitted(kafka_bootstrap, f"bridge-{tag}", topic) == {0: 62}
     finally:
         label_studio.start()
     try:
@@ -167,6 +169,9 @@ def test_the_bridge_waits_out_a_label_studio_outage_and_commits_only_after(
         runner.join(timeout=30)
     assert not runner.is_alive()
 
+    assert registry.get_sample_value("vigil_review_bridge_invalid_escalations_total") == 2
+    created = {"model": "eta"}
+    assert registry.get_sample_value("vigil_review_bridge_tasks_created_total", created) == 60
     client = LabelStudioClient(label_studio.url, label_studio.token)
     tasks = _tasks_by_escalation(client, f"{tag} eta")
     assert {e: len(ts) for e, ts in tasks.items()} == {r["escalation_id"]: 1 for r in records}
