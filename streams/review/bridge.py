@@ -207,8 +207,11 @@ class LabelStudioBridge:
         escalations: list[Escalation] = []
         offsets: dict[tuple[str, int], int] = {}
         for message in messages:
-            if message.error() is not None:
-                log.warning("escalations topic: %s", message.error())
+            error = message.error()
+            if error is not None:
+                if error.fatal():
+                    raise VigilError(f"fatal Kafka consumer error: {error}")
+                log.warning("escalations topic: %s", error)
                 continue
             where = (message.topic(), message.partition())
             offsets[where] = max(offsets.get(where, -1), message.offset() + 1)

@@ -71,9 +71,10 @@ class ProjectDirectory:
             self._projects[model_id] = project
         missing = set(classes) - project.classes
         if project.maintained and project.kind == "classification" and missing:
-            project.classes |= missing
-            config = label_config("classification", project.classes)
+            config = label_config("classification", project.classes | missing)
             self.client.update_label_config(project.id, config)
+            # Only once Label Studio has it: a failed update is tried again with the batch.
+            project.classes |= missing
             log.info("project %d of model %s now offers %s", project.id, model_id, sorted(missing))
         return project
 
