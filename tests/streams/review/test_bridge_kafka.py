@@ -70,7 +70,7 @@ def test_two_models_get_one_task_per_escalation_through_duplicates_and_a_killed_
 ) -> None:
     topic = new_topic(partitions=2)
     tag = f"t{uuid.uuid4().hex[:8]}"
-    models = {"fraud": escalations("fraud", 150), "churn": escalations("churn", 150)}
+    models = {"fraud": escalations("fraud", 250), "churn": escalations("churn", 250)}
     everything = [r for records in models.values() for r in records]
     # Each model's first 40 escalations are published twice: a worker that replayed them.
     publish(kafka_bootstrap, topic, _messages(everything))
@@ -98,7 +98,9 @@ def test_two_models_get_one_task_per_escalation_through_duplicates_and_a_killed_
     bridge = start()
     try:
         # Killed mid-stream, between imports and commits, with no chance to clean up.
-        assert wait_until(lambda: made() >= 40, timeout=120), (tmp_path / "bridge.log").read_text()
+        assert wait_until(lambda: made() >= 60, timeout=120, interval=1.0), (
+            tmp_path / "bridge.log"
+        ).read_text()
         children.stop(bridge, grace=0.0)
         assert made() < len(everything), "the bridge finished before it could be killed"
         bridge = start()
