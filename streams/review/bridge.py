@@ -44,6 +44,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from streams.config import Settings
 from streams.config.settings import LabelStudioSettings
 from streams.errors import InvalidEventError, LabelStudioError, VigilError
+from streams.processing.metrics import OTHER_MODEL
 from streams.review.label_studio_api import LabelStudioClient, LabelStudioUnavailableError
 from streams.review.projects import ProjectDirectory
 from streams.review.tasks import Escalation, decode_escalation, task_payload
@@ -57,9 +58,14 @@ ESCALATION_FIELD = "escalation_id"
 
 
 class BridgeMetrics:
-    """The bridge's counters, in a registry of their own."""
+    """The bridge's counters, in a registry of their own. The ``model`` label takes the
+    first ``max_models`` models seen, then ``_other`` (as a worker's metrics do)."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, *, max_models: int = 500) -> None:
+        if max_models < 1:
+            raise ValueError(f"max_models must be >= 1; got {max_models!r}")
+        self.max_models = max_models
+        self._models: set[str] = set()
         self.registry = registry if registry is not None else CollectorRegistry()
         prefix = "vigil_review_bridge"
         self.tasks_created = Counter(
@@ -90,6 +96,15 @@ class BridgeMetrics:
             "1 if the last request to Label Studio succeeded, else 0",
             registry=self.registry,
         )
+
+    def model(self, model_id: str) -> str:
+        """The ``model`` label value of ``model_id``."""
+        if model_id in self._models:
+            return model_id
+        if len(self._models) < self.max_models:
+            self._models.add(model_id)
+            return model_id
+        return OTHER_MODEL
 
 
 @dataclass(frozen=True)
@@ -129,8 +144,9 @@ class TaskWriter:
             todo = [e for eid, e in unique.items() if eid not in found]
             self.client.import_tasks(project.id, [task_payload(e) for e in todo])
             repeated = sum(1 for e in escalations if e.model_id == model_id) - len(todo)
-            self.metrics.tasks_created.labels(model_id).inc(len(todo))
-            self.metrics.tasks_existing.labels(model_id).inc(repeated)
+            label = self.metrics.model(model_id)
+            self.metrics.tasks_created.labels(label).inc(len(todo))
+            self.metrics.tasks_existing.labels(label).inc(repeated)
             created += len(todo)
             existing += repeated
         return WriteResult(created, existing)
@@ -162,7 +178,9 @@ class LabelStudioBridge:
             client = LabelStudioClient(
                 self.ls.url, self.ls.token.get_secret_value(), timeout=self.ls.request_timeout_s
             )
-        self.metrics = metrics if metrics is not None else BridgeMetrics()
+        if metrics is None:
+            metrics = BridgeMetrics(max_models=settings.worker.max_models)
+        self.metrics = metrics
         self.writer = TaskWriter(client, self.ls, self.metrics)
         if consumer is None:
             from confluent_kafka import Consumer
