@@ -13,10 +13,16 @@
     │   ├── ToolMissingError                 java or mvn is not on PATH
     │   ├── JarResolveError                  Maven could not resolve the jars
     │   └── BrokerStartError                 storage format failed, or not ready in time
-    └── LocalPrometheusError (RuntimeError)  the demo's Prometheus (:mod:`streams.dev.demo`)
+    ├── LocalPrometheusError (RuntimeError)  the demo's Prometheus (:mod:`streams.dev.demo`)
+    ├── LocalLabelStudioError (RuntimeError) a local Label Studio (:mod:`streams.dev.label_studio`)
+    │   └── LabelStudioMissingError          not installed (``make label-studio``)
+    └── LabelStudioError (RuntimeError)      a Label Studio API request failed (refused)
+        └── LabelStudioUnavailableError      unreachable, or a server error: retry later
 
-``CheckpointError`` and the local broker's three subclasses are defined next to the code
-that raises them (:mod:`streams.kafka.checkpoints`, :mod:`streams.dev.local_broker`).
+``CheckpointError``, the local broker's three subclasses, ``LabelStudioMissingError`` and
+``LabelStudioUnavailableError`` are defined next to the code that raises them
+(:mod:`streams.kafka.checkpoints`, :mod:`streams.dev.local_broker`,
+:mod:`streams.dev.label_studio`, :mod:`streams.review.label_studio_api`).
 """
 
 from __future__ import annotations
@@ -69,3 +75,12 @@ class LocalBrokerError(VigilError, RuntimeError):
 
 class LocalPrometheusError(VigilError, RuntimeError):
     """The demo's local Prometheus cannot start (binary or deploy files missing, no answer)."""
+
+
+class LocalLabelStudioError(VigilError, RuntimeError):
+    """A local Label Studio server could not be found, started or stopped (dev tooling)."""
+
+
+class LabelStudioError(VigilError, RuntimeError):
+    """A Label Studio API request failed. :class:`LabelStudioUnavailableError` (server down
+    or erring) is worth retrying; any other is a refusal that a retry would not change."""

@@ -10,8 +10,14 @@
 If none works, Kafka tests are skipped with the reasons; in CI (env ``CI`` set) they fail
 instead, because a green CI run that skipped its Kafka tests proves nothing.
 
-Tests that need Kafka are marked ``@pytest.mark.kafka``. Fixtures specific to one area
-belong in that area's test modules, not here.
+Tests that need Kafka are marked ``@pytest.mark.kafka``.
+
+``label_studio`` (session) is a real Label Studio server
+(:class:`streams.dev.label_studio.LocalLabelStudio`, installed by ``make label-studio``),
+started once per session because its first start takes a minute. Tests that use it are
+marked ``@pytest.mark.label_studio``; without it they skip, in CI they fail.
+
+Fixtures specific to one area belong in that area's test modules, not here.
 """
 
 from __future__ import annotations
@@ -22,9 +28,13 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
+
+if TYPE_CHECKING:
+    from streams.dev.label_studio import LocalLabelStudio
 
 #: Seconds to wait for a new topic's partitions to have leaders.
 _TOPIC_READY_TIMEOUT = 30.0
@@ -93,6 +103,25 @@ def kafka_bootstrap() -> Iterator[str]:
         "; ".join(reasons) + ". Set KAFKA_BOOTSTRAP_SERVERS, or install java and maven "
         "(apt-get install -y openjdk-17-jre-headless maven) and run `make jars`."
     )
+
+
+@pytest.fixture(scope="session")
+def label_studio() -> Iterator[LocalLabelStudio]:
+    """A running Label Studio for this session (SQLite in a temp dir, webhooks to 127.0.0.1
+    allowed); tests make their own projects in it, so they do not see each other's tasks."""
+    from streams.dev.label_studio import LabelStudioMissingError, LocalLabelStudio
+
+    server = LocalLabelStudio(allow_local_webhooks=True)
+    try:
+        server.start()
+    except LabelStudioMissingError as exc:
+        if in_ci():
+            pytest.fail(f"no Label Studio in CI (CI={os.environ.get('CI')!r}): {exc}")
+        pytest.skip(f"no Label Studio: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def _safe_topic_part(text: str) -> str:

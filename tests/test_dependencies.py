@@ -6,6 +6,9 @@
   one happens to bring along breaks the day that one drops it.
 * ``requirements.lock`` pins every declared package (runtime and ``dev``) to one exact
   version, so ``make venv`` and CI install the same thing on every machine.
+* ``requirements-label-studio.lock`` (Label Studio's own virtualenv, ``make label-studio``)
+  pins the Label Studio release named in ``requirements-label-studio.in``, every package
+  with its hashes.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 LOCK = REPO / "requirements.lock"
 RUNTIME_LOCK = REPO / "requirements-runtime.lock"
+LABEL_STUDIO_IN = REPO / "requirements-label-studio.in"
+LABEL_STUDIO_LOCK = REPO / "requirements-label-studio.lock"
 FIRST_PARTY = {"streams", "detectors", "tests", "benchmarks"}
 RUNTIME_CODE = ("streams", "detectors")
 DEV_CODE = ("tests", "benchmarks", "deploy")
@@ -139,3 +144,27 @@ def test_runtime_lock_pins_the_runtime_dependencies_as_the_full_lock_does() -> N
     assert not differ, f"{RUNTIME_LOCK.name} and {LOCK.name} disagree: {differ}"
     dev_only = sorted((dev - runtime) & set(image))
     assert not dev_only, f"{RUNTIME_LOCK.name} carries dev tools {dev_only}"
+
+
+def test_label_studio_lock_pins_the_release_asked_for_with_hashes() -> None:
+    asked = [
+        line.strip()
+        for line in LABEL_STUDIO_IN.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    assert asked == [line for line in asked if _PIN.match(line)] and asked, (
+        f"{LABEL_STUDIO_IN.name} should pin exact versions (name==version); got {asked}"
+    )
+    pins = _locked(LABEL_STUDIO_LOCK)
+    for requirement in asked:
+        match = _PIN.match(requirement)
+        assert match
+        name, version = _normalize(match.group(1)), match.group(2)
+        assert pins.get(name) == [version], (
+            f"{LABEL_STUDIO_LOCK.name} pins {name} at {pins.get(name)}, "
+            f"{LABEL_STUDIO_IN.name} asks for {version}: run `make lock-label-studio`"
+        )
+    text = LABEL_STUDIO_LOCK.read_text(encoding="utf-8")
+    blocks = re.split(r"\n(?=[A-Za-z0-9])", text.split("\n", 1)[1])
+    unhashed = [b.split()[0] for b in blocks if _PIN.match(b) and "--hash=sha256:" not in b]
+    assert not unhashed, f"{LABEL_STUDIO_LOCK.name} pins without hashes: {unhashed}"

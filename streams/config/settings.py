@@ -28,8 +28,10 @@ __all__ = [
     "FeatureSpec",
     "KafkaSettings",
     "LabelSettings",
+    "LabelStudioSettings",
     "ModelSettings",
     "ReviewSettings",
+    "ReviewToolSettings",
     "Settings",
     "TopicSettings",
     "WorkerSettings",
@@ -368,6 +370,94 @@ class ReviewSettings(Section):
     )
 
 
+class LabelStudioSettings(Section):
+    """``vigil review label-studio``: the bridge between the escalations and labels topics and
+    a Label Studio server (SPEC §13)."""
+
+    url: str = Field(
+        default="http://localhost:8080",
+        pattern=r"^https?://[^/\s]+(/.*)?$",
+        description="Label Studio's base URL",
+        json_schema_extra=_env("VIGIL_LABEL_STUDIO_URL"),
+    )
+    token: SecretStr | None = Field(
+        default=None,
+        description="API token of the bridge's Label Studio user (Authorization: Token); "
+        "never shown in logs or reprs; set it from the environment",
+        json_schema_extra=_env("VIGIL_LABEL_STUDIO_TOKEN"),
+    )
+    projects: dict[str, int] = Field(
+        default_factory=dict,
+        description="model id -> id of an existing Label Studio project; a model not named "
+        "gets a project titled by project_title, made on first use",
+    )
+    project_title: str = Field(
+        default="vigil {model_id}",
+        pattern=r"\{model_id\}",
+        max_length=50,
+        description="title of the project made for a model ({model_id} is replaced)",
+    )
+    label_config: str | None = Field(
+        default=None,
+        min_length=1,
+        description="labeling config (XML) for projects the bridge makes; default: one "
+        "built from the model's classes",
+    )
+    group_id: str = Field(
+        default="vigil-review-label-studio",
+        min_length=1,
+        description="the bridge's own consumer group on the escalations topic",
+    )
+    batch_size: int = Field(default=200, ge=1, le=10_000, description="escalations per bulk import")
+    batch_within_s: float = Field(
+        default=1.0, ge=0.0, le=60.0, description="longest wait to fill a batch"
+    )
+    request_timeout_s: float = Field(
+        default=30.0, gt=0.0, le=600.0, description="per request to Label Studio"
+    )
+    retry_initial_s: float = Field(
+        default=1.0, gt=0.0, le=60.0, description="first wait when Label Studio is down"
+    )
+    retry_max_s: float = Field(
+        default=60.0, gt=0.0, le=3600.0, description="longest wait between retries"
+    )
+    metrics_port: int = Field(
+        default=9112, ge=0, le=65535, description="the bridge's /metrics port"
+    )
+    metrics_host: str = Field(
+        default="0.0.0.0",  # noqa: S104 - Prometheus scrapes the bridge from outside
+        min_length=1,
+        description="the bridge's /metrics address",
+    )
+    webhook_host: str = Field(
+        default="0.0.0.0",  # noqa: S104 - Label Studio calls the bridge from outside
+        min_length=1,
+        description="address of the webhook endpoint (annotations in; not built yet)",
+    )
+    webhook_port: int = Field(default=9111, ge=0, le=65535, description="webhook endpoint port")
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="shared secret Label Studio sends with each webhook (not built yet)",
+        json_schema_extra=_env("VIGIL_LABEL_STUDIO_WEBHOOK_SECRET"),
+    )
+
+    @model_validator(mode="after")
+    def _backoff_grows(self) -> LabelStudioSettings:
+        if self.retry_max_s < self.retry_initial_s:
+            raise ValueError(
+                f"review.label_studio.retry_max_s ({self.retry_max_s}) must be >= "
+                f"retry_initial_s ({self.retry_initial_s})"
+            )
+        return self
+
+
+class ReviewToolSettings(Section):
+    """The review tools vigil connects to (one process each); per-model review sampling is
+    ``defaults.review`` / ``models.<id>.review``."""
+
+    label_studio: LabelStudioSettings = LabelStudioSettings()
+
+
 class ModelSettings(Section):
     features: dict[str, FeatureSpec] = Field(
         default_factory=dict,
@@ -418,6 +508,7 @@ class Settings(Section):
         default_factory=dict,
         description="model id -> the keys of defaults, merged over them",
     )
+    review: ReviewToolSettings = ReviewToolSettings()
     log_level: LogLevel = "INFO"
 
     @model_validator(mode="before")

@@ -1,5 +1,6 @@
-"""Developer tooling: the local jar broker, the demo and its summary, synthetic traffic, a
-metrics scraper, and the spawning of child processes that die with their parent.
+"""Developer tooling: the local jar broker, a local Label Studio, the demo and its summary,
+synthetic traffic, a metrics scraper, and the spawning of child processes that die with
+their parent.
 
 Nothing here runs in production. The names are imported on first use, so that
 ``python -m streams.dev.local_broker`` runs its module only once.
@@ -13,6 +14,7 @@ import typing
 # `typing` by module: its names bound here would read as this package's API.
 if typing.TYPE_CHECKING:
     from streams.dev.demo import LocalPrometheus, run_demo
+    from streams.dev.label_studio import LocalLabelStudio
     from streams.dev.local_broker import LocalBroker
     from streams.dev.scrape import scrape, total
     from streams.dev.traffic import DriftSchedule, SyntheticModel
@@ -20,6 +22,7 @@ if typing.TYPE_CHECKING:
 __all__ = [
     "DriftSchedule",
     "LocalBroker",
+    "LocalLabelStudio",
     "LocalPrometheus",
     "SyntheticModel",
     "run_demo",
@@ -30,6 +33,7 @@ __all__ = [
 _HOME = {
     "DriftSchedule": "traffic",
     "LocalBroker": "local_broker",
+    "LocalLabelStudio": "label_studio",
     "LocalPrometheus": "demo",
     "SyntheticModel": "traffic",
     "run_demo": "demo",

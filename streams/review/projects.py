@@ -1,0 +1,103 @@
+"""Which Label Studio project holds a model's tasks, made on first use.
+
+A model named under ``review.label_studio.projects`` uses that project as it is. Any other
+model gets the project titled ``project_title`` (``"vigil {model_id}"``): found by title
+after a restart, else created with the configured ``label_config`` or one built from the
+model's classes (:func:`streams.review.tasks.label_config`). For a project the bridge built
+itself (recognised by its description), a class not seen before is added to the choices
+before the first task that predicts it, so a reviewer can always pick what the model said.
+
+Every project the bridge uses gets a saved Data Manager view, :data:`QUEUE_VIEW`, that
+lists tasks highest priority first: the queue reviewers work from.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from html import unescape
+
+from streams.config.settings import LabelStudioSettings
+from streams.review.label_studio_api import LabelStudioClient
+from streams.review.tasks import PredictionKind, label_config
+
+__all__ = ["BUILT_BY_BRIDGE", "QUEUE_VIEW", "ModelProject", "ProjectDirectory"]
+
+log = logging.getLogger(__name__)
+
+#: The description of projects whose labeling config the bridge built and maintains.
+BUILT_BY_BRIDGE = (
+    "Made by vigil's review bridge (vigil review label-studio): one task per escalation; "
+    "the labeling config is built from the model's classes."
+)
+
+#: A choice as :func:`~streams.review.tasks.label_config` writes it (``quoteattr`` picks
+#: single quotes for a value holding a double quote).
+#: Title of the saved view ordered by priority, made once per project.
+QUEUE_VIEW = "Review queue (highest priority first)"
+_QUEUE_ORDER = ("-tasks:data.priority",)
+
+_CHOICE = re.compile(r"""<Choice\s+value=(?:"([^"]*)"|'([^']*)')\s*/>""")
+
+
+@dataclass
+class ModelProject:
+    """A model's project, and (for one the bridge maintains) the classes it offers."""
+
+    id: int
+    maintained: bool
+    kind: PredictionKind | None = None
+    classes: set[str] = field(default_factory=set)
+
+
+class ProjectDirectory:
+    """Model id → :class:`ModelProject`, resolved once per model and cached."""
+
+    def __init__(self, client: LabelStudioClient, settings: LabelStudioSettings) -> None:
+        self.client = client
+        self.settings = settings
+        self._projects: dict[str, ModelProject] = {}
+
+    def project_for(
+        self, model_id: str, kind: PredictionKind, classes: Iterable[str] = ()
+    ) -> ModelProject:
+        """The model's project, made if needed, offering every class in ``classes``."""
+        project = self._projects.get(model_id)
+        if project is None:
+            project = self._resolve(model_id, kind, classes)
+            self._ensure_queue_view(project.id)
+            self._projects[model_id] = project
+        missing = set(classes) - project.classes
+        if project.maintained and project.kind == "classification" and missing:
+            config = label_config("classification", project.classes | missing)
+            self.client.update_label_config(project.id, config)
+            # Only once Label Studio has it: a failed update is tried again with the batch.
+            project.classes |= missing
+            log.info("project %d of model %s now offers %s", project.id, model_id, sorted(missing))
+        return project
+
+    def _resolve(self, model_id: str, kind: PredictionKind, classes: Iterable[str]) -> ModelProject:
+        configured = self.settings.projects.get(model_id)
+        if configured is not None:
+            self.client.project(configured)  # fails now, not at the first import, if absent
+            return ModelProject(configured, maintained=False)
+        title = self.settings.project_title.format(model_id=model_id)
+        found = self.client.find_project(title)
+        if found is not None:
+            maintained = self.settings.label_config is None and found.description == BUILT_BY_BRIDGE
+            offered = {unescape(a or b) for a, b in _CHOICE.findall(found.label_config)}
+            found_kind: PredictionKind = "classification" if offered else kind
+            return ModelProject(found.id, maintained, found_kind, offered)
+        own_config = self.settings.label_config
+        config = own_config or label_config(kind, classes)
+        description = "" if own_config else BUILT_BY_BRIDGE
+        made = self.client.create_project(title, config, description)
+        log.info("made Label Studio project %d (%r) for model %s", made.id, title, model_id)
+        return ModelProject(made.id, own_config is None, kind, set(classes))
+
+    def _ensure_queue_view(self, project_id: int) -> None:
+        titles = {view.get("data", {}).get("title") for view in self.client.views(project_id)}
+        if QUEUE_VIEW not in titles:
+            self.client.create_view(project_id, QUEUE_VIEW, _QUEUE_ORDER)
