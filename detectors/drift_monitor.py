@@ -65,7 +65,17 @@ def default_step(window: int) -> int:
 class _Slot:
     """One monitored feature: its type, bounds and two detectors."""
 
-    __slots__ = ("configured_bounds", "created", "dq", "drift", "hi", "kind", "lo", "name")
+    __slots__ = (
+        "configured_bounds",
+        "created",
+        "dq",
+        "drift",
+        "hi",
+        "kind",
+        "lo",
+        "name",
+        "numeric",
+    )
 
     def __init__(
         self,
@@ -80,6 +90,7 @@ class _Slot:
     ) -> None:
         self.name = name
         self.kind = kind
+        self.numeric = kind == "numeric"  # read per event: a flag, not a string comparison
         self.created = created
         self.drift = drift
         self.dq = dq
@@ -631,20 +642,26 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         get = features.get
         n = self._n
         for name, slot in self._slots.items():
-            value = get(name)
+            value: Any = get(name)
+            t = type(value)
+            if t is float and slot.numeric:  # the commonest case first
+                lo = slot.lo
+                if lo is None:
+                    if value - value:  # NaN or infinite (a finite float gives 0.0)
+                        out_of_range.append(name)
+                # NaN fails every comparison.
+                elif not lo <= value <= slot.hi:
+                    out_of_range.append(name)
+                continue
             if value is None:
                 if slot.created < n:
                     missing.append(name)
                 continue
-            t = type(value)
-            if slot.kind == "numeric":
-                if t is float or t is int:
+            if slot.numeric:
+                if t is int:
                     lo = slot.lo
-                    if lo is None:
-                        if not _finite(value):
-                            out_of_range.append(name)
-                    # NaN fails every comparison; an int too large for a float is out too.
-                    elif not lo <= value <= slot.hi or (t is int and not _finite(value)):
+                    # An int too large for a float is out of range too.
+                    if not _finite(value) or (lo is not None and not lo <= value <= slot.hi):
                         out_of_range.append(name)
                 else:
                     out_of_range.append(name)

@@ -194,7 +194,7 @@ class ModelMonitor:
         :class:`~detectors.errors.InvalidObservationError` before any component
         has seen the event.
         """
-        if event_id is not None and type(event_id) is not str:
+        if type(event_id) is not str and event_id is not None:
             raise InvalidObservationError(f"'event_id' must be a string; got {event_id!r}")
         drift = self.drift
         if type(now) is not datetime or now.tzinfo is not UTC:  # else certainly aware

@@ -131,9 +131,8 @@ class Processor:
                 self.processed += 1
                 self.metrics.model(model_id).processed.inc()
                 return
-            kind: PredictionKind = (
-                "classification" if isinstance(prediction, ClassPrediction) else "regression"
-            )
+            is_class = isinstance(prediction, ClassPrediction)
+            kind: PredictionKind = "classification" if is_class else "regression"
             if state.kind is not None and state.kind != kind:
                 raise _wrong_kind("prediction", model_id, state.kind, kind)
             monitor = state.monitor
@@ -142,15 +141,15 @@ class Processor:
             state.kind = kind
             if decision.escalate:  # by a rule, or by the audit sample (not a rule's call)
                 inclusion: float | None = decision.inclusion_probability
-                by_rule = not decision.audited
+                by_rule = decision.reasons[0].kind != "audit"  # Decision.audited, inlined
             else:
                 inclusion, by_rule = None, False
             state.join.add_prediction(
                 model_id,
                 event.event_id,
-                ("c", prediction.label, prediction.confidence)
-                if isinstance(prediction, ClassPrediction)
-                else ("r", prediction.value, None),
+                ("c", prediction.label, prediction.confidence)  # type: ignore[union-attr]
+                if is_class
+                else ("r", prediction.value, None),  # type: ignore[union-attr]
                 event.ts,
                 by_rule,
                 inclusion,
@@ -167,7 +166,7 @@ class Processor:
         m = self.metrics.model(model_id)
         lag = (now - event.ts).total_seconds()
         m.inference(
-            prediction.confidence if isinstance(prediction, ClassPrediction) else None,
+            prediction.confidence if is_class else None,  # type: ignore[union-attr]
             lag if lag > 0.0 else 0.0,  # max(0.0, lag)
         )
         if decision.suppressed:
