@@ -164,6 +164,9 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
     def _reset(self) -> None:
         # Unlabelled window: ring buffer, per-bin counts and fixed-point sums.
         self._u_conf: list[float] = []
+        # Each slot's bin, kept so that evicting it costs no search (small ints: a
+        # pointer per slot; the fixed-point values would cost ~40 bytes each).
+        self._u_bin: list[int] = []
         self._u_head = 0
         self._u_count = [0] * self.bins
         self._u_sum = [0] * self.bins
@@ -208,6 +211,7 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
 
     def _load_state(self, state: dict[str, Any]) -> None:
         self._u_conf = [float(c) for c in state["u_conf"]]
+        self._u_bin = [bisect_left(self._edges, c) for c in self._u_conf]
         self._u_head = int(state["u_head"])
         self._u_count = [int(v) for v in state["u_count"]]
         self._u_sum = [int(v) for v in state["u_sum"]]
@@ -287,20 +291,23 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
             c = confidence
         else:
             c = check_probability("confidence", confidence)
-        edges, counts, sums, conf = self._edges, self._u_count, self._u_sum, self._u_conf
+        counts, sums, conf = self._u_count, self._u_sum, self._u_conf
+        b = bisect_left(self._edges, c)
+        f = int(ldexp(c, _FIXED_BITS))
         if len(conf) < self.window:
             conf.append(c)
+            self._u_bin.append(b)
         else:
             head = self._u_head
-            old = conf[head]
-            b = bisect_left(edges, old)
-            counts[b] -= 1
-            sums[b] -= int(ldexp(old, _FIXED_BITS))
+            bins = self._u_bin
+            old = bins[head]
+            counts[old] -= 1
+            sums[old] -= int(ldexp(conf[head], _FIXED_BITS))
             conf[head] = c
+            bins[head] = b
             self._u_head = (head + 1) % self.window
-        b = bisect_left(edges, c)
         counts[b] += 1
-        sums[b] += int(ldexp(c, _FIXED_BITS))
+        sums[b] += f
         self._seen += 1
         # The baseline waits for a calibration map learned from labels: an estimate taken
         # from raw confidences moves as soon as labels arrive, which read as a drop. With
