@@ -145,14 +145,19 @@ class AuditSampler(Detector):
 
     def update(self, model_id: str, event_id: str, now: datetime) -> float:
         """Offer one auto-accepted event: its inclusion probability if audited, else 0.0."""
-        # Called for almost every event: the checks are inlined, the draw is compared in
-        # integers against a cut fixed when the probability changes.
         if type(event_id) is not str or type(model_id) is not str:
             raise InvalidObservationError(
                 f"model_id and event_id must be strings; got {model_id!r}, {event_id!r}"
             )
         if type(now) is not datetime or now.tzinfo is not UTC:  # else certainly aware
             check_aware("now", now)
+        return self._draw(model_id, event_id, now)
+
+    def _draw(self, model_id: str, event_id: str, now: datetime) -> float:
+        """:meth:`update` for inputs already checked (ModelMonitor checks its own, per event).
+
+        The draw is compared in integers against a cut fixed when the probability changes.
+        """
         cap = self.per_minute
         if cap is not None:
             pace = self._pace

@@ -233,7 +233,8 @@ class ModelMonitor:
         if audit is not None and event_id is not None and not decision.escalate:
             # Suppressed candidates are offered too: the budget let them through
             # unreviewed, so they belong to what the audit must cover.
-            p = audit.update(self.model_id, event_id, now)
+            # Inputs checked above (event_id, now): the unchecked draw (per event).
+            p = audit._draw(self.model_id, event_id, now)
             if p:
                 decision = make_decision(
                     True,
