@@ -33,7 +33,6 @@ Ctrl-C.
 from __future__ import annotations
 
 import argparse
-import atexit
 import contextlib
 import json
 import os
@@ -43,15 +42,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from types import TracebackType
 
 from streams.dev import children
 from streams.dev.local_broker import free_port
+from streams.dev.local_server import LocalServer
 from streams.errors import LocalLabelStudioError
 
 __all__ = [
@@ -80,7 +78,6 @@ _SERVING = re.compile(rb"Starting development server at http://[^:/\s]+:(\d+)/")
 _START_TIMEOUT_SECONDS = 300.0
 
 #: The dev server stops at once on SIGTERM; this only bounds a hung one.
-_STOP_GRACE_SECONDS = 10.0
 
 _LOG_TAIL_LINES = 40
 
@@ -114,19 +111,7 @@ def label_studio_executable() -> Path:
     )
 
 
-# Servers started and not yet stopped; strong references so that a dropped object still
-# has its server stopped at exit.
-_LIVE: set[LocalLabelStudio] = set()
-
-
-@atexit.register
-def _stop_all() -> None:
-    for server in list(_LIVE):
-        with contextlib.suppress(Exception):
-            server.stop()
-
-
-class LocalLabelStudio:
+class LocalLabelStudio(LocalServer):
     """A Label Studio server (SQLite) running as a child process on 127.0.0.1.
 
     Parameters
@@ -150,6 +135,9 @@ class LocalLabelStudio:
     The port is chosen on the first start and asked for again on :meth:`restart`, so a
     client's URL stays valid unless another process took the port meanwhile.
     """
+
+    _not_started_error = LocalLabelStudioError
+    _stop_grace = 10.0
 
     def __init__(
         self,
@@ -178,12 +166,10 @@ class LocalLabelStudio:
         self.allow_local_webhooks = allow_local_webhooks
         # Kept across restarts: a new key would log every browser session out.
         self._secret_key = secrets.token_urlsafe(48)
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._dir: Path | None = None
-        self._owns_dir = False
+        self._init_server()
+        self._executable: Path | None = None
         self._port: int | None = None
         self._log_offset = 0  # where this run's lines start in the log
-        self._lock = threading.Lock()
 
     # -- read-only state ------------------------------------------------------------------
 
@@ -200,81 +186,25 @@ class LocalLabelStudio:
         return f"http://127.0.0.1:{self.port}"
 
     @property
-    def directory(self) -> Path:
-        if self._dir is None:
-            raise LocalLabelStudioError("Label Studio has not been started; call start() first")
-        return self._dir
-
-    @property
     def log_path(self) -> Path:
         """Label Studio's stdout and stderr."""
         return self.directory / "label-studio.log"
 
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
+    # -- LocalServer ----------------------------------------------------------------------
 
-    @property
-    def running(self) -> bool:
-        """Whether the server process is alive (not whether it answers)."""
-        return self._proc is not None and self._proc.poll() is None
+    def _before_start(self) -> None:
+        self._executable = self.executable or label_studio_executable()
 
-    # -- lifecycle ------------------------------------------------------------------------
+    def _launch(self, first: bool) -> None:
+        assert self._executable is not None  # noqa: S101 - found by _before_start()
+        self._spawn(self._executable)
+        self._wait_ready()
 
-    def start(self) -> LocalLabelStudio:
-        """Start the server and wait until its API accepts :attr:`token`; return ``self``."""
-        with self._lock:
-            if self.running:
-                return self
-            executable = self.executable or label_studio_executable()
-            first = self._dir is None
-            if first:
-                self._prepare()
-            try:
-                self._spawn(executable)
-                self._wait_ready()
-            except BaseException:
-                self._terminate()
-                if first:
-                    self._cleanup_dir()
-                raise
-            _LIVE.add(self)
-            return self
+    def _where(self) -> str:
+        return self.url if self._port is not None else "not started"
 
-    def stop(self) -> None:
-        """Stop the server and remove a temporary data directory; safe to call twice."""
-        with self._lock:
-            self._terminate()
-            self._cleanup_dir()
-            _LIVE.discard(self)
-
-    def restart(self, down_for: float = 0.0) -> None:
-        """Stop, stay down ``down_for`` seconds, start again on the same data directory."""
-        with self._lock:
-            self._terminate()
-        time.sleep(down_for)
-        self.start()
-
-    def kill(self) -> None:
-        """SIGKILL the server, keeping its data directory (for fault tests)."""
-        with self._lock:
-            self._terminate(grace=0.0)
-
-    def __enter__(self) -> LocalLabelStudio:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def __repr__(self) -> str:
-        where = self.url if self._port is not None else "not started"
-        state = "running" if self.running else "stopped"
-        return f"LocalLabelStudio({where}, {state}, pid={self.pid})"
+    def _forget(self) -> None:
+        self._port = None
 
     # -- internals ------------------------------------------------------------------------
 
@@ -398,18 +328,6 @@ class LocalLabelStudio:
             return f"; no log at {self.log_path}"
         tail = "\n".join(text.splitlines()[-_LOG_TAIL_LINES:])
         return f"; last lines of {self.log_path}:\n{tail}"
-
-    def _terminate(self, grace: float = _STOP_GRACE_SECONDS) -> None:
-        if self._proc is not None:
-            children.stop(self._proc, grace)
-            self._proc = None
-
-    def _cleanup_dir(self) -> None:
-        if self._owns_dir and self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-            self._dir = None
-            self._owns_dir = False
-            self._port = None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,7 +28,6 @@ Exceptions (part of the tree in :mod:`streams.errors`)::
 from __future__ import annotations
 
 import argparse
-import atexit
 import base64
 import contextlib
 import os
@@ -39,16 +38,15 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from string import Template
-from types import TracebackType
 from typing import Literal
 
 from streams.dev import children
+from streams.dev.local_server import LocalServer
 from streams.errors import LocalBrokerError
 
 __all__ = [
@@ -210,19 +208,7 @@ def _tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
     return "\n".join(text.splitlines()[-lines:]) or f"({path} is empty)"
 
 
-# Brokers started and not yet stopped. Strong references on purpose: a broker object that
-# is dropped without stop() must still be stopped at exit, not leak its JVM.
-_LIVE: set[LocalBroker] = set()
-
-
-@atexit.register
-def _stop_all() -> None:
-    for broker in list(_LIVE):
-        with contextlib.suppress(Exception):
-            broker.stop()
-
-
-class LocalBroker:
+class LocalBroker(LocalServer):
     """A single-node KRaft Kafka (broker+controller) running as a child JVM.
 
     Parameters
@@ -257,6 +243,9 @@ class LocalBroker:
             broker.bootstrap  # '127.0.0.1:39093'
     """
 
+    _not_started_error = LocalBrokerError
+    _stop_grace = _STOP_GRACE_SECONDS
+
     def __init__(
         self,
         data_dir: Path | str | None = None,
@@ -290,15 +279,13 @@ class LocalBroker:
         self._reset()
 
     def _reset(self) -> None:
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._owns_dir = False
-        self._dir: Path | None = None
+        self._init_server()
+        self._java: str | None = None
         self._broker_port: int | None = None
         self._controller_port: int | None = None
         self._sasl_port: int | None = None
         self._keystore_password = secrets.token_hex(16)
         self._cluster_id: str | None = None
-        self._lock = threading.Lock()
 
     # -- read-only state ------------------------------------------------------------------
 
@@ -343,99 +330,31 @@ class LocalBroker:
         raise ValueError(f"listener must be 'PLAINTEXT' or 'SASL_SSL'; got {listener!r}")
 
     @property
-    def pid(self) -> int | None:
-        """Process id of the broker JVM, or ``None`` when it is not running."""
-        return self._proc.pid if self._proc is not None else None
-
-    @property
-    def running(self) -> bool:
-        """Whether the broker JVM is alive (not whether it answers requests)."""
-        return self._proc is not None and self._proc.poll() is None
-
-    @property
-    def directory(self) -> Path:
-        """The data directory in use (config, KRaft log, ``logs/server.log``)."""
-        if self._dir is None:
-            raise LocalBrokerError("the broker has not been started; call start() first")
-        return self._dir
-
-    @property
     def log_path(self) -> Path:
         """The broker's log4j file, ``<directory>/logs/server.log``."""
         return self.directory / "logs" / "server.log"
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    def start(self) -> LocalBroker:
-        """Start the broker and wait until it answers metadata; return ``self``.
+    def _before_start(self) -> None:
+        self._java = _require_tool("java", "to run the Kafka broker")
+        if self.jars_dir is None:
+            self.jars_dir = resolve_jars()
 
-        The first start picks ports, creates the data directory, renders the config and
-        formats storage; later starts (see :meth:`restart`) reuse all of them.
-        """
-        with self._lock:
-            if self.running:
-                return self
-            java = _require_tool("java", "to run the Kafka broker")
-            if self.jars_dir is None:
-                self.jars_dir = resolve_jars()
-            first = self._dir is None
-            if first:
-                self._prepare()
-            try:
-                if first:
-                    if self.sasl_ssl:
-                        self._make_keystore(java)
-                    self._format_storage(java)
-                self._spawn(java)
-                self._wait_ready()
-            except BaseException:
-                # Not ready or interrupted: leave nothing running (and no temp dir behind on
-                # a failed first start).
-                self._terminate()
-                if first:
-                    self._cleanup_dir()
-                raise
-            _LIVE.add(self)
-            return self
+    def _launch(self, first: bool) -> None:
+        """The first start picks ports, creates the data directory, renders the config and
+        formats storage; later starts (see :meth:`restart`) reuse all of them."""
+        java = self._java
+        assert java is not None  # noqa: S101 - found by _before_start()
+        if first:
+            if self.sasl_ssl:
+                self._make_keystore(java)
+            self._format_storage(java)
+        self._spawn(java)
+        self._wait_ready()
 
-    def stop(self) -> None:
-        """Stop the broker (SIGTERM, then SIGKILL) and remove a temporary data directory.
-
-        Safe to call more than once, and registered with :mod:`atexit`.
-        """
-        with self._lock:
-            self._terminate()
-            self._cleanup_dir()
-            _LIVE.discard(self)
-
-    def restart(self, down_for: float = 0.0) -> None:
-        """Stop cleanly, stay down ``down_for`` seconds, and start again with the same data
-        directory and ports."""
-        with self._lock:
-            self._terminate()
-        time.sleep(down_for)
-        self.start()
-
-    def kill(self) -> None:
-        """SIGKILL the broker's process group, keeping data and ports (for fault tests)."""
-        with self._lock:
-            self._terminate(grace=0.0)
-
-    def __enter__(self) -> LocalBroker:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def __repr__(self) -> str:
-        where = f"127.0.0.1:{self._broker_port}" if self._broker_port else "not started"
-        state = "running" if self.running else "stopped"
-        return f"LocalBroker({where}, {state}, pid={self.pid})"
+    def _where(self) -> str:
+        return f"127.0.0.1:{self._broker_port}" if self._broker_port else "not started"
 
     # -- internals ------------------------------------------------------------------------
 
@@ -608,17 +527,6 @@ class LocalBroker:
             f"\n--- tail of {self.log_path} ---\n{_tail(self.log_path)}"
             f"\n--- tail of {stderr} ---\n{_tail(stderr)}"
         )
-
-    def _terminate(self, grace: float = _STOP_GRACE_SECONDS) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            children.stop(proc, grace)
-
-    def _cleanup_dir(self) -> None:
-        if self._owns_dir and self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-            self._dir = None
-            self._owns_dir = False
 
 
 def _cluster_id() -> str:
