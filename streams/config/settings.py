@@ -432,13 +432,34 @@ class LabelStudioSettings(Section):
     webhook_host: str = Field(
         default="0.0.0.0",  # noqa: S104 - Label Studio calls the bridge from outside
         min_length=1,
-        description="address of the webhook endpoint (annotations in; not built yet)",
+        description="listen address of the bridge's webhook endpoint (annotations in)",
     )
     webhook_port: int = Field(default=9111, ge=0, le=65535, description="webhook endpoint port")
+    webhook_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/\s]+(/.*)?$",
+        description="the URL Label Studio calls to reach the webhook endpoint (routable from "
+        "the Label Studio server); when set, the bridge registers it as a webhook on every "
+        "project it uses; when not, annotations arrive by reconciliation alone",
+    )
     webhook_secret: SecretStr | None = Field(
         default=None,
-        description="shared secret Label Studio sends with each webhook (not built yet)",
+        description="shared secret Label Studio sends with each webhook (header "
+        "X-Vigil-Webhook-Secret); requests without it are refused with 401",
         json_schema_extra=_env("VIGIL_LABEL_STUDIO_WEBHOOK_SECRET"),
+    )
+    reconcile_every_s: float = Field(
+        default=30.0,
+        gt=0.0,
+        le=3600.0,
+        description="how often annotations are read back from Label Studio to publish any "
+        "that a webhook missed",
+    )
+    backlog_every_s: float = Field(
+        default=30.0,
+        gt=0.0,
+        le=3600.0,
+        description="how often open tasks per model are counted (vigil_review_backlog)",
     )
 
     @model_validator(mode="after")
