@@ -1,6 +1,6 @@
 """``vigil review label-studio``: the review bridge to Label Studio (SPEC §13), until
-SIGINT/SIGTERM. Today it turns escalations into tasks (:mod:`streams.review.bridge`);
-annotations back as labels are still to come."""
+SIGINT/SIGTERM: escalations become tasks, annotations become LabelEvents
+(:mod:`streams.review.service`)."""
 
 from __future__ import annotations
 
@@ -15,22 +15,21 @@ __all__ = ["register"]
 
 def run_label_studio(args: argparse.Namespace) -> int:
     from streams.dev.children import stop_signals
-    from streams.review.bridge import LabelStudioBridge, serve_metrics
+    from streams.review.service import LabelStudioService
 
     settings = settings_of(args)
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    ls = settings.review.label_studio
-    bridge = LabelStudioBridge(settings)
-    stop_metrics = serve_metrics(bridge.metrics, ls.metrics_host, ls.metrics_port)
+    service = LabelStudioService(settings)
     try:
         # SIGINT/SIGTERM raise KeyboardInterrupt: the clean stop asked for. Stopped between
         # an import and its commit, the batch is read again and finds its tasks.
         with stop_signals(), contextlib.suppress(KeyboardInterrupt):
-            bridge.run()
+            service.start()
+            service.run()
     finally:
-        stop_metrics()
+        service.close()
     return 0
 
 
@@ -38,6 +37,8 @@ def register(sub: Subparsers) -> None:
     r = sub.add_parser("review", help="connect escalations to a review tool")
     r_sub = r.add_subparsers(dest="review_command", required=True)
     ls = with_config(
-        r_sub.add_parser("label-studio", help="create a Label Studio task for each escalation")
+        r_sub.add_parser(
+            "label-studio", help="escalations to Label Studio tasks, annotations back to labels"
+        )
     )
     ls.set_defaults(func=run_label_studio)

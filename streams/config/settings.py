@@ -464,6 +464,12 @@ class LabelStudioSettings(Section):
 
     @model_validator(mode="after")
     def _backoff_grows(self) -> LabelStudioSettings:
+        if self.webhook_url is not None and self.webhook_secret is None:
+            raise ValueError(
+                "review.label_studio.webhook_url needs webhook_secret "
+                "(VIGIL_LABEL_STUDIO_WEBHOOK_SECRET): the endpoint refuses unauthenticated "
+                "webhooks"
+            )
         if self.retry_max_s < self.retry_initial_s:
             raise ValueError(
                 f"review.label_studio.retry_max_s ({self.retry_max_s}) must be >= "

@@ -321,6 +321,35 @@ class LocalLabelStudio(LocalServer):
             return f"{self.url} answers as {user.get('email')!r}, not {self.username!r}"
         return None
 
+    def add_reviewer(self, email: str, password: str) -> str:
+        """Sign a new user up through the organisation's invite link, as a reviewer joins a
+        team, and return that user's API token (to annotate as them)."""
+        import http.cookiejar
+        import urllib.parse
+
+        invite = urllib.request.Request(  # noqa: S310 - http://127.0.0.1, built here
+            f"{self.url}/api/invite", headers={"Authorization": f"Token {self.token}"}
+        )
+        with urllib.request.urlopen(invite, timeout=30) as response:  # noqa: S310
+            signup = self.url + json.loads(response.read())["invite_url"]
+        jar = http.cookiejar.CookieJar()
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        browser.open(signup, timeout=30).read()
+        csrf = next(c.value for c in jar if c.name == "csrftoken")
+        form = {"email": email, "password": password, "csrfmiddlewaretoken": csrf}
+        request = urllib.request.Request(  # noqa: S310
+            signup, data=urllib.parse.urlencode(form).encode(), headers={"Referer": signup}
+        )
+        browser.open(request, timeout=30).read()
+        try:
+            with browser.open(f"{self.url}/api/current-user/token", timeout=30) as response:
+                return str(json.loads(response.read())["token"])
+        except urllib.error.HTTPError as exc:
+            raise LocalLabelStudioError(
+                f"signing up {email!r} at {self.url} did not log them in ({exc.code}): "
+                "a used email, or a password Label Studio refuses (8 characters at least)"
+            ) from None
+
     def _diagnostics(self) -> str:
         try:
             text = self.log_path.read_text(encoding="utf-8", errors="replace")

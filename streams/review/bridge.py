@@ -39,12 +39,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from streams.config import Settings
 from streams.config.settings import LabelStudioSettings
 from streams.errors import InvalidEventError, LabelStudioError, VigilError
-from streams.processing.metrics import OTHER_MODEL
+from streams.review.bridge_metrics import BridgeMetrics
 from streams.review.label_studio_api import LabelStudioClient, LabelStudioUnavailableError
 from streams.review.projects import ProjectDirectory
 from streams.review.tasks import Escalation, decode_escalation, task_payload
@@ -55,56 +54,6 @@ log = logging.getLogger(__name__)
 
 #: The data field that identifies a task's escalation.
 ESCALATION_FIELD = "escalation_id"
-
-
-class BridgeMetrics:
-    """The bridge's counters, in a registry of their own. The ``model`` label takes the
-    first ``max_models`` models seen, then ``_other`` (as a worker's metrics do)."""
-
-    def __init__(self, registry: CollectorRegistry | None = None, *, max_models: int = 500) -> None:
-        if max_models < 1:
-            raise ValueError(f"max_models must be >= 1; got {max_models!r}")
-        self.max_models = max_models
-        self._models: set[str] = set()
-        self.registry = registry if registry is not None else CollectorRegistry()
-        prefix = "vigil_review_bridge"
-        self.tasks_created = Counter(
-            f"{prefix}_tasks_created",
-            "Label Studio tasks created, one per escalation",
-            ["model"],
-            registry=self.registry,
-        )
-        self.tasks_existing = Counter(
-            f"{prefix}_escalations_already_tasked",
-            "escalations consumed again (redelivered or duplicated) whose task already existed",
-            ["model"],
-            registry=self.registry,
-        )
-        self.invalid = Counter(
-            f"{prefix}_invalid_escalations",
-            "consumed messages that are not escalations (SPEC §4), passed over",
-            registry=self.registry,
-        )
-        self.errors = Counter(
-            f"{prefix}_errors",
-            "failed attempts to write a batch of tasks (retried)",
-            ["kind"],
-            registry=self.registry,
-        )
-        self.label_studio_up = Gauge(
-            f"{prefix}_label_studio_up",
-            "1 if the last request to Label Studio succeeded, else 0",
-            registry=self.registry,
-        )
-
-    def model(self, model_id: str) -> str:
-        """The ``model`` label value of ``model_id``."""
-        if model_id in self._models:
-            return model_id
-        if len(self._models) < self.max_models:
-            self._models.add(model_id)
-            return model_id
-        return OTHER_MODEL
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,10 @@ Endpoints (Label Studio 1.23, Community edition):
   background, which this client refuses (:class:`~streams.errors.LabelStudioError`) rather
   than report tasks that may never exist;
 * ``GET /api/tasks/?project=..&query=..``: the Data Manager's task list, filtered on task
-  data fields; ``GET/POST /api/dm/views/``: its saved views.
+  data fields or on the time a task last changed (saving an annotation updates its task's
+  ``updated_at``); ``GET/POST /api/dm/views/``: its saved views;
+* ``GET/POST /api/webhooks/``, ``PATCH /api/webhooks/{id}/``: a project's webhooks;
+* ``GET /api/users/{id}/``: who a user id is.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from streams.errors import LabelStudioError
@@ -99,6 +103,16 @@ class LabelStudioClient:
 
     def project(self, project_id: int) -> Project:
         return _project(self._request("GET", f"/api/projects/{project_id}"))
+
+    def projects(self) -> Iterator[Project]:
+        """Every project this user sees, page by page."""
+        page = 1
+        while True:
+            answer = self._request("GET", "/api/projects", query={"page": page, "page_size": 100})
+            yield from (_project(p) for p in answer["results"])
+            if not answer.get("next"):
+                return
+            page += 1
 
     def find_project(self, title: str) -> Project | None:
         """The project with exactly this title (the lowest id if several), or ``None``."""
@@ -215,6 +229,71 @@ class LabelStudioClient:
             if len(tasks) < _PAGE_SIZE:
                 return
             page += 1
+
+    def annotated_tasks_changed_since(
+        self, project_id: int, since: datetime
+    ) -> Iterator[dict[str, Any]]:
+        """The project's tasks with at least one (not cancelled) annotation that changed
+        after ``since`` (aware), with their annotations, in id order (stable while tasks
+        change). Label Studio compares at microseconds, in UTC."""
+        if since.tzinfo is None:
+            raise ValueError("since must be timezone-aware")
+        stamp = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        items = [
+            {
+                "filter": "filter:tasks:updated_at",
+                "operator": "greater",
+                "type": "Datetime",
+                "value": stamp,
+            },
+            {
+                "filter": "filter:tasks:total_annotations",
+                "operator": "greater",
+                "type": "Number",
+                "value": 0,
+            },
+        ]
+        query = {"filters": {"conjunction": "and", "items": items}, "ordering": ["tasks:id"]}
+        return self.tasks(project_id, query=query, fields="all")
+
+    # -- webhooks and users ---------------------------------------------------------------
+
+    def webhooks(self, project_id: int) -> list[dict[str, Any]]:
+        """The webhooks of one project (``{"id", "url", "headers", "actions", ...}``)."""
+        hooks: list[dict[str, Any]] = self._request(
+            "GET", "/api/webhooks/", query={"project": project_id}
+        )
+        return [h for h in hooks if h.get("project") == project_id]
+
+    def save_webhook(
+        self,
+        project_id: int,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        actions: Sequence[str],
+        webhook_id: int | None = None,
+    ) -> int:
+        """Create (or, given ``webhook_id``, replace the settings of) a project webhook that
+        sends the whole payload for ``actions`` only; its id."""
+        body = {
+            "project": project_id,
+            "url": url,
+            "send_payload": True,
+            "send_for_all_actions": False,
+            "headers": dict(headers),
+            "actions": list(actions),
+            "is_active": True,
+        }
+        if webhook_id is None:
+            return int(self._request("POST", "/api/webhooks/", body=body)["id"])
+        self._request("PATCH", f"/api/webhooks/{webhook_id}/", body=body)
+        return webhook_id
+
+    def user(self, user_id: int) -> dict[str, Any]:
+        """One user (``{"id", "email", "username", ...}``)."""
+        user: dict[str, Any] = self._request("GET", f"/api/users/{user_id}/")
+        return user
 
     # -- transport ------------------------------------------------------------------------
 

@@ -8,7 +8,11 @@ itself (recognised by its description), a class not seen before is added to the 
 before the first task that predicts it, so a reviewer can always pick what the model said.
 
 Every project the bridge uses gets a saved Data Manager view, :data:`QUEUE_VIEW`, that
-lists tasks highest priority first: the queue reviewers work from.
+lists tasks highest priority first: the queue reviewers work from; and, when
+``webhook_url`` is set, one webhook to the bridge for ``ANNOTATION_CREATED`` and
+``ANNOTATION_UPDATED`` carrying the shared secret (kept up to date if the secret or URL
+changes). :meth:`ProjectDirectory.discover` finds every model's project, including those
+made before a restart that no escalation has touched since.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from html import unescape
 from streams.config.settings import LabelStudioSettings
 from streams.review.label_studio_api import LabelStudioClient
 from streams.review.tasks import PredictionKind, label_config
+from streams.review.webhook_endpoint import WEBHOOK_ACTIONS, WEBHOOK_SECRET_HEADER
 
 __all__ = ["BUILT_BY_BRIDGE", "QUEUE_VIEW", "ModelProject", "ProjectDirectory"]
 
@@ -68,6 +73,7 @@ class ProjectDirectory:
         if project is None:
             project = self._resolve(model_id, kind, classes)
             self._ensure_queue_view(project.id)
+            self.ensure_webhook(project.id)
             self._projects[model_id] = project
         missing = set(classes) - project.classes
         if project.maintained and project.kind == "classification" and missing:
@@ -96,6 +102,44 @@ class ProjectDirectory:
         made = self.client.create_project(title, config, description)
         log.info("made Label Studio project %d (%r) for model %s", made.id, title, model_id)
         return ModelProject(made.id, own_config is None, kind, set(classes))
+
+    def discover(self) -> dict[str, int]:
+        """``model id -> project id`` of every model's project: the configured ones and those
+        titled by ``project_title`` (the lowest id when several share a title)."""
+        found = dict(self.settings.projects)
+        head, _, tail = self.settings.project_title.partition("{model_id}")
+        pattern = re.compile(
+            re.escape(head) + r"([A-Za-z0-9][A-Za-z0-9._-]{0,63})" + re.escape(tail)
+        )
+        for project in sorted(self.client.projects(), key=lambda p: p.id):
+            match = pattern.fullmatch(project.title)
+            if match is not None:
+                found.setdefault(match.group(1), project.id)
+        return found
+
+    def ensure_webhook(self, project_id: int) -> None:
+        """Register (or correct) the project's webhook to the bridge, if one is configured."""
+        url = self.settings.webhook_url
+        secret = self.settings.webhook_secret
+        if url is None or secret is None:
+            return
+        headers = {WEBHOOK_SECRET_HEADER: secret.get_secret_value()}
+        mine = [h for h in self.client.webhooks(project_id) if h.get("url") == url]
+        if mine:
+            hook = mine[0]
+            if (
+                hook.get("headers") == headers
+                and set(hook.get("actions") or ()) == set(WEBHOOK_ACTIONS)
+                and hook.get("is_active", True)
+                and hook.get("send_payload", True)
+            ):
+                return
+            self.client.save_webhook(
+                project_id, url, headers=headers, actions=WEBHOOK_ACTIONS, webhook_id=hook["id"]
+            )
+        else:
+            self.client.save_webhook(project_id, url, headers=headers, actions=WEBHOOK_ACTIONS)
+        log.info("project %d sends annotations to %s", project_id, url)
 
     def _ensure_queue_view(self, project_id: int) -> None:
         titles = {view.get("data", {}).get("title") for view in self.client.views(project_id)}
