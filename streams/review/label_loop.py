@@ -72,6 +72,10 @@ class LabelLoop:
         while not self._stop.is_set():
             now = self.clock()
             if now >= next_reconcile:
+                # Webhooks already here go first: reconciliation counts only what they missed.
+                pending = self._drain(0.0)
+                if pending:
+                    self._guard("publish", self._publisher_of(pending))
                 self._guard("reconcile", self.reconciler.run_once)
                 next_reconcile = self.clock() + self.reconcile_every_s
             if self.periodic is not None and now >= next_periodic:
