@@ -256,6 +256,26 @@ class LabelStudioClient:
         query = {"filters": {"conjunction": "and", "items": items}, "ordering": ["tasks:id"]}
         return self.tasks(project_id, query=query, fields="all")
 
+    # -- annotations (what a reviewer's labeling screen sends) -----------------------------
+
+    def annotate(
+        self, task_id: int, result: Sequence[Mapping[str, Any]], *, was_cancelled: bool = False
+    ) -> dict[str, Any]:
+        """Annotate a task as this client's user (``was_cancelled``: skip it)."""
+        body = {"result": list(result), "was_cancelled": was_cancelled}
+        made: dict[str, Any] = self._request(
+            "POST", f"/api/tasks/{task_id}/annotations/", body=body
+        )
+        return made
+
+    def update_annotation(
+        self, annotation_id: int, result: Sequence[Mapping[str, Any]]
+    ) -> dict[str, Any]:
+        changed: dict[str, Any] = self._request(
+            "PATCH", f"/api/annotations/{annotation_id}/", body={"result": list(result)}
+        )
+        return changed
+
     # -- webhooks and users ---------------------------------------------------------------
 
     def webhooks(self, project_id: int) -> list[dict[str, Any]]:
