@@ -4,7 +4,9 @@ One model's escalations, :data:`HUMAN_REVIEWED_MODEL`'s, become Label Studio tas
 person labels in a browser; the demo's synthetic review team stops labelling that model
 (:func:`streams.dev.demo.synthetic_reviewed`), so its label and calibration panels move
 only when the person labels. The other models keep their synthetic reviewers, so the rest
-of the demo looks as without ``--review``.
+of the demo looks as without ``--review``. The bridge serves the whole escalations topic
+(as in production; it has no model filter), so their escalations become tasks too, which
+their synthetic reviewers answer through Kafka, not in Label Studio.
 
 :func:`start_review` starts, in order:
 
