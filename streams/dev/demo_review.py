@@ -171,18 +171,18 @@ class Review:
             login = f"{self.login[0]} / {self.login[1]}"
         else:
             login = "your account (VIGIL_LABEL_STUDIO_URL/_TOKEN name this server)"
-        return (
-            f"review:     Label Studio {self.url}  login {login}\n"
-            f"            open project {self.project!r}, view '{QUEUE_VIEW}', and label.\n"
-            f"            {HUMAN_REVIEWED_MODEL}'s escalations are reviewed there only: its "
-            '"vigil" columns\n'
-            "            stay empty until you label, then its label and calibration panels "
-            "move.\n"
-            "            The other models' escalations become tasks too (the bridge serves "
-            "the whole\n"
-            "            topic), but their synthetic reviewers answer them through Kafka.\n"
-            f"bridge:     {self.bridge_metrics_url}  (config {self.config_path})"
-        )
+        lines = [
+            f"review:     Label Studio {self.url}  login {login}",
+            f"            open project {self.project!r}, view '{QUEUE_VIEW}',",
+            "            and label there:",
+            f"            {HUMAN_REVIEWED_MODEL}'s escalations are reviewed there only, so its "
+            '"vigil" columns',
+            "            stay empty until you label, then its label and calibration panels move.",
+            "            The other models' escalations become tasks too (the bridge serves the",
+            "            whole topic), but their synthetic reviewers answer them through Kafka.",
+            f"bridge:     {self.bridge_metrics_url}  (config {self.config_path})",
+        ]
+        return "\n".join(lines)
 
     def stop(self) -> None:
         """Stop the bridge, then Label Studio (if the demo started it)."""
