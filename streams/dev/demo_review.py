@@ -21,7 +21,7 @@ their synthetic reviewers answer through Kafka, not in Label Studio.
    template directory in the cache (``$VIGIL_CACHE_DIR`` or ``~/.cache/vigil``), which
    every run copies, so later runs start in ~10 s. The template keeps its admin login,
    so the printed login stays the same from run to run (it is a local server on
-   127.0.0.1; the login file is mode 0600).
+   127.0.0.1; the login file is mode 0600). One template per Label Studio version.
 2. **The bridge**, ``python -m streams.cli review label-studio`` as a child process
    (:mod:`streams.dev.children`) with the config :func:`bridge_config` writes next to the
    worker's: free ports on 127.0.0.1 for its webhook endpoint and ``/metrics``, a random
@@ -245,7 +245,7 @@ def _start_local(data_dir: Path) -> LocalLabelStudio:
     from streams.dev.label_studio import LocalLabelStudio, label_studio_executable
 
     executable = label_studio_executable()  # a clear error, before anything starts
-    template = _cache_dir() / _TEMPLATE
+    template = _cache_dir() / f"{_TEMPLATE}-{_version(executable)}"
     if not (template / "vigil-login.json").is_file():
         _say(
             "review:     preparing Label Studio's database, once for all demo runs "
@@ -281,6 +281,21 @@ def _prepare_template(template: Path, executable: Path) -> None:
                 raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _version(executable: Path) -> str:
+    """Label Studio's version next to ``executable`` (from its virtualenv's package
+    metadata), so that an upgrade prepares a new template rather than migrating a copy of
+    the old one on every run; ``unknown`` when it cannot be told.
+
+    >>> _version(Path("/nonexistent/bin/label-studio"))
+    'unknown'
+    """
+    venv = executable.resolve().parent.parent
+    found = sorted(venv.glob("lib/python*/site-packages/label_studio-*.dist-info"))
+    if not found:
+        return "unknown"
+    return found[-1].name.removeprefix("label_studio-").removesuffix(".dist-info")
 
 
 def _cache_dir() -> Path:

@@ -154,7 +154,13 @@ def test_demo_review_makes_tasks_in_label_studio_and_stops_everything(
                     name: f"{tag}.{name}"
                     for name in ("inference", "labels", "escalations", "alerts", "deadletter")
                 },
-                "review": {"label_studio": {"project_title": f"{tag} {{model_id}}"}},
+                # Its own consumer group too: others in this session may use the default.
+                "review": {
+                    "label_studio": {
+                        "project_title": f"{tag} {{model_id}}",
+                        "group_id": f"bridge-{tag}",
+                    }
+                },
             }
         )
     )
