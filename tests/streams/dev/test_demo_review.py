@@ -2,7 +2,8 @@
 
 The end-to-end test points the demo at the session's Label Studio (``VIGIL_LABEL_STUDIO_URL``
 and ``_TOKEN``) and broker, so it costs no server start of its own; the demo's own Label
-Studio (a prepared data directory copied per run) was checked by hand, see the README.
+Studio (a prepared data directory copied per run) is not started here: a minute in CI the
+first time; it was checked by hand (start, Ctrl-C, nothing left).
 That a demo without ``--review`` starts neither is asserted by
 ``test_process_hygiene.test_demo_children_do_not_outlive_it`` (its children by role).
 """
