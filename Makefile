@@ -77,8 +77,9 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-demo: venv jars
-	$(VENV)/bin/vigil demo
+# `make demo REVIEW=1`: also Label Studio and the review bridge (`vigil demo --review`).
+demo: venv jars $(if $(REVIEW),label-studio)
+	$(VENV)/bin/vigil demo$(if $(REVIEW), --review)
 
 bench: venv
 	@set -e; for f in benchmarks/*.py; do \

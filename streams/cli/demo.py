@@ -1,4 +1,5 @@
-"""``vigil demo``: the whole system on this machine (broker, worker, Prometheus, traffic)."""
+"""``vigil demo``: the whole system on this machine (broker, worker, Prometheus, traffic;
+with ``--review`` Label Studio and the review bridge too)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ def run(args: argparse.Namespace) -> int:
         duration=args.duration,
         rate=args.rate,
         traffic_only=args.traffic_only,
+        review=args.review,
     )
 
 
@@ -28,5 +30,11 @@ def register(sub: Subparsers) -> None:
     )
     d.add_argument(
         "--traffic-only", action="store_true", help="only generate traffic (no broker/worker)"
+    )
+    d.add_argument(
+        "--review",
+        action="store_true",
+        help="also Label Studio and the review bridge: label one model's escalations in a "
+        "browser (needs `make label-studio`)",
     )
     d.set_defaults(func=run)

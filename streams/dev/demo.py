@@ -46,10 +46,11 @@ from streams.client import InferencePublisher
 from streams.config import Settings
 from streams.config.settings import deep_merge
 from streams.dev import children
+from streams.dev.demo_review import HUMAN_REVIEWED_MODEL, Review, start_review
 from streams.dev.ground_truth import GroundTruth, ModelTally
 from streams.dev.label_sources import LabelQueue, OutcomeSource, ReviewTeam, by_rule
 from streams.dev.local_broker import free_port
-from streams.dev.scrape import Samples, scrape
+from streams.dev.scrape import Samples, scrape, total
 from streams.dev.summary import LEGEND, SummaryScreen, model_rows, render_table
 from streams.dev.traffic import INVALID_KINDS, DriftSchedule, SyntheticModel, invalid_event
 from streams.errors import LocalPrometheusError, VigilError
@@ -70,6 +71,8 @@ AUDIT_RATE = 0.05
 #: (measured over 20,000 events each). Against the default bar (target_error, 5 %) the
 #: autoaccept_error signal would be on for every model all along and hide churn's drift.
 MAX_AUTOACCEPT_ERROR = 0.35
+#: The bridge's count of annotations published as LabelEvents (shown once it exists).
+ANNOTATIONS_METRIC = "vigil_review_bridge_annotations_published_total"
 #: Seconds between two summaries.
 REPORT_EVERY_S = 2.0
 
@@ -105,7 +108,8 @@ def worker_config(settings: Settings, models: Collection[str]) -> dict[str, Any]
     would be weighed by the audit probability (vigil's record wins over a label's own).
     Every escalation is reviewed, which keeps the weights of the escalated events right
     (1) when the outcome system labels some of them too.
-    The SASL password is left out: the worker reads it from its environment.
+    The SASL password and the Label Studio token and webhook secret are left out: the
+    processes that need them read them from their environment.
     """
     demo: dict[str, Any] = {
         "defaults": {
@@ -119,15 +123,30 @@ def worker_config(settings: Settings, models: Collection[str]) -> dict[str, Any]
         }
     user = settings.model_dump(mode="json", exclude_unset=True)
     user.get("kafka", {}).pop("sasl_password", None)
+    label_studio = user.get("review", {}).get("label_studio", {})
+    for secret in ("token", "webhook_secret"):
+        label_studio.pop(secret, None)
     return deep_merge(demo, user)
+
+
+def synthetic_reviewed(models: Collection[str], *, review: bool) -> set[str]:
+    """The models the synthetic review team labels: all, but with ``--review`` the one a
+    person reviews in Label Studio (:data:`HUMAN_REVIEWED_MODEL`).
+
+    >>> sorted(synthetic_reviewed(["churn", "fraud-detector"], review=True))
+    ['churn']
+    """
+    return {m for m in models if not (review and m == HUMAN_REVIEWED_MODEL)}
 
 
 class LocalPrometheus:
     """A throwaway Prometheus on 127.0.0.1 scraping one local worker with vigil's rules.
 
     The config is ``deploy/prometheus/local.yml.template`` rendered for the worker's
-    metrics port and ``rules_dir``; storage, config and log live in a fresh temporary
-    directory (under ``workdir`` if given) that :meth:`stop` removes.
+    metrics port and ``rules_dir``, plus a ``vigil-review-bridge`` job scraping
+    ``bridge_metrics_port`` when one is given (``vigil demo --review``); storage, config
+    and log live in a fresh temporary directory (under ``workdir`` if given) that
+    :meth:`stop` removes.
     """
 
     def __init__(
@@ -139,8 +158,10 @@ class LocalPrometheus:
         binary: str = "prometheus",
         workdir: Path | None = None,
         start_timeout: float = 30.0,
+        bridge_metrics_port: int | None = None,
     ) -> None:
         self.metrics_port = metrics_port
+        self.bridge_metrics_port = bridge_metrics_port
         self.rules_dir = Path(rules_dir)
         self.template = Path(template)
         self.binary = binary
@@ -178,9 +199,20 @@ class LocalPrometheus:
         return self._dir / "prometheus.log"
 
     def render_config(self) -> str:
-        return self.template.read_text(encoding="utf-8").format(
+        text = self.template.read_text(encoding="utf-8").format(
             metrics_port=self.metrics_port, rules_dir=self.rules_dir.resolve()
         )
+        if self.bridge_metrics_port is None:
+            return text
+        config = yaml.safe_load(text)
+        config.setdefault("scrape_configs", []).append(
+            {
+                "job_name": "vigil-review-bridge",
+                "metrics_path": "/metrics",
+                "static_configs": [{"targets": [f"127.0.0.1:{self.bridge_metrics_port}"]}],
+            }
+        )
+        return yaml.safe_dump(config, sort_keys=False)
 
     def start(self) -> LocalPrometheus:
         problem = self.missing()
@@ -263,21 +295,37 @@ def run_demo(
     duration: float | None = None,
     rate: float = 300.0,
     traffic_only: bool = False,
+    review: bool = False,
 ) -> int:
-    """Run the demo until ``duration`` seconds have passed or a stop signal; returns 0."""
+    """Run the demo until ``duration`` seconds have passed or a stop signal; returns 0.
+
+    ``review``: also Label Studio and the review bridge (:mod:`streams.dev.demo_review`).
+    Raises :class:`~streams.dev.label_studio.LabelStudioMissingError` before anything
+    starts when Label Studio is needed and not installed.
+    """
+    if review and traffic_only:
+        raise VigilError("--review needs the demo's worker: drop --traffic-only")
+    if review and settings.review.label_studio.token is None:
+        from streams.dev.label_studio import label_studio_executable
+
+        label_studio_executable()  # `make label-studio` not run: say so now
     # Installed first, so that a signal while the broker or Prometheus starts (seconds)
     # stops what has started too; SIGTERM and SIGHUP take Ctrl-C's path.
     with children.stop_signals():
-        return _run(settings, duration, rate, traffic_only)
+        return _run(settings, duration, rate, traffic_only, review)
 
 
-def _run(settings: Settings, duration: float | None, rate: float, traffic_only: bool) -> int:
+def _run(
+    settings: Settings, duration: float | None, rate: float, traffic_only: bool, review: bool
+) -> int:
     broker = None
     worker: subprocess.Popen[bytes] | None = None
     prometheus: LocalPrometheus | None = None
+    reviewing: Review | None = None
     bootstrap = settings.kafka.bootstrap
     log_path = Path(tempfile.mkdtemp(prefix="vigil-demo-")) / "demo.log"
-    _say(f"log:        {log_path}  (worker output, Kafka client logs)")
+    what = "worker and review bridge output" if review else "worker output"
+    _say(f"log:        {log_path}  ({what}, Kafka client logs)")
     try:
         with _logging_to(log_path, settings.log_level), log_path.open("ab") as log:
             if not traffic_only and not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
@@ -312,7 +360,12 @@ def _run(settings: Settings, duration: float | None, rate: float, traffic_only: 
                     env=env,
                 )
                 metrics_url = f"http://127.0.0.1:{port}/metrics"
-                prometheus = LocalPrometheus(port)
+                if review:
+                    reviewing = start_review(settings, config, log_path.parent, log, env)
+                prometheus = LocalPrometheus(
+                    port,
+                    bridge_metrics_port=reviewing.bridge_metrics_port if reviewing else None,
+                )
                 prometheus_line = _start_prometheus(prometheus)
                 _say(f"kafka:      {bootstrap}")
                 _say(f"metrics:    {metrics_url}")
@@ -323,15 +376,19 @@ def _run(settings: Settings, duration: float | None, rate: float, traffic_only: 
                 f"            an outcome system labels {OUTCOME_SHARE:.0%} of {OUTCOME_MODEL}'s "
                 "events (no audit for it)"
             )
+            if reviewing is not None:
+                _say(reviewing.banner())
             _say(f"{LEGEND}\n")
             if not traffic_only:
                 _say("Ctrl-C stops everything.\n")
-            _traffic(settings, bootstrap, rate, duration, metrics_url, worker, log_path)
+            _traffic(settings, bootstrap, rate, duration, metrics_url, worker, log_path, reviewing)
         return 0
     except KeyboardInterrupt:
         _say("\nstopping ...")
         return 0
     finally:
+        if reviewing is not None:
+            reviewing.stop()
         if worker is not None:
             children.stop(worker, grace=15.0)
         if prometheus is not None:
@@ -385,6 +442,7 @@ def _traffic(
     metrics_url: str | None,
     worker: subprocess.Popen[bytes] | None,
     log_path: Path,
+    reviewing: Review | None = None,
 ) -> None:
     rng = random.Random(42)  # noqa: S311 - seeded synthetic traffic, not a secret
     models = demo_models(rate)
@@ -394,7 +452,11 @@ def _traffic(
     truth = GroundTruth()
     queue = LabelQueue()
     outcomes = OutcomeSource({OUTCOME_MODEL}, share=OUTCOME_SHARE, delay_s=LABEL_DELAY_S, seed=43)
-    reviewers = ReviewTeam({m.model_id for m in models}, delay_s=LABEL_DELAY_S, seed=44)
+    reviewers = ReviewTeam(
+        synthetic_reviewed([m.model_id for m in models], review=reviewing is not None),
+        delay_s=LABEL_DELAY_S,
+        seed=44,
+    )
     started = time.monotonic()
     next_report = started + REPORT_EVERY_S
     sent = invalid = 0
@@ -414,6 +476,11 @@ def _traffic(
             if worker is not None and worker.poll() is not None:
                 raise VigilError(
                     f"the demo's worker exited with code {worker.returncode}; "
+                    f"its output is in {log_path}"
+                )
+            if reviewing is not None and reviewing.bridge.poll() is not None:
+                raise VigilError(
+                    f"the demo's review bridge exited with code {reviewing.bridge.returncode}; "
                     f"its output is in {log_path}"
                 )
             tick = time.monotonic()
@@ -447,8 +514,22 @@ def _traffic(
                     f"[{tick - started:6.0f}s] sent {sent} (invalid {invalid}), labels: "
                     f"{labels['human']} by reviewers, {labels['outcome']} outcomes"
                 )
+                if reviewing is not None:
+                    head += f"; Label Studio: {_bridge_summary(reviewing.bridge_metrics_url)}"
                 reporter.report(head, truth.tallies)
             time.sleep(max(0.0, 0.1 - (time.monotonic() - tick)))
+
+
+def _bridge_summary(url: str) -> str:
+    """Tasks made and annotations published by the bridge, from its ``/metrics``."""
+    try:
+        samples = scrape(url, timeout=1.0)
+    except OSError:
+        return "bridge starting ..."
+    line = f"{total(samples, 'vigil_review_bridge_tasks_created_total'):.0f} tasks"
+    if ANNOTATIONS_METRIC in samples:
+        line += f", {total(samples, ANNOTATIONS_METRIC):.0f} labelled"
+    return line
 
 
 def _dumps(event: dict[str, Any]) -> bytes:

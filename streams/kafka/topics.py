@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from streams.config import Settings
@@ -49,7 +50,13 @@ def create_topics(settings: Settings, timeout: float = 30.0) -> dict[str, str]:
     def on_error(err: Any) -> None:
         problems.append(err.str())
 
-    conf: dict[str, Any] = {**settings.kafka.confluent_config(), "error_cb": on_error}
+    conf: dict[str, Any] = {
+        **settings.kafka.confluent_config(),
+        "error_cb": on_error,
+        # librdkafka's own lines (e.g. "Purging 1 unserved events" at close) go to logging,
+        # not straight to stderr, where they broke into the demo's screen.
+        "logger": logging.getLogger("vigil.kafka.admin"),
+    }
     admin = AdminClient(conf)
     specs = topic_specs(settings)
     new = [

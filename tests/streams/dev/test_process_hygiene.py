@@ -60,6 +60,10 @@ def _children(pid: int) -> dict[str, int]:
             roles["broker"] = child
         elif "streams.cli worker" in cmd:
             roles["worker"] = child
+        elif "streams.cli review label-studio" in cmd:
+            roles["bridge"] = child
+        elif "label-studio" in cmd:
+            roles["label-studio"] = child
         elif "prometheus" in cmd:
             roles["prometheus"] = child
     return roles
@@ -96,6 +100,7 @@ def test_demo_children_do_not_outlive_it(
         wait_for_line(out, "Ctrl-C stops everything.", pid, READY_WITHIN_S)
         roles = _children(pid)
         spawned.extend(roles.values())
+        # Without --review: no Label Studio, no bridge.
         expected = {"broker", "worker"} | ({"prometheus"} if shutil.which("prometheus") else set())
         assert set(roles) == expected, f"children: {[command_line(c) for c in children_of(pid)]}"
         os.kill(pid, sig)
