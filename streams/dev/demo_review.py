@@ -4,9 +4,8 @@ One model's escalations, :data:`HUMAN_REVIEWED_MODEL`'s, become Label Studio tas
 person labels in a browser; the demo's synthetic review team stops labelling that model
 (:func:`streams.dev.demo.synthetic_reviewed`), so its label and calibration panels move
 only when the person labels. The other models keep their synthetic reviewers, so the rest
-of the demo looks as without ``--review``. The bridge serves the whole escalations topic
-(as in production; it has no model filter), so their escalations become tasks too, which
-their synthetic reviewers answer through Kafka, not in Label Studio.
+of the demo looks as without ``--review``; the bridge sends only that model's escalations
+to Label Studio (``review.label_studio.models``).
 
 :func:`start_review` starts, in order:
 
@@ -107,7 +106,16 @@ def bridge_config(
     for name, port in (("webhook_port", webhook_port), ("metrics_port", metrics_port)):
         if type(port) is not int or not 0 < port < 65536:
             raise ValueError(f"{name} must be a port number (1-65535); got {port!r}")
-    defaults = {"review": {"label_studio": {"project_title": DEMO_PROJECT_TITLE}}}
+    # Only the model a person reviews goes to Label Studio; the others keep their synthetic
+    # reviewers (through Kafka) and leave no unanswered tasks behind.
+    defaults = {
+        "review": {
+            "label_studio": {
+                "project_title": DEMO_PROJECT_TITLE,
+                "models": [HUMAN_REVIEWED_MODEL],
+            }
+        }
+    }
     forced = {
         "review": {
             "label_studio": {
@@ -178,8 +186,7 @@ class Review:
             f"            {HUMAN_REVIEWED_MODEL}'s escalations are reviewed there only, so its "
             '"vigil" columns',
             "            stay empty until you label, then its label and calibration panels move.",
-            "            The other models' escalations become tasks too (the bridge serves the",
-            "            whole topic), but their synthetic reviewers answer them through Kafka.",
+            "            The other models keep their synthetic reviewers (through Kafka).",
             f"bridge:     {self.bridge_metrics_url}  (config {self.config_path})",
         ]
         return "\n".join(lines)

@@ -146,6 +146,7 @@ class LabelStudioBridge:
                 }
             )
         self.consumer = consumer
+        self._routed = frozenset(self.ls.models) if self.ls.models is not None else None
         self._stop = threading.Event()
         self._subscribed = False
         self._held: list[Any] = []  # partitions paused after a message came during a wait
@@ -183,7 +184,7 @@ class LabelStudioBridge:
             where = (message.topic(), message.partition())
             offsets[where] = max(offsets.get(where, -1), message.offset() + 1)
             try:
-                escalations.append(decode_escalation(orjson.loads(message.value())))
+                escalation = decode_escalation(orjson.loads(message.value()))
             except (orjson.JSONDecodeError, InvalidEventError) as exc:
                 self.metrics.invalid.inc()
                 log.error(
@@ -193,6 +194,11 @@ class LabelStudioBridge:
                     message.offset(),
                     exc,
                 )
+                continue
+            if self._routed is not None and escalation.model_id not in self._routed:
+                self.metrics.not_routed.inc()
+                continue
+            escalations.append(escalation)
         if escalations and not self._write(escalations):
             return len(messages)
         if offsets:

@@ -33,6 +33,11 @@ class BridgeMetrics:
             ["model"],
             registry=self.registry,
         )
+        self.not_routed = Counter(
+            f"{prefix}_escalations_not_routed",
+            "escalations of models not in review.label_studio.models, passed over",
+            registry=self.registry,
+        )
         self.invalid = Counter(
             f"{prefix}_invalid_escalations",
             "consumed messages that are not escalations (SPEC §4), passed over",

@@ -50,6 +50,12 @@ class LabelStudioService:
             client = LabelStudioClient(
                 ls.url, ls.token.get_secret_value(), timeout=ls.request_timeout_s
             )
+        if ls.webhook_url is not None and ls.webhook_secret is None:
+            raise VigilError(
+                "review.label_studio.webhook_url is set but webhook_secret is not: set "
+                "VIGIL_LABEL_STUDIO_WEBHOOK_SECRET (the endpoint refuses unauthenticated "
+                "webhooks)"
+            )
         self.settings = settings
         self.client = client
         self.metrics = BridgeMetrics(max_models=settings.worker.max_models)
@@ -88,8 +94,6 @@ class LabelStudioService:
         if self.endpoint is not None:
             self.endpoint.start()
             log.info("webhook endpoint on %s:%d", ls.webhook_host, self.endpoint.port)
-        elif ls.webhook_url is not None:
-            log.warning("review.label_studio.webhook_url is set but webhook_secret is not")
         else:
             log.info("no webhook endpoint: annotations come back by reconciliation alone")
         self.loop.start()

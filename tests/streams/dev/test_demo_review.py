@@ -197,8 +197,11 @@ def test_demo_review_makes_tasks_in_label_studio_and_stops_everything(
             tasks = list(client.tasks(found.id)) if found is not None else []
             time.sleep(1.0)
         assert len(tasks) >= 5, out.read_text()
-        created = total(scrape(bridge_metrics[1]), "vigil_review_bridge_tasks_created_total")
-        assert created >= len(tasks)
+        bridge = scrape(bridge_metrics[1])
+        assert total(bridge, "vigil_review_bridge_tasks_created_total") >= len(tasks)
+        # Only the person's model goes to Label Studio; the others are passed over.
+        assert total(bridge, "vigil_review_bridge_escalations_not_routed_total") > 0
+        assert client.find_project(f"{tag} churn") is None
 
         os.kill(pid, signal.SIGINT)  # Ctrl-C
         assert wait_gone([pid, *roles.values()]) == [], out.read_text()
