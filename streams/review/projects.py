@@ -9,6 +9,15 @@ before the first task that predicts it, so a reviewer can always pick what the m
 
 Every project the bridge uses gets a saved Data Manager view, :data:`QUEUE_VIEW`, that
 lists tasks highest priority first: the queue reviewers work from.
+
+A reviewer who opens a task finds the model's prediction already selected (Label Studio's
+pre-labeling) if the project's ``model_version`` is empty or
+:data:`~streams.review.tasks.PRE_ANNOTATION_VERSION`, the version of every pre-annotation
+the bridge imports (Label Studio serves a task's predictions of the project's model version
+only), and, for the tasks met one after another through "Label All Tasks", if its "Use
+predictions to prelabel tasks" (``show_collab_predictions``) is on. A project the bridge
+makes is made so; one it finds or is given is used as it is, with a warning in the log if
+its settings hide the pre-annotations.
 """
 
 from __future__ import annotations
@@ -20,8 +29,8 @@ from dataclasses import dataclass, field
 from html import unescape
 
 from streams.config.settings import LabelStudioSettings
-from streams.review.label_studio_api import LabelStudioClient
-from streams.review.tasks import PredictionKind, label_config
+from streams.review.label_studio_api import LabelStudioClient, Project
+from streams.review.tasks import PRE_ANNOTATION_VERSION, PredictionKind, label_config
 
 __all__ = ["BUILT_BY_BRIDGE", "QUEUE_VIEW", "ModelProject", "ProjectDirectory"]
 
@@ -81,11 +90,13 @@ class ProjectDirectory:
     def _resolve(self, model_id: str, kind: PredictionKind, classes: Iterable[str]) -> ModelProject:
         configured = self.settings.projects.get(model_id)
         if configured is not None:
-            self.client.project(configured)  # fails now, not at the first import, if absent
+            # Fails now, not at the first import, if absent.
+            _warn_if_predictions_hidden(self.client.project(configured), model_id)
             return ModelProject(configured, maintained=False)
         title = self.settings.project_title.format(model_id=model_id)
         found = self.client.find_project(title)
         if found is not None:
+            _warn_if_predictions_hidden(found, model_id)
             maintained = self.settings.label_config is None and found.description == BUILT_BY_BRIDGE
             offered = {unescape(a or b) for a, b in _CHOICE.findall(found.label_config)}
             found_kind: PredictionKind = "classification" if offered else kind
@@ -93,7 +104,13 @@ class ProjectDirectory:
         own_config = self.settings.label_config
         config = own_config or label_config(kind, classes)
         description = "" if own_config else BUILT_BY_BRIDGE
-        made = self.client.create_project(title, config, description)
+        made = self.client.create_project(
+            title,
+            config,
+            description,
+            model_version=PRE_ANNOTATION_VERSION,
+            show_collab_predictions=True,
+        )
         log.info("made Label Studio project %d (%r) for model %s", made.id, title, model_id)
         return ModelProject(made.id, own_config is None, kind, set(classes))
 
@@ -101,3 +118,23 @@ class ProjectDirectory:
         titles = {view.get("data", {}).get("title") for view in self.client.views(project_id)}
         if QUEUE_VIEW not in titles:
             self.client.create_view(project_id, QUEUE_VIEW, _QUEUE_ORDER)
+
+
+def _warn_if_predictions_hidden(project: Project, model_id: str) -> None:
+    if project.model_version not in ("", PRE_ANNOTATION_VERSION):
+        log.warning(
+            "project %d of model %s shows predictions of model version %r only: reviewers "
+            "will not see the model's prediction pre-selected (set the project's model "
+            "version to %r in its settings)",
+            project.id,
+            model_id,
+            project.model_version,
+            PRE_ANNOTATION_VERSION,
+        )
+    elif not project.show_collab_predictions:
+        log.warning(
+            "project %d of model %s does not use predictions to prelabel tasks: reviewers "
+            "working through 'Label All Tasks' will not see the model's prediction pre-selected",
+            project.id,
+            model_id,
+        )

@@ -4,7 +4,11 @@ a configured project or labeling config used as it is."""
 
 from __future__ import annotations
 
+import json
+import logging
+import urllib.request
 import uuid
+from typing import Any
 
 import pytest
 
@@ -13,8 +17,13 @@ from streams.dev.label_studio import LocalLabelStudio
 from streams.errors import LabelStudioError
 from streams.review.label_studio_api import LabelStudioClient
 from streams.review.projects import BUILT_BY_BRIDGE, QUEUE_VIEW, ProjectDirectory
-from streams.review.tasks import decode_escalation, label_config, task_payload
-from tests.streams.review.escalations import escalations
+from streams.review.tasks import (
+    PRE_ANNOTATION_VERSION,
+    decode_escalation,
+    label_config,
+    task_payload,
+)
+from tests.streams.review.escalations import CLASSES, escalations
 
 pytestmark = pytest.mark.label_studio
 
@@ -90,3 +99,48 @@ def test_reviewers_get_one_saved_queue_of_highest_priority_first(
     client.import_tasks(project.id, [task_payload(decode_escalation(r)) for r in records])
     shown = [task["data"]["priority"] for task in client.tasks(project.id, view=view["id"])]
     assert shown == sorted((r["priority"] for r in records), reverse=True)
+
+
+def _served_task(label_studio: LocalLabelStudio, task_id: int) -> dict[str, Any]:
+    """The task as Label Studio serves it to the labeling interface of a reviewer who opens
+    it (``GET /api/tasks/{id}``: the predictions it pre-labels the task with)."""
+    request = urllib.request.Request(
+        f"{label_studio.url}/api/tasks/{task_id}",
+        headers={"Authorization": f"Token {label_studio.token}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        task: dict[str, Any] = json.loads(response.read())
+    return task
+
+
+def test_the_prediction_pre_labels_its_task_across_model_versions(
+    client: LabelStudioClient, label_studio: LocalLabelStudio
+) -> None:
+    project = ProjectDirectory(client, _settings()).project_for("fraud", "classification", CLASSES)
+    made = client.project(project.id)
+    assert (made.model_version, made.show_collab_predictions) == (PRE_ANNOTATION_VERSION, True)
+
+    # A model release between two imports: the task of version 8 is pre-labelled too.
+    v7, v8 = escalations("fraud", 2)
+    v8 = {**v8, "model_version": "8"}
+    for record in (v7, v8):
+        (task_id,) = client.import_tasks(project.id, [task_payload(decode_escalation(record))])
+        served = _served_task(label_studio, task_id)
+        choices = [p["result"][0]["value"]["choices"] for p in served["predictions"]]
+        assert choices == [[record["prediction"]["label"]]]
+        assert served["data"]["model_version"] == record["model_version"]
+    assert client.project(project.id).model_version == PRE_ANNOTATION_VERSION
+
+
+def test_a_project_whose_settings_hide_the_pre_annotations_is_reported(
+    client: LabelStudioClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = label_config("classification", CLASSES)
+    theirs = client.create_project(f"theirs {uuid.uuid4().hex[:8]}", config, model_version="v1")
+    with caplog.at_level(logging.WARNING, logger="streams.review.projects"):
+        ProjectDirectory(client, _settings(projects={"churn": theirs.id})).project_for(
+            "churn", "classification"
+        )
+    assert f"project {theirs.id} of model churn shows predictions of model version 'v1'" in (
+        caplog.text
+    )
