@@ -57,9 +57,9 @@ class LabelStudioUnavailableError(LabelStudioError):
 
 @dataclass(frozen=True)
 class Project:
-    """A project as the bridge reads it. ``model_version``: the predictions Label Studio
-    shows (``""``: any); ``show_collab_predictions``: whether a prediction pre-labels the
-    task ("Use predictions to prelabel tasks" in its settings)."""
+    """A project as the bridge reads it. The tasks Label Studio hands a reviewer in turn
+    are pre-labelled with their predictions of ``model_version`` if
+    ``show_collab_predictions`` ("Use predictions to prelabel tasks" in its settings)."""
 
     id: int
     title: str
@@ -129,8 +129,8 @@ class LabelStudioClient:
         model_version: str = "",
         show_collab_predictions: bool = True,
     ) -> Project:
-        """Make a project; its predictions of ``model_version`` pre-label its tasks if
-        ``show_collab_predictions`` (see :class:`Project`)."""
+        """Make a project; its predictions of ``model_version`` pre-label the tasks it
+        hands out if ``show_collab_predictions`` (see :class:`Project`)."""
         body = {
             "title": title,
             "label_config": label_config,

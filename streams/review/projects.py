@@ -10,14 +10,14 @@ before the first task that predicts it, so a reviewer can always pick what the m
 Every project the bridge uses gets a saved Data Manager view, :data:`QUEUE_VIEW`, that
 lists tasks highest priority first: the queue reviewers work from.
 
-A reviewer who opens a task finds the model's prediction already selected (Label Studio's
-pre-labeling) if the project's ``model_version`` is empty or
-:data:`~streams.review.tasks.PRE_ANNOTATION_VERSION`, the version of every pre-annotation
-the bridge imports (Label Studio serves a task's predictions of the project's model version
-only), and, for the tasks met one after another through "Label All Tasks", if its "Use
-predictions to prelabel tasks" (``show_collab_predictions``) is on. A project the bridge
-makes is made so; one it finds or is given is used as it is, with a warning in the log if
-its settings hide the pre-annotations.
+A reviewer who works through the queue ("Label Tasks As Displayed"; "Label All Tasks" goes
+by task id in Label Studio Community) finds the model's prediction already selected only if
+the project's "Use predictions to prelabel tasks" (``show_collab_predictions``) is on and
+its ``model_version`` is :data:`~streams.review.tasks.PRE_ANNOTATION_VERSION`, the version
+of every pre-annotation the bridge imports (an empty one becomes that at the first
+import). A task opened from the list shows it pre-selected whatever the settings. A project
+the bridge makes is made so; one it finds or is given is used as it is, with a warning in
+the log if its settings hide the pre-annotations.
 """
 
 from __future__ import annotations
@@ -123,9 +123,9 @@ class ProjectDirectory:
 def _warn_if_predictions_hidden(project: Project, model_id: str) -> None:
     if project.model_version not in ("", PRE_ANNOTATION_VERSION):
         log.warning(
-            "project %d of model %s shows predictions of model version %r only: reviewers "
-            "will not see the model's prediction pre-selected (set the project's model "
-            "version to %r in its settings)",
+            "project %d of model %s pre-labels tasks with predictions of model version %r "
+            "only: reviewers working through its queue will not see the model's prediction "
+            "pre-selected (choose %r in its settings)",
             project.id,
             model_id,
             project.model_version,
@@ -134,7 +134,7 @@ def _warn_if_predictions_hidden(project: Project, model_id: str) -> None:
     elif not project.show_collab_predictions:
         log.warning(
             "project %d of model %s does not use predictions to prelabel tasks: reviewers "
-            "working through 'Label All Tasks' will not see the model's prediction pre-selected",
+            "working through its queue will not see the model's prediction pre-selected",
             project.id,
             model_id,
         )

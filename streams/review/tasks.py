@@ -15,11 +15,11 @@ The prediction becomes the task's pre-annotation: the predicted class selected i
 ``label`` choices (scored with its confidence), or the predicted value in the ``value``
 number field of a regression model. Every pre-annotation carries the same Label Studio
 ``model_version``, :data:`PRE_ANNOTATION_VERSION`, whatever version of the model made the
-prediction (that one stays in the task's ``data.model_version``): Label Studio shows a
-reviewer only the predictions whose ``model_version`` equals its project's (when that is
-set), and an import sets a project's empty one to that of the predictions imported, so a
-value per model version would hide the pre-annotation of every task made after the model's
-next release.
+prediction (that one stays in the task's ``data.model_version``). Label Studio pre-labels
+the tasks it hands a reviewer in turn ("Label All Tasks", "Label Tasks As Displayed") with
+the predictions of its project's ``model_version`` only, and an import sets a project's
+empty one to that of the predictions imported: with one value per model version, every
+task made after the model's next release would reach the reviewer with nothing selected.
 """
 
 from __future__ import annotations

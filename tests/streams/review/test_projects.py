@@ -101,34 +101,44 @@ def test_reviewers_get_one_saved_queue_of_highest_priority_first(
     assert shown == sorted((r["priority"] for r in records), reverse=True)
 
 
-def _served_task(label_studio: LocalLabelStudio, task_id: int) -> dict[str, Any]:
-    """The task as Label Studio serves it to the labeling interface of a reviewer who opens
-    it (``GET /api/tasks/{id}``: the predictions it pre-labels the task with)."""
+def _first_handed_out(
+    label_studio: LocalLabelStudio, project_id: int, ordering: list[str]
+) -> dict[str, Any]:
+    """The task Label Studio hands a reviewer first who works through the tasks in this
+    order ("Label Tasks As Displayed": the Data Manager's ``next_task`` action), with the
+    predictions it pre-labels the task with."""
     request = urllib.request.Request(
-        f"{label_studio.url}/api/tasks/{task_id}",
-        headers={"Authorization": f"Token {label_studio.token}"},
+        f"{label_studio.url}/api/dm/actions?id=next_task&project={project_id}",
+        data=json.dumps({"ordering": ordering}).encode(),
+        headers={
+            "Authorization": f"Token {label_studio.token}",
+            "Content-Type": "application/json",
+        },
+        method="POST",
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         task: dict[str, Any] = json.loads(response.read())
     return task
 
 
-def test_the_prediction_pre_labels_its_task_across_model_versions(
+def test_the_queue_hands_out_tasks_pre_labelled_across_model_versions(
     client: LabelStudioClient, label_studio: LocalLabelStudio
 ) -> None:
     project = ProjectDirectory(client, _settings()).project_for("fraud", "classification", CLASSES)
     made = client.project(project.id)
     assert (made.model_version, made.show_collab_predictions) == (PRE_ANNOTATION_VERSION, True)
+    (view,) = [v for v in client.views(project.id) if v["data"].get("title") == QUEUE_VIEW]
 
-    # A model release between two imports: the task of version 8 is pre-labelled too.
-    v7, v8 = escalations("fraud", 2)
-    v8 = {**v8, "model_version": "8"}
-    for record in (v7, v8):
-        (task_id,) = client.import_tasks(project.id, [task_payload(decode_escalation(record))])
-        served = _served_task(label_studio, task_id)
-        choices = [p["result"][0]["value"]["choices"] for p in served["predictions"]]
-        assert choices == [[record["prediction"]["label"]]]
-        assert served["data"]["model_version"] == record["model_version"]
+    # A model release between two imports; the newer escalation is the more urgent.
+    older, newer = sorted(escalations("fraud", 2), key=lambda r: r["priority"])
+    newer = {**newer, "model_version": "8"}
+    for record in (older, newer):
+        client.import_tasks(project.id, [task_payload(decode_escalation(record))])
+    first = _first_handed_out(label_studio, project.id, view["data"]["ordering"])
+    assert first["data"]["escalation_id"] == newer["escalation_id"]
+    assert first["data"]["model_version"] == "8"
+    choices = [p["result"][0]["value"] for p in first["predictions"]]
+    assert choices == [{"choices": [newer["prediction"]["label"]]}]
     assert client.project(project.id).model_version == PRE_ANNOTATION_VERSION
 
 
@@ -141,6 +151,8 @@ def test_a_project_whose_settings_hide_the_pre_annotations_is_reported(
         ProjectDirectory(client, _settings(projects={"churn": theirs.id})).project_for(
             "churn", "classification"
         )
-    assert f"project {theirs.id} of model churn shows predictions of model version 'v1'" in (
-        caplog.text
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warning.startswith(
+        f"project {theirs.id} of model churn pre-labels tasks with predictions of model "
+        "version 'v1' only"
     )
