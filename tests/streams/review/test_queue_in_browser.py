@@ -64,6 +64,8 @@ def _browser_unavailable(reason: str) -> None:
 def chromium() -> Iterator[Any]:
     """A headless Chromium (Playwright's ``Browser``) for this module."""
     configured = os.environ.get(CHROMIUM_ENV, "").strip()
+    if configured and not (Path(configured).is_file() and os.access(configured, os.X_OK)):
+        _browser_unavailable(f"{CHROMIUM_ENV}={configured!r} is not an executable file")
     executable = configured or shutil.which("chromium") or shutil.which("chromium-browser")
     if not executable:
         _browser_unavailable(
