@@ -61,10 +61,16 @@ class LabelStudioUnavailableError(LabelStudioError):
 
 @dataclass(frozen=True)
 class Project:
+    """A project as the bridge reads it. The tasks Label Studio hands a reviewer in turn
+    are pre-labelled with their predictions of ``model_version`` if
+    ``show_collab_predictions`` ("Use predictions to prelabel tasks" in its settings)."""
+
     id: int
     title: str
     label_config: str
     description: str
+    model_version: str = ""
+    show_collab_predictions: bool = True
 
 
 class LabelStudioClient:
@@ -128,8 +134,24 @@ class LabelStudioClient:
             page += 1
         return min(found, key=lambda p: p.id) if found else None
 
-    def create_project(self, title: str, label_config: str, description: str = "") -> Project:
-        body = {"title": title, "label_config": label_config, "description": description}
+    def create_project(
+        self,
+        title: str,
+        label_config: str,
+        description: str = "",
+        *,
+        model_version: str = "",
+        show_collab_predictions: bool = True,
+    ) -> Project:
+        """Make a project; its predictions of ``model_version`` pre-label the tasks it
+        hands out if ``show_collab_predictions`` (see :class:`Project`)."""
+        body = {
+            "title": title,
+            "label_config": label_config,
+            "description": description,
+            "model_version": model_version,
+            "show_collab_predictions": show_collab_predictions,
+        }
         return _project(self._request("POST", "/api/projects", body=body))
 
     def update_label_config(self, project_id: int, label_config: str) -> Project:
@@ -360,6 +382,8 @@ def _project(answer: Mapping[str, Any]) -> Project:
         str(answer["title"]),
         str(answer.get("label_config") or ""),
         str(answer.get("description") or ""),
+        str(answer.get("model_version") or ""),
+        bool(answer.get("show_collab_predictions", True)),
     )
 
 

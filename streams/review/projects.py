@@ -13,6 +13,15 @@ lists tasks highest priority first: the queue reviewers work from; and, when
 ``ANNOTATION_UPDATED`` carrying the shared secret (kept up to date if the secret or URL
 changes). :meth:`ProjectDirectory.discover` finds every model's project, including those
 made before a restart that no escalation has touched since.
+
+A reviewer who works through the queue ("Label Tasks As Displayed"; "Label All Tasks" goes
+by task id in Label Studio Community) finds the model's prediction already selected only if
+the project's "Use predictions to prelabel tasks" (``show_collab_predictions``) is on and
+its ``model_version`` is :data:`~streams.review.tasks.PRE_ANNOTATION_VERSION`, the version
+of every pre-annotation the bridge imports (an empty one becomes that at the first
+import). A task opened from the list shows it pre-selected whatever the settings. A project
+the bridge makes is made so; one it finds or is given is used as it is, with a warning in
+the log if its settings hide the pre-annotations.
 """
 
 from __future__ import annotations
@@ -24,8 +33,8 @@ from dataclasses import dataclass, field
 from html import unescape
 
 from streams.config.settings import LabelStudioSettings
-from streams.review.label_studio_api import LabelStudioClient
-from streams.review.tasks import PredictionKind, label_config
+from streams.review.label_studio_api import LabelStudioClient, Project
+from streams.review.tasks import PRE_ANNOTATION_VERSION, PredictionKind, label_config
 from streams.review.webhook_endpoint import WEBHOOK_ACTIONS, WEBHOOK_SECRET_HEADER
 
 __all__ = ["BUILT_BY_BRIDGE", "QUEUE_VIEW", "ModelProject", "ProjectDirectory"]
@@ -87,11 +96,13 @@ class ProjectDirectory:
     def _resolve(self, model_id: str, kind: PredictionKind, classes: Iterable[str]) -> ModelProject:
         configured = self.settings.projects.get(model_id)
         if configured is not None:
-            self.client.project(configured)  # fails now, not at the first import, if absent
+            # Fails now, not at the first import, if absent.
+            _warn_if_predictions_hidden(self.client.project(configured), model_id)
             return ModelProject(configured, maintained=False)
         title = self.settings.project_title.format(model_id=model_id)
         found = self.client.find_project(title)
         if found is not None:
+            _warn_if_predictions_hidden(found, model_id)
             maintained = self.settings.label_config is None and found.description == BUILT_BY_BRIDGE
             offered = {unescape(a or b) for a, b in _CHOICE.findall(found.label_config)}
             found_kind: PredictionKind = "classification" if offered else kind
@@ -99,7 +110,13 @@ class ProjectDirectory:
         own_config = self.settings.label_config
         config = own_config or label_config(kind, classes)
         description = "" if own_config else BUILT_BY_BRIDGE
-        made = self.client.create_project(title, config, description)
+        made = self.client.create_project(
+            title,
+            config,
+            description,
+            model_version=PRE_ANNOTATION_VERSION,
+            show_collab_predictions=True,
+        )
         log.info("made Label Studio project %d (%r) for model %s", made.id, title, model_id)
         return ModelProject(made.id, own_config is None, kind, set(classes))
 
@@ -145,3 +162,23 @@ class ProjectDirectory:
         titles = {view.get("data", {}).get("title") for view in self.client.views(project_id)}
         if QUEUE_VIEW not in titles:
             self.client.create_view(project_id, QUEUE_VIEW, _QUEUE_ORDER)
+
+
+def _warn_if_predictions_hidden(project: Project, model_id: str) -> None:
+    if project.model_version not in ("", PRE_ANNOTATION_VERSION):
+        log.warning(
+            "project %d of model %s pre-labels tasks with predictions of model version %r "
+            "only: reviewers working through its queue will not see the model's prediction "
+            "pre-selected (choose %r in its settings)",
+            project.id,
+            model_id,
+            project.model_version,
+            PRE_ANNOTATION_VERSION,
+        )
+    elif not project.show_collab_predictions:
+        log.warning(
+            "project %d of model %s does not use predictions to prelabel tasks: reviewers "
+            "working through its queue will not see the model's prediction pre-selected",
+            project.id,
+            model_id,
+        )

@@ -13,7 +13,13 @@ Pure functions, no I/O. A task's ``data`` carries:
 
 The prediction becomes the task's pre-annotation: the predicted class selected in the
 ``label`` choices (scored with its confidence), or the predicted value in the ``value``
-number field of a regression model.
+number field of a regression model. Every pre-annotation carries the same Label Studio
+``model_version``, :data:`PRE_ANNOTATION_VERSION`, whatever version of the model made the
+prediction (that one stays in the task's ``data.model_version``). Label Studio pre-labels
+the tasks it hands a reviewer in turn ("Label All Tasks", "Label Tasks As Displayed") with
+the predictions of its project's ``model_version`` only, and an import sets a project's
+empty one to that of the predictions imported: with one value per model version, every
+task made after the model's next release would reach the reviewer with nothing selected.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from streams.errors import InvalidEventError
 
 __all__ = [
     "CONTROL",
+    "PRE_ANNOTATION_VERSION",
     "SHOWN_IN",
     "Escalation",
     "PredictionKind",
@@ -42,6 +49,10 @@ PredictionKind = Literal["classification", "regression"]
 #: object it is attached to; the pre-annotation's ``from_name`` and ``to_name``.
 CONTROL = "label"
 SHOWN_IN = "reasons"
+
+#: The Label Studio ``model_version`` of every pre-annotation, and of every project the
+#: bridge makes (see the module docstring).
+PRE_ANNOTATION_VERSION = "vigil"
 
 _MISSING = "(missing)"
 
@@ -169,6 +180,8 @@ def task_payload(escalation: Escalation) -> dict[str, Any]:
     ('m · priority 0.910 · low_confidence', {'age': 3, 'city': '(missing)'})
     >>> task["predictions"][0]["score"], task["predictions"][0]["result"][0]["value"]
     (0.55, {'choices': ['cat']})
+    >>> task["predictions"][0]["model_version"], task["data"]["model_version"]
+    ('vigil', '3')
     """
     record = escalation.record
     reasons = record.get("reasons")
@@ -201,7 +214,6 @@ def task_payload(escalation: Escalation) -> dict[str, Any]:
 
 def _pre_annotation(escalation: Escalation) -> dict[str, Any]:
     prediction = escalation.prediction
-    version = str(escalation.record.get("model_version", "unknown"))
     if escalation.kind == "classification":
         label = str(prediction["label"])
         scores = prediction.get("scores")
@@ -211,7 +223,7 @@ def _pre_annotation(escalation: Escalation) -> dict[str, Any]:
         score = None
         result = {"type": "number", "value": {"number": prediction["value"]}}
     annotation: dict[str, Any] = {
-        "model_version": version,
+        "model_version": PRE_ANNOTATION_VERSION,
         "result": [{"from_name": CONTROL, "to_name": SHOWN_IN, **result}],
     }
     if isinstance(score, int | float) and _is_number(score):

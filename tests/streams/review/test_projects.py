@@ -4,7 +4,11 @@ a configured project or labeling config used as it is."""
 
 from __future__ import annotations
 
+import json
+import logging
+import urllib.request
 import uuid
+from typing import Any
 
 import pytest
 
@@ -13,8 +17,13 @@ from streams.dev.label_studio import LocalLabelStudio
 from streams.errors import LabelStudioError
 from streams.review.label_studio_api import LabelStudioClient
 from streams.review.projects import BUILT_BY_BRIDGE, QUEUE_VIEW, ProjectDirectory
-from streams.review.tasks import decode_escalation, label_config, task_payload
-from tests.streams.review.escalations import escalations
+from streams.review.tasks import (
+    PRE_ANNOTATION_VERSION,
+    decode_escalation,
+    label_config,
+    task_payload,
+)
+from tests.streams.review.escalations import CLASSES, escalations
 
 pytestmark = pytest.mark.label_studio
 
@@ -90,3 +99,60 @@ def test_reviewers_get_one_saved_queue_of_highest_priority_first(
     client.import_tasks(project.id, [task_payload(decode_escalation(r)) for r in records])
     shown = [task["data"]["priority"] for task in client.tasks(project.id, view=view["id"])]
     assert shown == sorted((r["priority"] for r in records), reverse=True)
+
+
+def _first_handed_out(
+    label_studio: LocalLabelStudio, project_id: int, ordering: list[str]
+) -> dict[str, Any]:
+    """The task Label Studio hands a reviewer first who works through the tasks in this
+    order ("Label Tasks As Displayed": the Data Manager's ``next_task`` action), with the
+    predictions it pre-labels the task with."""
+    request = urllib.request.Request(
+        f"{label_studio.url}/api/dm/actions?id=next_task&project={project_id}",
+        data=json.dumps({"ordering": ordering}).encode(),
+        headers={
+            "Authorization": f"Token {label_studio.token}",
+            "Content-Type": "application/json",
+        },
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        task: dict[str, Any] = json.loads(response.read())
+    return task
+
+
+def test_the_queue_hands_out_tasks_pre_labelled_across_model_versions(
+    client: LabelStudioClient, label_studio: LocalLabelStudio
+) -> None:
+    project = ProjectDirectory(client, _settings()).project_for("fraud", "classification", CLASSES)
+    made = client.project(project.id)
+    assert (made.model_version, made.show_collab_predictions) == (PRE_ANNOTATION_VERSION, True)
+    (view,) = [v for v in client.views(project.id) if v["data"].get("title") == QUEUE_VIEW]
+
+    # A model release between two imports; the newer escalation is the more urgent.
+    older, newer = sorted(escalations("fraud", 2), key=lambda r: r["priority"])
+    newer = {**newer, "model_version": "8"}
+    for record in (older, newer):
+        client.import_tasks(project.id, [task_payload(decode_escalation(record))])
+    first = _first_handed_out(label_studio, project.id, view["data"]["ordering"])
+    assert first["data"]["escalation_id"] == newer["escalation_id"]
+    assert first["data"]["model_version"] == "8"
+    choices = [p["result"][0]["value"] for p in first["predictions"]]
+    assert choices == [{"choices": [newer["prediction"]["label"]]}]
+    assert client.project(project.id).model_version == PRE_ANNOTATION_VERSION
+
+
+def test_a_project_whose_settings_hide_the_pre_annotations_is_reported(
+    client: LabelStudioClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = label_config("classification", CLASSES)
+    theirs = client.create_project(f"theirs {uuid.uuid4().hex[:8]}", config, model_version="v1")
+    with caplog.at_level(logging.WARNING, logger="streams.review.projects"):
+        ProjectDirectory(client, _settings(projects={"churn": theirs.id})).project_for(
+            "churn", "classification"
+        )
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warning.startswith(
+        f"project {theirs.id} of model churn pre-labels tasks with predictions of model "
+        "version 'v1' only"
+    )

@@ -9,7 +9,12 @@ import pytest
 
 from streams.cli.main import main
 from streams.errors import InvalidEventError
-from streams.review.tasks import decode_escalation, label_config, task_payload
+from streams.review.tasks import (
+    PRE_ANNOTATION_VERSION,
+    decode_escalation,
+    label_config,
+    task_payload,
+)
 from tests.streams.review.escalations import escalations
 
 GOOD = escalations("fraud", 1)[0]
@@ -40,6 +45,22 @@ def test_a_task_keeps_what_the_way_back_needs_unchanged() -> None:
     for key in ("escalation_id", "event_id", "model_id", "prediction", "priority", "segment"):
         assert data[key] == GOOD[key]
     assert data["inclusion_probability"] == GOOD["inclusion_probability"]
+
+
+@pytest.mark.parametrize("version", ["7", "8", None])
+def test_the_pre_annotation_has_one_label_studio_version_whatever_the_model_version(
+    version: str | None,
+) -> None:
+    # Label Studio serves only the predictions of its project's model version: one per
+    # model release would hide the pre-annotations of tasks made after the next release.
+    record = {**GOOD, "model_version": version}
+    if version is None:
+        del record["model_version"]
+    task = task_payload(decode_escalation(record))
+    (pre_annotation,) = task["predictions"]
+    assert pre_annotation["model_version"] == PRE_ANNOTATION_VERSION
+    assert pre_annotation["result"][0]["value"] == {"choices": [GOOD["prediction"]["label"]]}
+    assert task["data"]["model_version"] == (version or "unknown")
 
 
 def test_class_names_are_escaped_in_the_labeling_config() -> None:
