@@ -90,7 +90,11 @@ class TaskWriter:
             classes = set().union(*(e.classes for e in unique.values()))
             project = self.projects.project_for(model_id, first.kind, classes)
             found = self.client.find_tasks(project.id, ESCALATION_FIELD, unique.keys())
-            todo = [e for eid, e in unique.items() if eid not in found]
+            # Most urgent first: task ids then follow priority within a batch, which is the
+            # order Label Studio Community's "Label All Tasks" hands them out in.
+            todo = sorted(
+                (e for eid, e in unique.items() if eid not in found), key=lambda e: -e.priority
+            )
             self.client.import_tasks(project.id, [task_payload(e) for e in todo])
             repeated = sum(1 for e in escalations if e.model_id == model_id) - len(todo)
             label = self.metrics.model(model_id)
