@@ -60,6 +60,11 @@ SPEC_METRICS: dict[str, str] = {
 PENDING_SPEC_METRICS: dict[str, str] = {
     "vigil_escalation_budget_per_minute": "gauge",
 }
+# SPEC section 7 series that the review bridge (streams/review/bridge.py, job vigil-review)
+# exports rather than the workers.
+BRIDGE_METRICS: dict[str, str] = {
+    "vigil_review_backlog": "gauge",
+}
 # Series that Prometheus itself attaches to every scrape target.
 PROMETHEUS_METRICS = {"up"}
 
@@ -83,7 +88,7 @@ def recorded_names() -> set[str]:
 
 def known_metric(name: str, recorded: set[str]) -> bool:
     """True if ``name`` is a series a query may read: contract, recorded or ``up``."""
-    exported = SPEC_METRICS | PENDING_SPEC_METRICS
+    exported = SPEC_METRICS | PENDING_SPEC_METRICS | BRIDGE_METRICS
     if name in exported or name in recorded or name in PROMETHEUS_METRICS:
         return True
     for suffix in _HISTOGRAM_SUFFIXES:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.deploy.conftest import (
+    BRIDGE_METRICS,
     DASHBOARDS,
     DEPLOY,
     PENDING_SPEC_METRICS,
@@ -128,6 +129,12 @@ def test_contract_metrics_are_exported_by_the_worker() -> None:
         assert any(s in text for s in spellings), (
             f"{name} is not defined in streams/processing/metrics.py"
         )
+
+
+def test_bridge_metrics_are_exported_by_the_review_bridge() -> None:
+    text = (REPO / "streams" / "review" / "bridge.py").read_text(encoding="utf-8")
+    for name in BRIDGE_METRICS:
+        assert f'"{name}"' in text, f"{name} is not defined in streams/review/bridge.py"
 
 
 @pytest.mark.prometheus
