@@ -126,14 +126,16 @@ class LocalPrometheus:
     """A throwaway Prometheus on 127.0.0.1 scraping one local worker with vigil's rules.
 
     The config is ``deploy/prometheus/local.yml.template`` rendered for the worker's
-    metrics port and ``rules_dir``; storage, config and log live in a fresh temporary
-    directory (under ``workdir`` if given) that :meth:`stop` removes.
+    metrics port, the review bridge's (``review_metrics_port``, job ``vigil-review``; none
+    scraped if ``None``) and ``rules_dir``; storage, config and log live in a fresh
+    temporary directory (under ``workdir`` if given) that :meth:`stop` removes.
     """
 
     def __init__(
         self,
         metrics_port: int,
         *,
+        review_metrics_port: int | None = None,
         rules_dir: Path = PROMETHEUS_DIR / "rules",
         template: Path = PROMETHEUS_DIR / "local.yml.template",
         binary: str = "prometheus",
@@ -141,6 +143,7 @@ class LocalPrometheus:
         start_timeout: float = 30.0,
     ) -> None:
         self.metrics_port = metrics_port
+        self.review_metrics_port = review_metrics_port
         self.rules_dir = Path(rules_dir)
         self.template = Path(template)
         self.binary = binary
@@ -178,8 +181,11 @@ class LocalPrometheus:
         return self._dir / "prometheus.log"
 
     def render_config(self) -> str:
+        review = self.review_metrics_port
         return self.template.read_text(encoding="utf-8").format(
-            metrics_port=self.metrics_port, rules_dir=self.rules_dir.resolve()
+            metrics_port=self.metrics_port,
+            rules_dir=self.rules_dir.resolve(),
+            review_targets="" if review is None else f'"127.0.0.1:{review}"',
         )
 
     def start(self) -> LocalPrometheus:

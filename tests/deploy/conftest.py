@@ -239,8 +239,12 @@ def promql_rule_file(path: Path, exprs: Iterable[str]) -> Path:
     return path
 
 
-def render_local_prometheus_config(metrics_port: int, rules_dir: Path = RULES_DIR) -> str:
-    """deploy/prometheus/local.yml.template for a worker on 127.0.0.1:``metrics_port``."""
+def render_local_prometheus_config(
+    metrics_port: int, rules_dir: Path = RULES_DIR, review_metrics_port: int | None = None
+) -> str:
+    """deploy/prometheus/local.yml.template for a worker on 127.0.0.1:``metrics_port`` and,
+    if ``review_metrics_port`` is given, a review bridge on 127.0.0.1:``review_metrics_port``."""
+    review = "" if review_metrics_port is None else f'"127.0.0.1:{review_metrics_port}"'
     return LOCAL_TEMPLATE.read_text(encoding="utf-8").format(
-        metrics_port=metrics_port, rules_dir=Path(rules_dir).resolve()
+        metrics_port=metrics_port, rules_dir=Path(rules_dir).resolve(), review_targets=review
     )
