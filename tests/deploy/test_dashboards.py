@@ -167,6 +167,7 @@ def test_fleet_dashboard_covers_the_fleet_view() -> None:
         "model:vigil_accuracy",
         "model:vigil_estimated_accuracy",
         "vigil_consumer_lag",
+        "max by (model) (vigil_review_backlog)",  # from the review bridge
         "histogram_quantile(0.5, sum by (le) (rate(vigil_event_lag_seconds_bucket",
         "histogram_quantile(0.99, sum by (le) (rate(vigil_event_lag_seconds_bucket",
     ):
@@ -193,6 +194,7 @@ def test_model_dashboard_panels() -> None:
 
     assert "vigil_drift_statistic" in queries("Drift statistic by signal")
     assert "vigil_drift_active" in queries("Drift state by signal")
+    assert "vigil_review_backlog" in queries("Review backlog (open tasks)")
     reliability = ps["Reliability diagram"]
     assert reliability["type"] == "barchart"
     assert {"vigil_reliability_bin_accuracy", "vigil_reliability_bin_confidence"} <= {
