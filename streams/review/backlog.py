@@ -18,8 +18,9 @@ writes to that one; a model with a configured project is read from that project 
 
 Cost of :meth:`BacklogCounter.update`: one ``GET /api/projects/`` per 100 projects whose
 title contains the literal part of ``project_title`` (usually 1), plus one per 100
-configured projects (0 if none). Label Studio computes both counts in its database with
-one query per page; no task is transferred.
+configured projects (0 if none). Label Studio computes the counts in its database, in a
+few queries per page (each a count over the listed projects' tasks and annotations); no
+task is transferred.
 """
 
 from __future__ import annotations
