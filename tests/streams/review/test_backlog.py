@@ -13,6 +13,7 @@ import pytest
 from streams.config.settings import LabelStudioSettings
 from streams.dev.label_studio import LocalLabelStudio
 from streams.errors import LabelStudioError
+from streams.review import label_studio_api
 from streams.review.backlog import BacklogCounter, title_pattern
 from streams.review.bridge_metrics import BridgeMetrics
 from streams.review.label_studio_api import (
@@ -186,9 +187,11 @@ def delete_project(ls: LocalLabelStudio, project_id: int) -> None:
 
 @pytest.mark.label_studio
 def test_the_backlog_of_real_projects_counts_skipped_tasks_as_open(
-    label_studio: LocalLabelStudio,
+    label_studio: LocalLabelStudio, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = LabelStudioClient(label_studio.url, label_studio.token)
+    # Two projects a page: the three titled ones below take two pages.
+    monkeypatch.setattr(label_studio_api, "_PAGE_SIZE", 2)
     prefix = f"backlog {uuid.uuid4().hex[:8]}"
     config = label_config("classification", CLASSES)
 
