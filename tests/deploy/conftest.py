@@ -60,8 +60,8 @@ SPEC_METRICS: dict[str, str] = {
 PENDING_SPEC_METRICS: dict[str, str] = {
     "vigil_escalation_budget_per_minute": "gauge",
 }
-# SPEC section 7 series that the review bridge (streams/review/bridge.py, job vigil-review)
-# exports rather than the workers.
+# SPEC section 7 series that the review bridge exports (streams/review/bridge_metrics.py,
+# job vigil-review) rather than the workers.
 BRIDGE_METRICS: dict[str, str] = {
     "vigil_review_backlog": "gauge",
 }

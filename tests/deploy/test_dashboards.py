@@ -132,9 +132,9 @@ def test_contract_metrics_are_exported_by_the_worker() -> None:
 
 
 def test_bridge_metrics_are_exported_by_the_review_bridge() -> None:
-    text = (REPO / "streams" / "review" / "bridge.py").read_text(encoding="utf-8")
+    text = (REPO / "streams" / "review" / "bridge_metrics.py").read_text(encoding="utf-8")
     for name in BRIDGE_METRICS:
-        assert f'"{name}"' in text, f"{name} is not defined in streams/review/bridge.py"
+        assert f'"{name}"' in text, f"{name} is not defined in streams/review/bridge_metrics.py"
 
 
 @pytest.mark.prometheus
