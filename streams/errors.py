@@ -16,13 +16,17 @@
     ├── LocalPrometheusError (RuntimeError)  the demo's Prometheus (:mod:`streams.dev.demo`)
     ├── LocalLabelStudioError (RuntimeError) a local Label Studio (:mod:`streams.dev.label_studio`)
     │   └── LabelStudioMissingError          not installed (``make label-studio``)
-    └── LabelStudioError (RuntimeError)      a Label Studio API request failed (refused)
-        └── LabelStudioUnavailableError      unreachable, or a server error: retry later
+    ├── LabelStudioError (RuntimeError)      a Label Studio API request failed (refused)
+    │   └── LabelStudioUnavailableError      unreachable, or a server error: retry later
+    ├── InvalidAnnotationError (ValueError)  an annotation that cannot be a LabelEvent
+    └── LabelSinkError (RuntimeError)        labels not confirmed by the broker: send again
 
-``CheckpointError``, the local broker's three subclasses, ``LabelStudioMissingError`` and
-``LabelStudioUnavailableError`` are defined next to the code that raises them
-(:mod:`streams.kafka.checkpoints`, :mod:`streams.dev.local_broker`,
-:mod:`streams.dev.label_studio`, :mod:`streams.review.label_studio_api`).
+``CheckpointError``, the local broker's three subclasses, ``LabelStudioMissingError``,
+``LabelStudioUnavailableError``, ``InvalidAnnotationError`` and ``LabelSinkError`` are
+defined next to the code that raises them (:mod:`streams.kafka.checkpoints`,
+:mod:`streams.dev.local_broker`, :mod:`streams.dev.label_studio`,
+:mod:`streams.review.label_studio_api`, :mod:`streams.review.annotations`,
+:mod:`streams.review.label_sink`).
 """
 
 from __future__ import annotations

@@ -143,25 +143,24 @@ class LocalPrometheus:
     """A throwaway Prometheus on 127.0.0.1 scraping one local worker with vigil's rules.
 
     The config is ``deploy/prometheus/local.yml.template`` rendered for the worker's
-    metrics port and ``rules_dir``, plus a ``vigil-review-bridge`` job scraping
-    ``bridge_metrics_port`` when one is given (``vigil demo --review``); storage, config
-    and log live in a fresh temporary directory (under ``workdir`` if given) that
-    :meth:`stop` removes.
+    metrics port, the review bridge's (``review_metrics_port``, job ``vigil-review``; none
+    scraped if ``None``) and ``rules_dir``; storage, config and log live in a fresh
+    temporary directory (under ``workdir`` if given) that :meth:`stop` removes.
     """
 
     def __init__(
         self,
         metrics_port: int,
         *,
+        review_metrics_port: int | None = None,
         rules_dir: Path = PROMETHEUS_DIR / "rules",
         template: Path = PROMETHEUS_DIR / "local.yml.template",
         binary: str = "prometheus",
         workdir: Path | None = None,
         start_timeout: float = 30.0,
-        bridge_metrics_port: int | None = None,
     ) -> None:
         self.metrics_port = metrics_port
-        self.bridge_metrics_port = bridge_metrics_port
+        self.review_metrics_port = review_metrics_port
         self.rules_dir = Path(rules_dir)
         self.template = Path(template)
         self.binary = binary
@@ -199,20 +198,12 @@ class LocalPrometheus:
         return self._dir / "prometheus.log"
 
     def render_config(self) -> str:
-        text = self.template.read_text(encoding="utf-8").format(
-            metrics_port=self.metrics_port, rules_dir=self.rules_dir.resolve()
+        review = self.review_metrics_port
+        return self.template.read_text(encoding="utf-8").format(
+            metrics_port=self.metrics_port,
+            rules_dir=self.rules_dir.resolve(),
+            review_targets="" if review is None else f'"127.0.0.1:{review}"',
         )
-        if self.bridge_metrics_port is None:
-            return text
-        config = yaml.safe_load(text)
-        config.setdefault("scrape_configs", []).append(
-            {
-                "job_name": "vigil-review-bridge",
-                "metrics_path": "/metrics",
-                "static_configs": [{"targets": [f"127.0.0.1:{self.bridge_metrics_port}"]}],
-            }
-        )
-        return yaml.safe_dump(config, sort_keys=False)
 
     def start(self) -> LocalPrometheus:
         problem = self.missing()
@@ -364,7 +355,7 @@ def _run(
                     reviewing = start_review(settings, config, log_path.parent, log, env)
                 prometheus = LocalPrometheus(
                     port,
-                    bridge_metrics_port=reviewing.bridge_metrics_port if reviewing else None,
+                    review_metrics_port=reviewing.bridge_metrics_port if reviewing else None,
                 )
                 prometheus_line = _start_prometheus(prometheus)
                 _say(f"kafka:      {bootstrap}")

@@ -4,7 +4,8 @@
 * :mod:`streams.review.tasks`: an escalation as a task, and the labeling config;
 * :mod:`streams.review.projects`: each model's project, made on first use;
 * :mod:`streams.review.bridge`: the consumer loop and its guarantee (``vigil review
-  label-studio``).
+  label-studio``);
+* :mod:`streams.review.backlog`: open tasks per model (``vigil_review_backlog``).
 """
 
 from __future__ import annotations

@@ -90,6 +90,14 @@ class BridgeMetrics:
             "1 if the last request to Label Studio succeeded, else 0",
             registry=self.registry,
         )
+        # SPEC §7 names it without the bridge's prefix; set by streams.review.backlog.
+        self.backlog = Gauge(
+            "vigil_review_backlog",
+            "open review tasks per model: Label Studio tasks without a completed "
+            "(submitted, not skipped) annotation",
+            ["model"],
+            registry=self.registry,
+        )
 
     def model(self, model_id: str) -> str:
         """The ``model`` label value of ``model_id``."""

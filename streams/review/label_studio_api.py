@@ -41,7 +41,7 @@ from typing import Any
 
 from streams.errors import LabelStudioError
 
-__all__ = ["LabelStudioClient", "LabelStudioUnavailableError", "Project"]
+__all__ = ["LabelStudioClient", "LabelStudioUnavailableError", "Project", "ProjectCounts"]
 
 #: Values per Data Manager filter request: each becomes one ``or`` item in the URL's query
 #: (~190 bytes encoded); 200 worked against Label Studio 1.23, whose dev server takes
@@ -71,6 +71,31 @@ class Project:
     description: str
     model_version: str = ""
     show_collab_predictions: bool = True
+
+
+@dataclass(frozen=True)
+class ProjectCounts:
+    """A project's task counts, as Label Studio's project list computes them.
+
+    ``annotated_tasks`` is Label Studio's ``num_tasks_with_annotations``: tasks with at
+    least one annotation that is not cancelled (skipped), not a ground-truth copy, and has a
+    result. A task whose only annotations were skipped is not annotated.
+    """
+
+    id: int
+    title: str
+    tasks: int
+    annotated_tasks: int
+
+    @property
+    def open_tasks(self) -> int:
+        """Tasks without such an annotation (never negative)."""
+        return max(0, self.tasks - self.annotated_tasks)
+
+
+#: The fields :meth:`LabelStudioClient.project_counts` asks for: Label Studio 1.23's
+#: ``include`` both limits the counts it computes and the fields it returns.
+_COUNT_FIELDS = ("id", "title", "task_number", "num_tasks_with_annotations")
 
 
 class LabelStudioClient:
@@ -109,16 +134,6 @@ class LabelStudioClient:
 
     def project(self, project_id: int) -> Project:
         return _project(self._request("GET", f"/api/projects/{project_id}"))
-
-    def projects(self) -> Iterator[Project]:
-        """Every project this user sees, page by page."""
-        page = 1
-        while True:
-            answer = self._request("GET", "/api/projects", query={"page": page, "page_size": 100})
-            yield from (_project(p) for p in answer["results"])
-            if not answer.get("next"):
-                return
-            page += 1
 
     def find_project(self, title: str) -> Project | None:
         """The project with exactly this title (the lowest id if several), or ``None``."""
@@ -159,6 +174,38 @@ class LabelStudioClient:
         existing annotations)."""
         body = {"label_config": label_config}
         return _project(self._request("PATCH", f"/api/projects/{project_id}", body=body))
+
+    def project_counts(
+        self, *, title_contains: str = "", ids: Iterable[int] | None = None
+    ) -> list[ProjectCounts]:
+        """Task counts of the projects whose title contains ``title_contains`` (ignoring
+        case; every project if empty), or, given ``ids``, of those projects (ids that do
+        not exist are left out). One request per 100 projects, ordered by id; a project
+        made or deleted between two pages may be missed or listed twice."""
+        base = {"include": ",".join(_COUNT_FIELDS), "ordering": "id", "page_size": _PAGE_SIZE}
+        if ids is not None:
+            wanted = sorted(set(ids))
+            queries = [
+                {**base, "ids": ",".join(str(i) for i in wanted[start : start + _PAGE_SIZE])}
+                for start in range(0, len(wanted), _PAGE_SIZE)
+            ]
+        else:
+            queries = [{**base, "title": title_contains} if title_contains else base]
+        found: dict[int, ProjectCounts] = {}
+        for query in queries:
+            page = 1
+            while True:
+                answer = self._request("GET", "/api/projects/", query={**query, "page": page})
+                results = answer.get("results") if isinstance(answer, dict) else None
+                if not isinstance(results, list):
+                    raise LabelStudioError(f"GET /api/projects/ answered {_excerpt(answer)}")
+                for item in results:
+                    counts = _project_counts(item)
+                    found[counts.id] = counts
+                if not answer.get("next"):
+                    break
+                page += 1
+        return [found[i] for i in sorted(found)]
 
     # -- Data Manager views ---------------------------------------------------------------
 
@@ -385,6 +432,22 @@ def _project(answer: Mapping[str, Any]) -> Project:
         str(answer.get("model_version") or ""),
         bool(answer.get("show_collab_predictions", True)),
     )
+
+
+def _project_counts(answer: Mapping[str, Any]) -> ProjectCounts:
+    try:
+        counts = ProjectCounts(
+            int(answer["id"]),
+            str(answer["title"]),
+            int(answer["task_number"]),
+            int(answer["num_tasks_with_annotations"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        raise LabelStudioError(
+            f"GET /api/projects/ answered a project without {', '.join(_COUNT_FIELDS)}: "
+            f"{_excerpt(answer)} (a Label Studio older than 1.23?)"
+        ) from None
+    return counts
 
 
 def _excerpt(answer: Any) -> str:

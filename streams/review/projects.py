@@ -33,11 +33,19 @@ from dataclasses import dataclass, field
 from html import unescape
 
 from streams.config.settings import LabelStudioSettings
-from streams.review.label_studio_api import LabelStudioClient, Project
+from streams.events.schema import MODEL_ID_RE
+from streams.review.label_studio_api import LabelStudioClient, Project, ProjectCounts
 from streams.review.tasks import PRE_ANNOTATION_VERSION, PredictionKind, label_config
 from streams.review.webhook_endpoint import WEBHOOK_ACTIONS, WEBHOOK_SECRET_HEADER
 
-__all__ = ["BUILT_BY_BRIDGE", "QUEUE_VIEW", "ModelProject", "ProjectDirectory"]
+__all__ = [
+    "BUILT_BY_BRIDGE",
+    "QUEUE_VIEW",
+    "ModelProject",
+    "ProjectDirectory",
+    "model_projects",
+    "title_pattern",
+]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +62,66 @@ QUEUE_VIEW = "Review queue (highest priority first)"
 _QUEUE_ORDER = ("-tasks:data.priority",)
 
 _CHOICE = re.compile(r"""<Choice\s+value=(?:"([^"]*)"|'([^']*)')\s*/>""")
+
+
+#: Stands for the model id while ``project_title`` is split into its literal parts.
+_MARK = "\x00"
+
+
+def title_pattern(project_title: str) -> tuple[re.Pattern[str], str]:
+    """The regex that reads a model id back from a title made by ``project_title``, and the
+    longest literal part of the title (the text to search projects by; may be empty).
+
+    >>> pattern, literal = title_pattern("vigil {model_id}")
+    >>> pattern.fullmatch("vigil fraud-v2")["model"], literal
+    ('fraud-v2', 'vigil ')
+    >>> pattern.fullmatch("vigil two words") is None
+    True
+    """
+    try:
+        parts = project_title.format(model_id=_MARK).split(_MARK)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(
+            f"project_title must contain {{model_id}} and no other field; "
+            f"got {project_title!r} ({exc})"
+        ) from None
+    if len(parts) < 2:
+        raise ValueError(f"project_title must contain {{model_id}}; got {project_title!r}")
+    # The first {model_id} captures it; any later one must repeat it.
+    regex = re.escape(parts[0]) + f"(?P<model>{MODEL_ID_RE.pattern})"
+    regex += "(?P=model)".join(re.escape(part) for part in parts[1:])
+    return re.compile(regex), max(parts, key=len)
+
+
+def model_projects(
+    client: LabelStudioClient, settings: LabelStudioSettings
+) -> dict[str, ProjectCounts]:
+    """``model id -> counts`` of the project each model's tasks go to: those configured in
+    ``projects``, and every project titled by ``project_title`` whose title yields a valid
+    model id (SPEC §4); of several projects with one title the lowest id, as the bridge
+    writes to that one. Only models in ``models``, when that is set. One ``GET
+    /api/projects/`` per 100 projects whose title contains the literal part of
+    ``project_title``, plus one per 100 configured projects."""
+    configured = settings.projects
+    found: dict[str, ProjectCounts] = {}
+    if configured:
+        by_id = {c.id: c for c in client.project_counts(ids=configured.values())}
+        for model, project_id in configured.items():
+            if project_id in by_id:
+                found[model] = by_id[project_id]
+    pattern, literal = title_pattern(settings.project_title)
+    # Ordered by id: the first project of a title is the lowest id, as the bridge picks.
+    for counts in client.project_counts(title_contains=literal):
+        match = pattern.fullmatch(counts.title)
+        if match is None:
+            continue
+        model = match["model"]
+        if model not in configured and model not in found:
+            found[model] = counts
+    if settings.models is not None:
+        wanted = set(settings.models)
+        found = {m: c for m, c in found.items() if m in wanted}
+    return found
 
 
 @dataclass
@@ -121,18 +189,8 @@ class ProjectDirectory:
         return ModelProject(made.id, own_config is None, kind, set(classes))
 
     def discover(self) -> dict[str, int]:
-        """``model id -> project id`` of every model's project: the configured ones and those
-        titled by ``project_title`` (the lowest id when several share a title)."""
-        found = dict(self.settings.projects)
-        head, _, tail = self.settings.project_title.partition("{model_id}")
-        pattern = re.compile(
-            re.escape(head) + r"([A-Za-z0-9][A-Za-z0-9._-]{0,63})" + re.escape(tail)
-        )
-        for project in sorted(self.client.projects(), key=lambda p: p.id):
-            match = pattern.fullmatch(project.title)
-            if match is not None:
-                found.setdefault(match.group(1), project.id)
-        return found
+        """``model id -> project id`` of every model's project (:func:`model_projects`)."""
+        return {m: c.id for m, c in model_projects(self.client, self.settings).items()}
 
     def ensure_webhook(self, project_id: int) -> None:
         """Register (or correct) the project's webhook to the bridge, if one is configured."""

@@ -81,9 +81,11 @@ class LabelStudioService:
         self._stop_metrics: Callable[[], None] | None = None
         self._webhooks_checked = False
 
-    def periodic_job(self) -> Callable[[], object] | None:
-        """The backlog count, when there is one to run (None until it exists)."""
-        return None
+    def periodic_job(self) -> Callable[[], object]:
+        """The backlog count (``vigil_review_backlog{model}``)."""
+        from streams.review.backlog import BacklogCounter
+
+        return BacklogCounter(self.client, self.settings.review.label_studio, self.metrics).update
 
     def start(self) -> LabelStudioService:
         from streams.review.bridge import serve_metrics

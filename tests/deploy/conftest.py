@@ -60,6 +60,11 @@ SPEC_METRICS: dict[str, str] = {
 PENDING_SPEC_METRICS: dict[str, str] = {
     "vigil_escalation_budget_per_minute": "gauge",
 }
+# SPEC section 7 series that the review bridge exports (streams/review/bridge_metrics.py,
+# job vigil-review) rather than the workers.
+BRIDGE_METRICS: dict[str, str] = {
+    "vigil_review_backlog": "gauge",
+}
 # Series that Prometheus itself attaches to every scrape target.
 PROMETHEUS_METRICS = {"up"}
 
@@ -83,7 +88,7 @@ def recorded_names() -> set[str]:
 
 def known_metric(name: str, recorded: set[str]) -> bool:
     """True if ``name`` is a series a query may read: contract, recorded or ``up``."""
-    exported = SPEC_METRICS | PENDING_SPEC_METRICS
+    exported = SPEC_METRICS | PENDING_SPEC_METRICS | BRIDGE_METRICS
     if name in exported or name in recorded or name in PROMETHEUS_METRICS:
         return True
     for suffix in _HISTOGRAM_SUFFIXES:
@@ -234,8 +239,12 @@ def promql_rule_file(path: Path, exprs: Iterable[str]) -> Path:
     return path
 
 
-def render_local_prometheus_config(metrics_port: int, rules_dir: Path = RULES_DIR) -> str:
-    """deploy/prometheus/local.yml.template for a worker on 127.0.0.1:``metrics_port``."""
+def render_local_prometheus_config(
+    metrics_port: int, rules_dir: Path = RULES_DIR, review_metrics_port: int | None = None
+) -> str:
+    """deploy/prometheus/local.yml.template for a worker on 127.0.0.1:``metrics_port`` and,
+    if ``review_metrics_port`` is given, a review bridge on 127.0.0.1:``review_metrics_port``."""
+    review = "" if review_metrics_port is None else f'"127.0.0.1:{review_metrics_port}"'
     return LOCAL_TEMPLATE.read_text(encoding="utf-8").format(
-        metrics_port=metrics_port, rules_dir=Path(rules_dir).resolve()
+        metrics_port=metrics_port, rules_dir=Path(rules_dir).resolve(), review_targets=review
     )

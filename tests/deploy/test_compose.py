@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
+from streams.config.settings import LabelStudioSettings
 from tests.deploy.conftest import DEPLOY, REPO, RULE_FILES, load_yaml, run_tool
 
-VIGIL_SERVICES = ("topics", "worker-1", "worker-2", "demo-traffic")
+VIGIL_SERVICES = ("topics", "worker-1", "worker-2", "demo-traffic", "review-bridge")
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +55,7 @@ def test_services(services: dict[str, dict[str, Any]]) -> None:
     assert set(services) == {
         "kafka",
         *VIGIL_SERVICES,
+        "label-studio",
         "prometheus",
         "alertmanager",
         "grafana",
@@ -103,7 +105,7 @@ def test_vigil_services_start_in_order(services: dict[str, dict[str, Any]]) -> N
     assert services["topics"]["command"] == ["topics", "create"]
     assert services["topics"]["depends_on"]["kafka"]["condition"] == "service_healthy"
     assert services["demo-traffic"]["command"] == ["demo", "--traffic-only"]
-    for name in ("worker-1", "worker-2", "demo-traffic"):
+    for name in ("worker-1", "worker-2", "demo-traffic", "review-bridge"):
         condition = services[name]["depends_on"]["topics"]["condition"]
         assert condition == "service_completed_successfully", name
     for name in VIGIL_SERVICES:
@@ -118,6 +120,29 @@ def test_prometheus_scrapes_the_compose_workers(services: dict[str, dict[str, An
         assert services[name]["command"][0] == "worker"
         assert f"{name}:9108" in targets
         assert services[name]["healthcheck"]["test"][-1].find(":9108/metrics") > 0
+
+
+def test_the_review_bridge_reaches_label_studio_and_is_scraped(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    bridge, label_studio = services["review-bridge"], services["label-studio"]
+    assert bridge["command"] == ["review", "label-studio"]
+    # The Label Studio that tests and CI run (requirements-label-studio.lock).
+    lock = (REPO / "requirements-label-studio.lock").read_text(encoding="utf-8")
+    (version,) = re.findall(r"^label-studio==(\S+)", lock, re.MULTILINE)
+    assert label_studio["image"] == f"heartexlabs/label-studio:{version}"
+    ls_env, env = label_studio["environment"], bridge["environment"]
+    assert env["VIGIL_LABEL_STUDIO_URL"] == "http://label-studio:8080"
+    assert "8080:8080" in label_studio["ports"]
+    # The bridge acts as the admin user that Label Studio makes from these variables.
+    assert env["VIGIL_LABEL_STUDIO_TOKEN"] == ls_env["LABEL_STUDIO_USER_TOKEN"]
+    assert ls_env["LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN"] == "true"
+    assert bridge["depends_on"]["label-studio"]["condition"] == "service_healthy"
+    assert "healthcheck" in label_studio
+    config = load_yaml(DEPLOY / "prometheus" / "prometheus.yml")
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "vigil-review"]
+    targets = [t for sc in job["static_configs"] for t in sc["targets"]]
+    assert targets == [f"{bridge['hostname']}:{LabelStudioSettings().metrics_port}"]
 
 
 def test_mounted_host_paths_exist(services: dict[str, dict[str, Any]]) -> None:

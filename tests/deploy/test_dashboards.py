@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.deploy.conftest import (
+    BRIDGE_METRICS,
     DASHBOARDS,
     DEPLOY,
     PENDING_SPEC_METRICS,
@@ -130,6 +131,12 @@ def test_contract_metrics_are_exported_by_the_worker() -> None:
         )
 
 
+def test_bridge_metrics_are_exported_by_the_review_bridge() -> None:
+    text = (REPO / "streams" / "review" / "bridge_metrics.py").read_text(encoding="utf-8")
+    for name in BRIDGE_METRICS:
+        assert f'"{name}"' in text, f"{name} is not defined in streams/review/bridge_metrics.py"
+
+
 @pytest.mark.prometheus
 def test_every_query_parses(promtool: str, tmp_path: Path, dashboard: dict[str, Any]) -> None:
     queries = [as_promql(e) for e in exprs(dashboard)]
@@ -160,6 +167,7 @@ def test_fleet_dashboard_covers_the_fleet_view() -> None:
         "model:vigil_accuracy",
         "model:vigil_estimated_accuracy",
         "vigil_consumer_lag",
+        "max by (model) (vigil_review_backlog)",  # from the review bridge
         "histogram_quantile(0.5, sum by (le) (rate(vigil_event_lag_seconds_bucket",
         "histogram_quantile(0.99, sum by (le) (rate(vigil_event_lag_seconds_bucket",
     ):
@@ -186,6 +194,7 @@ def test_model_dashboard_panels() -> None:
 
     assert "vigil_drift_statistic" in queries("Drift statistic by signal")
     assert "vigil_drift_active" in queries("Drift state by signal")
+    assert "vigil_review_backlog" in queries("Review backlog (open tasks)")
     reliability = ps["Reliability diagram"]
     assert reliability["type"] == "barchart"
     assert {"vigil_reliability_bin_accuracy", "vigil_reliability_bin_confidence"} <= {

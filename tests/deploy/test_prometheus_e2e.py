@@ -17,6 +17,13 @@ fading         confidences collapse towards 0.5 in phase 2 -> estimated accuracy
 
 and, at the end, the worker is stopped -> ``up == 0``.
 
+The review backlog comes from a real Label Studio (the session's ``label_studio``
+server): a project for ``drifting`` gets 600 tasks, then 600 more, which raises
+VigilReviewBacklogHigh (over 1000) and VigilReviewBacklogGrowing. Until the review
+bridge counts its backlog itself, :class:`BacklogExporter` runs
+:class:`~streams.review.backlog.BacklogCounter` every second and serves the bridge's
+metrics registry, scraped as job ``vigil-review``.
+
 A real Prometheus (config rendered from deploy/prometheus/local.yml.template, 1 s
 scrape and evaluation) loads a copy of the project's rules in which every alert's
 ``for:`` is 3 s and the 1-minute group interval is 1 s (:func:`rules_with_short_for`);
@@ -39,12 +46,15 @@ the last tests check what the demo says when it cannot start one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -55,10 +65,19 @@ import pytest
 
 from streams.client import InferencePublisher
 from streams.config import settings_from_dict
+from streams.config.settings import LabelStudioSettings
 from streams.dev.demo import LocalPrometheus, _start_prometheus
+from streams.dev.label_studio import LocalLabelStudio
+from streams.dev.local_broker import free_port
 from streams.dev.scrape import total
 from streams.dev.traffic import INVALID_KINDS, DriftSchedule, SyntheticModel, invalid_event
+from streams.errors import LabelStudioError
 from streams.kafka.topics import create_topics
+from streams.review.backlog import BacklogCounter
+from streams.review.bridge import serve_metrics
+from streams.review.bridge_metrics import BridgeMetrics
+from streams.review.label_studio_api import LabelStudioClient
+from streams.review.tasks import decode_escalation, label_config, task_payload
 from tests.deploy.conftest import (
     DASHBOARDS,
     RULE_FILES,
@@ -69,6 +88,7 @@ from tests.deploy.conftest import (
     rule_exprs,
     rules_with_short_for,
 )
+from tests.streams.review.escalations import CLASSES, escalations
 from tests.support import WorkerProcess, unique_topics, wait_until
 
 DRIFTING, STEADY, MISCALIBRATED, FADING = "drifting", "steady", "miscalibrated", "fading"
@@ -97,6 +117,46 @@ NOT_CREATED = {
         "a backlog over 10,000 messages lasting seconds is impractical in a short test",
     ),
 }
+
+
+#: Open review tasks of ``drifting`` made in each of two steps: together above
+#: VigilReviewBacklogHigh's 1000, and growing.
+BACKLOG_STEP = 600
+
+
+class BacklogExporter:
+    """The review bridge's backlog metric, served as the bridge serves it: a thread runs
+    :meth:`BacklogCounter.update` every ``every`` seconds (stand-in for the bridge's own
+    periodic loop) and the bridge's registry is served on ``port``."""
+
+    def __init__(self, counter: BacklogCounter, port: int, every: float = 1.0) -> None:
+        self.counter = counter
+        self.port = port
+        self.every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="backlog", daemon=True)
+        self._shutdown: Any = None
+
+    def start(self) -> BacklogExporter:
+        self._shutdown = serve_metrics(self.counter.metrics, "127.0.0.1", self.port)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+        if self._shutdown is not None:
+            self._shutdown()
+            self._shutdown = None
+
+    def _run(self) -> None:
+        while True:
+            # The bridge counts a failure; here the next round simply tries again.
+            with contextlib.suppress(LabelStudioError):
+                self.counter.update()
+            if self._stop.wait(self.every):
+                return
 
 
 class PrometheusAPI:
@@ -231,8 +291,9 @@ def worker_config(topics: dict[str, str]) -> dict[str, Any]:
 
 @pytest.mark.kafka
 @pytest.mark.prometheus
+@pytest.mark.label_studio
 def test_dashboards_and_rules_against_a_real_prometheus(
-    kafka_bootstrap: str, prometheus_server: str, tmp_path: Path
+    kafka_bootstrap: str, prometheus_server: str, label_studio: LocalLabelStudio, tmp_path: Path
 ) -> None:
     topics = unique_topics("prom-e2e")
     config = worker_config(topics)
@@ -259,16 +320,36 @@ def test_dashboards_and_rules_against_a_real_prometheus(
     had_data: set[str] = set()
     seen_firing: set[tuple[str, frozenset[tuple[str, str]]]] = set()
 
+    # The review queue of the drifting model, in a project of this test's own.
+    review = LabelStudioClient(label_studio.url, label_studio.token)
+    review_settings = LabelStudioSettings(project_title=f"e2e {uuid.uuid4().hex[:8]} {{model_id}}")
+    queue = review.create_project(
+        review_settings.project_title.format(model_id=DRIFTING),
+        label_config("classification", CLASSES),
+    )
+    backlog_tasks = [
+        task_payload(decode_escalation(r)) for r in escalations(DRIFTING, 2 * BACKLOG_STEP)
+    ]
+    review.import_tasks(queue.id, backlog_tasks[:BACKLOG_STEP])
+    exporter = BacklogExporter(
+        BacklogCounter(review, review_settings, BridgeMetrics()), free_port()
+    )
+
     worker = WorkerProcess(kafka_bootstrap, config, tmp_path).start()
     prometheus = LocalPrometheus(
-        worker.port, rules_dir=rules_dir, binary=prometheus_server, workdir=tmp_path
+        worker.port,
+        review_metrics_port=exporter.port,
+        rules_dir=rules_dir,
+        binary=prometheus_server,
+        workdir=tmp_path,
     )
     scenario = Scenario()
     try:
+        exporter.start()
         prometheus.start()
         api = PrometheusAPI(prometheus.url)
         assert prometheus.config_path.read_text() == render_local_prometheus_config(
-            worker.port, rules_dir
+            worker.port, rules_dir, exporter.port
         )
 
         def observe() -> None:
@@ -277,14 +358,15 @@ def test_dashboards_and_rules_against_a_real_prometheus(
                     had_data.add(expr)
             seen_firing.update(api.firing())
 
-        # The worker is a healthy target.
-        def target_up() -> bool:
-            return any(t["labels"]["job"] == "vigil" and t["health"] == "up" for t in api.targets())
+        # The worker and the review bridge's metrics are healthy targets.
+        def targets_up() -> bool:
+            up = {t["labels"]["job"] for t in api.targets() if t["health"] == "up"}
+            return up == {"vigil", "vigil-review"}
 
-        assert wait_until(target_up, timeout=30), [
+        assert wait_until(targets_up, timeout=30), [
             (t["scrapeUrl"], t["health"], t["lastError"]) for t in api.targets()
         ]
-        (target,) = api.targets()
+        (target,) = [t for t in api.targets() if t["labels"]["job"] == "vigil"]
         assert target["scrapeUrl"] == worker.metrics_url
         instance = target["labels"]["instance"]
 
@@ -310,6 +392,8 @@ def test_dashboards_and_rules_against_a_real_prometheus(
             while time.monotonic() < baseline_until:
                 observe()
                 time.sleep(1.0)
+            # The review queue grows past VigilReviewBacklogHigh's 1000.
+            review.import_tasks(queue.id, backlog_tasks[BACKLOG_STEP:])
             events = scenario.phase(pub, fading=True)
             pub.flush()
             caught_up(worker, scenario.sent)
@@ -326,6 +410,8 @@ def test_dashboards_and_rules_against_a_real_prometheus(
             ("VigilEstimatedAccuracyDrop", frozenset({("model", FADING)})),
             ("VigilEscalationsSuppressed", frozenset({("model", DRIFTING)})),
             ("VigilDeadLetterRateHigh", frozenset()),
+            ("VigilReviewBacklogHigh", frozenset({("model", DRIFTING)})),
+            ("VigilReviewBacklogGrowing", frozenset({("model", DRIFTING)})),
         }
 
         def all_seen() -> bool:
@@ -351,6 +437,7 @@ def test_dashboards_and_rules_against_a_real_prometheus(
     finally:
         prometheus.stop()
         worker.stop()
+        exporter.stop()
 
     no_data = {e: where[e] for e in expressions if e not in had_data}
     assert not no_data, f"queries that never returned data: {json.dumps(no_data, indent=1)}"

@@ -36,6 +36,8 @@ EXPECTED_ALERTS = {
     "VigilDeadLetterRateHigh",
     "VigilConsumerLagHigh",
     "VigilWorkerDown",
+    "VigilReviewBacklogHigh",
+    "VigilReviewBacklogGrowing",
 }
 SEVERITIES = {"critical", "warning", "info"}
 
@@ -109,10 +111,15 @@ def test_compose_config_scrapes_both_workers_and_loads_the_rules() -> None:
 def test_local_template_renders_a_one_target_config() -> None:
     config = yaml.safe_load(render_local_prometheus_config(19108, RULES_DIR))
     assert config["global"]["scrape_interval"] == "1s"
-    (job,) = config["scrape_configs"]
-    assert job["job_name"] == "vigil"
-    assert job["static_configs"][0]["targets"] == ["127.0.0.1:19108"]
+    jobs = {j["job_name"]: j["static_configs"][0]["targets"] for j in config["scrape_configs"]}
+    assert jobs == {"vigil": ["127.0.0.1:19108"], "vigil-review": []}
     assert config["rule_files"] == [f"{RULES_DIR.resolve()}/*.yml"]
+
+
+def test_local_template_scrapes_a_review_bridge_when_given() -> None:
+    config = yaml.safe_load(render_local_prometheus_config(19108, RULES_DIR, 19112))
+    jobs = {j["job_name"]: j["static_configs"][0]["targets"] for j in config["scrape_configs"]}
+    assert jobs == {"vigil": ["127.0.0.1:19108"], "vigil-review": ["127.0.0.1:19112"]}
 
 
 # ------------------------------------------------------------------ promtool
@@ -126,9 +133,12 @@ def test_promtool_accepts_the_compose_config(promtool: str) -> None:
 
 
 @pytest.mark.prometheus
-def test_promtool_accepts_the_rendered_local_config(promtool: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("review_port", [None, 19112])
+def test_promtool_accepts_the_rendered_local_config(
+    promtool: str, tmp_path: Path, review_port: int | None
+) -> None:
     path = tmp_path / "prometheus.yml"
-    path.write_text(render_local_prometheus_config(19108))
+    path.write_text(render_local_prometheus_config(19108, review_metrics_port=review_port))
     result = run_tool([promtool, "check", "config", path])
     assert result.returncode == 0, result.stdout + result.stderr
     assert LOCAL_TEMPLATE.exists()
@@ -168,6 +178,11 @@ def test_promtool_unit_tests_pass(promtool: str) -> None:
         ("for: 5m", "for: 1m"),
         # A stale partition copy from the previous owner counted twice.
         ("(max by (topic, partition) (", "(max by (topic, partition, instance) ("),
+        # A model reported by two bridge targets (a restart) counted twice.
+        (
+            "max by (model) (vigil_review_backlog) > 1000",
+            "sum by (model) (vigil_review_backlog) > 1000",
+        ),
     ],
 )
 def test_promtool_unit_tests_catch_a_changed_alert(

@@ -103,12 +103,17 @@ def test_bridge_environment_replaces_an_inherited_server() -> None:
 
 
 def test_prometheus_scrapes_the_bridge_only_when_there_is_one() -> None:
-    plain = LocalPrometheus(1234)
-    assert "vigil-review-bridge" not in plain.render_config()
-    config = yaml.safe_load(LocalPrometheus(1234, bridge_metrics_port=5678).render_config())
-    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    assert jobs["vigil"]["static_configs"][0]["targets"] == ["127.0.0.1:1234"]
-    assert jobs["vigil-review-bridge"]["static_configs"][0]["targets"] == ["127.0.0.1:5678"]
+    def targets(prometheus: LocalPrometheus) -> dict[str, list[str]]:
+        config = yaml.safe_load(prometheus.render_config())
+        return {
+            job["job_name"]: [t for group in job["static_configs"] for t in group["targets"]]
+            for job in config["scrape_configs"]
+        }
+
+    assert targets(LocalPrometheus(1234)).get("vigil-review", []) == []
+    jobs = targets(LocalPrometheus(1234, review_metrics_port=5678))
+    assert jobs["vigil"] == ["127.0.0.1:1234"]
+    assert jobs["vigil-review"] == ["127.0.0.1:5678"]
 
 
 def test_missing_label_studio_says_make_label_studio(
