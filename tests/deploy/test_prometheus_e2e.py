@@ -17,12 +17,11 @@ fading         confidences collapse towards 0.5 in phase 2 -> estimated accuracy
 
 and, at the end, the worker is stopped -> ``up == 0``.
 
-The review backlog comes from a real Label Studio (the session's ``label_studio``
-server): a project for ``drifting`` gets 600 tasks, then 600 more, which raises
-VigilReviewBacklogHigh (over 1000) and VigilReviewBacklogGrowing. Until the review
-bridge counts its backlog itself, :class:`BacklogExporter` runs
-:class:`~streams.review.backlog.BacklogCounter` every second and serves the bridge's
-metrics registry, scraped as job ``vigil-review``.
+The review backlog comes from a real review bridge process (``vigil review label-studio``,
+scraped as job ``vigil-review``) and the session's real Label Studio: the bridge makes the
+drifting model's escalations tasks in its project, then the test adds 600 tasks, then
+600 more, which raises VigilReviewBacklogHigh (over 1000) and VigilReviewBacklogGrowing;
+stopping the bridge at the end raises VigilReviewBridgeDown.
 
 A real Prometheus (config rendered from deploy/prometheus/local.yml.template, 1 s
 scrape and evaluation) loads a copy of the project's rules in which every alert's
@@ -46,15 +45,12 @@ the last tests check what the demo says when it cannot start one.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import random
-import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -65,19 +61,13 @@ import pytest
 
 from streams.client import InferencePublisher
 from streams.config import settings_from_dict
-from streams.config.settings import LabelStudioSettings
 from streams.dev.demo import LocalPrometheus, _start_prometheus
 from streams.dev.label_studio import LocalLabelStudio
-from streams.dev.local_broker import free_port
 from streams.dev.scrape import total
 from streams.dev.traffic import INVALID_KINDS, DriftSchedule, SyntheticModel, invalid_event
-from streams.errors import LabelStudioError
 from streams.kafka.topics import create_topics
-from streams.review.backlog import BacklogCounter
-from streams.review.bridge import serve_metrics
-from streams.review.bridge_metrics import BridgeMetrics
 from streams.review.label_studio_api import LabelStudioClient
-from streams.review.tasks import decode_escalation, label_config, task_payload
+from streams.review.tasks import decode_escalation, task_payload
 from tests.deploy.conftest import (
     DASHBOARDS,
     RULE_FILES,
@@ -88,7 +78,8 @@ from tests.deploy.conftest import (
     rule_exprs,
     rules_with_short_for,
 )
-from tests.streams.review.escalations import CLASSES, escalations
+from tests.streams.review.bridge_process import Bridge
+from tests.streams.review.escalations import escalations
 from tests.support import WorkerProcess, unique_topics, wait_until
 
 DRIFTING, STEADY, MISCALIBRATED, FADING = "drifting", "steady", "miscalibrated", "fading"
@@ -119,44 +110,9 @@ NOT_CREATED = {
 }
 
 
-#: Open review tasks of ``drifting`` made in each of two steps: together above
-#: VigilReviewBacklogHigh's 1000, and growing.
+#: Open review tasks of ``drifting`` added to its project in each of two steps, on top of
+#: its escalations: together above VigilReviewBacklogHigh's 1000, and growing.
 BACKLOG_STEP = 600
-
-
-class BacklogExporter:
-    """The review bridge's backlog metric, served as the bridge serves it: a thread runs
-    :meth:`BacklogCounter.update` every ``every`` seconds (stand-in for the bridge's own
-    periodic loop) and the bridge's registry is served on ``port``."""
-
-    def __init__(self, counter: BacklogCounter, port: int, every: float = 1.0) -> None:
-        self.counter = counter
-        self.port = port
-        self.every = every
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="backlog", daemon=True)
-        self._shutdown: Any = None
-
-    def start(self) -> BacklogExporter:
-        self._shutdown = serve_metrics(self.counter.metrics, "127.0.0.1", self.port)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=30)
-        if self._shutdown is not None:
-            self._shutdown()
-            self._shutdown = None
-
-    def _run(self) -> None:
-        while True:
-            # The bridge counts a failure; here the next round simply tries again.
-            with contextlib.suppress(LabelStudioError):
-                self.counter.update()
-            if self._stop.wait(self.every):
-                return
 
 
 class PrometheusAPI:
@@ -320,36 +276,48 @@ def test_dashboards_and_rules_against_a_real_prometheus(
     had_data: set[str] = set()
     seen_firing: set[tuple[str, frozenset[tuple[str, str]]]] = set()
 
-    # The review queue of the drifting model, in a project of this test's own.
+    # The review bridge, a real process, takes the drifting model's escalations to its
+    # project in the session's Label Studio and reports that model's backlog every second.
     review = LabelStudioClient(label_studio.url, label_studio.token)
-    review_settings = LabelStudioSettings(project_title=f"e2e {uuid.uuid4().hex[:8]} {{model_id}}")
-    queue = review.create_project(
-        review_settings.project_title.format(model_id=DRIFTING),
-        label_config("classification", CLASSES),
+    bridge = Bridge(
+        kafka_bootstrap,
+        topics,
+        label_studio,
+        tmp_path,
+        reconcile_every_s=3600,
+        backlog_every_s=1,
+        models=[DRIFTING],
     )
     backlog_tasks = [
-        task_payload(decode_escalation(r)) for r in escalations(DRIFTING, 2 * BACKLOG_STEP)
+        {"data": task_payload(decode_escalation(r))["data"]}
+        for r in escalations(DRIFTING, 2 * BACKLOG_STEP)
     ]
-    review.import_tasks(queue.id, backlog_tasks[:BACKLOG_STEP])
-    exporter = BacklogExporter(
-        BacklogCounter(review, review_settings, BridgeMetrics()), free_port()
-    )
+
+    def drifting_project() -> int:
+        """The project the bridge made for the drifting model's first escalations."""
+        title = f"{bridge.tag} {DRIFTING}"
+        assert wait_until(lambda: review.find_project(title) is not None, timeout=60), (
+            bridge.log_tail()
+        )
+        project = review.find_project(title)
+        assert project is not None
+        return project.id
 
     worker = WorkerProcess(kafka_bootstrap, config, tmp_path).start()
     prometheus = LocalPrometheus(
         worker.port,
-        review_metrics_port=exporter.port,
+        review_metrics_port=bridge.metrics_port,
         rules_dir=rules_dir,
         binary=prometheus_server,
         workdir=tmp_path,
     )
     scenario = Scenario()
     try:
-        exporter.start()
+        bridge.start()
         prometheus.start()
         api = PrometheusAPI(prometheus.url)
         assert prometheus.config_path.read_text() == render_local_prometheus_config(
-            worker.port, rules_dir, exporter.port
+            worker.port, rules_dir, bridge.metrics_port
         )
 
         def observe() -> None:
@@ -385,6 +353,9 @@ def test_dashboards_and_rules_against_a_real_prometheus(
             caught_up(worker, scenario.sent)
             scenario.labels(pub, events)
             pub.flush()
+            # The drifting model's escalations are tasks now; reviewers fall behind.
+            queue = drifting_project()
+            review.import_tasks(queue, backlog_tasks[:BACKLOG_STEP])
 
             # A baseline for the estimated accuracy, then phase 2: drift, the fading
             # model's confidence collapse, more contradicting labels.
@@ -393,7 +364,7 @@ def test_dashboards_and_rules_against_a_real_prometheus(
                 observe()
                 time.sleep(1.0)
             # The review queue grows past VigilReviewBacklogHigh's 1000.
-            review.import_tasks(queue.id, backlog_tasks[BACKLOG_STEP:])
+            review.import_tasks(queue, backlog_tasks[BACKLOG_STEP:])
             events = scenario.phase(pub, fading=True)
             pub.flush()
             caught_up(worker, scenario.sent)
@@ -417,27 +388,39 @@ def test_dashboards_and_rules_against_a_real_prometheus(
         def all_seen() -> bool:
             observe()
             no_data = [e for e in expressions if e not in had_data]
-            # VigilWorkerDown's condition needs the worker stopped, below.
-            return no_data == ['up{job="vigil"} == 0'] and expected <= seen_firing
+            # VigilWorkerDown's and VigilReviewBridgeDown's conditions need the worker and
+            # the bridge stopped, below.
+            down = {'up{job="vigil"} == 0', 'up{job="vigil-review"} == 0'}
+            return set(no_data) == down and expected <= seen_firing
 
         wait_until(all_seen, timeout=60, interval=1.0)
         for rule in api.rules():
             assert rule["health"] == "ok", (rule["name"], rule.get("lastError"))
 
-        # The worker stops: its target goes down and VigilWorkerDown fires.
+        # The worker and the bridge stop: their targets go down and their alerts fire.
+        (bridge_target,) = [t for t in api.targets() if t["labels"]["job"] == "vigil-review"]
         assert worker.stop() == 0, worker.log_tail()
-        worker_down = ("VigilWorkerDown", frozenset({("instance", instance), ("job", "vigil")}))
+        bridge.stop()
+        downs = {
+            ("VigilWorkerDown", frozenset({("instance", instance), ("job", "vigil")})),
+            (
+                "VigilReviewBridgeDown",
+                frozenset(
+                    {("instance", bridge_target["labels"]["instance"]), ("job", "vigil-review")}
+                ),
+            ),
+        }
 
         def down_seen() -> bool:
             observe()
-            return worker_down in seen_firing
+            return downs <= seen_firing
 
         wait_until(down_seen, timeout=30, interval=1.0)
-        expected.add(worker_down)
+        expected |= downs
     finally:
         prometheus.stop()
         worker.stop()
-        exporter.stop()
+        bridge.stop()
 
     no_data = {e: where[e] for e in expressions if e not in had_data}
     assert not no_data, f"queries that never returned data: {json.dumps(no_data, indent=1)}"

@@ -36,6 +36,7 @@ EXPECTED_ALERTS = {
     "VigilDeadLetterRateHigh",
     "VigilConsumerLagHigh",
     "VigilWorkerDown",
+    "VigilReviewBridgeDown",
     "VigilReviewBacklogHigh",
     "VigilReviewBacklogGrowing",
 }
