@@ -143,6 +143,16 @@ def test_the_review_bridge_reaches_label_studio_and_is_scraped(
     (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "vigil-review"]
     targets = [t for sc in job["static_configs"] for t in sc["targets"]]
     assert targets == [f"{bridge['hostname']}:{LabelStudioSettings().metrics_port}"]
+    # Webhooks: the URL reaches the bridge's endpoint on the compose network, with a secret,
+    # and Label Studio may call a private address there.
+    from streams.config import load_settings
+
+    settings = load_settings(None, env={k: str(v) for k, v in env.items()}).review.label_studio
+    assert settings.webhook_url == (
+        f"http://{bridge['hostname']}:{LabelStudioSettings().webhook_port}/webhook"
+    )
+    assert settings.webhook_secret is not None and settings.webhook_secret.get_secret_value()
+    assert ls_env["LABEL_STUDIO_SSRF_PROTECTION_ENABLED"] == "false"
 
 
 def test_mounted_host_paths_exist(services: dict[str, dict[str, Any]]) -> None:
