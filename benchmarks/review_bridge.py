@@ -25,7 +25,9 @@ Each figure is the median over ``--runs`` runs (each run's figures are listed to
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
+import signal
 import statistics
 import sys
 import threading
@@ -82,7 +84,8 @@ def _baseline_annotate_ms(
     """Median time of Label Studio's own annotation request, in a project without webhooks
     (same server, same run): the part of the latency that is not the bridge's."""
     admin = LabelStudioClient(ls.url, ls.token)
-    project = admin.create_project(f"{tag} baseline", label_config("classification", ["a", "b"]))
+    # Titled off the bridge's pattern ("{tag} {model_id}"): not a model's project.
+    project = admin.create_project(f"baseline {tag}", label_config("classification", ["a", "b"]))
     tasks = [
         {"data": {"title": "t", "reasons_text": "r", "features": {}, "escalation_id": f"b{i}"}}
         for i in range(n)
@@ -234,6 +237,7 @@ def one_run(
 
 
 def main() -> None:
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` shows where a run is stuck
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--runs", type=int, default=None)

@@ -110,3 +110,21 @@ def kill_quietly(pids: Iterable[int]) -> None:
         if alive(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def children_by_role(pid: int) -> dict[str, int]:
+    """What ``pid`` spawned, by role (from each child's command line)."""
+    roles = {}
+    for child in children_of(pid):
+        cmd = command_line(child)
+        if "kafka.Kafka" in cmd:
+            roles["broker"] = child
+        elif "streams.cli worker" in cmd:
+            roles["worker"] = child
+        elif "streams.cli review label-studio" in cmd:
+            roles["bridge"] = child
+        elif "label-studio" in cmd:
+            roles["label-studio"] = child
+        elif "prometheus" in cmd:
+            roles["prometheus"] = child
+    return roles

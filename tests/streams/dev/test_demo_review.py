@@ -35,8 +35,7 @@ from streams.dev.label_studio import LocalLabelStudio
 from streams.dev.scrape import scrape, total
 from streams.review.label_studio_api import LabelStudioClient
 from tests.streams.dev.processes import (
-    children_of,
-    command_line,
+    children_by_role,
     kill_quietly,
     needs_proc,
     start_in_background,
@@ -129,21 +128,6 @@ def test_missing_label_studio_says_make_label_studio(
     assert "make label-studio" in err and "Traceback" not in err, err
 
 
-def _children(pid: int) -> dict[str, int]:
-    roles = {}
-    for child in children_of(pid):
-        cmd = command_line(child)
-        if "streams.cli worker" in cmd:
-            roles["worker"] = child
-        elif "streams.cli review label-studio" in cmd:
-            roles["bridge"] = child
-        elif "label-studio" in cmd:
-            roles["label-studio"] = child
-        elif "prometheus" in cmd:
-            roles["prometheus"] = child
-    return roles
-
-
 @needs_proc
 @pytest.mark.kafka
 @pytest.mark.label_studio
@@ -182,7 +166,7 @@ def test_demo_review_makes_tasks_in_label_studio_and_stops_everything(
     spawned: list[int] = []
     try:
         text = wait_for_line(out, "Ctrl-C stops everything.", pid, 120.0)
-        roles = _children(pid)
+        roles = children_by_role(pid)
         spawned.extend(roles.values())
         # The session's server is used: the demo starts the bridge, no Label Studio.
         assert {"worker", "bridge"} <= set(roles) and "label-studio" not in roles, roles

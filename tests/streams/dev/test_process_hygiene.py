@@ -19,6 +19,7 @@ import pytest
 
 from tests.conftest import kafka_unavailable
 from tests.streams.dev.processes import (
+    children_by_role,
     children_of,
     command_line,
     kill_quietly,
@@ -51,24 +52,6 @@ def own_broker_env(tmp_path: Path) -> dict[str, str]:
     return {**env, "TMPDIR": str(tmp_path)}
 
 
-def _children(pid: int) -> dict[str, int]:
-    """What ``pid`` spawned, by role (from each child's command line)."""
-    roles = {}
-    for child in children_of(pid):
-        cmd = command_line(child)
-        if "kafka.Kafka" in cmd:
-            roles["broker"] = child
-        elif "streams.cli worker" in cmd:
-            roles["worker"] = child
-        elif "streams.cli review label-studio" in cmd:
-            roles["bridge"] = child
-        elif "label-studio" in cmd:
-            roles["label-studio"] = child
-        elif "prometheus" in cmd:
-            roles["prometheus"] = child
-    return roles
-
-
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGHUP])
 def test_local_broker_cli_stops_with_its_jvm(
     tmp_path: Path, own_broker_env: dict[str, str], sig: signal.Signals
@@ -78,7 +61,7 @@ def test_local_broker_cli_stops_with_its_jvm(
     spawned: list[int] = []
     try:
         wait_for_line(out, "Ctrl-C to stop.", pid, READY_WITHIN_S)
-        jvm = _children(pid).get("broker")
+        jvm = children_by_role(pid).get("broker")
         assert jvm is not None, f"no broker JVM among {children_of(pid)}"
         spawned.append(jvm)
         os.kill(pid, sig)
@@ -98,7 +81,7 @@ def test_demo_children_do_not_outlive_it(
     spawned: list[int] = []
     try:
         wait_for_line(out, "Ctrl-C stops everything.", pid, READY_WITHIN_S)
-        roles = _children(pid)
+        roles = children_by_role(pid)
         spawned.extend(roles.values())
         # Without --review: no Label Studio, no bridge.
         expected = {"broker", "worker"} | ({"prometheus"} if shutil.which("prometheus") else set())
