@@ -43,11 +43,12 @@ import orjson
 from streams.config import settings_from_dict
 from streams.dev.label_studio import LocalLabelStudio
 from streams.dev.local_broker import LocalBroker, free_port
+from streams.kafka.topics import create_topics
 from streams.review.label_studio_api import LabelStudioClient
 from streams.review.service import LabelStudioService
 from streams.review.tasks import label_config
 from tests.streams.review.escalations import escalations
-from tests.support import publish, wait_until
+from tests.support import publish, unique_topics, wait_until
 
 MODELS = ("fraud", "churn")
 
@@ -69,10 +70,13 @@ def _labels_consumer(bootstrap: str, topic: str) -> Any:
             "fetch.wait.max.ms": 10,
         }
     )
+    deadline = time.monotonic() + 60
     while True:
         info = consumer.list_topics(topic, timeout=5).topics.get(topic)
         if info is not None and info.error is None and info.partitions:
             break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"topic {topic} has no partitions after 60 s")
         time.sleep(0.2)
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in info.partitions])
     return consumer
@@ -106,14 +110,9 @@ def one_run(
     broker: LocalBroker, ls: LocalLabelStudio, reviewer_token: str, n: int
 ) -> dict[str, Any]:
     tag = f"bench{uuid.uuid4().hex[:6]}"
-    topics = {"escalations": f"{tag}.escalations", "labels": f"{tag}.labels"}
+    topics = unique_topics(tag)
     per_model = n // len(MODELS)
     records = [r for m in MODELS for r in escalations(m, per_model, seed=5)]
-    publish(
-        broker.bootstrap,
-        topics["escalations"],
-        [(r["model_id"].encode(), orjson.dumps(r)) for r in records],
-    )
     webhook_port = free_port()
     settings = settings_from_dict(
         {
@@ -135,6 +134,12 @@ def one_run(
                 }
             },
         }
+    )
+    create_topics(settings)  # the labels topic exists before anything reads it
+    publish(
+        broker.bootstrap,
+        topics["escalations"],
+        [(r["model_id"].encode(), orjson.dumps(r)) for r in records],
     )
     service = LabelStudioService(settings)
     registry = service.metrics.registry
