@@ -40,7 +40,7 @@ from detectors.budget import check_aware
 from detectors.errors import InvalidObservationError, SettingsError
 from detectors.minute_rate import MinuteRate
 
-__all__ = ["AuditSampler", "audit_draw"]
+__all__ = ["AuditSampler", "audit_draw", "reviews_wanted"]
 
 _SCRAMBLE = 0x9E3779B1  # odd: a bijection of 32-bit values that moves low bits to high ones
 _MASK = 0xFFFFFFFF
@@ -62,6 +62,30 @@ def audit_draw(model_id: str, event_id: str, seed: int = 0) -> float:
     """
     h = _crc32(event_id.encode(), _prefix(model_id, seed))
     return ((h * _SCRAMBLE) & _MASK) / _SCALE
+
+
+def reviews_wanted(
+    model_id: str, event_id: str, *, overlap_rate: float, overlap_reviews: int, seed: int = 0
+) -> int:
+    """How many independent reviews an escalated event asks for: ``overlap_reviews`` for
+    the overlap sample (a deterministic draw below ``overlap_rate``), else 1.
+
+    The overlap draw is :func:`audit_draw` of a salted event id, so it is as
+    deterministic as the audit draw and does not select the same events.
+
+    >>> [reviews_wanted("m", f"e{i}", overlap_rate=0.5, overlap_reviews=3) for i in range(6)]
+    [3, 1, 1, 1, 3, 1]
+    >>> reviews_wanted("m", "e0", overlap_rate=0.0, overlap_reviews=3)
+    1
+    """
+    if not 0.0 <= overlap_rate <= 1.0:
+        raise SettingsError(f"overlap_rate must be in [0, 1]; got {overlap_rate!r}")
+    if overlap_reviews < 2:
+        raise SettingsError(f"overlap_reviews must be >= 2; got {overlap_reviews!r}")
+    if overlap_rate == 0.0:
+        return 1
+    drawn = audit_draw(model_id, "\0overlap\0" + event_id, seed)
+    return overlap_reviews if drawn < overlap_rate else 1
 
 
 class AuditSampler(Detector):

@@ -368,6 +368,16 @@ class ReviewSettings(Section):
     audit_seed: int = Field(
         default=0, description="seed of the audit draw (deterministic per model and event)"
     )
+    overlap_rate: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="share of escalations that ask for overlap_reviews independent reviews "
+        "(reviews_wanted); drawn per event, deterministically, independent of the audit draw",
+    )
+    overlap_reviews: int = Field(
+        default=2, ge=2, le=10, description="reviews_wanted of an escalation in the overlap sample"
+    )
 
 
 class LabelStudioSettings(Section):

@@ -84,6 +84,7 @@ def escalation_record(
     policy_name: str,
     policy_version: str,
     redacted: frozenset[str] = frozenset(),
+    reviews_wanted: int = 1,
 ) -> dict[str, Any]:
     features = event.features
     if redacted and not redacted.isdisjoint(features):
@@ -104,6 +105,7 @@ def escalation_record(
         "metadata": event.metadata,
         "policy": {"name": policy_name, "version": policy_version},
         "inclusion_probability": decision.inclusion_probability,
+        "reviews_wanted": reviews_wanted,
     }
 
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import orjson
 
+from detectors.audit import reviews_wanted
 from detectors.prediction import ClassPrediction, Prediction, RegressionPrediction
 from detectors.signals import SignalChange
 from streams.config import Settings
@@ -173,6 +174,7 @@ class Processor:
             m.suppressed.inc()
         elif decision.escalate:
             ms = self.settings.for_model(model_id)
+            review = ms.review
             record = escalation_record(
                 event,
                 decision,
@@ -180,6 +182,13 @@ class Processor:
                 policy_name=ms.escalation.name,
                 policy_version=ms.escalation.version,
                 redacted=ms.redacted,
+                reviews_wanted=reviews_wanted(
+                    model_id,
+                    event.event_id,
+                    overlap_rate=review.overlap_rate,
+                    overlap_reviews=review.overlap_reviews,
+                    seed=review.audit_seed,
+                ),
             )
             out.escalations.append((model_id.encode(), orjson.dumps(record)))
             # Once per escalation, under its first (primary) reason: the counter sums to the

@@ -279,3 +279,35 @@ def test_a_checkpoint_from_before_the_audit_restores_and_gets_the_audit_as_confi
     assert old.monitor.audit is not None and old.monitor.audit.rate == 0.3
     assert old.monitor.autoaccept is not None
     assert old.join.pending == 5
+
+
+def test_the_overlap_sample_asks_for_several_reviews_deterministically() -> None:
+    from detectors.audit import reviews_wanted
+
+    settings = {
+        "escalation": {"min_confidence": 0.99, "data_reasons": False},
+        "review": {"audit_rate": 0.0, "overlap_rate": 0.3, "overlap_reviews": 3},
+    }
+    wanted: dict[str, int] = {}
+    for _ in range(2):  # a replay asks for the same reviews
+        proc, _reg = processor(defaults=settings)
+        out = Outgoing()
+        for n in range(200):
+            proc.inference(
+                inference(n, {"label": "a", "confidence": 0.6}), MessageSource("i", 0, n, b"m"), out
+            )
+        sent = {
+            orjson.loads(v)["event_id"]: orjson.loads(v)["reviews_wanted"]
+            for _, v in out.escalations
+        }
+        assert len(sent) == 200
+        assert wanted in ({}, sent)
+        wanted = sent
+    overlapped = {e for e, k in wanted.items() if k == 3}
+    assert set(wanted.values()) == {1, 3}
+    assert 0.2 < len(overlapped) / 200 < 0.4
+    assert overlapped == {
+        f"e{n}"
+        for n in range(200)
+        if reviews_wanted("m", f"e{n}", overlap_rate=0.3, overlap_reviews=3) == 3
+    }
