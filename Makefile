@@ -81,7 +81,7 @@ lint: venv
 demo: venv jars $(if $(REVIEW),label-studio)
 	$(VENV)/bin/vigil demo$(if $(REVIEW), --review)
 
-bench: venv
+bench: venv jars label-studio
 	@set -e; for f in benchmarks/*.py; do \
 		[ -e "$$f" ] || continue; \
 		echo "== $$f --quick"; \
