@@ -42,6 +42,7 @@ from tests.streams.dev.processes import (
     wait_for_line,
     wait_gone,
 )
+from tests.support import wait_until
 
 VIGIL = str(Path(sys.executable).with_name("vigil"))
 MODELS = ["fraud-detector", "churn", "support-router"]
@@ -192,6 +193,15 @@ def test_demo_review_makes_tasks_in_label_studio_and_stops_everything(
         assert total(bridge, "vigil_review_bridge_escalations_not_routed_total") > 0
         assert client.find_project(f"{tag} churn") is None
 
+        # The synthetic reviewers label churn a few seconds after its escalations (longer
+        # on a loaded machine): wait for its weighted accuracy before stopping.
+        def churn_labelled() -> bool:
+            tables = out.read_text().rsplit("auto-accept error\n", 1)
+            return len(tables) == 2 and bool(
+                re.search(r"^churn +\d\.\d{3} +\d\.\d{3} ", tables[1], re.MULTILINE)
+            )
+
+        assert wait_until(churn_labelled, timeout=120, interval=1.0), out.read_text()[-3000:]
         os.kill(pid, signal.SIGINT)  # Ctrl-C
         assert wait_gone([pid, *roles.values()]) == [], out.read_text()
         text = out.read_text()
