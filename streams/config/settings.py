@@ -368,6 +368,28 @@ class ReviewSettings(Section):
     audit_seed: int = Field(
         default=0, description="seed of the audit draw (deterministic per model and event)"
     )
+    gold: str | None = Field(
+        default=None,
+        min_length=1,
+        description="JSONL file of gold items: InferenceEvents of this model, each with its "
+        "known label (or value); their labels score reviewers, never the model",
+    )
+    gold_rate: float = Field(
+        default=0.02,
+        ge=0.0,
+        le=1.0,
+        description="expected gold items per escalation sent (with review.gold set)",
+    )
+    gold_key: SecretStr | None = Field(
+        default=None,
+        description="key of the gold ids (HMAC); default: derived from app_id, so anyone "
+        "who knows app_id could tell gold ids apart: set one to keep them from reviewers",
+    )
+    gold_tolerance: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="a regression answer to a gold item is right within this distance",
+    )
     overlap_rate: float = Field(
         default=0.0,
         ge=0.0,

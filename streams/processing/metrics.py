@@ -46,6 +46,8 @@ UNKNOWN_MODEL = "_unknown"
 CONFIDENCE_BUCKETS = tuple(i / 20 for i in range(1, 21))
 LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600)
 LABEL_DELAY_BUCKETS = (1, 10, 60, 300, 900, 3600, 4 * 3600, 86400, 7 * 86400)
+#: Reviewers with a ``reviewer`` label of their own; the others share ``_other``.
+MAX_REVIEWERS = 200
 BATCH_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 
 
@@ -187,6 +189,14 @@ class VigilMetrics:
         self._dead_letter_reason = {
             reason: self.dead_letters_total.labels(reason) for reason in DEAD_LETTER_REASONS
         }
+        self.gold_answers = Counter(
+            "vigil_reviewer_gold_answers_total",
+            "Labels on gold items by reviewer (capped; _other beyond, _unknown without one) "
+            "and outcome (right | wrong).",
+            ["reviewer", "outcome"],
+            registry=r,
+        )
+        self._reviewers: set[str] = set()
         self._models: dict[str, ModelMetrics] = {}
         self._other = ModelMetrics(OTHER_MODEL)
         self._unknown = ModelMetrics(UNKNOWN_MODEL)
@@ -214,6 +224,21 @@ class VigilMetrics:
         if len(self._models) < self.max_models:
             return self.model(model_id).label
         return None
+
+    def reviewer(self, reviewer: str | None) -> str:
+        """The ``reviewer`` label value: the first :data:`MAX_REVIEWERS` reviewers seen,
+        then ``_other``; ``_unknown`` for a label without a reviewer."""
+        if reviewer is None:
+            return UNKNOWN_MODEL
+        if reviewer in self._reviewers:
+            return reviewer
+        if len(self._reviewers) < MAX_REVIEWERS:
+            self._reviewers.add(reviewer)
+            return reviewer
+        return OTHER_MODEL
+
+    def gold_answer(self, reviewer: str | None, right: bool) -> None:
+        self.gold_answers.labels(self.reviewer(reviewer), "right" if right else "wrong").inc()
 
     def all_models(self) -> list[ModelMetrics]:
         return [*self._models.values(), self._other, self._unknown]

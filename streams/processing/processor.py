@@ -24,6 +24,7 @@ from streams.events.dead_letters import DeadLetter, MessageSource
 from streams.events.records import alert_record, escalation_record
 from streams.events.schema import decode_inference, decode_label
 from streams.processing.fleet import Fleet, PredictionKind
+from streams.processing.gold import GoldDesk, GoldIds, load_gold_set
 from streams.processing.metrics import VigilMetrics
 
 __all__ = ["Outgoing", "Processor", "utc_now"]
@@ -98,6 +99,12 @@ class Processor:
         self.clock = clock
         self._event_time = datetime.fromtimestamp(0, UTC)
         self.max_event_bytes = settings.worker.max_event_bytes
+        # Per model: its gold questions, or None (review.gold not set).
+        self._gold: dict[str, GoldDesk | None] = {}
+        for model_id in settings.models:  # a bad gold file stops the worker at start
+            self.gold_desk(model_id)
+        if settings.defaults.review.gold is not None:
+            load_gold_set(settings.defaults.review.gold)
         self.processed = 0
         self.dead_lettered = 0
         self.labels_processed = 0
@@ -194,6 +201,12 @@ class Processor:
             # Once per escalation, under its first (primary) reason: the counter sums to the
             # number of escalations, comparable with the budget.
             m.escalation(decision.reasons[0].kind).inc()
+            desk = self.gold_desk(model_id)
+            if desk is not None:
+                gold = desk.escalation(model_id, record)
+                if gold is not None:
+                    out.escalations.append((model_id.encode(), orjson.dumps(gold)))
+                    m.escalation("gold").inc()
         if verdict.changes:
             self._alerts(model_id, event.model_version, verdict.changes, now, out)
 
@@ -240,6 +253,14 @@ class Processor:
             self._refuse(model_id, source, raw, now, out, inference=False)
             return
         m = self.metrics.model(model_id)
+        desk = self.gold_desk(model_id)
+        if desk is not None:
+            right = desk.score(lab)
+            if right is not None:  # a gold item: it scores its reviewer, never the model
+                self.labels_processed += 1
+                m.labels_outcome("gold").inc()
+                self.metrics.gold_answer(lab.reviewer, right)
+                return
         try:
             state = self.fleet.get(model_id)
             if state.applied("labels", source.partition, source.offset):
@@ -299,6 +320,33 @@ class Processor:
         if result.delay_seconds is not None:
             m.label_delay.observe(max(0.0, result.delay_seconds))
         self._alerts(model_id, state.monitor.model_version, changes, now, out)
+
+    # ------------------------------------------------------------ gold
+
+    def gold_desk(self, model_id: str) -> GoldDesk | None:
+        """The model's gold questions (``review.gold``), or ``None``."""
+        try:
+            return self._gold[model_id]
+        except KeyError:
+            pass
+        ms = self.settings.for_model(model_id)
+        r = ms.review
+        desk = None
+        if r.gold is not None:
+            key = (
+                r.gold_key.get_secret_value() if r.gold_key else f"vigil\x1f{self.settings.app_id}"
+            )
+            desk = GoldDesk(
+                load_gold_set(r.gold),
+                GoldIds(key.encode()),
+                rate=r.gold_rate,
+                seed=r.audit_seed,
+                tolerance=r.gold_tolerance,
+                redacted=ms.redacted,
+            )
+        if len(self._gold) < self.fleet.max_tracked:
+            self._gold[model_id] = desk
+        return desk
 
     # ------------------------------------------------------------ dead letters
 
