@@ -22,9 +22,10 @@ so the most probable label is the one with the largest weighted vote
 Nitzan and Paroush 1982, the optimal weights of a weighted majority). A
 reviewer no better than chance (``p_r <= 1 / K``) gets weight 0: ignored, not
 inverted. When a reviewer's reliability is unknown (the ``reliability``
-callable returns ``None``, or none is given) or all weights are equal, the
-plurality of labels decides (``"majority"``). Ties go to the larger weighted
-vote, then to the label given first.
+callable returns ``None`` or no probability, a label has no reviewer, or no
+callable is given) or all weights are equal, the plurality of labels decides
+(``"majority"``). Ties go to the larger weighted vote, then to the label given
+first.
 
 Regression values (numbers rather than class names) are decided by the
 reliability-weighted *median* (weights ``p_r``; the lower weighted median),
@@ -487,8 +488,14 @@ class Adjudicator(Detector):
         probs: list[float] | None = None
         if reliability is not None:
             found = [None if r.reviewer is None else reliability(r.reviewer) for r in labels]
-            if all(p is not None for p in found):
-                probs = [float(p) for p in found if p is not None]
+            # Anything but a probability (None, NaN, out of range) counts as unknown.
+            known = [
+                float(p)
+                for p in found
+                if isinstance(p, int | float) and not isinstance(p, bool) and 0.0 <= p <= 1.0
+            ]
+            if len(known) == len(found):
+                probs = known
         if isinstance(values[0], str):
             return self._vote(event_id, labels, probs, reason, decided_at)
         nums = [float(v) for v in values]

@@ -237,3 +237,13 @@ def test_every_combination_of_three_binary_labels_is_decided_consistently() -> N
             1, labels.count(d.final)
         ) == pytest.approx(d.confidence)
         assert d.confidence >= 0.5
+
+
+@pytest.mark.parametrize("bad", [math.nan, 1.5, -0.1, "0.9", True])
+def test_a_reliability_that_is_not_a_probability_counts_as_unknown(bad) -> None:
+    rel = {"ann": 0.99, "bob": 0.6, "cy": bad}.get
+    adj = Adjudicator(reviews_wanted=3, num_classes=3)
+    for r, x in (("ann", "x"), ("bob", "y"), ("cy", "y")):
+        result = adj.add_label("e", x, reviewer=r, now=T0, reliability=rel)
+    (d,) = result.decisions
+    assert (d.final, d.method, d.posterior) == ("y", "majority", None)
