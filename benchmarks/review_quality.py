@@ -181,6 +181,9 @@ def run_seed(seed: int, gold_each: int, max_events: int) -> dict[str, Any]:
         "gold_accuracy_max_abs_error": max(err_gold.values()) if err_gold else None,
         "gold_accuracy_max_abs_error_reliability": max(err_rel.values()) if err_rel else None,
         "reviewers_with_gold_each": len(err_gold),
+        "false_flag_count": sum(
+            1 for n, e in zip(names, errors, strict=True) if n in flagged and 1 - e >= 0.8
+        ),
         "agreement_alpha": agree.alpha,
         "adjudicator_counts": adj.counts,
     }
@@ -218,6 +221,7 @@ def main(argv: list[str] | None = None) -> None:
             "adjudication_gain",
             "gold_accuracy_max_abs_error",
             "gold_accuracy_max_abs_error_reliability",
+            "false_flag_count",
             "agreement_alpha",
         )
     }
@@ -227,6 +231,11 @@ def main(argv: list[str] | None = None) -> None:
         "adjudication_gain": (medians["adjudication_gain"] or 0.0) >= TARGETS["adjudication_gain"],
         "gold_accuracy_max_abs_error": medians["gold_accuracy_max_abs_error"] is not None
         and medians["gold_accuracy_max_abs_error"] <= TARGETS["gold_accuracy_max_abs_error"],
+        "gold_accuracy_max_abs_error_reliability": (
+            medians["gold_accuracy_max_abs_error_reliability"] is not None
+            and medians["gold_accuracy_max_abs_error_reliability"]
+            <= TARGETS["gold_accuracy_max_abs_error"]
+        ),
     }
     result: dict[str, Any] = {
         "mode": "quick" if args.quick else "full",
