@@ -47,6 +47,23 @@ ones are forgotten (a label for them opens a new event).
 **Time** is injected: every call takes ``now``, a timezone-aware datetime. A
 ``now`` earlier than one already seen counts as the latest seen (time never
 runs backwards here), so timeouts are decided in order of first label.
+
+**Wiring** (one adjudicator and one agreement monitor per model, one reliability
+tracker shared by the models a worker owns, since reviewers label across
+models)::
+
+    # per label that is not on a gold item (gold: rel.observe_gold(reviewer, right))
+    result = adjudicator.add_label(event_id, label, now=now, reviewer=reviewer,
+                                   source=source, ts=label_ts,
+                                   reviews_wanted=escalation_reviews_wanted,
+                                   reliability=rel.reliability)
+    # result.status == "late": count it; then, as for every batch's
+    # adjudicator.expire(now, reliability=rel.reliability):
+    for decision in result.decisions:
+        rel.observe_decision(decision)
+        if decision.human_labels >= 2 and isinstance(decision.final, str):
+            agreement.update([r.label for r in decision.labels if r.source != "outcome"])
+        ...  # decision.final feeds the model's statistics and the reviewed record
 """
 
 from __future__ import annotations
