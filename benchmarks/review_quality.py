@@ -19,16 +19,25 @@ Figures (medians over seeds; per-seed values under ``per_seed``):
   labels hold about 6 gold items, too few for any interval to exclude 0.8 with
   few false flags (see :mod:`detectors.reviewer_reliability`), so the figure
   ``careless_labels_to_flag_combined`` adds the bound over gold and adjudicated
-  labels together. ``false_flags``: reviewers flagged whose true accuracy is at
-  least the bar (those at 21-30 % error are truly below it: flagging them is right).
+  labels together (``ReviewerReliability(flag_on="all")``, fed the same
+  evidence). ``false_flags``: reviewers flagged whose true accuracy is at least
+  the bar (those at 21-30 % error are truly below it: flagging them is right);
+  ``false_flag_count_all`` the same for ``flag_on="all"``.
 * ``adjudicated_accuracy`` and ``majority_accuracy``: share of overlapped items
   whose final label is the truth, reliability-weighted vs plurality of the same
   labels (ties to the first label); ``adjudication_gain`` their difference.
-  Target: >= 0.02.
+  Target: >= 0.02. ``oracle_accuracy``/``oracle_gain``: the same vote weighted
+  with the *true* reliabilities, the Bayes-optimal rule under the simulation's
+  one-coin model: no rule does better on these labels, so ``oracle_gain`` is the
+  ceiling for ``adjudication_gain`` (measured 2026-12-02, full mode: 0.0138, and
+  adjudication 0.0137, so the +2 points of the issue are out of reach for this
+  reviewer population at k = 3, whatever the estimator).
 * ``gold_accuracy_max_abs_error``: over reviewers, at the moment each reaches
   ``GOLD_EACH`` gold items, max |gold accuracy - true accuracy|; ``..._reliability``
   the same for ``p_r`` (gold and adjudicated labels). Target: <= 0.05 (full mode:
-  200 gold items each).
+  200 gold items each). From gold alone the binomial noise of 200 items
+  (standard error up to 0.035) makes the maximum over 20 reviewers exceed 0.05
+  about half the time; ``p_r`` has about ten times the evidence.
 * ``agreement_alpha``: Krippendorff's alpha over the last window of overlapped items.
 * ``sink``: the Delta Lake sink's throughput and exactly-once figures, filled in
   by :func:`bench_sink` (not measured here yet).
@@ -51,9 +60,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from detectors.adjudication import Adjudicator
+from detectors.adjudication import Adjudicator, log_odds_weight
 from detectors.agreement import AgreementMonitor
 from detectors.reviewer_reliability import ReviewerReliability
+from detectors.signals import SignalChange
 
 NUM_CLASSES = 5
 REVIEWERS = 20
@@ -89,6 +99,9 @@ def run_seed(seed: int, gold_each: int, max_events: int) -> dict[str, Any]:
     names = [f"r{j:02d}" for j in range(REVIEWERS)]
     careless = names[-1]
     rel = ReviewerReliability(min_gold_accuracy=MIN_GOLD_ACCURACY)
+    # The same evidence, flagging on gold and adjudicated labels together.
+    rel_all = ReviewerReliability(min_gold_accuracy=MIN_GOLD_ACCURACY, flag_on="all")
+    true_weight = [log_odds_weight(1 - e, NUM_CLASSES) for e in errors]
     adj = Adjudicator(reviews_wanted=1, num_classes=NUM_CLASSES)
     agree = AgreementMonitor(window=500)
     labels_given = [0] * REVIEWERS
@@ -98,7 +111,8 @@ def run_seed(seed: int, gold_each: int, max_events: int) -> dict[str, Any]:
     flagged_at: int | None = None
     flagged_combined_at: int | None = None
     flagged: set[str] = set()
-    adj_right = maj_right = overlapped = 0
+    flagged_all: set[str] = set()
+    adj_right = maj_right = oracle_right = overlapped = 0
 
     def label_of(j: int, truth: int) -> int:
         labels_given[j] += 1
@@ -106,10 +120,14 @@ def run_seed(seed: int, gold_each: int, max_events: int) -> dict[str, Any]:
             return truth
         return int((truth + rng.integers(1, NUM_CLASSES)) % NUM_CLASSES)
 
-    def careless_check() -> None:
+    def note_all(alerts: list[SignalChange]) -> None:
         nonlocal flagged_combined_at
-        if flagged_combined_at is None and rel.stats(careless).upper < MIN_GOLD_ACCURACY:
-            flagged_combined_at = labels_given[-1]
+        for alert in alerts:
+            name = alert.signal.split(":")[1]
+            if alert.state == "drift":
+                flagged_all.add(name)
+                if name == careless and flagged_combined_at is None:
+                    flagged_combined_at = labels_given[-1]
 
     i = 0
     for i in range(max_events):
@@ -119,6 +137,7 @@ def run_seed(seed: int, gold_each: int, max_events: int) -> dict[str, Any]:
         if u < GOLD_RATE:
             j = int(rng.integers(REVIEWERS))
             label = label_of(j, truth)
+            note_all(rel_all.observe_gold(names[j], label == truth))
             for alert in rel.observe_gold(names[j], label == truth):
                 if alert.state == "drift":
                     flagged.add(names[j])
@@ -131,8 +150,6 @@ def run_seed(seed: int, gold_each: int, max_events: int) -> dict[str, Any]:
                 err_rel[names[j]] = abs(s.reliability - (1 - errors[j]))
                 if len(err_gold) == REVIEWERS:
                     break
-            if j == REVIEWERS - 1:
-                careless_check()
             continue
         if u < GOLD_RATE + OVERLAP_RATE:
             who = rng.choice(REVIEWERS, size=OVERLAP_K, replace=False).tolist()
@@ -148,12 +165,15 @@ def run_seed(seed: int, gold_each: int, max_events: int) -> dict[str, Any]:
                 )
             (decision,) = result.decisions
             rel.observe_decision(decision)
+            note_all(rel_all.observe_decision(decision))
             agree.update([str(x) for x in given])
             overlapped += 1
             adj_right += decision.final == str(truth)
             maj_right += plurality(given) == truth
-            if REVIEWERS - 1 in who:
-                careless_check()
+            score: dict[int, float] = {}
+            for j, x in zip(who, given, strict=True):
+                score[x] = score.get(x, 0.0) + true_weight[j]
+            oracle_right += max(score, key=score.__getitem__) == truth
             continue
         j = int(rng.integers(REVIEWERS))
         result = adj.add_label(
@@ -164,8 +184,7 @@ def run_seed(seed: int, gold_each: int, max_events: int) -> dict[str, Any]:
             reliability=rel.reliability,
         )
         rel.observe_decision(result.decisions[0])
-        if j == REVIEWERS - 1:
-            careless_check()
+        rel_all.observe_decision(result.decisions[0])
     return {
         "events": i + 1,
         "careless_labels_to_flag": flagged_at,
@@ -178,9 +197,15 @@ def run_seed(seed: int, gold_each: int, max_events: int) -> dict[str, Any]:
         "adjudicated_accuracy": adj_right / overlapped,
         "majority_accuracy": maj_right / overlapped,
         "adjudication_gain": (adj_right - maj_right) / overlapped,
+        "oracle_accuracy": oracle_right / overlapped,
+        "oracle_gain": (oracle_right - maj_right) / overlapped,
         "gold_accuracy_max_abs_error": max(err_gold.values()) if err_gold else None,
         "gold_accuracy_max_abs_error_reliability": max(err_rel.values()) if err_rel else None,
         "reviewers_with_gold_each": len(err_gold),
+        "flagged_all": sorted(flagged_all),
+        "false_flag_count_all": sum(
+            1 for n, e in zip(names, errors, strict=True) if n in flagged_all and 1 - e >= 0.8
+        ),
         "false_flag_count": sum(
             1 for n, e in zip(names, errors, strict=True) if n in flagged and 1 - e >= 0.8
         ),
@@ -222,12 +247,19 @@ def main(argv: list[str] | None = None) -> None:
             "gold_accuracy_max_abs_error",
             "gold_accuracy_max_abs_error_reliability",
             "false_flag_count",
+            "false_flag_count_all",
+            "oracle_accuracy",
+            "oracle_gain",
             "agreement_alpha",
         )
     }
     met = {
         "careless_labels_to_flag": medians["careless_labels_to_flag"] is not None
         and medians["careless_labels_to_flag"] <= TARGETS["careless_labels_to_flag"],
+        "careless_labels_to_flag_combined": (
+            medians["careless_labels_to_flag_combined"] is not None
+            and medians["careless_labels_to_flag_combined"] <= TARGETS["careless_labels_to_flag"]
+        ),
         "adjudication_gain": (medians["adjudication_gain"] or 0.0) >= TARGETS["adjudication_gain"],
         "gold_accuracy_max_abs_error": medians["gold_accuracy_max_abs_error"] is not None
         and medians["gold_accuracy_max_abs_error"] <= TARGETS["gold_accuracy_max_abs_error"],

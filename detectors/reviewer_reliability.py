@@ -144,10 +144,18 @@ class ReviewerReliability(Detector):
         A flagged reviewer recovers once the upper bound reaches
         ``min_gold_accuracy + hysteresis``.
     min_gold
-        Gold items a reviewer needs before they can be flagged.
+        Gold items a reviewer needs before they can be flagged (with
+        ``flag_on="all"``: items of evidence, gold and adjudicated).
     agreement_weight
         Weight of one adjudicated label against one gold item in ``p_r``
         (soft evidence rests on the model and the other reviewers; gold does not).
+    flag_on
+        ``"gold"``: flag on the gold-accuracy interval (signal
+        ``reviewer:<id>:gold_accuracy``); ``"all"``: on the interval over gold and
+        adjudicated labels (:attr:`ReviewerStats.upper`; signal
+        ``reviewer:<id>:accuracy``), which sees about ten times the evidence at 2 %
+        gold and 10 % overlap at k = 3, but rests on the one-coin model and on the
+        other reviewers (see ``benchmarks/review_quality.py`` for both).
 
     Examples
     --------
@@ -187,6 +195,7 @@ class ReviewerReliability(Detector):
         "hysteresis",
         "min_gold",
         "agreement_weight",
+        "flag_on",
     )
 
     def __init__(
@@ -199,6 +208,7 @@ class ReviewerReliability(Detector):
         hysteresis: float = 0.05,
         min_gold: int = 10,
         agreement_weight: float = 1.0,
+        flag_on: Literal["gold", "all"] = "gold",
     ) -> None:
         self.max_reviewers = max_reviewers
         self.prior_correct = prior_correct
@@ -208,6 +218,7 @@ class ReviewerReliability(Detector):
         self.hysteresis = hysteresis
         self.min_gold = min_gold
         self.agreement_weight = agreement_weight
+        self.flag_on = flag_on
         check_positive("max_reviewers", max_reviewers, integer=True)
         check_positive("prior_correct", prior_correct)
         check_positive("prior_wrong", prior_wrong)
@@ -218,6 +229,9 @@ class ReviewerReliability(Detector):
         check_in_range("hysteresis", hysteresis, 0.0, 1.0)
         check_positive("min_gold", min_gold, integer=True)
         check_in_range("agreement_weight", agreement_weight, 0.0, 1e6)
+        if flag_on not in ("gold", "all"):
+            raise SettingsError(f"'flag_on' must be 'gold' or 'all'; got {flag_on!r}")
+        self._signal = "gold_accuracy" if flag_on == "gold" else "accuracy"
         self._z = NormalDist().inv_cdf(0.5 + confidence / 2.0)
         self._reset()
 
@@ -233,6 +247,7 @@ class ReviewerReliability(Detector):
             "hysteresis": 0.0,
             "min_gold": 1,
             "agreement_weight": 0.5,
+            "flag_on": "all",
         }
 
     def _reset(self) -> None:
@@ -275,32 +290,49 @@ class ReviewerReliability(Detector):
         row[_LABELS] += 1
         row[_GOLD] += 1
         row[_GOLD_RIGHT] += correct
-        upper = wilson_interval(row[_GOLD_RIGHT], row[_GOLD], self._z)[1]
-        if not row[_FLAGGED] and upper < self.min_gold_accuracy and row[_GOLD] >= self.min_gold:
+        return self._edge(k, row)
+
+    def _evidence(self, row: list[float]) -> tuple[float, float]:
+        """(successes, items) the flag is decided on: gold alone, or gold and the
+        adjudicated labels weighted by ``agreement_weight`` (``flag_on="all"``)."""
+        if self.flag_on == "gold":
+            return row[_GOLD_RIGHT], row[_GOLD]
+        w = self.agreement_weight
+        return row[_GOLD_RIGHT] + w * row[_SOFT_RIGHT], row[_GOLD] + w * row[_SOFT]
+
+    def _edge(self, k: str, row: list[float]) -> list[SignalChange]:
+        right, n = self._evidence(row)
+        upper = wilson_interval(right, n, self._z)[1]
+        if not row[_FLAGGED] and upper < self.min_gold_accuracy and n >= self.min_gold:
             row[_FLAGGED] = 1.0
-            return [self._change(k, row, "drift", upper)]
+            return [self._change(k, row, "drift", upper, n)]
         if row[_FLAGGED] and upper >= self.min_gold_accuracy + self.hysteresis:
             row[_FLAGGED] = 0.0
-            return [self._change(k, row, "recovered", upper)]
+            return [self._change(k, row, "recovered", upper, n)]
         return []
 
-    def observe_agreement(self, reviewer: str, p_right: float, agreed: bool | None) -> None:
+    def observe_agreement(
+        self, reviewer: str, p_right: float, agreed: bool | None
+    ) -> list[SignalChange]:
         """Credit one adjudicated label: ``p_right``, the posterior probability that it
-        is right; ``agreed``, whether it equals the final label (``None``: not scored)."""
+        is right; ``agreed``, whether it equals the final label (``None``: not scored).
+        Returns the alerts it triggers (only with ``flag_on="all"``)."""
         _check_reviewer(reviewer)
         p = check_probability("p_right", p_right)
         if agreed is not None and not isinstance(agreed, bool):
             raise InvalidObservationError(f"'agreed' must be a bool or None; got {agreed!r}")
-        _, row = self._slot(reviewer)
+        k, row = self._slot(reviewer)
         self._events += 1
         row[_SOFT] += 1
         row[_SOFT_RIGHT] += p
         if agreed is not None:
             row[_AGREE_N] += 1
             row[_AGREE] += agreed
+        return self._edge(k, row) if self.flag_on == "all" else []
 
-    def observe_decision(self, decision: Decision) -> None:
-        """Count the labels of one adjudicated event and learn from them.
+    def observe_decision(self, decision: Decision) -> list[SignalChange]:
+        """Count the labels of one adjudicated event and learn from them; return the
+        alerts (only with ``flag_on="all"``).
 
         Every reviewer's label counts toward their ``labels``. Events with two
         labels or more (or an outcome) also update each reviewer's reliability by
@@ -310,10 +342,11 @@ class ReviewerReliability(Detector):
         if not isinstance(decision, Decision):
             raise InvalidObservationError(f"'decision' must be a Decision; got {decision!r}")
         scored = decision.method == "outcome" or decision.human_labels >= 2
+        alerts: list[SignalChange] = []
         for i, review in enumerate(decision.labels):
             if review.reviewer is None or review.source == "outcome":
                 continue
-            _, row = self._slot(review.reviewer)
+            k, row = self._slot(review.reviewer)
             row[_LABELS] += 1
             if not scored:
                 continue
@@ -321,22 +354,35 @@ class ReviewerReliability(Detector):
                 self._events += 1
                 row[_SOFT] += 1
                 row[_SOFT_RIGHT] += decision.posterior[i]
+                if self.flag_on == "all":
+                    alerts += self._edge(k, row)
             if isinstance(decision.final, str):
                 row[_AGREE_N] += 1
                 row[_AGREE] += review.label == decision.final
+        return alerts
 
     def _change(
-        self, key: str, row: list[float], state: Literal["drift", "recovered"], upper: float
+        self,
+        key: str,
+        row: list[float],
+        state: Literal["drift", "recovered"],
+        upper: float,
+        n: float,
     ) -> SignalChange:
         return SignalChange(
-            signal=f"reviewer:{key}:gold_accuracy",
+            signal=f"reviewer:{key}:{self._signal}",
             detector=type(self).__name__,
             state=state,
-            events_seen=int(row[_GOLD]),
+            events_seen=int(row[_LABELS]),
             statistic=upper,
             threshold=self.min_gold_accuracy,
             reference=None,
-            current={"gold": int(row[_GOLD]), "gold_accuracy": row[_GOLD_RIGHT] / row[_GOLD]},
+            current={
+                "gold": int(row[_GOLD]),
+                "gold_accuracy": row[_GOLD_RIGHT] / row[_GOLD] if row[_GOLD] else None,
+                "evidence": n,
+                "reliability": self.reliability(key),
+            },
         )
 
     # -- results -----------------------------------------------------------------------
@@ -374,15 +420,17 @@ class ReviewerReliability(Detector):
         )
 
     def states(self) -> list[SignalState]:
-        """``reviewer:<id>:gold_accuracy`` of every tracked reviewer with gold items:
-        the interval's upper end against ``min_gold_accuracy``, for gauges."""
+        """``reviewer:<id>:gold_accuracy`` (``:accuracy`` with ``flag_on="all"``) of
+        every tracked reviewer with evidence: the upper end of the interval the flag
+        is decided on, against ``min_gold_accuracy``, for gauges."""
         out = []
         for k, row in self._reviewers.items():
-            if row[_GOLD]:
-                upper = wilson_interval(row[_GOLD_RIGHT], row[_GOLD], self._z)[1]
+            right, n = self._evidence(row)
+            if n:
+                upper = wilson_interval(right, n, self._z)[1]
                 out.append(
                     SignalState(
-                        f"reviewer:{k}:gold_accuracy",
+                        f"reviewer:{k}:{self._signal}",
                         type(self).__name__,
                         upper,
                         self.min_gold_accuracy,

@@ -147,3 +147,25 @@ def test_bad_input_is_rejected() -> None:
     with pytest.raises(InvalidObservationError):
         rel.observe_agreement("r", math.inf, None)
     assert rel.snapshot()["state"]["reviewers"] == {}
+
+
+def test_flag_on_all_flags_from_adjudicated_labels_without_gold() -> None:
+    rel = ReviewerReliability(flag_on="all", min_gold=10)
+    adj = Adjudicator(reviews_wanted=3, num_classes=4)
+    alerts = []
+    for i in range(40):
+        for r, x in (("ann", "x"), ("bob", "x"), ("bad", "y" if i % 4 else "x")):
+            result = adj.add_label(f"e{i}", x, reviewer=r, now=T0, reliability=rel.reliability)
+        alerts += rel.observe_decision(result.decisions[0])
+    assert [(a.signal, a.state) for a in alerts] == [("reviewer:bad:accuracy", "drift")]
+    assert alerts[0].current["gold"] == 0 and alerts[0].current["gold_accuracy"] is None
+    assert rel.flagged == ("bad",)
+    assert [s.signal for s in rel.states() if s.drifting] == ["reviewer:bad:accuracy"]
+    # The default flags on gold only: the same evidence raises nothing.
+    gold_only = ReviewerReliability()
+    assert gold_only.observe_decision(result.decisions[0]) == []
+
+
+def test_flag_on_is_checked() -> None:
+    with pytest.raises(SettingsError):
+        ReviewerReliability(flag_on="soft")
