@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from detectors.adjudication import Decision, Review
 from detectors.prediction import ClassPrediction, RegressionPrediction
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -162,6 +163,68 @@ def audit_x(i: int, rng: random.Random) -> tuple[str, str, datetime]:
 
 
 GOOD_PRED = ClassPrediction("x", 0.7)
+REVIEWERS = ("ann", "bob", "cy", "dee", "eve", "fay", "gus", None)
+# Fixed reliabilities the adjudicator is fed (``gus`` unknown: the plurality decides).
+RELIABILITY = {"ann": 0.95, "bob": 0.7, "cy": 0.8, "dee": 0.6, "eve": 0.9, "fay": 0.75}.get
+
+
+def adjudication_x(i: int, rng: random.Random) -> tuple[Any, ...]:
+    now = T0 + timedelta(seconds=0.5 * i)
+    if i % 10 == 9:
+        return ("expire", now)
+    # Recent event ids, so events fill up, get replaced labels, time out and get late labels.
+    n = rng.randrange(max(0, i // 2 - 30), i // 2 + 1)
+    label: Any = rng.uniform(0.0, 10.0) if n % 7 == 0 else rng.choice("abcd")
+    source = "outcome" if rng.random() < 0.03 else "human"
+    return ("label", f"e-{n}", label, rng.choice(REVIEWERS), source, now)
+
+
+def feed_adjudication(det: Any, x: tuple[Any, ...]) -> Any:
+    if x[0] == "expire":
+        return det.expire(x[1], reliability=RELIABILITY)
+    _, event_id, label, reviewer, source, now = x
+    return det.add_label(
+        event_id, label, reviewer=reviewer, source=source, now=now, reliability=RELIABILITY
+    )
+
+
+def reliability_x(i: int, rng: random.Random) -> tuple[Any, ...]:
+    reviewer = rng.choice(REVIEWERS[:-1])
+    # "dee" is careless in phases: flagged, then recovered.
+    p = 0.4 if reviewer == "dee" and _phase(i, 1500) else 0.9
+    kind = i % 3
+    if kind == 0:
+        return ("gold", reviewer, rng.random() < p)
+    if kind == 1:
+        return ("agree", reviewer, rng.random(), rng.choice((True, False, None)))
+    t = T0 + timedelta(seconds=i)
+    labels = tuple(Review(rng.choice("xy"), r, "human", t) for r in rng.sample(REVIEWERS[:-1], 2))
+    post = tuple(rng.random() for _ in labels)
+    return (
+        "decision",
+        Decision(f"e-{i}", "x", "weighted", 0.5, labels, post, 0.7, "complete", t, 2),
+    )
+
+
+def feed_reliability(det: Any, x: tuple[Any, ...]) -> Any:
+    if x[0] == "gold":
+        return det.observe_gold(x[1], x[2]), det.reliability(x[1])
+    if x[0] == "agree":
+        det.observe_agreement(*x[1:])
+        return det.reliability(x[1])
+    det.observe_decision(x[1])
+    return [det.reliability(r.reviewer) for r in x[1].labels]
+
+
+def agreement_x(i: int, rng: random.Random) -> list[str]:
+    p = 0.3 if _phase(i, 700) else 0.9
+    truth = rng.choice("abcd")
+    return [
+        truth if rng.random() < p else rng.choice("abcd")
+        for _ in range(rng.choice((1, 2, 3, 3, 4)))
+    ]
+
+
 # Label weights every class that takes one must reject (``check_weight``).
 BAD_WEIGHTS: list[Any] = [NAN, INF, -INF, 0.0, -1.0, True, "1", None]
 
@@ -287,5 +350,43 @@ INPUTS: dict[str, Inputs] = {
             ("event", {"n0": 1.0}, GOOD_PRED, T0, 17),
         ],
         memory_n=10_000,
+    ),
+    "Adjudicator": Inputs(
+        adjudication_x,
+        feed_adjudication,
+        bad=[
+            ("label", "", "a", "ann", "human", T0),
+            ("label", "e-1", NAN, "ann", "human", T0),
+            ("label", "e-1", INF, "ann", "human", T0),
+            ("label", "e-1", True, "ann", "human", T0),
+            ("label", "e-1", None, "ann", "human", T0),
+            ("label", "e-1", "a", 5, "human", T0),
+            ("label", "e-1", "a", "ann", "", T0),
+            ("label", "e-1", "a", "ann", "human", NAIVE),
+            ("label", 7, "a", "ann", "human", T0),
+            ("expire", NAIVE),
+            ("expire", 0.0),
+        ],
+    ),
+    "ReviewerReliability": Inputs(
+        reliability_x,
+        feed_reliability,
+        bad=[
+            ("gold", 1, True),
+            ("gold", "", True),
+            ("gold", "ann", 1),
+            ("gold", "ann", None),
+            ("agree", "ann", NAN, True),
+            ("agree", "ann", 1.5, True),
+            ("agree", "ann", 0.5, "yes"),
+            ("agree", None, 0.5, True),
+            ("decision", {"final": "x"}),
+        ],
+        # Ever more reviewers: only max_reviewers of them are tracked by name.
+        memory_make=lambda i, rng: ("gold", f"r{i}", rng.random() < 0.8),
+    ),
+    "AgreementMonitor": Inputs(
+        agreement_x,
+        bad=["ab", ["a", 1], [None, "a"], 5, ["", "a"], b"ab", None, ["a"] * 65],
     ),
 }

@@ -125,6 +125,9 @@ def test_discovery_finds_the_known_classes() -> None:
         "EscalationPolicy",
         "ModelMonitor",
         "AutoAcceptMonitor",
+        "Adjudicator",
+        "ReviewerReliability",
+        "AgreementMonitor",
     }
     assert known <= names, known - names
 
