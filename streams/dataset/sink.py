@@ -171,7 +171,7 @@ class DatasetSink:
 
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
         """Position each assigned partition at its offset in the table (rule 2)."""
-        self.table.reload()
+        self.table.reload(create=True)
         for tp in partitions:
             committed = self.table.committed_offset(
                 app_id(self.ds.group_id, tp.topic, tp.partition)

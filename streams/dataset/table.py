@@ -84,9 +84,9 @@ class DatasetTable:
             self._table = DeltaTable(self.uri, storage_options=self.storage_options)
         return self._table
 
-    def reload(self) -> Any:
+    def reload(self, *, create: bool = False) -> Any:
         """The table at its latest version (another writer may have committed)."""
-        table = self.open(create=True)
+        table = self.open(create=create)
         table.update_incremental()
         return table
 
@@ -94,7 +94,7 @@ class DatasetTable:
 
     def committed_offset(self, app: str) -> int | None:
         """The next offset recorded for ``app`` in the loaded version (None: never)."""
-        version = self.open(create=True).transaction_version(app)
+        version = self.open().transaction_version(app)
         return None if version is None else int(version)
 
     # -- writing ------------------------------------------------------------------------
@@ -137,7 +137,7 @@ class DatasetTable:
                     max_attempts,
                     exc,
                 )
-                table = self.reload()
+                table = self.reload(create=True)
                 continue
             table.update_incremental()
             return int(todo.num_rows)
