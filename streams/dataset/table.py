@@ -128,7 +128,10 @@ class DatasetTable:
                     todo,
                     mode="append",
                     schema_mode="merge",
-                    commit_properties=CommitProperties(app_transactions=txns, max_commit_retries=0),
+                    # delta-rs retries a commit that only raced other appends (its conflict
+                    # check passes them) and fails one that raced the same transaction
+                    # id or a metadata change: that is the reload below.
+                    commit_properties=CommitProperties(app_transactions=txns),
                 )
             except CommitFailedError as exc:
                 log.warning(

@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 import orjson
+import pyarrow as pa
 import pytest
 
 from streams.config import settings_from_dict
@@ -104,7 +105,9 @@ def test_rows_already_in_the_table_are_dropped_at_commit(tmp_path: Path) -> None
     _expect_each_once(tmp_path / "t", log)
 
 
-def test_a_commit_lost_to_a_concurrent_writer_reloads_and_skips(tmp_path: Path) -> None:
+def test_a_commit_lost_to_a_concurrent_writer_reloads_and_skips(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     path = str(tmp_path / "t")
     rows = rows_to_table(
         [decode_reviewed(reviewed_record(i), topic=TOPIC, partition=0, offset=i) for i in range(10)]
@@ -115,18 +118,24 @@ def test_a_commit_lost_to_a_concurrent_writer_reloads_and_skips(tmp_path: Path) 
     assert DatasetTable(path).append(rows, offsets) == 10
     # delta-rs refuses the stale commit of the same application transaction; the retry
     # reloads, finds the rows in and writes nothing.
-    assert stale.append(rows, offsets) == 0
+    with caplog.at_level(logging.WARNING):
+        assert stale.append(rows, offsets) == 0
+    assert "Concurrent transaction failed" in caplog.text
     assert DatasetTable(path).read().num_rows == 10
 
 
-def test_a_snapshot_between_load_and_commit_costs_a_retry_not_a_row(tmp_path: Path) -> None:
+def test_a_snapshot_between_load_and_commit_costs_a_retry_not_a_row(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     from streams.dataset.snapshots import take_snapshot
 
     log = _log(30)
     sink = DatasetSink(_settings(tmp_path / "t"), consumer=FakeConsumer(log))
     sink.run_once()
     take_snapshot(DatasetTable(str(tmp_path / "t")), "between")  # a metadata commit
-    _drain(sink)
+    with caplog.at_level(logging.WARNING):
+        _drain(sink)
+    assert "Metadata changed since last commit" in caplog.text
     _expect_each_once(tmp_path / "t", log)
 
 
@@ -150,7 +159,6 @@ def test_a_new_feature_merges_and_an_older_table_gains_new_columns(tmp_path: Pat
     """Features are JSON: a new one is a new key in its rows. A table written by an older
     sink, without a column this one writes, gets the column by schema merge (old rows
     null)."""
-    import pyarrow as pa
     from deltalake import write_deltalake
 
     path = tmp_path / "t"
@@ -174,3 +182,25 @@ def test_a_new_feature_merges_and_an_older_table_gains_new_columns(tmp_path: Pat
     assert pa.types.is_string(rows.schema.field("features").type) or pa.types.is_large_string(
         rows.schema.field("features").type
     )
+
+
+def test_sink_members_of_other_partitions_do_not_lose_commits_to_each_other(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = str(tmp_path / "t")
+
+    def rows(partition: int) -> pa.Table:
+        return rows_to_table(
+            [
+                decode_reviewed(reviewed_record(i), topic=TOPIC, partition=partition, offset=i)
+                for i in range(5)
+            ]
+        )
+
+    stale = DatasetTable(path)
+    stale.open(create=True)
+    assert DatasetTable(path).append(rows(0), {app_id(GROUP, TOPIC, 0): (0, 5)}) == 5
+    with caplog.at_level(logging.WARNING):
+        assert stale.append(rows(1), {app_id(GROUP, TOPIC, 1): (1, 5)}) == 5
+    assert "lost to another writer" not in caplog.text
+    assert DatasetTable(path).read().num_rows == 10
