@@ -167,7 +167,8 @@ class DatasetSink:
                         offset=offset,
                     )
                 )
-            except (orjson.JSONDecodeError, InvalidEventError) as exc:
+            except (orjson.JSONDecodeError, TypeError, InvalidEventError) as exc:
+                # TypeError: a message without a value (a tombstone).
                 self.counts.invalid += 1
                 log.error(
                     "passing over %s[%d]@%d: not a reviewed record: %s",

@@ -71,7 +71,7 @@ class FakeMessage:
     _topic: str
     _partition: int
     _offset: int
-    _value: bytes
+    _value: bytes | None
 
     def error(self) -> None:
         return None
@@ -85,7 +85,7 @@ class FakeMessage:
     def offset(self) -> int:
         return self._offset
 
-    def value(self) -> bytes:
+    def value(self) -> bytes | None:
         return self._value
 
 
@@ -95,10 +95,10 @@ class FakeLog:
 
     def __init__(self, topic: str, partitions: int) -> None:
         self.topic = topic
-        self.partitions: list[list[bytes]] = [[] for _ in range(partitions)]
+        self.partitions: list[list[bytes | None]] = [[] for _ in range(partitions)]
         self.committed: dict[int, int] = {}
 
-    def append(self, value: bytes, partition: int | None = None) -> None:
+    def append(self, value: bytes | None, partition: int | None = None) -> None:
         p = (
             partition
             if partition is not None

@@ -146,13 +146,14 @@ def test_records_that_are_not_reviewed_records_are_counted_and_passed_over(
     log.append(encoded(reviewed_record(0))[1])
     log.append(b"{not json")
     log.append(orjson.dumps({**reviewed_record(1), "final": None}))
+    log.append(None)  # a tombstone
     log.append(encoded(reviewed_record(2))[1])
     sink = DatasetSink(_settings(tmp_path / "t"), consumer=FakeConsumer(log))
     with caplog.at_level(logging.ERROR):
         _drain(sink)
-    assert (sink.counts.invalid, sink.counts.written) == (2, 2)
+    assert (sink.counts.invalid, sink.counts.written) == (3, 2)
     assert "@1: not a reviewed record" in caplog.text
-    assert DatasetTable(str(tmp_path / "t")).committed_offset(app_id(GROUP, TOPIC, 0)) == 4
+    assert DatasetTable(str(tmp_path / "t")).committed_offset(app_id(GROUP, TOPIC, 0)) == 5
 
 
 def test_a_new_feature_merges_and_an_older_table_gains_new_columns(tmp_path: Path) -> None:
