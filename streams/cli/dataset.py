@@ -28,6 +28,7 @@ def _table(args: argparse.Namespace) -> DatasetTable:
 
 def run_sink(args: argparse.Namespace) -> int:
     from streams.dataset import DatasetSink
+    from streams.dataset.metrics import serve_sink_metrics
     from streams.dev.children import stop_signals
 
     settings = settings_of(args)
@@ -35,10 +36,16 @@ def run_sink(args: argparse.Namespace) -> int:
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     sink = DatasetSink(settings, table=_table(args))
-    # SIGINT/SIGTERM stop it between batches or mid-batch; either way the table holds
-    # whole batches only, and a restart seeks by it.
-    with stop_signals(), contextlib.suppress(KeyboardInterrupt):
-        sink.run()
+    stop_metrics = serve_sink_metrics(
+        sink, settings.dataset.metrics_host, settings.dataset.metrics_port
+    )
+    try:
+        # SIGINT/SIGTERM stop it between batches or mid-batch; either way the table holds
+        # whole batches only, and a restart seeks by it.
+        with stop_signals(), contextlib.suppress(KeyboardInterrupt):
+            sink.run()
+    finally:
+        stop_metrics()
     return 0
 
 

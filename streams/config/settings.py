@@ -516,6 +516,12 @@ class DatasetSettings(Section):
         description="attempts at one batch's commit when another writer commits first "
         "(each attempt reloads the table and drops what is already in it)",
     )
+    metrics_port: int = Field(default=9113, ge=0, le=65535, description="the sink's /metrics port")
+    metrics_host: str = Field(
+        default="0.0.0.0",  # noqa: S104 - Prometheus scrapes the sink from outside
+        min_length=1,
+        description="the sink's /metrics address",
+    )
 
 
 class ReviewToolSettings(Section):

@@ -22,8 +22,9 @@ Exports are the same sorted rows, written to Parquet with fixed writer settings,
 the snapshot's name, version and hash in the file's key-value metadata.
 
 ``snapshot`` and ``export`` hold the whole version in memory (Arrow, then sorted): a few
-million rows take a few GB. A named version can be exported only while its data files exist: ``VACUUM`` with a
-retention shorter than the age of the oldest named version would remove them.
+million rows take a few GB. A named version can be exported only while its data files
+exist: ``VACUUM`` with a retention shorter than the age of the oldest named version would
+remove them.
 """
 
 from __future__ import annotations

@@ -57,6 +57,10 @@ class DatasetTable:
         self.uri = uri
         self.storage_options = dict(storage_options) if storage_options else None
         self._table: Any = None
+        #: Commits lost to another writer (each reloaded and retried), and the version of
+        #: the last commit made here; read by the sink's metrics.
+        self.conflicts = 0
+        self.last_version: int | None = None
 
     # -- opening ------------------------------------------------------------------------
 
@@ -140,9 +144,11 @@ class DatasetTable:
                     max_attempts,
                     exc,
                 )
+                self.conflicts += 1
                 table = self.reload(create=True)
                 continue
             table.update_incremental()
+            self.last_version = int(table.version())
             return int(todo.num_rows)
         raise DatasetTableError(
             f"could not commit to {self.uri!r} in {max_attempts} attempts: other writers kept "

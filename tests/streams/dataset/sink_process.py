@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 from streams.dev import children
+from streams.dev.local_broker import free_port
 
 
 class SinkProcess:
@@ -34,6 +35,8 @@ class SinkProcess:
             VIGIL_DATASET__GROUP_ID=group,
             VIGIL_DATASET__BATCH_SIZE=str(batch_size),
             VIGIL_DATASET__BATCH_WITHIN_S=str(batch_within_s),
+            VIGIL_DATASET__METRICS_PORT=str(free_port()),
+            VIGIL_DATASET__METRICS_HOST="127.0.0.1",
         )
         self.proc: subprocess.Popen[bytes] | None = None
 

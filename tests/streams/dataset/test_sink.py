@@ -205,3 +205,23 @@ def test_sink_members_of_other_partitions_do_not_lose_commits_to_each_other(
         assert stale.append(rows(1), {app_id(GROUP, TOPIC, 1): (1, 5)}) == 5
     assert "lost to another writer" not in caplog.text
     assert DatasetTable(path).read().num_rows == 10
+
+
+def test_the_metrics_read_the_sink_at_scrape_time(tmp_path: Path) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from streams.dataset.metrics import SinkCollector
+
+    log = _log(20)
+    log.append(b"[]")
+    sink = DatasetSink(_settings(tmp_path / "t"), consumer=FakeConsumer(log))
+    registry = CollectorRegistry()
+    registry.register(SinkCollector(sink))
+    assert registry.get_sample_value("vigil_dataset_table_version") is None
+    _drain(sink)
+    get = registry.get_sample_value
+    assert get("vigil_dataset_records_total", {"outcome": "written"}) == 20
+    assert get("vigil_dataset_records_total", {"outcome": "invalid"}) == 1
+    assert get("vigil_dataset_commits_total") == sink.counts.commits > 0
+    assert get("vigil_dataset_commit_conflicts_total") == 0
+    assert get("vigil_dataset_table_version") == DatasetTable(str(tmp_path / "t")).version()
