@@ -124,16 +124,15 @@ class DatasetSink:
         messages = self.consumer.consume(self.ds.batch_size, self.ds.batch_within_s)
         with _gc_paused():
             rows, offsets = self._decode(messages)
+            table = rows_to_table(rows) if rows else None
         if not offsets:
             return 0
         written = 0
-        if rows:
-            written = self.table.append(
-                rows_to_table(rows), offsets, max_attempts=self.ds.max_commit_attempts
-            )
+        if table is not None:
+            written = self.table.append(table, offsets, max_attempts=self.ds.max_commit_attempts)
             self.counts.commits += 1
             self.counts.written += written
-            self.counts.skipped += len(rows) - written
+            self.counts.skipped += table.num_rows - written
         for partition, next_offset in offsets.values():
             self._next[partition] = max(self._next.get(partition, 0), next_offset)
         self._commit_kafka(offsets)
