@@ -78,7 +78,7 @@ def _fail(detail: str) -> InvalidEventError:
     return InvalidEventError("schema", detail)
 
 
-def _text(record: Mapping[str, Any], key: str, *, limit: int, required: bool = True) -> Any:
+def _text(record: dict[str, Any], key: str, *, limit: int, required: bool = True) -> Any:
     value = record.get(key)
     if value is None and not required:
         return None
@@ -112,11 +112,11 @@ def _time(value: Any, key: str) -> datetime:
     return datetime.fromtimestamp(_number(value, key, 0.0, _MAX_EPOCH), UTC)
 
 
-def _mapping(record: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+def _mapping(record: dict[str, Any], key: str) -> dict[str, Any]:
     value = record.get(key)
     if value is None:
         return {}
-    if not isinstance(value, Mapping):
+    if not isinstance(value, dict):
         raise _fail(f"{key} must be an object; got {type(value).__name__}")
     return value
 
@@ -126,7 +126,7 @@ def _json(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
-def _label_or_value(outcome: Mapping[str, Any], key: str) -> tuple[str | None, float | None]:
+def _label_or_value(outcome: dict[str, Any], key: str) -> tuple[str | None, float | None]:
     label = outcome.get("label")
     value = outcome.get("value")
     if (label is None) == (value is None):
@@ -139,7 +139,8 @@ def _label_or_value(outcome: Mapping[str, Any], key: str) -> tuple[str | None, f
 
 
 def decode_reviewed(record: Any, *, topic: str, partition: int, offset: int) -> dict[str, Any]:
-    """One reviewed record (decoded JSON) as a row of :data:`ROW_SCHEMA`.
+    """One reviewed record (as ``orjson.loads`` gives it: dicts and lists) as a row of
+    :data:`ROW_SCHEMA`.
 
     >>> row = decode_reviewed(
     ...     {"reviewed_id": "r1", "event_id": "e1", "model_id": "fraud", "event_ts": 0,
@@ -151,25 +152,25 @@ def decode_reviewed(record: Any, *, topic: str, partition: int, offset: int) -> 
     >>> row["final_label"], row["features"], row["model_version"], row["kafka_offset"]
     ('bad', '{"a":"x","b":1}', 'unknown', 7)
     """
-    if not isinstance(record, Mapping):
+    if not isinstance(record, dict):
         raise _fail(f"a reviewed record must be an object; got {type(record).__name__}")
     model_id = record.get("model_id")
     if not isinstance(model_id, str) or not _MODEL_ID.match(model_id):
         raise _fail(f"model_id must match {_MODEL_ID.pattern}; got {model_id!r:.80}")
     prediction = record.get("prediction")
-    if not isinstance(prediction, Mapping):
+    if not isinstance(prediction, dict):
         raise _fail("prediction must be an object")
     predicted_label = prediction.get("label")
     predicted_value = prediction.get("value")
     labels = record.get("labels")
-    if not isinstance(labels, Sequence) or isinstance(labels, str | bytes) or not labels:
+    if not isinstance(labels, list) or not labels:
         raise _fail("labels must be a non-empty list")
     for i, label in enumerate(labels):
-        if not isinstance(label, Mapping):
+        if not isinstance(label, dict):
             raise _fail(f"labels[{i}] must be an object")
         _label_or_value(label, f"labels[{i}]")
     final = record.get("final")
-    if not isinstance(final, Mapping):
+    if not isinstance(final, dict):
         raise _fail("final must be an object")
     final_label, final_value = _label_or_value(final, "final")
     method = final.get("method")
@@ -178,7 +179,7 @@ def decode_reviewed(record: Any, *, topic: str, partition: int, offset: int) -> 
     agreement = final.get("agreement")
     policy = _mapping(record, "policy")
     reasons = record.get("reasons", [])
-    if not isinstance(reasons, Sequence) or isinstance(reasons, str | bytes):
+    if not isinstance(reasons, list):
         raise _fail("reasons must be a list")
     return {
         "reviewed_id": _text(record, "reviewed_id", limit=256),
@@ -205,8 +206,8 @@ def decode_reviewed(record: Any, *, topic: str, partition: int, offset: int) -> 
         "features": _json(_mapping(record, "features")),
         "segment": _json(_mapping(record, "segment")),
         "prediction": _json(prediction),
-        "reasons": _json(list(reasons)),
-        "labels": _json(list(labels)),
+        "reasons": _json(reasons),
+        "labels": _json(labels),
         "policy_name": _str_or_none(policy.get("name")),
         "policy_version": _str_or_none(policy.get("version")),
         "kafka_topic": topic,
