@@ -16,12 +16,22 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from streams.cli import config, demo, publish, reference, replay, review, topics, worker
+from streams.cli import (
+    config,
+    dataset,
+    demo,
+    publish,
+    reference,
+    replay,
+    review,
+    topics,
+    worker,
+)
 from streams.errors import ConfigError, VigilError
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS = (worker, demo, replay, publish, reference, topics, config, review)
+COMMANDS = (worker, demo, replay, publish, reference, topics, config, review, dataset)
 
 
 class _Parser(argparse.ArgumentParser):

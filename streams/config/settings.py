@@ -23,6 +23,7 @@ from detectors.drift_monitor import default_step
 
 __all__ = [
     "CalibrationSettings",
+    "DatasetSettings",
     "DriftSettings",
     "EscalationSettings",
     "FeatureSpec",
@@ -140,6 +141,11 @@ class TopicSettings(Section):
     )
     deadletter: str = Field(
         default="vigil.deadletter", min_length=1, description="rejected messages out"
+    )
+    reviewed: str = Field(
+        default="vigil.reviewed",
+        min_length=1,
+        description="adjudicated reviews out (SPEC §12), the dataset sink's input",
     )
     checkpoints: str = Field(
         default="",
@@ -510,6 +516,46 @@ class LabelStudioSettings(Section):
         return self
 
 
+class DatasetSettings(Section):
+    """``vigil dataset``: the versioned dataset of reviewed records (SPEC §14)."""
+
+    table: str = Field(
+        default="vigil-dataset",
+        min_length=1,
+        description="the Delta table: a local path, or a delta-rs URI (s3://, gs://, az://, "
+        "abfss://) whose credentials come from the object store's own environment variables",
+        json_schema_extra=_env("VIGIL_DATASET_TABLE"),
+    )
+    group_id: str = Field(
+        default="vigil-dataset",
+        min_length=1,
+        description="the sink's consumer group on the reviewed topic; also names the table's "
+        "application transactions, one per group and partition",
+    )
+    batch_size: int = Field(
+        default=20_000,
+        ge=1,
+        le=1_000_000,
+        description="reviewed records per Delta commit at most (one commit per batch)",
+    )
+    batch_within_s: float = Field(
+        default=2.0, ge=0.0, le=600.0, description="longest wait to fill a batch"
+    )
+    max_commit_attempts: int = Field(
+        default=20,
+        ge=1,
+        le=1000,
+        description="attempts at one batch's commit when another writer commits first "
+        "(each attempt reloads the table and drops what is already in it)",
+    )
+    metrics_port: int = Field(default=9113, ge=0, le=65535, description="the sink's /metrics port")
+    metrics_host: str = Field(
+        default="0.0.0.0",  # noqa: S104 - Prometheus scrapes the sink from outside
+        min_length=1,
+        description="the sink's /metrics address",
+    )
+
+
 class ReviewToolSettings(Section):
     """The review tools vigil connects to (one process each); per-model review sampling is
     ``defaults.review`` / ``models.<id>.review``."""
@@ -568,6 +614,7 @@ class Settings(Section):
         description="model id -> the keys of defaults, merged over them",
     )
     review: ReviewToolSettings = ReviewToolSettings()
+    dataset: DatasetSettings = DatasetSettings()
     log_level: LogLevel = "INFO"
 
     @model_validator(mode="before")

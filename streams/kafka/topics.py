@@ -26,6 +26,7 @@ def topic_specs(settings: Settings) -> dict[str, dict[str, Any]]:
         t.escalations: {"partitions": t.partitions, "config": retention},
         t.alerts: {"partitions": t.partitions, "config": retention},
         t.deadletter: {"partitions": t.partitions, "config": retention},
+        t.reviewed: {"partitions": t.partitions, "config": retention},
         # Same partition count as the inputs: a model's checkpoint lives in the partition
         # number its events live in. Compacted: only the latest state per model matters.
         settings.checkpoint_topic: {
