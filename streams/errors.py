@@ -19,14 +19,17 @@
     ├── LabelStudioError (RuntimeError)      a Label Studio API request failed (refused)
     │   └── LabelStudioUnavailableError      unreachable, or a server error: retry later
     ├── InvalidAnnotationError (ValueError)  an annotation that cannot be a LabelEvent
-    └── LabelSinkError (RuntimeError)        labels not confirmed by the broker: send again
+    ├── LabelSinkError (RuntimeError)        labels not confirmed by the broker: send again
+    ├── DatasetTableError (RuntimeError)     the Delta table cannot be read or written
+    └── SnapshotError (ValueError)           a dataset snapshot name, version or hash is wrong
 
 ``CheckpointError``, the local broker's three subclasses, ``LabelStudioMissingError``,
-``LabelStudioUnavailableError``, ``InvalidAnnotationError`` and ``LabelSinkError`` are
-defined next to the code that raises them (:mod:`streams.kafka.checkpoints`,
+``LabelStudioUnavailableError``, ``InvalidAnnotationError``, ``LabelSinkError``,
+``DatasetTableError`` and ``SnapshotError`` are defined next to the code that raises them (:mod:`streams.kafka.checkpoints`,
 :mod:`streams.dev.local_broker`, :mod:`streams.dev.label_studio`,
 :mod:`streams.review.label_studio_api`, :mod:`streams.review.annotations`,
-:mod:`streams.review.label_sink`).
+:mod:`streams.review.label_sink`, :mod:`streams.dataset.table`,
+:mod:`streams.dataset.snapshots`).
 """
 
 from __future__ import annotations
