@@ -25,8 +25,8 @@
 
 ``CheckpointError``, the local broker's three subclasses, ``LabelStudioMissingError``,
 ``LabelStudioUnavailableError``, ``InvalidAnnotationError``, ``LabelSinkError``,
-``DatasetTableError`` and ``SnapshotError`` are defined next to the code that raises them (:mod:`streams.kafka.checkpoints`,
-:mod:`streams.dev.local_broker`, :mod:`streams.dev.label_studio`,
+``DatasetTableError`` and ``SnapshotError`` are defined next to the code that raises them
+(:mod:`streams.kafka.checkpoints`, :mod:`streams.dev.local_broker`, :mod:`streams.dev.label_studio`,
 :mod:`streams.review.label_studio_api`, :mod:`streams.review.annotations`,
 :mod:`streams.review.label_sink`, :mod:`streams.dataset.table`,
 :mod:`streams.dataset.snapshots`).
