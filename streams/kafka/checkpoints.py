@@ -36,6 +36,7 @@ __all__ = [
     "CheckpointWrite",
     "decode",
     "encode",
+    "watermarks",
 ]
 
 log = logging.getLogger(__name__)
@@ -265,7 +266,7 @@ class CheckpointStore:
             todo = set()
             assign = []
             for p in parts:
-                lo, hi = _watermarks(consumer, TopicPartition(self.topic, p), timeout)
+                lo, hi = watermarks(consumer, TopicPartition(self.topic, p), timeout)
                 if hi > lo:
                     todo.add(p)
                     assign.append(TopicPartition(self.topic, p, OFFSET_BEGINNING))
@@ -298,7 +299,7 @@ class CheckpointStore:
         self._producer.flush(10)
 
 
-def _watermarks(consumer: Any, tp: Any, timeout: float) -> tuple[int, int]:
+def watermarks(consumer: Any, tp: Any, timeout: float) -> tuple[int, int]:
     """(low, high) of ``tp``, retrying while a new topic's partition has no leader yet."""
     from confluent_kafka import KafkaException
 

@@ -53,6 +53,7 @@ __all__ = [
     "annotation_version",
     "encode_label",
     "label_event",
+    "parse_stamp",
     "reviewer_of",
 ]
 
@@ -160,14 +161,18 @@ def _answer(result: Any) -> tuple[str, Any] | None:
 
 
 def _utc(stamp: Any) -> str:
-    """Label Studio's ``updated_at`` (ISO 8601, ``Z`` or an offset) as RFC 3339 in UTC."""
+    """Label Studio's ``updated_at`` as RFC 3339 in UTC."""
+    return parse_stamp(stamp).astimezone(UTC).isoformat()
+
+
+def parse_stamp(stamp: Any) -> datetime:
+    """A Label Studio timestamp (ISO 8601, ``Z`` or an offset) as an aware datetime;
+    :class:`InvalidAnnotationError` if it is none."""
     if not isinstance(stamp, str):
         raise InvalidAnnotationError(f"annotation without updated_at: {stamp!r}")
     try:
         moment = datetime.fromisoformat(stamp)
     except ValueError:
         raise InvalidAnnotationError(f"updated_at is not ISO 8601: {stamp!r}") from None
-    if moment.tzinfo is None:
-        # Label Studio stores UTC (USE_TZ); a naive stamp is UTC written without its zone.
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat()
+    # Label Studio stores UTC (USE_TZ); a naive stamp is UTC written without its zone.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

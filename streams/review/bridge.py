@@ -44,7 +44,11 @@ from streams.config import Settings
 from streams.config.settings import LabelStudioSettings
 from streams.errors import InvalidEventError, LabelStudioError, VigilError
 from streams.review.bridge_metrics import BridgeMetrics
-from streams.review.label_studio_api import LabelStudioClient, LabelStudioUnavailableError
+from streams.review.label_studio_api import (
+    LabelStudioClient,
+    LabelStudioUnavailableError,
+    client_for,
+)
 from streams.review.projects import ProjectDirectory
 from streams.review.tasks import Escalation, decode_escalation, task_payload
 
@@ -123,14 +127,7 @@ class LabelStudioBridge:
         self.settings = settings
         self.ls = settings.review.label_studio
         if client is None:
-            if self.ls.token is None:
-                raise VigilError(
-                    "review.label_studio.token is not set: give the bridge's Label Studio API "
-                    "token in VIGIL_LABEL_STUDIO_TOKEN"
-                )
-            client = LabelStudioClient(
-                self.ls.url, self.ls.token.get_secret_value(), timeout=self.ls.request_timeout_s
-            )
+            client = client_for(self.ls)
         if metrics is None:
             metrics = BridgeMetrics(max_models=settings.worker.max_models)
         self.metrics = metrics

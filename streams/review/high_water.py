@@ -18,6 +18,7 @@ import orjson
 
 from streams.config import Settings
 from streams.errors import VigilError
+from streams.kafka.checkpoints import watermarks
 
 __all__ = ["HighWaterMarks", "high_water_topic"]
 
@@ -41,7 +42,13 @@ class HighWaterMarks:
 
     def load(self) -> dict[int, datetime]:
         """Make the topic if missing and read it to its end."""
-        from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+        from confluent_kafka import (
+            OFFSET_BEGINNING,
+            Consumer,
+            KafkaError,
+            KafkaException,
+            TopicPartition,
+        )
         from confluent_kafka.admin import AdminClient, NewTopic
 
         kafka = self.settings.kafka.confluent_config()
@@ -52,12 +59,11 @@ class HighWaterMarks:
             replication_factor=self.settings.topics.replication_factor,
             config={"cleanup.policy": "compact"},
         )
-        for future in admin.create_topics([spec]).values():
-            try:
-                future.result(timeout=_READ_TIMEOUT_S)
-            except Exception as exc:  # a KafkaException; TOPIC_ALREADY_EXISTS is expected
-                if "TOPIC_ALREADY_EXISTS" not in str(exc):
-                    raise VigilError(f"cannot make topic {self.topic}: {exc}") from None
+        try:
+            admin.create_topics([spec])[self.topic].result(timeout=_READ_TIMEOUT_S)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise VigilError(f"cannot make topic {self.topic}: {exc}") from None
         consumer = Consumer(
             {
                 **kafka,
@@ -67,16 +73,8 @@ class HighWaterMarks:
             }
         )
         try:
-            partition = TopicPartition(self.topic, 0)
+            _, high = watermarks(consumer, TopicPartition(self.topic, 0), _READ_TIMEOUT_S)
             deadline = time.monotonic() + _READ_TIMEOUT_S
-            while True:
-                try:
-                    _, high = consumer.get_watermark_offsets(partition, timeout=5.0)
-                    break
-                except Exception:  # a new topic without a leader yet
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.2)
             consumer.assign([TopicPartition(self.topic, 0, OFFSET_BEGINNING)])
             position = 0
             while position < high:

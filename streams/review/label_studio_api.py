@@ -39,9 +39,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from streams.errors import LabelStudioError
+from streams.config.settings import LabelStudioSettings
+from streams.errors import LabelStudioError, VigilError
 
-__all__ = ["LabelStudioClient", "LabelStudioUnavailableError", "Project", "ProjectCounts"]
+__all__ = [
+    "LabelStudioClient",
+    "LabelStudioUnavailableError",
+    "Project",
+    "ProjectCounts",
+    "client_for",
+]
 
 #: Values per Data Manager filter request: each becomes one ``or`` item in the URL's query
 #: (~190 bytes encoded); 200 worked against Label Studio 1.23, whose dev server takes
@@ -453,3 +460,15 @@ def _project_counts(answer: Mapping[str, Any]) -> ProjectCounts:
 def _excerpt(answer: Any) -> str:
     text = answer.decode("utf-8", "replace") if isinstance(answer, bytes) else str(answer)
     return text if len(text) <= _ANSWER_EXCERPT else text[:_ANSWER_EXCERPT] + "..."
+
+
+def client_for(settings: LabelStudioSettings) -> LabelStudioClient:
+    """The client of ``review.label_studio``; a clear error when its token is not set."""
+    if settings.token is None:
+        raise VigilError(
+            "review.label_studio.token is not set: give the bridge's Label Studio API "
+            "token in VIGIL_LABEL_STUDIO_TOKEN"
+        )
+    return LabelStudioClient(
+        settings.url, settings.token.get_secret_value(), timeout=settings.request_timeout_s
+    )

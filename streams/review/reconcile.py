@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from streams.review.annotation_publisher import AnnotationPublisher
+from streams.review.annotations import InvalidAnnotationError, parse_stamp
 from streams.review.high_water import HighWaterMarks
 from streams.review.label_studio_api import LabelStudioClient
 
@@ -78,7 +79,10 @@ class Reconciler:
         batch: list[tuple[Mapping[str, Any], Mapping[str, Any]]] = []
         caught = 0
         for task in self.client.annotated_tasks_changed_since(project_id, mark or _EPOCH):
-            changed = _parse(task.get("updated_at"))
+            try:
+                changed = parse_stamp(task.get("updated_at"))
+            except InvalidAnnotationError:
+                changed = None
             if changed is not None and (newest is None or changed > newest):
                 newest = changed
             batch += [(task, a) for a in task.get("annotations") or () if isinstance(a, dict)]
@@ -94,13 +98,3 @@ class Reconciler:
         if caught:
             log.info("reconciliation: %d annotations of model %s published", caught, model_id)
         return caught
-
-
-def _parse(stamp: Any) -> datetime | None:
-    if not isinstance(stamp, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(stamp)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -19,14 +19,14 @@ import logging
 from collections.abc import Callable
 
 from streams.config import Settings
-from streams.errors import LabelStudioError, VigilError
+from streams.errors import VigilError
 from streams.review.annotation_publisher import AnnotationPublisher
 from streams.review.bridge import LabelStudioBridge
 from streams.review.bridge_metrics import BridgeMetrics
 from streams.review.high_water import HighWaterMarks
 from streams.review.label_loop import LabelLoop
 from streams.review.label_sink import LabelSink
-from streams.review.label_studio_api import LabelStudioClient
+from streams.review.label_studio_api import LabelStudioClient, client_for
 from streams.review.reconcile import Reconciler
 from streams.review.webhook_endpoint import WebhookEndpoint
 
@@ -42,14 +42,7 @@ class LabelStudioService:
     def __init__(self, settings: Settings, *, client: LabelStudioClient | None = None) -> None:
         ls = settings.review.label_studio
         if client is None:
-            if ls.token is None:
-                raise VigilError(
-                    "review.label_studio.token is not set: give the bridge's Label Studio API "
-                    "token in VIGIL_LABEL_STUDIO_TOKEN"
-                )
-            client = LabelStudioClient(
-                ls.url, ls.token.get_secret_value(), timeout=ls.request_timeout_s
-            )
+            client = client_for(ls)
         if ls.webhook_url is not None and ls.webhook_secret is None:
             raise VigilError(
                 "review.label_studio.webhook_url is set but webhook_secret is not: set "
@@ -120,10 +113,6 @@ class LabelStudioService:
         projects = self.directory.discover()
         if not self._webhooks_checked:
             for project_id in projects.values():
-                try:
-                    self.directory.ensure_webhook(project_id)
-                except LabelStudioError as exc:
-                    log.error("webhook of project %d not checked: %s", project_id, exc)
-                    raise
+                self.directory.ensure_webhook(project_id)
             self._webhooks_checked = True
         return projects
