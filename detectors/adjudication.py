@@ -594,6 +594,20 @@ class Adjudicator(Detector):
 
     # -- results ------------------------------------------------------------------------
 
+    def status(self, event_id: str) -> Literal["open", "decided"] | None:
+        """``"open"`` (labels kept, waiting for more), ``"decided"`` (a later label is
+        late) or ``None`` (never seen, or decided so long ago it is forgotten).
+
+        >>> from datetime import UTC, datetime
+        >>> adj = Adjudicator(reviews_wanted=2)
+        >>> _ = adj.add_label("e-1", "x", reviewer="a", now=datetime(2026, 1, 1, tzinfo=UTC))
+        >>> adj.status("e-1"), adj.status("e-2")
+        ('open', None)
+        """
+        if event_id in self._pending:
+            return "open"
+        return "decided" if event_id in self._decided_set else None
+
     @property
     def pending(self) -> int:
         """Events open now (with at least one label, not yet decided)."""

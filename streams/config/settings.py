@@ -406,6 +406,40 @@ class ReviewSettings(Section):
     overlap_reviews: int = Field(
         default=2, ge=2, le=10, description="reviews_wanted of an escalation in the overlap sample"
     )
+    adjudication_timeout_s: float = Field(
+        default=3600.0,
+        gt=0.0,
+        allow_inf_nan=False,
+        description="seconds after an event's first label at which it is adjudicated with the "
+        "labels it has, short of its reviews_wanted",
+    )
+    max_open: int = Field(
+        default=10_000,
+        ge=1,
+        description="escalations remembered per model for the reviewed record, and events "
+        "waiting for more reviews; beyond it the oldest is forgotten (counted) or decided",
+    )
+    min_gold_accuracy: float = Field(
+        default=0.8,
+        gt=0.0,
+        le=1.0,
+        description="a reviewer is flagged when the 95% upper bound of their gold accuracy "
+        "falls below this (after min_gold gold items)",
+    )
+    min_gold: int = Field(
+        default=10, ge=1, description="gold items a reviewer answers before they can be flagged"
+    )
+    min_agreement: float = Field(
+        default=0.6,
+        ge=-1.0,
+        le=1.0,
+        description="model agreement alert: Krippendorff's alpha over overlapped items below this",
+    )
+    agreement_window: int = Field(
+        default=500,
+        ge=10,
+        description="overlapped items the model's Krippendorff's alpha covers",
+    )
 
 
 class LabelStudioSettings(Section):

@@ -1,4 +1,5 @@
-"""The messages vigil publishes: Escalation (SPEC §4) and Alert (SPEC §5).
+"""The messages vigil publishes: Escalation (SPEC §4), Alert (SPEC §5) and the reviewed
+record (SPEC §12).
 
 Ids are deterministic so that a replay, or a retry after a crash, produces the
 same id for the same item, and consumers can deduplicate.
@@ -8,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from detectors.adjudication import Decision as Adjudication
 from detectors.escalation import Decision
 from detectors.prediction import ClassPrediction, Prediction
 from detectors.signals import SignalChange
@@ -23,6 +26,8 @@ __all__ = [
     "escalation_id",
     "escalation_record",
     "prediction_dict",
+    "reviewed_id",
+    "reviewed_record",
 ]
 
 REDACTED = "[redacted]"
@@ -57,6 +62,15 @@ def escalation_id(model_id: str, event_id: str) -> str:
     False
     """
     return _uuid5(f"esc\x1f{model_id}\x1f{event_id}")
+
+
+def reviewed_id(model_id: str, event_id: str) -> str:
+    """Deterministic id of the reviewed record of one event (SPEC §12).
+
+    >>> reviewed_id("fraud", "e1") == reviewed_id("fraud", "e1") != escalation_id("fraud", "e1")
+    True
+    """
+    return _uuid5(f"reviewed\x1f{model_id}\x1f{event_id}")
 
 
 def alert_id(model_id: str, model_version: str, signal: str, state: str, events_seen: int) -> str:
@@ -147,4 +161,65 @@ def alert_record(
         "threshold": change.threshold,
         "reference": reference,
         "current": current,
+    }
+
+
+def _answer(value: str | float) -> dict[str, Any]:
+    return {"label": value} if isinstance(value, str) else {"value": value}
+
+
+def reviewed_record(
+    escalation: Mapping[str, Any], decision: Adjudication, *, inclusion_probability: float
+) -> dict[str, Any]:
+    """The reviewed record of one adjudicated event (SPEC §12), from the escalation that
+    sent it for review (as published: features already redacted) and its decision.
+
+    ``inclusion_probability`` is the one the model's statistics weighed the final label
+    by. Labels appear in the order they were given, each with its reviewer (if any),
+    source and time.
+
+    >>> from datetime import UTC, datetime
+    >>> from detectors.adjudication import Adjudicator
+    >>> t = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> adj = Adjudicator(reviews_wanted=2)
+    >>> _ = adj.add_label("e1", "fraud", reviewer="ann", now=t)
+    >>> d = adj.add_label("e1", "ok", reviewer="bob", now=t).decisions[-1]
+    >>> esc = {"event_id": "e1", "model_id": "m", "model_version": "3", "event_ts": "x",
+    ...        "escalation_id": "x-1", "features": {}, "segment": {},
+    ...        "prediction": {"label": "ok", "confidence": 0.6}, "reasons": [],
+    ...        "policy": {"name": "default", "version": "1"}}
+    >>> r = reviewed_record(esc, d, inclusion_probability=1.0)
+    >>> r["final"], [x["reviewer"] for x in r["labels"]]
+    ({'label': 'fraud', 'method': 'majority', 'agreement': 0.5}, ['ann', 'bob'])
+    """
+    model_id = str(escalation["model_id"])
+    labels = []
+    for review in decision.labels:
+        item = _answer(review.label)
+        if review.reviewer is not None:
+            item["reviewer"] = review.reviewer
+        item["source"] = review.source
+        item["ts"] = review.ts.isoformat()
+        labels.append(item)
+    return {
+        "reviewed_id": reviewed_id(model_id, decision.event_id),
+        "event_id": decision.event_id,
+        "model_id": model_id,
+        "model_version": escalation.get("model_version", "unknown"),
+        "event_ts": escalation.get("event_ts"),
+        "features": escalation.get("features", {}),
+        "segment": escalation.get("segment", {}),
+        "prediction": escalation.get("prediction"),
+        "escalation_id": escalation.get("escalation_id"),
+        "reasons": escalation.get("reasons", []),
+        "inclusion_probability": inclusion_probability,
+        "reviews_wanted": escalation.get("reviews_wanted", 1),
+        "labels": labels,
+        "final": {
+            **_answer(decision.final),
+            "method": decision.method,
+            "agreement": round(decision.agreement, 6),
+        },
+        "adjudicated_at": decision.decided_at.isoformat(),
+        "policy": escalation.get("policy", {}),
     }

@@ -151,6 +151,7 @@ class BatchIngest:
                 label(value, source, out)
             nxt[(topic, partition)] = offset + 1
             handled += 1
+        core.processor.adjudicate_due(out)
         if len(out):
             self._publish(out)
             out.clear()
@@ -170,6 +171,7 @@ class BatchIngest:
             (t.escalations, out.escalations),
             (t.alerts, out.alerts),
             (t.deadletter, out.dead_letters),
+            (t.reviewed, out.reviewed),
         ):
             for key, value in items:
                 # Counted before it is produced: one that fails to be (an exception here

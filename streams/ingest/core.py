@@ -151,6 +151,7 @@ class IngestCore:
             max_models=settings.worker.max_models,
             readings=self.fleet.readings,
             consumer_lag=self.lag,
+            reviewers=self.fleet.reviewer_readings,
         )
         self.processor = Processor(settings, self.metrics, self.fleet)
         self.checkpoints = checkpoints if checkpoints is not None else CheckpointStore(settings)

@@ -161,6 +161,7 @@ class VigilApp:
             (t.escalations, out(t.escalations)),
             (t.alerts, out(t.alerts)),
             (t.deadletter, out(t.deadletter)),
+            (t.reviewed, out(t.reviewed)),
         )
         self.app.agent(self.input_topic, name="vigil.input")(self._input_agent)
         self.app.timer(_TICK_SECONDS, name="vigil.tick")(self._tick)
@@ -205,6 +206,7 @@ class VigilApp:
                 else:
                     label(value, source, out)
                 last[msg.tp] = msg.offset
+            core.processor.adjudicate_due(out)
             try:
                 await self._send(out)
             except Exception as exc:
@@ -232,6 +234,7 @@ class VigilApp:
             out.escalations,
             out.alerts,
             out.dead_letters,
+            out.reviewed,
         )
         for (name, topic), items in zip(self._outputs, batches, strict=True):
             for key, value in items:

@@ -3,7 +3,7 @@
 Inference events and labels are merged in timestamp order (labels ordered by
 their ``ts``) and fed to the same :class:`~streams.processing.Processor` the
 worker runs, on event time, so a replay is deterministic: the same files give
-the same escalations and alerts, byte for byte. The events may come from standard
+the same escalations, alerts and reviewed records, byte for byte. The events may come from standard
 input (``FILE`` is ``-``); the labels, read whole and sorted first, from a file.
 """
 
@@ -45,6 +45,7 @@ class ReplaySummary:
     escalations: int = 0
     escalation_reasons: Counter[str] = field(default_factory=Counter)
     alerts: list[str] = field(default_factory=list)
+    reviewed: int = 0
     seconds: float = 0.0
     out_dir: str = ""
 
@@ -55,6 +56,7 @@ class ReplaySummary:
             f"  dead letters: {sum(self.dead_letters.values())} {dict(self.dead_letters)}",
             f"  escalations:  {self.escalations} {dict(self.escalation_reasons)}",
             f"  alerts:       {len(self.alerts)}",
+            f"  reviewed:     {self.reviewed}",
         ]
         lines += [f"    {a}" for a in self.alerts[:50]]
         lines.append(f"  written to {self.out_dir}/")
@@ -130,7 +132,9 @@ def run_replay(
         (out_path / "escalations.jsonl").open("wb") as esc_f,
         (out_path / "alerts.jsonl").open("wb") as alert_f,
         (out_path / "deadletters.jsonl").open("wb") as dl_f,
+        (out_path / "reviewed.jsonl").open("wb") as rev_f,
     ):
+        files = (esc_f, alert_f, dl_f, rev_f)
         for _, _, lineno, line in _lines(events_path, _INFERENCE):
             t = _ts_key(line) if pending else 0.0
             while pending and pending[0][0] <= t:
@@ -139,9 +143,10 @@ def run_replay(
                 summary.labels += 1
                 done_bytes += len(lab_line) + 1
             processor.inference(line, MessageSource(events_name, 0, lineno, None), out)
+            processor.adjudicate_due(out)
             summary.events += 1
             done_bytes += len(line) + 1
-            _drain(out, esc_f, alert_f, dl_f, summary)
+            _drain(out, files, summary)
             if progress and time.monotonic() - last_report > 0.5:
                 last_report = time.monotonic()
                 _progress(sys.stderr, done_bytes, total_bytes, summary, last_report - started)
@@ -149,7 +154,7 @@ def run_replay(
             _, _, lab_no, lab_line = heapq.heappop(pending)
             processor.label(lab_line, MessageSource(str(labels), 0, lab_no, None), out)
             summary.labels += 1
-            _drain(out, esc_f, alert_f, dl_f, summary)
+            _drain(out, files, summary)
     summary.processed = processor.processed
     summary.seconds = time.monotonic() - started
     if progress:
@@ -158,11 +163,10 @@ def run_replay(
     return summary
 
 
-def _drain(
-    out: Outgoing, esc_f: IO[bytes], alert_f: IO[bytes], dl_f: IO[bytes], summary: ReplaySummary
-) -> None:
+def _drain(out: Outgoing, files: tuple[IO[bytes], ...], summary: ReplaySummary) -> None:
     if not len(out):
         return
+    esc_f, alert_f, dl_f, rev_f = files
     for _, value in out.escalations:
         esc_f.write(value + b"\n")
         summary.escalations += 1
@@ -178,6 +182,9 @@ def _drain(
     for _, value in out.dead_letters:
         dl_f.write(value + b"\n")
         summary.dead_letters[orjson.loads(value)["reason"]] += 1
+    for _, value in out.reviewed:
+        rev_f.write(value + b"\n")
+        summary.reviewed += 1
     out.clear()
 
 

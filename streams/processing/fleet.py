@@ -19,7 +19,8 @@ from detectors.reference import ReferenceProfile
 from streams.config import ModelSettings, Settings
 from streams.errors import ConfigError
 from streams.processing.label_join import LabelJoin
-from streams.processing.metrics import ModelReading
+from streams.processing.metrics import ModelReading, ReviewerReading
+from streams.processing.review_desk import ReviewDesk
 
 __all__ = ["Fleet", "ModelState", "PredictionKind", "build_monitor"]
 
@@ -95,10 +96,14 @@ def build_autoaccept(ms: ModelSettings) -> AutoAcceptMonitor:
 class ModelState:
     """One model's monitors, the predictions waiting for their labels, which input
     messages (partition, last applied offset per input) that state already contains,
-    and the kind of prediction the model makes (None until its first event)."""
+    the review desk (escalations and labels waiting for adjudication), and the kind of
+    prediction the model makes (None until its first event)."""
 
     monitor: ModelMonitor
     join: LabelJoin
+    # None only for a state restored from a checkpoint older than adjudication, until
+    # Fleet.put gives it a fresh desk.
+    review: ReviewDesk | None = None
     partition: int = -1
     offsets: dict[str, int] = field(default_factory=dict)
     dirty: bool = False
@@ -119,6 +124,7 @@ class ModelState:
         return {
             "monitor": self.monitor.snapshot(),
             "join": self.join.snapshot(),
+            "review": None if self.review is None else self.review.snapshot(),
             "kind": self.kind,
         }
 
@@ -126,9 +132,11 @@ class ModelState:
     def restore(
         cls, snapshot: dict[str, Any], partition: int = -1, offsets: dict[str, int] | None = None
     ) -> ModelState:
+        review = snapshot.get("review")
         return cls(
             ModelMonitor.restore(snapshot["monitor"]),
             LabelJoin.restore(snapshot["join"]),
+            None if review is None else ReviewDesk.restore(review),
             partition,
             dict(offsets or {}),
             # A checkpoint written before the kind was kept has none: the next event the
@@ -175,6 +183,7 @@ class Fleet:
         state = ModelState(
             build_monitor(model_id, ms, self.settings.worker.max_features_per_model),
             LabelJoin(horizon=ms.labels.horizon_seconds, max_pending=ms.labels.max_pending),
+            ReviewDesk.for_model(ms),
         )
         self._models[model_id] = state
         if len(self._models) > self.max_tracked:
@@ -188,9 +197,12 @@ class Fleet:
         return self._models.get(model_id)
 
     def put(self, model_id: str, state: ModelState) -> None:
-        """Hold a restored state. A checkpoint written before the audit sample and the
-        auto-accept monitor existed restores without them: they start now, as configured."""
+        """Hold a restored state. A checkpoint written before the audit sample, the
+        auto-accept monitor or the review desk existed restores without them: they start
+        now, as configured."""
         mon = state.monitor
+        if state.review is None:
+            state.review = ReviewDesk.for_model(self.settings.for_model(model_id))
         if mon.audit is None or mon.autoaccept is None:
             ms = self.settings.for_model(model_id)
             if mon.audit is None:
@@ -227,5 +239,31 @@ class Fleet:
             reading.escalation_threshold = mon.policy.threshold
             budget = mon.policy.budget_per_minute
             reading.budget_per_minute = None if budget is None else float(budget)
+            desk = state.review
+            if desk is not None:
+                reading.adjudication_pending = desk.pending
+                if desk.agreement.count:
+                    alpha = desk.agreement.alpha
+                    if alpha == alpha:  # NaN while every label is one class
+                        reading.agreement = alpha
+                    reading.agreement_low = float(desk.agreement.state().drifting)
             out.append(reading)
+        return out
+
+    def reviewer_readings(self) -> list[ReviewerReading]:
+        """Every reviewer of every tracked model's review desk (called at scrape time)."""
+        out = []
+        for _, state in list(self._models.items()):
+            desk = state.review
+            if desk is None:
+                continue
+            rel = desk.reliability
+            for name in rel.reviewers:
+                st = rel.stats(name)
+                agreed = st.agreement * st.adjudicated if st.adjudicated else 0.0
+                out.append(
+                    ReviewerReading(
+                        name, st.gold, st.gold_correct, st.adjudicated, agreed, st.flagged
+                    )
+                )
         return out

@@ -14,7 +14,9 @@ cap features per model.
 
 from __future__ import annotations
 
+import statistics
 from bisect import bisect_left
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -28,6 +30,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from detectors.reviewer_reliability import wilson_interval
 from detectors.signals import SignalState
 from streams.errors import DEAD_LETTER_REASONS, DeadLetterReason
 
@@ -38,6 +41,7 @@ __all__ = [
     "Distribution",
     "ModelMetrics",
     "ModelReading",
+    "ReviewerReading",
     "VigilMetrics",
 ]
 
@@ -48,6 +52,9 @@ LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 
 LABEL_DELAY_BUCKETS = (1, 10, 60, 300, 900, 3600, 4 * 3600, 86400, 7 * 86400)
 #: Reviewers with a ``reviewer`` label of their own; the others share ``_other``.
 MAX_REVIEWERS = 200
+#: Labels per reviewer the median time to label is taken over.
+TIME_TO_LABEL_WINDOW = 256
+_Z95 = 1.959963984540054
 BATCH_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 
 
@@ -66,6 +73,22 @@ class ModelReading:
     escalation_threshold: float | None = None
     budget_per_minute: float | None = None
     reliability: list[tuple[int, float, float]] = field(default_factory=list)
+    agreement: float | None = None
+    agreement_low: float | None = None  # 1.0 while low, else 0.0
+    adjudication_pending: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewerReading:
+    """One reviewer's counts in one model's review desk; read at scrape time and pooled
+    over the models a worker owns."""
+
+    reviewer: str
+    gold: int
+    gold_right: int
+    adjudicated: int
+    agreed: float
+    flagged: bool
 
 
 class Count:
@@ -112,6 +135,7 @@ class ModelMetrics:
     """The metric children of one model label, updated on the hot path."""
 
     __slots__ = (
+        "adjudications",
         "alerts",
         "confidence",
         "dead_letter",
@@ -135,6 +159,7 @@ class ModelMetrics:
         self.escalations: dict[str, Count] = {}
         self.alerts: dict[tuple[str, str], Count] = {}
         self.labels: dict[str, Count] = {}
+        self.adjudications: dict[str, Count] = {}
 
     def inference(self, confidence: float | None, lag: float) -> None:
         """One processed inference event: ``processed``, the ``confidence`` of a
@@ -163,6 +188,12 @@ class ModelMetrics:
             c = self.labels[outcome] = Count()
         return c
 
+    def adjudication(self, method: str) -> Count:
+        c = self.adjudications.get(method)
+        if c is None:
+            c = self.adjudications[method] = Count()
+        return c
+
 
 class VigilMetrics:
     """All vigil metrics in one registry, with the ``model`` label capped at ``max_models``."""
@@ -173,6 +204,7 @@ class VigilMetrics:
         max_models: int = 500,
         readings: Callable[[], Iterable[ModelReading]] | None = None,
         consumer_lag: Callable[[], Iterable[tuple[str, int, int]]] | None = None,
+        reviewers: Callable[[], Iterable[ReviewerReading]] | None = None,
     ) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.max_models = max_models
@@ -197,12 +229,17 @@ class VigilMetrics:
             registry=r,
         )
         self._reviewers: set[str] = set()
+        # Per reviewer label: labels given, and seconds from escalation to label of the
+        # last TIME_TO_LABEL_WINDOW (bounded: at most MAX_REVIEWERS + 2 labels).
+        self._reviewer_labels: dict[str, Count] = {}
+        self._time_to_label: dict[str, deque[float]] = {}
         self._models: dict[str, ModelMetrics] = {}
         self._other = ModelMetrics(OTHER_MODEL)
         self._unknown = ModelMetrics(UNKNOWN_MODEL)
         r.register(_ModelCollector(self))
         if readings is not None or consumer_lag is not None:
             r.register(_StateCollector(self, readings, consumer_lag))
+        r.register(_ReviewerCollector(self, reviewers))
 
     def model(self, model_id: str | None) -> ModelMetrics:
         """The children for ``model_id``: its own below the cap, else ``_other``."""
@@ -239,6 +276,20 @@ class VigilMetrics:
 
     def gold_answer(self, reviewer: str | None, right: bool) -> None:
         self.gold_answers.labels(self.reviewer(reviewer), "right" if right else "wrong").inc()
+
+    def reviewer_label(self, reviewer: str | None, seconds_to_label: float | None = None) -> None:
+        """One label from ``reviewer``, given ``seconds_to_label`` after its escalation
+        (``None``: not known)."""
+        name = self.reviewer(reviewer)
+        c = self._reviewer_labels.get(name)
+        if c is None:
+            c = self._reviewer_labels[name] = Count()
+        c.value += 1.0
+        if seconds_to_label is not None:
+            times = self._time_to_label.get(name)
+            if times is None:
+                times = self._time_to_label[name] = deque(maxlen=TIME_TO_LABEL_WINDOW)
+            times.append(seconds_to_label)
 
     def all_models(self) -> list[ModelMetrics]:
         return [*self._models.values(), self._other, self._unknown]
@@ -295,6 +346,11 @@ class _ModelCollector(Collector):
         label_delay = HistogramMetricFamily(
             "vigil_label_delay_seconds", "Label time minus prediction time.", labels=["model"]
         )
+        adjudications = CounterMetricFamily(
+            "vigil_adjudications",
+            "Events whose final label was decided, by method.",
+            labels=["model", "method"],
+        )
         for m in self._metrics.all_models():
             lab = m.label
             if lab == UNKNOWN_MODEL:
@@ -309,13 +365,15 @@ class _ModelCollector(Collector):
                 alerts.add_metric([lab, signal, state], c.value)
             for outcome, c in list(m.labels.items()):
                 labels.add_metric([lab, outcome], c.value)
+            for method, c in list(m.adjudications.items()):
+                adjudications.add_metric([lab, method], c.value)
             for family, dist in (
                 (confidence, m.confidence),
                 (event_lag, m.event_lag),
                 (label_delay, m.label_delay),
             ):
                 family.add_metric([lab], dist.cumulative(), dist.sum)
-        yield from (events, escalations, suppressed, alerts, labels)
+        yield from (events, escalations, suppressed, alerts, labels, adjudications)
         yield from (confidence, event_lag, label_delay)
 
 
@@ -375,6 +433,22 @@ class _StateCollector(Collector):
                 "Configured escalation budget.",
                 labels=["model"],
             ),
+            "agreement": GaugeMetricFamily(
+                "vigil_reviewer_agreement",
+                "Krippendorff's alpha (nominal) between reviewers over the model's last "
+                "review.agreement_window overlapped items.",
+                labels=["model"],
+            ),
+            "agreement_low": GaugeMetricFamily(
+                "vigil_reviewer_agreement_low",
+                "1 while the model's reviewer agreement is below review.min_agreement.",
+                labels=["model"],
+            ),
+            "adjudication_pending": GaugeMetricFamily(
+                "vigil_adjudication_pending",
+                "Events waiting for more reviews before adjudication.",
+                labels=["model"],
+            ),
         }
         bin_acc = GaugeMetricFamily(
             "vigil_reliability_bin_accuracy",
@@ -413,3 +487,82 @@ class _StateCollector(Collector):
             for topic, partition, value in self._lag():
                 lag.add_metric([topic, str(partition)], value)
         yield lag
+
+
+class _ReviewerCollector(Collector):
+    """Per-reviewer series: labels given, median time to label, and the gold and
+    agreement figures of the review desks, pooled over the models the worker owns."""
+
+    def __init__(
+        self, metrics: VigilMetrics, readings: Callable[[], Iterable[ReviewerReading]] | None
+    ) -> None:
+        self._metrics = metrics
+        self._readings = readings
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        m = self._metrics
+        labels = CounterMetricFamily(
+            "vigil_reviewer_labels",
+            "Labels given, by reviewer (capped; _other beyond, _unknown without one).",
+            labels=["reviewer"],
+        )
+        for name, c in list(m._reviewer_labels.items()):
+            labels.add_metric([name], c.value)
+        yield labels
+        time_to_label = GaugeMetricFamily(
+            "vigil_reviewer_time_to_label_seconds",
+            f"Median seconds from escalation to label over the reviewer's last "
+            f"{TIME_TO_LABEL_WINDOW} labels.",
+            labels=["reviewer"],
+        )
+        for name, times in list(m._time_to_label.items()):
+            if times:
+                time_to_label.add_metric([name], statistics.median(list(times)))
+        yield time_to_label
+        pooled: dict[str, list[float]] = {}
+        if self._readings is not None:
+            for r in self._readings():
+                row = pooled.setdefault(m.reviewer(r.reviewer), [0.0, 0.0, 0.0, 0.0, 0.0])
+                row[0] += r.gold
+                row[1] += r.gold_right
+                row[2] += r.adjudicated
+                row[3] += r.agreed
+                row[4] = max(row[4], float(r.flagged))
+        accuracy = GaugeMetricFamily(
+            "vigil_reviewer_gold_accuracy",
+            "Share of gold items the reviewer answered right.",
+            labels=["reviewer"],
+        )
+        lower = GaugeMetricFamily(
+            "vigil_reviewer_gold_accuracy_lower",
+            "Lower end of the 95% Wilson interval of the reviewer's gold accuracy.",
+            labels=["reviewer"],
+        )
+        upper = GaugeMetricFamily(
+            "vigil_reviewer_gold_accuracy_upper",
+            "Upper end of the 95% Wilson interval of the reviewer's gold accuracy.",
+            labels=["reviewer"],
+        )
+        flagged = GaugeMetricFamily(
+            "vigil_reviewer_flagged",
+            "1 while the reviewer's gold accuracy is shown below review.min_gold_accuracy.",
+            labels=["reviewer"],
+        )
+        agreement = GaugeMetricFamily(
+            "vigil_reviewer_adjudicated_agreement",
+            "Share of the reviewer's labels on overlapped events equal to the final label.",
+            labels=["reviewer"],
+        )
+        for name, (gold, right, adjudicated, agreed, flag) in pooled.items():
+            flagged.add_metric([name], flag)
+            if gold:
+                lo, hi = wilson_interval(right, gold, _Z95)
+                accuracy.add_metric([name], right / gold)
+                lower.add_metric([name], lo)
+                upper.add_metric([name], hi)
+            if adjudicated:
+                agreement.add_metric([name], agreed / adjudicated)
+        yield from (accuracy, lower, upper, flagged, agreement)

@@ -15,17 +15,20 @@ from datetime import UTC, datetime
 
 import orjson
 
+from detectors.adjudication import Decision as Adjudication
 from detectors.audit import reviews_wanted
+from detectors.errors import InvalidObservationError
 from detectors.prediction import ClassPrediction, Prediction, RegressionPrediction
 from detectors.signals import SignalChange
 from streams.config import Settings
 from streams.errors import DeadLetterReason, InvalidEventError
 from streams.events.dead_letters import DeadLetter, MessageSource
-from streams.events.records import alert_record, escalation_record
-from streams.events.schema import decode_inference, decode_label
-from streams.processing.fleet import Fleet, PredictionKind
+from streams.events.records import alert_record, escalation_record, reviewed_record
+from streams.events.schema import LabelEvent, decode_inference, decode_label
+from streams.processing.fleet import Fleet, ModelState, PredictionKind
 from streams.processing.gold import GoldDesk, GoldIds, load_gold_set
 from streams.processing.metrics import VigilMetrics
+from streams.processing.review_desk import OpenEvent, ReviewDesk
 
 __all__ = ["Outgoing", "Processor", "utc_now"]
 
@@ -71,14 +74,18 @@ class Outgoing:
     escalations: list[tuple[bytes, bytes]] = field(default_factory=list)
     alerts: list[tuple[bytes, bytes]] = field(default_factory=list)
     dead_letters: list[tuple[bytes | None, bytes]] = field(default_factory=list)
+    reviewed: list[tuple[bytes, bytes]] = field(default_factory=list)
 
     def clear(self) -> None:
         self.escalations.clear()
         self.alerts.clear()
         self.dead_letters.clear()
+        self.reviewed.clear()
 
     def __len__(self) -> int:
-        return len(self.escalations) + len(self.alerts) + len(self.dead_letters)
+        return (
+            len(self.escalations) + len(self.alerts) + len(self.dead_letters) + len(self.reviewed)
+        )
 
 
 class Processor:
@@ -109,6 +116,7 @@ class Processor:
         self.dead_lettered = 0
         self.labels_processed = 0
         self.redelivered = 0
+        self._adjudicated_at = datetime.fromtimestamp(0, UTC)
 
     # ------------------------------------------------------------ inference
 
@@ -197,7 +205,9 @@ class Processor:
                     seed=review.audit_seed,
                 ),
             )
-            out.escalations.append((model_id.encode(), orjson.dumps(record)))
+            body = orjson.dumps(record)
+            out.escalations.append((model_id.encode(), body))
+            self._desk(model_id, state).sent(event.event_id, now, body)
             # Once per escalation, under its first (primary) reason: the counter sums to the
             # number of escalations, comparable with the budget.
             m.escalation(decision.reasons[0].kind).inc()
@@ -237,7 +247,15 @@ class Processor:
     # ------------------------------------------------------------ labels
 
     def label(self, raw: bytes, source: MessageSource, out: Outgoing) -> None:
-        """Process one label message: join it, learn from it, publish any alert edges."""
+        """Process one label message (SPEC §3).
+
+        A label on a gold item scores its reviewer. Any other label joins its event and
+        goes to the model's adjudicator, which keeps the labels of an event until it has
+        the reviews it asked for (or its timeout passes, :meth:`adjudicate_due`, or an
+        outcome arrives); the model learns from the *final* label only, and an event
+        that vigil escalated yields a reviewed record (SPEC §12). A label for an event
+        already decided is ``late``.
+        """
         now = self.clock() if self.clock is not None else self._event_time
         try:
             lab = decode_label(raw, self.max_event_bytes)
@@ -253,35 +271,32 @@ class Processor:
             self._refuse(model_id, source, raw, now, out, inference=False)
             return
         m = self.metrics.model(model_id)
-        desk = self.gold_desk(model_id)
-        if desk is not None:
-            right = desk.score(lab)
-            if right is not None:  # a gold item: it scores its reviewer, never the model
-                self.labels_processed += 1
-                m.labels_outcome("gold").inc()
-                self.metrics.gold_answer(lab.reviewer, right)
-                return
+        reviewer = lab.reviewer or None  # "" names nobody
+        changes: list[SignalChange] = []
+        decisions: tuple[Adjudication, ...] = ()
         try:
             state = self.fleet.get(model_id)
             if state.applied("labels", source.partition, source.offset):
                 self.redelivered += 1
                 return
-            kind: PredictionKind = "classification" if lab.label is not None else "regression"
-            if state.kind is not None and state.kind != kind:
-                # Before the join, so the pending prediction stays for its right label.
-                raise _wrong_kind("label", model_id, state.kind, kind)
-            result = state.join.match(model_id, lab.event_id, lab.ts, prediction=lab.prediction)
-            state.mark("labels", source.partition, source.offset)
-            changes: list[SignalChange] = []
-            if result.outcome == "joined":
-                prediction = _expand(result.prediction)
-                if isinstance(prediction, ClassPrediction) != (lab.label is not None):
-                    carries = "a value" if lab.label is None else "a class label"
-                    was = "classification" if lab.label is None else "regression"
+            desk = self._desk(model_id, state)
+            gold = self.gold_desk(model_id)
+            right = None if gold is None else gold.score(lab)
+            if right is not None:  # a gold item: it scores its reviewer, never the model
+                state.mark("labels", source.partition, source.offset)
+                if reviewer is not None:
+                    changes = desk.gold(reviewer, right)
+                outcome = "gold"
+                self.metrics.gold_answer(reviewer, right)
+                self.metrics.reviewer_label(reviewer)
+            else:
+                review = self._review_label(model_id, state, desk, lab, reviewer, now)
+                if review is None:  # dead-lettered: the label contradicts its prediction
                     self._dead_letter(
                         "bad_value",
-                        f"label carries {carries} but event {lab.event_id!r} was a {was} "
-                        "prediction",
+                        f"label carries {'a class label' if lab.value is None else 'a value'} "
+                        f"but event {lab.event_id!r} was a "
+                        f"{'regression' if lab.value is None else 'classification'} prediction",
                         source,
                         raw,
                         now,
@@ -290,36 +305,149 @@ class Processor:
                         inference=False,
                     )
                     return
-                truth = lab.label if lab.label is not None else lab.value
-                assert truth is not None  # noqa: S101 - decode_label guarantees one of them
-                # The probability that this label's source labelled this event: what
-                # the label says; for an outcome source, its rate (it samples whatever
-                # vigil did); for a review, the probability vigil recorded when it sent
-                # the event; for anything else, the outcome rate.
-                inclusion = lab.inclusion_probability
-                if inclusion is None:
-                    inclusion = result.inclusion_probability
-                    if inclusion is None or lab.source == "outcome":
-                        inclusion = self.settings.for_model(model_id).labels.outcome_rate
-                changes = state.monitor.observe_label(
-                    prediction,
-                    truth,
-                    was_escalated=bool(result.escalated),
-                    inclusion_probability=inclusion,
-                )
-        except InvalidEventError as exc:
-            self._dead_letter(
-                exc.reason, exc.detail, source, raw, now, model_id, out, inference=False
+                outcome, decisions = review
+                state.mark("labels", source.partition, source.offset)
+        except (InvalidEventError, InvalidObservationError) as exc:
+            reason: DeadLetterReason = (
+                exc.reason if isinstance(exc, InvalidEventError) else "bad_value"
             )
+            detail = exc.detail if isinstance(exc, InvalidEventError) else str(exc)
+            self._dead_letter(reason, detail, source, raw, now, model_id, out, inference=False)
             return
         except Exception as exc:  # a bug must not stop the stream: keep the message
             self._processing_error(exc, source, raw, now, model_id, out, inference=False)
             return
         self.labels_processed += 1
-        m.labels_outcome(result.outcome).inc()
-        if result.delay_seconds is not None:
-            m.label_delay.observe(max(0.0, result.delay_seconds))
+        m.labels_outcome(outcome).inc()
+        for decision in decisions:
+            changes += self._adjudicated(model_id, state, desk, decision, out)
         self._alerts(model_id, state.monitor.model_version, changes, now, out)
+
+    def _review_label(
+        self,
+        model_id: str,
+        state: ModelState,
+        desk: ReviewDesk,
+        lab: LabelEvent,
+        reviewer: str | None,
+        now: datetime,
+    ) -> tuple[str, tuple[Adjudication, ...]] | None:
+        """Join a (non-gold) label and hand it to the adjudicator: the label's outcome
+        and the decisions it caused (``None``: it contradicts its prediction's kind)."""
+        kind: PredictionKind = "classification" if lab.label is not None else "regression"
+        if state.kind is not None and state.kind != kind:
+            # Before the join, so the pending prediction stays for its right label.
+            raise _wrong_kind("label", model_id, state.kind, kind)
+        event_id = lab.event_id
+        truth = lab.label if lab.label is not None else lab.value
+        assert truth is not None  # noqa: S101 - decode_label guarantees one of them
+        wanted: int | None = None
+        if desk.status(event_id) is None:  # the event's first label: join it
+            result = state.join.match(model_id, event_id, lab.ts, prediction=lab.prediction)
+            if result.outcome != "joined":
+                # "duplicate": joined long ago, decided and forgotten by the adjudicator
+                return ("unmatched" if result.outcome == "unmatched" else "late"), ()
+            if isinstance(_expand(result.prediction), ClassPrediction) != (lab.label is not None):
+                return None
+            if result.delay_seconds is not None:
+                self.metrics.model(model_id).label_delay.observe(max(0.0, result.delay_seconds))
+            # The probability that this label's source labelled this event: what the
+            # label says; for an outcome source, its rate (it samples whatever vigil
+            # did); for a review, the probability vigil recorded when it sent the event;
+            # for anything else, the outcome rate.
+            inclusion = lab.inclusion_probability
+            ms = self.settings.for_model(model_id)
+            if inclusion is None:
+                inclusion = result.inclusion_probability
+                if inclusion is None or lab.source == "outcome":
+                    inclusion = ms.labels.outcome_rate
+            sent = desk.take_escalation(event_id)
+            if sent is not None:
+                wanted = int(orjson.loads(sent[1]).get("reviews_wanted", 1))
+            elif result.inclusion_probability is not None:  # sent, but no longer remembered
+                r = ms.review
+                wanted = reviews_wanted(
+                    model_id,
+                    event_id,
+                    overlap_rate=r.overlap_rate,
+                    overlap_reviews=r.overlap_reviews,
+                    seed=r.audit_seed,
+                )
+            desk.open(
+                event_id,
+                OpenEvent(
+                    result.prediction,
+                    bool(result.escalated),
+                    inclusion,
+                    None if sent is None else sent[0],
+                    None if sent is None else sent[1],
+                ),
+            )
+        if lab.source != "outcome":
+            self.metrics.reviewer_label(reviewer, desk.seconds_to_label(event_id, lab.ts))
+        added = desk.add(
+            event_id,
+            truth,
+            now=now,
+            reviewer=reviewer,
+            source=lab.source,
+            ts=lab.ts,
+            reviews_wanted=wanted,
+        )
+        return ("late" if added.status == "late" else "joined"), added.decisions
+
+    def _adjudicated(
+        self,
+        model_id: str,
+        state: ModelState,
+        desk: ReviewDesk,
+        decision: Adjudication,
+        out: Outgoing,
+    ) -> list[SignalChange]:
+        """Learn from one decided event: reviewers, agreement, and (from its final label)
+        the model's statistics; publish its reviewed record if vigil escalated it."""
+        event, changes = desk.close(decision)
+        self.metrics.model(model_id).adjudication(decision.method).inc()
+        if event is None:  # opened before a restart from a checkpoint without its context
+            return changes
+        changes += state.monitor.observe_label(
+            _expand(event.prediction),
+            decision.final,
+            was_escalated=event.by_rule,
+            inclusion_probability=event.inclusion,
+        )
+        if event.escalation is not None:
+            record = reviewed_record(
+                orjson.loads(event.escalation), decision, inclusion_probability=event.inclusion
+            )
+            out.reviewed.append((model_id.encode(), orjson.dumps(record)))
+        return changes
+
+    def adjudicate_due(self, out: Outgoing) -> None:
+        """Decide the events whose adjudication timeout has passed (call it once per
+        batch: it looks at most once a second of the worker's clock)."""
+        now = self.clock() if self.clock is not None else self._event_time
+        if (now - self._adjudicated_at).total_seconds() < 1.0:
+            return
+        self._adjudicated_at = now
+        for model_id, state in self.fleet.items():
+            desk = state.review
+            if desk is None or not desk.pending:
+                continue
+            changes: list[SignalChange] = []
+            try:
+                for decision in desk.expire(now):
+                    state.dirty = True
+                    changes += self._adjudicated(model_id, state, desk, decision, out)
+            except Exception:  # a bug must not stop the stream; the events stay decided
+                log.exception("adjudicating model %s on timeout failed", model_id)
+            self._alerts(model_id, state.monitor.model_version, changes, now, out)
+
+    def _desk(self, model_id: str, state: ModelState) -> ReviewDesk:
+        desk = state.review
+        if desk is None:  # restored from a checkpoint older than adjudication
+            desk = state.review = ReviewDesk.for_model(self.settings.for_model(model_id))
+        return desk
 
     # ------------------------------------------------------------ gold
 
