@@ -29,6 +29,7 @@ def unique_topics(prefix: str = "t") -> dict[str, str]:
         "escalations": f"{tag}.escalations",
         "alerts": f"{tag}.alerts",
         "deadletter": f"{tag}.deadletter",
+        "reviewed": f"{tag}.reviewed",
     }
 
 

@@ -40,7 +40,7 @@ def test_a_batch_is_numbered_before_its_first_send_and_each_answer_reaches_the_c
             futures.append(asyncio.get_running_loop().create_future())
             return futures[-1]
 
-    vigil._outputs = tuple((name, Topic()) for name in ("esc", "al", "dl"))  # type: ignore[assignment]
+    vigil._outputs = tuple((name, Topic()) for name in ("esc", "al", "dl", "rev"))  # type: ignore[assignment]
     out = Outgoing(escalations=[(b"m", b"1"), (b"m", b"2")], alerts=[(b"m", b"3")])
 
     async def run() -> None:

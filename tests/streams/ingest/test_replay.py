@@ -70,6 +70,12 @@ def test_replay_finds_the_drift_and_accounts_for_every_line(tmp_path: Path) -> N
     escalations = (tmp_path / "out" / "escalations.jsonl").read_bytes().splitlines()
     assert len(escalations) == summary.escalations > 0
     assert summary.labels > 2500
+    # Outcome labels of escalated events end their review: one reviewed record each.
+    reviewed = [json.loads(line) for line in (tmp_path / "out" / "reviewed.jsonl").open()]
+    escalated = {json.loads(e)["event_id"] for e in escalations}
+    assert len(reviewed) == summary.reviewed > 0
+    assert {r["event_id"] for r in reviewed} <= escalated
+    assert {r["final"]["method"] for r in reviewed} == {"outcome"}
 
 
 def test_replay_is_deterministic(tmp_path: Path) -> None:
@@ -87,11 +93,16 @@ def test_replay_is_deterministic(tmp_path: Path) -> None:
         outs.append(
             [
                 (tmp_path / f"o{k}" / name).read_bytes()
-                for name in ("escalations.jsonl", "alerts.jsonl", "deadletters.jsonl")
+                for name in (
+                    "escalations.jsonl",
+                    "alerts.jsonl",
+                    "deadletters.jsonl",
+                    "reviewed.jsonl",
+                )
             ]
         )
     assert outs[0] == outs[1]
-    assert outs[0][0]  # something was escalated
+    assert outs[0][0] and outs[0][3]  # something was escalated, and reviewed
 
 
 def test_reference_build_then_replay_uses_it(tmp_path: Path) -> None:
