@@ -289,3 +289,26 @@ def test_open_reviews_survive_a_checkpoint_and_old_checkpoints_restore() -> None
     fresh.fleet.put("m", ModelState.restore(older))
     assert fresh.fleet.get("m").review is not None
     assert fresh.fleet.get("m").review.pending == 0
+
+
+def test_the_dataset_sink_reads_the_workers_reviewed_records() -> None:
+    from streams.dataset.rows import decode_reviewed, rows_to_table
+
+    proc, _ = _processor(**OVERLAP)
+    out = Outgoing()
+    events = [e["event_id"] for e in _escalate(proc, 3, out)]
+    for event in events:
+        for reviewer, answer in (("ana", "a"), ("bo", "b"), ("cy", "b")):
+            _label(proc, out, event, answer, reviewer)
+    rows = [
+        decode_reviewed(orjson.loads(body), topic="vigil.reviewed", partition=0, offset=n)
+        for n, (_, body) in enumerate(out.reviewed)
+    ]
+    assert [r["event_id"] for r in rows] == events
+    # The first by plain majority; then the reviewers' estimates differ: weighted.
+    assert [(r["final_label"], r["final_method"], r["n_labels"]) for r in rows] == [
+        ("b", "majority", 3),
+        ("b", "weighted", 3),
+        ("b", "weighted", 3),
+    ]
+    assert rows_to_table(rows).num_rows == 3
