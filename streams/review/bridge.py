@@ -99,7 +99,15 @@ class TaskWriter:
             todo = sorted(
                 (e for eid, e in unique.items() if eid not in found), key=lambda e: -e.priority
             )
-            self.client.import_tasks(project.id, [task_payload(e) for e in todo])
+            made = self.client.import_tasks(project.id, [task_payload(e) for e in todo])
+            # An overlap item asks for several reviewers (reviews_wanted): Label Studio then
+            # serves its task to that many annotators. Set again for a task found already
+            # made, in case the bridge stopped between the import and this.
+            ids = {**found, **dict(zip((e.escalation_id for e in todo), made, strict=True))}
+            for eid, e in unique.items():
+                wanted = e.reviews_wanted
+                if wanted > 1:
+                    self.client.set_overlap(ids[eid], wanted)
             repeated = sum(1 for e in escalations if e.model_id == model_id) - len(todo)
             label = self.metrics.model(model_id)
             self.metrics.tasks_created.labels(label).inc(len(todo))

@@ -250,6 +250,12 @@ class LabelStudioClient:
             )
         return [int(i) for i in ids]
 
+    def set_overlap(self, task_id: int, overlap: int) -> None:
+        """Ask for ``overlap`` annotations of one task: Label Studio serves it to that many
+        annotators before it counts as labeled (a bulk import sets every task to the
+        project's "annotations per task")."""
+        self._request("PATCH", f"/api/tasks/{task_id}/", body={"overlap": int(overlap)})
+
     def find_tasks(self, project_id: int, field: str, values: Iterable[str]) -> dict[str, int]:
         """``value -> task id`` of the tasks whose ``data[field]`` equals one of ``values``
         (the lowest id when several tasks have one value)."""

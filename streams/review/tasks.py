@@ -74,6 +74,15 @@ class Escalation:
         return "classification" if "label" in self.prediction else "regression"
 
     @property
+    def reviews_wanted(self) -> int:
+        """Independent reviews the escalation asks for (SPEC §4; 1 when absent or not a
+        whole number in 1-16)."""
+        wanted = self.record.get("reviews_wanted", 1)
+        if isinstance(wanted, bool) or not isinstance(wanted, int) or not 1 <= wanted <= 16:
+            return 1
+        return wanted
+
+    @property
     def classes(self) -> frozenset[str]:
         """Every class this escalation names (its label and the keys of its scores)."""
         if self.kind != "classification":

@@ -102,3 +102,40 @@ def test_a_rejected_import_names_the_request(client: LabelStudioClient) -> None:
     project = client.create_project(_title(), label_config("classification", CLASSES))
     with pytest.raises(LabelStudioError, match=f"POST /api/projects/{project.id}/import"):
         client.import_tasks(project.id, [{"data": {"title": "no reasons_text, no features"}}])
+
+
+def test_an_overlap_escalation_is_served_to_as_many_annotators_as_it_wants(
+    client: LabelStudioClient,
+) -> None:
+    from streams.config.settings import LabelStudioSettings
+    from streams.review.bridge import TaskWriter
+
+    settings = LabelStudioSettings.model_validate(
+        {"project_title": f"overlap {uuid.uuid4().hex[:8]} {{model_id}}"}
+    )
+    writer = TaskWriter(client, settings)
+    records = escalations("fraud", 2)
+    records[0] = {**records[0], "reviews_wanted": 3}
+    writer.write([decode_escalation(r) for r in records])
+    writer.write([decode_escalation(r) for r in records])  # a redelivery: no second task
+    project = writer.projects.project_for("fraud", "classification")
+    tasks = {t["data"]["escalation_id"]: t for t in client.tasks(project.id, fields="all")}
+    assert len(tasks) == 2
+    wanted, single = (tasks[r["escalation_id"]] for r in records)
+    assert wanted["overlap"] == 3 and single["overlap"] == 1
+    # One annotation labels the single-review task, not the one that wants three.
+    for task in (wanted, single):
+        client.annotate(
+            task["id"],
+            [
+                {
+                    "from_name": "label",
+                    "to_name": "reasons",
+                    "type": "choices",
+                    "value": {"choices": [CLASSES[0]]},
+                }
+            ],
+        )
+    after = {t["id"]: t for t in client.tasks(project.id, fields="all")}
+    assert after[wanted["id"]]["is_labeled"] is False
+    assert after[single["id"]]["is_labeled"] is True
