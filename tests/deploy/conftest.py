@@ -46,6 +46,8 @@ SPEC_METRICS: dict[str, str] = {
     "vigil_estimated_accuracy": "gauge",
     "vigil_autoaccept_error": "gauge",
     "vigil_autoaccept_error_upper": "gauge",
+    "vigil_reviewer_gold_accuracy": "gauge",
+    "vigil_reviewer_agreement": "gauge",
     "vigil_escalation_threshold": "gauge",
     "vigil_reliability_bin_accuracy": "gauge",
     "vigil_reliability_bin_confidence": "gauge",
@@ -59,6 +61,17 @@ SPEC_METRICS: dict[str, str] = {
 # section 7; remove from here once the contract names it.
 PENDING_SPEC_METRICS: dict[str, str] = {
     "vigil_escalation_budget_per_minute": "gauge",
+    # Reviewer quality (issue 15): SPEC section 7 names only the two above.
+    "vigil_reviewer_gold_answers_total": "counter",
+    "vigil_reviewer_gold_accuracy_lower": "gauge",
+    "vigil_reviewer_gold_accuracy_upper": "gauge",
+    "vigil_reviewer_flagged": "gauge",
+    "vigil_reviewer_adjudicated_agreement": "gauge",
+    "vigil_reviewer_labels_total": "counter",
+    "vigil_reviewer_time_to_label_seconds": "gauge",
+    "vigil_reviewer_agreement_low": "gauge",
+    "vigil_adjudications_total": "counter",
+    "vigil_adjudication_pending": "gauge",
 }
 # SPEC section 7 series that the review bridge exports (streams/review/bridge_metrics.py,
 # job vigil-review) rather than the workers.
@@ -132,6 +145,8 @@ GRAFANA_SUBSTITUTIONS = {
     "$__range": "1h",
     "${model}": "example",
     "$model": "example",
+    "${reviewer}": ".*",
+    "$reviewer": ".*",
 }
 
 

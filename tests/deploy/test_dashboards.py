@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from streams.config.settings import ReviewSettings
 from tests.deploy.conftest import (
     BRIDGE_METRICS,
     DASHBOARDS,
@@ -32,6 +33,8 @@ from tests.deploy.conftest import (
 
 GRAFANA = DEPLOY / "grafana"
 DATASOURCE_UID = "prometheus"
+#: uid of every dashboard; each ships as deploy/grafana/dashboards/<uid>.json.
+UIDS = {"vigil-fleet", "vigil-model", "vigil-review-quality"}
 _LABEL_VALUES = re.compile(r"^label_values\(\s*([A-Za-z_:][\w:]*)\s*,\s*(\w+)\s*\)$")
 
 
@@ -63,17 +66,23 @@ def dashboard(request: pytest.FixtureRequest) -> dict[str, Any]:
     return load(request.param)
 
 
-def test_both_dashboards_ship() -> None:
-    assert [p.name for p in DASHBOARDS] == ["vigil-fleet.json", "vigil-model.json"]
+def test_every_dashboard_ships() -> None:
+    # DASHBOARDS globs the directory, so every test that takes ``dashboard`` covers each.
+    assert [p.name for p in DASHBOARDS] == [f"{uid}.json" for uid in sorted(UIDS)]
 
 
 def test_dashboard_identity(dashboard: dict[str, Any]) -> None:
-    assert dashboard["uid"] in {"vigil-fleet", "vigil-model"}
-    assert dashboard["title"]
+    assert dashboard["uid"] in UIDS
+    assert dashboard["title"] == dashboard["uid"].replace("-", " ")
     assert 36 <= dashboard["schemaVersion"] <= 41
     top = dashboard["panels"]
     ids = [p["id"] for p in top] + [c["id"] for p in top for c in p.get("panels", [])]
     assert len(ids) == len(set(ids)), "panel ids must be unique"
+
+
+def test_dashboards_link_to_each_other(dashboard: dict[str, Any]) -> None:
+    urls = {link["url"] for link in dashboard["links"]}
+    assert urls == {f"/d/{uid}/{uid}" for uid in UIDS - {dashboard["uid"]}}
 
 
 def test_every_panel_queries_prometheus(dashboard: dict[str, Any]) -> None:
@@ -174,14 +183,21 @@ def test_fleet_dashboard_covers_the_fleet_view() -> None:
         assert needle in text, needle
 
 
-def test_model_dashboard_has_a_model_variable_used_by_every_query() -> None:
-    d = by_name("vigil-model.json")
-    (var,) = [v for v in d["templating"]["list"] if v["name"] == "model"]
+def variable(dashboard: dict[str, Any], name: str) -> tuple[dict[str, Any], tuple[str, str]]:
+    """The dashboard's variable ``name`` and the (metric, label) its label_values query reads."""
+    (var,) = [v for v in dashboard["templating"]["list"] if v["name"] == name]
     query = var["query"]["query"] if isinstance(var["query"], dict) else var["query"]
     match = _LABEL_VALUES.match(query)
     assert match, query
-    assert match.groups() == ("vigil_events_total", "model")
     assert var["datasource"]["uid"] == DATASOURCE_UID
+    metric, label = match.groups()
+    return var, (metric, label)
+
+
+def test_model_dashboard_has_a_model_variable_used_by_every_query() -> None:
+    d = by_name("vigil-model.json")
+    _var, source = variable(d, "model")
+    assert source == ("vigil_events_total", "model")
     for expr in exprs(d):
         assert 'model="$model"' in expr, f"{expr!r} ignores the model variable"
 
@@ -216,6 +232,103 @@ def test_model_dashboard_panels() -> None:
     assert "autoaccept_error" in autoaccept["description"]  # where its alert signal shows
     delay = queries("Label delay p50 / p90 / p99")
     assert delay.count("vigil_label_delay_seconds_bucket") == 3
+
+
+def test_review_quality_dashboard_variables() -> None:
+    d = by_name("vigil-review-quality.json")
+    reviewer, source = variable(d, "reviewer")
+    assert source == ("vigil_reviewer_labels_total", "reviewer")
+    # Several reviewers at once, "All" by default: queries match them with =~.
+    assert reviewer["multi"] and reviewer["includeAll"] and reviewer["allValue"] == ".*"
+    model, source = variable(d, "model")
+    assert source == ("vigil_adjudications_total", "model")
+    assert not model["multi"]
+    for p in panels(d):
+        for t in p["targets"]:
+            names = metric_names(t["expr"])
+            per_reviewer = any("reviewer" in n for n in names) and not any(
+                n.startswith("vigil_reviewer_agreement") for n in names
+            )
+            if p["title"] == "Reviewers flagged":  # the whole team, whatever is selected
+                assert "$" not in t["expr"]
+            elif per_reviewer:
+                assert '{reviewer=~"$reviewer"}' in t["expr"], (p["title"], t["expr"])
+            else:
+                assert 'model="$model"' in t["expr"], (p["title"], t["expr"])
+
+
+def test_review_quality_dashboard_panels() -> None:
+    ps = {p["title"]: p for p in panels(by_name("vigil-review-quality.json"))}
+
+    def reads(title: str) -> list[set[str]]:
+        return [metric_names(t["expr"]) for t in ps[title]["targets"]]
+
+    def queries(title: str) -> str:
+        return "\n".join(t["expr"] for t in ps[title]["targets"])
+
+    gold = ps["Gold accuracy and 95% interval"]
+    assert reads(gold["title"]) == [
+        {"vigil_reviewer_gold_accuracy"},
+        {"vigil_reviewer_gold_accuracy_lower"},
+        {"vigil_reviewer_gold_accuracy_upper"},
+    ]
+    # One series per reviewer: where several workers score a reviewer (each on its own
+    # models), the least favourable figures, the ones that flag the reviewer first.
+    assert all(t["expr"].startswith("min by (reviewer) (") for t in gold["targets"])
+    assert gold["fieldConfig"]["defaults"]["unit"] == "percentunit"
+    # The bar drawn is review.min_gold_accuracy's default.
+    (_, bar) = gold["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert bar["value"] == ReviewSettings.model_fields["min_gold_accuracy"].default
+    assert reads("Reviewers flagged") == [{"vigil:reviewers_flagged:count"}]
+    assert reads("Flagged by the gold check") == [{"vigil_reviewer_flagged"}]
+    assert ps["Flagged by the gold check"]["type"] == "state-timeline"
+    assert "max by (reviewer) (vigil_reviewer_flagged" in queries("Flagged by the gold check")
+    assert reads("Agreement with the adjudicated label") == [
+        {"vigil_reviewer_adjudicated_agreement"}
+    ]
+    assert reads("Labels per hour by reviewer") == [
+        {"reviewer:vigil_reviewer_labels_per_hour:rate5m"}
+    ]
+    time_to_label = ps["Median time to label"]
+    assert reads(time_to_label["title"]) == [{"vigil_reviewer_time_to_label_seconds"}]
+    assert time_to_label["fieldConfig"]["defaults"]["unit"] == "s"
+    assert "by (reviewer, outcome)" in queries("Gold answers per hour")
+    assert reads("Gold answers per hour") == [{"vigil_reviewer_gold_answers_total"}]
+
+    alpha = ps["Reviewer agreement (Krippendorff's alpha)"]
+    assert reads(alpha["title"]) == [{"vigil_reviewer_agreement"}]
+    (_, bar) = alpha["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert bar["value"] == ReviewSettings.model_fields["min_agreement"].default
+    assert alpha["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"] == "line"
+    assert reads("Agreement below review.min_agreement") == [{"vigil_reviewer_agreement_low"}]
+    assert "sum by (method) (rate(vigil_adjudications_total" in queries(
+        "Adjudications per minute by method"
+    )
+    assert reads("Events waiting for more reviews") == [{"vigil_adjudication_pending"}]
+    late_gold = queries("Late and gold labels per minute")
+    assert 'outcome="late"' in late_gold and 'outcome="gold"' in late_gold
+
+    scorecard = ps["Reviewer scorecard"]
+    assert scorecard["type"] == "table"
+    assert all(t.get("instant") and t["format"] == "table" for t in scorecard["targets"])
+    assert all(
+        "by (reviewer)" in t["expr"] or t["expr"].startswith("reviewer:")
+        for t in scorecard["targets"]
+    )
+    renamed = scorecard["transformations"][-1]["options"]["renameByName"]
+    assert set(renamed) == {f"Value #{t['refId']}" for t in scorecard["targets"]}
+
+
+def test_review_quality_alerts_name_the_dashboard() -> None:
+    title = by_name("vigil-review-quality.json")["title"]
+    alerts = {
+        r["alert"]: r
+        for g in load_yaml(DEPLOY / "prometheus" / "rules" / "vigil-alerts.yml")["groups"]
+        for r in g["rules"]
+        if "alert" in r
+    }
+    for name in ("VigilReviewerBelowGoldBar", "VigilReviewAgreementLow"):
+        assert f'"{title}" dashboard' in alerts[name]["annotations"]["runbook"], name
 
 
 # ------------------------------------------------------------------ provisioning

@@ -39,6 +39,8 @@ EXPECTED_ALERTS = {
     "VigilReviewBridgeDown",
     "VigilReviewBacklogHigh",
     "VigilReviewBacklogGrowing",
+    "VigilReviewerBelowGoldBar",
+    "VigilReviewAgreementLow",
 }
 SEVERITIES = {"critical", "warning", "info"}
 
