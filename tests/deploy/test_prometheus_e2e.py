@@ -12,6 +12,10 @@ miscalibrated  every label contradicts the prediction -> ECE far above 0.1, and 
                error among auto-accepted items above its bar (autoaccept_error)
 fading         confidences collapse towards 0.5 in phase 2 -> estimated accuracy
                falls below its baseline
+reviewed       stationary; gold questions (half as many as its escalations), half of
+               its escalations overlapped (2 reviews), labelled by synthetic reviewers
+               read from the escalations topic: three always right, one (``careless``)
+               always wrong -> the careless reviewer is flagged, agreement is low
 (all)          5 % malformed events -> dead-letter ratio above 1 %
 ============== ==================================================================
 
@@ -31,11 +35,13 @@ tests in test_prometheus_rules.py. Through the HTTP API the test asserts that
 
 - the worker target is up and every rule is loaded and evaluates without error;
 - every query of every dashboard panel (Grafana variables replaced by the
-  ``drifting`` model and short intervals) and every rule expression returns data
+  ``drifting`` model - ``reviewed`` on the review-quality dashboard - every reviewer
+  and short intervals) and every rule expression returns data
   at some point of the scenario - for an alert rule that means its condition held;
 - each alert fires for the model (or instance) the scenario aimed it at, and none
   fires for the ``steady`` model; suppression is reported only for the budgeted
-  model, miscalibration only for the mislabelled one.
+  model, miscalibration only for the mislabelled one, a reviewer below the gold bar
+  only for the careless one, low agreement only for the reviewed model.
 
 One alert condition is not created, see :data:`NOT_CREATED`: VigilConsumerLagHigh.
 
@@ -51,6 +57,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -80,9 +87,14 @@ from tests.deploy.conftest import (
 )
 from tests.streams.review.bridge_process import Bridge
 from tests.streams.review.escalations import escalations
-from tests.support import WorkerProcess, unique_topics, wait_until
+from tests.support import TopicReader, WorkerProcess, unique_topics, wait_until
 
 DRIFTING, STEADY, MISCALIBRATED, FADING = "drifting", "steady", "miscalibrated", "fading"
+REVIEWED = "reviewed"
+#: The reviewed model's synthetic reviewers: three always give the true label ...
+CAREFUL = ("ana", "bruno", "chen")
+#: ... and one always the other label.
+CARELESS = "careless"
 #: Events per model and phase; the drift detectors' reference is the first 1,000.
 PHASE_EVENTS = 1000
 #: Well above VigilDeadLetterRateHigh's 1 %.
@@ -95,6 +107,8 @@ SHORT_FOR = "3s"
 #: Grafana variables: the model that has every per-model series, and a rate window
 #: that a 1 s scrape fills in seconds.
 DASHBOARD_VARIABLES = {"${model}": DRIFTING, "$model": DRIFTING, "$__rate_interval": "30s"}
+#: Per dashboard, variables that differ: review quality is about the reviewed model.
+DASHBOARD_OVERRIDES = {"vigil-review-quality.json": {"${model}": REVIEWED, "$model": REVIEWED}}
 #: Alerts whose condition the scenario does not create: the reason, and the query that
 #: must return data instead - the rule's expression without its threshold.
 NOT_CREATED = {
@@ -173,7 +187,10 @@ class Scenario:
             STEADY: SyntheticModel(STEADY, n_numeric=3, seed=12, start=start),
             MISCALIBRATED: SyntheticModel(MISCALIBRATED, n_numeric=3, seed=13, start=start),
             FADING: SyntheticModel(FADING, n_numeric=3, seed=14, start=start),
+            REVIEWED: SyntheticModel(REVIEWED, n_numeric=3, seed=15, start=start),
         }
+        #: The reviewed model's events: event id -> true label, for its reviewers.
+        self.truth: dict[str, str] = {}
         self.rng = random.Random(2026)
         self.sent = 0
         self.invalid = 0
@@ -201,13 +218,22 @@ class Scenario:
             pub.publish_raw(orjson.dumps(event), key=model_id.encode())
             self.sent += 1
             out.append((event, truth))
+            if model_id == REVIEWED:
+                self.truth[event["event_id"]] = truth
         return out
 
     def labels(self, pub: InferencePublisher, events: Iterable[tuple[dict[str, Any], str]]) -> None:
-        """Labels for a share of the labelled models' events (none for ``fading``)."""
+        """Labels for a share of the labelled models' events (none for ``fading``; for
+        ``reviewed``, only events its threshold policy auto-accepts: reviewers label the
+        rest, and an outcome would decide them before the reviews)."""
         for event, truth in events:
             model_id = event["model_id"]
             if model_id == FADING or self.rng.random() >= LABEL_SHARE:
+                continue
+            if (
+                model_id == REVIEWED
+                and max(event["prediction"]["scores"].values()) < MIN_CONFIDENCE
+            ):
                 continue
             if model_id == MISCALIBRATED:
                 truth = "neg" if event["prediction"]["label"] == "pos" else "pos"
@@ -223,13 +249,97 @@ class Scenario:
             self.labels_sent += 1
 
 
+#: escalation.min_confidence of the synthetic models (the threshold policy's default).
+MIN_CONFIDENCE = 0.6
+#: Gold questions of the reviewed model, and the share of them among its escalations.
+GOLD_ITEMS = 80
+GOLD_RATE = 0.5
+
+
+def feature_key(features: dict[str, Any]) -> bytes:
+    return orjson.dumps(features, option=orjson.OPT_SORT_KEYS)
+
+
+def write_gold(path: Path) -> dict[bytes, str]:
+    """The reviewed model's gold file (InferenceEvents with their known ``label``); returns
+    true label by :func:`feature_key` of the features, which is how the reviewers tell a
+    gold item (whose escalation has a fresh event id) from the others."""
+    model = SyntheticModel(REVIEWED, n_numeric=3, seed=115)
+    truth: dict[bytes, str] = {}
+    lines = []
+    for i in range(GOLD_ITEMS):
+        event, label = model.event(f"gold-{i}")
+        truth[feature_key(event["features"])] = label
+        lines.append(orjson.dumps({**event, "label": label}))
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return truth
+
+
+class Reviewers:
+    """The reviewed model's review team, labelling its escalations as they arrive.
+
+    Each escalation gets ``reviews_wanted`` labels (SPEC section 4) from different
+    reviewers: careful ones only on a single review, any of the four on overlapped and
+    gold items (the careless reviewer's labels reach the model only through adjudication,
+    where the other review outweighs them - so the reviewed model stays calibrated).
+    Every tenth overlapped item gets one review short (it waits: pending), and every
+    tenth single review a second opinion afterwards (a late label).
+    """
+
+    def __init__(self, truth: dict[str, str], gold: dict[bytes, str], seed: int = 2027) -> None:
+        self.truth = truth
+        self.gold = gold
+        self.rng = random.Random(seed)
+        self.done: set[str] = set()
+        self.count: Counter[str] = Counter()
+
+    def label(self, pub: InferencePublisher, reader: TopicReader) -> None:
+        """Label every escalation of the reviewed model read so far, once each."""
+        reader.poll(2.0)
+        for esc in reader.messages:
+            if esc["model_id"] != REVIEWED or esc["escalation_id"] in self.done:
+                continue
+            self.done.add(esc["escalation_id"])
+            truth = self.truth.get(esc["event_id"])
+            gold = truth is None
+            if gold:
+                truth = self.gold[feature_key(esc["features"])]
+            wanted = int(esc["reviews_wanted"])
+            if wanted == 1 and not gold:
+                reviewers = [self.rng.choice(CAREFUL)]
+                if self.rng.random() < 0.1:
+                    reviewers.append(self.rng.choice([r for r in CAREFUL if r != reviewers[0]]))
+                    self.count["late"] += 1
+            else:
+                reviewers = self.rng.sample([*CAREFUL, CARELESS], wanted)
+                if wanted > 1 and not gold and self.rng.random() < 0.1:
+                    reviewers.pop()
+                    self.count["pending"] += 1
+            self.count["gold" if gold else f"wanted {wanted}"] += 1
+            for reviewer in reviewers:
+                answer = truth if reviewer != CARELESS else ("neg" if truth == "pos" else "pos")
+                pub.publish_label(
+                    {
+                        "event_id": esc["event_id"],
+                        "model_id": REVIEWED,
+                        "ts": datetime.now(UTC).isoformat(),
+                        "label": answer,
+                        "source": "human",
+                        "reviewer": reviewer,
+                        "escalation_id": esc["escalation_id"],
+                        "inclusion_probability": esc["inclusion_probability"],
+                    }
+                )
+                self.count[reviewer] += 1
+
+
 #: The auto-accept error that raises the autoaccept_error signal: the synthetic models'
 #: threshold policy auto-accepts items it gets wrong 25-35 % of the time (measured), the
 #: mislabelled model's labels say 100 %.
 MAX_AUTOACCEPT_ERROR = 0.6
 
 
-def worker_config(topics: dict[str, str]) -> dict[str, Any]:
+def worker_config(topics: dict[str, str], gold: Path) -> dict[str, Any]:
     return {
         "app_id": f"vigil-test-{topics['inference']}",
         "topics": {**topics, "partitions": 3},
@@ -241,7 +351,21 @@ def worker_config(topics: dict[str, str]) -> dict[str, Any]:
             "review": {"audit_rate": 0},
             "escalation": {"max_autoaccept_error": MAX_AUTOACCEPT_ERROR},
         },
-        "models": {DRIFTING: {"escalation": {"budget_per_minute": 1}}},
+        "models": {
+            DRIFTING: {"escalation": {"budget_per_minute": 1}},
+            REVIEWED: {
+                "review": {
+                    "gold": str(gold),
+                    "gold_rate": GOLD_RATE,
+                    "overlap_rate": 0.5,
+                    "overlap_reviews": 2,
+                    # Few items before a verdict: the careless reviewer answers tens of
+                    # gold items in this test, the overlap gives a few hundred items.
+                    "min_gold": 5,
+                    "agreement_window": 100,
+                },
+            },
+        },
     }
 
 
@@ -252,12 +376,16 @@ def test_dashboards_and_rules_against_a_real_prometheus(
     kafka_bootstrap: str, prometheus_server: str, label_studio: LocalLabelStudio, tmp_path: Path
 ) -> None:
     topics = unique_topics("prom-e2e")
-    config = worker_config(topics)
+    gold = write_gold(tmp_path / "gold.jsonl")
+    config = worker_config(topics, tmp_path / "gold.jsonl")
     create_topics(settings_from_dict({**config, "kafka": {"bootstrap": kafka_bootstrap}}))
     rules_dir = rules_with_short_for(tmp_path / "rules", for_=SHORT_FOR)
 
     dashboard = [
-        (f"{path.name}: {title}", as_promql(expr, DASHBOARD_VARIABLES))
+        (
+            f"{path.name}: {title}",
+            as_promql(expr, DASHBOARD_VARIABLES | DASHBOARD_OVERRIDES.get(path.name, {})),
+        )
         for path in DASHBOARDS
         for title, expr in dashboard_queries(path)
     ]
@@ -312,6 +440,8 @@ def test_dashboards_and_rules_against_a_real_prometheus(
         workdir=tmp_path,
     )
     scenario = Scenario()
+    reviewers = Reviewers(scenario.truth, gold)
+    escalations_read = TopicReader(kafka_bootstrap, topics["escalations"])
     try:
         bridge.start()
         prometheus.start()
@@ -352,6 +482,7 @@ def test_dashboards_and_rules_against_a_real_prometheus(
             pub.flush()
             caught_up(worker, scenario.sent)
             scenario.labels(pub, events)
+            reviewers.label(pub, escalations_read)
             pub.flush()
             # The drifting model's escalations are tasks now; reviewers fall behind.
             queue = drifting_project()
@@ -369,7 +500,11 @@ def test_dashboards_and_rules_against_a_real_prometheus(
             pub.flush()
             caught_up(worker, scenario.sent)
             scenario.labels(pub, events)
+            reviewers.label(pub, escalations_read)
             pub.flush()
+        # Enough of everything for the review-quality series (several times the minimum).
+        assert reviewers.count["gold"] >= 20 and reviewers.count["wanted 2"] >= 50, reviewers.count
+        assert reviewers.count["late"] and reviewers.count["pending"], reviewers.count
 
         expected = {
             ("VigilModelInDrift", frozenset({("model", DRIFTING), ("signal", "feature:x0")})),
@@ -383,6 +518,8 @@ def test_dashboards_and_rules_against_a_real_prometheus(
             ("VigilDeadLetterRateHigh", frozenset()),
             ("VigilReviewBacklogHigh", frozenset({("model", DRIFTING)})),
             ("VigilReviewBacklogGrowing", frozenset({("model", DRIFTING)})),
+            ("VigilReviewerBelowGoldBar", frozenset({("reviewer", CARELESS)})),
+            ("VigilReviewAgreementLow", frozenset({("model", REVIEWED)})),
         }
 
         def all_seen() -> bool:
@@ -421,6 +558,7 @@ def test_dashboards_and_rules_against_a_real_prometheus(
         prometheus.stop()
         worker.stop()
         bridge.stop()
+        escalations_read.consumer.close()
 
     no_data = {e: where[e] for e in expressions if e not in had_data}
     assert not no_data, f"queries that never returned data: {json.dumps(no_data, indent=1)}"
@@ -434,6 +572,10 @@ def test_dashboards_and_rules_against_a_real_prometheus(
             assert model == DRIFTING, f"suppression reported for {model}, which has no budget"
         if name == "VigilCalibrationDegraded":
             assert model == MISCALIBRATED, f"{model} reported miscalibrated"
+        if name == "VigilReviewerBelowGoldBar":
+            assert dict(labels)["reviewer"] == CARELESS, f"{labels} flagged below the gold bar"
+        if name == "VigilReviewAgreementLow":
+            assert model == REVIEWED, f"low agreement reported for {model}, which has no overlap"
 
 
 def caught_up(worker: WorkerProcess, sent: int, timeout: float = 60.0) -> None:
