@@ -280,8 +280,9 @@ class Reviewers:
 
     Each escalation gets ``reviews_wanted`` labels (SPEC section 4) from different
     reviewers: careful ones only on a single review, any of the four on overlapped and
-    gold items (the careless reviewer's labels reach the model only through adjudication,
-    where the other review outweighs them - so the reviewed model stays calibrated).
+    gold items. So the careless reviewer's labels reach the model only through
+    adjudication, where the other review outweighs them once the gold items have shown
+    who is careless, and the reviewed model stays calibrated.
     Every tenth overlapped item gets one review short (it waits: pending), and every
     tenth single review a second opinion afterwards (a late label).
     """
