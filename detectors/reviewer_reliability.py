@@ -297,6 +297,12 @@ class ReviewerReliability(Detector):
         adjudicated labels weighted by ``agreement_weight`` (``flag_on="all"``)."""
         if self.flag_on == "gold":
             return row[_GOLD_RIGHT], row[_GOLD]
+        return self._combined(row)
+
+    def _combined(self, row: list[float]) -> tuple[float, float]:
+        """(successes, items) over gold and adjudicated labels, the latter weighted by
+        ``agreement_weight`` as in ``p_r``: what ``flag_on="all"`` and
+        :attr:`ReviewerStats.upper` rest on."""
         w = self.agreement_weight
         return row[_GOLD_RIGHT] + w * row[_SOFT_RIGHT], row[_GOLD] + w * row[_SOFT]
 
@@ -415,7 +421,7 @@ class ReviewerReliability(Detector):
             agreement=row[_AGREE] / row[_AGREE_N] if row[_AGREE_N] else math.nan,
             adjudicated=int(row[_AGREE_N]),
             reliability=self.reliability(k),
-            upper=wilson_interval(right + row[_SOFT_RIGHT], gold + row[_SOFT], self._z)[1],
+            upper=wilson_interval(*self._combined(row), self._z)[1],
             flagged=bool(row[_FLAGGED]),
         )
 

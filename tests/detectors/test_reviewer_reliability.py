@@ -91,6 +91,10 @@ def test_reliability_is_the_beta_posterior_mean() -> None:
     assert rel.reliability("r") == pytest.approx((4 + 1 + 0.5 * 1.1) / (5 + 2 + 0.5 * 2))
     s = rel.stats("r")
     assert (s.agreement, s.adjudicated, s.labels) == (0.5, 2, 2)
+    # The bound over all evidence weighs adjudicated labels as p_r does (and as the flag
+    # with flag_on="all" does).
+    assert s.upper == pytest.approx(wilson_interval(1 + 0.5 * 1.1, 2 + 0.5 * 2, 1.959964)[1])
+    assert s.upper != pytest.approx(wilson_interval(1 + 1.1, 2 + 2, 1.959964)[1])
 
 
 def decide(adj: Adjudicator, rel: ReviewerReliability, event: str, labels: list[tuple[str, str]]):
