@@ -21,7 +21,13 @@ so the most probable label is the one with the largest weighted vote
 (``"weighted"``; Dawid and Skene 1979 with one parameter per reviewer; see also
 Nitzan and Paroush 1982, the optimal weights of a weighted majority). A
 reviewer no better than chance (``p_r <= 1 / K``) gets weight 0: ignored, not
-inverted. When a reviewer's reliability is unknown (the ``reliability``
+inverted. ``K`` is the model's class count (``num_classes``) or, when not given,
+the number of class names seen so far (on any event). It matters: two agreeing
+labels outweigh a dissenter by ``log(K - 1)`` plus their reviewers' log-odds, so
+taking ``K`` as the event's own distinct labels (2 for a two-to-one split) lets
+one strong dissenter overturn two agreeing reviewers far too easily; in
+``benchmarks/review_quality.py`` (K = 5) that kept a quarter of the gain over
+majority vote. When a reviewer's reliability is unknown (the ``reliability``
 callable returns ``None`` or no probability, a label has no reviewer, or no
 callable is given) or all weights are equal, the plurality of labels decides
 (``"majority"``). Ties go to the larger weighted vote, then to the label given
@@ -42,7 +48,8 @@ consumes.
 decided first, as ``"evicted"``); an event holds at most ``reviews_wanted``
 human labels (at most :data:`MAX_REVIEWS_WANTED`); the ids of the last
 ``max_decided`` decided events are remembered to report late labels, older
-ones are forgotten (a label for them opens a new event).
+ones are forgotten (a label for them opens a new event); at most
+:data:`MAX_CLASSES` class names are remembered to learn ``K``.
 
 **Time** is injected: every call takes ``now``, a timezone-aware datetime. A
 ``now`` earlier than one already seen counts as the latest seen (time never
@@ -80,6 +87,7 @@ from detectors.budget import check_aware
 from detectors.errors import InvalidObservationError, SettingsError
 
 __all__ = [
+    "MAX_CLASSES",
     "MAX_REVIEWS_WANTED",
     "Adjudicator",
     "Decision",
@@ -92,6 +100,10 @@ __all__ = [
 # Reviews one event may ask for: an overlap sample asks for 2-5; this caps the labels an
 # event holds (and so the state) whatever the input says.
 MAX_REVIEWS_WANTED = 16
+# Class names remembered to learn K when num_classes is not given: bounds the state; past
+# it K stays at the cap (the log-odds weights change little between a few hundred classes
+# and more: log(K - 1) is common to every label).
+MAX_CLASSES = 256
 # Reliabilities are clipped into [_P_MIN, 1 - _P_MIN] so a weight stays finite.
 _P_MIN = 1e-4
 _ID_MAX = 128  # event ids and reviewer ids, as SPEC §2
@@ -228,8 +240,10 @@ class Adjudicator(Detector):
     max_pending
         Open events kept at most; when full, the oldest is decided first.
     num_classes
-        ``K`` of the one-coin weights; ``None``: the number of distinct labels of
-        the event, at least 2. Pass the model's class count when it is known.
+        ``K`` of the one-coin weights; ``None``: the number of distinct class
+        names this adjudicator has been given on any event (at most
+        :data:`MAX_CLASSES`), at least 2. Pass the model's class count when it is
+        known: until every class has been seen, the learned ``K`` is too small.
     max_decided
         Decided event ids remembered to report late labels.
     value_tolerance
@@ -342,6 +356,7 @@ class Adjudicator(Detector):
         self._decided_set: set[str] = set()
         self._clock = -math.inf
         self._counts = {"decided": 0, "late": 0, "replaced": 0, "evicted": 0, "timeout": 0}
+        self._classes: set[str] = set()  # class names seen, for K when num_classes is None
 
     def _state(self) -> dict[str, Any]:
         return {
@@ -352,6 +367,7 @@ class Adjudicator(Detector):
             "decided": list(self._decided),
             "clock": self._clock,
             "counts": dict(self._counts),
+            "classes": sorted(self._classes),
         }
 
     def _load_state(self, state: dict[str, Any]) -> None:
@@ -363,6 +379,8 @@ class Adjudicator(Detector):
         self._decided_set = set(self._decided)
         self._clock = float(state["clock"])
         self._counts = {str(k): int(v) for k, v in state["counts"].items()}
+        # Absent in snapshots taken before K was learned.
+        self._classes = {str(c) for c in state.get("classes", ())}
 
     # -- input -----------------------------------------------------------------------
 
@@ -422,6 +440,8 @@ class Adjudicator(Detector):
         if event_id in self._decided_set:
             self._counts["late"] += 1
             return LabelResult("late")
+        if type(value) is str and len(self._classes) < MAX_CLASSES:
+            self._classes.add(value)
         label_ts = self._clock if ts is None else ts.timestamp()
         decisions: list[Decision] = []
         if open_event is None:
@@ -545,7 +565,7 @@ class Adjudicator(Detector):
     ) -> Decision:
         values = [str(r.label) for r in labels]
         distinct = list(dict.fromkeys(values))  # in order of first appearance
-        k = max(self.num_classes or 2, len(distinct))
+        k = max(self.num_classes or len(self._classes), 2, len(distinct))
         weights = [1.0] * len(values) if probs is None else [log_odds_weight(p, k) for p in probs]
         score = dict.fromkeys(distinct, 0.0)
         count = dict.fromkeys(distinct, 0)

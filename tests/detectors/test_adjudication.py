@@ -5,7 +5,7 @@ from itertools import product
 
 import pytest
 
-from detectors.adjudication import Adjudicator, log_odds_weight, weighted_median
+from detectors.adjudication import MAX_CLASSES, Adjudicator, log_odds_weight, weighted_median
 from detectors.errors import InvalidObservationError, SettingsError
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -104,6 +104,38 @@ def test_weighted_vote_overrides_a_plurality_of_weak_reviewers() -> None:
     for r, x in (("ann", "cat"), ("bob", "cat"), ("eve", "dog")):
         result = adj2.add_label("e", x, reviewer=r, now=T0, reliability=rel)
     assert result.decisions[0].final == "dog"
+
+
+def test_without_num_classes_k_is_the_number_of_classes_seen() -> None:
+    # 2 log(0.8 (K-1) / 0.2) against log(0.95 (K-1) / 0.05): with K = 5, 5.55 > 4.33 and the
+    # two agreeing reviewers win; with K = 2 (this event's own distinct labels), 2.77 < 2.94.
+    rel = {"ann": 0.8, "bob": 0.8, "eve": 0.95}.get
+    split = (("ann", "cat"), ("bob", "cat"), ("eve", "dog"))
+    fresh = Adjudicator(reviews_wanted=3)
+    for r, x in split:
+        result = fresh.add_label("e", x, reviewer=r, now=T0, reliability=rel)
+    assert (result.decisions[0].final, result.decisions[0].num_classes) == ("dog", 2)
+    seen = Adjudicator(reviews_wanted=3)
+    for i, x in enumerate(["cat", "dog", "cow", "pig", "owl", "cat"]):
+        seen.add_label(f"single-{i}", x, reviewer="ann", now=T0, reviews_wanted=1)
+    for r, x in split:
+        result = seen.add_label("e", x, reviewer=r, now=T0, reliability=rel)
+    assert (result.decisions[0].final, result.decisions[0].num_classes) == ("cat", 5)
+    # The classes seen survive a snapshot; a snapshot from before they were kept loads.
+    snap = seen.snapshot()
+    assert snap["state"]["classes"] == ["cat", "cow", "dog", "owl", "pig"]
+    del snap["state"]["classes"]
+    old = Adjudicator.restore(snap)
+    (d,) = old.add_label("f", "x", now=T0, reviews_wanted=1).decisions
+    assert d.num_classes == 2
+    assert old.snapshot()["state"]["classes"] == ["x"]
+
+
+def test_the_classes_remembered_are_capped() -> None:
+    adj = Adjudicator(max_decided=10)
+    for i in range(MAX_CLASSES + 50):
+        adj.add_label(f"e{i}", f"class-{i}", reviewer="ann", now=T0)
+    assert len(adj.snapshot()["state"]["classes"]) == MAX_CLASSES
 
 
 @pytest.mark.parametrize(
