@@ -100,9 +100,9 @@ __all__ = [
 # Reviews one event may ask for: an overlap sample asks for 2-5; this caps the labels an
 # event holds (and so the state) whatever the input says.
 MAX_REVIEWS_WANTED = 16
-# Class names remembered to learn K when num_classes is not given: bounds the state; past
-# it K stays at the cap (the log-odds weights change little between a few hundred classes
-# and more: log(K - 1) is common to every label).
+# Class names remembered to learn K when num_classes is not given (bounds the state: at most
+# 256 names of at most 256 characters). Past it K stays at the cap, an understatement only
+# for models with more classes, which should pass num_classes.
 MAX_CLASSES = 256
 # Reliabilities are clipped into [_P_MIN, 1 - _P_MIN] so a weight stays finite.
 _P_MIN = 1e-4
