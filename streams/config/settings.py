@@ -423,11 +423,20 @@ class ReviewSettings(Section):
         default=0.8,
         gt=0.0,
         le=1.0,
-        description="a reviewer is flagged when the 95% upper bound of their gold accuracy "
-        "falls below this (after min_gold gold items)",
+        description="a reviewer is flagged when the 95% upper bound of their accuracy falls "
+        "below this (after flag_min_items items of evidence)",
     )
-    min_gold: int = Field(
-        default=10, ge=1, description="gold items a reviewer answers before they can be flagged"
+    flag_on: Literal["gold", "all"] = Field(
+        default="all",
+        description="evidence a reviewer is flagged on: 'gold' answers alone, or 'all': gold "
+        "and their adjudicated labels on overlapped events (2% gold cannot show a careless "
+        "reviewer within a few hundred labels; see benchmarks/review_quality.py)",
+    )
+    flag_min_items: int = Field(
+        default=30,
+        ge=1,
+        description="items of evidence (gold answers, and adjudicated overlapped labels with "
+        "flag_on: all) a reviewer has before they can be flagged",
     )
     min_agreement: float = Field(
         default=0.6,

@@ -548,7 +548,8 @@ class _ReviewerCollector(Collector):
         )
         flagged = GaugeMetricFamily(
             "vigil_reviewer_flagged",
-            "1 while the reviewer's gold accuracy is shown below review.min_gold_accuracy.",
+            "1 while the reviewer's accuracy is shown below review.min_gold_accuracy "
+            "(on the evidence review.flag_on names).",
             labels=["reviewer"],
         )
         agreement = GaugeMetricFamily(

@@ -94,7 +94,11 @@ class ReviewDesk:
             Adjudicator(
                 reviews_wanted=1, timeout_s=r.adjudication_timeout_s, max_pending=r.max_open
             ),
-            ReviewerReliability(min_gold_accuracy=r.min_gold_accuracy, min_gold=r.min_gold),
+            ReviewerReliability(
+                min_gold_accuracy=r.min_gold_accuracy,
+                min_gold=r.flag_min_items,
+                flag_on=r.flag_on,
+            ),
             AgreementMonitor(
                 window=r.agreement_window,
                 min_agreement=r.min_agreement,

@@ -362,7 +362,7 @@ def worker_config(topics: dict[str, str], gold: Path) -> dict[str, Any]:
                     "overlap_reviews": 2,
                     # Few items before a verdict: the careless reviewer answers tens of
                     # gold items in this test, the overlap gives a few hundred items.
-                    "min_gold": 5,
+                    "flag_min_items": 5,
                     "agreement_window": 100,
                 },
             },

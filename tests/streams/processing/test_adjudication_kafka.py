@@ -156,7 +156,8 @@ def test_synthetic_reviewers_through_the_broker(kafka_bootstrap: str, tmp_path: 
         assert careless is not None and 0.4 < careless < 0.7
         alerts.read_until(1, timeout=30)
         edges = {(a["signal"], a["state"]) for a in alerts.messages}
-        assert ("reviewer:careless:gold_accuracy", "drift") in edges
+        # Flagged on gold and adjudicated labels together (review.flag_on's default).
+        assert ("reviewer:careless:accuracy", "drift") in edges
 
         # Gold answers scored reviewers only: the model learnt from the real events' final
         # labels, one each (adjudications), and nothing else.

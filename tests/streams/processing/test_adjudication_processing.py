@@ -221,7 +221,9 @@ def test_gold_labels_score_reviewers_never_the_model_nor_the_reviewed_topic(
 ) -> None:
     from streams.processing.gold import GoldIds
 
-    proc, reg = _processor(gold=_gold_file(tmp_path), gold_rate=1.0, min_gold=3)
+    proc, reg = _processor(
+        gold=_gold_file(tmp_path), gold_rate=1.0, flag_min_items=3, flag_on="gold"
+    )
     out = Outgoing()
     records = _escalate(proc, 40, out)
     ids = GoldIds(b"vigil\x1fadjudication-test")
@@ -245,7 +247,8 @@ def test_gold_labels_score_reviewers_never_the_model_nor_the_reviewed_topic(
     assert sample(reg, "vigil_reviewer_flagged", reviewer="careless") == 1.0
     assert sample(reg, "vigil_reviewer_flagged", reviewer="good") == 0.0
     assert sample(reg, "vigil_reviewer_labels_total", reviewer="good") == len(gold) + 5
-    # The flag is an edge-triggered alert too (SPEC §5: reviewer:<id>:<signal>).
+    # The flag is an edge-triggered alert too (SPEC §5: reviewer:<id>:<signal>); flagged on
+    # gold alone here (review.flag_on: gold), so the signal says so.
     signals = {orjson.loads(v)["signal"] for _, v in out.alerts}
     assert "reviewer:careless:gold_accuracy" in signals
 
