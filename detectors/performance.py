@@ -29,31 +29,45 @@ probabilities. The pseudo-count is in units of weight: a bin holding a few
 heavy audit labels is shrunk less than its number of labels alone would
 suggest, so its offset is noisier than an unweighted bin of as many labels.
 
-The map is applied only where it helps (``calibrate="auto"``, the default). For a
-model that is already calibrated the offsets are pure sampling noise, and under
-covariate shift the unlabelled window leans on the bins that had the fewest
-labels, so a map that is always applied *adds* error (1-3 points on shifted
-windows, measured in ``benchmarks/cbpe_quality.py``). Whether the map beats the
-raw confidences is decided by a held-out check on the labels it has, as a
-calibration test would: the labelled pairs are split into ``_FOLDS`` folds (by
-their slot in the ring buffer, so a label keeps its fold until evicted), the map
-learned from the other folds is scored on each fold, and the map is applied iff
-its cross-fitted weighted Brier score is lower than that of the raw confidences.
-For fold ``k`` and bin ``b``, with ``W`` = sum of weights, ``R`` = sum of weighted
-residuals ``w * (y - c)`` and ``o`` the offset learned without fold ``k``, the
-Brier score drops by ``2 * o * R_kb - o**2 * W_kb`` (the ``sum w * (y - c)**2``
-terms cancel), so the check needs only per-fold per-bin sums: ``O(folds * bins)``
-per new label, no pass over the labels. Each fold's map rests on 4/5 of the
-labels, a little noisier than the map applied: the check errs towards the
-identity, which is the harmless side. The decision (method, labels, the Brier
-gain) is reported by :attr:`PerformanceEstimator.calibration_info` and in every
+The map is applied only where the labels show it helps
+(``calibration_map="auto"``, the default). For a model that is already calibrated
+the offsets are pure sampling noise, and under covariate shift the unlabelled
+window leans on the bins that had the fewest labels, so a map that is always
+applied *adds* error (1-3 points on shifted windows, measured in
+``benchmarks/cbpe_quality.py``). The map corrects the window when either check
+says so:
+
+* **Held-out Brier check** (does the map predict labels better than the raw
+  confidences?). The labelled pairs are split into ``_FOLDS`` folds (by their slot
+  in the ring buffer, so a label keeps its fold until evicted); the map learned
+  from the other folds is scored on each fold. For fold ``k`` and bin ``b``, with
+  ``W`` the sum of weights, ``R`` the sum of weighted residuals ``w * (y - c)`` and
+  ``o`` the offset learned without fold ``k``, the Brier score drops by
+  ``2 * o * R_kb - o**2 * W_kb`` (the ``sum w * (y - c)**2`` terms cancel): the
+  check needs only per-fold per-bin sums, ``O(folds * bins)``, re-run each time the
+  labels grew by ``1/_RECHECK`` of the window. It passes when the cross-fitted gain
+  is > 0. Each fold's map rests on 4/5 of the labels, a little noisier than the map
+  applied, so the check errs towards the identity.
+* **Window calibration test** (is the correction *this window* gets more than noise?).
+  The Brier check scores the map on the labels' confidences; a shifted window puts
+  its weight where the labels are few and the correction may be largest (an
+  overconfident model is most wrong at low confidence). The window's correction
+  ``d = sum_b k_b * o_b / n`` (``k_b`` of its ``n`` events in bin ``b``) has, were the
+  model calibrated (``y ~ Bernoulli(c)``), variance
+  ``sum_b k_b**2 * sum_i w_i**2 c_i (1 - c_i) / (W_b + m)**2 / n**2``; the map
+  applies when ``|z| > 2`` (two-sided ~5 %).
+
+Measured (``benchmarks/cbpe_quality.py``, 2,000-event windows, 5,000 labels): on a
+calibrated model the error is that of the raw confidences (the window's own
+Bernoulli noise), on an overconfident one that of the map. Both checks and their
+result are reported by :attr:`PerformanceEstimator.calibration_info` and in every
 alert's ``current``.
 
 Assumed: the labelled pairs and the unlabelled window share ``P(correct |
 confidence)`` (covariate shift); the labels are a probability sample with the
-weights given. The check scores the map on the labels' own confidence
-distribution, not the shifted window's: a bin that matters more in production than
-in the labels weighs in the check as the labels weigh it.
+weights given (the null variance uses them as known). The decision is re-read with
+the window: a window whose correction hovers near ``|z| = 2`` can switch between the
+two estimates, which differ there by about two standard errors of the map.
 """
 
 from __future__ import annotations
@@ -90,6 +104,9 @@ _CHECK_EVERY = 8
 _FOLDS = 5
 _MODES = ("auto", "always", "never")
 _RECHECK = 32
+# The window test's bar: |z| > 2, a two-sided ~5 % test of "calibrated" on the window's
+# correction (the map's false corrections of a calibrated model are that rare).
+_WINDOW_Z = 2.0
 
 
 def _fixed(x: float) -> int:
@@ -248,11 +265,14 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
         # slot mod _FOLDS: derived from the buffer, so not part of the snapshot.
         self._f_w = [0] * (_FOLDS * self.bins)
         self._f_r = [0] * (_FOLDS * self.bins)
+        # Per bin, fixed point: sum of w**2 * c * (1 - c), the variance of the bin's
+        # weighted residual sum if the model were calibrated (the window test's null).
+        self._l_null = [0] * self.bins
         self._seen = 0
         self._labelled = 0
         self._ref: float | None = self.reference_accuracy
         self._drift = False
-        self._map_cache: tuple[list[float], float, bool] | None = None
+        self._map_cache: tuple[list[float], list[float], float, bool] | None = None
         # The held-out check's result and labels_seen when it ran: re-run once the labels
         # grew by 1/_RECHECK of the window (a stale decision for a few labels costs
         # nothing; re-running it for every label cost ~80 us each). In the snapshot, so
@@ -314,7 +334,7 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
             zip(self._l_conf, self._l_correct, self._l_weight, strict=True)
         ):
             fw, fwc, _ = self._fixed_terms(c, w)
-            self._add_to_fold(slot, bisect_left(self._edges, c), y, fw, fwc, +1)
+            self._add_derived(slot, bisect_left(self._edges, c), c, y, w, fw, fwc, +1)
         self._labels_ready = self.effective_labelled >= self.min_events
         self._seen = int(state["seen"])
         self._labelled = int(state["labelled"])
@@ -336,10 +356,23 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
         # w * c rounds once, as an offline sum(w * c) does.
         return _fixed(weight), _fixed(weight * confidence), _fixed(weight * weight)
 
-    def _add_to_fold(self, slot: int, b: int, correct: bool, w: int, wc: int, sign: int) -> None:
+    def _add_derived(
+        self,
+        slot: int,
+        b: int,
+        confidence: float,
+        correct: bool,
+        weight: float,
+        w: int,
+        wc: int,
+        sign: int,
+    ) -> None:
+        """The sums the decision rests on (fold sums, null variance): not in the
+        snapshot, rebuilt from the label buffer on restore."""
         i = (slot % _FOLDS) * self.bins + b
         self._f_w[i] += sign * w
         self._f_r[i] += sign * ((w if correct else 0) - wc)
+        self._l_null[b] += sign * _fixed(weight * weight * confidence * (1.0 - confidence))
 
     def _add_label(
         self, slot: int, confidence: float, correct: bool, weight: float, sign: int
@@ -353,7 +386,7 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
         if correct:
             self._l_hits[b] += sign * w
         self._l_sum[b] += sign * wc
-        self._add_to_fold(slot, b, correct, w, wc, sign)
+        self._add_derived(slot, b, confidence, correct, weight, w, wc, sign)
 
     def observe_label(self, confidence: float, correct: bool, weight: float = 1.0) -> None:
         """Learn the calibration map from one labelled prediction; ``weight`` is the
@@ -453,10 +486,10 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
             "estimated_accuracy", type(self).__name__, self.estimated_accuracy, floor, self._drift
         )
 
-    def _map(self) -> tuple[list[float], float, bool]:
-        """(per-bin offsets, cross-fitted Brier gain per unit of label weight, whether
-        the map is applied). Labels arrive far less often than events: kept until the
-        next label."""
+    def _map(self) -> tuple[list[float], list[float], float, bool]:
+        """(per-bin offsets, per-bin null variances of the offsets, cross-fitted Brier
+        gain per unit of label weight, whether the Brier check passed). Labels arrive
+        far less often than events: kept until the next label."""
         cached = self._map_cache
         if cached is not None:
             return cached
@@ -467,16 +500,19 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
             (h - s) / _ONE / (w / _ONE + m)
             for w, h, s in zip(self._l_wsum, self._l_hits, self._l_sum, strict=True)
         ]
+        gain = 0.0
+        null: list[float] = []
         if self.calibration_map == "auto":
             n = len(self._l_conf)
             if self._gain is None or self._labelled - self._gain_at >= max(1, n // _RECHECK):
                 self._gain = self._held_out_gain()
                 self._gain_at = self._labelled
             gain = self._gain
-        else:
-            gain = 0.0
-        applied = self.calibration_map == "always" or gain > 0.0
-        cached = self._map_cache = (offsets, gain, applied)
+            null = [
+                ldexp(v, -_FIXED_BITS) / (ldexp(w, -_FIXED_BITS) + m) ** 2
+                for v, w in zip(self._l_null, self._l_wsum, strict=True)
+            ]
+        cached = self._map_cache = (offsets, null, gain, gain > 0.0)
         return cached
 
     def _held_out_gain(self) -> float:
@@ -498,15 +534,34 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
                 gain += o * (2.0 * r_k - o * w_k)
         return gain / total if total else 0.0
 
-    def _offsets(self) -> list[float]:
-        offsets, _, applied = self._map()
-        return offsets if applied else [0.0] * self.bins
+    def _window_test(self, offsets: list[float], null: list[float]) -> float | None:
+        """The window's calibration z statistic: the map's correction of the window's
+        mean confidence over its standard error were the model calibrated (``None``
+        for an empty window or no labels under it)."""
+        n = len(self._u_conf)
+        corr = var = 0.0
+        for k, off, v in zip(self._u_count, offsets, null, strict=True):
+            if k:
+                corr += k * off
+                var += k * k * v
+        return corr / math.sqrt(var) if n and var > 0.0 else None
+
+    def _applied(self) -> tuple[list[float], bool]:
+        """(offsets, whether the map corrects the current window)."""
+        offsets, null, _, brier_ok = self._map()
+        mode = self.calibration_map
+        if mode != "auto":
+            return offsets, mode == "always"
+        if brier_ok:
+            return offsets, True
+        z = self._window_test(offsets, null)
+        return offsets, z is not None and abs(z) > _WINDOW_Z
 
     def calibrate(self, confidence: float) -> float:
         """The calibrated confidence: probability that this prediction is correct
-        (the confidence itself while the map is not applied)."""
+        (the confidence itself while the map does not correct the window)."""
         c = check_probability("confidence", confidence)
-        offsets, _, applied = self._map()
+        offsets, applied = self._applied()
         if not applied:
             return c
         return min(1.0, max(0.0, c + offsets[self._bin(c)]))
@@ -517,7 +572,7 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
         n = len(self._u_conf)
         if n == 0:
             return math.nan
-        offsets, _, applied = self._map()
+        offsets, applied = self._applied()
         if applied:
             total = sum(
                 s / _ONE + k * off
@@ -531,16 +586,20 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
     def calibration_info(self) -> dict[str, Any]:
         """What the estimate rests on, as plain data (also in every alert's ``current``).
 
-        ``method``: ``"binned"`` (the calibration map is applied) or ``"identity"``
-        (the raw confidences); ``mode``: the ``calibration_map`` setting;
-        ``labels``: labelled pairs the map and its check rest on (at most
+        ``method``: ``"binned"`` (the calibration map corrects the window) or
+        ``"identity"`` (the raw confidences); ``mode``: the ``calibration_map``
+        setting; ``labels``: labelled pairs the map and its checks rest on (at most
         ``calibration_window``); ``effective_labels``: their Kish effective size;
         ``labels_seen``: labels ever observed; ``labels_forgotten``: those evicted
         from the window; ``brier_gain``: the cross-fitted Brier score of the raw
-        confidences minus the map's, per unit of label weight (> 0: the map helps;
-        0.0 when not computed, with ``mode`` other than ``"auto"`` or no labels).
+        confidences minus the map's, per unit of label weight (> 0: the map helps);
+        ``window_z``: the window's calibration z statistic (the map applies when
+        ``|window_z| > 2`` even if ``brier_gain <= 0``). The last two are ``None``
+        unless ``mode`` is ``"auto"`` (and ``window_z`` without a window or labels).
         """
-        _, gain, applied = self._map()
+        offsets, null, gain, _ = self._map()
+        _, applied = self._applied()
+        auto = self.calibration_map == "auto"
         n = len(self._l_conf)
         return {
             "method": "binned" if applied else "identity",
@@ -550,7 +609,8 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
             "labels_seen": self._labelled,
             "labels_forgotten": self._labelled - n,
             "calibration_window": self.calibration_window,
-            "brier_gain": gain,
+            "brier_gain": gain if auto else None,
+            "window_z": self._window_test(offsets, null) if auto else None,
         }
 
     @property
