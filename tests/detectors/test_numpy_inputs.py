@@ -19,6 +19,7 @@ import pytest
 
 import detectors
 from detectors.base import check_bool, check_count, check_finite, check_probability, check_weight
+from detectors.data_quality import DataQualityDrift
 from detectors.errors import InvalidObservationError
 from detectors.performance import PerformanceEstimator
 from detectors.prediction import ClassPrediction, RegressionPrediction
@@ -167,3 +168,17 @@ def test_performance_estimator_from_numpy_arrays_element_by_element() -> None:
     assert a.snapshot() == b.snapshot()
     assert not _numpy_values(a.snapshot())
     assert a.estimated_accuracy == b.estimated_accuracy
+
+
+def test_data_quality_blocks_accept_numpy_counts() -> None:
+    a, b = DataQualityDrift(), DataQualityDrift()
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        missing = rng.binomial(50, 0.02 if _ < 100 else 0.3)
+        a.update_block(np.int64(50), missing, np.int32(0))
+        b.update_block(50, int(missing), 0)
+    assert a.snapshot() == b.snapshot()
+    assert not _numpy_values(a.snapshot())
+    for bad in (np.float64(50.0), np.bool_(True), -1):
+        with pytest.raises(InvalidObservationError, match="must be an integer >= 0"):
+            a.update_block(bad, 0, 0)
