@@ -76,6 +76,7 @@ import math
 from bisect import bisect_left
 from collections.abc import Iterator
 from math import ldexp
+from operator import mul
 from typing import Any, Literal
 
 from detectors.base import (
@@ -273,6 +274,11 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
         self._ref: float | None = self.reference_accuracy
         self._drift = False
         self._map_cache: tuple[list[float], list[float], float, bool] | None = None
+        # Per bin: the map's offset and its null variance, recomputed only for the bins
+        # a label touched since they were last read (most reads follow one label).
+        self._offs = [0.0] * self.bins
+        self._null_v = [0.0] * self.bins
+        self._dirty = set(range(self.bins))
         # The held-out check's result and labels_seen when it ran: re-run once the labels
         # grew by 1/_RECHECK of the window (a stale decision for a few labels costs
         # nothing; re-running it for every label cost ~80 us each). In the snapshot, so
@@ -333,8 +339,7 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
         for slot, (c, y, w) in enumerate(
             zip(self._l_conf, self._l_correct, self._l_weight, strict=True)
         ):
-            fw, fwc, _ = self._fixed_terms(c, w)
-            self._add_derived(slot, bisect_left(self._edges, c), c, y, w, fw, fwc, +1)
+            self._add_label(slot, c, y, w, +1, totals=False)
         self._labels_ready = self.effective_labelled >= self.min_events
         self._seen = int(state["seen"])
         self._labelled = int(state["labelled"])
@@ -344,49 +349,45 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
         self._gain = None if gain is None else float(gain)
         self._gain_at = int(state.get("gain_at", 0))
         self._map_cache = None
+        self._dirty = set(range(self.bins))
 
     def _bin(self, confidence: float) -> int:
         return bisect_left(self._edges, confidence)
 
-    @staticmethod
-    def _fixed_terms(confidence: float, weight: float) -> tuple[int, int, int]:
-        """Fixed-point ``w``, ``w * c`` and ``w * w`` of one label."""
-        if weight == 1.0:
-            return _ONE, int(ldexp(confidence, _FIXED_BITS)), _ONE  # _fixed, inlined
-        # w * c rounds once, as an offline sum(w * c) does.
-        return _fixed(weight), _fixed(weight * confidence), _fixed(weight * weight)
-
-    def _add_derived(
+    def _add_label(
         self,
         slot: int,
-        b: int,
         confidence: float,
         correct: bool,
         weight: float,
-        w: int,
-        wc: int,
         sign: int,
+        *,
+        totals: bool = True,
     ) -> None:
-        """The sums the decision rests on (fold sums, null variance): not in the
-        snapshot, rebuilt from the label buffer on restore."""
+        """Add (``sign=+1``) or remove (-1) one label's terms, computed from the stored
+        floats so that an evicted label subtracts exactly what it added. ``totals=False``:
+        only the sums the decision rests on (fold sums, null variance), which are not
+        in the snapshot and are rebuilt from the label buffer on restore."""
+        b = bisect_left(self._edges, confidence)
+        null = confidence * (1.0 - confidence)
+        if weight == 1.0:
+            w, wc, wsq = _ONE, int(ldexp(confidence, _FIXED_BITS)), _ONE  # _fixed, inlined
+        else:
+            # w * c rounds once, as an offline sum(w * c) does.
+            w, wc, wsq = _fixed(weight), _fixed(weight * confidence), _fixed(weight * weight)
+            null *= weight * weight
+        if totals:
+            self._l_count[b] += sign
+            self._l_wsum[b] += sign * w
+            self._l_wsq += sign * wsq
+            if correct:
+                self._l_hits[b] += sign * w
+            self._l_sum[b] += sign * wc
+            self._dirty.add(b)
         i = (slot % _FOLDS) * self.bins + b
         self._f_w[i] += sign * w
         self._f_r[i] += sign * ((w if correct else 0) - wc)
-        self._l_null[b] += sign * _fixed(weight * weight * confidence * (1.0 - confidence))
-
-    def _add_label(
-        self, slot: int, confidence: float, correct: bool, weight: float, sign: int
-    ) -> None:
-        # Computed from the stored floats: an evicted label subtracts what it added.
-        b = bisect_left(self._edges, confidence)
-        w, wc, wsq = self._fixed_terms(confidence, weight)
-        self._l_count[b] += sign
-        self._l_wsum[b] += sign * w
-        self._l_wsq += sign * wsq
-        if correct:
-            self._l_hits[b] += sign * w
-        self._l_sum[b] += sign * wc
-        self._add_derived(slot, b, confidence, correct, weight, w, wc, sign)
+        self._l_null[b] += sign * int(ldexp(null, _FIXED_BITS))
 
     def observe_label(self, confidence: float, correct: bool, weight: float = 1.0) -> None:
         """Learn the calibration map from one labelled prediction; ``weight`` is the
@@ -394,7 +395,7 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
         ``calibration_window`` labels the oldest is forgotten (counted in
         :attr:`calibration_info`)."""
         c = check_probability("confidence", confidence)
-        y = check_bool("correct", correct)
+        y = correct if correct is True or correct is False else check_bool("correct", correct)
         # Most labels weigh 1.0: skip the call then.
         w = weight if weight == 1.0 and type(weight) is float else check_weight("weight", weight)
         if len(self._l_conf) < self.calibration_window:
@@ -494,24 +495,24 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
         if cached is not None:
             return cached
         m = self.prior_strength
-        # With unit weights h = n_correct * 2**80 and w = n * 2**80: the unweighted
-        # map, bit for bit (w / _ONE is the exact float n).
-        offsets = [
-            (h - s) / _ONE / (w / _ONE + m)
-            for w, h, s in zip(self._l_wsum, self._l_hits, self._l_sum, strict=True)
-        ]
+        auto = self.calibration_map == "auto"
+        offsets, null = self._offs, self._null_v
+        wsum, hits, sums, l_null = self._l_wsum, self._l_hits, self._l_sum, self._l_null
+        for b in self._dirty:
+            w = wsum[b]
+            # With unit weights h = n_correct * 2**80 and w = n * 2**80: the unweighted
+            # map, bit for bit (w / _ONE is the exact float n).
+            offsets[b] = (hits[b] - sums[b]) / _ONE / (w / _ONE + m)
+            if auto:
+                null[b] = ldexp(l_null[b], -_FIXED_BITS) / (ldexp(w, -_FIXED_BITS) + m) ** 2
+        self._dirty.clear()
         gain = 0.0
-        null: list[float] = []
-        if self.calibration_map == "auto":
+        if auto:
             n = len(self._l_conf)
             if self._gain is None or self._labelled - self._gain_at >= max(1, n // _RECHECK):
                 self._gain = self._held_out_gain()
                 self._gain_at = self._labelled
             gain = self._gain
-            null = [
-                ldexp(v, -_FIXED_BITS) / (ldexp(w, -_FIXED_BITS) + m) ** 2
-                for v, w in zip(self._l_null, self._l_wsum, strict=True)
-            ]
         cached = self._map_cache = (offsets, null, gain, gain > 0.0)
         return cached
 
@@ -538,13 +539,11 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
         """The window's calibration z statistic: the map's correction of the window's
         mean confidence over its standard error were the model calibrated (``None``
         for an empty window or no labels under it)."""
-        n = len(self._u_conf)
-        corr = var = 0.0
-        for k, off, v in zip(self._u_count, offsets, null, strict=True):
-            if k:
-                corr += k * off
-                var += k * k * v
-        return corr / math.sqrt(var) if n and var > 0.0 else None
+        # Read every _CHECK_EVERY events while the Brier check fails: C-level loops.
+        counts = self._u_count
+        corr = sum(map(mul, counts, offsets))
+        var = sum(map(mul, map(mul, counts, counts), null))
+        return corr / math.sqrt(var) if var > 0.0 else None
 
     def _applied(self) -> tuple[list[float], bool]:
         """(offsets, whether the map corrects the current window)."""
