@@ -35,8 +35,8 @@ the offsets are pure sampling noise, and under covariate shift the unlabelled
 window leans on the bins that had the fewest labels, so a map that is always
 applied *adds* error (``benchmarks/cbpe_quality.py``, 2,000-event shifted windows:
 0.8 points on average against the window's expected accuracy with 5,000 labels,
-1.3 with 1,000, where the raw mean confidence is exact). The map corrects the window when either check
-says so:
+1.3 with 1,000, where the raw mean confidence is exact). The map corrects the
+window when either check says so:
 
 * **Held-out Brier check** (does the map predict labels better than the raw
   confidences?). The labelled pairs are split into ``_FOLDS`` folds (by their slot
