@@ -40,6 +40,8 @@ __all__ = [
     "BivariateDetector",
     "Detector",
     "UnivariateDetector",
+    "as_bool",
+    "as_real",
     "check_bool",
     "check_count",
     "check_finite",
@@ -94,6 +96,38 @@ def check_finite(name: str, value: object) -> float:
     return f
 
 
+def as_real(value: object) -> float | None:
+    """``value`` as a float if it is a real number (a numpy scalar too; never a bool),
+    else ``None``; NaN and infinities pass (the caller decides what they mean). For
+    paths that sort values rather than refuse them (a feature's out-of-range count).
+
+    >>> as_real(2), as_real(True), as_real("2"), as_real(None)
+    (2.0, None, None, None)
+    """
+    if type(value) is float:
+        return value
+    if not _is_real(value):
+        return None
+    try:
+        return float(value)
+    except OverflowError:  # an int too large for a float
+        return None
+
+
+def as_bool(value: object) -> bool | None:
+    """``value`` if it is a bool (numpy's too, as a Python bool), else ``None``.
+
+    >>> as_bool(False), as_bool(0), as_bool("true")
+    (False, None, None)
+    """
+    if value is True or value is False:
+        return value
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(value, np.bool_):
+        return bool(value)
+    return None
+
+
 def check_bool(name: str, value: object) -> bool:
     """Return ``value`` as a ``bool`` if it is one (Python's or numpy's), else raise.
 
@@ -108,12 +142,10 @@ def check_bool(name: str, value: object) -> bool:
     ...
     detectors.errors.InvalidObservationError: 'correct' must be a bool; got 1
     """
-    if value is True or value is False:
-        return value
-    np = sys.modules.get("numpy")
-    if np is not None and isinstance(value, np.bool_):
-        return bool(value)
-    raise InvalidObservationError(f"{name!r} must be a bool; got {value!r}")
+    b = as_bool(value)
+    if b is None:
+        raise InvalidObservationError(f"{name!r} must be a bool; got {value!r}")
+    return b
 
 
 def check_count(name: str, value: object) -> int:

@@ -12,13 +12,23 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import subprocess
+import sys
 from typing import Any
 
 import numpy as np
 import pytest
 
 import detectors
-from detectors.base import check_bool, check_count, check_finite, check_probability, check_weight
+from detectors.base import (
+    as_bool,
+    as_real,
+    check_bool,
+    check_count,
+    check_finite,
+    check_probability,
+    check_weight,
+)
 from detectors.data_quality import DataQualityDrift
 from detectors.errors import InvalidObservationError
 from detectors.performance import PerformanceEstimator
@@ -182,3 +192,24 @@ def test_data_quality_blocks_accept_numpy_counts() -> None:
     for bad in (np.float64(50.0), np.bool_(True), -1):
         with pytest.raises(InvalidObservationError, match="must be an integer >= 0"):
             a.update_block(bad, 0, 0)
+
+
+def test_sorting_helpers_for_the_drift_monitor() -> None:
+    """``as_real`` / ``as_bool``: the non-raising forms, for paths that sort values
+    (a numeric feature's value out of range, a categorical feature's bool)."""
+    assert as_real(np.float32(0.5)) == 0.5 and type(as_real(np.float32(0.5))) is float
+    assert as_real(np.int64(3)) == 3.0
+    assert math.isnan(as_real(np.float64("nan")))  # type: ignore[arg-type]
+    assert as_real(np.bool_(True)) is None and as_real(10**400) is None
+    assert as_bool(np.True_) is True and as_bool(np.int64(1)) is None
+
+
+def test_importing_detectors_imports_no_numpy() -> None:
+    code = (
+        "import sys, detectors, detectors.base, detectors.performance; "
+        "print(sorted(m for m in ('numpy', 'scipy', 'river') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
