@@ -76,13 +76,14 @@ models)::
 from __future__ import annotations
 
 import math
+import numbers
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from detectors.base import Detector, check_positive
+from detectors.base import Detector, check_finite, check_positive
 from detectors.budget import check_aware
 from detectors.errors import InvalidObservationError, SettingsError
 
@@ -219,11 +220,12 @@ def _check_value(value: object) -> Value:
         if not 1 <= len(value) <= 256:
             raise InvalidObservationError(f"'label' must be 1-256 characters; got {value!r}")
         return value
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    try:
+        return check_finite("label", value)  # numpy's numbers too, never a bool
+    except InvalidObservationError:
         raise InvalidObservationError(
             f"'label' must be a class name (str) or a finite number; got {value!r}"
-        )
-    return float(value)
+        ) from None
 
 
 class Adjudicator(Detector):
@@ -419,10 +421,10 @@ class Adjudicator(Detector):
             check_aware("now", now)
         if ts is not None and (type(ts) is not datetime or ts.tzinfo is not UTC):
             check_aware("ts", ts)
+        if isinstance(reviews_wanted, numbers.Integral) and type(reviews_wanted) is not bool:
+            reviews_wanted = int(reviews_wanted)  # a numpy integer; a bool or float fails below
         if reviews_wanted is not None and (
-            isinstance(reviews_wanted, bool)
-            or not isinstance(reviews_wanted, int)
-            or not 1 <= reviews_wanted <= MAX_REVIEWS_WANTED
+            type(reviews_wanted) is not int or not 1 <= reviews_wanted <= MAX_REVIEWS_WANTED
         ):
             raise InvalidObservationError(
                 f"'reviews_wanted' must be an integer in [1, {MAX_REVIEWS_WANTED}]; "
@@ -525,11 +527,12 @@ class Adjudicator(Detector):
         probs: list[float] | None = None
         if reliability is not None:
             found = [None if r.reviewer is None else reliability(r.reviewer) for r in labels]
-            # Anything but a probability (None, NaN, out of range) counts as unknown.
+            # Anything but a probability (None, NaN, out of range) counts as unknown; a
+            # numpy number is one.
             known = [
-                float(p)
+                float(p)  # type: ignore[arg-type]  # a numbers.Real
                 for p in found
-                if isinstance(p, int | float) and not isinstance(p, bool) and 0.0 <= p <= 1.0
+                if isinstance(p, numbers.Real) and not isinstance(p, bool) and 0.0 <= p <= 1.0
             ]
             if len(known) == len(found):
                 probs = known

@@ -31,11 +31,12 @@ from typing import Any, Literal
 
 from detectors.base import (
     BivariateDetector,
+    check_bool,
     check_in_range,
     check_positive,
     check_weight,
 )
-from detectors.errors import InvalidObservationError, SettingsError
+from detectors.errors import SettingsError
 from detectors.signals import SignalChange, SignalState
 
 __all__ = ["AutoAcceptMonitor", "wilson_upper"]
@@ -207,8 +208,7 @@ class AutoAcceptMonitor(BivariateDetector[bool, float, list[SignalChange]]):
         ``correct`` is whether the model was right (a bool); ``weight`` is
         ``1 / inclusion probability`` of the label, a finite number > 0.
         """
-        if not isinstance(correct, bool):
-            raise InvalidObservationError(f"'correct' must be a bool; got {correct!r}")
+        correct = check_bool("correct", correct)
         w = check_weight("weight", weight)
         if len(self._correct) < self.window:
             self._correct.append(correct)

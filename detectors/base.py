@@ -27,9 +27,12 @@ plus River's cheap checks: pickle, clone, ``repr``, settings matching the
 from __future__ import annotations
 
 import math
+import numbers
+import operator
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from typing import Any, ClassVar, Generic, Self, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypeGuard, TypeVar
 
 from detectors.errors import InvalidObservationError, SettingsError, SnapshotError
 
@@ -37,6 +40,10 @@ __all__ = [
     "BivariateDetector",
     "Detector",
     "UnivariateDetector",
+    "as_bool",
+    "as_real",
+    "check_bool",
+    "check_count",
     "check_finite",
     "check_in_range",
     "check_inclusion_probability",
@@ -46,8 +53,25 @@ __all__ = [
 ]
 
 
+def _is_real(value: object) -> TypeGuard[numbers.Real]:
+    """A real number that is not a bool: ``int``, ``float``, and what registers as
+    :class:`numbers.Real` (numpy's floating and integer scalars, ``Fraction``).
+
+    Numpy's bool is not a ``numbers.Real``, and a numpy array (even 0-d) is not one
+    either, so both stay refused. ``type(value) is float`` first: the common case costs
+    one comparison.
+    """
+    t = type(value)
+    if t is float or t is int:
+        return True
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def check_finite(name: str, value: object) -> float:
     """Return ``value`` as a float, or raise if it is not a finite real number.
+
+    Numpy scalars (``np.float32``, ``np.int64``, ...) are real numbers too; bools
+    (Python's and numpy's) and strings are not.
 
     >>> check_finite("x", 3)
     3.0
@@ -60,12 +84,90 @@ def check_finite(name: str, value: object) -> float:
     ...
     detectors.errors.InvalidObservationError: 'x' must be a finite number; got '3'
     """
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    t = type(value)
+    if t is float or t is int:  # the common case, inlined (this runs once per value)
+        f = float(value)  # type: ignore[arg-type]  # checked just above
+    elif _is_real(value):
+        f = float(value)
+    else:
         raise InvalidObservationError(f"{name!r} must be a finite number; got {value!r}")
-    f = float(value)
     if not math.isfinite(f):
         raise InvalidObservationError(f"{name!r} must be a finite number; got {value!r}")
     return f
+
+
+def as_real(value: object) -> float | None:
+    """``value`` as a float if it is a real number (a numpy scalar too; never a bool),
+    else ``None``; NaN and infinities pass (the caller decides what they mean). For
+    paths that sort values rather than refuse them (a feature's out-of-range count).
+
+    >>> as_real(2), as_real(True), as_real("2"), as_real(None)
+    (2.0, None, None, None)
+    """
+    if type(value) is float:
+        return value
+    if not _is_real(value):
+        return None
+    try:
+        return float(value)
+    except OverflowError:  # an int too large for a float
+        return None
+
+
+def as_bool(value: object) -> bool | None:
+    """``value`` if it is a bool (numpy's too, as a Python bool), else ``None``.
+
+    >>> as_bool(False), as_bool(0), as_bool("true")
+    (False, None, None)
+    """
+    if value is True or value is False:
+        return value
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(value, np.bool_):
+        return bool(value)
+    return None
+
+
+def check_bool(name: str, value: object) -> bool:
+    """Return ``value`` as a ``bool`` if it is one (Python's or numpy's), else raise.
+
+    Numpy's bool is recognised without importing numpy: a value can only be one if
+    numpy is already imported. Ints (``1``, ``np.int64(0)``) are refused: a 0/1 flag
+    passed where a bool belongs is more often a label id than a truth value.
+
+    >>> check_bool("correct", True)
+    True
+    >>> check_bool("correct", 1)
+    Traceback (most recent call last):
+    ...
+    detectors.errors.InvalidObservationError: 'correct' must be a bool; got 1
+    """
+    b = as_bool(value)
+    if b is None:
+        raise InvalidObservationError(f"{name!r} must be a bool; got {value!r}")
+    return b
+
+
+def check_count(name: str, value: object) -> int:
+    """Return ``value`` as an ``int`` if it is an integer >= 0 (numpy's integers too),
+    else raise. Bools are refused.
+
+    >>> check_count("missing", 3)
+    3
+    >>> check_count("missing", -1)
+    Traceback (most recent call last):
+    ...
+    detectors.errors.InvalidObservationError: 'missing' must be an integer >= 0; got -1
+    """
+    if type(value) is int:
+        n = value
+    elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        n = operator.index(value)
+    else:
+        raise InvalidObservationError(f"{name!r} must be an integer >= 0; got {value!r}")
+    if n < 0:
+        raise InvalidObservationError(f"{name!r} must be an integer >= 0; got {value!r}")
+    return n
 
 
 def check_probability(name: str, value: object) -> float:
@@ -93,14 +195,10 @@ def check_weight(name: str, value: object) -> float:
     ...
     detectors.errors.InvalidObservationError: 'weight' must be a finite number > 0; got 0.0
     """
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or not value > 0
-    ):
+    f = float(value) if _is_real(value) else math.nan
+    if not (math.isfinite(f) and f > 0):
         raise InvalidObservationError(f"{name!r} must be a finite number > 0; got {value!r}")
-    return float(value)
+    return f
 
 
 def check_inclusion_probability(name: str, value: object) -> float:

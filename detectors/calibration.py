@@ -32,12 +32,13 @@ from typing import Any
 
 from detectors.base import (
     BivariateDetector,
+    check_bool,
     check_in_range,
     check_positive,
     check_probability,
     check_weight,
 )
-from detectors.errors import InvalidObservationError, SettingsError
+from detectors.errors import SettingsError
 from detectors.signals import SignalChange, SignalState
 
 __all__ = ["CalibrationMonitor", "reliability_edges"]
@@ -298,8 +299,8 @@ class CalibrationMonitor(BivariateDetector[float, bool, list[SignalChange]]):
         ``weight`` (``1 / inclusion probability`` of the label) a finite number > 0.
         """
         c = check_probability("confidence", confidence)
-        if not isinstance(correct, bool):
-            raise InvalidObservationError(f"'correct' must be a bool; got {correct!r}")
+        if correct is not True and correct is not False:
+            correct = check_bool("correct", correct)  # numpy's bool, else raises
         # The label path is not per event, but most labels weigh 1.0: skip the call then.
         w = weight if weight == 1.0 and type(weight) is float else check_weight("weight", weight)
         if len(self._conf) < self.window:

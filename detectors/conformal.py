@@ -68,8 +68,14 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-from detectors.base import Detector, check_finite, check_in_range, check_positive, check_weight
-from detectors.errors import InvalidObservationError
+from detectors.base import (
+    Detector,
+    check_bool,
+    check_finite,
+    check_in_range,
+    check_positive,
+    check_weight,
+)
 from detectors.escalation import Reason, make_reason
 from detectors.prediction import ClassPrediction, Prediction
 
@@ -219,10 +225,8 @@ class ConformalEscalation(Detector):
         module docstring).
         """
         s = check_finite("score", score)
-        if not isinstance(correct, bool):
-            raise InvalidObservationError(f"'correct' must be a bool; got {correct!r}")
-        if not isinstance(was_escalated, bool):
-            raise InvalidObservationError(f"'was_escalated' must be a bool; got {was_escalated!r}")
+        correct = check_bool("correct", correct)
+        was_escalated = check_bool("was_escalated", was_escalated)
         # Most labels weigh 1.0: skip the call then.
         w = weight if weight == 1.0 and type(weight) is float else check_weight("weight", weight)
         self._labelled += 1

@@ -14,7 +14,7 @@ import math
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from detectors.base import UnivariateDetector, check_positive
+from detectors.base import UnivariateDetector, check_count, check_positive
 from detectors.errors import InvalidObservationError, SettingsError
 from detectors.hysteresis import DriftLatch
 from detectors.sensitivity import (
@@ -267,11 +267,9 @@ class DataQualityDrift(UnivariateDetector[Status, list[SignalChange]]):
 
         Blocks are windowed as given; pass ``step`` events for windows of ``window``.
         """
-        for name, v in (("events", events), ("missing", missing), ("out_of_range", out_of_range)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise InvalidObservationError(
-                    f"{self.signal!r} {name} must be a non-negative integer; got {v!r}"
-                )
+        # Numpy integers too (check_count); bools and floats are refused.
+        counts = (("events", events), ("missing", missing), ("out_of_range", out_of_range))
+        events, missing, out_of_range = (check_count(f"{self.signal} {k}", v) for k, v in counts)
         if missing + out_of_range > events:
             raise InvalidObservationError(
                 f"{self.signal!r} missing + out_of_range must be <= events; "

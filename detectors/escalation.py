@@ -142,20 +142,35 @@ def make_decision(
 def check_prediction(prediction: object) -> Prediction:
     """Return ``prediction`` if it is a valid prediction, else raise.
 
+    A prediction holding numpy scalars (``np.float32`` confidence or scores, ...)
+    comes back as a copy holding Python floats, so that nothing downstream computes
+    in float32 or keeps numpy values in its state; use the returned value.
+
     >>> check_prediction(RegressionPrediction(1.0, (0.0, float("inf"))))
     Traceback (most recent call last):
     ...
     detectors.errors.InvalidObservationError: 'interval' must be a finite number; got inf
     """
     if isinstance(prediction, ClassPrediction):
-        check_probability("confidence", prediction.confidence)
+        c = check_probability("confidence", prediction.confidence)
         if not isinstance(prediction.label, str):
             raise InvalidObservationError(f"'label' must be a string; got {prediction.label!r}")
+        scores = prediction.scores
+        if scores and not all(type(v) is float for v in scores.values()):
+            scores = {k: check_finite(f"scores[{k!r}]", v) for k, v in scores.items()}
+        if c is not prediction.confidence or scores is not prediction.scores:
+            return ClassPrediction(prediction.label, c, scores)
     elif isinstance(prediction, RegressionPrediction):
-        check_finite("value", prediction.value)
-        if prediction.interval is not None:
-            for bound in prediction.interval:
-                check_finite("interval", bound)
+        v = check_finite("value", prediction.value)
+        # check_finite returns a Python float as is: another object means a conversion.
+        converted = v is not prediction.value
+        interval = prediction.interval
+        if interval is not None:
+            lo, hi = (check_finite("interval", b) for b in interval)
+            converted = converted or lo is not interval[0] or hi is not interval[1]
+            interval = (lo, hi)
+        if converted:
+            return RegressionPrediction(v, interval)
     else:
         raise InvalidObservationError(
             f"prediction must be a ClassPrediction or RegressionPrediction; got {prediction!r}"
@@ -238,9 +253,9 @@ class ThresholdEscalation(UnivariateDetector[Prediction, list[Reason]]):
         Unlike :meth:`reasons` (the per-event path, fed validated predictions), this
         checks its input: a confidence in [0, 1], a finite value and interval.
         """
-        check_prediction(x)
+        prediction = check_prediction(x)
         self._seen += 1
-        return self.reasons(x)
+        return self.reasons(prediction)
 
     def reasons(self, prediction: Prediction) -> list[Reason]:
         """The threshold reasons for one prediction (empty: auto-accept)."""

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal, cast, get_args
 
-from detectors.base import Detector, check_in_range, check_positive, check_weight
+from detectors.base import Detector, check_bool, check_in_range, check_positive, check_weight
 from detectors.budget import EscalationBudget, check_aware
 from detectors.conformal import ConformalEscalation, nonconformity
 from detectors.errors import InvalidObservationError, SettingsError
@@ -262,7 +262,7 @@ class EscalationPolicy(Detector):
         if type(now) is not datetime or now.tzinfo is not UTC:  # else certainly aware
             check_aware("now", now)
         if drift_active is not True and drift_active is not False:
-            raise InvalidObservationError(f"'drift_active' must be a bool; got {drift_active!r}")
+            drift_active = check_bool("drift_active", drift_active)  # numpy's bool, else raises
         conformal = self._conformal
         if conformal is None:
             reasons = (self._boosted if drift_active else self._threshold).reasons(prediction)
@@ -321,12 +321,10 @@ class EscalationPolicy(Detector):
                 f"got {prediction!r}"
             )
         w = check_weight("weight", weight)
+        correct = check_bool("correct", correct)
+        was_escalated = check_bool("was_escalated", was_escalated)
         if self._conformal is not None and isinstance(prediction, ClassPrediction):
             self._conformal.update(nonconformity(prediction), correct, was_escalated, w)
-        elif not isinstance(correct, bool) or not isinstance(was_escalated, bool):
-            raise InvalidObservationError(
-                f"'correct' and 'was_escalated' must be bools; got {correct!r}, {was_escalated!r}"
-            )
         self._labels += 1
 
     @property

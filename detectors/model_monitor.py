@@ -24,7 +24,7 @@ from typing import Any
 
 from detectors.audit import AuditSampler
 from detectors.autoaccept import AutoAcceptMonitor
-from detectors.base import check_inclusion_probability
+from detectors.base import check_bool, check_inclusion_probability
 from detectors.budget import check_aware
 from detectors.calibration import CalibrationMonitor
 from detectors.drift_monitor import DriftMonitor
@@ -200,7 +200,7 @@ class ModelMonitor:
         if type(now) is not datetime or now.tzinfo is not UTC:  # else certainly aware
             check_aware("now", now)
         if drift is None:  # else drift.update validates the event first
-            check_prediction(prediction)
+            prediction = check_prediction(prediction)
             if not isinstance(features, Mapping):
                 raise InvalidObservationError(f"'features' must be a mapping; got {features!r}")
         quality: list[tuple[str, tuple[str, ...]]] | None = None
@@ -265,9 +265,8 @@ class ModelMonitor:
         audited item was not (the rule accepted it), nor was one the budget
         suppressed.
         """
-        check_prediction(prediction)
-        if not isinstance(was_escalated, bool):
-            raise InvalidObservationError(f"'was_escalated' must be a bool; got {was_escalated!r}")
+        prediction = check_prediction(prediction)
+        was_escalated = check_bool("was_escalated", was_escalated)
         if isinstance(prediction, ClassPrediction) and not isinstance(truth, str):
             raise InvalidObservationError(f"a classification label must be a string; got {truth!r}")
         weight = 1.0 / check_inclusion_probability("inclusion_probability", inclusion_probability)

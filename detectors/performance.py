@@ -28,6 +28,47 @@ the labels are a probability sample with known, non-zero inclusion
 probabilities. The pseudo-count is in units of weight: a bin holding a few
 heavy audit labels is shrunk less than its number of labels alone would
 suggest, so its offset is noisier than an unweighted bin of as many labels.
+
+The map is applied only where the labels show it helps
+(``calibration_map="auto"``, the default). For a model that is already calibrated
+the offsets are pure sampling noise, and under covariate shift the unlabelled
+window leans on the bins that had the fewest labels, so a map that is always
+applied *adds* error (``benchmarks/cbpe_quality.py``, 2,000-event shifted windows:
+0.8 points on average against the window's expected accuracy with 5,000 labels,
+1.3 with 1,000, where the raw mean confidence is exact). The map corrects the
+window when either check says so:
+
+* **Held-out Brier check** (does the map predict labels better than the raw
+  confidences?). The labelled pairs are split into ``_FOLDS`` folds (by their slot
+  in the ring buffer, so a label keeps its fold until evicted); the map learned
+  from the other folds is scored on each fold. For fold ``k`` and bin ``b``, with
+  ``W`` the sum of weights, ``R`` the sum of weighted residuals ``w * (y - c)`` and
+  ``o`` the offset learned without fold ``k``, the Brier score drops by
+  ``2 * o * R_kb - o**2 * W_kb`` (the ``sum w * (y - c)**2`` terms cancel): the
+  check needs only per-fold per-bin sums, ``O(folds * bins)``, re-run each time the
+  labels grew by ``1/_RECHECK`` of the window. It passes when the cross-fitted gain
+  is > 0. Each fold's map rests on 4/5 of the labels, a little noisier than the map
+  applied, so the check errs towards the identity.
+* **Window calibration test** (is the correction *this window* gets more than noise?).
+  The Brier check scores the map on the labels' confidences; a shifted window puts
+  its weight where the labels are few and the correction may be largest (an
+  overconfident model is most wrong at low confidence). The window's correction
+  ``d = sum_b k_b * o_b / n`` (``k_b`` of its ``n`` events in bin ``b``) has, were the
+  model calibrated (``y ~ Bernoulli(c)``), variance
+  ``sum_b k_b**2 * sum_i w_i**2 c_i (1 - c_i) / (W_b + m)**2 / n**2``; the map
+  applies when ``|z| > 2`` (two-sided ~5 %).
+
+Measured (``benchmarks/cbpe_quality.py``, 2,000-event windows, 5,000 labels): on a
+calibrated model the error is that of the raw confidences (the window's own
+Bernoulli noise), on an overconfident one that of the map. Both checks and their
+result are reported by :attr:`PerformanceEstimator.calibration_info` and in every
+alert's ``current``.
+
+Assumed: the labelled pairs and the unlabelled window share ``P(correct |
+confidence)`` (covariate shift); the labels are a probability sample with the
+weights given (the null variance uses them as known). The decision is re-read with
+the window: a window whose correction hovers near ``|z| = 2`` can switch between the
+two estimates, which differ there by about two standard errors of the map.
 """
 
 from __future__ import annotations
@@ -36,17 +77,19 @@ import math
 from bisect import bisect_left
 from collections.abc import Iterator
 from math import ldexp
-from typing import Any
+from operator import mul
+from typing import Any, Literal
 
 from detectors.base import (
     UnivariateDetector,
+    check_bool,
     check_in_range,
     check_positive,
     check_probability,
     check_weight,
 )
 from detectors.calibration import reliability_edges
-from detectors.errors import InvalidObservationError
+from detectors.errors import SettingsError
 from detectors.signals import SignalChange, SignalState
 
 __all__ = ["PerformanceEstimator"]
@@ -58,6 +101,14 @@ _ONE = 1 << _FIXED_BITS
 # per event here. Checking the alert condition every few events delays an alert by at
 # most that many events out of a window of hundreds.
 _CHECK_EVERY = 8
+# Folds of the held-out check. 5: each fold's map rests on 80 % of the labels (close to the
+# map applied) while each held-out fold is large enough to score it.
+_FOLDS = 5
+_MODES = ("auto", "always", "never")
+_RECHECK = 32
+# The window test's bar: |z| > 2, a two-sided ~5 % test of "calibrated" on the window's
+# correction (the map's false corrections of a calibrated model are that rare).
+_WINDOW_Z = 2.0
 
 
 def _fixed(x: float) -> int:
@@ -75,7 +126,11 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
     window
         Number of most recent unlabelled predictions the estimate covers.
     calibration_window
-        Number of most recent labelled pairs the calibration map is learned from.
+        Number of most recent labelled pairs the calibration map (and the check
+        whether to apply it) rests on. Older labels are forgotten, so that the map
+        follows a model whose calibration changes; :attr:`labels` is how many the
+        map rests on, :attr:`labels_seen` how many were ever observed, and both are
+        in :attr:`calibration_info` and in every alert.
     prior_strength
         Pseudo-count ``m`` shrinking each bin's correction towards zero.
     reference_accuracy
@@ -88,6 +143,11 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
         It recovers at or above ``reference - threshold + hysteresis``.
     min_events
         No alert before this many predictions are in the window.
+    calibration_map
+        ``"auto"`` (default): apply the binned map only while its cross-fitted
+        Brier score on the labels beats the raw confidences' (see the module
+        docstring); ``"always"``: apply it whatever the labels say (vigil before
+        the check, kept for comparison); ``"never"``: the mean raw confidence.
 
     Examples
     --------
@@ -105,7 +165,14 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
     ...     c = rng.uniform(0.6, 1.0) if i < 3000 else rng.uniform(0.5, 0.8)
     ...     alerts += [(i, a.state) for a in est.update(c)]
     >>> round(est.reference, 3), round(est.estimated_accuracy, 3), alerts
-    (0.798, 0.649, [(3671, 'drift')])
+    (0.798, 0.649, [(3687, 'drift')])
+
+    The model was calibrated, so the labels did not earn the map: the estimate is
+    the mean raw confidence, and says what it rests on.
+
+    >>> info = est.calibration_info
+    >>> info["method"], info["labels"], info["labels_seen"], info["calibration_window"]
+    ('identity', 5000, 5000, 5000)
     """
 
     _settings = (
@@ -117,6 +184,7 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
         "threshold",
         "hysteresis",
         "min_events",
+        "calibration_map",
     )
 
     def __init__(
@@ -129,6 +197,7 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
         threshold: float = 0.05,
         hysteresis: float = 0.01,
         min_events: int = 200,
+        calibration_map: Literal["auto", "always", "never"] = "auto",
     ) -> None:
         self.bins = bins
         self.window = window
@@ -138,6 +207,7 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
         self.threshold = threshold
         self.hysteresis = hysteresis
         self.min_events = min_events
+        self.calibration_map = calibration_map
         check_positive("bins", bins, integer=True)
         check_positive("window", window, integer=True)
         check_positive("calibration_window", calibration_window, integer=True)
@@ -147,6 +217,10 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
         check_in_range("threshold", threshold, 0.0, 1.0)
         check_in_range("hysteresis", hysteresis, 0.0, 1.0)
         check_positive("min_events", min_events, integer=True)
+        if calibration_map not in _MODES:
+            raise SettingsError(
+                f"'calibration_map' must be one of {', '.join(_MODES)}; got {calibration_map!r}"
+            )
         self._edges = reliability_edges(bins)
         self._reset()
 
@@ -159,6 +233,12 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
             "calibration_window": 300,
             "min_events": 20,
             "reference_accuracy": 0.75,
+        }
+        yield {
+            "window": 200,
+            "calibration_window": 300,
+            "min_events": 50,
+            "calibration_map": "always",
         }
 
     def _reset(self) -> None:
@@ -182,11 +262,30 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
         self._labels_ready = False  # effective labelled size >= min_events
         self._l_hits = [0] * self.bins
         self._l_sum = [0] * self.bins
+        # Per fold and bin (index fold * bins + bin), fixed point: sum of w and of
+        # w * (correct - c), for the held-out check. A label's fold is its buffer
+        # slot mod _FOLDS: derived from the buffer, so not part of the snapshot.
+        self._f_w = [0] * (_FOLDS * self.bins)
+        self._f_r = [0] * (_FOLDS * self.bins)
+        # Per bin, fixed point: sum of w**2 * c * (1 - c), the variance of the bin's
+        # weighted residual sum if the model were calibrated (the window test's null).
+        self._l_null = [0] * self.bins
         self._seen = 0
         self._labelled = 0
         self._ref: float | None = self.reference_accuracy
         self._drift = False
-        self._offsets_cache: list[float] | None = None
+        self._map_cache: tuple[list[float], list[float], float, bool] | None = None
+        # Per bin: the map's offset and its null variance, recomputed only for the bins
+        # a label touched since they were last read (most reads follow one label).
+        self._offs = [0.0] * self.bins
+        self._null_v = [0.0] * self.bins
+        self._dirty = set(range(self.bins))
+        # The held-out check's result and labels_seen when it ran: re-run once the labels
+        # grew by 1/_RECHECK of the window (a stale decision for a few labels costs
+        # nothing; re-running it for every label cost ~80 us each). In the snapshot, so
+        # that a restored estimator decides when the running one would have.
+        self._gain: float | None = None
+        self._gain_at = 0
 
     def _state(self) -> dict[str, Any]:
         return {
@@ -207,6 +306,8 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
             "labelled": self._labelled,
             "ref": self._ref,
             "drift": self._drift,
+            "gain": self._gain,
+            "gain_at": self._gain_at,
         }
 
     def _load_state(self, state: dict[str, Any]) -> None:
@@ -234,53 +335,85 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
             if "l_wsq" in state
             else sum(_ONE if w == 1.0 else _fixed(w * w) for w in self._l_weight)
         )
+        # The fold sums are exact integers: rebuilt from the buffer they are the sums
+        # the running object holds, whatever order the labels were added in.
+        for slot, (c, y, w) in enumerate(
+            zip(self._l_conf, self._l_correct, self._l_weight, strict=True)
+        ):
+            self._add_label(slot, c, y, w, +1, totals=False)
         self._labels_ready = self.effective_labelled >= self.min_events
         self._seen = int(state["seen"])
         self._labelled = int(state["labelled"])
         self._ref = None if state["ref"] is None else float(state["ref"])
         self._drift = bool(state["drift"])
-        self._offsets_cache = None
+        gain = state.get("gain")  # absent from snapshots taken before the check
+        self._gain = None if gain is None else float(gain)
+        self._gain_at = int(state.get("gain_at", 0))
+        self._map_cache = None
+        self._dirty = set(range(self.bins))
 
     def _bin(self, confidence: float) -> int:
         return bisect_left(self._edges, confidence)
 
-    def _add_label(self, confidence: float, correct: bool, weight: float, sign: int) -> None:
-        # Computed from the stored floats: an evicted label subtracts what it added.
+    def _add_label(
+        self,
+        slot: int,
+        confidence: float,
+        correct: bool,
+        weight: float,
+        sign: int,
+        *,
+        totals: bool = True,
+    ) -> None:
+        """Add (``sign=+1``) or remove (-1) one label's terms, computed from the stored
+        floats so that an evicted label subtracts exactly what it added. ``totals=False``:
+        only the sums the decision rests on (fold sums, null variance), which are not
+        in the snapshot and are rebuilt from the label buffer on restore."""
         b = bisect_left(self._edges, confidence)
+        null = confidence * (1.0 - confidence)
         if weight == 1.0:
             w, wc, wsq = _ONE, int(ldexp(confidence, _FIXED_BITS)), _ONE  # _fixed, inlined
         else:
             # w * c rounds once, as an offline sum(w * c) does.
             w, wc, wsq = _fixed(weight), _fixed(weight * confidence), _fixed(weight * weight)
-        self._l_count[b] += sign
-        self._l_wsum[b] += sign * w
-        self._l_wsq += sign * wsq
-        if correct:
-            self._l_hits[b] += sign * w
-        self._l_sum[b] += sign * wc
+            null *= weight * weight
+        if totals:
+            self._l_count[b] += sign
+            self._l_wsum[b] += sign * w
+            self._l_wsq += sign * wsq
+            if correct:
+                self._l_hits[b] += sign * w
+            self._l_sum[b] += sign * wc
+            self._dirty.add(b)
+        i = (slot % _FOLDS) * self.bins + b
+        self._f_w[i] += sign * w
+        self._f_r[i] += sign * ((w if correct else 0) - wc)
+        self._l_null[b] += sign * int(ldexp(null, _FIXED_BITS))
 
     def observe_label(self, confidence: float, correct: bool, weight: float = 1.0) -> None:
         """Learn the calibration map from one labelled prediction; ``weight`` is the
-        label's ``1 / inclusion probability`` (a finite number > 0)."""
+        label's ``1 / inclusion probability`` (a finite number > 0). Beyond
+        ``calibration_window`` labels the oldest is forgotten (counted in
+        :attr:`calibration_info`)."""
         c = check_probability("confidence", confidence)
-        if not isinstance(correct, bool):
-            raise InvalidObservationError(f"'correct' must be a bool; got {correct!r}")
+        y = correct if correct is True or correct is False else check_bool("correct", correct)
         # Most labels weigh 1.0: skip the call then.
         w = weight if weight == 1.0 and type(weight) is float else check_weight("weight", weight)
         if len(self._l_conf) < self.calibration_window:
+            slot = len(self._l_conf)
             self._l_conf.append(c)
-            self._l_correct.append(correct)
+            self._l_correct.append(y)
             self._l_weight.append(w)
         else:
-            h = self._l_head
-            self._add_label(self._l_conf[h], self._l_correct[h], self._l_weight[h], -1)
+            slot = h = self._l_head
+            self._add_label(h, self._l_conf[h], self._l_correct[h], self._l_weight[h], -1)
             self._l_conf[h] = c
-            self._l_correct[h] = correct
+            self._l_correct[h] = y
             self._l_weight[h] = w
             self._l_head = (h + 1) % self.calibration_window
-        self._add_label(c, correct, w, +1)
+        self._add_label(slot, c, y, w, +1)
         self._labelled += 1
-        self._offsets_cache = None
+        self._map_cache = None
         if self._ref is None:
             self._labels_ready = self.effective_labelled >= self.min_events
 
@@ -341,7 +474,11 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
             statistic=est,
             threshold=floor,
             reference=self._ref,
-            current={"estimated_accuracy": est, "count": len(self._u_conf)},
+            current={
+                "estimated_accuracy": est,
+                "count": len(self._u_conf),
+                "calibration": self.calibration_info,
+            },
         )
 
     def state(self) -> SignalState:
@@ -351,23 +488,83 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
             "estimated_accuracy", type(self).__name__, self.estimated_accuracy, floor, self._drift
         )
 
-    def _offsets(self) -> list[float]:
-        # Labels arrive far less often than events: keep the map until the next label.
-        offsets = self._offsets_cache
-        if offsets is None:
-            m = self.prior_strength
+    def _map(self) -> tuple[list[float], list[float], float, bool]:
+        """(per-bin offsets, per-bin null variances of the offsets, cross-fitted Brier
+        gain per unit of label weight, whether the Brier check passed). Labels arrive
+        far less often than events: kept until the next label."""
+        cached = self._map_cache
+        if cached is not None:
+            return cached
+        m = self.prior_strength
+        auto = self.calibration_map == "auto"
+        offsets, null = self._offs, self._null_v
+        wsum, hits, sums, l_null = self._l_wsum, self._l_hits, self._l_sum, self._l_null
+        for b in self._dirty:
+            w = wsum[b]
             # With unit weights h = n_correct * 2**80 and w = n * 2**80: the unweighted
             # map, bit for bit (w / _ONE is the exact float n).
-            offsets = self._offsets_cache = [
-                (h - s) / _ONE / (w / _ONE + m)
-                for w, h, s in zip(self._l_wsum, self._l_hits, self._l_sum, strict=True)
-            ]
-        return offsets
+            offsets[b] = (hits[b] - sums[b]) / _ONE / (w / _ONE + m)
+            if auto:
+                null[b] = ldexp(l_null[b], -_FIXED_BITS) / (ldexp(w, -_FIXED_BITS) + m) ** 2
+        self._dirty.clear()
+        gain = 0.0
+        if auto:
+            n = len(self._l_conf)
+            if self._gain is None or self._labelled - self._gain_at >= max(1, n // _RECHECK):
+                self._gain = self._held_out_gain()
+                self._gain_at = self._labelled
+            gain = self._gain
+        cached = self._map_cache = (offsets, null, gain, gain > 0.0)
+        return cached
+
+    def _held_out_gain(self) -> float:
+        """Brier score of the raw confidences minus that of the map learned without
+        fold k, on fold k, summed over folds and bins (``2 * o * R_kb - o**2 * W_kb``),
+        per unit of label weight; 0.0 without labels."""
+        m, nb = self.prior_strength, self.bins
+        f_w = [ldexp(v, -_FIXED_BITS) for v in self._f_w]
+        f_r = [ldexp(v, -_FIXED_BITS) for v in self._f_r]
+        gain = total = 0.0
+        for b, (w, h, s) in enumerate(zip(self._l_wsum, self._l_hits, self._l_sum, strict=True)):
+            if not w:
+                continue
+            w_b, r_b = ldexp(w, -_FIXED_BITS), ldexp(h - s, -_FIXED_BITS)
+            total += w_b
+            for i in range(b, _FOLDS * nb, nb):
+                w_k, r_k = f_w[i], f_r[i]
+                o = (r_b - r_k) / (w_b - w_k + m)
+                gain += o * (2.0 * r_k - o * w_k)
+        return gain / total if total else 0.0
+
+    def _window_test(self, offsets: list[float], null: list[float]) -> float | None:
+        """The window's calibration z statistic: the map's correction of the window's
+        mean confidence over its standard error were the model calibrated (``None``
+        for an empty window or no labels under it)."""
+        # Read every _CHECK_EVERY events while the Brier check fails: C-level loops.
+        counts = self._u_count
+        corr = sum(map(mul, counts, offsets))
+        var = sum(map(mul, map(mul, counts, counts), null))
+        return corr / math.sqrt(var) if var > 0.0 else None
+
+    def _applied(self) -> tuple[list[float], bool]:
+        """(offsets, whether the map corrects the current window)."""
+        offsets, null, _, brier_ok = self._map()
+        mode = self.calibration_map
+        if mode != "auto":
+            return offsets, mode == "always"
+        if brier_ok:
+            return offsets, True
+        z = self._window_test(offsets, null)
+        return offsets, z is not None and abs(z) > _WINDOW_Z
 
     def calibrate(self, confidence: float) -> float:
-        """The calibrated confidence: probability that this prediction is correct."""
+        """The calibrated confidence: probability that this prediction is correct
+        (the confidence itself while the map does not correct the window)."""
         c = check_probability("confidence", confidence)
-        return min(1.0, max(0.0, c + self._offsets()[self._bin(c)]))
+        offsets, applied = self._applied()
+        if not applied:
+            return c
+        return min(1.0, max(0.0, c + offsets[self._bin(c)]))
 
     @property
     def estimated_accuracy(self) -> float:
@@ -375,11 +572,46 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
         n = len(self._u_conf)
         if n == 0:
             return math.nan
-        total = sum(
-            s / _ONE + k * off
-            for s, k, off in zip(self._u_sum, self._u_count, self._offsets(), strict=True)
-        )
+        offsets, applied = self._applied()
+        if applied:
+            total = sum(
+                s / _ONE + k * off
+                for s, k, off in zip(self._u_sum, self._u_count, offsets, strict=True)
+            )
+        else:
+            total = sum(self._u_sum) / _ONE
         return min(1.0, max(0.0, total / n))
+
+    @property
+    def calibration_info(self) -> dict[str, Any]:
+        """What the estimate rests on, as plain data (also in every alert's ``current``).
+
+        ``method``: ``"binned"`` (the calibration map corrects the window) or
+        ``"identity"`` (the raw confidences); ``mode``: the ``calibration_map``
+        setting; ``labels``: labelled pairs the map and its checks rest on (at most
+        ``calibration_window``); ``effective_labels``: their Kish effective size;
+        ``labels_seen``: labels ever observed; ``labels_forgotten``: those evicted
+        from the window; ``brier_gain``: the cross-fitted Brier score of the raw
+        confidences minus the map's, per unit of label weight (> 0: the map helps);
+        ``window_z``: the window's calibration z statistic (the map applies when
+        ``|window_z| > 2`` even if ``brier_gain <= 0``). The last two are ``None``
+        unless ``mode`` is ``"auto"`` (and ``window_z`` without a window or labels).
+        """
+        offsets, null, gain, _ = self._map()
+        _, applied = self._applied()
+        auto = self.calibration_map == "auto"
+        n = len(self._l_conf)
+        return {
+            "method": "binned" if applied else "identity",
+            "mode": self.calibration_map,
+            "labels": n,
+            "effective_labels": self.effective_labelled,
+            "labels_seen": self._labelled,
+            "labels_forgotten": self._labelled - n,
+            "calibration_window": self.calibration_window,
+            "brier_gain": gain if auto else None,
+            "window_z": self._window_test(offsets, null) if auto else None,
+        }
 
     @property
     def reference(self) -> float | None:
@@ -400,6 +632,17 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
         return sum(self._l_wsum) ** 2 / (self._l_wsq * _ONE)
 
     @property
+    def labels(self) -> int:
+        """Labelled pairs the calibration map rests on: the latest ``calibration_window``
+        of the :attr:`labels_seen`."""
+        return len(self._l_conf)
+
+    @property
+    def labels_seen(self) -> int:
+        """Labelled pairs ever observed (including those forgotten beyond the window)."""
+        return self._labelled
+
+    @property
     def labelled(self) -> int:
-        """Labelled pairs in the calibration map."""
+        """Labelled pairs in the calibration map (the same as :attr:`labels`)."""
         return len(self._l_conf)

@@ -62,7 +62,13 @@ from statistics import NormalDist
 from typing import Any, Literal
 
 from detectors.adjudication import Decision
-from detectors.base import Detector, check_in_range, check_positive, check_probability
+from detectors.base import (
+    Detector,
+    check_bool,
+    check_in_range,
+    check_positive,
+    check_probability,
+)
 from detectors.errors import InvalidObservationError, SettingsError
 from detectors.signals import SignalChange, SignalState
 
@@ -283,8 +289,7 @@ class ReviewerReliability(Detector):
     def observe_gold(self, reviewer: str, correct: bool) -> list[SignalChange]:
         """Score one label on a gold item; return the alerts it triggers (0 or 1)."""
         _check_reviewer(reviewer)
-        if not isinstance(correct, bool):
-            raise InvalidObservationError(f"'correct' must be a bool; got {correct!r}")
+        correct = check_bool("correct", correct)
         k, row = self._slot(reviewer)
         self._events += 1
         row[_LABELS] += 1
@@ -325,8 +330,8 @@ class ReviewerReliability(Detector):
         Returns the alerts it triggers (only with ``flag_on="all"``)."""
         _check_reviewer(reviewer)
         p = check_probability("p_right", p_right)
-        if agreed is not None and not isinstance(agreed, bool):
-            raise InvalidObservationError(f"'agreed' must be a bool or None; got {agreed!r}")
+        if agreed is not None:
+            agreed = check_bool("agreed", agreed)
         k, row = self._slot(reviewer)
         self._events += 1
         row[_SOFT] += 1

@@ -173,3 +173,119 @@ def test_the_baseline_waits_for_enough_effective_labels() -> None:
     assert PerformanceEstimator.restore(review.snapshot()).effective_labelled == pytest.approx(
         review.effective_labelled
     )
+
+
+def shifted_run(link, seed: int, labels: int = 5000, mode: str = "auto") -> tuple[float, float]:
+    """(estimate, expected accuracy) of a 2,000-event window after covariate shift."""
+    rng = np.random.default_rng(seed)
+    est = PerformanceEstimator(window=2000, calibration_window=labels, calibration_map=mode)
+    fit(est, rng, labels, link)
+    conf = 0.5 + 0.5 * rng.beta(2.0, 2.0, 2000)
+    for c in conf.tolist():
+        est.update(c)
+    return est.estimated_accuracy, float(np.mean(link(conf)))
+
+
+def test_a_calibrated_model_keeps_its_raw_confidences_under_covariate_shift() -> None:
+    """The map of a calibrated model is noise: always applied, it costs about a point
+    on shifted windows; the checks leave the raw confidences, which are right."""
+    errors: dict[str, list[float]] = {"auto": [], "always": [], "never": []}
+    for seed in range(12):
+        for mode, errs in errors.items():
+            estimate, expected = shifted_run(lambda c: c, seed, mode=mode)
+            errs.append(abs(estimate - expected))
+    mean = {mode: float(np.mean(errs)) for mode, errs in errors.items()}
+    assert mean["never"] < 1e-12  # the raw mean is exactly the expectation here
+    assert mean["always"] >= 0.005
+    assert mean["auto"] <= 0.5 * mean["always"]
+
+
+def test_an_overconfident_model_gets_the_map_as_before() -> None:
+    for seed in range(4):
+        auto = shifted_run(lambda c: c**1.5, seed)
+        always = shifted_run(lambda c: c**1.5, seed, mode="always")
+        never = shifted_run(lambda c: c**1.5, seed, mode="never")
+        assert auto == always
+        assert abs(auto[0] - auto[1]) < 0.5 * abs(never[0] - never[1])
+
+
+def test_the_window_test_applies_a_map_the_brier_check_rejects() -> None:
+    """600 labels of an overconfident model (P(correct) = c**1.5), most of them at high
+    confidence where it is nearly right: on the labels' own confidences the map's
+    noise outweighs its correction (Brier check fails). A window shifted to low
+    confidence, where the model is most wrong, gets a correction far beyond noise
+    (seeded: one of the 8 seeds tried where the Brier check fails at 600 labels)."""
+    rng = np.random.default_rng(6)
+    est = PerformanceEstimator(window=2000, calibration_window=600)
+    conf = 0.5 + 0.5 * rng.beta(4.0, 1.5, 600)
+    for c, y in zip(conf.tolist(), (rng.random(600) < conf**1.5).tolist(), strict=True):
+        est.observe_label(c, y)
+    assert est.calibration_info["brier_gain"] <= 0.0
+    window = 0.5 + 0.5 * rng.beta(1.0, 2.0, 2000)
+    for c in window.tolist():
+        est.update(c)
+    info = est.calibration_info
+    assert info["method"] == "binned" and info["window_z"] < -2
+    truth = float(np.mean(window**1.5))
+    assert abs(est.estimated_accuracy - truth) < 0.5 * abs(float(np.mean(window)) - truth)
+
+
+def test_calibration_info_says_what_the_map_rests_on() -> None:
+    rng = random.Random(1)
+    est = PerformanceEstimator(window=100, calibration_window=300, min_events=50)
+    assert est.calibration_info == {
+        "method": "identity",
+        "mode": "auto",
+        "labels": 0,
+        "effective_labels": 0.0,
+        "labels_seen": 0,
+        "labels_forgotten": 0,
+        "calibration_window": 300,
+        "brier_gain": 0.0,
+        "window_z": None,
+    }
+    for _ in range(1000):  # wrong 30 points more often than it says: the map applies
+        c = rng.uniform(0.6, 1.0)
+        est.observe_label(c, rng.random() < c - 0.3)
+    assert (est.labels, est.labels_seen, est.labelled) == (300, 1000, 300)
+    alerts = []
+    for i in range(400):
+        alerts += est.update(0.9 if i < 200 else 0.65)
+    info = est.calibration_info
+    assert info["labels_forgotten"] == 700 and info["calibration_window"] == 300
+    assert info["method"] == "binned" and info["brier_gain"] > 0
+    assert [a.state for a in alerts] == ["drift"]
+    assert alerts[0].current["calibration"]["labels"] == 300
+    assert alerts[0].current["calibration"]["method"] == "binned"
+
+
+def test_calibration_map_modes() -> None:
+    rng = np.random.default_rng(0)
+    never = PerformanceEstimator(calibration_map="never", window=500)
+    always = PerformanceEstimator(calibration_map="always", window=500)
+    for est in (never, always):
+        fit(est, np.random.default_rng(1), 2000, lambda c: c**3)
+    conf = rng.uniform(0.5, 1.0, 500)
+    for c in conf.tolist():
+        never.update(c)
+        always.update(c)
+    assert never.estimated_accuracy == pytest.approx(float(np.mean(conf)), abs=1e-12)
+    assert never.calibrate(0.8) == 0.8
+    assert always.estimated_accuracy < never.estimated_accuracy - 0.05
+    assert always.calibration_info["brier_gain"] is None
+    with pytest.raises(SettingsError, match="calibration_map"):
+        PerformanceEstimator(calibration_map="sometimes")  # type: ignore[arg-type]
+
+
+def test_a_snapshot_from_before_the_check_restores() -> None:
+    est = PerformanceEstimator(window=100, calibration_window=200)
+    fit(est, np.random.default_rng(2), 500, lambda c: c**2)
+    for c in np.random.default_rng(3).uniform(0.5, 1.0, 150).tolist():
+        est.update(c)
+    snap = est.snapshot()
+    old = {**snap, "settings": dict(snap["settings"]), "state": dict(snap["state"])}
+    del old["settings"]["calibration_map"]
+    del old["state"]["gain"], old["state"]["gain_at"]
+    restored = PerformanceEstimator.restore(old)
+    assert restored.calibration_info == est.calibration_info
+    assert restored.estimated_accuracy == est.estimated_accuracy
