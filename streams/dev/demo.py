@@ -11,7 +11,10 @@ Labels come back as in the deployment vigil is built for (:mod:`streams.dev.labe
 a review team reads the escalations topic and labels only what vigil escalated (the
 uncertain items and, for ``fraud-detector`` and ``support-router``, a random audit of the
 auto-accepted ones); for ``churn`` an outcome system also reports on a random share of
-all its events, in place of the audit. The demo
+all its events, in place of the audit. The reviewers err at known rates, one of them
+carelessly; the worker asks for overlapping reviews of some escalations and mixes in
+gold questions from files the demo writes next to its log (:func:`write_gold`), so the
+"review quality" dashboard has reviewer scores, agreement and adjudications. The demo
 knows every event's truth (:mod:`streams.dev.ground_truth`), so the summary shows the
 true accuracy and auto-accept error next to vigil's weighted estimates of them. The
 worker's configuration is the user's plus the demo's review settings
@@ -35,7 +38,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,8 +50,9 @@ from streams.config import Settings
 from streams.config.settings import deep_merge
 from streams.dev import children
 from streams.dev.demo_review import HUMAN_REVIEWED_MODEL, Review, start_review
+from streams.dev.gold_questions import GoldAnswers, gold_items, write_gold_file
 from streams.dev.ground_truth import GroundTruth, ModelTally
-from streams.dev.label_sources import LabelQueue, OutcomeSource, ReviewTeam, by_rule
+from streams.dev.label_sources import REVIEWERS, LabelQueue, OutcomeSource, ReviewTeam, by_rule
 from streams.dev.local_broker import free_port
 from streams.dev.scrape import Samples, scrape, total
 from streams.dev.summary import LEGEND, SummaryScreen, model_rows, render_table
@@ -71,6 +75,15 @@ AUDIT_RATE = 0.05
 #: (measured over 20,000 events each). Against the default bar (target_error, 5 %) the
 #: autoaccept_error signal would be on for every model all along and hide churn's drift.
 MAX_AUTOACCEPT_ERROR = 0.35
+#: ``review.gold_rate``: gold items per escalation sent. Far above a production rate (a
+#: few %) so that every reviewer has a gold accuracy on the dashboard within minutes.
+GOLD_RATE = 0.1
+#: ``review.overlap_rate`` and ``review.overlap_reviews``: a fifth of the escalations ask
+#: for three reviews, enough overlap for agreement and adjudication within minutes.
+OVERLAP_RATE = 0.2
+OVERLAP_REVIEWS = 3
+#: Seed of the gold items' draws (each model's twin; not the traffic's).
+GOLD_SEED = 1000
 #: The bridge's count of annotations published as LabelEvents (shown once it exists).
 ANNOTATIONS_METRIC = "vigil_review_bridge_annotations_published_total"
 #: Seconds between two summaries.
@@ -98,9 +111,27 @@ def demo_models(rate: float) -> list[SyntheticModel]:
     ]
 
 
-def worker_config(settings: Settings, models: Collection[str]) -> dict[str, Any]:
+def write_gold(models: Iterable[SyntheticModel], directory: Path) -> dict[str, Path]:
+    """A gold file per model in ``directory`` (``gold-<model>.jsonl``, items with known
+    truth from :func:`~streams.dev.gold_questions.gold_items`); model id -> its path."""
+    return {
+        model.model_id: write_gold_file(
+            directory / f"gold-{model.model_id}.jsonl",
+            gold_items(model, seed=GOLD_SEED + model.seed),
+        )
+        for model in models
+    }
+
+
+def worker_config(
+    settings: Settings, models: Collection[str], gold: Mapping[str, Path] | None = None
+) -> dict[str, Any]:
     """The worker's configuration: the demo's review and label settings for ``models``
     under what the user set (the user's keys win), without secrets.
+
+    The reviewed models ask for overlapping reviews (``OVERLAP_RATE`` at
+    ``OVERLAP_REVIEWS``) and, those in ``gold`` (model id -> its gold file), mix in gold
+    questions at ``GOLD_RATE``: the review team's quality shows within minutes.
 
     The models audit ``AUDIT_RATE`` of their auto-accepted events, but OUTCOME_MODEL: its
     outcome system labels a random share of all its events (``labels.outcome_rate`` set
@@ -113,14 +144,30 @@ def worker_config(settings: Settings, models: Collection[str]) -> dict[str, Any]
     """
     demo: dict[str, Any] = {
         "defaults": {
-            "review": {"audit_rate": AUDIT_RATE},
+            "review": {
+                "audit_rate": AUDIT_RATE,
+                "overlap_rate": OVERLAP_RATE,
+                "overlap_reviews": OVERLAP_REVIEWS,
+            },
             "escalation": {"max_autoaccept_error": MAX_AUTOACCEPT_ERROR},
         },
     }
+    per_model: dict[str, Any] = {}
+    for model, path in (gold or {}).items():
+        if model in models:
+            per_model[model] = {"review": {"gold": str(path), "gold_rate": GOLD_RATE}}
     if OUTCOME_MODEL in models:
-        demo["models"] = {
-            OUTCOME_MODEL: {"labels": {"outcome_rate": OUTCOME_SHARE}, "review": {"audit_rate": 0}}
-        }
+        per_model = deep_merge(
+            per_model,
+            {
+                OUTCOME_MODEL: {
+                    "labels": {"outcome_rate": OUTCOME_SHARE},
+                    "review": {"audit_rate": 0},
+                }
+            },
+        )
+    if per_model:
+        demo["models"] = per_model
     user = settings.model_dump(mode="json", exclude_unset=True)
     user.get("kafka", {}).pop("sasl_password", None)
     label_studio = user.get("review", {}).get("label_studio", {})
@@ -342,7 +389,9 @@ def _run(
                     # Not in the config file: the child's environment is private to it.
                     env.setdefault("VIGIL_KAFKA_SASL_PASSWORD", password.get_secret_value())
                 config_path = log_path.with_name("worker.yaml")
-                config = worker_config(settings, [m.model_id for m in demo_models(rate)])
+                models = demo_models(rate)
+                gold = write_gold(models, log_path.parent)
+                config = worker_config(settings, [m.model_id for m in models], gold)
                 config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
                 worker = children.spawn(
                     [sys.executable, "-m", "streams.cli", "worker", "--config", str(config_path)],
@@ -363,7 +412,10 @@ def _run(
                 _say(f"prometheus: {prometheus_line}")
                 _say(f"config:     {config_path}  (the worker's: yours and the demo's)")
             _say(
-                "labels:     reviewers label the escalations only (uncertain items, audits);\n"
+                f"labels:     {len(REVIEWERS)} reviewers label the escalations only (uncertain "
+                "items, audits,\n"
+                f"            gold questions; {OVERLAP_RATE:.0%} of them {OVERLAP_REVIEWS} times), "
+                f"wrong {_error_rates()}\n"
                 f"            an outcome system labels {OUTCOME_SHARE:.0%} of {OUTCOME_MODEL}'s "
                 "events (no audit for it)"
             )
@@ -372,7 +424,9 @@ def _run(
             _say(f"{LEGEND}\n")
             if not traffic_only:
                 _say("Ctrl-C stops everything.\n")
-            _traffic(settings, bootstrap, rate, duration, metrics_url, worker, log_path, reviewing)
+            _traffic(
+                settings, bootstrap, rate, duration, metrics_url, worker, log_path, reviewing, gold
+            )
         return 0
     except KeyboardInterrupt:
         _say("\nstopping ...")
@@ -387,6 +441,16 @@ def _run(
         if broker is not None:
             broker.stop()
         _say(f"stopped cleanly. Log: {log_path}")
+
+
+def _error_rates() -> str:
+    """The team's error rates, e.g. ``3-15 % of the time, careless-carl 45 %``."""
+    rates = sorted(REVIEWERS, key=lambda r: r.error_rate)
+    careful, careless = rates[:-1], rates[-1]
+    return (
+        f"{careful[0].error_rate:.0%}-{careful[-1].error_rate:.0%} of the time, "
+        f"{careless.name} {careless.error_rate:.0%}"
+    )
 
 
 def _say(line: str) -> None:
@@ -434,6 +498,7 @@ def _traffic(
     worker: subprocess.Popen[bytes] | None,
     log_path: Path,
     reviewing: Review | None = None,
+    gold: Mapping[str, Path] | None = None,
 ) -> None:
     rng = random.Random(42)  # noqa: S311 - seeded synthetic traffic, not a secret
     models = demo_models(rate)
@@ -445,13 +510,15 @@ def _traffic(
     outcomes = OutcomeSource({OUTCOME_MODEL}, share=OUTCOME_SHARE, delay_s=LABEL_DELAY_S, seed=43)
     reviewers = ReviewTeam(
         synthetic_reviewed([m.model_id for m in models], review=reviewing is not None),
+        classes={m.model_id: m.classes for m in models},
+        gold=GoldAnswers.read((gold or {}).values()),
         delay_s=LABEL_DELAY_S,
         seed=44,
     )
     started = time.monotonic()
     next_report = started + REPORT_EVERY_S
     sent = invalid = 0
-    labels = {"human": 0, "outcome": 0}
+    labels = {"human": 0, "outcome": 0, "gold": 0}
     screen = SummaryScreen(sys.stdout)
     reporter = _Reporter(metrics_url, screen)
     with (
@@ -497,13 +564,17 @@ def _traffic(
                 queue.push(reviewers.review(escalation, of_event, tick))
             for pending in queue.due(tick):
                 pub.publish_label(pending.label)
+                if pending.gold:  # the reviewer's score, not the model's: not in its tally
+                    labels["gold"] += 1
+                    continue
                 truth.labelled(pending.label["model_id"], pending.label["event_id"], pending.truth)
                 labels[pending.label["source"]] += 1
             if tick >= next_report:
                 next_report = tick + REPORT_EVERY_S
                 head = (
                     f"[{tick - started:6.0f}s] sent {sent} (invalid {invalid}), labels: "
-                    f"{labels['human']} by reviewers, {labels['outcome']} outcomes"
+                    f"{labels['human']} by reviewers (+{labels['gold']} on gold items), "
+                    f"{labels['outcome']} outcomes"
                 )
                 if reviewing is not None:
                     head += f"; Label Studio: {_bridge_summary(reviewing.bridge_metrics_url)}"

@@ -20,9 +20,11 @@ import orjson
 
 from streams.errors import DeadLetterReason
 
-__all__ = ["INVALID_KINDS", "DriftSchedule", "SyntheticModel", "invalid_event"]
+__all__ = ["CLASSES", "INVALID_KINDS", "DriftSchedule", "SyntheticModel", "invalid_event"]
 
 CATEGORIES = ("web", "ios", "android", "api", "pos")
+#: The classes every synthetic model predicts (and every true label is one of).
+CLASSES = ("neg", "pos")
 
 
 @dataclass
@@ -55,6 +57,11 @@ class SyntheticModel:
         self.weights = [self._rng.uniform(-1.2, 1.2) for _ in range(self.n_numeric)]
         self.cat_weight = {c: self._rng.uniform(-0.5, 0.5) for c in CATEGORIES}
         self.i = 0
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The classes this model predicts: :data:`CLASSES`."""
+        return CLASSES
 
     def event(self, event_id: str | None = None) -> tuple[dict[str, Any], str]:
         """One valid InferenceEvent dict and its true label."""

@@ -3,18 +3,25 @@ and label settings, without secrets."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import yaml
 
 from streams.config import settings_from_dict
 from streams.config.settings import Settings
 from streams.dev.demo import (
     AUDIT_RATE,
+    GOLD_RATE,
     MAX_AUTOACCEPT_ERROR,
     OUTCOME_MODEL,
     OUTCOME_SHARE,
+    OVERLAP_RATE,
+    OVERLAP_REVIEWS,
     demo_models,
     worker_config,
+    write_gold,
 )
+from streams.processing.gold import GoldSet
 
 MODELS = [m.model_id for m in demo_models(300.0)]
 REVIEWED = [m for m in MODELS if m != OUTCOME_MODEL]
@@ -71,3 +78,21 @@ def test_no_secret_in_the_worker_config() -> None:
     text = yaml.safe_dump(config)
     assert "s3cret" not in text and "*****" not in text
     assert config["kafka"] == {"security_protocol": "SASL_SSL", "sasl_username": "demo"}
+
+
+def test_every_model_asks_for_overlap_and_gets_gold_questions(tmp_path: Path) -> None:
+    gold = write_gold(demo_models(300.0), tmp_path)
+    settings = settings_from_dict(worker_config(Settings(), MODELS, gold))
+    for model in MODELS:
+        review = settings.for_model(model).review
+        assert (review.overlap_rate, review.overlap_reviews) == (OVERLAP_RATE, OVERLAP_REVIEWS)
+        assert review.gold == str(gold[model]) and review.gold_rate == GOLD_RATE
+        assert len(GoldSet.load(review.gold)) == 50
+    # The outcome model keeps its own settings next to its gold file.
+    churn = settings.for_model(OUTCOME_MODEL)
+    assert (churn.labels.outcome_rate, churn.review.audit_rate) == (OUTCOME_SHARE, 0.0)
+    # Without gold files (or for a model that is not the demo's), no gold questions.
+    plain = settings_from_dict(worker_config(Settings(), MODELS))
+    assert all(plain.for_model(m).review.gold is None for m in MODELS)
+    only = settings_from_dict(worker_config(Settings(), MODELS[:1], gold))
+    assert only.for_model(MODELS[1]).review.gold is None

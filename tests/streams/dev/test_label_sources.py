@@ -3,6 +3,9 @@ what weight, and that memory stays bounded."""
 
 from __future__ import annotations
 
+import math
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -13,6 +16,7 @@ from streams.dev.label_sources import (
     REVIEWERS,
     LabelQueue,
     OutcomeSource,
+    Reviewer,
     ReviewTeam,
     by_rule,
 )
@@ -37,58 +41,127 @@ def escalation(
 def test_the_team_labels_escalations_of_its_models_only() -> None:
     team = ReviewTeam({"fraud", "router"})
     truth = Truth("pos", True)
-    assert team.review(escalation("fraud"), truth, 0.0) is not None
-    assert team.review(escalation("router", kind="audit", p=0.05), truth, 0.0) is not None
-    assert team.review(escalation("churn"), truth, 0.0) is None  # the outcome model
-    assert team.review(escalation("fraud"), None, 0.0) is None  # truth unknown (forgotten)
+    assert len(team.review(escalation("fraud"), truth, 0.0)) == 1
+    assert len(team.review(escalation("router", kind="audit", p=0.05), truth, 0.0)) == 1
+    assert team.review(escalation("churn"), truth, 0.0) == []  # the outcome model
+    assert team.review(escalation("fraud"), None, 0.0) == []  # truth unknown (forgotten)
 
 
 def test_a_review_label_is_a_human_label_for_the_escalation() -> None:
-    team = ReviewTeam({"fraud"}, delay_s=(2.0, 8.0), seed=3)
-    pending = team.review(escalation(kind="audit", p=0.05), Truth("neg", False), now=100.0)
-    assert pending is not None
+    answered = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    team = ReviewTeam({"fraud"}, delay_s=(2.0, 8.0), seed=3, clock=lambda: answered)
+    [pending] = team.review(escalation(kind="audit", p=0.05), Truth("neg", False), now=100.0)
     assert 102.0 <= pending.due <= 108.0
-    assert pending.truth == Truth("neg", False)
+    assert pending.truth == Truth("neg", False) and not pending.gold
     label = pending.label
-    assert {k: label[k] for k in ("event_id", "model_id", "label", "source", "escalation_id")} == {
+    assert {k: label[k] for k in ("event_id", "model_id", "source", "escalation_id")} == {
         "event_id": "e1",
         "model_id": "fraud",
-        "label": "neg",
         "source": "human",
         "escalation_id": "x-fraud-e1",
     }
-    assert label["reviewer"] in REVIEWERS
+    assert label["label"] in ("neg", "pos")
+    assert label["reviewer"] in {r.name for r in REVIEWERS}
     assert label["inclusion_probability"] == 0.05  # copied from the escalation
+    # ts: when the reviewer answered, its delay after the escalation was read.
+    delay = pending.due - 100.0
+    assert datetime.fromisoformat(label["ts"]) == answered + timedelta(seconds=delay)
     # A valid LabelEvent (SPEC §3) as the worker decodes it.
     decoded = decode_label(orjson.dumps(label), 64 * 1024)
     assert decoded.reviewer == label["reviewer"] and decoded.escalation_id == "x-fraud-e1"
+    assert decoded.ts.tzinfo is not None
 
 
 def test_the_inclusion_probability_is_copied_not_invented() -> None:
     team = ReviewTeam({"fraud"})
-    by_rule_label = team.review(escalation(p=1.0), Truth("pos", True), 0.0)
-    assert by_rule_label is not None and by_rule_label.label["inclusion_probability"] == 1.0
+    [by_rule_label] = team.review(escalation(p=1.0), Truth("pos", True), 0.0)
+    assert by_rule_label.label["inclusion_probability"] == 1.0
     older = escalation()
     del older["inclusion_probability"]  # a worker without audit sampling
-    pending = team.review(older, Truth("pos", True), 0.0)
-    assert pending is not None and "inclusion_probability" not in pending.label
+    [pending] = team.review(older, Truth("pos", True), 0.0)
+    assert "inclusion_probability" not in pending.label
 
 
-def test_delays_spread_over_the_range_and_reviewers_take_turns() -> None:
+def test_delays_spread_over_the_range_and_every_reviewer_takes_turns() -> None:
     team = ReviewTeam({"fraud"}, delay_s=(2.0, 8.0), seed=1)
     pendings = [
-        team.review(escalation(event_id=f"e{i}"), Truth("pos", True), 0.0) for i in range(400)
+        p
+        for i in range(600)
+        for p in team.review(escalation(event_id=f"e{i}"), Truth("pos", True), 0.0)
     ]
-    dues = [p.due for p in pendings if p is not None]
+    dues = [p.due for p in pendings]
     assert min(dues) >= 2.0 and max(dues) <= 8.0
     assert min(dues) < 2.5 and max(dues) > 7.5  # uniform over the range, not a constant
-    assert {p.label["reviewer"] for p in pendings if p is not None} == set(REVIEWERS)
+    assert {p.label["reviewer"] for p in pendings} == {r.name for r in REVIEWERS}
+
+
+def test_each_reviewer_errs_at_its_rate_with_another_class() -> None:
+    classes = ("cat", "dog", "bird")
+    team = ReviewTeam({"pets"}, classes={"pets": classes}, seed=7)
+    wrong: Counter[str] = Counter()
+    labels: Counter[str] = Counter()
+    answers: Counter[str] = Counter()
+    for i in range(24_000):
+        for pending in team.review(escalation("pets", f"e{i}"), Truth("dog", i % 2 == 0), float(i)):
+            reviewer, answer = pending.label["reviewer"], pending.label["label"]
+            labels[reviewer] += 1
+            wrong[reviewer] += answer != "dog"
+            answers[answer] += 1
+    assert set(answers) == set(classes)  # a wrong answer is one of the model's classes
+    assert answers["cat"] == pytest.approx(answers["bird"], rel=0.15)  # drawn at random
+    for reviewer in REVIEWERS:
+        n = labels[reviewer.name]
+        assert n > 3000  # a sixth of 24,000 each, give or take
+        # Within 4 standard errors of a binomial share.
+        tolerance = 4 * math.sqrt(reviewer.error_rate * (1 - reviewer.error_rate) / n)
+        assert wrong[reviewer.name] / n == pytest.approx(reviewer.error_rate, abs=tolerance)
+        tally = team.tallies[reviewer.name]
+        assert (tally.labels, tally.wrong, tally.gold) == (n, wrong[reviewer.name], 0)
+
+
+def test_the_careless_reviewer_is_the_one_named_so() -> None:
+    worst = max(REVIEWERS, key=lambda r: r.error_rate)
+    assert worst.name == "careless-carl" and worst.error_rate == 0.45
+    careful = [r.error_rate for r in REVIEWERS if r is not worst]
+    assert len(careful) == 5 and min(careful) >= 0.03 and max(careful) <= 0.15
+    team = ReviewTeam({"fraud"}, seed=11)
+    for i in range(6000):
+        team.review(escalation(event_id=f"e{i}"), Truth("pos", True), 0.0)
+    errors = {name: tally.error for name, tally in team.tallies.items()}
+    assert max(errors, key=lambda name: errors[name] or 0.0) == "careless-carl"
+    assert errors["careless-carl"] is not None and errors["careless-carl"] > 0.35
+    assert all(e is not None and e < 0.25 for name, e in errors.items() if name != worst.name)
+
+
+@pytest.mark.parametrize("wanted", [1, 2, 3, 6, 9])
+def test_an_escalation_gets_as_many_distinct_reviewers_as_it_wants(wanted: int) -> None:
+    team = ReviewTeam({"fraud"}, delay_s=(1.0, 9.0), seed=wanted)
+    for i in range(200):
+        record = {**escalation(event_id=f"e{i}"), "reviews_wanted": wanted}
+        pendings = team.review(record, Truth("pos", True), 50.0)
+        reviewers = [p.label["reviewer"] for p in pendings]
+        assert len(reviewers) == min(wanted, len(REVIEWERS))  # all of them at most
+        assert len(set(reviewers)) == len(reviewers)
+        assert {p.label["escalation_id"] for p in pendings} == {record["escalation_id"]}
+        assert {p.label["event_id"] for p in pendings} == {f"e{i}"}
+    if wanted > 1:  # independent delays
+        assert len({p.due for p in pendings}) == len(pendings)
+
+
+@pytest.mark.parametrize("wanted", [0, -1, "2", 1.5, True, None])
+def test_an_escalation_that_wants_no_valid_number_of_reviews_gets_none(wanted: Any) -> None:
+    team = ReviewTeam({"fraud"})
+    record = {**escalation(), "reviews_wanted": wanted}
+    assert team.review(record, Truth("pos", True), 0.0) == []
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
         ({"reviewers": ()}, "at least one reviewer"),
+        ({"reviewers": (Reviewer("a", 0.1), Reviewer("a", 0.2))}, "distinct names"),
+        ({"reviewers": (Reviewer("a", 1.5),)}, r"'a': error_rate must be in \[0, 1\]"),
+        ({"classes": {"fraud": ("pos", "pos")}}, "'fraud' needs at least two classes"),
         ({"delay_s": (5.0, 1.0)}, "0 ≤ low ≤ high"),
     ],
 )
@@ -136,6 +209,7 @@ def test_the_queue_hands_labels_back_when_due_in_order() -> None:
     for i in range(50):
         queue.push(team.review(escalation(event_id=f"e{i}"), Truth("pos", True), 0.0))
     queue.push(None)  # nothing to queue
+    queue.push([])
     assert len(queue) == 50
     early = queue.due(5.0)
     assert early and all(p.due <= 5.0 for p in early)
