@@ -52,10 +52,17 @@ from streams.dev import children
 from streams.dev.demo_review import HUMAN_REVIEWED_MODEL, Review, start_review
 from streams.dev.gold_questions import GoldAnswers, gold_items, write_gold_file
 from streams.dev.ground_truth import GroundTruth, ModelTally
-from streams.dev.label_sources import REVIEWERS, LabelQueue, OutcomeSource, ReviewTeam, by_rule
+from streams.dev.label_sources import (
+    REVIEWERS,
+    LabelQueue,
+    OutcomeSource,
+    ReviewerTally,
+    ReviewTeam,
+    by_rule,
+)
 from streams.dev.local_broker import free_port
 from streams.dev.scrape import Samples, scrape, total
-from streams.dev.summary import LEGEND, SummaryScreen, model_rows, render_table
+from streams.dev.summary import LEGEND, SummaryScreen, model_rows, render_table, reviewer_rows
 from streams.dev.traffic import INVALID_KINDS, DriftSchedule, SyntheticModel, invalid_event
 from streams.errors import LocalPrometheusError, VigilError
 
@@ -578,7 +585,7 @@ def _traffic(
                 )
                 if reviewing is not None:
                     head += f"; Label Studio: {_bridge_summary(reviewing.bridge_metrics_url)}"
-                reporter.report(head, truth.tallies)
+                reporter.report(head, truth.tallies, reviewers.tallies)
             time.sleep(max(0.0, 0.1 - (time.monotonic() - tick)))
 
 
@@ -663,7 +670,12 @@ class _Reporter:
         self.screen = screen
         self._before: tuple[float, Samples] | None = None
 
-    def report(self, head: str, tallies: Mapping[str, ModelTally]) -> None:
+    def report(
+        self,
+        head: str,
+        tallies: Mapping[str, ModelTally],
+        reviewers: Mapping[str, ReviewerTally] | None = None,
+    ) -> None:
         if self.url is None:
             self.screen.show(head)
             return
@@ -678,4 +690,4 @@ class _Reporter:
         else:
             rows = model_rows(now, self._before[1], at - self._before[0], tallies)
         self._before = (at, now)
-        self.screen.show(render_table(head, rows))
+        self.screen.show(render_table(head, rows, reviewer_rows(now, reviewers or {})))

@@ -2,8 +2,10 @@
 truth, and the screen showing them.
 
 :func:`model_rows` turns two scrapes (and the demo's :class:`~streams.dev.ground_truth.ModelTally`
-per model) into one :class:`ModelRow` per model and :func:`render_table` lays them out in
-two tables, traffic then quality; both are pure. :class:`SummaryScreen` prints them:
+per model) into one :class:`ModelRow` per model, :func:`reviewer_rows` a scrape and the
+review team's :class:`~streams.dev.label_sources.ReviewerTally` s into one
+:class:`ReviewerRow` per reviewer, and :func:`render_table` lays them out in tables:
+traffic, quality, reviewers; all are pure. :class:`SummaryScreen` prints them:
 redrawn in place on a terminal, as plain blocks of lines otherwise (a pipe, a log file).
 """
 
@@ -16,9 +18,21 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from streams.dev.ground_truth import ModelTally
+from streams.dev.label_sources import ReviewerTally
 from streams.dev.scrape import Samples, total
 
-__all__ = ["LEGEND", "ModelRow", "SummaryScreen", "model_rows", "render_table"]
+__all__ = [
+    "LEGEND",
+    "ModelRow",
+    "ReviewerRow",
+    "SummaryScreen",
+    "model_rows",
+    "render_table",
+    "reviewer_rows",
+]
+
+#: The worker's count of gold answers per reviewer and outcome (right | wrong).
+GOLD_ANSWERS = "vigil_reviewer_gold_answers_total"
 
 #: What the quality table's columns are; printed once, above the first summary.
 LEGEND = """\
@@ -26,7 +40,9 @@ accuracy: "true" of every event (the demo knows every truth); "vigil" from the
   labels, each weighed by 1/inclusion probability; "labelled" of the same
   labels, unweighted; "label-free" vigil's estimate that needs no labels.
 auto-accept error: the error among the events no rule escalated: "true",
-  vigil's estimate and its 95% upper bound."""
+  vigil's estimate and its 95% upper bound.
+reviewers: labels sent, the share of them wrong ("true"; the labels vigil
+  learns from carry this noise), and vigil's score from the gold questions."""
 
 _MISSING = "-"
 
@@ -50,6 +66,40 @@ class ModelRow:
     true_accuracy: float | None = None
     true_autoaccept_error: float | None = None
     labelled_accuracy: float | None = None
+
+
+@dataclass(frozen=True)
+class ReviewerRow:
+    """What the demo shows for one reviewer."""
+
+    reviewer: str
+    labels: int | None  # None: not one of the demo's synthetic reviewers (a person)
+    true_error: float | None
+    gold_answers: float  # labels on gold items, as the worker scored them
+    gold_accuracy: float | None
+
+
+def reviewer_rows(now: Samples, tallies: Mapping[str, ReviewerTally]) -> list[ReviewerRow]:
+    """One row per synthetic reviewer (in ``tallies``' order), then one per other reviewer
+    the worker scored on gold items (sorted): its labels and true error from its tally,
+    its gold answers and their accuracy from :data:`GOLD_ANSWERS` of ``now``.
+    """
+    scored = sorted({labels["reviewer"] for labels, _ in now.get(GOLD_ANSWERS, [])} - set(tallies))
+    rows = []
+    for reviewer in [*tallies, *scored]:
+        right = total(now, GOLD_ANSWERS, reviewer=reviewer, outcome="right")
+        answers = right + total(now, GOLD_ANSWERS, reviewer=reviewer, outcome="wrong")
+        tally = tallies.get(reviewer)
+        rows.append(
+            ReviewerRow(
+                reviewer=reviewer,
+                labels=None if tally is None else tally.labels,
+                true_error=None if tally is None else tally.error,
+                gold_answers=answers,
+                gold_accuracy=right / answers if answers else None,
+            )
+        )
+    return rows
 
 
 def _gauge(samples: Samples, name: str, model: str) -> float | None:
@@ -138,6 +188,13 @@ _QUALITY: tuple[Column, ...] = (
     ("vigil", ">", "auto-accept error"),
     ("95% upper", ">", "auto-accept error"),
 )
+_REVIEWERS: tuple[Column, ...] = (
+    ("reviewer", "<", ""),
+    ("labels", ">", ""),
+    ("true", ">", "error"),
+    ("answers", ">", "gold (vigil)"),
+    ("accuracy", ">", "gold (vigil)"),
+)
 
 
 def _share(value: float | None) -> str:
@@ -170,6 +227,16 @@ def _quality_cells(row: ModelRow) -> tuple[str, ...]:
     )
 
 
+def _reviewer_cells(row: ReviewerRow) -> tuple[str, ...]:
+    return (
+        row.reviewer,
+        _MISSING if row.labels is None else str(row.labels),
+        _share(row.true_error),
+        f"{row.gold_answers:.0f}",
+        _share(row.gold_accuracy),
+    )
+
+
 def _table(columns: tuple[Column, ...], body: list[tuple[str, ...]]) -> list[str]:
     """Aligned lines: the groups' names (if any), the headers, one line per row of ``body``."""
     table = [tuple(name for name, _, _ in columns), *body]
@@ -192,18 +259,24 @@ def _table(columns: tuple[Column, ...], body: list[tuple[str, ...]]) -> list[str
     return lines
 
 
-def render_table(head: str, rows: list[ModelRow]) -> str:
-    """``head`` on the first line, then two aligned tables of ``rows``: traffic, and quality
+def render_table(
+    head: str, rows: list[ModelRow], reviewers: list[ReviewerRow] | None = None
+) -> str:
+    """``head`` on the first line, then aligned tables of ``rows``: traffic, and quality
     (accuracy and auto-accept error, true and vigil's) of the models that have any such
-    figure; no rows: ``head`` only."""
+    figure; then one of the ``reviewers`` that have labelled or been scored. No rows:
+    ``head`` only."""
     if not rows:
         return head
-    traffic = _table(_TRAFFIC, [_traffic_cells(row) for row in rows])
+    lines = [head, *_table(_TRAFFIC, [_traffic_cells(row) for row in rows])]
     # Rows with no figure at all (``_unknown``: dead letters only) would be all dashes.
     measured = [cells for cells in map(_quality_cells, rows) if set(cells[1:]) != {_MISSING}]
-    if not measured:
-        return "\n".join([head, *traffic])
-    return "\n".join([head, *traffic, "", *_table(_QUALITY, measured)])
+    if measured:
+        lines += ["", *_table(_QUALITY, measured)]
+    active = [_reviewer_cells(r) for r in reviewers or [] if r.labels or r.gold_answers]
+    if active:
+        lines += ["", *_table(_REVIEWERS, active)]
+    return "\n".join(lines)
 
 
 class SummaryScreen:

@@ -8,8 +8,17 @@ import math
 import pytest
 
 from streams.dev.ground_truth import ModelTally
+from streams.dev.label_sources import ReviewerTally
 from streams.dev.scrape import Samples
-from streams.dev.summary import LEGEND, ModelRow, SummaryScreen, model_rows, render_table
+from streams.dev.summary import (
+    LEGEND,
+    ModelRow,
+    ReviewerRow,
+    SummaryScreen,
+    model_rows,
+    render_table,
+    reviewer_rows,
+)
 
 
 def _samples(churn_processed: float, fraud_processed: float) -> Samples:
@@ -107,6 +116,48 @@ def test_table_text() -> None:
         "model   true  vigil  labelled  label-free   true  vigil  95% upper\n"
         "churn  0.800  0.812     0.670       0.790  0.138  0.142      0.171\n"
         "fraud  0.500      -         -           -  0.500      -          -"
+    )
+
+
+#: The team's true counts; "ana" has not labelled yet. "pat" labels in Label Studio.
+REVIEWER_TALLIES = {
+    "careless-carl": ReviewerTally(labels=200, wrong=90, gold=20),
+    "bruno": ReviewerTally(labels=180, wrong=9, gold=18),
+    "ana": ReviewerTally(),
+}
+GOLD: Samples = {
+    "vigil_reviewer_gold_answers_total": [
+        ({"reviewer": "careless-carl", "outcome": "right"}, 11.0),
+        ({"reviewer": "careless-carl", "outcome": "wrong"}, 9.0),
+        ({"reviewer": "bruno", "outcome": "right"}, 18.0),
+        ({"reviewer": "pat", "outcome": "wrong"}, 1.0),
+        ({"reviewer": "pat", "outcome": "right"}, 3.0),
+    ]
+}
+
+
+def test_rows_per_reviewer_from_the_team_and_the_gold_scores() -> None:
+    assert reviewer_rows(GOLD, REVIEWER_TALLIES) == [
+        ReviewerRow("careless-carl", 200, 0.45, 20.0, 0.55),
+        ReviewerRow("bruno", 180, 0.05, 18.0, 1.0),
+        ReviewerRow("ana", 0, None, 0.0, None),
+        ReviewerRow("pat", None, None, 4.0, 0.75),  # a person: scored, not the demo's
+    ]
+    assert reviewer_rows({}, {}) == []
+
+
+def test_the_reviewer_table_follows_the_others_and_leaves_out_the_idle() -> None:
+    rows = model_rows(_samples(1200, 600), before=_samples(1000, 500), seconds=2.0, tallies=TALLIES)
+    text = render_table("head", rows, reviewer_rows(GOLD, REVIEWER_TALLIES))
+    assert text.split("\n\n")[2] == (
+        "                       error  gold (vigil)\n"
+        "reviewer       labels   true  answers  accuracy\n"
+        "careless-carl     200  0.450       20     0.550\n"
+        "bruno             180  0.050       18     1.000\n"
+        "pat                 -      -        4     0.750"
+    )
+    assert render_table("head", rows, reviewer_rows({}, {"ana": ReviewerTally()})) == (
+        render_table("head", rows)
     )
 
 
