@@ -580,8 +580,8 @@ def _traffic(
                 next_report = tick + REPORT_EVERY_S
                 head = (
                     f"[{tick - started:6.0f}s] sent {sent} (invalid {invalid}), labels: "
-                    f"{labels['human']} by reviewers (+{labels['gold']} on gold items), "
-                    f"{labels['outcome']} outcomes"
+                    f"{labels['human']} by reviewers, {labels['outcome']} outcomes, "
+                    f"{labels['gold']} on gold items"
                 )
                 if reviewing is not None:
                     head += f"; Label Studio: {_bridge_summary(reviewing.bridge_metrics_url)}"

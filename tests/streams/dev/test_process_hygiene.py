@@ -118,10 +118,13 @@ def test_demo_output_off_a_terminal(tmp_path: Path, own_broker_env: dict[str, st
     # The last summary: both label sources at work, audits sent to review, and the
     # quality table with the true accuracy the demo knows.
     last = done.stdout.rsplit("labels: ", 1)[1]
-    reviews, outcomes = map(int, re.findall(r"^(\d+) by reviewers, (\d+) outcomes", last)[0])
-    assert reviews > 0 and outcomes > 0, output
+    counts = re.findall(r"^(\d+) by reviewers, (\d+) outcomes, (\d+) on gold items", last)
+    reviews, outcomes, gold = map(int, counts[0])
+    assert reviews > 0 and outcomes > 0 and gold > 0, output
     audits = re.search(r"^fraud-detector +\d+\.\d +\d+ +(\d+) ", last, re.MULTILINE)
     assert audits and int(audits[1]) > 0, output
     assert re.search(r"^ +accuracy +auto-accept error$", last, re.MULTILINE), output
     assert re.search(r"^fraud-detector +0\.\d{3} ", last, re.MULTILINE), output
+    # The reviewers' table: the careless one among them, scored on gold items.
+    assert re.search(r"^careless-carl +\d+ +0\.\d{3} ", last, re.MULTILINE), output
     assert done.stdout.rstrip().endswith(f"stopped cleanly. Log: {log}")
