@@ -89,6 +89,10 @@ GOLD_RATE = 0.1
 #: for three reviews, enough overlap for agreement and adjudication within minutes.
 OVERLAP_RATE = 0.2
 OVERLAP_REVIEWS = 3
+#: ``review.adjudication_timeout_s``: the synthetic reviewers answer within LABEL_DELAY_S,
+#: so an event short of its reviews a minute after its first label will not get them (a
+#: person in Label Studio labels an overlapped task once): decide it then, not in an hour.
+ADJUDICATION_TIMEOUT_S = 60.0
 #: Seed of the gold items' draws (each model's twin; not the traffic's).
 GOLD_SEED = 1000
 #: The bridge's count of annotations published as LabelEvents (shown once it exists).
@@ -155,6 +159,7 @@ def worker_config(
                 "audit_rate": AUDIT_RATE,
                 "overlap_rate": OVERLAP_RATE,
                 "overlap_reviews": OVERLAP_REVIEWS,
+                "adjudication_timeout_s": ADJUDICATION_TIMEOUT_S,
             },
             "escalation": {"max_autoaccept_error": MAX_AUTOACCEPT_ERROR},
         },

@@ -10,6 +10,7 @@ import yaml
 from streams.config import settings_from_dict
 from streams.config.settings import Settings
 from streams.dev.demo import (
+    ADJUDICATION_TIMEOUT_S,
     AUDIT_RATE,
     GOLD_RATE,
     MAX_AUTOACCEPT_ERROR,
@@ -86,6 +87,7 @@ def test_every_model_asks_for_overlap_and_gets_gold_questions(tmp_path: Path) ->
     for model in MODELS:
         review = settings.for_model(model).review
         assert (review.overlap_rate, review.overlap_reviews) == (OVERLAP_RATE, OVERLAP_REVIEWS)
+        assert review.adjudication_timeout_s == ADJUDICATION_TIMEOUT_S
         assert review.gold == str(gold[model]) and review.gold_rate == GOLD_RATE
         assert len(GoldSet.load(review.gold)) == 50
     # The outcome model keeps its own settings next to its gold file.
