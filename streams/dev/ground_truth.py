@@ -81,8 +81,8 @@ class GroundTruth:
         self.max_remembered = max_remembered
         self.tallies: dict[str, ModelTally] = {}
         self._truths: OrderedDict[tuple[str, str], Truth] = OrderedDict()
-        # Events labelled lately, so that a second label (an outcome after a review) is
-        # not counted again: vigil drops it as a duplicate too.
+        # Events labelled lately, so that a second label (another review, an outcome after
+        # the reviews) is not counted again: vigil learns from one final label per event.
         self._labelled: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     def __len__(self) -> int:
