@@ -585,7 +585,7 @@ class Adjudicator(Detector):
         if outcome:
             final = outcome[-1]
             post = tuple(1.0 if v == final else 0.0 for v in values)
-            if len(outcome) < len(values):  # reviewed as well: counts toward the prior
+            if isinstance(final, str) and len(outcome) < len(values):  # reviewed as well
                 self._count(final)
             return Decision(
                 event_id,
