@@ -18,8 +18,9 @@ particular classes looks like one who errs at random.
 * gold items (known truth): one success or failure each
   (:meth:`ReviewerReliability.observe_gold`);
 * adjudicated events with two labels or more: the posterior probability that the
-  reviewer's label is right given all the event's labels (its
-  :attr:`~detectors.adjudication.Decision.posterior`) counts as a fractional
+  reviewer's label is right given all the event's labels and the adjudicator's
+  class prior (its :attr:`~detectors.adjudication.Decision.posterior`, the
+  posterior the adjudicator's vote maximises) counts as a fractional
   success and its complement as a fractional failure, each weighted by
   ``agreement_weight``. That is the E-step of EM for the one-coin model, taken
   online with the current estimates (one pass, as in online EM; Cappé and

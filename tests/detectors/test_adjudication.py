@@ -135,7 +135,9 @@ def test_the_classes_remembered_are_capped() -> None:
     adj = Adjudicator(max_decided=10)
     for i in range(MAX_CLASSES + 50):
         adj.add_label(f"e{i}", f"class-{i}", reviewer="ann", now=T0)
-    assert len(adj.snapshot()["state"]["classes"]) == MAX_CLASSES
+    state = adj.snapshot()["state"]
+    assert len(state["classes"]) == MAX_CLASSES
+    assert set(state["class_counts"]) == set(state["classes"])  # a count per name kept, no more
 
 
 @pytest.mark.parametrize(
@@ -279,3 +281,114 @@ def test_a_reliability_that_is_not_a_probability_counts_as_unknown(bad) -> None:
         result = adj.add_label("e", x, reviewer=r, now=T0, reliability=rel)
     (d,) = result.decisions
     assert (d.final, d.method, d.posterior) == ("y", "majority", None)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"class_prior_strength": 0.0},
+        {"class_prior_strength": math.inf},
+        {"class_prior_strength": math.nan},
+        {"learn_class_prior": "yes"},
+        {"learn_class_prior": 1},
+    ],
+)
+def test_class_prior_settings_are_checked(kwargs: dict) -> None:
+    with pytest.raises(SettingsError):
+        Adjudicator(**kwargs)
+
+
+def _decide_singles(adj: Adjudicator, labels: str, prefix: str = "s") -> None:
+    for i, x in enumerate(labels):
+        adj.add_label(f"{prefix}{i}", x, reviewer="ann", now=T0, reviews_wanted=1)
+
+
+def test_the_posterior_is_bayes_with_the_learned_class_prior() -> None:
+    """Against brute force: P(truth = c | labels) with pi_c = (n_c + a) / (N + K a)."""
+    k, a = 4, 2.0
+    adj = Adjudicator(reviews_wanted=3, num_classes=k, class_prior_strength=a)
+    _decide_singles(adj, "x" * 30 + "y" * 6 + "z" * 2)  # w never given
+    counts = {"x": 30, "y": 6, "z": 2, "w": 0}
+    pi = {c: (n + a) / (38 + k * a) for c, n in counts.items()}
+    assert adj.class_prior == pytest.approx({c: pi[c] for c in "xyz"})
+    probs = {"a": 0.9, "b": 0.75, "c": 0.7}
+    labels = [("a", "y"), ("b", "z"), ("c", "x")]
+    for r, x in labels:
+        result = adj.add_label("e", x, reviewer=r, now=T0, reliability=probs.get)
+    (d,) = result.decisions
+
+    def joint(truth: str) -> float:
+        out = pi[truth]
+        for r, x in labels:
+            p = probs[r]
+            out *= p if x == truth else (1 - p) / (k - 1)
+        return out
+
+    total = sum(joint(c) for c in counts)
+    assert d.method == "weighted"
+    assert d.posterior == pytest.approx([joint(x) / total for _, x in labels])
+    assert d.final == max("xyz", key=joint) == "x"  # the prior outweighs a's edge over c
+    assert d.confidence == pytest.approx(joint("x") / total)
+    # The same labels with a uniform prior: the most reliable reviewer's label.
+    flat = Adjudicator(reviews_wanted=3, num_classes=k, learn_class_prior=False)
+    _decide_singles(flat, "x" * 30 + "y" * 6 + "z" * 2)
+    assert set(flat.class_prior.values()) == {1 / k}
+    for r, x in labels:
+        result = flat.add_label("e", x, reviewer=r, now=T0, reliability=probs.get)
+    assert result.decisions[0].final == "y"
+
+
+def test_the_prior_starts_uniform_and_cannot_overrule_reviewers_early() -> None:
+    rel = {"ann": 0.8, "bob": 0.65}.get
+    adj = Adjudicator(reviews_wanted=2, num_classes=5)
+    assert adj.class_prior == {}
+    # 20 decisions, every one "common": pi_common / pi_rare = 40 / 20, a log-odds of 0.69,
+    # less than ann's edge over bob (log(0.8 / 0.2) - log(0.65 / 0.35) = 0.77).
+    _decide_singles(adj, "c" * 20)
+    assert adj.class_prior["c"] == pytest.approx(40 / 120)
+    adj.add_label("e", "rare", reviewer="ann", now=T0, reliability=rel)
+    (d,) = adj.add_label("e", "c", reviewer="bob", now=T0, reliability=rel).decisions
+    assert (d.final, d.method) == ("rare", "weighted")
+    # 200 more: a factor 12 (2.48), and the common class wins the same split.
+    _decide_singles(adj, "c" * 200, prefix="t")
+    adj.add_label("f", "rare", reviewer="ann", now=T0, reliability=rel)
+    (d,) = adj.add_label("f", "c", reviewer="bob", now=T0, reliability=rel).decisions
+    assert (d.final, d.method) == ("c", "weighted")
+    assert d.confidence > 0.5
+
+
+def test_equal_weights_keep_the_plurality_whatever_the_prior() -> None:
+    rel = {"ann": 0.8, "bob": 0.8, "cy": 0.8}.get
+    adj = Adjudicator(reviews_wanted=3, num_classes=3, class_prior_strength=1.0)
+    _decide_singles(adj, "c" * 500)
+    for r, x in (("ann", "x"), ("bob", "x"), ("cy", "c")):
+        result = adj.add_label("e", x, reviewer=r, now=T0, reliability=rel)
+    (d,) = result.decisions
+    # The posterior favours "c" (the prior), the decision stays the reviewers' count.
+    assert (d.final, d.method) == ("x", "majority")
+    assert d.posterior is not None and d.posterior[2] > d.posterior[0]
+
+
+def test_decisions_with_a_human_label_count_toward_the_prior_outcomes_alone_do_not() -> None:
+    adj = Adjudicator(reviews_wanted=2, num_classes=3)
+    for i in range(10):
+        adj.add_label(f"o{i}", "x", source="outcome", now=T0)  # traffic, not reviewed
+    adj.add_label("e", "y", reviewer="ann", now=T0)
+    adj.add_label("e", "z", source="outcome", now=T0)  # reviewed, then the outcome
+    adj.add_label("f", "y", reviewer="ann", now=T0)
+    adj.add_label("f", "y", reviewer="bob", now=T0)
+    adj.add_label("g", 1.5, reviewer="ann", now=T0, reviews_wanted=1)  # values: not classes
+    assert adj.snapshot()["state"]["class_counts"] == {"y": 1, "z": 1}
+
+
+def test_the_class_counts_survive_a_snapshot_and_older_snapshots_start_uniform() -> None:
+    adj = Adjudicator(num_classes=2)
+    _decide_singles(adj, "aab")
+    snap = adj.snapshot()
+    assert snap["state"]["class_counts"] == {"a": 2, "b": 1}
+    assert Adjudicator.restore(snap).class_prior == adj.class_prior
+    del snap["state"]["class_counts"]
+    del snap["settings"]["learn_class_prior"], snap["settings"]["class_prior_strength"]
+    old = Adjudicator.restore(snap)
+    assert old.class_prior == {"a": 0.5, "b": 0.5}
+    assert old.learn_class_prior is True
