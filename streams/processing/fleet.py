@@ -263,7 +263,14 @@ class Fleet:
                 agreed = st.agreement * st.adjudicated if st.adjudicated else 0.0
                 out.append(
                     ReviewerReading(
-                        name, st.gold, st.gold_correct, st.adjudicated, agreed, st.flagged
+                        name,
+                        st.gold,
+                        st.gold_correct,
+                        st.adjudicated,
+                        agreed,
+                        st.flagged,
+                        st.labels,
+                        st.reliability,
                     )
                 )
         return out

@@ -89,6 +89,8 @@ class ReviewerReading:
     adjudicated: int
     agreed: float
     flagged: bool
+    labels: int = 0
+    reliability: float = float("nan")
 
 
 class Count:
@@ -525,12 +527,15 @@ class _ReviewerCollector(Collector):
         pooled: dict[str, list[float]] = {}
         if self._readings is not None:
             for r in self._readings():
-                row = pooled.setdefault(m.reviewer(r.reviewer), [0.0, 0.0, 0.0, 0.0, 0.0])
+                row = pooled.setdefault(m.reviewer(r.reviewer), [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
                 row[0] += r.gold
                 row[1] += r.gold_right
                 row[2] += r.adjudicated
                 row[3] += r.agreed
                 row[4] = max(row[4], float(r.flagged))
+                if r.labels and r.reliability == r.reliability:  # not NaN
+                    row[5] += r.labels * r.reliability
+                    row[6] += r.labels
         accuracy = GaugeMetricFamily(
             "vigil_reviewer_gold_accuracy",
             "Share of gold items the reviewer answered right.",
@@ -557,8 +562,16 @@ class _ReviewerCollector(Collector):
             "Share of the reviewer's labels on overlapped events equal to the final label.",
             labels=["reviewer"],
         )
-        for name, (gold, right, adjudicated, agreed, flag) in pooled.items():
+        estimated = GaugeMetricFamily(
+            "vigil_reviewer_estimated_accuracy",
+            "The reviewer's accuracy as the adjudicator weighs it: one-coin reliability from "
+            "gold and adjudicated labels (Beta posterior mean; models pooled by labels).",
+            labels=["reviewer"],
+        )
+        for name, (gold, right, adjudicated, agreed, flag, rel, n) in pooled.items():
             flagged.add_metric([name], flag)
+            if n:
+                estimated.add_metric([name], rel / n)
             if gold:
                 lo, hi = wilson_interval(right, gold, _Z95)
                 accuracy.add_metric([name], right / gold)
@@ -566,4 +579,4 @@ class _ReviewerCollector(Collector):
                 upper.add_metric([name], hi)
             if adjudicated:
                 agreement.add_metric([name], agreed / adjudicated)
-        yield from (accuracy, lower, upper, flagged, agreement)
+        yield from (accuracy, lower, upper, flagged, agreement, estimated)

@@ -67,6 +67,7 @@ PENDING_SPEC_METRICS: dict[str, str] = {
     "vigil_reviewer_gold_accuracy_upper": "gauge",
     "vigil_reviewer_flagged": "gauge",
     "vigil_reviewer_adjudicated_agreement": "gauge",
+    "vigil_reviewer_estimated_accuracy": "gauge",
     "vigil_reviewer_labels_total": "counter",
     "vigil_reviewer_time_to_label_seconds": "gauge",
     "vigil_reviewer_agreement_low": "gauge",

@@ -268,6 +268,10 @@ def test_agreement_and_reviewer_gauges_from_overlapped_items() -> None:
     assert sample(reg, "vigil_adjudication_pending", model="m") == 0
     assert sample(reg, "vigil_reviewer_adjudicated_agreement", reviewer="ana") == 1.0
     assert sample(reg, "vigil_reviewer_adjudicated_agreement", reviewer="cy") < 0.9
+    # The adjudicator's estimate of each reviewer: ana and bo always agree, cy often not.
+    ana = sample(reg, "vigil_reviewer_estimated_accuracy", reviewer="ana")
+    cy = sample(reg, "vigil_reviewer_estimated_accuracy", reviewer="cy")
+    assert 0.9 < ana <= 1.0 and cy < ana - 0.2
     # Seconds from escalation to label, from the label's own ts (1000 s in these tests).
     assert sample(reg, "vigil_reviewer_time_to_label_seconds", reviewer="ana") == 1000.0
 
