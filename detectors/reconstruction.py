@@ -1,0 +1,646 @@
+"""Multivariate drift and per-event outliers from a PCA fitted on the reference.
+
+A change in how features move *together* (a correlation that flips sign, two
+features rotated into each other) leaves every marginal distribution as it was,
+so per-feature tests (:mod:`detectors.numeric_drift`) cannot see it. As NannyML's
+*data reconstruction drift* does in batch, this module fits a principal component
+analysis on the reference and watches how well it reconstructs live events; it
+does so streaming, in bounded memory, under vigil's false-alarm budget.
+
+**The fitted reference** (:func:`fit_reconstruction`, plain data). Numeric
+features are standardised by the reference's mean and standard deviation; a
+missing or non-numeric value is imputed with the reference mean (``z = 0``) and
+counted. The reference rows are split in two interleaved halves (even rows fit,
+odd rows held out: a time-ordered reference gives both halves the same periods):
+
+* on the *fit* half: mean, sd and the eigen-decomposition of the correlation
+  matrix; the ``k`` leading components explain at least ``variance`` of the
+  total (default 90 %), ``1 <= k <= d - 1``;
+* on the *held-out* half: each row's squared prediction error (SPE, the Q
+  statistic: squared distance between the standardised row and its projection on
+  the ``k`` components) and its outlier score. Errors on the fitting rows are
+  biased low (the components were chosen to make them small); on held-out rows
+  they are what a live event from the same distribution gets.
+
+**Drift test.** ``SPE`` of a Gaussian row is a weighted sum of chi-squares over
+the discarded components; Box (1954) and Jackson & Mudholkar (1979) approximate
+it by ``g * chi2_h``, matched on the mean ``m`` and variance ``v`` of the held-out
+errors: ``g = v / (2 m)``, ``h = 2 m**2 / v``. The mean of ``w`` independent
+errors is then ``(g / w) * chi2_(w h)``. Every ``step`` events the mean SPE of the
+last ``window`` events is standardised against the reference,
+``Z = (mean_w - m) / sqrt(v (1/w + 1/n))`` (``n`` held-out rows: the term ``1/n``
+is the reference's own sampling error, as in a two-sample test), and fires when
+``Z`` exceeds the standardised ``chi2_(w h)`` quantile at ``alpha_window``. The
+test is one-sided: a rise in reconstruction error means live rows leave the
+structure of the reference; a fall (rows more regular than before) is not
+alarmed. Assumed: events are independent, and the window mean is close to its
+matched chi-square (the first two moments are matched exactly, so for large ``w``
+this holds whatever the marginals by the central limit theorem; only the skewness
+of the window mean is approximated). Not assumed: Gaussian features.
+
+**Budget.** ``sensitivity`` is the expected number of stationary events between
+false alerts *of this signal* (:mod:`detectors.sensitivity`: the model's
+sensitivity times its number of signals; the worker counts ``multivariate`` as one
+more signal). The detector runs one test, every ``step`` events, so
+``alpha_window = step / sensitivity`` (the union bound over time of
+``SensitivityBudget.window_alpha`` with one test per signal).
+
+**Outlier score.** Hotelling's ``T2`` on the ``k`` retained components plus the
+discarded components each divided by its own eigenvalue, floored at
+``EIGEN_FLOOR`` (1 % of a standardised feature's variance): the Mahalanobis
+distance of the event in the reference's PCA basis, without dividing by the
+near-zero eigenvalues of redundant features (a copy, a sum of others), where the
+plain Mahalanobis distance is numerically unstable. SPE alone misses an event that
+is extreme *along* the reference's structure (every feature 6 sd high when they
+all move together); ``T2`` alone misses one that breaks it; SPE weighs all
+discarded directions alike, so its tail is set by the largest discarded eigenvalue
+and the two-moment ``g * chi2_h`` fit underestimates it (measured: 2x the nominal
+flag rate at 0.999), while this score is ``chi2_d`` for a Gaussian reference.
+The outlier threshold is the ``outlier_quantile`` of a scaled chi-square
+``c * chi2_nu`` moment-matched on the held-out scores (``c`` near 1 and ``nu``
+near ``d`` for Gaussian rows; the match also absorbs the estimation error of the
+fitted mean and covariance): an empirical quantile of a thousand held-out values
+cannot resolve 0.999. Assumed: the reference's score tail is close to chi-square;
+features with heavier tails than Gaussian (lognormal) flag more often than
+``1 - outlier_quantile`` (measured in
+``benchmarks/multivariate_quality.py``).
+
+Why not River's ``HalfSpaceTrees`` (the alternative the issue names): its score is
+a mass over random half-spaces with no fitted null distribution, so its 0.999
+threshold would be an empirical quantile again; it costs tens of microseconds per
+event in Python (the worker has about 33 per event in total); and its trees adapt
+to the live stream, so a slow drift teaches it that outliers are normal. The PCA
+score costs a few microseconds and is calibrated from the reference alone.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from scipy import special
+
+from detectors.base import UnivariateDetector, check_in_range, check_positive
+from detectors.errors import InvalidObservationError, SettingsError
+from detectors.hysteresis import DriftLatch
+from detectors.sensitivity import DEFAULT_SENSITIVITY, RECOVERY_ALPHA
+from detectors.signals import SignalChange, SignalState
+
+__all__ = [
+    "DEFAULT_OUTLIER_QUANTILE",
+    "ReconstructionDrift",
+    "fit_reconstruction",
+    "rows_of",
+    "window_critical",
+]
+
+DEFAULT_OUTLIER_QUANTILE = 0.999
+"""``escalation.outlier_quantile``: an event is an outlier beyond this quantile."""
+
+FORMAT = "vigil.reconstruction/1"
+EIGEN_FLOOR = 0.01
+"""Smallest eigenvalue (of the correlation matrix) the outlier score divides by."""
+_EPS = 1e-12
+
+Features = Mapping[str, Any]
+
+
+def _number(v: object) -> float:
+    """A feature value as a float, NaN when missing or not a finite real number."""
+    if type(v) is float or type(v) is int:  # not bool, not a string
+        return float(v)
+    if isinstance(v, float | int | np.floating | np.integer) and not isinstance(v, bool):
+        return float(v)
+    return math.nan
+
+
+def rows_of(events: Sequence[Features], features: Sequence[str]) -> np.ndarray:
+    """The numeric matrix of ``events`` (one row each) over ``features``; NaN marks
+    a value that is missing, null, non-numeric (a string, a bool) or not finite.
+
+    >>> rows_of([{"a": 1, "b": 2.5}, {"a": None, "b": "x"}], ["a", "b"]).tolist()
+    [[1.0, 2.5], [nan, nan]]
+    """
+    out = np.array([[_number(e.get(f)) for f in features] for e in events], dtype=float)
+    out = out.reshape(len(events), len(features))
+    out[~np.isfinite(out)] = math.nan
+    return out
+
+
+def _matched_chi2(values: np.ndarray) -> tuple[float, float, float, float]:
+    """Mean, variance and the scaled chi-square ``g * chi2_h`` with those moments."""
+    m = max(float(values.mean()), _EPS)
+    v = max(float(values.var(ddof=1)), _EPS * (1.0 + m * m))
+    return m, v, v / (2.0 * m), 2.0 * m * m / v
+
+
+def fit_reconstruction(
+    rows: np.ndarray | Sequence[Sequence[float]],
+    features: Sequence[str],
+    *,
+    variance: float = 0.9,
+) -> dict[str, Any]:
+    """Fit the reconstruction reference on ``rows`` (NaN = missing; see the module).
+
+    Returns plain data (JSON-able): ``features``; the fit half's ``mean``, ``sd``
+    (1 for a constant feature), all ``d`` eigenvectors of its correlation matrix as
+    ``components`` (rows, by decreasing ``eigenvalues``) of which the first ``k``
+    are retained; the held-out ``spe`` moments (``n``, ``mean``, ``var``, ``g``,
+    ``h``) and outlier ``score`` moments (``mean``, ``var``, ``c``, ``nu``);
+    ``explained`` (share of variance of the ``k`` components); ``rows`` and
+    ``missing`` (imputed values) of the whole reference.
+
+    Raises ``ValueError`` with fewer than 2 features or too few rows (each half
+    needs more rows than there are features, and at least 10).
+
+    >>> rng = np.random.default_rng(0)
+    >>> a = rng.normal(size=2000)
+    >>> x = np.column_stack([a, a + 0.3 * rng.normal(size=2000), rng.normal(size=2000)])
+    >>> ref = fit_reconstruction(x, ["a", "b", "c"])
+    >>> ref["k"], round(ref["explained"], 2), ref["spe"]["n"]
+    (2, 0.99, 1000)
+    """
+    names = [str(f) for f in features]
+    x = np.array(rows, dtype=float)
+    if x.ndim != 2 or x.shape[1] != len(names):
+        raise ValueError(f"rows must be a matrix with {len(names)} columns; got shape {x.shape}")
+    d = len(names)
+    if d < 2:
+        raise ValueError(f"multivariate drift needs at least 2 numeric features; got {d}")
+    if len(set(names)) != d:
+        raise ValueError(f"feature names must be distinct; got {names}")
+    check_in_range("variance", variance, 0.0, 1.0)
+    x[~np.isfinite(x)] = math.nan
+    fit, held = x[0::2], x[1::2]
+    if len(held) < max(10, d + 1):
+        raise ValueError(
+            f"a reference of {len(x)} rows is too small for {d} features: "
+            f"need at least {2 * max(10, d + 1)}"
+        )
+    missing = int(np.isnan(x).sum())
+    with np.errstate(invalid="ignore"):
+        col_mean = np.nanmean(fit, axis=0)
+    col_mean = np.where(np.isfinite(col_mean), col_mean, 0.0)
+    fit = np.where(np.isnan(fit), col_mean, fit)
+    sd = fit.std(axis=0, ddof=1)
+    sd = np.where(sd > _EPS * (1.0 + np.abs(col_mean)), sd, 1.0)
+    z = (fit - col_mean) / sd
+    lam, vec = np.linalg.eigh(np.cov(z, rowvar=False))
+    order = np.argsort(lam)[::-1]
+    lam = np.clip(lam[order], 0.0, None)
+    vec = vec[:, order]
+    share = np.cumsum(lam) / max(float(lam.sum()), _EPS)
+    k = min(d - 1, max(1, int(np.searchsorted(share, variance - 1e-12)) + 1))
+    comps = vec.T
+    # A component's sign is arbitrary; fix it (largest loading positive) so that two
+    # fits of the same data give the same numbers.
+    flip = np.sign(comps[np.arange(d), np.abs(comps).argmax(axis=1)])
+    comps = comps * flip[:, None]
+    ref: dict[str, Any] = {
+        "type": "reconstruction",
+        "format": FORMAT,
+        "features": names,
+        "mean": col_mean.tolist(),
+        "sd": sd.tolist(),
+        "components": comps.tolist(),
+        "eigenvalues": lam.tolist(),
+        "k": k,
+        "explained": float(share[k - 1]),
+        "rows": len(x),
+        "missing": missing,
+    }
+    held_z = np.where(np.isnan(held), 0.0, (held - col_mean) / sd)
+    spe, score = _spe_score(held_z, comps, k, _inverse_eigenvalues(lam))
+    m, v, g, h = _matched_chi2(spe)
+    ref["spe"] = {"n": len(held), "mean": m, "var": v, "g": g, "h": h}
+    ms, vs, c, nu = _matched_chi2(score)
+    ref["score"] = {"mean": ms, "var": vs, "c": c, "nu": nu}
+    return ref
+
+
+def _inverse_eigenvalues(lam: np.ndarray) -> np.ndarray:
+    inv: np.ndarray = 1.0 / np.maximum(np.asarray(lam, dtype=float), EIGEN_FLOOR)
+    return inv
+
+
+def _spe_score(
+    z: np.ndarray, comps: np.ndarray, k: int, inv_eig: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """SPE and outlier score of standardised rows ``z`` (``comps``: all eigenvectors).
+
+    The basis is orthonormal, so the squared residual after projecting on the first
+    ``k`` components is the sum of the squared scores on the others.
+    """
+    t2 = np.square(z @ comps.T)
+    spe: np.ndarray = t2[:, k:].sum(axis=1)
+    score: np.ndarray = t2 @ inv_eig
+    return spe, score
+
+
+def window_critical(alpha: float, window: int, h: float) -> float:
+    """Critical value of the standardised window mean of ``g * chi2_h`` errors.
+
+    The mean of ``window`` such errors is ``(g / window) * chi2_(window h)``; this is
+    its upper ``alpha`` quantile in standard units, ``(q - nu) / sqrt(2 nu)`` with
+    ``nu = window * h``. It tends to the normal quantile as ``nu`` grows and is
+    larger for a skewed (small ``nu``) mean.
+
+    >>> round(window_critical(1e-6, 250, 2.0), 3), round(window_critical(1e-6, 10**7, 2.0), 3)
+    (5.216, 4.756)
+    """
+    if not 0.0 < alpha < 1.0:
+        raise SettingsError(f"'alpha' must be in (0, 1); got {alpha!r}")
+    nu = window * h
+    return (float(special.chdtri(nu, alpha)) - nu) / math.sqrt(2.0 * nu)
+
+
+def _check_reference(ref: object) -> None:
+    keys = ("features", "mean", "sd", "components", "eigenvalues", "k", "spe", "score")
+    if (
+        not isinstance(ref, dict)
+        or ref.get("type") != "reconstruction"
+        or any(k not in ref for k in keys)
+    ):
+        raise SettingsError(
+            f"'reference' must be a fit_reconstruction() result; got {str(ref)[:80]!r}"
+        )
+
+
+class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
+    """Multivariate drift (signal ``multivariate``) and per-event outlier scores.
+
+    Fed one event's features per :meth:`update` (a mapping; only the numeric
+    ``features`` are read, a missing or non-numeric value is imputed with the
+    reference mean and counted in :attr:`imputed`). Each update computes the event's
+    SPE and outlier score (:attr:`last_score`, :attr:`last_outlier`); every
+    ``step`` events the mean SPE of the last ``window`` is tested (module
+    docstring). Edges as :class:`~detectors.hysteresis.DriftLatch`: ``"drift"`` on
+    the first window over the threshold, ``"recovered"`` after ``window / step``
+    consecutive checks below the :data:`~detectors.sensitivity.RECOVERY_ALPHA`
+    threshold.
+
+    **Reference.** A :func:`fit_reconstruction` dict, or ``None``: then the first
+    ``reference_size`` events are the reference (scored 0, not tested), over
+    ``features`` or, when that is ``None`` too, over the numeric features of the
+    first event (sorted, at most ``max_features``). With fewer than two numeric
+    features there is nothing multivariate to watch: the detector stays inert
+    (:attr:`active` is ``False``, no changes, scores 0).
+
+    **Memory.** The fitted reference (``d`` means and sds, ``d x d`` components)
+    and ``window / step`` block sums; while learning, ``reference_size`` rows.
+
+    Parameters
+    ----------
+    sensitivity
+        Expected stationary events between false alerts *of this signal*.
+    outlier_quantile
+        ``escalation.outlier_quantile``: :attr:`last_outlier` when the event's score
+        is beyond this quantile of the reference's fitted score distribution.
+    reference
+        A :func:`fit_reconstruction` result, or ``None`` to learn one.
+    features
+        Numeric feature names to learn over (``None``: from the first event).
+    reference_size
+        Events learned when ``reference`` is ``None``.
+    variance
+        Share of variance the retained components explain (learned reference).
+    max_features
+        Features used at most when taken from the first event.
+    window, step
+        The test covers the last ``window`` events, every ``step`` events
+        (``window`` a multiple of ``step``).
+    signal
+        Signal name put on changes (SPEC §5).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(7)
+    >>> def event(rho):
+    ...     a, b, c = rng.normal(size=3)
+    ...     return {"a": a, "b": rho * a + math.sqrt(1 - rho * rho) * b, "c": c}
+    >>> det = ReconstructionDrift(sensitivity=1e7, reference_size=2000)
+    >>> for i in range(8000):  # the correlation of a and b flips at 4000
+    ...     for change in det.update(event(0.8 if i < 4000 else -0.8)):
+    ...         print(i, change.signal, change.state, round(change.statistic, 1))
+    4049 multivariate drift 19.6
+    >>> det.update({"a": 2.5, "b": 2.5, "c": 0.0}), det.last_outlier  # as a and b used to move
+    ([], False)
+    >>> det.update({"a": 2.5, "b": -2.5, "c": 0.0}), det.last_outlier  # against the reference
+    ([], True)
+    """
+
+    _settings = (
+        "sensitivity",
+        "outlier_quantile",
+        "reference",
+        "features",
+        "reference_size",
+        "variance",
+        "max_features",
+        "window",
+        "step",
+        "signal",
+    )
+
+    def __init__(
+        self,
+        sensitivity: float = DEFAULT_SENSITIVITY,
+        outlier_quantile: float = DEFAULT_OUTLIER_QUANTILE,
+        reference: dict[str, Any] | None = None,
+        features: list[str] | None = None,
+        reference_size: int = 2000,
+        variance: float = 0.9,
+        max_features: int = 100,
+        window: int = 250,
+        step: int = 50,
+        signal: str = "multivariate",
+    ) -> None:
+        self.sensitivity = sensitivity
+        self.outlier_quantile = outlier_quantile
+        self.reference = reference
+        self.features = features
+        self.reference_size = reference_size
+        self.variance = variance
+        self.max_features = max_features
+        self.window = window
+        self.step = step
+        self.signal = signal
+        check_positive("sensitivity", sensitivity)
+        check_positive("reference_size", reference_size, integer=True)
+        check_positive("max_features", max_features, integer=True)
+        check_positive("window", window, integer=True)
+        check_positive("step", step, integer=True)
+        if window % step:
+            raise SettingsError(f"'window' must be a multiple of 'step'; got {window} and {step}")
+        if not 0.5 <= check_in_range("outlier_quantile", outlier_quantile, 0.0, 1.0) < 1.0:
+            raise SettingsError(f"'outlier_quantile' must be in [0.5, 1); got {outlier_quantile!r}")
+        if not 0.0 < check_in_range("variance", variance, 0.0, 1.0) < 1.0:
+            raise SettingsError(f"'variance' must be in (0, 1); got {variance!r}")
+        if features is not None and (
+            not isinstance(features, list)
+            or len(features) < 2
+            or not all(isinstance(f, str) for f in features)
+            or len(set(features)) != len(features)
+        ):
+            raise SettingsError(f"'features' must be 2 or more distinct names; got {features!r}")
+        if reference is not None:
+            _check_reference(reference)
+            if features is not None and features != reference["features"]:
+                raise SettingsError(
+                    f"'features' {features!r} differ from the reference's {reference['features']!r}"
+                )
+        if not isinstance(signal, str) or not signal:
+            raise SettingsError(f"'signal' must be a non-empty string; got {signal!r}")
+        # One test per signal, run every ``step`` events (module docstring).
+        self.alpha_window = min(0.5, step / sensitivity)
+        self._blocks = window // step
+        self._reset()
+
+    @classmethod
+    def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
+        yield {"reference_size": 1000, "sensitivity": 1e6}
+        yield {
+            "reference_size": 300,
+            "features": ["n0", "n1", "n2", "n3"],
+            "window": 100,
+            "step": 25,
+            "variance": 0.6,
+            "outlier_quantile": 0.99,
+        }
+
+    # -- state ---------------------------------------------------------------
+    def _reset(self) -> None:
+        self._seen = 0
+        self._imputed = 0
+        self._names: list[str] | None = None if self.features is None else list(self.features)
+        self._learn: list[list[float]] | None = [] if self.reference is None else None
+        self._ref: dict[str, Any] | None = None
+        self._inert = False
+        self._block_sum = 0.0
+        self._block_n = 0
+        self._ring = [0.0] * self._blocks
+        self._pos = 0
+        self._filled = 0
+        self._z = 0.0
+        self._mean_w = 0.0
+        self._last_score = 0.0
+        self._last_outlier = False
+        self._latch = DriftLatch(self._blocks)
+        if self.reference is not None:
+            self._use_reference(self.reference)
+
+    def _use_reference(self, ref: dict[str, Any]) -> None:
+        self._ref = ref
+        self._names = list(ref["features"])
+        self._mean = np.asarray(ref["mean"], dtype=float)
+        self._inv_sd = 1.0 / np.asarray(ref["sd"], dtype=float)
+        self._comps = np.asarray(ref["components"], dtype=float)
+        self._k = int(ref["k"])
+        self._inv_eig = _inverse_eigenvalues(ref["eigenvalues"])
+        spe, score = ref["spe"], ref["score"]
+        self._spe_mean = float(spe["mean"])
+        # sqrt(v (1/w + 1/n)): the sd of (window mean - reference mean) under no drift.
+        self._scale = math.sqrt(float(spe["var"]) * (1.0 / self.window + 1.0 / float(spe["n"])))
+        self.threshold = window_critical(self.alpha_window, self.window, float(spe["h"]))
+        self.recovery_threshold = window_critical(RECOVERY_ALPHA, self.window, float(spe["h"]))
+        self.outlier_threshold = float(score["c"]) * float(
+            special.chdtri(float(score["nu"]), 1.0 - self.outlier_quantile)
+        )
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "seen": self._seen,
+            "imputed": self._imputed,
+            "names": self._names,
+            "learn": None if self._learn is None else [list(r) for r in self._learn],
+            "learned": self._ref if self.reference is None else None,
+            "inert": self._inert,
+            "block": [self._block_sum, self._block_n],
+            "ring": list(self._ring),
+            "pos": self._pos,
+            "filled": self._filled,
+            "z": self._z,
+            "mean_w": self._mean_w,
+            "last": [self._last_score, self._last_outlier],
+            "latch": self._latch.state(),
+        }
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        self._seen = int(state["seen"])
+        self._imputed = int(state["imputed"])
+        self._names = None if state["names"] is None else [str(n) for n in state["names"]]
+        learn = state["learn"]
+        self._learn = None if learn is None else [[float(v) for v in r] for r in learn]
+        if state["learned"] is not None:
+            self._use_reference(state["learned"])
+        self._inert = bool(state["inert"])
+        self._block_sum = float(state["block"][0])
+        self._block_n = int(state["block"][1])
+        self._ring = [float(v) for v in state["ring"]]
+        self._pos = int(state["pos"])
+        self._filled = int(state["filled"])
+        self._z = float(state["z"])
+        self._mean_w = float(state["mean_w"])
+        self._last_score = float(state["last"][0])
+        self._last_outlier = bool(state["last"][1])
+        self._latch.load(state["latch"])
+
+    # -- results -------------------------------------------------------------
+    @property
+    def active(self) -> bool:
+        """Whether events are scored and tested (a reference is in use)."""
+        return self._ref is not None and not self._inert
+
+    @property
+    def drifting(self) -> bool:
+        """Whether the signal is in drift (between a ``drift`` and a ``recovered`` edge)."""
+        return self._latch.drifting
+
+    @property
+    def events_seen(self) -> int:
+        return self._seen
+
+    @property
+    def imputed(self) -> int:
+        """Feature values imputed (missing, null, non-numeric, not finite) since start."""
+        return self._imputed
+
+    @property
+    def statistic(self) -> float:
+        """The last window's standardised mean SPE ``Z`` (0 before the first window)."""
+        return self._z
+
+    @property
+    def last_score(self) -> float:
+        """Outlier score (Mahalanobis distance, module docstring) of the last event
+        (0 while not active)."""
+        return self._last_score
+
+    @property
+    def last_outlier(self) -> bool:
+        """Whether the last event's score is beyond the ``outlier_quantile`` threshold."""
+        return self._last_outlier
+
+    @property
+    def learned_reference(self) -> dict[str, Any] | None:
+        """The reference in use (given or learned), ``None`` while learning or inert."""
+        return self._ref
+
+    def states(self) -> list[SignalState]:
+        """The current reading of the ``multivariate`` signal (empty while not active)."""
+        if not self.active:
+            return []
+        return [SignalState(self.signal, "spe", self._z, self.threshold, self.drifting)]
+
+    # -- scoring -------------------------------------------------------------
+    def _row(self, features: Features) -> list[float]:
+        if not isinstance(features, Mapping):
+            raise InvalidObservationError(
+                f"features must be a mapping of name to value; got {type(features).__name__}"
+            )
+        if self._names is None:
+            return []
+        get = features.get
+        return [_number(get(n)) for n in self._names]
+
+    def _standardise(self, rows: np.ndarray) -> tuple[np.ndarray, int]:
+        z = (rows - self._mean) * self._inv_sd
+        bad = ~np.isfinite(z)
+        n_bad = int(bad.sum())
+        if n_bad:
+            z[bad] = 0.0
+        return z, n_bad
+
+    def score_many(self, events: Sequence[Features]) -> np.ndarray:
+        """Outlier scores of ``events`` (no state change; zeros while not active)."""
+        for e in events:
+            self._row(e)
+        if not self.active or self._names is None:
+            return np.zeros(len(events))
+        z, _ = self._standardise(rows_of(events, self._names))
+        return _spe_score(z, self._comps, self._k, self._inv_eig)[1]
+
+    def score(self, features: Features) -> float:
+        """Outlier score of one event (no state change; 0 while not active)."""
+        return float(self.score_many([features])[0])
+
+    def is_outlier(self, score: float) -> bool:
+        """Whether ``score`` is beyond the reference's ``outlier_quantile``."""
+        return self.active and score > self.outlier_threshold
+
+    # -- updates -------------------------------------------------------------
+    def update(self, features: Features) -> list[SignalChange]:
+        """Take one event; set :attr:`last_score` / :attr:`last_outlier`; return edges."""
+        row = self._row(features)
+        self._seen += 1
+        if self._learn is not None:
+            return self._learn_from(self._learn, features, row)
+        if self._inert:
+            return []
+        z, n_bad = self._standardise(np.array(row))
+        self._imputed += n_bad
+        t2 = np.square(self._comps @ z)
+        spe = float(t2[self._k :].sum())
+        self._last_score = score = float(t2 @ self._inv_eig)
+        self._last_outlier = score > self.outlier_threshold
+        self._block_sum += spe
+        self._block_n += 1
+        if self._block_n < self.step:
+            return []
+        return self._check()
+
+    def _learn_from(
+        self, learn: list[list[float]], features: Features, row: list[float]
+    ) -> list[SignalChange]:
+        if self._names is None:
+            numeric = sorted(
+                k for k, v in features.items() if isinstance(k, str) and math.isfinite(_number(v))
+            )
+            self._names = numeric[: self.max_features]
+            if len(self._names) < 2:
+                # Nothing multivariate to watch in this model's events.
+                self._learn, self._inert = None, True
+                return []
+            row = [_number(features.get(n)) for n in self._names]
+        learn.append(row)
+        self._last_score, self._last_outlier = 0.0, False
+        if len(learn) < self.reference_size:
+            return []
+        self._learn = None
+        try:
+            ref = fit_reconstruction(learn, self._names, variance=self.variance)
+        except ValueError:
+            self._inert = True
+            return []
+        self._use_reference(ref)
+        return []
+
+    def _check(self) -> list[SignalChange]:
+        self._ring[self._pos] = self._block_sum
+        self._pos = (self._pos + 1) % self._blocks
+        self._block_sum, self._block_n = 0.0, 0
+        if self._filled < self._blocks:
+            self._filled += 1
+            if self._filled < self._blocks:
+                return []
+        # Re-summed from the blocks each time, so a restored detector matches exactly.
+        self._mean_w = math.fsum(self._ring) / self.window
+        self._z = (self._mean_w - self._spe_mean) / self._scale
+        fired = self._z > self.threshold
+        edge = self._latch.observe(fired, self._z < self.recovery_threshold)
+        if edge is None:
+            return []
+        return [
+            SignalChange(
+                self.signal,
+                "spe",
+                edge,
+                self._seen,
+                statistic=self._z,
+                threshold=self.threshold if edge == "drift" else self.recovery_threshold,
+                reference=round(self._spe_mean, 4),
+                current=round(self._mean_w, 4),
+            )
+        ]
