@@ -283,10 +283,12 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
 
     **Reference.** A :func:`fit_reconstruction` dict, or ``None``: then the first
     ``reference_size`` events are the reference (scored 0, not tested), over
-    ``features`` or, when that is ``None`` too, over the numeric features of the
-    first event (sorted, at most ``max_features``). With fewer than two numeric
-    features there is nothing multivariate to watch: the detector stays inert
-    (:attr:`active` is ``False``, no changes, scores 0).
+    ``features`` or, when that is ``None`` too, over the ``max_features`` numeric
+    features most often present in them (a value is numeric when it is a finite
+    int or float, not a bool). With fewer than two numeric features (or too few
+    events for them, :func:`fit_reconstruction`) there is nothing multivariate to
+    watch: the detector stays inert (:attr:`active` is ``False``, no changes,
+    scores 0).
 
     **Memory.** The fitted reference (``d`` means and sds, ``d x d`` components)
     and ``window / step`` block sums; while learning, ``reference_size`` rows.
@@ -301,13 +303,13 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
     reference
         A :func:`fit_reconstruction` result, or ``None`` to learn one.
     features
-        Numeric feature names to learn over (``None``: from the first event).
+        Numeric feature names to learn over (``None``: found while learning).
     reference_size
         Events learned when ``reference`` is ``None``.
     variance
         Share of variance the retained components explain (learned reference).
     max_features
-        Features used at most when taken from the first event.
+        Features used at most when found while learning.
     window, step
         The test covers the last ``window`` events, every ``step`` events
         (``window`` a multiple of ``step``).
@@ -415,7 +417,8 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
         self._seen = 0
         self._imputed = 0
         self._names: list[str] | None = None if self.features is None else list(self.features)
-        self._learn: list[list[float]] | None = [] if self.reference is None else None
+        # While learning: each event's finite numeric values by name.
+        self._learn: list[dict[str, float]] | None = [] if self.reference is None else None
         self._ref: dict[str, Any] | None = None
         self._inert = False
         self._block_sum = 0.0
@@ -454,7 +457,7 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
             "seen": self._seen,
             "imputed": self._imputed,
             "names": self._names,
-            "learn": None if self._learn is None else [list(r) for r in self._learn],
+            "learn": None if self._learn is None else [dict(r) for r in self._learn],
             "learned": self._ref if self.reference is None else None,
             "inert": self._inert,
             "block": [self._block_sum, self._block_n],
@@ -472,7 +475,9 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
         self._imputed = int(state["imputed"])
         self._names = None if state["names"] is None else [str(n) for n in state["names"]]
         learn = state["learn"]
-        self._learn = None if learn is None else [[float(v) for v in r] for r in learn]
+        self._learn = (
+            None if learn is None else [{str(k): float(v) for k, v in r.items()} for r in learn]
+        )
         if state["learned"] is not None:
             self._use_reference(state["learned"])
         self._inert = bool(state["inert"])
@@ -535,11 +540,15 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
         return [SignalState(self.signal, "spe", self._z, self.threshold, self.drifting)]
 
     # -- scoring -------------------------------------------------------------
-    def _row(self, features: Features) -> list[float]:
+    @staticmethod
+    def _check_mapping(features: object) -> None:
         if not isinstance(features, Mapping):
             raise InvalidObservationError(
                 f"features must be a mapping of name to value; got {type(features).__name__}"
             )
+
+    def _row(self, features: Features) -> list[float]:
+        self._check_mapping(features)
         if self._names is None:
             return []
         get = features.get
@@ -573,10 +582,12 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
     # -- updates -------------------------------------------------------------
     def update(self, features: Features) -> list[SignalChange]:
         """Take one event; set :attr:`last_score` / :attr:`last_outlier`; return edges."""
+        if self._learn is not None:
+            self._check_mapping(features)
+            self._seen += 1
+            return self._learn_from(self._learn, features)
         row = self._row(features)
         self._seen += 1
-        if self._learn is not None:
-            return self._learn_from(self._learn, features, row)
         if self._inert:
             return []
         z, n_bad = self._standardise(np.array(row))
@@ -591,27 +602,33 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
             return []
         return self._check()
 
-    def _learn_from(
-        self, learn: list[list[float]], features: Features, row: list[float]
-    ) -> list[SignalChange]:
-        if self._names is None:
-            numeric = sorted(
-                k for k, v in features.items() if isinstance(k, str) and math.isfinite(_number(v))
-            )
-            self._names = numeric[: self.max_features]
-            if len(self._names) < 2:
-                # Nothing multivariate to watch in this model's events.
-                self._learn, self._inert = None, True
-                return []
-            row = [_number(features.get(n)) for n in self._names]
+    def _learn_from(self, learn: list[dict[str, float]], features: Features) -> list[SignalChange]:
+        row: dict[str, float] = {}
+        names = self.features if self.features is not None else features
+        for name in names:
+            v = _number(features.get(name))
+            if isinstance(name, str) and math.isfinite(v):
+                row[name] = v
+                if len(row) == self.max_features:
+                    break
         learn.append(row)
         self._last_score, self._last_outlier = 0.0, False
         if len(learn) < self.reference_size:
             return []
         self._learn = None
+        if self.features is None:
+            # The numeric features most often present while learning (ties by name).
+            counts: dict[str, int] = {}
+            for r in learn:
+                for name in r:
+                    counts[name] = counts.get(name, 0) + 1
+            ranked = sorted(counts, key=lambda n: (-counts[n], n))
+            self._names = sorted(ranked[: self.max_features])
+        names_used = self._names or []
         try:
-            ref = fit_reconstruction(learn, self._names, variance=self.variance)
+            ref = fit_reconstruction(rows_of(learn, names_used), names_used, variance=self.variance)
         except ValueError:
+            # Fewer than two numeric features: nothing multivariate to watch.
             self._inert = True
             return []
         self._use_reference(ref)
