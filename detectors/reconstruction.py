@@ -14,8 +14,11 @@ counted. The reference rows are split in two interleaved halves (even rows fit,
 odd rows held out: a time-ordered reference gives both halves the same periods):
 
 * on the *fit* half: mean, sd and the eigen-decomposition of the correlation
-  matrix; the ``k`` leading components explain at least ``variance`` of the
-  total (default 90 %), ``1 <= k <= d - 1``;
+  matrix, fitted twice: the second time without the rows whose outlier score
+  (below) is beyond the ``chi2_d`` quantile at :data:`TRIM_ALPHA`, so that a few
+  absurd rows in the reference do not inflate the sds and blur the correlations;
+  the ``k`` leading components explain at least ``variance`` of the total
+  (default 90 %), ``1 <= k <= d - 1``;
 * on the *held-out* half: each row's squared prediction error (SPE, the Q
   statistic: squared distance between the standardised row and its projection on
   the ``k`` components) and its outlier score. Errors on the fitting rows are
@@ -37,6 +40,13 @@ alarmed. Assumed: events are independent, and the window mean is close to its
 matched chi-square (the first two moments are matched exactly, so for large ``w``
 this holds whatever the marginals by the central limit theorem; only the skewness
 of the window mean is approximated). Not assumed: Gaussian features.
+
+**Outliers in the window.** An outlier's SPE can be hundreds of times the typical
+one: a few in the held-out rows would inflate the variance the test divides by, and
+one in a window would move its mean as much as a real drift. So every SPE is
+clipped at ``cap = 2 x`` the held-out 99th percentile, in the reference moments and
+in the window alike (a fixed function of i.i.d. errors, so the test stays valid):
+outliers are left to the per-event score, the window test watches the bulk.
 
 **Budget.** ``sensitivity`` is the expected number of stationary events between
 false alerts *of this signal* (:mod:`detectors.sensitivity`: the model's
@@ -100,6 +110,12 @@ DEFAULT_OUTLIER_QUANTILE = 0.999
 """``escalation.outlier_quantile``: an event is an outlier beyond this quantile."""
 
 FORMAT = "vigil.reconstruction/1"
+CAP_FACTOR = 2.0
+"""Errors and scores are clipped at this multiple of their reference 99th percentile
+before their moments are taken (module docstring, *Outliers in the window*)."""
+TRIM_ALPHA = 1e-3
+"""Fitting rows whose score is beyond this upper quantile of ``chi2_d`` are dropped
+before the final fit (0.1 % of Gaussian rows)."""
 EIGEN_FLOOR = 0.01
 """Smallest eigenvalue (of the correlation matrix) the outlier score divides by."""
 _EPS = 1e-12
@@ -129,11 +145,15 @@ def rows_of(events: Sequence[Features], features: Sequence[str]) -> np.ndarray:
     return out
 
 
-def _matched_chi2(values: np.ndarray) -> tuple[float, float, float, float]:
-    """Mean, variance and the scaled chi-square ``g * chi2_h`` with those moments."""
+def _matched_chi2(values: np.ndarray) -> tuple[float, float, float, float, float]:
+    """Mean, variance and the scaled chi-square ``g * chi2_h`` with those moments, of
+    ``values`` clipped at ``cap`` (returned last): :data:`CAP_FACTOR` times their
+    99th percentile."""
+    cap = max(CAP_FACTOR * float(np.quantile(values, 0.99)), _EPS)
+    values = np.minimum(values, cap)
     m = max(float(values.mean()), _EPS)
     v = max(float(values.var(ddof=1)), _EPS * (1.0 + m * m))
-    return m, v, v / (2.0 * m), 2.0 * m * m / v
+    return m, v, v / (2.0 * m), 2.0 * m * m / v, cap
 
 
 def fit_reconstruction(
@@ -148,7 +168,8 @@ def fit_reconstruction(
     (1 for a constant feature), all ``d`` eigenvectors of its correlation matrix as
     ``components`` (rows, by decreasing ``eigenvalues``) of which the first ``k``
     are retained; the held-out ``spe`` moments (``n``, ``mean``, ``var``, ``g``,
-    ``h``) and outlier ``score`` moments (``mean``, ``var``, ``c``, ``nu``);
+    ``h``, ``cap``) and outlier ``score`` moments (``mean``, ``var``, ``c``, ``nu``,
+    ``cap``), moments taken of values clipped at ``cap``;
     ``explained`` (share of variance of the ``k`` components); ``rows`` and
     ``missing`` (imputed values) of the whole reference.
 
@@ -184,13 +205,14 @@ def fit_reconstruction(
         col_mean = np.nanmean(fit, axis=0)
     col_mean = np.where(np.isfinite(col_mean), col_mean, 0.0)
     fit = np.where(np.isnan(fit), col_mean, fit)
-    sd = fit.std(axis=0, ddof=1)
-    sd = np.where(sd > _EPS * (1.0 + np.abs(col_mean)), sd, 1.0)
-    z = (fit - col_mean) / sd
-    lam, vec = np.linalg.eigh(np.cov(z, rowvar=False))
-    order = np.argsort(lam)[::-1]
-    lam = np.clip(lam[order], 0.0, None)
-    vec = vec[:, order]
+    col_mean, sd, lam, vec = _pca(fit)
+    # Outliers among the fitting rows would inflate the sds and blur the correlations:
+    # drop rows beyond the chi2_d quantile at TRIM_ALPHA once and fit again.
+    fit_z = (fit - col_mean) / sd
+    score = np.square(fit_z @ vec) @ _inverse_eigenvalues(lam)
+    keep = score <= float(special.chdtri(d, TRIM_ALPHA))
+    if not keep.all() and keep.sum() > 2 * d:
+        col_mean, sd, lam, vec = _pca(fit[keep])
     share = np.cumsum(lam) / max(float(lam.sum()), _EPS)
     k = min(d - 1, max(1, int(np.searchsorted(share, variance - 1e-12)) + 1))
     comps = vec.T
@@ -213,11 +235,22 @@ def fit_reconstruction(
     }
     held_z = np.where(np.isnan(held), 0.0, (held - col_mean) / sd)
     spe, score = _spe_score(held_z, comps, k, _inverse_eigenvalues(lam))
-    m, v, g, h = _matched_chi2(spe)
-    ref["spe"] = {"n": len(held), "mean": m, "var": v, "g": g, "h": h}
-    ms, vs, c, nu = _matched_chi2(score)
-    ref["score"] = {"mean": ms, "var": vs, "c": c, "nu": nu}
+    m, v, g, h, cap = _matched_chi2(spe)
+    ref["spe"] = {"n": len(held), "mean": m, "var": v, "g": g, "h": h, "cap": cap}
+    ms, vs, c, nu, cap = _matched_chi2(score)
+    ref["score"] = {"mean": ms, "var": vs, "c": c, "nu": nu, "cap": cap}
     return ref
+
+
+def _pca(fit: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, sd (1 for a constant column) and eigenvalues / eigenvectors (columns)
+    of the correlation matrix of ``fit``, by decreasing eigenvalue."""
+    col_mean = fit.mean(axis=0)
+    sd = fit.std(axis=0, ddof=1)
+    sd = np.where(sd > _EPS * (1.0 + np.abs(col_mean)), sd, 1.0)
+    lam, vec = np.linalg.eigh(np.cov((fit - col_mean) / sd, rowvar=False))
+    order = np.argsort(lam)[::-1]
+    return col_mean, sd, np.clip(lam[order], 0.0, None), vec[:, order]
 
 
 def _inverse_eigenvalues(lam: np.ndarray) -> np.ndarray:
@@ -326,7 +359,7 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
     >>> for i in range(8000):  # the correlation of a and b flips at 4000
     ...     for change in det.update(event(0.8 if i < 4000 else -0.8)):
     ...         print(i, change.signal, change.state, round(change.statistic, 1))
-    4049 multivariate drift 19.6
+    4049 multivariate drift 12.7
     >>> det.update({"a": 2.5, "b": 2.5, "c": 0.0}), det.last_outlier  # as a and b used to move
     ([], False)
     >>> det.update({"a": 2.5, "b": -2.5, "c": 0.0}), det.last_outlier  # against the reference
@@ -444,6 +477,7 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
         self._inv_eig = _inverse_eigenvalues(ref["eigenvalues"])
         spe, score = ref["spe"], ref["score"]
         self._spe_mean = float(spe["mean"])
+        self._spe_cap = float(spe["cap"])
         # sqrt(v (1/w + 1/n)): the sd of (window mean - reference mean) under no drift.
         self._scale = math.sqrt(float(spe["var"]) * (1.0 / self.window + 1.0 / float(spe["n"])))
         self.threshold = window_critical(self.alpha_window, self.window, float(spe["h"]))
@@ -596,7 +630,7 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
         spe = float(t2[self._k :].sum())
         self._last_score = score = float(t2 @ self._inv_eig)
         self._last_outlier = score > self.outlier_threshold
-        self._block_sum += spe
+        self._block_sum += spe if spe < self._spe_cap else self._spe_cap
         self._block_n += 1
         if self._block_n < self.step:
             return []
