@@ -482,6 +482,12 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
         self._scale = math.sqrt(float(spe["var"]) * (1.0 / self.window + 1.0 / float(spe["n"])))
         self.threshold = window_critical(self.alpha_window, self.window, float(spe["h"]))
         self.recovery_threshold = window_critical(RECOVERY_ALPHA, self.window, float(spe["h"]))
+        # Scores straight from raw values: t = W x - b, W = components / sd.
+        self._w = self._comps * self._inv_sd
+        self._b = self._w @ self._mean
+        self._wb = np.column_stack([self._w, -self._b])
+        d = len(self._names)
+        self._sums = np.column_stack([np.arange(d) >= self._k, self._inv_eig]).astype(float)
         self.outlier_threshold = float(score["c"]) * float(
             special.chdtri(float(score["nu"]), 1.0 - self.outlier_quantile)
         )
@@ -533,6 +539,12 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
         return self._ref is not None and not self._inert
 
     @property
+    def feature_names(self) -> list[str]:
+        """The features scored, in the order of :meth:`update_rows` columns (empty
+        while learning them)."""
+        return list(self._names or [])
+
+    @property
     def drifting(self) -> bool:
         """Whether the signal is in drift (between a ``drift`` and a ``recovered`` edge)."""
         return self._latch.drifting
@@ -581,29 +593,16 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
                 f"features must be a mapping of name to value; got {type(features).__name__}"
             )
 
-    def _row(self, features: Features) -> list[float]:
-        self._check_mapping(features)
-        if self._names is None:
-            return []
-        get = features.get
-        return [_number(get(n)) for n in self._names]
-
-    def _standardise(self, rows: np.ndarray) -> tuple[np.ndarray, int]:
-        z = (rows - self._mean) * self._inv_sd
-        bad = ~np.isfinite(z)
-        n_bad = int(bad.sum())
-        if n_bad:
-            z[bad] = 0.0
-        return z, n_bad
-
     def score_many(self, events: Sequence[Features]) -> np.ndarray:
         """Outlier scores of ``events`` (no state change; zeros while not active)."""
         for e in events:
-            self._row(e)
+            self._check_mapping(e)
         if not self.active or self._names is None:
             return np.zeros(len(events))
-        z, _ = self._standardise(rows_of(events, self._names))
-        return _spe_score(z, self._comps, self._k, self._inv_eig)[1]
+        x = rows_of(events, self._names)
+        t = np.where(np.isnan(x), self._mean, x) @ self._w.T - self._b
+        scores: np.ndarray = np.square(t) @ self._inv_eig
+        return scores
 
     def score(self, features: Features) -> float:
         """Outlier score of one event (no state change; 0 while not active)."""
@@ -620,21 +619,70 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
             self._check_mapping(features)
             self._seen += 1
             return self._learn_from(self._learn, features)
-        row = self._row(features)
+        if type(features) is not dict:
+            self._check_mapping(features)
         self._seen += 1
-        if self._inert:
+        if self._inert or self._names is None:
             return []
-        z, n_bad = self._standardise(np.array(row))
-        self._imputed += n_bad
-        t2 = np.square(self._comps @ z)
-        spe = float(t2[self._k :].sum())
-        self._last_score = score = float(t2 @ self._inv_eig)
+        get = features.get
+        row = [v if type(v) is float else _number(v) for v in map(get, self._names)]
+        row.append(1.0)
+        x = np.array(row)
+        t = self._wb @ x
+        # One product gives both: column 0 sums the discarded scores, column 1 divides
+        # every score by its eigenvalue.
+        spe, score = ((t * t) @ self._sums).tolist()
+        if not score < math.inf:  # a missing or non-finite value (NaN propagates)
+            x[:-1] = self._impute(x[:-1])
+            t = self._wb @ x
+            spe, score = ((t * t) @ self._sums).tolist()
+        self._last_score = score
         self._last_outlier = score > self.outlier_threshold
         self._block_sum += spe if spe < self._spe_cap else self._spe_cap
         self._block_n += 1
         if self._block_n < self.step:
             return []
         return self._check()
+
+    def update_rows(self, rows: np.ndarray) -> tuple[list[SignalChange], np.ndarray]:
+        """Take a batch of events as a matrix (one row each, columns in the order of
+        :attr:`feature_names`, NaN for missing); return the edges and each row's
+        outlier score (the same as :meth:`update` event by event, up to rounding).
+        The vectorised path: about a microsecond per event instead of several.
+        Only once the reference is in use (:attr:`active`)."""
+        if not self.active or self._names is None:
+            raise InvalidObservationError("update_rows needs an active detector (a reference)")
+        x = np.asarray(rows, dtype=float)
+        if x.ndim != 2 or x.shape[1] != len(self._names):
+            raise InvalidObservationError(
+                f"rows must be a matrix with {len(self._names)} columns; got shape {x.shape}"
+            )
+        if not np.isfinite(x).all():
+            x = self._impute(x.copy())
+        t = x @ self._w.T
+        t -= self._b
+        t2 = t * t
+        spe = np.minimum(t2[:, self._k :].sum(axis=1), self._spe_cap)
+        scores: np.ndarray = t2 @ self._inv_eig
+        changes: list[SignalChange] = []
+        base = self._seen
+        for i, e in enumerate(spe.tolist()):
+            self._block_sum += e
+            self._block_n += 1
+            if self._block_n == self.step:
+                self._seen = base + i + 1
+                changes.extend(self._check())
+        self._seen = base + len(x)
+        if len(x):
+            self._last_score = float(scores[-1])
+            self._last_outlier = self._last_score > self.outlier_threshold
+        return changes, scores
+
+    def _impute(self, x: np.ndarray) -> np.ndarray:
+        """``x`` with each non-finite value replaced by the reference mean (counted)."""
+        bad = ~np.isfinite(x)
+        self._imputed += int(bad.sum())
+        return np.where(bad, self._mean, x)
 
     def _learn_from(self, learn: list[dict[str, float]], features: Features) -> list[SignalChange]:
         row: dict[str, float] = {}
