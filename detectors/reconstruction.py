@@ -27,24 +27,26 @@ odd rows held out: a time-ordered reference gives both halves the same periods):
 
 **Drift test.** Every ``step`` events the mean SPE of the last ``window`` events is
 compared with the held-out errors' mean ``m`` and variance ``v``:
-``Z = (mean_w - m) / sqrt(v+ (1/w + 1/n))`` (``n`` held-out rows: the ``1/n`` term
-is the reference's own sampling error, as in a two-sample test), and the test fires
-when ``Z`` exceeds the ``alpha_window`` quantile of the standardised window mean.
-The window mean is modelled as a scaled chi-square with ``w h`` degrees of freedom,
+``Z = (mean_w - m+) / sqrt(v+ / w)``, and the test fires when ``Z`` exceeds the
+``alpha_window`` quantile of the standardised window mean. ``m+`` and ``v+`` are
+one-sided 95 % upper bounds (``m + 1.64 sqrt(v / n)`` and
+``v (1 + 1.64 sqrt((kurtosis - 1) / n))``, ``n`` held-out rows): the reference is a
+sample too, and the false-alarm rate a user lives with is the one *given* that
+sample, for as long as the reference is in use; with plain estimates a reference
+whose errors came out one standard error low multiplies it (by about 50 at
+``alpha = 1e-6`` with ``n = 2500`` and ``w = 250``). With the bounds the rate
+given the reference is at most ``alpha_window`` for 95 % of references. The
+window mean is modelled as a scaled chi-square with ``w h`` degrees of freedom,
 ``h = 8 / skew**2`` matched on the held-out errors' skewness: for Gaussian rows
 ``SPE`` is a weighted sum of chi-squares over the discarded components, which Box
 (1954) and Jackson & Mudholkar (1979) approximate by ``g * chi2_h``; the skewness
 match keeps that shape where rows are not Gaussian, and the critical value tends
-to the normal one as ``w h`` grows. ``v+`` is ``v`` raised to its one-sided 95 %
-upper bound (``v (1 + 1.64 sqrt((kurtosis - 1) / n))``): with skewed features the
-held-out variance is itself noisy, and an underestimate would multiply false alarms
-for as long as the reference is in use. The test is one-sided: a rise in
+to the normal one as ``w h`` grows. The test is one-sided: a rise in
 reconstruction error means live rows leave the structure of the reference; a fall
 (rows more regular than before) is not alarmed. Assumed: events are independent
 (the windows overlap, so checks are not); the window mean is near its matched
 chi-square (the central limit theorem, whatever the marginals: measured in
-``benchmarks/multivariate_quality.py`` on Gaussian and on skewed, discrete
-marginals). Not assumed: Gaussian features.
+``benchmarks/multivariate_quality.py``). Not assumed: Gaussian features.
 
 **Outliers in the window.** An outlier's SPE can be hundreds of times the typical
 one: a few in the held-out rows would inflate the variance the test divides by, and
@@ -122,6 +124,8 @@ DEFAULT_OUTLIER_QUANTILE = 0.999
 """``escalation.outlier_quantile``: an event is an outlier beyond this quantile."""
 
 FORMAT = "vigil.reconstruction/1"
+GRID = 101
+"""Quantiles per feature in the marginal table of :func:`fit_reconstruction`."""
 TAIL_FROM = 0.95
 """The outlier score's tail is fitted to held-out scores above this quantile."""
 TRIM_ALPHA = 1e-3
@@ -229,11 +233,69 @@ def outlier_threshold(score: Mapping[str, float], q: float) -> float:
     return max(chi2, gpd)
 
 
+def _marginal_table(fit: np.ndarray) -> dict[str, Any]:
+    """Per feature: :data:`GRID` quantiles of the finite values and their sd."""
+    qs, sds = [], []
+    for col in fit.T:
+        v = col[np.isfinite(col)]
+        if v.size == 0:
+            v = np.zeros(1)
+        qs.append(np.quantile(v, np.linspace(0.0, 1.0, GRID)).tolist())
+        sd = float(v.std(ddof=1)) if v.size > 1 else 0.0
+        sds.append(sd if sd > _EPS * (1.0 + abs(float(v.mean()))) else 1.0)
+    return {"quantiles": qs, "sd": sds, "n": len(fit)}
+
+
+class _NormalScores:
+    """Map raw values to normal scores ``ndtri(F(x))`` through a marginal table.
+
+    ``F`` is piecewise linear between the table's quantiles (a value equal to a run
+    of tied quantiles, as discrete features give, gets the middle of the run); it is
+    kept inside ``[1 / (2 n), 1 - 1 / (2 n)]`` and continued beyond the reference's
+    range linearly, in units of the feature's sd, so a value far outside stays far
+    outside. Vectorised over rows and features (NaN stays NaN)."""
+
+    def __init__(self, table: Mapping[str, Any]) -> None:
+        q = np.asarray(table["quantiles"], dtype=float)
+        d, grid = q.shape
+        self.lo = q[:, 0].copy()
+        self.hi = q[:, -1].copy()
+        self.span = np.maximum(self.hi - self.lo, _EPS * (1.0 + np.abs(self.lo)))
+        self.base = np.arange(d) * grid
+        self.offset = 2.0 * np.arange(d)
+        self.flat = (((q - self.lo[:, None]) / self.span[:, None]) + self.offset[:, None]).ravel()
+        self.grid = grid
+        pmin = 0.5 / max(1, int(table["n"]))
+        self.zg = special.ndtri(np.clip(np.linspace(0.0, 1.0, grid), pmin, 1.0 - pmin))
+        self.inv_sd = 1.0 / np.asarray(table["sd"], dtype=float)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        xn = (x - self.lo) / self.span
+        xc = np.clip(np.nan_to_num(xn, nan=0.5), 0.0, 1.0) + self.offset
+        r = np.searchsorted(self.flat, xc, side="right")
+        left = np.searchsorted(self.flat, xc, side="left") - self.base
+        right = np.clip(r - self.base, 1, self.grid - 1)
+        a = self.flat[self.base + right - 1]
+        b = self.flat[self.base + right]
+        frac = np.clip((xc - a) / np.maximum(b - a, 1e-300), 0.0, 1.0)
+        z0 = self.zg[right - 1]
+        z = z0 + frac * (self.zg[right] - z0)
+        ties = (r - self.base) - left > 1
+        if ties.any():
+            tied = (self.zg[np.minimum(left, self.grid - 1)] + self.zg[r - self.base - 1]) / 2.0
+            z = np.where(ties, tied, z)
+        z = np.where(xn < 0.0, self.zg[0] + (x - self.lo) * self.inv_sd, z)
+        z = np.where(xn > 1.0, self.zg[-1] + (x - self.hi) * self.inv_sd, z)
+        out: np.ndarray = np.where(np.isnan(xn), math.nan, z)
+        return out
+
+
 def fit_reconstruction(
     rows: np.ndarray | Sequence[Sequence[float]],
     features: Sequence[str],
     *,
     variance: float = 0.9,
+    normal_scores: bool = True,
 ) -> dict[str, Any]:
     """Fit the reconstruction reference on ``rows`` (NaN = missing; see the module).
 
@@ -275,6 +337,10 @@ def fit_reconstruction(
             f"need at least {2 * max(10, d + 1)}"
         )
     missing = int(np.isnan(x).sum())
+    table = _marginal_table(fit) if normal_scores else None
+    if table is not None:
+        to_scores = _NormalScores(table)
+        fit, held = to_scores(fit), to_scores(held)
     with np.errstate(invalid="ignore"):
         col_mean = np.nanmean(fit, axis=0)
     col_mean = np.where(np.isfinite(col_mean), col_mean, 0.0)
@@ -306,6 +372,7 @@ def fit_reconstruction(
         "explained": float(share[k - 1]),
         "rows": len(x),
         "missing": missing,
+        "marginals": table,
     }
     held_z = np.where(np.isnan(held), 0.0, (held - col_mean) / sd)
     spe, score = _spe_score(held_z, comps, k, _inverse_eigenvalues(lam))
@@ -431,7 +498,7 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
     >>> for i in range(8000):  # the correlation of a and b flips at 4000
     ...     for change in det.update(event(0.8 if i < 4000 else -0.8)):
     ...         print(i, change.signal, change.state, round(change.statistic, 1))
-    4124 multivariate drift 18.7
+    4124 multivariate drift 19.0
     >>> det.update({"a": 2.5, "b": 2.5, "c": 0.0}), det.last_outlier  # as a and b used to move
     ([], False)
     >>> det.update({"a": 2.5, "b": -2.5, "c": 0.0}), det.last_outlier  # against the reference
@@ -548,18 +615,19 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
         self._k = int(ref["k"])
         self._inv_eig = _inverse_eigenvalues(ref["eigenvalues"])
         spe, score = ref["spe"], ref["score"]
-        self._spe_mean = float(spe["mean"])
         self._spe_cap = float(spe["cap"])
-        # sqrt(v (1/w + 1/n)): the sd of (window mean - reference mean) under no drift.
-        self._scale = math.sqrt(
-            float(spe["var_upper"]) * (1.0 / self.window + 1.0 / float(spe["n"]))
-        )
+        # The reference mean and variance at their one-sided 95 % upper bounds: the
+        # false-alarm rate given this reference is then at most alpha_window for 95 %
+        # of references (module docstring).
+        self._spe_mean = float(spe["mean"]) + 1.64 * math.sqrt(float(spe["var"]) / float(spe["n"]))
+        self._scale = math.sqrt(float(spe["var_upper"]) / self.window)
         self.threshold = window_critical(self.alpha_window, self.window, float(spe["h"]))
         self.recovery_threshold = window_critical(RECOVERY_ALPHA, self.window, float(spe["h"]))
         # Scores straight from raw values: t = W x - b, W = components / sd.
         self._w = self._comps * self._inv_sd
         self._b = self._w @ self._mean
-        self._wb = np.column_stack([self._w, -self._b])
+        marginals = ref.get("marginals")
+        self._scores = None if marginals is None else _NormalScores(marginals)
         d = len(self._names)
         self._sums = np.column_stack([np.arange(d) >= self._k, self._inv_eig]).astype(float)
         self.outlier_threshold = outlier_threshold(score, self.outlier_quantile)
@@ -672,6 +740,8 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
         if not self.active or self._names is None:
             return np.zeros(len(events))
         x = rows_of(events, self._names)
+        if self._scores is not None:
+            x = self._scores(x)
         t = np.where(np.isnan(x), self._mean, x) @ self._w.T - self._b
         scores: np.ndarray = np.square(t) @ self._inv_eig
         return scores
@@ -697,16 +767,17 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
         if self._inert or self._names is None:
             return []
         get = features.get
-        row = [v if type(v) is float else _number(v) for v in map(get, self._names)]
-        row.append(1.0)
-        x = np.array(row)
-        t = self._wb @ x
+        x = np.array([v if type(v) is float else _number(v) for v in map(get, self._names)])
+        if self._scores is not None:
+            x = self._scores(x)
+        t = self._w @ x
+        t -= self._b
         # One product gives both: column 0 sums the discarded scores, column 1 divides
         # every score by its eigenvalue.
         spe, score = ((t * t) @ self._sums).tolist()
         if not score < math.inf:  # a missing or non-finite value (NaN propagates)
-            x[:-1] = self._impute(x[:-1])
-            t = self._wb @ x
+            t = self._w @ self._impute(x)
+            t -= self._b
             spe, score = ((t * t) @ self._sums).tolist()
         self._last_score = score
         self._last_outlier = score > self.outlier_threshold
@@ -729,8 +800,10 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
             raise InvalidObservationError(
                 f"rows must be a matrix with {len(self._names)} columns; got shape {x.shape}"
             )
+        if self._scores is not None:
+            x = self._scores(np.where(np.isfinite(x), x, math.nan))
         if not np.isfinite(x).all():
-            x = self._impute(x.copy())
+            x = self._impute(x)
         t = x @ self._w.T
         t -= self._b
         t2 = t * t

@@ -57,19 +57,23 @@ def reference(corr: np.ndarray) -> dict[str, Any]:
 
 
 def _mean_spe(ref: dict[str, Any], x: np.ndarray) -> float:
-    cap = ref["spe"]["cap"]
-    t = (x - ref["mean"]) / ref["sd"] @ np.asarray(ref["components"]).T
-    return float(np.minimum((t[:, ref["k"] :] ** 2).sum(axis=1), cap).mean())
+    det = ReconstructionDrift(reference=ref)
+    z = x if det._scores is None else det._scores(x)
+    t = z @ det._w.T - det._b
+    return float(np.minimum((t[:, ref["k"] :] ** 2).sum(axis=1), ref["spe"]["cap"]).mean())
 
 
-def test_held_out_errors_match_fresh_data_and_fitting_errors_are_lower(corr: np.ndarray) -> None:
+@pytest.mark.parametrize("normal_scores", [False, True])
+def test_held_out_errors_match_fresh_data_and_fitting_errors_are_lower(
+    corr: np.ndarray, normal_scores: bool
+) -> None:
     """Small references (60 rows, 8 features), where the bias of in-sample errors is
     large: over 30 of them, held-out errors are on average what new rows get."""
     held, in_sample = [], []
     for seed in range(30):
         rng = np.random.default_rng(100 + seed)
         x = sample(rng, 60, corr)
-        ref = fit_reconstruction(x, NAMES, variance=0.7)
+        ref = fit_reconstruction(x, NAMES, variance=0.7, normal_scores=normal_scores)
         fresh = _mean_spe(ref, sample(rng, 20_000, corr))
         held.append(ref["spe"]["mean"] / fresh)
         in_sample.append(_mean_spe(ref, x[0::2]) / fresh)
@@ -145,9 +149,9 @@ def test_outlier_flag_rate_and_recall(corr: np.ndarray, reference: dict[str, Any
 
 def test_along_the_structure_is_not_an_outlier_against_it_is(reference: dict[str, Any]) -> None:
     det = ReconstructionDrift(reference=reference)
-    mean = dict(zip(NAMES, reference["mean"], strict=True))
-    along = {**mean, "x0": mean["x0"] + 12.0, "x1": mean["x1"] + 12.0}
-    against = {**mean, "x0": mean["x0"] + 12.0, "x1": mean["x1"] - 12.0}
+    centre = dict.fromkeys(NAMES, 100.0)
+    along = {**centre, "x0": 112.0, "x1": 112.0}  # 2.4 sd each, as x0 and x1 move
+    against = {**centre, "x0": 112.0, "x1": 88.0}
     det.update(along)
     assert not det.last_outlier
     det.update(against)
@@ -173,16 +177,16 @@ def test_update_and_update_rows_agree(corr: np.ndarray, reference: dict[str, Any
 
 def test_missing_and_wrong_type_values_are_imputed_and_counted(reference: dict[str, Any]) -> None:
     det = ReconstructionDrift(reference=reference)
-    mean = dict(zip(NAMES, reference["mean"], strict=True))
-    det.update(mean)
-    assert det.last_score < 1e-6 and det.imputed == 0
-    det.update({**mean, "x0": None, "x1": "oops", "x2": True, "x3": math.inf})
-    del_x4 = {k: v for k, v in mean.items() if k != "x4"}
-    det.update(del_x4)
+    centre = dict.fromkeys(NAMES, 100.0)
+    det.update(centre)
+    assert det.imputed == 0
+    det.update({**centre, "x0": None, "x1": "oops", "x2": True, "x3": math.inf})
+    det.update({k: v for k, v in centre.items() if k != "x4"})
     assert det.imputed == 5
-    assert det.last_score < 1e-6  # imputed with the reference mean
+    # Every value imputed: the event sits at the reference mean.
     _, scores = det.update_rows(np.array([[math.nan] * D]))
-    assert det.imputed == 5 + D and scores[0] < 1e-6
+    assert det.imputed == 5 + D and scores[0] < 1e-9
+    assert det.score({}) < 1e-9
 
 
 def test_learns_the_numeric_features_most_often_present() -> None:
@@ -263,7 +267,8 @@ def test_reference_outliers_do_not_blur_the_fit(corr: np.ndarray) -> None:
     clean = sample(np.random.default_rng(10), 4000, corr)
     dirty = clean.copy()
     dirty[::200, 0] += 500.0  # 0.5 % absurd rows
-    a, b = fit_reconstruction(clean, NAMES), fit_reconstruction(dirty, NAMES)
+    a = fit_reconstruction(clean, NAMES, normal_scores=False)
+    b = fit_reconstruction(dirty, NAMES, normal_scores=False)
     assert b["sd"][0] == pytest.approx(a["sd"][0], rel=0.05)
     assert b["eigenvalues"][0] == pytest.approx(a["eigenvalues"][0], rel=0.05)
 
@@ -272,7 +277,7 @@ def test_constant_feature_and_learned_snapshot_round_trip() -> None:
     rng = np.random.default_rng(11)
     x = rng.normal(size=(600, 3))
     x[:, 2] = 7.0
-    ref = fit_reconstruction(x, ["a", "b", "c"])
+    ref = fit_reconstruction(x, ["a", "b", "c"], normal_scores=False)
     assert ref["sd"][2] == 1.0
     det = ReconstructionDrift(reference=ref)
     det.update({"a": 0.0, "b": 0.0, "c": 7.0})
@@ -292,3 +297,32 @@ def test_helpers() -> None:
     assert outlier_threshold({**score, "tail_xi": 0.5}, 0.9999) > outlier_threshold(
         {**score, "tail_xi": 0.0}, 0.9999
     )
+
+
+def test_normal_scores_are_monotone_continue_outside_and_split_ties() -> None:
+    from detectors.reconstruction import _marginal_table, _NormalScores
+
+    rng = np.random.default_rng(12)
+    fit = np.column_stack([rng.lognormal(0.0, 1.0, 3000), rng.poisson(3.0, 3000)])
+    to_z = _NormalScores(_marginal_table(fit))
+    grid = np.linspace(-5.0, 60.0, 2001)
+    z = to_z(np.column_stack([grid, grid]))
+    assert np.all(np.diff(z[:, 0]) >= 0) and np.all(np.diff(z[:, 1]) >= 0)
+    # Normal scores of the reference itself: about standard normal, skew gone.
+    zf = to_z(fit)
+    assert abs(float(zf[:, 0].mean())) < 0.05 and abs(float(zf[:, 0].std()) - 1) < 0.05
+    assert abs(float(np.mean(zf[:, 0] ** 3))) < 0.1
+    # Beyond the reference's range the map continues in units of the feature's sd.
+    hi = fit[:, 0].max()
+    far = to_z(np.array([[hi + 10 * fit[:, 0].std(), 3.0]]))[0, 0]
+    edge = to_z(np.array([[hi, 3.0]]))[0, 0]
+    assert far - edge == pytest.approx(10.0, rel=0.01)
+    # A discrete value gets the middle of its run of tied quantiles: P(X <= 3) of a
+    # Poisson(3) is 0.647, P(X < 3) is 0.423, the middle 0.535.
+    z3 = to_z(np.array([[1.0, 3.0]]))[0, 1]
+    assert float(special_ndtr(z3)) == pytest.approx(0.535, abs=0.03)
+    assert math.isnan(to_z(np.array([[math.nan, 1.0]]))[0, 0])
+
+
+def special_ndtr(z: float) -> float:
+    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
