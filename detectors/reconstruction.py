@@ -7,11 +7,19 @@ so per-feature tests (:mod:`detectors.numeric_drift`) cannot see it. As NannyML'
 analysis on the reference and watches how well it reconstructs live events; it
 does so streaming, in bounded memory, under vigil's false-alarm budget.
 
-**The fitted reference** (:func:`fit_reconstruction`, plain data). Numeric
-features are standardised by the reference's mean and standard deviation; a
-missing or non-numeric value is imputed with the reference mean (``z = 0``) and
-counted. The reference rows are split in two interleaved halves (even rows fit,
-odd rows held out: a time-ordered reference gives both halves the same periods):
+**The fitted reference** (:func:`fit_reconstruction`, plain data). Each numeric
+feature is first mapped to *normal scores* ``ndtri(F(x))`` through its reference
+quantiles (``normal_scores=True``, the default; a Gaussian copula): PCA and the
+chi-square approximations below are exact for Gaussian rows, and real features are
+skewed (lognormal amounts), bounded (uniform shares) or discrete (counts); without
+the map a 6 sd move is ordinary in a lognormal feature's tail and the outlier score
+misses it (``benchmarks/multivariate_quality.py``, ``mixed``). Values beyond the
+reference's range continue linearly in units of the feature's sd. Then features
+are standardised by the reference's mean and standard deviation; a missing or
+non-numeric value is imputed with the reference mean (``z = 0``) and counted. The
+reference rows are split in two interleaved halves (even rows fit, odd rows held
+out: a time-ordered reference gives both halves the same periods; the quantile
+tables come from the fit half):
 
 * on the *fit* half: mean, sd and the eigen-decomposition of the correlation
   matrix, fitted twice: the second time without the rows whose outlier score
@@ -270,24 +278,29 @@ class _NormalScores:
         self.inv_sd = 1.0 / np.asarray(table["sd"], dtype=float)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        xn = (x - self.lo) / self.span
-        xc = np.clip(np.nan_to_num(xn, nan=0.5), 0.0, 1.0) + self.offset
-        r = np.searchsorted(self.flat, xc, side="right")
-        left = np.searchsorted(self.flat, xc, side="left") - self.base
-        right = np.clip(r - self.base, 1, self.grid - 1)
-        a = self.flat[self.base + right - 1]
-        b = self.flat[self.base + right]
-        frac = np.clip((xc - a) / np.maximum(b - a, 1e-300), 0.0, 1.0)
-        z0 = self.zg[right - 1]
-        z = z0 + frac * (self.zg[right] - z0)
-        ties = (r - self.base) - left > 1
-        if ties.any():
-            tied = (self.zg[np.minimum(left, self.grid - 1)] + self.zg[r - self.base - 1]) / 2.0
-            z = np.where(ties, tied, z)
-        z = np.where(xn < 0.0, self.zg[0] + (x - self.lo) * self.inv_sd, z)
-        z = np.where(xn > 1.0, self.zg[-1] + (x - self.hi) * self.inv_sd, z)
-        out: np.ndarray = np.where(np.isnan(xn), math.nan, z)
-        return out
+        # Plain ufuncs, not np.clip / np.where / np.nan_to_num: this runs per event.
+        xn: np.ndarray = (x - self.lo) / self.span
+        xc = np.fmin(np.fmax(xn, 0.0), 1.0)  # NaN -> 0 (fmax ignores NaN); restored below
+        xc += self.offset
+        r = self.flat.searchsorted(xc, side="right") - self.base
+        right = np.minimum(np.maximum(r, 1), self.grid - 1)
+        pos = self.base + right
+        a = self.flat.take(pos - 1)
+        frac = (xc - a) / np.maximum(self.flat.take(pos) - a, 1e-300)
+        z0 = self.zg.take(right - 1)
+        z: np.ndarray = z0 + np.fmin(np.fmax(frac, 0.0), 1.0) * (self.zg.take(right) - z0)
+        left = self.flat.searchsorted(xc, side="left") - self.base
+        tied = r - left > 1
+        if tied.any():
+            mid = (self.zg.take(np.minimum(left, self.grid - 1)) + self.zg.take(r - 1)) / 2.0
+            z[tied] = mid[tied]
+        below, above = xn < 0.0, xn > 1.0
+        if below.any():
+            z[below] = (self.zg[0] + (x - self.lo) * self.inv_sd)[below]
+        if above.any():
+            z[above] = (self.zg[-1] + (x - self.hi) * self.inv_sd)[above]
+        z[np.isnan(xn)] = math.nan
+        return z
 
 
 def fit_reconstruction(
@@ -308,6 +321,11 @@ def fit_reconstruction(
     ``tail_u``, ``tail_p``, ``tail_sigma``, ``tail_xi``);
     ``explained`` (share of variance of the ``k`` components); ``rows`` and
     ``missing`` (imputed values) of the whole reference.
+
+    With ``normal_scores`` (default) each feature is first mapped to normal scores
+    through :data:`GRID` quantiles of the fit half (``marginals``: per feature
+    ``quantiles`` and ``sd``; ``None`` without); ``mean``, ``sd`` and the rest are
+    then of the mapped values.
 
     Raises ``ValueError`` with fewer than 2 features or too few rows (each half
     needs more rows than there are features, and at least 10).
@@ -480,6 +498,9 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
         Events learned when ``reference`` is ``None``.
     variance
         Share of variance the retained components explain (learned reference).
+    normal_scores
+        Map each feature to normal scores before the PCA (learned reference; see
+        :func:`fit_reconstruction`).
     max_features
         Features used at most when found while learning.
     window, step
@@ -512,6 +533,7 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
         "features",
         "reference_size",
         "variance",
+        "normal_scores",
         "max_features",
         "window",
         "step",
@@ -526,6 +548,7 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
         features: list[str] | None = None,
         reference_size: int = 2000,
         variance: float = 0.9,
+        normal_scores: bool = True,
         max_features: int = 100,
         window: int = 250,
         step: int = 125,
@@ -537,6 +560,7 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
         self.features = features
         self.reference_size = reference_size
         self.variance = variance
+        self.normal_scores = normal_scores
         self.max_features = max_features
         self.window = window
         self.step = step
@@ -565,6 +589,8 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
                 raise SettingsError(
                     f"'features' {features!r} differ from the reference's {reference['features']!r}"
                 )
+        if not isinstance(normal_scores, bool):
+            raise SettingsError(f"'normal_scores' must be a bool; got {normal_scores!r}")
         if not isinstance(signal, str) or not signal:
             raise SettingsError(f"'signal' must be a non-empty string; got {signal!r}")
         # One test per signal, run every ``step`` events (module docstring).
@@ -581,6 +607,7 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
             "window": 100,
             "step": 25,
             "variance": 0.6,
+            "normal_scores": False,
             "outlier_quantile": 0.99,
         }
 
@@ -853,7 +880,12 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
             self._names = sorted(ranked[: self.max_features])
         names_used = self._names or []
         try:
-            ref = fit_reconstruction(rows_of(learn, names_used), names_used, variance=self.variance)
+            ref = fit_reconstruction(
+                rows_of(learn, names_used),
+                names_used,
+                variance=self.variance,
+                normal_scores=self.normal_scores,
+            )
         except ValueError:
             # Fewer than two numeric features: nothing multivariate to watch.
             self._inert = True
