@@ -485,7 +485,7 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
     scores 0).
 
     **Memory.** The fitted reference (``d`` means and sds, ``d x d`` components,
-    ``d x 101`` quantiles: about 40 KB of snapshot at 20 features) and
+    ``d x 101`` quantiles: about 25 KB pickled, 50 KB as JSON, at 20 features) and
     ``window / step`` block sums; while learning, ``reference_size`` rows of at most
     ``max_features`` values.
 
