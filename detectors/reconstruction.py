@@ -117,7 +117,7 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from detectors.base import UnivariateDetector, check_in_range, check_positive
+from detectors.base import UnivariateDetector, as_real, check_in_range, check_positive
 from detectors.errors import InvalidObservationError, SettingsError
 from detectors.hysteresis import DriftLatch
 from detectors.sensitivity import DEFAULT_SENSITIVITY, RECOVERY_ALPHA
@@ -151,12 +151,10 @@ Features = Mapping[str, Any]
 
 
 def _number(v: object) -> float:
-    """A feature value as a float, NaN when missing or not a finite real number."""
-    if type(v) is float or type(v) is int:  # not bool, not a string
-        return float(v)
-    if isinstance(v, float | int | np.floating | np.integer) and not isinstance(v, bool):
-        return float(v)
-    return math.nan
+    """A feature value as a float (numpy scalars too), NaN when missing, a bool, a
+    string or anything else that is not a real number."""
+    f = as_real(v)
+    return math.nan if f is None else f
 
 
 def rows_of(events: Sequence[Features], features: Sequence[str]) -> np.ndarray:
