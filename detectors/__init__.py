@@ -46,6 +46,7 @@ if typing.TYPE_CHECKING:
     from detectors.numeric_drift import NumericDrift
     from detectors.performance import PerformanceEstimator
     from detectors.prediction import ClassPrediction, Prediction, RegressionPrediction
+    from detectors.reconstruction import ReconstructionDrift
     from detectors.reference import ReferenceBuilder, ReferenceProfile
     from detectors.reviewer_reliability import ReviewerReliability
     from detectors.signals import SignalChange, SignalState
@@ -71,6 +72,7 @@ __all__ = [
     "NumericDrift",
     "PerformanceEstimator",
     "Prediction",
+    "ReconstructionDrift",
     "ReferenceBuilder",
     "ReferenceProfile",
     "RegressionPrediction",
@@ -106,6 +108,7 @@ _HOME = {
     "NumericDrift": "numeric_drift",
     "PerformanceEstimator": "performance",
     "Prediction": "prediction",
+    "ReconstructionDrift": "reconstruction",
     "ReferenceBuilder": "reference",
     "ReferenceProfile": "reference",
     "RegressionPrediction": "prediction",

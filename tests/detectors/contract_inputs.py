@@ -225,6 +225,33 @@ def agreement_x(i: int, rng: random.Random) -> list[str]:
     ]
 
 
+def correlated_x(i: int, rng: random.Random) -> dict[str, Any]:
+    """Four numeric features, n0 and n1 correlated +0.8, then -0.8 in phases (the
+    marginals stay the same); some values missing, null or of the wrong type."""
+    rho = -0.8 if _phase(i, 1500) else 0.8
+    a, b = rng.gauss(0, 1), rng.gauss(0, 1)
+    feats: dict[str, Any] = {
+        "n0": 10 + 2 * a,
+        "n1": rho * a + 0.6 * b,
+        "n2": rng.gauss(0, 1),
+        "n3": rng.gauss(5, 3),
+        "c": rng.choice("abc"),
+    }
+    if i % 53 == 0:
+        feats["n2"] = None
+    if i % 89 == 0:
+        feats["n3"] = "oops"
+    if i % 101 == 0:
+        del feats["n1"]
+    if i % 211 == 0:
+        feats["n0"] = 40.0  # an outlier
+    return feats
+
+
+def feed_reconstruction(det: Any, x: Any) -> Any:
+    return det.update(x), det.last_score, det.last_outlier
+
+
 # Label weights every class that takes one must reject (``check_weight``).
 BAD_WEIGHTS: list[Any] = [NAN, INF, -INF, 0.0, -1.0, True, "1", None]
 
@@ -384,6 +411,11 @@ INPUTS: dict[str, Inputs] = {
         ],
         # Ever more reviewers: only max_reviewers of them are tracked by name.
         memory_make=lambda i, rng: ("gold", f"r{i}", rng.random() < 0.8),
+    ),
+    "ReconstructionDrift": Inputs(
+        correlated_x,
+        feed_reconstruction,
+        bad=[None, "n0", [("n0", 1.0)], 5, NAN],
     ),
     "AgreementMonitor": Inputs(
         agreement_x,
