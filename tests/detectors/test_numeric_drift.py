@@ -45,12 +45,21 @@ def test_recovery_is_emitted_once_after_the_shift_ends() -> None:
     assert 5000 + det.window < changes[1][0] <= 5000 + 3 * det.window
 
 
-def test_variance_change_is_found_by_the_distribution_test() -> None:
+def test_variance_change_is_found_by_the_scale_test() -> None:
     rng = np.random.default_rng(5)
     det = NumericDrift()
     values = np.r_[rng.normal(0, 1, 3000), rng.normal(0, 2.5, 1000)].tolist()
     changes = _run(det, values)
-    assert changes[0][1:] == ("drift", "ks") and changes[0][0] - 3000 <= 300
+    assert changes[0][1:] == ("drift", "cusum_scale") and changes[0][0] - 3000 <= 100
+
+
+def test_shape_change_with_same_mean_and_spread_is_found_by_the_ks_test() -> None:
+    # N(0, 1) -> an even mix of N(-0.95, 0.3) and N(0.95, 0.3): mean 0, variance ~1.
+    rng = np.random.default_rng(6)
+    det = NumericDrift()
+    after = rng.normal(0, 0.3, 2000) + rng.choice([-0.95, 0.95], 2000)
+    changes = _run(det, np.r_[rng.normal(0, 1, 3000), after].tolist())
+    assert changes and changes[0][1:] == ("drift", "ks"), changes
 
 
 def test_scale_and_outliers_do_not_matter() -> None:
