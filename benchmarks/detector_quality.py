@@ -16,7 +16,10 @@ would.
 * category shift: category ``e`` of ``c0`` goes from 10% to 30% (the others
   scale down); delay to the ``feature:c0`` alert.
 * ``first_test``: which test raised each shift's first alert (per shift kind).
-* wrong_feature_alerts: alerts on any other signal during the shift runs.
+* wrong_feature_alerts: alerts on another feature's signals (or the confidence or
+  prediction) during the shift runs; same_feature_quality_alerts: the shifted
+  feature's own ``data_quality:`` alerts (a wider spread puts more values outside
+  the reference's range: a true finding, counted apart).
 * us_per_event: ``DriftMonitor.update`` wall time per event (all detectors on);
   ``us_per_event_legacy``: the same monitor with the numeric detector of before
   issue 17 (``benchmarks/baselines/legacy_numeric_drift.py``: ADWIN + KS), timed
@@ -179,11 +182,13 @@ SHIFTS: dict[str, tuple[str, dict[str, Any]]] = {
 
 def shift_runs(
     runs: int, kind: str, sensitivity: float
-) -> tuple[list[int | None], list[dict[str, Any]], dict[str, int]]:
+) -> tuple[list[int | None], list[dict[str, Any]], dict[str, int], int]:
     delays: list[int | None] = []
     wrong: list[dict[str, Any]] = []
     first: dict[str, int] = {}
+    quality = 0
     target, shift = SHIFTS[kind]
+    own_quality = "data_quality:" + target.split(":", 1)[1]
     for r in range(runs):
         seed = 1_000 + r
         rng = np.random.default_rng(seed)
@@ -198,12 +203,14 @@ def shift_runs(
                 if c.signal == target and i >= warm and delay is None:
                     delay = c.events_seen - warm
                     first[c.detector] = first.get(c.detector, 0) + 1
+                elif c.signal == own_quality:
+                    quality += 1
                 elif c.signal != target:
                     wrong.append({"run": r, "signal": c.signal, "at": c.events_seen})
             if delay is not None:
                 break
         delays.append(delay)
-    return delays, wrong, first
+    return delays, wrong, first, quality
 
 
 def _legacy_numeric(sensitivity: float, **kw: Any) -> LegacyNumericDrift:
@@ -444,9 +451,11 @@ def main() -> None:
     result.update(stationary(streams, per_stream, args.sensitivity))
     wrong: list[dict[str, Any]] = []
     first_test: dict[str, dict[str, int]] = {}
+    quality = 0
     for kind in SHIFTS:
-        delays, kind_wrong, first = shift_runs(runs, kind, args.sensitivity)
+        delays, kind_wrong, first, kind_quality = shift_runs(runs, kind, args.sensitivity)
         wrong += kind_wrong
+        quality += kind_quality
         first_test[kind] = first
         result[f"{kind}_shift_delay_median"] = _median(delays)
         result[f"{kind}_shift_delay_p90"] = _p90(delays)
@@ -454,6 +463,7 @@ def main() -> None:
     result["first_test"] = first_test
     result["wrong_feature_alerts"] = len(wrong)
     result["wrong_feature_alert_list"] = wrong[:10]
+    result["same_feature_quality_alerts"] = quality
     result["runs"] = runs
     result.update(cost(20_000 if args.quick else 100_000))
     result["peer"] = peer(*((4, 100_000, 20) if args.quick else (20, 500_000, 40)))

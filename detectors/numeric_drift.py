@@ -45,6 +45,7 @@ _LAG_WINDOWS = 4
 # scores (benchmarks/detector_quality.py): aim the CUSUMs at this part of their share.
 _CUSUM_MARGIN = 0.9
 _NAMES = ("cusum_mean", "cusum_mean", "cusum_scale", "cusum_scale")
+_NEVER = 1 << 62
 
 
 class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
@@ -195,7 +196,8 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
         self._filled = 0
         self._ks = 0.0
         self._latch = DriftLatch(self._blocks)
-        self._cusum = [0, 0, 0, 0]  # mean up, mean down, scale up, scale down
+        # Mean up, mean down, scale up, scale down (times _SCALE).
+        self._cusum = np.zeros(4, dtype=np.int64)
         self._fired = False  # a CUSUM fired since the last KS check
         self._delay: list[list[int]] = []  # calm blocks' bin counts waiting to join
         self._score_counts: list[int] | None = None
@@ -233,7 +235,7 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
         # Mid-rank of each bin (the reference CDF halfway through it), as a normal score.
         u = np.clip(np.cumsum(p) - p / 2.0, 1e-6, 1.0 - 1e-6)
         z = special.ndtri(u)
-        tables: list[list[int] | None] = []
+        tables: list[list[int]] = []
         limits: list[int] = []
         self._score_probs = p
         self._scores: list[np.ndarray | None] = []
@@ -242,8 +244,8 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
             sd = math.sqrt(float((p * s * s).sum()))
             if sd < 1e-9 or (p > 0).sum() < 2:  # a constant score cannot drift
                 self._scores.append(None)
-                tables += [None, None]
-                limits += [0, 0]
+                tables += [[-1] * len(p)] * 2  # always falls back to 0: never fires
+                limits += [_NEVER] * 2
                 continue
             s = s / sd
             self._scores.append(s)
@@ -253,8 +255,9 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
             tables += [(scaled - k).tolist(), (-scaled - k).tolist()]
             limits += [round(h * _SCALE)] * 2
         self._tables = tables
-        self._np_tables = [None if t is None else np.asarray(t, dtype=np.int64) for t in tables]
+        self._matrix = np.asarray(tables, dtype=np.int64)  # 4 x bins
         self._limits = limits
+        self._limit_col = np.asarray(limits, dtype=np.int64)[:, None]
         self.cusum_thresholds = (limits[0] / _SCALE, limits[2] / _SCALE)
 
     def _state(self) -> dict[str, Any]:
@@ -272,7 +275,7 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
             "filled": self._filled,
             "ks": self._ks,
             "latch": self._latch.state(),
-            "cusum": list(self._cusum),
+            "cusum": self._cusum.tolist(),
             "fired": self._fired,
             "delay": [list(b) for b in self._delay],
         }
@@ -293,7 +296,7 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
         self._filled = int(state["filled"])
         self._ks = float(state["ks"])
         self._latch.load(state["latch"])
-        self._cusum = [int(v) for v in state["cusum"]]
+        self._cusum = np.asarray(state["cusum"], dtype=np.int64)
         self._fired = bool(state["fired"])
         self._delay = [[int(c) for c in b] for b in state["delay"]]
 
@@ -379,22 +382,33 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
             self._learn = None
         pending = self._pending
         step = self.step
+        edges = self._edges
         while i < n:
-            seg = values[i : i + step - len(pending)]
+            arr = None
+            if not pending and n - i >= step:  # a whole block (the monitor's case)
+                seg = values[i : i + step]
+                arr = edges.searchsorted(np.fromiter(seg, float, step), side="right")
+            else:
+                seg = values[i : i + step - len(pending)]
+                pending.extend(seg)
             if self._k > 1:
-                self._run_cusums(seg, start + i, changes)
-            pending.extend(seg)
+                self._run_cusums(seg, arr, start + i, changes)
             i += len(seg)
-            if len(pending) == step:
-                change = self._block(pending, start + i)
-                pending.clear()
+            if arr is not None or len(pending) == step:
+                if arr is None:
+                    arr = edges.searchsorted(np.fromiter(pending, float, step), side="right")
+                    pending.clear()
+                change = self._block(arr, start + i)
                 if change is not None:
                     changes.append(change)
         return changes
 
-    def _run_cusums(self, seg: Sequence[float], before: int, out: list[SignalChange]) -> None:
-        """Run the four CUSUMs over ``seg`` (values ``before + 1, ...``), appending edges."""
-        if len(seg) < _SMALL:
+    def _run_cusums(
+        self, seg: Sequence[float], arr: np.ndarray | None, before: int, out: list[SignalChange]
+    ) -> None:
+        """Run the four CUSUMs over ``seg`` (values ``before + 1, ...``; ``arr``: their
+        bins, if known), appending edges."""
+        if arr is None and len(seg) < _SMALL:
             edges = self._edge_list
             idx = [bisect_right(edges, v) for v in seg]
             fire = self._cusums_python(idx)
@@ -405,7 +419,8 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
                 before += at + 1
                 fire = self._cusums_python(idx)
             return
-        arr = self._edges.searchsorted(np.asarray(seg, dtype=float), side="right")
+        if arr is None:
+            arr = self._edges.searchsorted(np.asarray(seg, dtype=float), side="right")
         fire = self._cusums_numpy(arr)
         while fire is not None:
             at, which, value = fire
@@ -418,10 +433,9 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
         """As :meth:`_cusums_numpy`, one value at a time (cheaper for a few values)."""
         best: tuple[int, int, int] | None = None
         ends = [0, 0, 0, 0]
+        start = self._cusum.tolist()
         for which, table in enumerate(self._tables):
-            if table is None:
-                continue
-            s = self._cusum[which]
+            s = start[which]
             h = self._limits[which]
             for j, b in enumerate(idx):
                 s += table[b]
@@ -433,7 +447,7 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
                     break
             ends[which] = s
         if best is None:
-            self._cusum = ends
+            self._cusum = np.asarray(ends, dtype=np.int64)
         return best
 
     def _cusums_numpy(self, arr: np.ndarray) -> tuple[int, int, int] | None:
@@ -443,27 +457,24 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
         ``S_t = max(0, S_{t-1} + y_t)`` is ``C_t - min(0, min_{s <= t} C_s)`` with ``C``
         the running sum from ``S_0``: exact in integers, so equal to the loop.
         """
-        best: tuple[int, int, int] | None = None
-        ends = [0, 0, 0, 0]
-        for which, table in enumerate(self._np_tables):
-            if table is None:
-                continue
-            c = table.take(arr).cumsum()
-            c += self._cusum[which]
-            s = c - np.minimum(np.minimum.accumulate(c), 0)
-            over = s > self._limits[which]
-            if over.any():
-                at = int(over.argmax())
-                if best is None or at < best[0]:
-                    best = (at, which, int(s[at]))
-            ends[which] = int(s[-1])
-        if best is None:
-            self._cusum = ends
-        return best
+        c = self._matrix.take(arr, axis=1)
+        c[:, 0] += self._cusum
+        np.cumsum(c, axis=1, out=c)
+        low = np.minimum.accumulate(c, axis=1)
+        np.minimum(low, 0, out=low)
+        c -= low
+        over = c > self._limit_col
+        if not over.any():
+            self._cusum = c[:, -1].copy()
+            return None
+        first = np.where(over.any(axis=1), over.argmax(axis=1), len(arr))
+        which = int(first.argmin())  # the earliest; the lowest index on a tie
+        at = int(first[which])
+        return at, which, int(c[which, at])
 
     def _alarm(self, which: int, value: int, seen: int, out: list[SignalChange]) -> None:
         """CUSUM ``which`` crossed at value ``seen``: restart them all, maybe raise an edge."""
-        self._cusum = [0, 0, 0, 0]
+        self._cusum = np.zeros(4, dtype=np.int64)
         self._fired = True
         self._delay.clear()
         if self._latch.observe(True, False) == "drift":
@@ -485,8 +496,7 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
                 )
             )
 
-    def _block(self, block: list[float], seen: int) -> SignalChange | None:
-        idx = self._edges.searchsorted(np.fromiter(block, float, len(block)), side="right")
+    def _block(self, idx: np.ndarray, seen: int) -> SignalChange | None:
         # Cumulative counts below each edge: the block's contribution to the window CDF.
         bins = np.bincount(idx, minlength=self._k)
         below = bins.cumsum()[:-1]
@@ -512,7 +522,7 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
         edge = self._latch.observe(fired, calm)
         if edge == "recovered":
             # A fresh start: what the CUSUMs summed during the drift is not evidence now.
-            self._cusum = [0, 0, 0, 0]
+            self._cusum = np.zeros(4, dtype=np.int64)
         if self.reference is None:
             self._learn_more(bins, fired)
         if edge is None or (edge == "drift" and not ks_fired):
