@@ -13,6 +13,8 @@ would.
 * mean shift: feature ``n0`` moves by 0.5 standard deviations at a random point;
   delay = events from the shift to the ``feature:n0`` drift alert.
 * variance shift: ``n0``'s standard deviation goes from 1 to 1.5, mean unchanged.
+* shape shift: ``n0`` becomes an even mix of N(-0.95, 0.3^2) and N(0.95, 0.3^2)
+  (mean 0, variance 0.99): neither level nor spread moves, the shape does.
 * category shift: category ``e`` of ``c0`` goes from 10% to 30% (the others
   scale down); delay to the ``feature:c0`` alert.
 * ``first_test``: which test raised each shift's first alert (per shift kind).
@@ -97,6 +99,7 @@ def generate(
     *,
     mean_shift: float = 0.0,
     n0_sd: float = 1.0,
+    n0_bimodal: bool = False,
     c0_probs: list[float] | None = None,
 ) -> list[tuple[dict[str, Any], ClassPrediction]]:
     """``n`` events; ``mean_shift`` (in standard deviations) and ``n0_sd`` apply to ``n0``."""
@@ -107,6 +110,8 @@ def generate(
             col = rng.normal(0.0, 1.0, n)
             if j == 0:
                 col = col * n0_sd + mean_shift
+                if n0_bimodal:
+                    col = col * 0.3 + rng.choice([-0.95, 0.95], n)
         elif kind == 1:
             col = rng.lognormal(0.0, 0.5, n)
         elif kind == 2:
@@ -176,6 +181,7 @@ def _poisson_upper(k: int) -> float:
 SHIFTS: dict[str, tuple[str, dict[str, Any]]] = {
     "mean": ("feature:n0", {"mean_shift": 0.5}),
     "variance": ("feature:n0", {"n0_sd": 1.5}),
+    "shape": ("feature:n0", {"n0_bimodal": True}),
     "category": ("feature:c0", {"c0_probs": SHIFTED_C0}),
 }
 
@@ -480,6 +486,7 @@ def main() -> None:
         "bins": 20,
         "mean_shift_sigma": 0.5,
         "variance_shift_sigma": "1 -> 1.5",
+        "shape_shift": "n0 -> N(+-0.95, 0.3^2) mix",
         "category_shift": "c0=e 10% -> 30%",
         "max_delay_cap": MAX_DELAY,
     }
