@@ -261,13 +261,10 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
         self.cusum_thresholds = (limits[0] / _SCALE, limits[2] / _SCALE)
 
     def _state(self) -> dict[str, Any]:
-        learned = None
-        if self.reference is None and self._ref is not None:
-            learned = dict(self._ref, counts=self._counts.tolist(), n=int(self._counts.sum()))
         return {
             "seen": self._seen,
             "learn": None if self._learn is None else list(self._learn),
-            "learned": learned,
+            "learned": self.learned_reference if self.reference is None else None,
             "score_counts": self._score_counts,
             "pending": list(self._pending),
             "ring": self._ring.tolist() if self._ref is not None else None,
@@ -338,8 +335,11 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
 
     @property
     def learned_reference(self) -> dict[str, Any] | None:
-        """The reference in use (given or learned), ``None`` while still learning."""
-        return self._ref
+        """The reference in use (given, or learned with the counts it has now), ``None``
+        while still learning."""
+        if self._ref is None or self.reference is not None:
+            return self._ref
+        return dict(self._ref, counts=self._counts.tolist(), n=int(self._counts.sum()))
 
     def states(self) -> list[SignalState]:
         """The current KS reading of this signal."""
