@@ -41,6 +41,7 @@ _SCALE = 1 << 20
 _SMALL = 24  # chunks shorter than this run the CUSUMs in Python
 # A calm block joins a learned reference this many windows after it was tested.
 _LAG_WINDOWS = 4
+_BATCH = 8
 # Siegmund's approximation runs a few per cent anti-conservative on these bounded
 # scores (benchmarks/detector_quality.py): aim the CUSUMs at this part of their share.
 _CUSUM_MARGIN = 0.9
@@ -84,11 +85,12 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
     **Reference.** A :func:`~detectors.reference.numeric_reference` entry (from a
     :class:`~detectors.reference.ReferenceProfile`), used as given; without one,
     the first ``reference_size`` values become the reference (not tested). A
-    learned reference keeps learning: calm blocks join its bin counts
-    ``4 * window`` values after they were tested (never while in drift, and a
-    drift edge discards the blocks still waiting) until it holds
-    :data:`~detectors.sensitivity.REFERENCE_GROWTH` ``* reference_size`` values;
-    the KS test follows every addition, the CUSUMs each time the count doubles.
+    learned reference keeps learning: calm blocks join its bin counts at least
+    ``4 * window`` values after they were tested, eight blocks at a time (never
+    while in drift, and a drift edge discards the blocks still waiting) until it
+    holds :data:`~detectors.sensitivity.REFERENCE_GROWTH` ``* reference_size``
+    values; the KS test follows every addition, the CUSUMs each time the count
+    doubles.
     Memory stays bounded: counts per bin.
 
     Parameters
@@ -199,7 +201,7 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
         # Mean up, mean down, scale up, scale down (times _SCALE).
         self._cusum = np.zeros(4, dtype=np.int64)
         self._fired = False  # a CUSUM fired since the last KS check
-        self._delay: list[list[int]] = []  # calm blocks' bin counts waiting to join
+        self._delay: list[np.ndarray] = []  # calm blocks' bin counts waiting to join
         self._score_counts: list[int] | None = None
         if self.reference is not None:
             self._use_reference(self.reference)
@@ -210,6 +212,7 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
         self._edge_list = [float(e) for e in ref["edges"]]
         self._k = len(ref["counts"])
         self._counts = np.asarray(ref["counts"], dtype=np.int64)
+        self._m = int(self._counts.sum())
         # Window counts below each edge, per block (a ring over the window).
         self._ring = np.zeros((self._blocks, self._k - 1), dtype=np.int64)
         self._below = np.zeros(self._k - 1, dtype=np.int64)
@@ -274,7 +277,7 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
             "latch": self._latch.state(),
             "cusum": self._cusum.tolist(),
             "fired": self._fired,
-            "delay": [list(b) for b in self._delay],
+            "delay": [b.tolist() for b in self._delay],
         }
 
     def _load_state(self, state: dict[str, Any]) -> None:
@@ -295,7 +298,7 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
         self._latch.load(state["latch"])
         self._cusum = np.asarray(state["cusum"], dtype=np.int64)
         self._fired = bool(state["fired"])
-        self._delay = [[int(c) for c in b] for b in state["delay"]]
+        self._delay = [np.asarray(b, dtype=np.int64) for b in state["delay"]]
 
     @classmethod
     def restore(cls, snapshot: dict[str, Any]) -> Self:
@@ -539,21 +542,28 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
         )
 
     def _learn_more(self, bins: np.ndarray, fired: bool) -> None:
-        """A learned reference takes in calm blocks, ``_LAG_WINDOWS`` windows late."""
-        cap = REFERENCE_GROWTH * self.reference_size
+        """A learned reference takes in calm blocks, ``_LAG_WINDOWS`` windows late
+        (``_BATCH`` blocks at a time, to refresh the tests less often)."""
         if self._latch.drifting or fired:
             self._delay.clear()
             return
-        if int(self._counts.sum()) >= cap:
+        cap = REFERENCE_GROWTH * self.reference_size
+        if self._m >= cap:
             return
-        self._delay.append(bins.tolist())
-        if len(self._delay) <= _LAG_WINDOWS * self._blocks:
+        self._delay.append(bins)
+        if len(self._delay) < _LAG_WINDOWS * self._blocks + _BATCH:
             return
-        self._counts += np.asarray(self._delay.pop(0), dtype=np.int64)
+        for _ in range(_BATCH):
+            if self._m >= cap:
+                break
+            block = self._delay.pop(0)
+            self._counts += block
+            self._m += int(block.sum())
         self._refresh_ks()
-        m = int(self._counts.sum())
         # The CUSUMs follow when the reference has doubled since their tables (or is full).
-        if self._score_counts is not None and (m >= 2 * sum(self._score_counts) or m >= cap):
+        if self._score_counts is not None and (
+            self._m >= 2 * sum(self._score_counts) or self._m >= cap
+        ):
             self._refresh_scores(self._counts.tolist())
 
 

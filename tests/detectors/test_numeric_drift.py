@@ -139,8 +139,9 @@ def test_learned_reference_keeps_learning_calm_data_up_to_its_cap() -> None:
     rng = np.random.default_rng(13)
     det = NumericDrift(reference_size=200, window=100, step=50)
     _run(det, rng.normal(0, 1, 3200).tolist())
-    # 3,000 tested values, the last 4 windows (400) still waiting: 2,600 joined.
-    assert det.reference_values == 200 + 2600
+    # 3,000 tested values (60 blocks); blocks join 4 windows (8 blocks) late, 8 at a
+    # time: 6 batches (2,400 values) joined, 12 blocks waiting.
+    assert det.reference_values == 200 + 2400
     _run(det, rng.normal(0, 1, 20_000).tolist())
     assert det.reference_values == 50 * 200  # REFERENCE_GROWTH * reference_size
     size = len(pickle.dumps(det.snapshot()))
