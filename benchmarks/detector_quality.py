@@ -1,6 +1,7 @@
 """Drift-detector quality and cost on seeded synthetic streams; prints ONE JSON object.
 
-Each synthetic model has 20 numeric features (normal, lognormal, uniform and
+Per model (``DriftMonitor``, the worker's detector, default settings): each
+synthetic model has 20 numeric features (normal, lognormal, uniform and
 integer-valued), 3 categorical ones (5, 3 and 12 categories) and a 3-class
 classifier's prediction. Its reference profile is built from 20,000 historical
 events of the same stream (``ReferenceBuilder``), as ``vigil reference build``
@@ -8,14 +9,38 @@ would.
 
 * stationary: several independent streams (own seed, own reference), all 48
   signals on; every alert is false. Reported per million events, with a 95%
-  Poisson upper bound (3.0 / events when there are none).
+  Poisson upper bound (3.0 / events when there are none), and which test fired.
 * mean shift: feature ``n0`` moves by 0.5 standard deviations at a random point;
   delay = events from the shift to the ``feature:n0`` drift alert.
+* variance shift: ``n0``'s standard deviation goes from 1 to 1.5, mean unchanged.
+* shape shift: ``n0`` becomes an even mix of N(-0.95, 0.3^2) and N(0.95, 0.3^2)
+  (mean 0, variance 0.99): neither level nor spread moves, the shape does.
 * category shift: category ``e`` of ``c0`` goes from 10% to 30% (the others
   scale down); delay to the ``feature:c0`` alert.
-* wrong_feature_alerts: alerts on any other signal during the shift runs.
+* ``first_test``: which test raised each shift's first alert (per shift kind).
+* wrong_feature_alerts: alerts on another feature's signals (or the confidence or
+  prediction) during the shift runs; same_feature_quality_alerts: the shifted
+  feature's own ``data_quality:`` alerts (a wider spread puts more values outside
+  the reference's range: a true finding, counted apart).
 * us_per_event: ``DriftMonitor.update`` wall time per event (all detectors on);
-  us_per_event_parse_only: ``orjson.loads`` of the same events as ~0.9 KB JSON.
+  ``us_per_event_legacy``: the same monitor with the numeric detector of before
+  issue 17 (``benchmarks/baselines/legacy_numeric_drift.py``: ADWIN + KS), timed
+  on the same events in the same run, interleaved; us_per_event_parse_only:
+  ``orjson.loads`` of the same events as ~0.9 KB JSON.
+
+Per signal, against a peer (``peer``): one N(0, 1) feature, ``NumericDrift``
+alone (``n_signals=1``) at ``PEER_SENSITIVITY`` with a 20,000-value reference
+profile, fed value by value, against River's ADWIN on the raw values (public
+``river.drift.ADWIN``, fed the same 20,000 historical values first). vigil's
+realised false-alarm rate is measured on stationary streams; ADWIN's ``delta`` is
+then tuned on *separate* seeds to the smallest value whose rate is at least
+vigil's (so the baseline gets an equal or higher false-alarm rate), and both run on
+the same shift streams (0.5 sigma mean shift, sigma 1 -> 1.5).
+
+Across references (``references``): ``NumericDrift`` with its default learned
+reference (the first 1,000 values, then learning on), ``REF_SENSITIVITY`` per
+value, on stationary N(0, 1) streams, one per reference: the realised rate per
+reference over the budget, mean and worst 1 %.
 
 ``python benchmarks/detector_quality.py [--quick]``
 """
@@ -36,9 +61,12 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.baselines.legacy_numeric_drift import LegacyNumericDrift
+from detectors import drift_monitor as drift_monitor_module
 from detectors.drift_monitor import DriftMonitor
+from detectors.numeric_drift import NumericDrift
 from detectors.prediction import ClassPrediction
-from detectors.reference import ReferenceBuilder
+from detectors.reference import ReferenceBuilder, numeric_reference
 
 NUMERIC = [f"n{j}" for j in range(20)]
 CATEGORICAL = {
@@ -52,6 +80,11 @@ SHIFTED_C0 = [0.35, 0.25, 0.2, 0.1, 0.1]
 SHIFTED_C0 = [p * 0.7 / 0.9 for p in SHIFTED_C0[:4]] + [0.3]
 REFERENCE_EVENTS = 20_000
 MAX_DELAY = 5_000
+PEER_SENSITIVITY = 50_000.0
+"""Per-signal expected values between false alerts in the peer comparison: about
+the rate of the issue's side-by-side test (1-2 per 100,000 values), measurable."""
+REF_SENSITIVITY = 20_000.0
+"""Per-signal budget of the across-references run: loose enough to count alarms."""
 
 
 def _zipf(k: int) -> list[float]:
@@ -65,16 +98,20 @@ def generate(
     n: int,
     *,
     mean_shift: float = 0.0,
+    n0_sd: float = 1.0,
+    n0_bimodal: bool = False,
     c0_probs: list[float] | None = None,
 ) -> list[tuple[dict[str, Any], ClassPrediction]]:
-    """``n`` events; ``mean_shift`` (in standard deviations) applies to ``n0``."""
+    """``n`` events; ``mean_shift`` (in standard deviations) and ``n0_sd`` apply to ``n0``."""
     cols: list[list[Any]] = []
     for j in range(20):
         kind = j % 4
         if kind == 0:
             col = rng.normal(0.0, 1.0, n)
             if j == 0:
-                col = col + mean_shift
+                col = col * n0_sd + mean_shift
+                if n0_bimodal:
+                    col = col * 0.3 + rng.choice([-0.95, 0.95], n)
         elif kind == 1:
             col = rng.lognormal(0.0, 0.5, n)
         elif kind == 2:
@@ -106,6 +143,7 @@ def profile_for(seed: int) -> dict[str, Any]:
 
 def stationary(streams: int, events_per_stream: int, sensitivity: float) -> dict[str, Any]:
     alerts: list[dict[str, Any]] = []
+    tests: dict[str, int] = {}
     chunk = 20_000
     for s in range(streams):
         monitor = DriftMonitor(sensitivity=sensitivity, reference=profile_for(s))
@@ -117,6 +155,7 @@ def stationary(streams: int, events_per_stream: int, sensitivity: float) -> dict
                 for c in monitor.update(features, pred):
                     if c.state == "drift":
                         alerts.append({"stream": s, "signal": c.signal, "at": c.events_seen})
+                        tests[c.detector] = tests.get(c.detector, 0) + 1
             done += len(batch)
     total = streams * events_per_stream
     # 95% one-sided Poisson upper limit on the rate (exact for 0 alerts: -ln 0.05 = 3.0).
@@ -127,6 +166,8 @@ def stationary(streams: int, events_per_stream: int, sensitivity: float) -> dict
         "false_alerts": len(alerts),
         "false_alerts_per_million": len(alerts) / total * 1e6,
         "false_alerts_per_million_upper95": round(upper, 4),
+        "false_alerts_over_budget": round(len(alerts) / total * sensitivity, 3),
+        "false_alert_tests": tests,
         "false_alert_signals": alerts[:10],
     }
 
@@ -137,22 +178,29 @@ def _poisson_upper(k: int) -> float:
     return float(chi2.ppf(0.95, 2 * (k + 1)) / 2)
 
 
+SHIFTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "mean": ("feature:n0", {"mean_shift": 0.5}),
+    "variance": ("feature:n0", {"n0_sd": 1.5}),
+    "shape": ("feature:n0", {"n0_bimodal": True}),
+    "category": ("feature:c0", {"c0_probs": SHIFTED_C0}),
+}
+
+
 def shift_runs(
     runs: int, kind: str, sensitivity: float
-) -> tuple[list[int | None], list[dict[str, Any]]]:
+) -> tuple[list[int | None], list[dict[str, Any]], dict[str, int], int]:
     delays: list[int | None] = []
     wrong: list[dict[str, Any]] = []
-    target = "feature:n0" if kind == "mean" else "feature:c0"
+    first: dict[str, int] = {}
+    quality = 0
+    target, shift = SHIFTS[kind]
+    own_quality = "data_quality:" + target.split(":", 1)[1]
     for r in range(runs):
         seed = 1_000 + r
         rng = np.random.default_rng(seed)
         monitor = DriftMonitor(sensitivity=sensitivity, reference=profile_for(seed))
         warm = int(rng.integers(500, 1500))
-        events = generate(rng, warm)
-        if kind == "mean":
-            events += generate(rng, MAX_DELAY, mean_shift=0.5)
-        else:
-            events += generate(rng, MAX_DELAY, c0_probs=SHIFTED_C0)
+        events = generate(rng, warm) + generate(rng, MAX_DELAY, **shift)
         delay = None
         for i, (features, pred) in enumerate(events):
             for c in monitor.update(features, pred):
@@ -160,26 +208,44 @@ def shift_runs(
                     continue
                 if c.signal == target and i >= warm and delay is None:
                     delay = c.events_seen - warm
+                    first[c.detector] = first.get(c.detector, 0) + 1
+                elif c.signal == own_quality:
+                    quality += 1
                 elif c.signal != target:
                     wrong.append({"run": r, "signal": c.signal, "at": c.events_seen})
             if delay is not None:
                 break
         delays.append(delay)
-    return delays, wrong
+    return delays, wrong, first, quality
+
+
+def _legacy_numeric(sensitivity: float, **kw: Any) -> LegacyNumericDrift:
+    """The pre-issue-17 detector from the new monitor's arguments (old sensitivity
+    meaning: the signal's share)."""
+    n_signals = kw.pop("n_signals")
+    return LegacyNumericDrift(sensitivity * n_signals, clock=32, **kw)
 
 
 def cost(n: int) -> dict[str, float]:
     rng = np.random.default_rng(99)
     events = generate(rng, n)
-    monitor = DriftMonitor(reference=profile_for(99))
-    for features, pred in events[: n // 10]:  # warm up (first blocks, caches)
-        monitor.update(features, pred)
-    best = math.inf
-    for _ in range(3):  # best of 3: the machine is shared
-        t0 = time.perf_counter()
-        for features, pred in events:
-            monitor.update(features, pred)
-        best = min(best, (time.perf_counter() - t0) / n)
+    monitors: dict[str, DriftMonitor] = {}
+    for name in ("new", "legacy"):
+        if name == "legacy":
+            drift_monitor_module.NumericDrift = _legacy_numeric  # type: ignore[assignment]
+        try:
+            monitors[name] = DriftMonitor(reference=profile_for(99))
+            for features, pred in events[: n // 10]:  # warm up (first blocks, caches)
+                monitors[name].update(features, pred)
+        finally:
+            drift_monitor_module.NumericDrift = NumericDrift  # type: ignore[misc]
+    best = {"new": math.inf, "legacy": math.inf}
+    for _ in range(5):  # best of 5, interleaved: the machine is shared
+        for name, monitor in monitors.items():
+            t0 = time.perf_counter()
+            for features, pred in events:
+                monitor.update(features, pred)
+            best[name] = min(best[name], (time.perf_counter() - t0) / n)
     payloads = [
         orjson.dumps(
             {
@@ -215,7 +281,9 @@ def cost(n: int) -> dict[str, float]:
             orjson.loads(p)
         parse = min(parse, (time.perf_counter() - t0) / n)
     return {
-        "us_per_event": round(best * 1e6, 3),
+        "us_per_event": round(best["new"] * 1e6, 3),
+        "us_per_event_legacy": round(best["legacy"] * 1e6, 3),
+        "cost_vs_legacy": round(best["new"] / best["legacy"], 3),
         "us_per_event_parse_only": round(parse * 1e6, 3),
         "event_json_bytes_mean": round(sum(map(len, payloads)) / n, 1),
     }
@@ -227,9 +295,159 @@ def _median(delays: list[int | None]) -> float | None:
     return float(statistics.median(vals)) if vals else None
 
 
+def _p90(delays: list[int | None]) -> float:
+    return float(np.percentile([MAX_DELAY if d is None else d for d in delays], 90))
+
+
+# -- per signal: vigil against River's ADWIN --------------------------------------
+
+
+def _history(seed: int) -> np.ndarray:
+    return np.random.default_rng(50_000 + seed).normal(0.0, 1.0, REFERENCE_EVENTS)
+
+
+def _vigil(seed: int) -> NumericDrift:
+    ref = numeric_reference(_history(seed), bins=20)
+    return NumericDrift(PEER_SENSITIVITY, reference=ref, signal="feature:x")
+
+
+def _adwin(delta: float, seed: int) -> Any:
+    from river.drift import ADWIN
+
+    adwin = ADWIN(delta=delta)
+    for v in _history(seed).tolist():
+        adwin.update(v)
+    return adwin
+
+
+def _vigil_alarms(values: list[float], seed: int) -> int:
+    det = _vigil(seed)
+    return sum(
+        c.state == "drift"
+        for i in range(0, len(values), 10_000)
+        for c in det.update_many(values[i : i + 10_000])
+    )
+
+
+def _adwin_alarms(values: list[float], delta: float, seed: int) -> int:
+    adwin = _adwin(delta, seed)
+    count = 0
+    for v in values:
+        adwin.update(v)
+        count += adwin.drift_detected
+    return count
+
+
+def peer(streams: int, per_stream: int, runs: int) -> dict[str, Any]:
+    """Per-signal false alarms and delays: vigil vs River's ADWIN on raw values."""
+    # vigil's realised rate on stationary streams (evaluation seeds 0..streams-1).
+    stationary = [
+        np.random.default_rng(70_000 + s).normal(0, 1, per_stream).tolist() for s in range(streams)
+    ]
+    vigil_fa = sum(_vigil_alarms(v, s) for s, v in enumerate(stationary))
+    total = streams * per_stream
+    vigil_rate = vigil_fa / total
+    # Tune ADWIN's delta on separate seeds: the smallest delta (log-bisection) whose
+    # rate is at least vigil's.
+    tuning = [
+        np.random.default_rng(80_000 + s).normal(0, 1, per_stream).tolist() for s in range(streams)
+    ]
+
+    def adwin_rate(delta: float) -> float:
+        return sum(_adwin_alarms(v, delta, 100 + s) for s, v in enumerate(tuning)) / total
+
+    lo, hi = 1e-9, 1e-1
+    target = max(vigil_rate, 1.0 / total)
+    for _ in range(9):
+        mid = math.sqrt(lo * hi)
+        if adwin_rate(mid) >= target:
+            hi = mid
+        else:
+            lo = mid
+    delta = hi
+    adwin_fa = sum(_adwin_alarms(v, delta, s) for s, v in enumerate(stationary))
+    out: dict[str, Any] = {
+        "signal_sensitivity": PEER_SENSITIVITY,
+        "stationary_values": total,
+        "vigil_false_alarms_per_100k": round(vigil_fa / total * 1e5, 3),
+        "vigil_false_alarms_over_budget": round(vigil_rate * PEER_SENSITIVITY, 3),
+        "adwin_delta": delta,
+        "adwin_false_alarms_per_100k_tuning": round(adwin_rate(delta) * 1e5, 3),
+        "adwin_false_alarms_per_100k": round(adwin_fa / total * 1e5, 3),
+    }
+    for kind, shift in (("mean", {"loc": 0.5}), ("variance", {"scale": 1.5})):
+        vigil_d: list[int | None] = []
+        adwin_d: list[int | None] = []
+        first: dict[str, int] = {}
+        for r in range(runs):
+            rng = np.random.default_rng(90_000 + r)
+            warm = int(rng.integers(500, 1500))
+            values = np.r_[
+                rng.normal(0, 1, warm),
+                rng.normal(shift.get("loc", 0.0), shift.get("scale", 1.0), MAX_DELAY),
+            ].tolist()
+            det, adwin = _vigil(r), _adwin(delta, r)
+            dv = da = None
+            for i, v in enumerate(values):
+                if dv is None:
+                    for c in det.update(v):
+                        if c.state == "drift" and i >= warm:
+                            dv = i + 1 - warm
+                            first[c.detector] = first.get(c.detector, 0) + 1
+                if da is None:
+                    adwin.update(v)
+                    if adwin.drift_detected and i >= warm:
+                        da = i + 1 - warm
+                if dv is not None and da is not None:
+                    break
+            vigil_d.append(dv)
+            adwin_d.append(da)
+        out[f"{kind}_vigil_delay_median"] = _median(vigil_d)
+        out[f"{kind}_vigil_missed"] = sum(d is None for d in vigil_d)
+        out[f"{kind}_vigil_first_test"] = first
+        out[f"{kind}_adwin_delay_median"] = _median(adwin_d)
+        out[f"{kind}_adwin_missed"] = sum(d is None for d in adwin_d)
+    out["runs"] = runs
+    return out
+
+
+# -- across learned references ----------------------------------------------------
+
+
+def references(refs: int, per_ref: int) -> dict[str, Any]:
+    """Realised false-alarm rate per learned reference (default 1,000 values, learning on)."""
+    ratios: list[float] = []
+    tests: dict[str, int] = {}
+    chunk = 10_000
+    for r in range(refs):
+        rng = np.random.default_rng(200_000 + r)
+        det = NumericDrift(REF_SENSITIVITY, signal="feature:x")
+        alarms = 0
+        values = rng.normal(0, 1, det.reference_size + per_ref).tolist()
+        for i in range(0, len(values), chunk):
+            for c in det.update_many(values[i : i + chunk]):
+                if c.state == "drift":
+                    alarms += 1
+                    tests[c.detector] = tests.get(c.detector, 0) + 1
+        ratios.append(alarms / per_ref * REF_SENSITIVITY)
+    arr = np.asarray(ratios)
+    # Alarms per reference are Poisson too: the worst 1 % includes that noise.
+    expected = per_ref / REF_SENSITIVITY
+    return {
+        "references": refs,
+        "values_per_reference": per_ref,
+        "signal_sensitivity": REF_SENSITIVITY,
+        "alarms_per_reference_at_budget": expected,
+        "rate_over_budget_mean": round(float(arr.mean()), 3),
+        "rate_over_budget_worst_1pct": round(float(np.quantile(arr, 0.99)), 3),
+        "rate_over_budget_max": round(float(arr.max()), 3),
+        "tests": tests,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="under a minute")
+    parser.add_argument("--quick", action="store_true", help="a few minutes")
     parser.add_argument("--sensitivity", type=float, default=1_000_000)
     args = parser.parse_args()
     streams, per_stream = (2, 150_000) if args.quick else (4, 4_000_000)
@@ -237,26 +455,25 @@ def main() -> None:
     t0 = time.perf_counter()
     result: dict[str, Any] = {}
     result.update(stationary(streams, per_stream, args.sensitivity))
-    mean_delays, mean_wrong = shift_runs(runs, "mean", args.sensitivity)
-    cat_delays, cat_wrong = shift_runs(runs, "category", args.sensitivity)
-    result.update(
-        {
-            "mean_shift_delay_median": _median(mean_delays),
-            "mean_shift_delay_p90": float(
-                np.percentile([MAX_DELAY if d is None else d for d in mean_delays], 90)
-            ),
-            "mean_shift_missed": sum(d is None for d in mean_delays),
-            "category_shift_delay_median": _median(cat_delays),
-            "category_shift_delay_p90": float(
-                np.percentile([MAX_DELAY if d is None else d for d in cat_delays], 90)
-            ),
-            "category_shift_missed": sum(d is None for d in cat_delays),
-            "wrong_feature_alerts": len(mean_wrong) + len(cat_wrong),
-            "wrong_feature_alert_list": (mean_wrong + cat_wrong)[:10],
-            "runs": runs,
-        }
-    )
+    wrong: list[dict[str, Any]] = []
+    first_test: dict[str, dict[str, int]] = {}
+    quality = 0
+    for kind in SHIFTS:
+        delays, kind_wrong, first, kind_quality = shift_runs(runs, kind, args.sensitivity)
+        wrong += kind_wrong
+        quality += kind_quality
+        first_test[kind] = first
+        result[f"{kind}_shift_delay_median"] = _median(delays)
+        result[f"{kind}_shift_delay_p90"] = _p90(delays)
+        result[f"{kind}_shift_missed"] = sum(d is None for d in delays)
+    result["first_test"] = first_test
+    result["wrong_feature_alerts"] = len(wrong)
+    result["wrong_feature_alert_list"] = wrong[:10]
+    result["same_feature_quality_alerts"] = quality
+    result["runs"] = runs
     result.update(cost(20_000 if args.quick else 100_000))
+    result["peer"] = peer(*((4, 100_000, 20) if args.quick else (20, 500_000, 40)))
+    result["references"] = references(*((20, 100_000) if args.quick else (120, 1_000_000)))
     result["settings"] = {
         "quick": args.quick,
         "sensitivity": args.sensitivity,
@@ -267,8 +484,9 @@ def main() -> None:
         "window": DriftMonitor().window,
         "step": DriftMonitor().step,
         "bins": 20,
-        "adwin_clock": 32,
         "mean_shift_sigma": 0.5,
+        "variance_shift_sigma": "1 -> 1.5",
+        "shape_shift": "n0 -> N(+-0.95, 0.3^2) mix",
         "category_shift": "c0=e 10% -> 30%",
         "max_delay_cap": MAX_DELAY,
     }

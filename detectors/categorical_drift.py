@@ -17,6 +17,7 @@ from detectors.sensitivity import (
     RECOVERY_ALPHA,
     SensitivityBudget,
     chi2_critical,
+    default_step,
 )
 from detectors.signals import SignalChange, SignalState
 
@@ -54,8 +55,10 @@ class CategoricalDrift(UnivariateDetector[str, list[SignalChange]]):
 
     Parameters
     ----------
-    sensitivity
-        Expected stationary values between false alerts of this signal.
+    sensitivity, n_signals
+        Expected stationary events between false alerts of the *model*, and the
+        signals sharing that budget (``1`` alone): as in
+        :class:`~detectors.numeric_drift.NumericDrift`.
     reference
         A :func:`~detectors.reference.categorical_reference` entry, or ``None`` to
         learn one from the first ``reference_size`` values.
@@ -76,11 +79,12 @@ class CategoricalDrift(UnivariateDetector[str, list[SignalChange]]):
     >>> for i, x in enumerate(stream):
     ...     for change in det.update(x):
     ...         print(i, change.state, change.detector, change.current["team"])
-    5149 drift chi2 0.212
+    5124 drift chi2 0.188
     """
 
     _settings = (
         "sensitivity",
+        "n_signals",
         "reference",
         "reference_size",
         "top_k",
@@ -92,21 +96,25 @@ class CategoricalDrift(UnivariateDetector[str, list[SignalChange]]):
     def __init__(
         self,
         sensitivity: float = DEFAULT_SENSITIVITY,
+        n_signals: int = 1,
         reference: dict[str, Any] | None = None,
         reference_size: int = 1000,
         top_k: int = 20,
         window: int = 250,
-        step: int = 50,
+        step: int | None = None,
         signal: str = "feature",
     ) -> None:
         self.sensitivity = sensitivity
+        self.n_signals = n_signals
         self.reference = reference
         self.reference_size = reference_size
         self.top_k = top_k
         self.window = window
-        self.step = step
+        check_positive("window", window, integer=True)
+        self.step = step = default_step(window) if step is None else step
         self.signal = signal
         check_positive("sensitivity", sensitivity)
+        check_positive("n_signals", n_signals, integer=True)
         check_positive("reference_size", reference_size, integer=True)
         check_positive("top_k", top_k, integer=True)
         check_positive("window", window, integer=True)
@@ -119,7 +127,8 @@ class CategoricalDrift(UnivariateDetector[str, list[SignalChange]]):
             raise SettingsError(
                 f"'reference' must be a categorical reference entry; got {reference!r}"
             )
-        budget = SensitivityBudget(sensitivity, n_signals=1, tests_per_signal=2)
+        budget = SensitivityBudget(sensitivity, n_signals=n_signals, tests_per_signal=2)
+        self.signal_sensitivity = budget.signal_sensitivity
         self._alpha = budget.window_alpha(step)
         self._blocks = window // step
         self._critical: dict[tuple[int, float], float] = {}

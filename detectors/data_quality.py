@@ -21,6 +21,7 @@ from detectors.sensitivity import (
     DEFAULT_SENSITIVITY,
     RECOVERY_ALPHA,
     SensitivityBudget,
+    default_step,
     rate_pvalue,
 )
 from detectors.signals import SignalChange, SignalState
@@ -114,8 +115,10 @@ class DataQualityDrift(UnivariateDetector[Status, list[SignalChange]]):
 
     Parameters
     ----------
-    sensitivity
-        Expected stationary events between false alerts of this signal.
+    sensitivity, n_signals
+        Expected stationary events between false alerts of the *model*, and the
+        signals sharing that budget (``1`` alone): as in
+        :class:`~detectors.numeric_drift.NumericDrift`.
     reference
         ``{"events", "missing", "out_of_range"}`` counts (a reference profile's
         feature entry works; ``invalid`` is added to ``out_of_range``), or ``None``
@@ -137,12 +140,13 @@ class DataQualityDrift(UnivariateDetector[Status, list[SignalChange]]):
     >>> for i, p in enumerate(rates):
     ...     for change in det.update("missing" if rng.random() < p else "ok"):
     ...         print(i, change.state, round(change.current["missing"], 3))
-    5149 drift 0.072
-    6399 recovered 0.016
+    5124 drift 0.068
+    6374 recovered 0.016
     """
 
     _settings = (
         "sensitivity",
+        "n_signals",
         "reference",
         "reference_size",
         "window",
@@ -154,21 +158,25 @@ class DataQualityDrift(UnivariateDetector[Status, list[SignalChange]]):
     def __init__(
         self,
         sensitivity: float = DEFAULT_SENSITIVITY,
+        n_signals: int = 1,
         reference: dict[str, Any] | None = None,
         reference_size: int = 1000,
         window: int = 250,
-        step: int = 50,
+        step: int | None = None,
         signal: str = "data_quality",
         range_from_reference: bool = False,
     ) -> None:
         self.sensitivity = sensitivity
+        self.n_signals = n_signals
         self.range_from_reference = range_from_reference
         self.reference = reference
         self.reference_size = reference_size
         self.window = window
-        self.step = step
+        check_positive("window", window, integer=True)
+        self.step = step = default_step(window) if step is None else step
         self.signal = signal
         check_positive("sensitivity", sensitivity)
+        check_positive("n_signals", n_signals, integer=True)
         check_positive("reference_size", reference_size, integer=True)
         check_positive("window", window, integer=True)
         check_positive("step", step, integer=True)
@@ -180,7 +188,8 @@ class DataQualityDrift(UnivariateDetector[Status, list[SignalChange]]):
             raise SettingsError(
                 f"'reference' must have 'events' and 'missing' counts; got {reference!r}"
             )
-        budget = SensitivityBudget(sensitivity, n_signals=1, tests_per_signal=2)
+        budget = SensitivityBudget(sensitivity, n_signals=n_signals, tests_per_signal=2)
+        self.signal_sensitivity = budget.signal_sensitivity
         self._alpha = budget.window_alpha(step)
         self.threshold = -math.log10(self._alpha)
         self._blocks = window // step

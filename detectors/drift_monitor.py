@@ -7,7 +7,7 @@ import math
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from detectors.base import BivariateDetector, check_positive
 from detectors.categorical_drift import CategoricalDrift
@@ -16,7 +16,7 @@ from detectors.errors import InvalidObservationError, SettingsError, SnapshotErr
 from detectors.numeric_drift import NumericDrift
 from detectors.prediction import ClassPrediction, Prediction, RegressionPrediction
 from detectors.reference import ReferenceProfile
-from detectors.sensitivity import DEFAULT_SENSITIVITY
+from detectors.sensitivity import DEFAULT_SENSITIVITY, default_step
 from detectors.signals import SignalChange, SignalState
 
 __all__ = ["DriftMonitor", "EventQuality", "default_step"]
@@ -50,16 +50,6 @@ class EventQuality:
 
 
 _CLEAN = EventQuality()
-
-
-def default_step(window: int) -> int:
-    """Events between windowed tests when not set: half the window (two tests per
-    window), or the whole window when it is odd or short.
-
-    >>> default_step(250), default_step(100), default_step(75)
-    (125, 50, 75)
-    """
-    return window // 2 if window % 2 == 0 and window >= 20 else window
 
 
 class _Slot:
@@ -112,12 +102,17 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
     enters drift and one ``"recovered"`` when it leaves.
 
     **False alarms.** ``sensitivity`` is the expected number of stationary events
-    between false alerts for the whole model. It is split evenly over ``2 F + 2``
-    signals (:class:`~detectors.sensitivity.SensitivityBudget`), where ``F`` is the
-    number of features known at the first event (configured, in the reference,
-    or in that event; at most ``max_features``); a feature first seen later takes
-    a share computed with the count at that time (earlier shares are not
-    revised).
+    between false alerts for the whole model, as for every detector here. It is
+    split evenly over ``2 F + 2`` signals (:class:`~detectors.sensitivity.SensitivityBudget`;
+    each detector gets ``sensitivity`` and ``n_signals = 2 F + 2``, and shows its
+    share as ``signal_sensitivity``), where ``F`` is the number of features known
+    at the first event (configured, in the reference, or in that event; at most
+    ``max_features``); a feature first seen later takes a share computed with the
+    count at that time (earlier shares are not revised). The guarantee, and what
+    it assumes, is in :mod:`detectors.sensitivity`.
+
+    **Alarms latch**: a signal in drift stays in drift (it is not re-armed and
+    raises no second ``drift``) until it recovers.
 
     **Reference.** A :meth:`ReferenceProfile.to_dict()
     <detectors.reference.ReferenceProfile.to_dict>` dict, or none: then every
@@ -151,13 +146,12 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         Features monitored at most (first seen first).
     window, step
         Window tests cover the last ``window`` values, every ``step`` events
-        (default: half the window, or all of it when odd).
+        (default :func:`~detectors.sensitivity.default_step`: half the window, or
+        all of it when odd; the same default as every detector).
     top_k
         Categories with their own bin, for learned categorical references.
     bins
         Quantile bins of learned numeric references.
-    clock
-        ADWIN checks for a cut every ``clock`` values.
 
     Examples
     --------
@@ -171,7 +165,7 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
     >>> for i in range(6000):
     ...     for change in monitor.update(*event(i)):
     ...         print(i, change.signal, change.state, change.detector)
-    4249 feature:age drift ks
+    4124 feature:age drift cusum_mean
     >>> monitor.drift_active, monitor.events_seen
     (True, 6000)
     >>> monitor.update({"age": 130, "plan": "gold"}, ClassPrediction("stay", 0.9))
@@ -190,8 +184,8 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         "step",
         "top_k",
         "bins",
-        "clock",
     )
+    _snapshot_version = 2
 
     def __init__(
         self,
@@ -204,7 +198,6 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         step: int | None = None,
         top_k: int = 20,
         bins: int = 20,
-        clock: int = 32,
     ) -> None:
         self.features = features
         self.sensitivity = sensitivity
@@ -215,9 +208,8 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         self.step = step = default_step(window) if step is None else step
         self.top_k = top_k
         self.bins = bins
-        self.clock = clock
         check_positive("sensitivity", sensitivity)
-        for name in ("reference_size", "max_features", "window", "step", "top_k", "bins", "clock"):
+        for name in ("reference_size", "max_features", "window", "step", "top_k", "bins"):
             check_positive(name, getattr(self, name), integer=True)
         if window % step:
             raise SettingsError(f"'window' must be a multiple of 'step'; got {window} and {step}")
@@ -460,22 +452,23 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         self._budget_features = min(self.max_features, len(typed) + len(extra))
         for name in typed[: self.max_features]:
             self._add_slot(name, self._kind_of(name, None), created=0)  # type: ignore[arg-type]
-        sens = self._signal_sensitivity()
+        sens, n_signals = self.sensitivity, self._n_signals()
         prof = self._profile
         if kind == "class":
             self._conf_det = NumericDrift(
                 sens,
+                n_signals=n_signals,
                 reference=prof.confidence if prof is not None else None,
                 reference_size=self.reference_size,
                 bins=self.bins,
                 window=self.window,
                 step=self.step,
-                clock=self.clock,
                 signal="confidence",
             )
             pref = prof.prediction if prof is not None else None
             self._pred_det = CategoricalDrift(
                 sens,
+                n_signals=n_signals,
                 reference=pref if pref and pref.get("type") == "categorical" else None,
                 reference_size=self.reference_size,
                 top_k=self.top_k,
@@ -487,18 +480,37 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
             pref = prof.prediction if prof is not None else None
             self._pred_det = NumericDrift(
                 sens,
+                n_signals=n_signals,
                 reference=pref if pref and pref.get("type") == "numeric" else None,
                 reference_size=self.reference_size,
                 bins=self.bins,
                 window=self.window,
                 step=self.step,
-                clock=self.clock,
                 signal="prediction",
             )
 
-    def _signal_sensitivity(self) -> float:
-        n_signals = 2 * max(self._budget_features, len(self._slots)) + 2
-        return float(self.sensitivity) * n_signals
+    def _n_signals(self) -> int:
+        """Signals sharing the budget, as counted now."""
+        return 2 * max(self._budget_features, len(self._slots)) + 2
+
+    @property
+    def signal_sensitivity(self) -> float:
+        """Expected stationary events between false alerts of one signal, for a
+        signal created now (``sensitivity`` times the number of signals)."""
+        return float(self.sensitivity) * self._n_signals()
+
+    @classmethod
+    def restore(cls, snapshot: dict[str, Any]) -> Self:
+        """As :meth:`Detector.restore`; also loads version-1 snapshots (whose
+        settings had ADWIN's ``clock``: dropped; their detectors migrate themselves)."""
+        if (
+            isinstance(snapshot, dict)
+            and snapshot.get("class") == cls.__qualname__
+            and snapshot.get("version") == 1
+        ):
+            settings = {k: v for k, v in snapshot["settings"].items() if k != "clock"}
+            snapshot = {**snapshot, "version": 2, "settings": settings}
+        return super().restore(snapshot)
 
     def _kind_of(self, name: str, value: object) -> str | None:
         cfg = (self.features or {}).get(name, {})
@@ -534,22 +546,23 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
             entry = self._profile.features.get(name)
             if entry is not None and entry.get("type") == kind:
                 ref = entry
-        sens = self._signal_sensitivity()
+        sens, n_signals = self.sensitivity, self._n_signals()
         drift: NumericDrift | CategoricalDrift
         if kind == "numeric":
             drift = NumericDrift(
                 sens,
+                n_signals=n_signals,
                 reference=ref,
                 reference_size=self.reference_size,
                 bins=self.bins,
                 window=self.window,
                 step=self.step,
-                clock=self.clock,
                 signal=f"feature:{name}",
             )
         else:
             drift = CategoricalDrift(
                 sens,
+                n_signals=n_signals,
                 reference=ref,
                 reference_size=self.reference_size,
                 top_k=self.top_k,
@@ -567,6 +580,7 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
             }
         dq = DataQualityDrift(
             sens,
+            n_signals=n_signals,
             reference=dq_ref,
             reference_size=self.reference_size,
             window=self.window,

@@ -2,77 +2,114 @@
 
 from __future__ import annotations
 
-import base64
+import logging
 import math
+from bisect import bisect_right
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
-from river._river_rust.drift import AdaptiveWindowing
+from scipy import special
 
 from detectors.base import UnivariateDetector, check_finite, check_positive
 from detectors.errors import SettingsError
 from detectors.hysteresis import DriftLatch
 from detectors.reference import numeric_reference
 from detectors.sensitivity import (
+    CUSUM_ALLOWANCE,
     DEFAULT_SENSITIVITY,
     RECOVERY_ALPHA,
+    REFERENCE_GROWTH,
     SensitivityBudget,
+    cusum_threshold,
+    default_step,
     ks_critical,
 )
 from detectors.signals import SignalChange, SignalState
 
 __all__ = ["NumericDrift"]
 
-# River's ADWIN defaults (river.drift.ADWIN), kept: they set how fine the
-# exponential histogram is and how soon after a start/cut a change can be found.
-_ADWIN_MAX_BUCKETS = 5
-_ADWIN_MIN_WINDOW = 5
-_ADWIN_GRACE = 10
+log = logging.getLogger(__name__)
+
+TESTS = 3
+"""Tests sharing a numeric signal's budget: mean CUSUM, scale CUSUM, windowed KS."""
+
+# CUSUM arithmetic runs on integers (scores times _SCALE): exact, so that update,
+# update_many and a restored detector give the same result bit for bit whatever the
+# chunking, although long chunks are summed by numpy and short ones by Python.
+_SCALE = 1 << 20
+_SMALL = 24  # chunks shorter than this run the CUSUMs in Python
+# A calm block joins a learned reference this many windows after it was tested.
+_LAG_WINDOWS = 4
+_BATCH = 8
+# Siegmund's approximation runs a few per cent anti-conservative on these bounded
+# scores (benchmarks/detector_quality.py): aim the CUSUMs at this part of their share.
+_CUSUM_MARGIN = 0.9
+_NAMES = ("cusum_mean", "cusum_mean", "cusum_scale", "cusum_scale")
+_NEVER = 1 << 62
 
 
 class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
-    """Level shifts and distribution changes of a numeric stream against a reference.
+    """Level, spread and shape changes of a numeric stream against a reference.
 
-    Two tests, each given half of the signal's false-alarm budget
-    (:mod:`detectors.sensitivity`):
+    Every value is mapped to its bin of the reference's quantile bins, and that
+    bin to a *score* (the normal score of the bin's mid-rank, standardised to mean
+    0 and variance 1 under the reference). Scores are scale-free and bounded:
+    outliers cannot trigger anything, any monotone transform of the feature gives
+    the same alerts. Three tests share the signal's budget
+    (:mod:`detectors.sensitivity`, ``tests_per_signal = 3``):
 
-    * **ADWIN** (River's Rust implementation) on each value's *reference mid-rank*
-      ``u`` - the reference CDF at the middle of the value's quantile bin, in
-      [0, 1]. Under no drift ``E[u] = 0.5`` whatever the feature's scale or tails;
-      a level shift moves it. ADWIN's bound assumes values in [0, 1], which ``u``
-      satisfies, and outliers cannot trigger it. ``delta = clock * alpha_event``.
-    * a **binned two-sample Kolmogorov-Smirnov** test of the last ``window`` values
-      against the reference, run every ``step`` values, on the reference's
-      quantile bins: ``sqrt(n m / (n + m)) * max |F_window - F_ref|`` over the bin
-      edges, against the DKW critical value at ``alpha_window = step *
-      alpha_event``. Tests run per window, not per value, to keep the hot path
-      cheap.
+    * **mean CUSUM**: a two-sided Page CUSUM on the scores, reference value
+      :data:`~detectors.sensitivity.CUSUM_ALLOWANCE` (tuned to half a standard
+      deviation), run on every value: level shifts;
+    * **scale CUSUM**: the same on the squared scores (standardised): spread
+      changes with the level unchanged;
+    * a **binned two-sample Kolmogorov-Smirnov** test of the last ``window``
+      values against the reference every ``step`` values:
+      ``sqrt(n m / (n + m)) * max |F_window - F_ref|`` over the bin edges against
+      the DKW critical value at ``alpha_window = step * alpha_event``: any other
+      change of shape, and the recovery criterion.
 
-    Edges (:class:`~detectors.hysteresis.DriftLatch`): ``"drift"`` when either test
-    fires; ``"recovered"`` after ``window / step`` consecutive checks with no ADWIN
-    cut and the KS statistic below its ``RECOVERY_ALPHA`` critical value. On
-    recovery ADWIN restarts, so the return to normal is not itself reported.
+    The CUSUM thresholds come from :func:`~detectors.sensitivity.cusum_threshold`,
+    which accounts for the reference being a sample of ``m`` values. A CUSUM fires
+    on the value that crosses its threshold (``events_seen`` of the change is that
+    value), so :meth:`update` reports it at once; :meth:`update_many` reports it at
+    the end of the chunk.
 
-    The reference is a :func:`~detectors.reference.numeric_reference` entry (from a
-    :class:`~detectors.reference.ReferenceProfile`); without one, the first
-    ``reference_size`` values become the reference and are not tested.
+    **Edges latch** (:class:`~detectors.hysteresis.DriftLatch`): ``"drift"`` when
+    any test fires; the signal then stays in drift, not re-armed, until
+    ``"recovered"``: ``window / step`` consecutive checks with no CUSUM alarm and
+    the KS statistic below its ``RECOVERY_ALPHA`` critical value. The CUSUMs
+    restart from zero after each alarm and on recovery.
+
+    **Reference.** A :func:`~detectors.reference.numeric_reference` entry (from a
+    :class:`~detectors.reference.ReferenceProfile`), used as given; without one,
+    the first ``reference_size`` values become the reference (not tested). A
+    learned reference keeps learning: calm blocks join its bin counts at least
+    ``4 * window`` values after they were tested, eight blocks at a time (never
+    while in drift, and a drift edge discards the blocks still waiting) until it
+    holds :data:`~detectors.sensitivity.REFERENCE_GROWTH` ``* reference_size``
+    values; the KS test follows every addition, the CUSUMs each time the count
+    doubles.
+    Memory stays bounded: counts per bin.
 
     Parameters
     ----------
     sensitivity
-        Expected stationary values between false alerts *of this signal*.
+        Expected stationary events between false alerts *of the model*.
+    n_signals
+        Signals sharing that budget; this signal's share is
+        :attr:`signal_sensitivity` ``= sensitivity * n_signals``. Alone, ``1``.
     reference
         A numeric reference entry, or ``None`` to learn one.
     reference_size
-        Values learned when ``reference`` is ``None``.
+        Values learned first when ``reference`` is ``None``.
     bins
         Quantile bins of a learned reference.
     window, step
         The KS test covers the last ``window`` values and runs every ``step``
-        values (``window`` must be a multiple of ``step``).
-    clock
-        ADWIN checks for a cut every ``clock`` values.
+        values (``window`` must be a multiple of ``step``; default
+        :func:`~detectors.sensitivity.default_step`, as everywhere).
     signal
         Signal name put on changes (SPEC §5), e.g. ``"feature:age"``.
 
@@ -81,60 +118,62 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
     >>> import random
     >>> rng = random.Random(1)
     >>> det = NumericDrift(reference_size=1000, signal="feature:age")
+    >>> det.signal_sensitivity
+    1000000.0
     >>> stream = [rng.gauss(40, 10) for _ in range(6000)] + [rng.gauss(45, 10) for _ in range(2000)]
     >>> stream += [rng.gauss(40, 10) for _ in range(3000)]
     >>> for i, x in enumerate(stream):
     ...     for change in det.update(x):
     ...         print(i, change.state, change.detector)
-    6149 drift ks
-    8449 recovered ks
+    6096 drift cusum_mean
+    8374 recovered ks
     """
 
     _settings = (
         "sensitivity",
+        "n_signals",
         "reference",
         "reference_size",
         "bins",
         "window",
         "step",
-        "clock",
         "signal",
     )
+    _snapshot_version = 2
 
     def __init__(
         self,
         sensitivity: float = DEFAULT_SENSITIVITY,
+        n_signals: int = 1,
         reference: dict[str, Any] | None = None,
         reference_size: int = 1000,
         bins: int = 20,
         window: int = 250,
-        step: int = 50,
-        clock: int = 32,
+        step: int | None = None,
         signal: str = "feature",
     ) -> None:
         self.sensitivity = sensitivity
+        self.n_signals = n_signals
         self.reference = reference
         self.reference_size = reference_size
         self.bins = bins
         self.window = window
-        self.step = step
-        self.clock = clock
+        check_positive("window", window, integer=True)
+        self.step = step = default_step(window) if step is None else step
         self.signal = signal
         check_positive("sensitivity", sensitivity)
+        check_positive("n_signals", n_signals, integer=True)
         check_positive("reference_size", reference_size, integer=True)
         check_positive("bins", bins, integer=True)
-        check_positive("window", window, integer=True)
         check_positive("step", step, integer=True)
-        check_positive("clock", clock, integer=True)
         if window % step:
             raise SettingsError(f"'window' must be a multiple of 'step'; got {window} and {step}")
         if reference is not None and (
             not isinstance(reference, dict) or reference.get("type") != "numeric"
         ):
             raise SettingsError(f"'reference' must be a numeric reference entry; got {reference!r}")
-        budget = SensitivityBudget(sensitivity, n_signals=1, tests_per_signal=2)
-        self._delta = budget.adwin_delta(clock)
-        self.ks_threshold = ks_critical(budget.window_alpha(step))
+        self._budget = SensitivityBudget(sensitivity, n_signals=n_signals, tests_per_signal=TESTS)
+        self.ks_threshold = ks_critical(self._budget.window_alpha(step))
         self.recovery_threshold = ks_critical(RECOVERY_ALPHA)
         self._blocks = window // step
         self._reset()
@@ -142,7 +181,12 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
     @classmethod
     def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
         yield {"reference_size": 1000}
-        yield {"reference_size": 200, "bins": 8, "window": 100, "step": 25, "clock": 8}
+        yield {"reference_size": 200, "bins": 8, "window": 100, "step": 25, "n_signals": 4}
+
+    @property
+    def signal_sensitivity(self) -> float:
+        """Expected stationary values between false alerts of this signal (its share)."""
+        return self._budget.signal_sensitivity
 
     # -- state ---------------------------------------------------------------
     def _reset(self) -> None:
@@ -154,58 +198,95 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
         self._filled = 0
         self._ks = 0.0
         self._latch = DriftLatch(self._blocks)
-        self._adwin = self._new_adwin()
+        # Mean up, mean down, scale up, scale down (times _SCALE).
+        self._cusum = np.zeros(4, dtype=np.int64)
+        self._fired = False  # a CUSUM fired since the last KS check
+        self._delay: list[np.ndarray] = []  # calm blocks' bin counts waiting to join
+        self._score_counts: list[int] | None = None
         if self.reference is not None:
             self._use_reference(self.reference)
 
-    def _new_adwin(self) -> AdaptiveWindowing:
-        return AdaptiveWindowing(
-            delta=self._delta,
-            clock=self.clock,
-            max_buckets=_ADWIN_MAX_BUCKETS,
-            min_window_length=_ADWIN_MIN_WINDOW,
-            grace_period=_ADWIN_GRACE,
-        )
-
-    def _use_reference(self, ref: dict[str, Any]) -> None:
+    def _use_reference(self, ref: dict[str, Any], score_counts: list[int] | None = None) -> None:
         self._ref = ref
-        counts = np.asarray(ref["counts"], dtype=float)
-        n = max(1.0, float(counts.sum()))
-        probs = counts / n
-        cdf = np.cumsum(probs)
         self._edges = np.asarray(ref["edges"], dtype=float)
-        self._ref_cdf = cdf[:-1]
-        self._ref_probs = probs
-        # Mid-rank of each bin: the reference CDF halfway through the bin.
-        self._u_table = cdf - probs / 2.0
-        self._k = len(counts)
-        # Window counts below each edge, and what the reference expects there.
+        self._edge_list = [float(e) for e in ref["edges"]]
+        self._k = len(ref["counts"])
+        self._counts = np.asarray(ref["counts"], dtype=np.int64)
+        self._m = int(self._counts.sum())
+        # Window counts below each edge, per block (a ring over the window).
         self._ring = np.zeros((self._blocks, self._k - 1), dtype=np.int64)
         self._below = np.zeros(self._k - 1, dtype=np.int64)
+        self._refresh_ks()
+        self._refresh_scores(list(ref["counts"]) if score_counts is None else score_counts)
+
+    def _refresh_ks(self) -> None:
+        """KS reference CDF and scale from the current bin counts."""
+        n = max(1.0, float(self._counts.sum()))
+        probs = self._counts / n
+        self._ref_cdf = np.cumsum(probs)[:-1]
         self._expected = self.window * self._ref_cdf
         self._inv_window = 1.0 / self.window
         # sqrt(n m / (n + m)) / n: turns a count difference into the two-sample KS scale.
         self._ks_scale = math.sqrt(self.window * n / (self.window + n)) / self.window
 
+    def _refresh_scores(self, counts: list[int]) -> None:
+        """CUSUM score tables and thresholds from the bin counts ``counts``."""
+        self._score_counts = [int(c) for c in counts]
+        c = np.asarray(counts, dtype=float)
+        m = max(1.0, float(c.sum()))
+        p = c / m
+        # Mid-rank of each bin (the reference CDF halfway through it), as a normal score.
+        u = np.clip(np.cumsum(p) - p / 2.0, 1e-6, 1.0 - 1e-6)
+        z = special.ndtri(u)
+        tables: list[list[int]] = []
+        limits: list[int] = []
+        self._score_probs = p
+        self._scores: list[np.ndarray | None] = []
+        for raw in (z, z * z):
+            s = raw - float((p * raw).sum())
+            sd = math.sqrt(float((p * s * s).sum()))
+            if sd < 1e-9 or (p > 0).sum() < 2:  # a constant score cannot drift
+                self._scores.append(None)
+                tables += [[-1] * len(p)] * 2  # always falls back to 0: never fires
+                limits += [_NEVER] * 2
+                continue
+            s = s / sd
+            self._scores.append(s)
+            h = cusum_threshold(_CUSUM_MARGIN * self._budget.alpha_event, s, p, m)
+            k = round(CUSUM_ALLOWANCE * _SCALE)
+            scaled = np.rint(s * _SCALE).astype(np.int64)
+            tables += [(scaled - k).tolist(), (-scaled - k).tolist()]
+            limits += [round(h * _SCALE)] * 2
+        self._tables = tables
+        self._matrix = np.asarray(tables, dtype=np.int64)  # 4 x bins
+        self._limits = limits
+        self._limit_col = np.asarray(limits, dtype=np.int64)[:, None]
+        self.cusum_thresholds = (limits[0] / _SCALE, limits[2] / _SCALE)
+
     def _state(self) -> dict[str, Any]:
         return {
             "seen": self._seen,
             "learn": None if self._learn is None else list(self._learn),
-            "learned": self._ref if self.reference is None else None,
+            "learned": self.learned_reference if self.reference is None else None,
+            "score_counts": self._score_counts,
             "pending": list(self._pending),
             "ring": self._ring.tolist() if self._ref is not None else None,
             "pos": self._pos,
             "filled": self._filled,
             "ks": self._ks,
             "latch": self._latch.state(),
-            "adwin": base64.b64encode(self._adwin.__getstate__()).decode("ascii"),
+            "cusum": self._cusum.tolist(),
+            "fired": self._fired,
+            "delay": [b.tolist() for b in self._delay],
         }
 
     def _load_state(self, state: dict[str, Any]) -> None:
         self._seen = int(state["seen"])
         self._learn = None if state["learn"] is None else [float(v) for v in state["learn"]]
         if state["learned"] is not None:
-            self._use_reference(state["learned"])
+            self._use_reference(state["learned"], state["score_counts"])
+        elif self._ref is not None and state["score_counts"] is not None:
+            self._refresh_scores(state["score_counts"])
         if state["ring"] is not None:
             ring = np.asarray(state["ring"], dtype=np.int64)
             self._ring = ring.reshape(self._blocks, self._k - 1)
@@ -215,7 +296,25 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
         self._filled = int(state["filled"])
         self._ks = float(state["ks"])
         self._latch.load(state["latch"])
-        self._adwin.__setstate__(base64.b64decode(state["adwin"]))
+        self._cusum = np.asarray(state["cusum"], dtype=np.int64)
+        self._fired = bool(state["fired"])
+        self._delay = [np.asarray(b, dtype=np.int64) for b in state["delay"]]
+
+    @classmethod
+    def restore(cls, snapshot: dict[str, Any]) -> Self:
+        """As :meth:`Detector.restore`; also loads version-1 snapshots (ADWIN + KS).
+
+        A version-1 snapshot keeps its reference, KS window, latch and settings
+        (its ``sensitivity`` was this signal's share: ``n_signals=1`` keeps that
+        meaning); ADWIN's state is dropped and the CUSUMs start from zero (logged).
+        """
+        if (
+            isinstance(snapshot, dict)
+            and snapshot.get("class") == cls.__qualname__
+            and snapshot.get("version") == 1
+        ):
+            snapshot = _migrate_v1(snapshot)
+        return super().restore(snapshot)
 
     # -- results -------------------------------------------------------------
     @property
@@ -233,9 +332,17 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
         return self._ks
 
     @property
+    def reference_values(self) -> int:
+        """Values the reference in use rests on (grows while a learned one keeps learning)."""
+        return 0 if self._ref is None else int(self._counts.sum())
+
+    @property
     def learned_reference(self) -> dict[str, Any] | None:
-        """The reference in use (given or learned), ``None`` while still learning."""
-        return self._ref
+        """The reference in use (given, or learned with the counts it has now), ``None``
+        while still learning."""
+        if self._ref is None or self.reference is not None:
+            return self._ref
+        return dict(self._ref, counts=self._counts.tolist(), n=int(self._counts.sum()))
 
     def states(self) -> list[SignalState]:
         """The current KS reading of this signal."""
@@ -267,6 +374,7 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
         changes: list[SignalChange] = []
         i = 0
         n = len(values)
+        start = self._seen
         self._seen += n
         if self._learn is not None:
             i = self.reference_size - len(self._learn)
@@ -277,26 +385,124 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
             self._learn = None
         pending = self._pending
         step = self.step
+        edges = self._edges
         while i < n:
-            take = step - len(pending)
-            pending.extend(values[i : i + take])
-            i += take
-            if len(pending) == step:
-                change = self._block(pending, self._seen - (n - min(i, n)))
-                pending.clear()
+            arr = None
+            if not pending and n - i >= step:  # a whole block (the monitor's case)
+                seg = values[i : i + step]
+                arr = edges.searchsorted(np.fromiter(seg, float, step), side="right")
+            else:
+                seg = values[i : i + step - len(pending)]
+                pending.extend(seg)
+            if self._k > 1:
+                self._run_cusums(seg, arr, start + i, changes)
+            i += len(seg)
+            if arr is not None or len(pending) == step:
+                if arr is None:
+                    arr = edges.searchsorted(np.fromiter(pending, float, step), side="right")
+                    pending.clear()
+                change = self._block(arr, start + i)
                 if change is not None:
                     changes.append(change)
         return changes
 
-    def _block(self, block: list[float], seen: int) -> SignalChange | None:
-        idx = self._edges.searchsorted(np.fromiter(block, float, len(block)), side="right")
+    def _run_cusums(
+        self, seg: Sequence[float], arr: np.ndarray | None, before: int, out: list[SignalChange]
+    ) -> None:
+        """Run the four CUSUMs over ``seg`` (values ``before + 1, ...``; ``arr``: their
+        bins, if known), appending edges."""
+        if arr is None and len(seg) < _SMALL:
+            edges = self._edge_list
+            idx = [bisect_right(edges, v) for v in seg]
+            fire = self._cusums_python(idx)
+            while fire is not None:
+                at, which, value = fire
+                self._alarm(which, value, before + at + 1, out)
+                idx = idx[at + 1 :]
+                before += at + 1
+                fire = self._cusums_python(idx)
+            return
+        if arr is None:
+            arr = self._edges.searchsorted(np.asarray(seg, dtype=float), side="right")
+        fire = self._cusums_numpy(arr)
+        while fire is not None:
+            at, which, value = fire
+            self._alarm(which, value, before + at + 1, out)
+            arr = arr[at + 1 :]
+            before += at + 1
+            fire = self._cusums_numpy(arr) if len(arr) else None
+
+    def _cusums_python(self, idx: list[int]) -> tuple[int, int, int] | None:
+        """As :meth:`_cusums_numpy`, one value at a time (cheaper for a few values)."""
+        best: tuple[int, int, int] | None = None
+        ends = [0, 0, 0, 0]
+        start = self._cusum.tolist()
+        for which, table in enumerate(self._tables):
+            s = start[which]
+            h = self._limits[which]
+            for j, b in enumerate(idx):
+                s += table[b]
+                if s < 0:
+                    s = 0
+                elif s > h:
+                    if best is None or j < best[0]:
+                        best = (j, which, s)
+                    break
+            ends[which] = s
+        if best is None:
+            self._cusum = np.asarray(ends, dtype=np.int64)
+        return best
+
+    def _cusums_numpy(self, arr: np.ndarray) -> tuple[int, int, int] | None:
+        """Advance every CUSUM over bin indices ``arr``; or return the first crossing
+        ``(index, which, value)`` (the CUSUMs restart after it, so it is all that matters).
+
+        ``S_t = max(0, S_{t-1} + y_t)`` is ``C_t - min(0, min_{s <= t} C_s)`` with ``C``
+        the running sum from ``S_0``: exact in integers, so equal to the loop.
+        """
+        c = self._matrix.take(arr, axis=1)
+        c[:, 0] += self._cusum
+        np.cumsum(c, axis=1, out=c)
+        low = np.minimum.accumulate(c, axis=1)
+        np.minimum(low, 0, out=low)
+        c -= low
+        over = c > self._limit_col
+        if not over.any():
+            self._cusum = c[:, -1].copy()
+            return None
+        first = np.where(over.any(axis=1), over.argmax(axis=1), len(arr))
+        which = int(first.argmin())  # the earliest; the lowest index on a tie
+        at = int(first[which])
+        return at, which, int(c[which, at])
+
+    def _alarm(self, which: int, value: int, seen: int, out: list[SignalChange]) -> None:
+        """CUSUM ``which`` crossed at value ``seen``: restart them all, maybe raise an edge."""
+        self._cusum = np.zeros(4, dtype=np.int64)
+        self._fired = True
+        self._delay.clear()
+        if self._latch.observe(True, False) == "drift":
+            scores = self._scores[which // 2]
+            current = 0.0
+            if scores is not None and self._filled:
+                counts = np.diff(np.r_[0, self._below, self._filled * self.step])
+                current = round(float(counts @ scores) / (self._filled * self.step), 4)
+            out.append(
+                SignalChange(
+                    self.signal,
+                    _NAMES[which],
+                    "drift",
+                    seen,
+                    statistic=value / _SCALE,
+                    threshold=self._limits[which] / _SCALE,
+                    reference=0.0,
+                    current=current,
+                )
+            )
+
+    def _block(self, idx: np.ndarray, seen: int) -> SignalChange | None:
         # Cumulative counts below each edge: the block's contribution to the window CDF.
-        below = np.bincount(idx, minlength=self._k).cumsum()[:-1]
-        upd = self._adwin.update
-        cut = False
-        for u in self._u_table.take(idx).tolist():
-            if upd(u):
-                cut = True
+        bins = np.bincount(idx, minlength=self._k)
+        below = bins.cumsum()[:-1]
         ring = self._ring
         pos = self._pos
         # Integer counts keep the sliding window exact, so a restored detector
@@ -313,33 +519,17 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
             if self._k > 1:
                 self._ks = float(np.abs(self._below - self._expected).max()) * self._ks_scale
                 ks_fired = self._ks > self.ks_threshold
-            calm = not cut and self._ks < self.recovery_threshold
-        edge = self._latch.observe(ks_fired or cut, calm)
-        if edge is None:
-            return None
+            calm = not self._fired and self._ks < self.recovery_threshold
+        fired = ks_fired or self._fired
+        self._fired = False
+        edge = self._latch.observe(fired, calm)
         if edge == "recovered":
-            # The stream looks like the reference again; without a fresh window
-            # ADWIN would report the return itself as a new change.
-            self._adwin = self._new_adwin()
-        if edge == "drift" and not ks_fired:
-            width = max(2.0, self._adwin.get_width())
-            level = self._adwin.get_total() / width
-            # ADWIN's own Bernstein bound (Bifet & Gavaldà 2007, as in River) for a
-            # window of this width against the reference level 0.5, so the reported
-            # statistic and threshold are on the same scale.
-            log_term = math.log(2.0 * math.log(width) / self._delta)
-            var = self._adwin.get_variance()
-            eps = math.sqrt(2.0 * var * log_term / width) + 2.0 / 3.0 * log_term / width
-            return SignalChange(
-                self.signal,
-                "adwin",
-                edge,
-                seen,
-                statistic=abs(level - 0.5),
-                threshold=eps,
-                reference=0.5,
-                current=round(level, 4),
-            )
+            # A fresh start: what the CUSUMs summed during the drift is not evidence now.
+            self._cusum = np.zeros(4, dtype=np.int64)
+        if self.reference is None:
+            self._learn_more(bins, fired)
+        if edge is None or (edge == "drift" and not ks_fired):
+            return None
         return SignalChange(
             self.signal,
             "ks",
@@ -350,3 +540,56 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
             reference=[round(float(p), 4) for p in self._ref_cdf],
             current=[round(float(c) * self._inv_window, 4) for c in self._below],
         )
+
+    def _learn_more(self, bins: np.ndarray, fired: bool) -> None:
+        """A learned reference takes in calm blocks, ``_LAG_WINDOWS`` windows late
+        (``_BATCH`` blocks at a time, to refresh the tests less often)."""
+        if self._latch.drifting or fired:
+            self._delay.clear()
+            return
+        cap = REFERENCE_GROWTH * self.reference_size
+        if self._m >= cap:
+            return
+        self._delay.append(bins)
+        if len(self._delay) < _LAG_WINDOWS * self._blocks + _BATCH:
+            return
+        for _ in range(_BATCH):
+            if self._m >= cap:
+                break
+            block = self._delay.pop(0)
+            self._counts += block
+            self._m += int(block.sum())
+        self._refresh_ks()
+        # The CUSUMs follow when the reference has doubled since their tables (or is full).
+        if self._score_counts is not None and (
+            self._m >= 2 * sum(self._score_counts) or self._m >= cap
+        ):
+            self._refresh_scores(self._counts.tolist())
+
+
+def _migrate_v1(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """A version-1 (ADWIN + KS) snapshot as version 2: see :meth:`NumericDrift.restore`."""
+    settings = {k: v for k, v in snapshot["settings"].items() if k != "clock"}
+    old = snapshot["state"]
+    ref = old["learned"] if old["learned"] is not None else settings.get("reference")
+    counts = None if ref is None or old["learn"] is not None else list(ref["counts"])
+    state = {
+        "seen": old["seen"],
+        "learn": old["learn"],
+        "learned": old["learned"],
+        "score_counts": counts,
+        "pending": old["pending"],
+        "ring": old["ring"],
+        "pos": old["pos"],
+        "filled": old["filled"],
+        "ks": old["ks"],
+        "latch": old["latch"],
+        "cusum": [0, 0, 0, 0],
+        "fired": False,
+        "delay": [],
+    }
+    log.info(
+        "%s: version-1 NumericDrift snapshot migrated: ADWIN state dropped, CUSUMs start at 0",
+        settings.get("signal"),
+    )
+    return {**snapshot, "version": 2, "settings": settings, "state": state}

@@ -1,45 +1,98 @@
 """Fleet-wide false-alarm control: one number per model sets every drift threshold.
 
 **Sensitivity** is the expected number of events a *stationary* model streams
-between two false drift alerts (default 1,000,000). Each model's budget is a
-false-alarm *rate* ``1 / sensitivity`` per event, split Bonferroni-style:
+between two false drift alerts (default 1,000,000). It means the same everywhere:
+the budget of one *model*. Each detector takes that figure and ``n_signals``, the
+number of signals sharing it; its own share, ``signal_sensitivity = sensitivity *
+n_signals`` expected events between false alerts of one signal, is derived (and
+shown by :attr:`SensitivityBudget.signal_sensitivity` and each detector's
+``signal_sensitivity``). A detector used alone, with ``n_signals=1``, is a model of
+one signal. The budget is a false-alarm *rate* ``1 / sensitivity`` per event, split
+Bonferroni-style:
 
 1. over the model's ``S`` signals (``feature:<name>``, ``data_quality:<name>``,
-   ``confidence``, ``prediction``): a signal may raise a false alert at most once
-   every ``sensitivity * S`` events; that product is the ``sensitivity`` handed to
-   each detector;
-2. inside a detector, over its ``T`` tests (two for every detector here, e.g.
-   ADWIN + windowed KS): each test's per-event false-alarm probability is
-   ``alpha_event = 1 / (signal_sensitivity * T)``.
+   ``confidence``, ``prediction``);
+2. inside a detector, over its ``T`` tests (``tests_per_signal``): three for a
+   numeric signal (mean CUSUM, scale CUSUM, windowed KS), two for the others: each
+   test's per-event false-alarm rate is ``alpha_event = 1 / (S * sensitivity * T)``.
 
 Rates add under the union bound, so the whole model stays below ``1/sensitivity``
 per event. Each test turns ``alpha_event`` into its own threshold:
 
 * a **windowed test** run once every ``step`` events may fire with probability
   ``alpha_window = step * alpha_event`` per run (union bound over time: the
-  windows overlap, so the real rate is lower);
-* **ADWIN** [Bifet & Gavaldà 2007, Theorem 3.1] bounds the probability of a false
-  cut per check by its ``delta``; River checks once every ``clock`` values, so
-  ``delta = clock * alpha_event``.
+  windows overlap, so the real rate is lower). The numeric KS test uses the
+  two-sample form (``n_eff = n m / (n + m)`` for a reference of ``m`` values), the
+  categorical chi-squared test the two-sample statistic, the rate tests the exact
+  conditional binomial test: each is valid with the reference a sample.
+* a two-sided **CUSUM** (Page 1954) on scores that have mean 0 and variance 1
+  under the reference: :func:`cusum_threshold` picks the threshold ``h`` from
+  Siegmund's (1985) approximation of the average run length, generalised to the
+  scores' own (bounded, possibly skewed) distribution through the root
+  ``theta`` of ``E exp(theta (s - k)) = 1``.
 
-The critical values below are the tail bounds each test uses.
+**What is random, what is conditioned on.** The stream is assumed stationary
+and its values independent; the reference is an independent sample of ``m``
+values from the same distribution (a profile built from history, or the first
+values of the stream). A test that took the reference for the truth would
+keep its rate only *on average over references*, and a reference that happens
+to sit far from the truth would raise the rate for as long as it is used (for a
+CUSUM at ``1e-8`` per event, a mean off by ``2.6 / sqrt(m)`` standard deviations,
+one reference in a hundred, multiplies the rate by ~500 at ``m = 1000``). So:
+
+* the windowed tests use two-sample forms (their rate holds averaged over the
+  reference draw);
+* the CUSUM threshold accounts for the reference's error explicitly: given the
+  reference's size ``m``, the live scores have mean ``eps ~ N(0, 1/m)`` and
+  variance ``v ~ N(1, (kurtosis - 1)/m)`` (the reference's estimation error of the
+  scores' standardisation); :func:`cusum_threshold` picks the smallest ``h`` for
+  which the rate *averaged over that reference error* is at most the test's share
+  **and** the rate of the 1 % worst references is at most 1.5 times it;
+* a *learned* reference keeps learning: its bin edges are fixed by its first
+  ``reference_size`` values, but calm data (a whole window after it was tested,
+  never while a signal is in drift) keeps adding to its bin counts until it holds
+  ``REFERENCE_GROWTH`` times as many values. ``m`` grows, the thresholds fall to
+  their ``m -> infinity`` values and the spread of the rate across references
+  shrinks (the rate of an unlucky reference is bounded per ``m``, see above).
+
+The guarantee is thus about the probability law of (reference, stream): for a
+fixed model, the expected number of false alerts per stationary event, averaged
+over the reference the model happened to get, is at most ``1/sensitivity``, and
+the per-test rate given the reference is at most 1.5 times its share for 99 % of
+references (CUSUM tests; the windowed tests only on average). The approximations
+(Siegmund's average run length, DKW for KS, the normal approximation of the
+reference error) are checked by simulation in ``tests/detectors`` and
+``benchmarks/detector_quality.py``. Dependent values (autocorrelated streams)
+break the guarantee: a seasonal stream is a drifting one here.
+
+**Alarms latch.** A signal that fires enters drift and stays there: it is not
+re-armed (unlike River's detectors, which report every new cut) until it has
+*recovered*, one whole window of fresh data later looking like the reference
+again (:class:`~detectors.hysteresis.DriftLatch`). One false alarm thus costs one
+``drift`` and one ``recovered`` edge, never a burst.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
-from scipy import special
+import numpy as np
+from scipy import optimize, special
 
 from detectors.base import check_positive
 from detectors.errors import SettingsError
 
 __all__ = [
+    "CUSUM_ALLOWANCE",
     "DEFAULT_SENSITIVITY",
     "RECOVERY_ALPHA",
+    "REFERENCE_GROWTH",
     "SensitivityBudget",
     "chi2_critical",
+    "cusum_threshold",
+    "default_step",
     "ks_critical",
     "rate_pvalue",
 ]
@@ -51,6 +104,31 @@ RECOVERY_ALPHA = 0.01
 """A drifting signal counts a window as calm when that window would pass its test
 at this level: far looser than the alarm level, so that a signal near its threshold
 does not flap between drift and recovered (hysteresis)."""
+
+REFERENCE_GROWTH = 50
+"""A learned numeric reference keeps adding calm data to its bin counts until it
+holds this many times ``reference_size`` values (bounded: the counts are a fixed
+number of bins)."""
+
+CUSUM_ALLOWANCE = 0.25
+"""Reference value ``k`` of the CUSUM tests, in standard deviations of their
+scores: Page's CUSUM with ``k = d / 2`` is the quickest detector of a shift of
+``d`` (Lorden 1971), here tuned to half a standard deviation."""
+
+# Worst-reference control: the rate given the reference may exceed the share by
+# this factor for at most WORST_SHARE of references (CUSUM tests).
+WORST_FACTOR = 1.5
+WORST_SHARE = 0.01
+
+
+def default_step(window: int) -> int:
+    """Events between windowed tests when not set, the same for every detector: half
+    the window (two tests per window), or the whole window when it is odd or short.
+
+    >>> default_step(250), default_step(100), default_step(75)
+    (125, 50, 75)
+    """
+    return window // 2 if window % 2 == 0 and window >= 20 else window
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,14 +147,12 @@ class SensitivityBudget:
     Examples
     --------
     >>> budget = SensitivityBudget(1_000_000, n_signals=48)
-    >>> budget.signal_sensitivity
+    >>> budget.signal_sensitivity  # expected events between false alerts of one signal
     48000000.0
     >>> budget.alpha_event  # per test, per event
     1.0416666666666667e-08
     >>> round(budget.window_alpha(step=50), 10)  # a windowed test run every 50 events
     5.208e-07
-    >>> round(budget.adwin_delta(clock=32), 9)
-    3.33e-07
     """
 
     sensitivity: float = DEFAULT_SENSITIVITY
@@ -102,9 +178,102 @@ class SensitivityBudget:
         """Significance level of a windowed test run once every ``step`` events."""
         return min(0.5, step * self.alpha_event)
 
-    def adwin_delta(self, clock: int) -> float:
-        """ADWIN ``delta`` for a detector that checks for a cut every ``clock`` values."""
-        return min(0.5, clock * self.alpha_event)
+
+def cusum_threshold(
+    alpha: float,
+    scores: np.ndarray,
+    probs: np.ndarray,
+    m: float,
+    k: float = CUSUM_ALLOWANCE,
+) -> float:
+    """Threshold ``h`` of a two-sided CUSUM whose false-alarm rate per event is ``alpha``.
+
+    The CUSUM runs ``S+ = max(0, S+ + s - k)`` and ``S- = max(0, S- - s - k)`` on
+    scores ``s`` that take the value ``scores[i]`` with probability ``probs[i]``
+    under the reference (mean 0, variance 1), and fires when either exceeds ``h``.
+
+    One side's average run length to a false alarm, for increments of mean ``-mu``
+    (``mu > 0``) and variance ``v``, is Siegmund's (1985) approximation
+    ``(exp(theta b) - theta b - 1) / (theta mu)`` with ``b = h + 1.166 sqrt(v)``,
+    where ``theta`` solves ``E exp(theta (s - k)) = 1`` (``2 mu / v`` for normal
+    scores; the bounded, possibly skewed scores here get their own, through the
+    ratio of the exact root to the normal one). The reference is a sample of ``m``:
+    the live mean and variance of ``s`` are ``eps ~ N(0, 1/m)`` and ``v ~ N(1,
+    (kurtosis - 1) / m)`` off. ``h`` is the smallest value with (a) the rate
+    averaged over that error at most ``alpha`` and (b) the rate at the 99th
+    percentile of it at most 1.5 ``alpha``. Results are cached (rounded
+    conservatively: the skew ratio down, the kurtosis up).
+
+    >>> s = np.array([-1.0, 1.0]); p = np.array([0.5, 0.5])
+    >>> h_big, h_small = cusum_threshold(1e-6, s, p, 1e9), cusum_threshold(1e-6, s, p, 1000)
+    >>> 10 < h_big < h_small
+    True
+    """
+    scores = np.asarray(scores, dtype=float)
+    probs = np.asarray(probs, dtype=float)
+    ratios = []
+    for sign in (1.0, -1.0):
+        theta = _adjustment_coefficient(sign * scores - k, probs)
+        # A side that cannot move up (no score above k) never fires: ratio infinite.
+        ratios.append(math.inf if theta is None else math.floor(theta / (2 * k) * 100) / 100)
+    kurt = float((probs * scores**4).sum())
+    kurt = math.ceil(max(kurt, 1.0) * 10) / 10
+    return _threshold(float(alpha), ratios[0], ratios[1], kurt, float(m), float(k))
+
+
+def _adjustment_coefficient(y: np.ndarray, probs: np.ndarray) -> float | None:
+    """The root ``theta > 0`` of ``sum p exp(theta y) = 1`` (``E y < 0``)."""
+    keep = probs > 0
+    y, probs = y[keep], probs[keep]
+    if not (y > 0).any():
+        return None
+
+    def f(t: float) -> float:
+        return float(np.log((probs * np.exp(t * y - t * y.max())).sum()) + t * y.max())
+
+    hi = 1.0
+    while f(hi) <= 0:
+        hi *= 2.0
+    return float(optimize.brentq(f, 1e-9, hi, xtol=1e-10))
+
+
+_GRID = 64
+# Midpoint quantiles of N(0, 1): a deterministic sample for the reference's error.
+_Q = special.ndtri((np.arange(_GRID) + 0.5) / _GRID)
+
+
+@functools.lru_cache(maxsize=512)
+def _threshold(alpha: float, c_up: float, c_down: float, kurt: float, m: float, k: float) -> float:
+    eps = (_Q / math.sqrt(m))[:, None]
+    v = np.maximum(0.25, 1.0 + _Q[None, :] * math.sqrt(max(kurt - 1.0, 0.0) / m))
+
+    def rates(h: float) -> np.ndarray:
+        total = np.zeros((_GRID, _GRID))
+        for c, e in ((c_up, eps), (c_down, -eps)):
+            if math.isinf(c):
+                continue
+            mu = np.maximum(k - e, 1e-3)  # drift of the increments towards 0
+            theta = c * 2.0 * mu / v
+            b = h + 1.166 * np.sqrt(v)
+            tb = np.minimum(theta * b, 700.0)
+            arl = (np.expm1(tb) - tb) / (theta * mu)
+            total += 1.0 / np.maximum(arl, 1.0)
+        return total.ravel()
+
+    def excess(h: float) -> float:
+        r = rates(h)
+        mean_ok = math.log(r.mean() / alpha)
+        worst_ok = math.log(np.quantile(r, 1.0 - WORST_SHARE) / (WORST_FACTOR * alpha))
+        return max(mean_ok, worst_ok)
+
+    hi = 10.0
+    while excess(hi) > 0:
+        hi *= 2.0
+        if hi > 1e6:
+            return hi
+    if excess(1e-3) <= 0:
+        return 1e-3
+    return float(optimize.brentq(excess, 1e-3, hi, xtol=1e-6))
 
 
 def ks_critical(alpha: float) -> float:

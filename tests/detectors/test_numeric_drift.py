@@ -1,4 +1,7 @@
+import json
+import pickle
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -45,12 +48,21 @@ def test_recovery_is_emitted_once_after_the_shift_ends() -> None:
     assert 5000 + det.window < changes[1][0] <= 5000 + 3 * det.window
 
 
-def test_variance_change_is_found_by_the_distribution_test() -> None:
+def test_variance_change_is_found_by_the_scale_test() -> None:
     rng = np.random.default_rng(5)
     det = NumericDrift()
     values = np.r_[rng.normal(0, 1, 3000), rng.normal(0, 2.5, 1000)].tolist()
     changes = _run(det, values)
-    assert changes[0][1:] == ("drift", "ks") and changes[0][0] - 3000 <= 300
+    assert changes[0][1:] == ("drift", "cusum_scale") and changes[0][0] - 3000 <= 100
+
+
+def test_shape_change_with_same_mean_and_spread_is_found_by_the_ks_test() -> None:
+    # N(0, 1) -> an even mix of N(-0.95, 0.3) and N(0.95, 0.3): mean 0, variance ~1.
+    rng = np.random.default_rng(6)
+    det = NumericDrift()
+    after = rng.normal(0, 0.3, 2000) + rng.choice([-0.95, 0.95], 2000)
+    changes = _run(det, np.r_[rng.normal(0, 1, 3000), after].tolist())
+    assert changes and changes[0][1:] == ("drift", "ks"), changes
 
 
 def test_scale_and_outliers_do_not_matter() -> None:
@@ -91,3 +103,114 @@ def test_states_report_statistic_and_threshold() -> None:
 def test_bad_settings_are_refused(kwargs: dict) -> None:
     with pytest.raises(SettingsError):
         NumericDrift(**kwargs)
+
+
+# -- issue 17: budget per model, reference error, snapshots of version 1 ----------
+
+V1 = Path(__file__).parent / "data" / "drift_snapshots_v1.json"
+
+
+def test_sensitivity_is_per_model_and_the_share_is_shown() -> None:
+    shared = NumericDrift(1_000_000, n_signals=48)
+    alone = NumericDrift(48_000_000)
+    assert shared.signal_sensitivity == alone.signal_sensitivity == 48_000_000
+    assert shared.ks_threshold == alone.ks_threshold
+    assert "n_signals=48" in repr(shared)
+
+
+def test_step_default_is_the_monitors() -> None:
+    from detectors.drift_monitor import DriftMonitor
+    from detectors.sensitivity import default_step
+
+    for window in (250, 100, 75):
+        assert NumericDrift(window=window).step == DriftMonitor(window=window).step
+        assert NumericDrift(window=window).step == default_step(window)
+
+
+def test_alarms_latch_until_recovery() -> None:
+    """A shift that goes on raises one ``drift``, not one per CUSUM crossing."""
+    rng = np.random.default_rng(12)
+    det = NumericDrift()
+    changes = _run(det, np.r_[rng.normal(0, 1, 3000), rng.normal(1, 1, 5000)].tolist())
+    assert [s for _, s, _ in changes] == ["drift"] and det.drifting
+
+
+def test_learned_reference_keeps_learning_calm_data_up_to_its_cap() -> None:
+    rng = np.random.default_rng(13)
+    det = NumericDrift(reference_size=200, window=100, step=50)
+    _run(det, rng.normal(0, 1, 3200).tolist())
+    # 3,000 tested values (60 blocks); blocks join 4 windows (8 blocks) late, 8 at a
+    # time: 6 batches (2,400 values) joined, 12 blocks waiting.
+    assert det.reference_values == 200 + 2400
+    _run(det, rng.normal(0, 1, 20_000).tolist())
+    assert det.reference_values == 50 * 200  # REFERENCE_GROWTH * reference_size
+    size = len(pickle.dumps(det.snapshot()))
+    _run(det, rng.normal(0, 1, 20_000).tolist())
+    assert len(pickle.dumps(det.snapshot())) <= size + 64
+
+
+def test_a_drift_stops_the_reference_learning_what_it_had_not_yet_taken() -> None:
+    rng = np.random.default_rng(14)
+    det = NumericDrift(reference_size=200, window=100, step=50)
+    _run(det, rng.normal(0, 1, 1200).tolist())
+    before = det.reference_values
+    _run(det, rng.normal(2, 1, 1000).tolist())
+    assert det.drifting
+    # The blocks waiting when the shift came (the last 400 calm values) were dropped.
+    assert det.reference_values <= before + 50
+
+
+def test_given_reference_is_not_changed() -> None:
+    rng = np.random.default_rng(15)
+    ref = numeric_reference(rng.normal(0, 1, 5000), bins=20)
+    det = NumericDrift(reference=ref)
+    _run(det, rng.normal(0, 1, 20_000).tolist())
+    assert det.reference_values == 5000 and det.learned_reference is ref
+
+
+@pytest.mark.parametrize("reference_size", [1000, 20_000])
+def test_realised_false_alarm_rate_uses_the_budget_across_references(reference_size) -> None:
+    """Many independent references, a loose budget so alarms can be counted: the
+    rate averaged over references is within 0.3-1.1x the budget."""
+    sens, refs, n = 2_000.0, 12, 60_000
+    alarms = 0
+    for r in range(refs):
+        rng = np.random.default_rng(300 + r)
+        ref = None
+        if reference_size > 1000:
+            ref = numeric_reference(rng.normal(0, 1, reference_size), bins=20)
+        det = NumericDrift(sens, reference=ref)
+        values = rng.normal(0, 1, n + (1000 if ref is None else 0)).tolist()
+        for i in range(0, len(values), 5000):
+            alarms += sum(c.state == "drift" for c in det.update_many(values[i : i + 5000]))
+    ratio = alarms / (refs * n) * sens
+    assert 0.3 <= ratio <= 1.1, ratio
+
+
+def test_version_1_snapshot_loads_and_continues() -> None:
+    snap = json.loads(V1.read_text(encoding="utf-8"))["numeric_drift"]
+    assert snap["version"] == 1 and "clock" in snap["settings"]
+    det = NumericDrift.restore(snap)
+    assert det.drifting and det.values_seen == 2030 and det.step == 25
+    assert det.learned_reference == snap["state"]["learned"]
+    rng = np.random.default_rng(16)
+    changes = [c for v in rng.normal(0, 1, 3000).tolist() for c in det.update(v)]
+    assert [c.state for c in changes] == ["recovered"]
+    assert NumericDrift.restore(det.snapshot()).snapshot() == det.snapshot()
+
+
+def test_version_1_drift_monitor_snapshot_loads_and_continues() -> None:
+    from detectors.drift_monitor import DriftMonitor
+    from detectors.prediction import ClassPrediction
+
+    snap = json.loads(V1.read_text(encoding="utf-8"))["drift_monitor"]
+    assert snap["version"] == 1
+    monitor = DriftMonitor.restore(snap)
+    assert monitor.drift_active and monitor.events_seen == 2030
+    rng = random.Random(17)
+    changes = []
+    for _ in range(3000):
+        features = {"a": rng.gauss(0, 1), "b": rng.gauss(5, 2), "c": rng.choice("xyz")}
+        changes += monitor.update(features, ClassPrediction(rng.choice("pq"), rng.uniform(0.5, 1)))
+    assert [(c.signal, c.state) for c in changes] == [("feature:a", "recovered")]
+    assert DriftMonitor.restore(monitor.snapshot()).snapshot() == monitor.snapshot()

@@ -1,8 +1,12 @@
-"""River is pinned exactly because ``detectors/numeric_drift.py`` uses its private module.
+"""River is pinned exactly because the pre-issue-17 numeric detector uses its private module.
 
 ``river._river_rust.drift.AdaptiveWindowing`` is River's compiled ADWIN. It is not public
-API, so a River release may move or change it; pyproject.toml pins one release and these
-tests check that the installed release is that one and still has what vigil uses.
+API, so a River release may move or change it. ``detectors/`` no longer uses it (the
+numeric detector runs CUSUMs since issue 17), but
+``benchmarks/baselines/legacy_numeric_drift.py`` (the old detector, the benchmark's cost
+and delay baseline) does, and the benchmark's peer is River's public ADWIN; pyproject.toml
+pins one release and these tests check that the installed release is that one and still
+has what the baseline uses.
 """
 
 from __future__ import annotations

@@ -1,11 +1,15 @@
 import math
 
+import numpy as np
 import pytest
+from scipy.stats import norm
 
 from detectors.errors import SettingsError
 from detectors.sensitivity import (
     SensitivityBudget,
     chi2_critical,
+    cusum_threshold,
+    default_step,
     ks_critical,
     rate_pvalue,
 )
@@ -16,7 +20,6 @@ def test_budget_splits_rate_over_signals_and_tests() -> None:
     # Union bound: all tests of all signals together stay within 1 / sensitivity per event.
     assert budget.alpha_event * 50 * 2 == pytest.approx(1e-6)
     assert budget.window_alpha(50) == pytest.approx(50 * budget.alpha_event)
-    assert budget.adwin_delta(32) == pytest.approx(32 * budget.alpha_event)
 
 
 def test_more_sensitivity_means_stricter_thresholds() -> None:
@@ -50,3 +53,40 @@ def test_rate_pvalue_is_exact_binomial_tail() -> None:
 def test_bad_budget_settings_are_refused(kwargs: dict) -> None:
     with pytest.raises(SettingsError):
         SensitivityBudget(**kwargs)
+
+
+def _normal_scores(bins: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    p = np.full(bins, 1.0 / bins)
+    z = norm.ppf(np.cumsum(p) - p / 2)
+    z = z - (p * z).sum()
+    return z / np.sqrt((p * z * z).sum()), p
+
+
+def test_cusum_threshold_grows_with_the_reference_error_and_the_budget() -> None:
+    s, p = _normal_scores()
+    by_m = [cusum_threshold(1e-8, s, p, m) for m in (1000, 4000, 20_000, 1e9)]
+    assert by_m == sorted(by_m, reverse=True)  # a smaller reference, a higher bar
+    assert by_m[0] > 1.2 * by_m[-1]
+    assert cusum_threshold(1e-8, s, p, 1e9) > cusum_threshold(1e-5, s, p, 1e9)
+
+
+def test_cusum_threshold_matches_siegmund_for_a_reference_without_error() -> None:
+    # Normal-like scores, m -> infinity: two one-sided CUSUMs, each at alpha / 2, and
+    # Siegmund's ARL exp(2 k b) / (2 k^2) roughly (b = h + 1.166).
+    s, p = _normal_scores(200)
+    h = cusum_threshold(1e-6, s, p, 1e12)
+    k = 0.25
+    b = h + 1.166
+    arl = (math.exp(2 * k * b) - 2 * k * b - 1) / (2 * k * k)
+    assert 2 / arl == pytest.approx(1e-6, rel=0.15)
+
+
+def test_a_skewed_score_gets_a_higher_threshold() -> None:
+    s, p = _normal_scores()
+    q = s * s - 1
+    q = q / np.sqrt((p * q * q).sum())
+    assert cusum_threshold(1e-6, q, p, 1e9) > cusum_threshold(1e-6, s, p, 1e9)
+
+
+def test_default_step_is_shared() -> None:
+    assert default_step(250) == 125 and default_step(75) == 75
