@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import operator
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Self
 
-from detectors.base import BivariateDetector, check_positive
+from detectors.base import BivariateDetector, as_bool, as_real, check_positive
 from detectors.categorical_drift import CategoricalDrift
 from detectors.data_quality import DataQualityDrift
 from detectors.errors import InvalidObservationError, SettingsError, SnapshotError
@@ -385,18 +386,22 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         ptype = type(prediction)
         if ptype is ClassPrediction:
             conf = prediction.confidence  # type: ignore[union-attr]
-            if (type(conf) is not float and type(conf) is not int) or not 0.0 <= conf <= 1.0:
+            if type(conf) is not float and type(conf) is not int:
+                conf = as_real(conf)  # a numpy scalar; None for anything else
+            if conf is None or not 0.0 <= conf <= 1.0:
                 raise InvalidObservationError(
-                    f"'confidence' must be a number in [0, 1]; got {conf!r}"
+                    f"'confidence' must be a number in [0, 1]; got {prediction.confidence!r}"  # type: ignore[union-attr]
                 )
             out: float | str = prediction.label  # type: ignore[union-attr]
             if type(out) is not str:
                 raise InvalidObservationError(f"'label' must be a string; got {out!r}")
             kind = "class"
         elif ptype is RegressionPrediction:
-            out = prediction.value  # type: ignore[union-attr]
-            if (type(out) is not float and type(out) is not int) or not math.isfinite(out):
-                raise InvalidObservationError(f"'value' must be a finite number; got {out!r}")
+            value = prediction.value  # type: ignore[union-attr]
+            real = value if type(value) is float or type(value) is int else as_real(value)
+            if real is None or not _finite(real):
+                raise InvalidObservationError(f"'value' must be a finite number; got {value!r}")
+            out = real
             conf = 0.0
             kind = "regression"
         else:
@@ -518,9 +523,9 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
             return str(cfg["type"])
         if self._profile is not None and name in self._profile.features:
             return str(self._profile.features[name]["type"])
-        if isinstance(value, bool | str):
+        if isinstance(value, bool | str) or as_bool(value) is not None:
             return "categorical"
-        if isinstance(value, int | float):
+        if isinstance(value, int | float) or as_real(value) is not None:
             return "numeric"
         return None
 
@@ -672,22 +677,24 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
                     missing.append(name)
                 continue
             if slot.numeric:
-                if t is int:
-                    lo = slot.lo
-                    # An int too large for a float is out of range too.
-                    if not _finite(value) or (lo is not None and not lo <= value <= slot.hi):
+                if t is not int:  # a numpy number counts as the number it is
+                    value = None if t is bool else as_real(value)
+                    if value is None:
                         out_of_range.append(name)
-                else:
+                        continue
+                lo = slot.lo
+                # An int too large for a float is out of range too.
+                if not _finite(value) or (lo is not None and not lo <= value <= slot.hi):
                     out_of_range.append(name)
             elif t is str:
                 if not slot.drift.known(value):  # type: ignore[union-attr]
                     unseen.append(name)
-            elif t is bool or t is int:
-                cat = ("true" if value else "false") if t is bool else str(value)
-                if not slot.drift.known(cat):  # type: ignore[union-attr]
-                    unseen.append(name)
             else:
-                out_of_range.append(name)
+                cat = _category(value)
+                if cat is None:
+                    out_of_range.append(name)
+                elif not slot.drift.known(cat):  # type: ignore[union-attr]
+                    unseen.append(name)
         if not (out_of_range or unseen or missing):
             return _CLEAN
         return EventQuality(tuple(out_of_range), tuple(unseen), tuple(missing))
@@ -728,6 +735,8 @@ def _split_numeric(buf: list[Any]) -> tuple[list[float], int, int]:
             vals.append(v)
         elif v is None:
             missing += 1
+        elif t is not bool and (r := as_real(v)) is not None and _finite(r):
+            vals.append(r)  # a numpy number
         else:
             bad += 1
     return vals, missing, bad
@@ -747,6 +756,25 @@ def _split_categorical(buf: list[Any]) -> tuple[list[str], int, int]:
             vals.append(str(v))
         elif v is None:
             missing += 1
+        elif (cat := _category(v)) is not None:  # a numpy bool or integer
+            vals.append(cat)
         else:
             bad += 1
     return vals, missing, bad
+
+
+def _category(value: object) -> str | None:
+    """A categorical value as its category (bools as in JSON, integers as digits, numpy's
+    too), or ``None`` for anything that is not one."""
+    t = type(value)
+    if t is str:
+        return value  # type: ignore[return-value]
+    b = as_bool(value)
+    if b is not None:
+        return "true" if b else "false"
+    if t is int:
+        return str(value)
+    try:
+        return str(operator.index(value))  # type: ignore[arg-type]  # numpy integers
+    except TypeError:
+        return None

@@ -38,10 +38,6 @@ from tests.detectors.test_contract import CASES, CLASSES, build, inputs, stream
 # Float types by position, so that one stream exercises each (float64 is a float
 # subclass: it takes the checks' slow path, not their `type(x) is float` fast path).
 FLOATS = (np.float32, np.float64)
-# DriftMonitor reads feature values and the prediction itself (detectors/drift_monitor.py,
-# being rewritten for issue 17): its `type(x) is float` checks refuse numpy scalars, so
-# does a ModelMonitor built with one (case 0).
-NOT_YET = {("DriftMonitor", 0), ("DriftMonitor", 1), ("ModelMonitor", 0)}
 
 
 def _convert(x: Any, numpy: bool, state: list[int]) -> Any:
@@ -91,8 +87,6 @@ def _numpy_values(data: Any, path: str = "snapshot") -> list[str]:
 
 @pytest.mark.parametrize(("cls", "k"), CASES)
 def test_numpy_scalars_give_the_same_results_and_plain_snapshots(cls: Any, k: int) -> None:
-    if (cls.__qualname__, k) in NOT_YET:
-        pytest.xfail(f"{cls.__qualname__} refuses numpy scalars (its own type checks)")
     feed = inputs(cls).feed
     items = [numpy_and_plain(x) for x in stream(cls, 1500)]
     with_numpy, plain = build(cls, k), build(cls, k)
