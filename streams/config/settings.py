@@ -233,7 +233,7 @@ class DriftSettings(Section):
         default=1_000_000.0, ge=100.0, le=1e12, description="expected events between false alarms"
     )
     window: int = Field(default=250, ge=10, le=1_000_000, description="events per windowed test")
-    # 50 finds a shift ~25-35 events sooner than 125 for ~1.5x the drift cost per event.
+    # 125 = detectors.sensitivity.default_step(250): half the window, as every detector.
     step: int = Field(
         default=125,
         ge=10,
