@@ -49,6 +49,7 @@ if typing.TYPE_CHECKING:
     from detectors.reconstruction import ReconstructionDrift
     from detectors.reference import ReferenceBuilder, ReferenceProfile
     from detectors.reviewer_reliability import ReviewerReliability
+    from detectors.sensitivity import SensitivityBudget, default_step
     from detectors.signals import SignalChange, SignalState
 
 __all__ = [
@@ -77,6 +78,7 @@ __all__ = [
     "ReferenceProfile",
     "RegressionPrediction",
     "ReviewerReliability",
+    "SensitivityBudget",
     "SettingsError",
     "SignalChange",
     "SignalState",
@@ -84,6 +86,7 @@ __all__ = [
     "ThresholdEscalation",
     "UnivariateDetector",
     "Verdict",
+    "default_step",
 ]
 
 # Each exported name's module (under ``detectors.``).
@@ -113,6 +116,8 @@ _HOME = {
     "ReferenceProfile": "reference",
     "RegressionPrediction": "prediction",
     "ReviewerReliability": "reviewer_reliability",
+    "SensitivityBudget": "sensitivity",
+    "default_step": "sensitivity",
     "SettingsError": "errors",
     "SignalChange": "signals",
     "SignalState": "signals",
