@@ -118,7 +118,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from detectors.adjudication import Adjudicator, log_odds_weight
+from detectors.adjudication import Adjudicator, Decision, log_odds_weight
 from detectors.agreement import AgreementMonitor
 from detectors.reviewer_reliability import ReviewerReliability
 from detectors.signals import SignalChange
@@ -220,6 +220,27 @@ def expected_accuracies(
     return {key: v / len(triples) for key, v in acc.items()}
 
 
+def review(
+    adjudicator: Adjudicator,
+    reliability: Any,
+    event_id: str,
+    labels: list[tuple[str, str]],
+    now: datetime,
+) -> Decision:
+    """An overlapped event's labels (reviewer, label) through one adjudicator: its decision."""
+    for reviewer, label in labels:
+        result = adjudicator.add_label(
+            event_id,
+            label,
+            reviewer=reviewer,
+            now=now,
+            reviews_wanted=OVERLAP_K,
+            reliability=reliability,
+        )
+    (decision,) = result.decisions
+    return decision
+
+
 def run_seed(
     seed: int, num_classes: int, gold_each: int, max_events: int, mix: list[float] | None = None
 ) -> dict[str, Any]:
@@ -294,28 +315,13 @@ def run_seed(
         if u < GOLD_RATE + OVERLAP_RATE:
             who = rng.choice(REVIEWERS, size=OVERLAP_K, replace=False).tolist()
             given = [label_of(j, truth) for j in who]
-            for j, x in zip(who, given, strict=True):
-                result = adj.add_label(
-                    f"e-{i}",
-                    str(x),
-                    reviewer=names[j],
-                    now=now,
-                    reviews_wanted=OVERLAP_K,
-                    reliability=rel.reliability,
-                )
-            (decision,) = result.decisions
+
+            labels = [(names[j], str(x)) for j, x in zip(who, given, strict=True)]
+            decision = review(adj, rel.reliability, f"e-{i}", labels, now)
             decided(decision)
-            for j, x in zip(who, given, strict=True):
-                result = flat.add_label(
-                    f"e-{i}",
-                    str(x),
-                    reviewer=names[j],
-                    now=now,
-                    reviews_wanted=OVERLAP_K,
-                    reliability=rel_flat.reliability,
-                )
-            rel_flat.observe_decision(result.decisions[0])
-            flat_right += result.decisions[0].final == str(truth)
+            flat_decision = review(flat, rel_flat.reliability, f"e-{i}", labels, now)
+            rel_flat.observe_decision(flat_decision)
+            flat_right += flat_decision.final == str(truth)
             agree.update([str(x) for x in given])
             overlapped += 1
             adj_right += decision.final == str(truth)

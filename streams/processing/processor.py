@@ -9,7 +9,7 @@ reason, and the counters add up (processed + dead-lettered = consumed).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -20,7 +20,7 @@ from detectors.audit import reviews_wanted
 from detectors.errors import InvalidObservationError
 from detectors.prediction import ClassPrediction, Prediction, RegressionPrediction
 from detectors.signals import SignalChange
-from streams.config import Settings
+from streams.config import ReviewSettings, Settings
 from streams.errors import DeadLetterReason, InvalidEventError
 from streams.events.dead_letters import DeadLetter, MessageSource
 from streams.events.records import alert_record, escalation_record, reviewed_record
@@ -197,17 +197,11 @@ class Processor:
                 policy_name=ms.escalation.name,
                 policy_version=ms.escalation.version,
                 redacted=ms.redacted,
-                reviews_wanted=reviews_wanted(
-                    model_id,
-                    event.event_id,
-                    overlap_rate=review.overlap_rate,
-                    overlap_reviews=review.overlap_reviews,
-                    seed=review.audit_seed,
-                ),
+                reviews_wanted=self._reviews_wanted(model_id, event.event_id, review),
             )
             body = orjson.dumps(record)
             out.escalations.append((model_id.encode(), body))
-            self._desk(model_id, state).sent(event.event_id, now, body)
+            self._desk(state).sent(event.event_id, now, body)
             # Once per escalation, under its first (primary) reason: the counter sums to the
             # number of escalations, comparable with the budget.
             m.escalation(decision.reasons[0].kind).inc()
@@ -279,7 +273,7 @@ class Processor:
             if state.applied("labels", source.partition, source.offset):
                 self.redelivered += 1
                 return
-            desk = self._desk(model_id, state)
+            desk = self._desk(state)
             gold = self.gold_desk(model_id)
             right = None if gold is None else gold.score(lab)
             if right is not None:  # a gold item: it scores its reviewer, never the model
@@ -319,8 +313,7 @@ class Processor:
             return
         self.labels_processed += 1
         m.labels_outcome(outcome).inc()
-        for decision in decisions:
-            changes += self._adjudicated(model_id, state, desk, decision, out)
+        changes += self._learn(model_id, state, desk, decisions, out)
         self._alerts(model_id, state.monitor.model_version, changes, now, out)
 
     def _review_label(
@@ -365,14 +358,7 @@ class Processor:
             if sent is not None:
                 wanted = int(orjson.loads(sent[1]).get("reviews_wanted", 1))
             elif result.inclusion_probability is not None:  # sent, but no longer remembered
-                r = ms.review
-                wanted = reviews_wanted(
-                    model_id,
-                    event_id,
-                    overlap_rate=r.overlap_rate,
-                    overlap_reviews=r.overlap_reviews,
-                    seed=r.audit_seed,
-                )
+                wanted = self._reviews_wanted(model_id, event_id, ms.review)
             desk.open(
                 event_id,
                 OpenEvent(
@@ -395,6 +381,24 @@ class Processor:
             reviews_wanted=wanted,
         )
         return ("late" if added.status == "late" else "joined"), added.decisions
+
+    def _learn(
+        self,
+        model_id: str,
+        state: ModelState,
+        desk: ReviewDesk,
+        decisions: Sequence[Adjudication],
+        out: Outgoing,
+    ) -> list[SignalChange]:
+        """Learn from decided events (:meth:`_adjudicated`); a bug in one must not stop
+        the stream: it is logged, and the events stay decided."""
+        changes: list[SignalChange] = []
+        try:
+            for decision in decisions:
+                changes += self._adjudicated(model_id, state, desk, decision, out)
+        except Exception:
+            log.exception("learning from adjudicated events of model %s failed", model_id)
+        return changes
 
     def _adjudicated(
         self,
@@ -434,19 +438,27 @@ class Processor:
             desk = state.review
             if desk is None or not desk.pending:
                 continue
-            changes: list[SignalChange] = []
-            try:
-                for decision in desk.expire(now):
-                    state.dirty = True
-                    changes += self._adjudicated(model_id, state, desk, decision, out)
-            except Exception:  # a bug must not stop the stream; the events stay decided
-                log.exception("adjudicating model %s on timeout failed", model_id)
-            self._alerts(model_id, state.monitor.model_version, changes, now, out)
+            decisions = desk.expire(now)
+            if decisions:
+                state.dirty = True  # not tied to an input offset: the next checkpoint has it
+                changes = self._learn(model_id, state, desk, decisions, out)
+                self._alerts(model_id, state.monitor.model_version, changes, now, out)
 
-    def _desk(self, model_id: str, state: ModelState) -> ReviewDesk:
+    @staticmethod
+    def _reviews_wanted(model_id: str, event_id: str, review: ReviewSettings) -> int:
+        """The escalation's ``reviews_wanted`` (SPEC §4): the overlap draw, deterministic."""
+        return reviews_wanted(
+            model_id,
+            event_id,
+            overlap_rate=review.overlap_rate,
+            overlap_reviews=review.overlap_reviews,
+            seed=review.audit_seed,
+        )
+
+    @staticmethod
+    def _desk(state: ModelState) -> ReviewDesk:
         desk = state.review
-        if desk is None:  # restored from a checkpoint older than adjudication
-            desk = state.review = ReviewDesk.for_model(self.settings.for_model(model_id))
+        assert desk is not None  # noqa: S101 - Fleet.get and Fleet.put always give one
         return desk
 
     # ------------------------------------------------------------ gold

@@ -26,7 +26,6 @@ open events (the adjudicator decides the oldest first).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -194,9 +193,6 @@ class ReviewDesk:
     def pending(self) -> int:
         """Events waiting for more reviews."""
         return self.adjudicator.pending
-
-    def open_events(self) -> Iterator[str]:
-        return iter(self._open)
 
     # ------------------------------------------------------------ checkpoint
 
