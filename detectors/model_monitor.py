@@ -3,8 +3,10 @@
 :class:`ModelMonitor` is the single entry point the worker and ``vigil replay``
 share, so live and replayed streams run the same code. Per event it updates the
 drift detectors, the label-free accuracy estimate, the escalation policy and
-the audit sample; per label it updates calibration, the estimate's calibration
-map, the conformal threshold and the auto-accept error estimate.
+the audit sample; per label it updates calibration (top-label, and classwise when
+the prediction carries ``scores``), the estimate's calibration map, the conformal
+threshold and the auto-accept error estimate, or, for a regression, its errors and
+interval coverage.
 
 Every label is weighed by ``1 / inclusion_probability`` (Horvitz-Thompson):
 the probability with which its item was sent for labelling, 1 for an item
@@ -24,15 +26,17 @@ from typing import Any
 
 from detectors.audit import AuditSampler
 from detectors.autoaccept import AutoAcceptMonitor
-from detectors.base import check_bool, check_inclusion_probability
+from detectors.base import check_bool, check_finite, check_inclusion_probability
 from detectors.budget import check_aware
 from detectors.calibration import CalibrationMonitor
+from detectors.classwise_calibration import ClasswiseCalibrationMonitor
 from detectors.drift_monitor import DriftMonitor
 from detectors.errors import InvalidObservationError, SnapshotError
 from detectors.escalation import Decision, check_prediction, make_decision, make_reason
 from detectors.escalation_policy import EscalationPolicy
 from detectors.performance import PerformanceEstimator
 from detectors.prediction import ClassPrediction, Prediction
+from detectors.regression_quality import RegressionQualityMonitor
 from detectors.signals import SignalChange, SignalState
 
 __all__ = ["ModelMonitor", "Verdict"]
@@ -78,6 +82,12 @@ class ModelMonitor:
     autoaccept
         Error rate among auto-accepted items, learned from their labels (audits
         and outcomes); ``None`` turns it off.
+    classwise
+        Classwise ECE and multiclass Brier score from labelled predictions that
+        carry ``scores``; ``None`` turns it off.
+    regression
+        MAE, RMSE, bias and interval coverage of a regression model from its
+        labels (signal ``coverage``); ``None`` turns it off.
 
     Examples
     --------
@@ -113,6 +123,8 @@ class ModelMonitor:
         data_reasons: bool = True,
         audit: AuditSampler | None = None,
         autoaccept: AutoAcceptMonitor | None = None,
+        classwise: ClasswiseCalibrationMonitor | None = None,
+        regression: RegressionQualityMonitor | None = None,
     ) -> None:
         self.model_id = model_id
         self.policy = policy
@@ -122,6 +134,8 @@ class ModelMonitor:
         self.data_reasons = data_reasons
         self.audit = audit
         self.autoaccept = autoaccept
+        self.classwise = classwise
+        self.regression = regression
         self.model_version = "unknown"
         self._events_seen = 0
         self._labels_seen = 0
@@ -137,6 +151,8 @@ class ModelMonitor:
             data_reasons=self.data_reasons,
             audit=None if self.audit is None else self.audit.clone(),
             autoaccept=None if self.autoaccept is None else self.autoaccept.clone(),
+            classwise=None if self.classwise is None else self.classwise.clone(),
+            regression=None if self.regression is None else self.regression.clone(),
         )
 
     def __repr__(self) -> str:
@@ -144,7 +160,8 @@ class ModelMonitor:
             f"{type(self).__name__}(model_id={self.model_id!r}, policy={self.policy!r}, "
             f"drift={self.drift!r}, calibration={self.calibration!r}, "
             f"performance={self.performance!r}, data_reasons={self.data_reasons!r}, "
-            f"audit={self.audit!r}, autoaccept={self.autoaccept!r})"
+            f"audit={self.audit!r}, autoaccept={self.autoaccept!r}, "
+            f"classwise={self.classwise!r}, regression={self.regression!r})"
         )
 
     @classmethod
@@ -160,6 +177,8 @@ class ModelMonitor:
             "performance": PerformanceEstimator(window=200, calibration_window=300, min_events=50),
             "audit": AuditSampler(rate=0.2, per_minute=40),
             "autoaccept": AutoAcceptMonitor(window=300, min_labelled=20),
+            "classwise": ClasswiseCalibrationMonitor(window=300, max_classes=4),
+            "regression": RegressionQualityMonitor(window=200, min_labelled=50),
         }
         yield {
             "model_id": "m",
@@ -258,8 +277,10 @@ class ModelMonitor:
         inclusion_probability: float = 1.0,
     ) -> list[SignalChange]:
         """Ground truth for one prediction: calibration, accuracy, the conformal
-        threshold and the auto-accept error learn from it, each label weighed by
-        ``1 / inclusion_probability``. Regression labels are counted only.
+        threshold and the auto-accept error learn from it (classwise calibration too
+        when the prediction carries ``scores``), each label weighed by
+        ``1 / inclusion_probability``. A regression label (a number) feeds the
+        regression quality monitor, or is only counted without one.
 
         ``was_escalated`` is whether a *rule* sent the item to review; an
         audited item was not (the rule accepted it), nor was one the budget
@@ -267,12 +288,23 @@ class ModelMonitor:
         """
         prediction = check_prediction(prediction)
         was_escalated = check_bool("was_escalated", was_escalated)
-        if isinstance(prediction, ClassPrediction) and not isinstance(truth, str):
+        if not isinstance(prediction, ClassPrediction):
+            value = check_finite("truth", truth)
+            weight = 1.0 / check_inclusion_probability(
+                "inclusion_probability", inclusion_probability
+            )
+            # The regression monitor checks the rest before it changes anything.
+            reg = self.regression
+            changes = [] if reg is None else reg.update(prediction, value, weight)
+            self._labels_seen += 1
+            return changes
+        if not isinstance(truth, str):
             raise InvalidObservationError(f"a classification label must be a string; got {truth!r}")
         weight = 1.0 / check_inclusion_probability("inclusion_probability", inclusion_probability)
+        if self.classwise is not None and prediction.scores:
+            # First: it checks the scores (range, sum) before anything has changed.
+            self.classwise.update(prediction.scores, truth, weight)
         self._labels_seen += 1
-        if not isinstance(prediction, ClassPrediction):
-            return []
         correct = prediction.label == truth
         changes = self.calibration.update(prediction.confidence, correct, weight)
         if self.performance is not None:
@@ -295,6 +327,8 @@ class ModelMonitor:
             out.append(self.performance.state())
         if self.autoaccept is not None and self.autoaccept.count:
             out.append(self.autoaccept.state())
+        if self.regression is not None and self.regression.coverage_count:
+            out.append(self.regression.state())
         return out
 
     # ------------------------------------------------------------ snapshots
@@ -314,12 +348,15 @@ class ModelMonitor:
             "performance": None if self.performance is None else self.performance.snapshot(),
             "audit": None if self.audit is None else self.audit.snapshot(),
             "autoaccept": None if self.autoaccept is None else self.autoaccept.snapshot(),
+            "classwise": None if self.classwise is None else self.classwise.snapshot(),
+            "regression": None if self.regression is None else self.regression.snapshot(),
         }
 
     @classmethod
     def restore(cls, snapshot: dict[str, Any]) -> ModelMonitor:
-        # /1 predates the audit sample and the auto-accept monitor: restored without them
-        # (the worker adds them from its settings, see streams.processing.fleet).
+        # /1 predates the audit sample and the auto-accept monitor, and /2 snapshots written
+        # before classwise calibration and regression quality lack those: restored without
+        # them (the worker adds them from its settings, see streams.processing.fleet).
         if not isinstance(snapshot, dict) or snapshot.get("format") not in _READABLE_FORMATS:
             raise SnapshotError(f"not a {_SNAPSHOT_FORMAT} snapshot")
         mon = cls(
@@ -337,6 +374,12 @@ class ModelMonitor:
             autoaccept=None
             if snapshot.get("autoaccept") is None
             else AutoAcceptMonitor.restore(snapshot["autoaccept"]),
+            classwise=None
+            if snapshot.get("classwise") is None
+            else ClasswiseCalibrationMonitor.restore(snapshot["classwise"]),
+            regression=None
+            if snapshot.get("regression") is None
+            else RegressionQualityMonitor.restore(snapshot["regression"]),
         )
         mon.model_version = snapshot["model_version"]
         mon._events_seen = int(snapshot["events_seen"])

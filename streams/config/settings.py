@@ -31,6 +31,7 @@ __all__ = [
     "LabelSettings",
     "LabelStudioSettings",
     "ModelSettings",
+    "RegressionSettings",
     "ReviewSettings",
     "ReviewToolSettings",
     "Settings",
@@ -277,6 +278,68 @@ class CalibrationSettings(Section):
         le=1.0,
         description="alert when accuracy falls this far below reference",
     )
+    classwise: bool = Field(
+        default=True,
+        description="classwise ECE and multiclass Brier from predictions that carry scores "
+        "(pending predictions then keep their scores until labelled)",
+    )
+    classwise_window: int = Field(
+        default=1000,
+        ge=10,
+        le=1_000_000,
+        description="labelled predictions with scores per classwise estimate",
+    )
+    max_classes: int = Field(
+        default=20,
+        ge=2,
+        le=1000,
+        description="classes tracked by name for classwise ECE (first seen; the rest pooled "
+        "as _other)",
+    )
+
+
+class RegressionSettings(Section):
+    """Quality of regression models from their labels (``regression`` section)."""
+
+    window: int = Field(
+        default=1000,
+        ge=10,
+        le=10_000_000,
+        description="labelled predictions per MAE / RMSE / bias / coverage estimate",
+    )
+    interval_level: float = Field(
+        default=0.9,
+        gt=0.0,
+        lt=1.0,
+        description="nominal coverage of the models' prediction intervals (0.9: 90% intervals)",
+    )
+    coverage_tolerance: float = Field(
+        default=0.05,
+        ge=0.0,
+        lt=1.0,
+        description="alert coverage when it is shown below interval_level minus this",
+    )
+    coverage_confidence: float = Field(
+        default=0.99,
+        ge=0.5,
+        lt=1.0,
+        description="level of the upper bound on coverage that must fall below the floor",
+    )
+    min_labelled: int = Field(
+        default=100,
+        ge=1,
+        le=10_000_000,
+        description="labelled predictions with an interval before coverage can alert",
+    )
+
+    @model_validator(mode="after")
+    def _tolerance_below_level(self) -> RegressionSettings:
+        if self.coverage_tolerance >= self.interval_level:
+            raise ValueError(
+                f"coverage_tolerance must be below interval_level ({self.interval_level}); "
+                f"got {self.coverage_tolerance}"
+            )
+        return self
 
 
 class EscalationSettings(Section):
@@ -619,6 +682,7 @@ class ModelSettings(Section):
     )
     drift: DriftSettings = DriftSettings()
     calibration: CalibrationSettings = CalibrationSettings()
+    regression: RegressionSettings = RegressionSettings()
     escalation: EscalationSettings = EscalationSettings()
     labels: LabelSettings = LabelSettings()
     review: ReviewSettings = ReviewSettings()

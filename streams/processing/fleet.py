@@ -11,18 +11,27 @@ from typing import Any, Literal
 from detectors.audit import AuditSampler
 from detectors.autoaccept import AutoAcceptMonitor
 from detectors.calibration import CalibrationMonitor
+from detectors.classwise_calibration import ClasswiseCalibrationMonitor
 from detectors.drift_monitor import DriftMonitor
 from detectors.escalation_policy import EscalationPolicy
 from detectors.model_monitor import ModelMonitor
 from detectors.performance import PerformanceEstimator
 from detectors.reference import ReferenceProfile
+from detectors.regression_quality import RegressionQualityMonitor
 from streams.config import ModelSettings, Settings
 from streams.errors import ConfigError
 from streams.processing.label_join import LabelJoin
 from streams.processing.metrics import ModelReading, ReviewerReading
 from streams.processing.review_desk import ReviewDesk
 
-__all__ = ["Fleet", "ModelState", "PredictionKind", "build_monitor"]
+__all__ = [
+    "Fleet",
+    "ModelState",
+    "PredictionKind",
+    "build_classwise",
+    "build_monitor",
+    "build_regression",
+]
 
 #: SPEC §2: one model has one kind of prediction, fixed by its first event.
 PredictionKind = Literal["classification", "regression"]
@@ -75,6 +84,32 @@ def build_monitor(model_id: str, ms: ModelSettings, max_features: int) -> ModelM
         data_reasons=e.data_reasons,
         audit=build_audit(ms),
         autoaccept=build_autoaccept(ms),
+        classwise=build_classwise(ms),
+        regression=build_regression(ms),
+    )
+
+
+def build_classwise(ms: ModelSettings) -> ClasswiseCalibrationMonitor | None:
+    """Classwise calibration of a model's settings (``None`` when ``calibration.classwise``
+    is off). Built for every model: it learns only from labelled predictions with scores."""
+    c = ms.calibration
+    if not c.classwise:
+        return None
+    return ClasswiseCalibrationMonitor(
+        bins=c.bins, window=c.classwise_window, max_classes=c.max_classes
+    )
+
+
+def build_regression(ms: ModelSettings) -> RegressionQualityMonitor:
+    """Regression quality of a model's settings. Built for every model: it learns only
+    from the labels of regression predictions."""
+    r = ms.regression
+    return RegressionQualityMonitor(
+        window=r.window,
+        interval_level=r.interval_level,
+        coverage_tolerance=r.coverage_tolerance,
+        confidence=r.coverage_confidence,
+        min_labelled=r.min_labelled,
     )
 
 
@@ -198,17 +233,23 @@ class Fleet:
 
     def put(self, model_id: str, state: ModelState) -> None:
         """Hold a restored state. A checkpoint written before the audit sample, the
-        auto-accept monitor or the review desk existed restores without them: they start
-        now, as configured."""
+        auto-accept monitor, the review desk, classwise calibration or regression quality
+        existed restores without them: they start now, as configured."""
         mon = state.monitor
         if state.review is None:
             state.review = ReviewDesk.for_model(self.settings.for_model(model_id))
-        if mon.audit is None or mon.autoaccept is None:
+        if mon.audit is None or mon.autoaccept is None or mon.regression is None:
             ms = self.settings.for_model(model_id)
             if mon.audit is None:
                 mon.audit = build_audit(ms)
             if mon.autoaccept is None:
                 mon.autoaccept = build_autoaccept(ms)
+            if mon.regression is None:
+                # Also a sign of a checkpoint from before classwise calibration (both came
+                # together); a model whose settings turn classwise off stays without it.
+                mon.regression = build_regression(ms)
+                if mon.classwise is None:
+                    mon.classwise = build_classwise(ms)
         self._models[model_id] = state
 
     def pop(self, model_id: str) -> ModelState | None:
@@ -236,6 +277,19 @@ class Fleet:
             if mon.autoaccept is not None and mon.autoaccept.count:
                 reading.autoaccept_error = mon.autoaccept.error
                 reading.autoaccept_error_upper = mon.autoaccept.upper
+            cw = mon.classwise
+            if cw is not None and cw.count:
+                reading.classwise_ece = cw.ece
+                reading.multiclass_brier = cw.brier
+            reg = mon.regression
+            if reg is not None and reg.count:
+                reading.regression_mae = reg.mae
+                reading.regression_rmse = reg.rmse
+                reading.regression_bias = reg.bias
+                if reg.coverage_count:
+                    reading.interval_coverage = reg.coverage
+                    reading.interval_coverage_nominal = reg.interval_level
+                    reading.interval_coverage_floor = reg.floor
             reading.escalation_threshold = mon.policy.threshold
             budget = mon.policy.budget_per_minute
             reading.budget_per_minute = None if budget is None else float(budget)

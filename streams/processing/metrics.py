@@ -70,6 +70,14 @@ class ModelReading:
     estimated_accuracy: float | None = None
     autoaccept_error: float | None = None
     autoaccept_error_upper: float | None = None
+    classwise_ece: float | None = None
+    multiclass_brier: float | None = None
+    regression_mae: float | None = None
+    regression_rmse: float | None = None
+    regression_bias: float | None = None
+    interval_coverage: float | None = None
+    interval_coverage_nominal: float | None = None
+    interval_coverage_floor: float | None = None
     escalation_threshold: float | None = None
     budget_per_minute: float | None = None
     reliability: list[tuple[int, float, float]] = field(default_factory=list)
@@ -425,6 +433,48 @@ class _StateCollector(Collector):
             "autoaccept_error_upper": GaugeMetricFamily(
                 "vigil_autoaccept_error_upper",
                 "95% upper bound of the error rate among auto-accepted items.",
+                labels=["model"],
+            ),
+            "classwise_ece": GaugeMetricFamily(
+                "vigil_classwise_ece",
+                "Classwise expected calibration error (mean over classes) over the labelled "
+                "predictions that carried scores.",
+                labels=["model"],
+            ),
+            "multiclass_brier": GaugeMetricFamily(
+                "vigil_multiclass_brier",
+                "Multiclass Brier score (sum over classes of squared error, 0 to 2) over the "
+                "labelled predictions that carried scores.",
+                labels=["model"],
+            ),
+            "regression_mae": GaugeMetricFamily(
+                "vigil_regression_mae",
+                "Mean absolute error of a regression model over its labelled window.",
+                labels=["model"],
+            ),
+            "regression_rmse": GaugeMetricFamily(
+                "vigil_regression_rmse",
+                "Root mean squared error of a regression model over its labelled window.",
+                labels=["model"],
+            ),
+            "regression_bias": GaugeMetricFamily(
+                "vigil_regression_bias",
+                "Mean of prediction minus truth over the labelled window (> 0: too high).",
+                labels=["model"],
+            ),
+            "interval_coverage": GaugeMetricFamily(
+                "vigil_interval_coverage",
+                "Share of labelled truths inside their prediction interval.",
+                labels=["model"],
+            ),
+            "interval_coverage_nominal": GaugeMetricFamily(
+                "vigil_interval_coverage_nominal",
+                "Nominal coverage of the prediction intervals (regression.interval_level).",
+                labels=["model"],
+            ),
+            "interval_coverage_floor": GaugeMetricFamily(
+                "vigil_interval_coverage_floor",
+                "Coverage shown below this alerts (interval_level - coverage_tolerance).",
                 labels=["model"],
             ),
             "escalation_threshold": GaugeMetricFamily(

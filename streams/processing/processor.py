@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
@@ -44,8 +45,15 @@ def utc_now() -> datetime:
 # What the label join keeps of a prediction: enough for calibration and conformal updates
 # (label and confidence, or the value), as a plain tuple: cheap to keep and to checkpoint
 # (a pickled dataclass costs several times more to write and to restore). Built in
-# Processor.inference as ("c", label, confidence) or ("r", value, None).
-Compact = tuple[str, str, float] | tuple[str, float, None]
+# Processor.inference as ("c", label, confidence), ("c", label, confidence, scores) when the
+# event carried scores (classwise calibration reads them), or ("r", value, interval) with
+# interval None or (lo, hi) (interval coverage). Checkpoints written before scores and
+# intervals were kept hold the 3-tuples with None: they expand the same way.
+Compact = (
+    tuple[str, str, float]
+    | tuple[str, str, float, dict[str, float]]
+    | tuple[str, float, tuple[float, float] | None]
+)
 
 
 def _wrong_kind(
@@ -62,9 +70,13 @@ def _wrong_kind(
 def _expand(p: Compact | Prediction) -> Prediction:
     if not isinstance(p, tuple):
         return p
-    if p[0] == "c":
-        return ClassPrediction(str(p[1]), float(p[2]))  # type: ignore[arg-type]
-    return RegressionPrediction(float(p[1]))
+    t: tuple[Any, ...] = p
+    if t[0] == "c":
+        return ClassPrediction(str(t[1]), float(t[2]), t[3] if len(t) > 3 else None)
+    interval = t[2]
+    return RegressionPrediction(
+        float(t[1]), None if interval is None else (float(interval[0]), float(interval[1]))
+    )
 
 
 @dataclass(slots=True)
@@ -160,12 +172,21 @@ class Processor:
                 by_rule = decision.reasons[0].kind != "audit"  # Decision.audited, inlined
             else:
                 inclusion, by_rule = None, False
+            if is_class:
+                # Scores only when classwise calibration will read them (they cost memory
+                # and checkpoint bytes per pending prediction).
+                scores = prediction.scores if monitor.classwise is not None else None  # type: ignore[union-attr]
+                compact: Compact = (
+                    ("c", prediction.label, prediction.confidence)  # type: ignore[union-attr]
+                    if scores is None
+                    else ("c", prediction.label, prediction.confidence, scores)  # type: ignore[union-attr]
+                )
+            else:
+                compact = ("r", prediction.value, prediction.interval)  # type: ignore[union-attr]
             state.join.add_prediction(
                 model_id,
                 event.event_id,
-                ("c", prediction.label, prediction.confidence)  # type: ignore[union-attr]
-                if is_class
-                else ("r", prediction.value, None),  # type: ignore[union-attr]
+                compact,
                 event.ts,
                 by_rule,
                 inclusion,

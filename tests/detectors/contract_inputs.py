@@ -141,7 +141,9 @@ def feed_policy(det: Any, x: tuple[Any, ...]) -> Any:
 def monitor_x(i: int, rng: random.Random) -> tuple[Any, ...]:
     feats, pred = event_x(i, rng)
     c, y = labelled(rng, i)
-    pred = ClassPrediction(pred.label, c)
+    other = "y" if pred.label == "x" else "x"
+    # Every other prediction carries its scores (classwise calibration learns from them).
+    pred = ClassPrediction(pred.label, c, {pred.label: c, other: 1.0 - c} if i % 2 else None)
     if i % 3 == 0:
         truth = pred.label if y else ("y" if pred.label == "x" else "x")
         escalated = rng.random() < 0.4
@@ -251,6 +253,40 @@ def correlated_x(i: int, rng: random.Random) -> dict[str, Any]:
 def feed_reconstruction(det: Any, x: Any) -> Any:
     return det.update(x), det.last_score, det.last_outlier
 
+
+def classwise_x(i: int, rng: random.Random) -> tuple[dict[str, float], str, float]:
+    # Four classes; the model overstates "a" in phases; now and then a rare class name
+    # (pooled as _other once the cap is reached) and a truth the scores do not list.
+    p = [rng.random() + 0.05 for _ in range(4)]
+    total = sum(p)
+    scores = {c: v / total for c, v in zip("abcd", p, strict=True)}
+    if i % 13 == 0:
+        scores = {**{c: v * 0.9 for c, v in scores.items()}, f"rare{i % 5}": 0.1}
+    names = list(scores)
+    if _phase(i, 700) and rng.random() < 0.5:
+        truth = "b"
+    else:
+        truth = rng.choices(names, weights=list(scores.values()))[0]
+    if i % 29 == 0:
+        truth = "zeta"
+    return scores, truth, label_weight(rng)
+
+
+def classwise_memory_x(i: int, rng: random.Random) -> tuple[dict[str, float], str]:
+    # Ever new class names: only max_classes of them are tracked by name.
+    return {f"c{i}": 0.6, f"c{i + 1}": 0.4}, f"c{i + rng.randrange(2)}"
+
+
+def regression_x(i: int, rng: random.Random) -> tuple[RegressionPrediction, float, float]:
+    # Calibrated 90% intervals, then errors twice as wide in phases: coverage alerts
+    # fire and recover. Some predictions carry no interval.
+    sigma = 2.0 if _phase(i, 700) else 1.0
+    value = rng.uniform(-5.0, 5.0)
+    interval = None if i % 7 == 0 else (value - 1.645, value + 1.645)
+    return RegressionPrediction(value, interval), value + rng.gauss(0.0, sigma), label_weight(rng)
+
+
+GOOD_REG = RegressionPrediction(1.0, (0.0, 2.0))
 
 # Label weights every class that takes one must reject (``check_weight``).
 BAD_WEIGHTS: list[Any] = [NAN, INF, -INF, 0.0, -1.0, True, "1", None]
@@ -420,5 +456,39 @@ INPUTS: dict[str, Inputs] = {
     "AgreementMonitor": Inputs(
         agreement_x,
         bad=["ab", ["a", 1], [None, "a"], 5, ["", "a"], b"ab", None, ["a"] * 65],
+    ),
+    "ClasswiseCalibrationMonitor": Inputs(
+        classwise_x,
+        update_star,
+        bad=[
+            ({}, "a"),
+            ({"a": 0.5, "b": 0.5}, ""),
+            ({"a": 0.5, "b": 0.5}, 3),
+            ({"a": 0.5, "b": 0.4}, "a"),
+            ({"a": 1.5, "b": -0.5}, "a"),
+            ({"a": NAN, "b": 0.5}, "a"),
+            ({"a": "0.5", "b": 0.5}, "a"),
+            ({"": 1.0}, "a"),
+            ({1: 1.0}, "a"),
+            ([("a", 1.0)], "a"),
+            (None, "a"),
+            *[({"a": 1.0}, "a", w) for w in BAD_WEIGHTS],
+        ],
+        memory_make=classwise_memory_x,
+    ),
+    "RegressionQualityMonitor": Inputs(
+        regression_x,
+        update_star,
+        bad=[
+            (ClassPrediction("a", 0.5), 1.0),
+            (RegressionPrediction(NAN), 1.0),
+            (RegressionPrediction(1.0, (2.0, 0.0)), 1.0),
+            (RegressionPrediction(1.0, (0.0, INF)), 1.0),
+            (GOOD_REG, NAN),
+            (GOOD_REG, "1.0"),
+            (GOOD_REG, True),
+            (GOOD_REG, 1e300),
+            *[(GOOD_REG, 1.0, w) for w in BAD_WEIGHTS],
+        ],
     ),
 }
