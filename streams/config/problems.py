@@ -140,17 +140,22 @@ def _is_model(tp: Any) -> TypeGuard[type[BaseModel]]:
 
 def _bounds(field: FieldInfo | None) -> str:
     lo = hi = None
+    lo_open = hi_open = False
     for m in _metadata(field):
         if isinstance(m, annotated_types.Ge):
             lo = m.ge
+        elif isinstance(m, annotated_types.Gt):
+            lo, lo_open = m.gt, True
         elif isinstance(m, annotated_types.Le):
             hi = m.le
+        elif isinstance(m, annotated_types.Lt):
+            hi, hi_open = m.lt, True
     if lo is not None and hi is not None:
-        return f" in [{_num(lo)}, {_num(hi)}]"
+        return f" in {'(' if lo_open else '['}{_num(lo)}, {_num(hi)}{')' if hi_open else ']'}"
     if lo is not None:
-        return f" ≥ {_num(lo)}"
+        return f" {'>' if lo_open else '≥'} {_num(lo)}"
     if hi is not None:
-        return f" ≤ {_num(hi)}"
+        return f" {'<' if hi_open else '≤'} {_num(hi)}"
     return ""
 
 
