@@ -139,7 +139,8 @@ def _is_model(tp: Any) -> TypeGuard[type[BaseModel]]:
 
 
 def _bounds(field: FieldInfo | None) -> str:
-    lo = hi = None
+    lo: Any = None
+    hi: Any = None
     lo_open = hi_open = False
     for m in _metadata(field):
         if isinstance(m, annotated_types.Ge):
