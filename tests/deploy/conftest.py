@@ -73,6 +73,15 @@ PENDING_SPEC_METRICS: dict[str, str] = {
     "vigil_reviewer_agreement_low": "gauge",
     "vigil_adjudications_total": "counter",
     "vigil_adjudication_pending": "gauge",
+    # Classwise calibration and regression quality (issue 16): SPEC section 7 has none.
+    "vigil_classwise_ece": "gauge",
+    "vigil_multiclass_brier": "gauge",
+    "vigil_regression_mae": "gauge",
+    "vigil_regression_rmse": "gauge",
+    "vigil_regression_bias": "gauge",
+    "vigil_interval_coverage": "gauge",
+    "vigil_interval_coverage_nominal": "gauge",
+    "vigil_interval_coverage_floor": "gauge",
 }
 # SPEC section 7 series that the review bridge exports (streams/review/bridge_metrics.py,
 # job vigil-review) rather than the workers.

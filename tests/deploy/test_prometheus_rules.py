@@ -41,6 +41,7 @@ EXPECTED_ALERTS = {
     "VigilReviewBacklogGrowing",
     "VigilReviewerBelowGoldBar",
     "VigilReviewAgreementLow",
+    "VigilIntervalCoverageLow",
 }
 SEVERITIES = {"critical", "warning", "info"}
 
