@@ -16,6 +16,8 @@ reviewed       stationary; gold questions (half as many as its escalations), hal
                its escalations overlapped (2 reviews), labelled by synthetic reviewers
                read from the escalations topic: three always right, one (``careless``)
                always wrong -> the careless reviewer is flagged, agreement is low
+regressor      a regression model with calibrated 90 % intervals whose errors triple
+               in phase 2 -> interval coverage far below nominal (coverage signal)
 (all)          5 % malformed events -> dead-letter ratio above 1 %
 ============== ==================================================================
 
@@ -91,6 +93,7 @@ from tests.support import TopicReader, WorkerProcess, unique_topics, wait_until
 
 DRIFTING, STEADY, MISCALIBRATED, FADING = "drifting", "steady", "miscalibrated", "fading"
 REVIEWED = "reviewed"
+REGRESSOR = "regressor"
 #: The reviewed model's synthetic reviewers: three always give the true label ...
 CAREFUL = ("ana", "bruno", "chen")
 #: ... and one always the other label.
@@ -109,6 +112,12 @@ SHORT_FOR = "3s"
 DASHBOARD_VARIABLES = {"${model}": DRIFTING, "$model": DRIFTING, "$__rate_interval": "30s"}
 #: Per dashboard, variables that differ: review quality is about the reviewed model.
 DASHBOARD_OVERRIDES = {"vigil-review-quality.json": {"${model}": REVIEWED, "$model": REVIEWED}}
+#: Per (dashboard, panel title), variables that differ: regression panels show the
+#: regression model (the drifting model is a classifier).
+PANEL_OVERRIDES = {
+    ("vigil-model.json", title): {"${model}": REGRESSOR, "$model": REGRESSOR}
+    for title in ("Regression error (MAE, RMSE, bias)", "Interval coverage vs nominal")
+}
 #: Alerts whose condition the scenario does not create: the reason, and the query that
 #: must return data instead - the rule's expression without its threshold.
 NOT_CREATED = {
@@ -171,6 +180,32 @@ class PrometheusAPI:
         }
 
 
+class RegressionTraffic:
+    """A regression model with 90 % prediction intervals (±1.645 sd of its error), honest
+    until its errors triple (phase 2): then they cover about 42 % of the truths."""
+
+    def __init__(self, model_id: str, seed: int, start: datetime) -> None:
+        self.model_id = model_id
+        self.rng = random.Random(seed)
+        self.start = start
+        self.i = 0
+
+    def event(self, noisy: bool) -> tuple[dict[str, Any], float]:
+        rng, i = self.rng, self.i
+        self.i += 1
+        x = [rng.gauss(0.0, 1.0) for _ in range(3)]
+        value = round(10.0 + 2.0 * x[0] - x[1], 5)
+        truth = round(value + rng.gauss(0.0, 3.0 if noisy else 1.0), 5)
+        event = {
+            "event_id": f"{self.model_id}-{i}",
+            "model_id": self.model_id,
+            "ts": (self.start + timedelta(milliseconds=10 * i)).isoformat(),
+            "features": {f"x{k}": round(v, 5) for k, v in enumerate(x)},
+            "prediction": {"value": value, "interval": [value - 1.645, value + 1.645]},
+        }
+        return event, truth
+
+
 class Scenario:
     """The synthetic models and what the test sends for them."""
 
@@ -189,6 +224,7 @@ class Scenario:
             FADING: SyntheticModel(FADING, n_numeric=3, seed=14, start=start),
             REVIEWED: SyntheticModel(REVIEWED, n_numeric=3, seed=15, start=start),
         }
+        self.regressor = RegressionTraffic(REGRESSOR, seed=16, start=start)
         #: The reviewed model's events: event id -> true label, for its reviewers.
         self.truth: dict[str, str] = {}
         self.rng = random.Random(2026)
@@ -196,10 +232,12 @@ class Scenario:
         self.invalid = 0
         self.labels_sent = 0
 
-    def phase(self, pub: InferencePublisher, *, fading: bool) -> list[tuple[dict[str, Any], str]]:
+    def phase(
+        self, pub: InferencePublisher, *, fading: bool
+    ) -> list[tuple[dict[str, Any], str | float]]:
         """PHASE_EVENTS valid events per model, interleaved, plus malformed ones; returns
-        the events with their true labels."""
-        order = [m for m in self.models for _ in range(PHASE_EVENTS)]
+        the events with their true labels (values for the regressor)."""
+        order = [m for m in [*self.models, REGRESSOR] for _ in range(PHASE_EVENTS)]
         self.rng.shuffle(order)
         out = []
         for model_id in order:
@@ -209,6 +247,12 @@ class Scenario:
                 pub.publish_raw(raw, key=model_id.encode())
                 self.invalid += 1
                 self.sent += 1
+            if model_id == REGRESSOR:
+                value_event, value = self.regressor.event(noisy=fading)
+                pub.publish_raw(orjson.dumps(value_event), key=model_id.encode())
+                self.sent += 1
+                out.append((value_event, value))
+                continue
             event, truth = self.models[model_id].event()
             if fading and model_id == FADING:
                 # The model grows unsure: every confidence is pulled to within 0.03 of 0.5.
@@ -222,13 +266,27 @@ class Scenario:
                 self.truth[event["event_id"]] = truth
         return out
 
-    def labels(self, pub: InferencePublisher, events: Iterable[tuple[dict[str, Any], str]]) -> None:
+    def labels(
+        self, pub: InferencePublisher, events: Iterable[tuple[dict[str, Any], str | float]]
+    ) -> None:
         """Labels for a share of the labelled models' events (none for ``fading``; for
         ``reviewed``, only events its threshold policy auto-accepts: reviewers label the
         rest, and an outcome would decide them before the reviews)."""
         for event, truth in events:
             model_id = event["model_id"]
             if model_id == FADING or self.rng.random() >= LABEL_SHARE:
+                continue
+            if model_id == REGRESSOR:
+                pub.publish_label(
+                    {
+                        "event_id": event["event_id"],
+                        "model_id": model_id,
+                        "ts": datetime.now(UTC).isoformat(),
+                        "value": truth,
+                        "source": "outcome",
+                    }
+                )
+                self.labels_sent += 1
                 continue
             if (
                 model_id == REVIEWED
@@ -385,7 +443,12 @@ def test_dashboards_and_rules_against_a_real_prometheus(
     dashboard = [
         (
             f"{path.name}: {title}",
-            as_promql(expr, DASHBOARD_VARIABLES | DASHBOARD_OVERRIDES.get(path.name, {})),
+            as_promql(
+                expr,
+                DASHBOARD_VARIABLES
+                | DASHBOARD_OVERRIDES.get(path.name, {})
+                | PANEL_OVERRIDES.get((path.name, title), {}),
+            ),
         )
         for path in DASHBOARDS
         for title, expr in dashboard_queries(path)
@@ -521,6 +584,7 @@ def test_dashboards_and_rules_against_a_real_prometheus(
             ("VigilReviewBacklogGrowing", frozenset({("model", DRIFTING)})),
             ("VigilReviewerBelowGoldBar", frozenset({("reviewer", CARELESS)})),
             ("VigilReviewAgreementLow", frozenset({("model", REVIEWED)})),
+            ("VigilIntervalCoverageLow", frozenset({("model", REGRESSOR)})),
         }
 
         def all_seen() -> bool:
@@ -577,6 +641,8 @@ def test_dashboards_and_rules_against_a_real_prometheus(
             assert dict(labels)["reviewer"] == CARELESS, f"{labels} flagged below the gold bar"
         if name == "VigilReviewAgreementLow":
             assert model == REVIEWED, f"low agreement reported for {model}, which has no overlap"
+        if name == "VigilIntervalCoverageLow":
+            assert model == REGRESSOR, f"interval coverage reported low for {model}"
 
 
 def caught_up(worker: WorkerProcess, sent: int, timeout: float = 60.0) -> None:
