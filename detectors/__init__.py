@@ -31,6 +31,7 @@ if typing.TYPE_CHECKING:
     from detectors.budget import EscalationBudget
     from detectors.calibration import CalibrationMonitor
     from detectors.categorical_drift import CategoricalDrift
+    from detectors.classwise_calibration import ClasswiseCalibrationMonitor
     from detectors.conformal import ConformalEscalation
     from detectors.data_quality import DataQualityDrift
     from detectors.drift_monitor import DriftMonitor
@@ -48,6 +49,7 @@ if typing.TYPE_CHECKING:
     from detectors.prediction import ClassPrediction, Prediction, RegressionPrediction
     from detectors.reconstruction import ReconstructionDrift
     from detectors.reference import ReferenceBuilder, ReferenceProfile
+    from detectors.regression_quality import RegressionQualityMonitor
     from detectors.reviewer_reliability import ReviewerReliability
     from detectors.sensitivity import SensitivityBudget, default_step
     from detectors.signals import SignalChange, SignalState
@@ -61,6 +63,7 @@ __all__ = [
     "CalibrationMonitor",
     "CategoricalDrift",
     "ClassPrediction",
+    "ClasswiseCalibrationMonitor",
     "ConformalEscalation",
     "DataQualityDrift",
     "Detector",
@@ -77,6 +80,7 @@ __all__ = [
     "ReferenceBuilder",
     "ReferenceProfile",
     "RegressionPrediction",
+    "RegressionQualityMonitor",
     "ReviewerReliability",
     "SensitivityBudget",
     "SettingsError",
@@ -99,6 +103,7 @@ _HOME = {
     "CalibrationMonitor": "calibration",
     "CategoricalDrift": "categorical_drift",
     "ClassPrediction": "prediction",
+    "ClasswiseCalibrationMonitor": "classwise_calibration",
     "ConformalEscalation": "conformal",
     "DataQualityDrift": "data_quality",
     "Detector": "base",
@@ -115,6 +120,7 @@ _HOME = {
     "ReferenceBuilder": "reference",
     "ReferenceProfile": "reference",
     "RegressionPrediction": "prediction",
+    "RegressionQualityMonitor": "regression_quality",
     "ReviewerReliability": "reviewer_reliability",
     "SensitivityBudget": "sensitivity",
     "default_step": "sensitivity",
