@@ -326,7 +326,7 @@ class RegressionSettings(Section):
         description="level of the upper bound on coverage that must fall below the floor",
     )
     min_labelled: int = Field(
-        default=100,
+        default=200,
         ge=1,
         le=10_000_000,
         description="labelled predictions with an interval before coverage can alert",
