@@ -42,6 +42,7 @@ if typing.TYPE_CHECKING:
     )
     from detectors.escalation import ThresholdEscalation
     from detectors.escalation_policy import EscalationPolicy
+    from detectors.heavy_hitters import HeavyHitters
     from detectors.model_monitor import ModelMonitor, Verdict
     from detectors.numeric_drift import NumericDrift
     from detectors.performance import PerformanceEstimator
@@ -49,6 +50,7 @@ if typing.TYPE_CHECKING:
     from detectors.reconstruction import ReconstructionDrift
     from detectors.reference import ReferenceBuilder, ReferenceProfile
     from detectors.reviewer_reliability import ReviewerReliability
+    from detectors.segments import SegmentMonitor
     from detectors.sensitivity import SensitivityBudget, default_step
     from detectors.signals import SignalChange, SignalState
 
@@ -68,6 +70,7 @@ __all__ = [
     "DriftMonitor",
     "EscalationBudget",
     "EscalationPolicy",
+    "HeavyHitters",
     "InvalidObservationError",
     "ModelMonitor",
     "NumericDrift",
@@ -78,6 +81,7 @@ __all__ = [
     "ReferenceProfile",
     "RegressionPrediction",
     "ReviewerReliability",
+    "SegmentMonitor",
     "SensitivityBudget",
     "SettingsError",
     "SignalChange",
@@ -106,6 +110,7 @@ _HOME = {
     "DriftMonitor": "drift_monitor",
     "EscalationBudget": "budget",
     "EscalationPolicy": "escalation_policy",
+    "HeavyHitters": "heavy_hitters",
     "InvalidObservationError": "errors",
     "ModelMonitor": "model_monitor",
     "NumericDrift": "numeric_drift",
@@ -116,6 +121,7 @@ _HOME = {
     "ReferenceProfile": "reference",
     "RegressionPrediction": "prediction",
     "ReviewerReliability": "reviewer_reliability",
+    "SegmentMonitor": "segments",
     "SensitivityBudget": "sensitivity",
     "default_step": "sensitivity",
     "SettingsError": "errors",

@@ -33,6 +33,7 @@ from detectors.escalation import Decision, check_prediction, make_decision, make
 from detectors.escalation_policy import EscalationPolicy
 from detectors.performance import PerformanceEstimator
 from detectors.prediction import ClassPrediction, Prediction
+from detectors.segments import SegmentMonitor
 from detectors.signals import SignalChange, SignalState
 
 __all__ = ["ModelMonitor", "Verdict"]
@@ -78,6 +79,10 @@ class ModelMonitor:
     autoaccept
         Error rate among auto-accepted items, learned from their labels (audits
         and outcomes); ``None`` turns it off.
+    segments
+        Monitors per frequent segment value (signals ``segment:<key>=<value>:...``);
+        ``None`` turns them off. Its ``sensitivity`` and ``drift``'s should split the
+        model's budget (:func:`~detectors.segments.split_budget`).
 
     Examples
     --------
@@ -113,6 +118,7 @@ class ModelMonitor:
         data_reasons: bool = True,
         audit: AuditSampler | None = None,
         autoaccept: AutoAcceptMonitor | None = None,
+        segments: SegmentMonitor | None = None,
     ) -> None:
         self.model_id = model_id
         self.policy = policy
@@ -122,6 +128,7 @@ class ModelMonitor:
         self.data_reasons = data_reasons
         self.audit = audit
         self.autoaccept = autoaccept
+        self.segments = segments
         self.model_version = "unknown"
         self._events_seen = 0
         self._labels_seen = 0
@@ -137,6 +144,7 @@ class ModelMonitor:
             data_reasons=self.data_reasons,
             audit=None if self.audit is None else self.audit.clone(),
             autoaccept=None if self.autoaccept is None else self.autoaccept.clone(),
+            segments=None if self.segments is None else self.segments.clone(),
         )
 
     def __repr__(self) -> str:
@@ -144,7 +152,8 @@ class ModelMonitor:
             f"{type(self).__name__}(model_id={self.model_id!r}, policy={self.policy!r}, "
             f"drift={self.drift!r}, calibration={self.calibration!r}, "
             f"performance={self.performance!r}, data_reasons={self.data_reasons!r}, "
-            f"audit={self.audit!r}, autoaccept={self.autoaccept!r})"
+            f"audit={self.audit!r}, autoaccept={self.autoaccept!r}, "
+            f"segments={self.segments!r})"
         )
 
     @classmethod
@@ -160,12 +169,27 @@ class ModelMonitor:
             "performance": PerformanceEstimator(window=200, calibration_window=300, min_events=50),
             "audit": AuditSampler(rate=0.2, per_minute=40),
             "autoaccept": AutoAcceptMonitor(window=300, min_labelled=20),
+            "segments": SegmentMonitor(
+                ["region"],
+                top_k=2,
+                features=["n0"],
+                window=100,
+                reference_size=300,
+                calibration={"window": 200, "min_labelled": 30},
+            ),
         }
         yield {
             "model_id": "m",
             "policy": EscalationPolicy(),
             "calibration": CalibrationMonitor(window=200, min_labelled=50),
             "data_reasons": False,
+            "segments": SegmentMonitor(
+                ["tenant", "region"],
+                top_k=3,
+                window=50,
+                reference_size=100,
+                calibration={"window": 50, "min_labelled": 20},
+            ),
         }
 
     @property
@@ -186,11 +210,13 @@ class ModelMonitor:
         prediction: Prediction,
         now: datetime,
         event_id: str | None = None,
+        segment: Mapping[str, str] | None = None,
     ) -> Verdict:
         """One validated inference event: the decision and any alert edges.
 
         ``event_id`` identifies the event for the audit draw; without it the
-        event is never audited. Invalid input raises
+        event is never audited. ``segment`` is the event's segment object (SPEC
+        §2), read only when there are segment monitors. Invalid input raises
         :class:`~detectors.errors.InvalidObservationError` before any component
         has seen the event.
         """
@@ -203,6 +229,9 @@ class ModelMonitor:
             prediction = check_prediction(prediction)
             if not isinstance(features, Mapping):
                 raise InvalidObservationError(f"'features' must be a mapping; got {features!r}")
+        segs = self.segments
+        if segs is not None:
+            seg_values = segs.values(segment)
         quality: list[tuple[str, tuple[str, ...]]] | None = None
         if drift is not None:
             changes = drift.update(features, prediction)
@@ -243,6 +272,10 @@ class ModelMonitor:
                     False,
                     p,
                 )
+        if segs is not None:
+            more = segs._update(seg_values, features, prediction, decision.escalate)
+            if more:
+                changes = [*changes, *more]
         self._events_seen += 1
         verdict = _new(Verdict)
         _set_decision(verdict, decision)
@@ -256,6 +289,7 @@ class ModelMonitor:
         *,
         was_escalated: bool,
         inclusion_probability: float = 1.0,
+        segment: Mapping[str, str] | None = None,
     ) -> list[SignalChange]:
         """Ground truth for one prediction: calibration, accuracy, the conformal
         threshold and the auto-accept error learn from it, each label weighed by
@@ -263,9 +297,12 @@ class ModelMonitor:
 
         ``was_escalated`` is whether a *rule* sent the item to review; an
         audited item was not (the rule accepted it), nor was one the budget
-        suppressed.
+        suppressed. ``segment`` is the labelled event's segment object: with segment
+        monitors, its values' calibration and accuracy learn from the label too.
         """
         prediction = check_prediction(prediction)
+        if self.segments is not None:
+            self.segments.values(segment)  # checked before anything learns
         was_escalated = check_bool("was_escalated", was_escalated)
         if isinstance(prediction, ClassPrediction) and not isinstance(truth, str):
             raise InvalidObservationError(f"a classification label must be a string; got {truth!r}")
@@ -282,6 +319,10 @@ class ModelMonitor:
             more = self.autoaccept.update(correct, weight)
             if more:
                 changes = [*changes, *more]
+        if self.segments is not None and segment:
+            more = self.segments.observe_label(segment, prediction.confidence, correct, weight)
+            if more:
+                changes = [*changes, *more]
         return changes
 
     def states(self) -> list[SignalState]:
@@ -295,6 +336,8 @@ class ModelMonitor:
             out.append(self.performance.state())
         if self.autoaccept is not None and self.autoaccept.count:
             out.append(self.autoaccept.state())
+        if self.segments is not None:
+            out += self.segments.states()
         return out
 
     # ------------------------------------------------------------ snapshots
@@ -314,6 +357,7 @@ class ModelMonitor:
             "performance": None if self.performance is None else self.performance.snapshot(),
             "audit": None if self.audit is None else self.audit.snapshot(),
             "autoaccept": None if self.autoaccept is None else self.autoaccept.snapshot(),
+            "segments": None if self.segments is None else self.segments.snapshot(),
         }
 
     @classmethod
@@ -337,6 +381,10 @@ class ModelMonitor:
             autoaccept=None
             if snapshot.get("autoaccept") is None
             else AutoAcceptMonitor.restore(snapshot["autoaccept"]),
+            # Snapshots from before segments have no entry: restored without them.
+            segments=None
+            if snapshot.get("segments") is None
+            else SegmentMonitor.restore(snapshot["segments"]),
         )
         mon.model_version = snapshot["model_version"]
         mon._events_seen = int(snapshot["events_seen"])

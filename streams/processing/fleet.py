@@ -16,13 +16,14 @@ from detectors.escalation_policy import EscalationPolicy
 from detectors.model_monitor import ModelMonitor
 from detectors.performance import PerformanceEstimator
 from detectors.reference import ReferenceProfile
+from detectors.segments import SegmentMonitor, split_budget
 from streams.config import ModelSettings, Settings
 from streams.errors import ConfigError
 from streams.processing.label_join import LabelJoin
 from streams.processing.metrics import ModelReading, ReviewerReading
 from streams.processing.review_desk import ReviewDesk
 
-__all__ = ["Fleet", "ModelState", "PredictionKind", "build_monitor"]
+__all__ = ["Fleet", "ModelState", "PredictionKind", "build_monitor", "build_segments"]
 
 #: SPEC §2: one model has one kind of prediction, fixed by its first event.
 PredictionKind = Literal["classification", "regression"]
@@ -52,9 +53,12 @@ def build_monitor(model_id: str, ms: ModelSettings, max_features: int) -> ModelM
         budget_per_minute=None if e.budget_per_minute is None else int(e.budget_per_minute),
     )
     d = ms.drift
+    segments = build_segments(ms)
+    # With segments, the aggregate signals run on the rest of the model's budget.
+    sensitivity = d.sensitivity if segments is None else split_budget(d.sensitivity)[0]
     drift = DriftMonitor(
         features={name: f.as_dict() for name, f in ms.features.items()} or None,
-        sensitivity=d.sensitivity,
+        sensitivity=sensitivity,
         reference=load_reference(ms.reference) if ms.reference else None,
         reference_size=d.reference_size,
         max_features=max_features,
@@ -75,6 +79,33 @@ def build_monitor(model_id: str, ms: ModelSettings, max_features: int) -> ModelM
         data_reasons=e.data_reasons,
         audit=build_audit(ms),
         autoaccept=build_autoaccept(ms),
+        segments=segments,
+    )
+
+
+def build_segments(ms: ModelSettings) -> SegmentMonitor | None:
+    """The segment monitors of a model's settings (``None`` without ``segments.keys``);
+    they take :data:`~detectors.segments.SEGMENT_SHARE` of ``drift.sensitivity``."""
+    sg = ms.segments
+    if not sg.keys:
+        return None
+    d, c = ms.drift, ms.calibration
+    return SegmentMonitor(
+        list(sg.keys),
+        top_k=sg.top_k,
+        features=list(sg.features),
+        feature_types={n: ms.features[n].as_dict() for n in sg.features if n in ms.features},
+        sensitivity=d.sensitivity,
+        window=d.window,
+        step=d.step,
+        reference_size=d.reference_size,
+        top_categories=d.top_k,
+        calibration={
+            "bins": c.bins,
+            "window": c.window,
+            "ece_threshold": c.max_ece,
+            "accuracy_drop": c.max_accuracy_drop,
+        },
     )
 
 
@@ -203,12 +234,16 @@ class Fleet:
         mon = state.monitor
         if state.review is None:
             state.review = ReviewDesk.for_model(self.settings.for_model(model_id))
-        if mon.audit is None or mon.autoaccept is None:
+        if mon.audit is None or mon.autoaccept is None or mon.segments is None:
             ms = self.settings.for_model(model_id)
             if mon.audit is None:
                 mon.audit = build_audit(ms)
             if mon.autoaccept is None:
                 mon.autoaccept = build_autoaccept(ms)
+            if mon.segments is None:
+                # A checkpoint from before segments: they start now (the aggregate keeps
+                # its restored, whole budget until the model's state is rebuilt).
+                mon.segments = build_segments(ms)
         self._models[model_id] = state
 
     def pop(self, model_id: str) -> ModelState | None:
@@ -236,6 +271,8 @@ class Fleet:
             if mon.autoaccept is not None and mon.autoaccept.count:
                 reading.autoaccept_error = mon.autoaccept.error
                 reading.autoaccept_error_upper = mon.autoaccept.upper
+            if mon.segments is not None:
+                reading.segments = mon.segments.readings()
             reading.escalation_threshold = mon.policy.threshold
             budget = mon.policy.budget_per_minute
             reading.budget_per_minute = None if budget is None else float(budget)

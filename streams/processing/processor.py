@@ -44,8 +44,15 @@ def utc_now() -> datetime:
 # What the label join keeps of a prediction: enough for calibration and conformal updates
 # (label and confidence, or the value), as a plain tuple: cheap to keep and to checkpoint
 # (a pickled dataclass costs several times more to write and to restore). Built in
-# Processor.inference as ("c", label, confidence) or ("r", value, None).
-Compact = tuple[str, str, float] | tuple[str, float, None]
+# Processor.inference as ("c", label, confidence) or ("r", value, None); a model with
+# segment monitors appends the event's segment values of its keys (a dict), so the
+# label reaches its segment's calibration and accuracy.
+Compact = (
+    tuple[str, str, float]
+    | tuple[str, float, None]
+    | tuple[str, str, float, dict[str, str]]
+    | tuple[str, float, None, dict[str, str]]
+)
 
 
 def _wrong_kind(
@@ -152,7 +159,10 @@ class Processor:
             if state.kind is not None and state.kind != kind:
                 raise _wrong_kind("prediction", model_id, state.kind, kind)
             monitor = state.monitor
-            verdict = monitor.observe(event.features, prediction, now, event.event_id)
+            segs = monitor.segments
+            verdict = monitor.observe(
+                event.features, prediction, now, event.event_id, event.segment
+            )
             decision = verdict.decision
             state.kind = kind
             if decision.escalate:  # by a rule, or by the audit sample (not a rule's call)
@@ -160,12 +170,18 @@ class Processor:
                 by_rule = decision.reasons[0].kind != "audit"  # Decision.audited, inlined
             else:
                 inclusion, by_rule = None, False
+            compact: Compact = (
+                ("c", prediction.label, prediction.confidence)  # type: ignore[union-attr]
+                if is_class
+                else ("r", prediction.value, None)  # type: ignore[union-attr]
+            )
+            if segs is not None and event.segment:
+                seg = event.segment
+                compact = (*compact, {k: seg[k] for k in segs.keys if k in seg})
             state.join.add_prediction(
                 model_id,
                 event.event_id,
-                ("c", prediction.label, prediction.confidence)  # type: ignore[union-attr]
-                if is_class
-                else ("r", prediction.value, None),  # type: ignore[union-attr]
+                compact,
                 event.ts,
                 by_rule,
                 inclusion,
@@ -414,11 +430,13 @@ class Processor:
         self.metrics.model(model_id).adjudication(decision.method).inc()
         if event is None:  # opened before a restart from a checkpoint without its context
             return changes
+        p = event.prediction
         changes += state.monitor.observe_label(
-            _expand(event.prediction),
+            _expand(p),
             decision.final,
             was_escalated=event.by_rule,
             inclusion_probability=event.inclusion,
+            segment=p[3] if isinstance(p, tuple) and len(p) > 3 else None,
         )
         if event.escalation is not None:
             record = reviewed_record(
