@@ -64,11 +64,14 @@ the events budget, and noisier per segment, which sees fewer labels.
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from detectors.base import (
     Detector,
+    as_bool,
+    as_real,
     check_bool,
     check_in_range,
     check_positive,
@@ -103,6 +106,8 @@ SEGMENT_SHARE = 0.5
 DEFAULT_HORIZON = 100_000
 """Events of a key between halvings of its value counts: the top-k follows the last
 few hundred thousand events."""
+
+_PLAIN = frozenset((float, int, str, bool, type(None)))
 
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/@+,;()[]!~*'")
 
@@ -244,6 +249,7 @@ class SegmentMonitor(Detector):
     segment's signal fires.
 
     >>> import random
+    >>> from detectors.prediction import ClassPrediction
     >>> rng = random.Random(7)
     >>> mon = SegmentMonitor(["region"], features=["amount"], window=100)
     >>> fired = []
@@ -505,6 +511,10 @@ class SegmentMonitor(Detector):
     ) -> list[SignalChange]:
         """``update`` with inputs checked (``values`` from :meth:`values`)."""
         watched = {f: features[f] for f in self.features if f in features}
+        for f, v in watched.items():
+            if type(v) not in _PLAIN:  # a numpy scalar: as the number or bool it is, so
+                # no numpy value sits in a segment's buffered state (snapshots stay plain)
+                watched[f] = _plain(v)
         changes: list[SignalChange] = []
         for key, value in zip(self._keys, values, strict=True):
             if value is None:
@@ -590,6 +600,19 @@ class SegmentMonitor(Detector):
             more = b.cal.update(confidence, correct, weight)
             changes += [dataclasses.replace(c, signal=b.prefix + c.signal) for c in more]
         return changes
+
+
+def _plain(v: Any) -> Any:
+    """A numpy scalar as the Python bool, int or float it holds; anything else as is."""
+    b = as_bool(v)
+    if b is not None:
+        return b
+    try:
+        return operator.index(v)  # numpy integers
+    except TypeError:
+        pass
+    r = as_real(v)
+    return v if r is None else r
 
 
 def _escalation_change(c: SignalChange) -> SignalChange:
