@@ -73,6 +73,11 @@ PENDING_SPEC_METRICS: dict[str, str] = {
     "vigil_reviewer_agreement_low": "gauge",
     "vigil_adjudications_total": "counter",
     "vigil_adjudication_pending": "gauge",
+    # Segments (issue 16): SPEC section 7 says "segment series as their issues define".
+    "vigil_segment_events_total": "counter",
+    "vigil_segment_escalations_total": "counter",
+    "vigil_segment_labels_total": "counter",
+    "vigil_segment_accuracy": "gauge",
 }
 # SPEC section 7 series that the review bridge exports (streams/review/bridge_metrics.py,
 # job vigil-review) rather than the workers.
@@ -148,6 +153,8 @@ GRAFANA_SUBSTITUTIONS = {
     "$model": "example",
     "${reviewer}": ".*",
     "$reviewer": ".*",
+    "${segment}": ".*",
+    "$segment": ".*",
 }
 
 
