@@ -62,20 +62,31 @@ class HeavyHitters(UnivariateDetector[str, None]):
         yield {"capacity": 4, "horizon": 500}
 
     def _reset(self) -> None:
-        # value -> [count, error]; insertion order is kept by the dict (deterministic ties).
+        # value -> [count, error], and the values of each count in arrival order (the
+        # "stream summary" of the paper): the smallest counter is found in O(1).
         self._counts: dict[str, list[int]] = {}
+        self._by_count: dict[int, dict[str, None]] = {}
+        self._min = 0
         self._n = 0  # values since the last halving (total of the counts, up to halving)
         self._seen = 0
 
     def _state(self) -> dict[str, Any]:
         return {
-            "counts": [[v, c, e] for v, (c, e) in self._counts.items()],
+            # Count by count, each in its order: what decides the next victim.
+            "counts": [
+                [v, c, self._counts[v][1]]
+                for c in sorted(self._by_count)
+                for v in self._by_count[c]
+            ],
             "n": self._n,
             "seen": self._seen,
         }
 
     def _load_state(self, state: dict[str, Any]) -> None:
-        self._counts = {str(v): [int(c), int(e)] for v, c, e in state["counts"]}
+        for v, c, e in state["counts"]:
+            self._counts[str(v)] = [int(c), int(e)]
+            self._by_count.setdefault(int(c), {})[str(v)] = None
+        self._min = min(self._by_count, default=0)
         self._n = int(state["n"])
         self._seen = int(state["seen"])
 
@@ -97,25 +108,49 @@ class HeavyHitters(UnivariateDetector[str, None]):
         """``update`` without the check (the caller validated ``x``)."""
         self._seen += 1
         self._n += 1
-        counts = self._counts
+        counts, by = self._counts, self._by_count
         entry = counts.get(x)
         if entry is not None:
-            entry[0] += 1
+            c = entry[0]
+            peers = by[c]
+            del peers[x]
+            if not peers:
+                del by[c]
+                if c == self._min:
+                    self._min = c + 1
+            entry[0] = c + 1
         elif len(counts) < self.capacity:
+            c = 0
             counts[x] = [1, 0]
+            self._min = 1
         else:
-            victim = min(counts, key=lambda v: counts[v][0])
-            low = counts.pop(victim)[0]
-            counts[x] = [low + 1, low]
+            c = self._min
+            peers = by[c]
+            victim = next(iter(peers))
+            del peers[victim], counts[victim]
+            if not peers:
+                del by[c]
+                self._min = c + 1
+            counts[x] = [c + 1, c]
+        top = by.get(c + 1)
+        if top is None:
+            by[c + 1] = {x: None}
+        else:
+            top[x] = None
         if self._n >= self.horizon:
             self._halve()
 
     def _halve(self) -> None:
-        kept: dict[str, list[int]] = {}
-        for v, (c, e) in self._counts.items():
-            if c // 2 > 0:
-                kept[v] = [c // 2, e // 2]
-        self._counts = kept
+        counts: dict[str, list[int]] = {}
+        by: dict[int, dict[str, None]] = {}
+        for c in sorted(self._by_count):
+            if c // 2 == 0:
+                continue
+            for v in self._by_count[c]:
+                counts[v] = [c // 2, self._counts[v][1] // 2]
+                by.setdefault(c // 2, {})[v] = None
+        self._counts, self._by_count = counts, by
+        self._min = min(by, default=0)
         self._n //= 2
 
     def bounds(self, value: str) -> tuple[int, int]:
@@ -124,11 +159,11 @@ class HeavyHitters(UnivariateDetector[str, None]):
         entry = self._counts.get(value)
         if entry is not None:
             return entry[0] - entry[1], entry[0]
-        if len(self._counts) < self.capacity or not self._counts:
+        if len(self._counts) < self.capacity:
             return 0, 0
-        return 0, min(c for c, _ in self._counts.values())
+        return 0, self._min
 
     def top(self, k: int) -> list[tuple[str, int]]:
         """The ``k`` values with the largest guaranteed counts (``count - error``)."""
-        ranked = sorted(self._counts.items(), key=lambda kv: -(kv[1][0] - kv[1][1]))
+        ranked = sorted(self._counts.items(), key=lambda kv: (kv[1][1] - kv[1][0], kv[0]))
         return [(v, c - e) for v, (c, e) in ranked[:k]]

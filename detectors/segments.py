@@ -108,6 +108,7 @@ DEFAULT_HORIZON = 100_000
 few hundred thousand events."""
 
 _PLAIN = frozenset((float, int, str, bool, type(None)))
+_ABSENT = object()
 
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/@+,;()[]!~*'")
 
@@ -510,11 +511,15 @@ class SegmentMonitor(Detector):
         escalated: bool,
     ) -> list[SignalChange]:
         """``update`` with inputs checked (``values`` from :meth:`values`)."""
-        watched = {f: features[f] for f in self.features if f in features}
-        for f, v in watched.items():
-            if type(v) not in _PLAIN:  # a numpy scalar: as the number or bool it is, so
-                # no numpy value sits in a segment's buffered state (snapshots stay plain)
-                watched[f] = _plain(v)
+        watched = {}
+        get = features.get
+        for f in self.features:
+            v = get(f, _ABSENT)
+            if v is _ABSENT:
+                continue
+            # A numpy scalar as the number or bool it is, so that no numpy value sits in
+            # a segment's buffered state (snapshots stay plain).
+            watched[f] = v if type(v) in _PLAIN else _plain(v)
         changes: list[SignalChange] = []
         for key, value in zip(self._keys, values, strict=True):
             if value is None:
