@@ -11,7 +11,10 @@ from the same detectors as the model's:
   ``data_quality:<name>`` for the features in ``features``;
 * ``escalation_rate``: the share of the segment's events escalated, tested
   one-sided against the segment's own reference rate by
-  :class:`~detectors.data_quality.DataQualityDrift`'s exact rate test;
+  :class:`~detectors.data_quality.DataQualityDrift`'s exact rate test (the escalated
+  count in its first count; its second test sees none, so half the signal's share is
+  left unused: conservative). Escalation follows the model's policy, so a policy that
+  adapts (conformal, ``drift_boost``) moves every segment's rate with it;
 * ``calibration`` and ``accuracy`` from labels (weighed by ``1 / inclusion
   probability``) by a :class:`~detectors.calibration.CalibrationMonitor`.
 
