@@ -524,14 +524,25 @@ class SegmentMonitor(Detector):
             # a segment's buffered state (snapshots stay plain).
             watched[f] = v if type(v) in _PLAIN else _plain(v)
         changes: list[SignalChange] = []
+        step, window = self._step, self.window
         for key, value in zip(self._keys, values, strict=True):
             if value is None:
                 continue
-            bucket = key.buckets.get(value, key.other)
-            changes += self._observe(bucket, watched, prediction, escalated)
+            b = key.buckets.get(value) or key.other
+            more = b.drift.update(watched, prediction)
+            if more:
+                changes += [dataclasses.replace(c, signal=b.prefix + c.signal) for c in more]
+            b.events += 1
+            if escalated:
+                b.escalated += 1
+                b.pending += 1
+            if not b.events % step:
+                more = b.esc.update_block(step, b.pending, 0)
+                b.pending = 0
+                changes += [_escalation_change(c) for c in more]
             key.counts._add(value)
             key.seen += 1
-            if key.seen % self.window == 0:
+            if not key.seen % window:
                 self._check(key)
         self._n += 1
         return changes
@@ -551,23 +562,6 @@ class SegmentMonitor(Detector):
                 raise InvalidObservationError(f"segment {key.name!r} must be a string; got {v!r}")
             out.append(v)
         return out
-
-    def _observe(
-        self, b: _Bucket, watched: dict[str, Any], prediction: Prediction, escalated: bool
-    ) -> list[SignalChange]:
-        changes = b.drift.update(watched, prediction)
-        if changes:
-            changes = [dataclasses.replace(c, signal=b.prefix + c.signal) for c in changes]
-        b.events += 1
-        if escalated:
-            b.escalated += 1
-            b.pending += 1
-        if b.events % self._step == 0:
-            more = b.esc.update_block(self._step, b.pending, 0)
-            b.pending = 0
-            if more:
-                changes = [*changes, *(_escalation_change(c) for c in more)]
-        return changes
 
     def _check(self, key: _Key) -> None:
         """Every ``window`` events of a key: promote stable frequent values."""
