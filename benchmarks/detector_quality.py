@@ -42,6 +42,13 @@ reference (the first 1,000 values, then learning on), ``REF_SENSITIVITY`` per
 value, on stationary N(0, 1) streams, one per reference: the realised rate per
 reference over the budget, mean and worst 1 %.
 
+Segments (``segment_*`` keys, issue 16): a model with two segment keys of ten values
+each (``region``, one value ``r2`` carrying 10 % of the traffic; ``tenant``, ten
+even values), ``top_k`` 10, features ``n0``, ``n2``, ``c0`` watched per segment; the
+aggregate ``DriftMonitor`` and the ``SegmentMonitor`` split one budget
+(``split_budget``). Stationary: every alert of either is false. Shift: ``n0`` moves
+by 0.5 sigma in region ``r2`` only; delay in ``r2``'s own events.
+
 ``python benchmarks/detector_quality.py [--quick]``
 """
 
@@ -67,6 +74,7 @@ from detectors.drift_monitor import DriftMonitor
 from detectors.numeric_drift import NumericDrift
 from detectors.prediction import ClassPrediction
 from detectors.reference import ReferenceBuilder, numeric_reference
+from detectors.segments import SEGMENT_SHARE, SegmentMonitor, split_budget
 
 NUMERIC = [f"n{j}" for j in range(20)]
 CATEGORICAL = {
@@ -445,6 +453,124 @@ def references(refs: int, per_ref: int) -> dict[str, Any]:
     }
 
 
+REGION_SHARES = [0.25, 0.15, 0.10, 0.10, 0.10, 0.08, 0.07, 0.06, 0.05, 0.04]
+"""Segment benchmark: traffic shares of the ten ``region`` values (``r2``: 10 %, shifted)."""
+SEGMENT_FEATURES = ["n0", "n2", "c0"]
+SEGMENT_MAX_DELAY = 5_000
+"""Shifted segment's events after which a segment shift run counts as missed."""
+
+
+def _segmented(
+    rng: np.random.Generator, n: int, shift_from: int | None = None
+) -> list[tuple[dict[str, str], dict[str, Any], ClassPrediction, bool]]:
+    """``n`` events of :func:`generate` with a segment (10 regions x 10 tenants) and
+    whether each is escalated (confidence below 0.6); from ``shift_from`` on, ``n0``
+    moves by 0.5 sigma in region ``r2`` only."""
+    events = generate(rng, n)
+    regions = rng.choice(10, size=n, p=REGION_SHARES).tolist()
+    tenants = rng.integers(0, 10, n).tolist()
+    out = []
+    for i, ((features, pred), r, t) in enumerate(zip(events, regions, tenants, strict=True)):
+        if shift_from is not None and i >= shift_from and r == 2:
+            features["n0"] += 0.5
+        out.append(({"region": f"r{r}", "tenant": f"t{t}"}, features, pred, pred.confidence < 0.6))
+    return out
+
+
+def _segment_model(seed: int, sensitivity: float) -> tuple[DriftMonitor, SegmentMonitor]:
+    """The aggregate monitor and the segment monitors of one model, splitting its budget."""
+    aggregate, per_segments = split_budget(sensitivity)
+    drift = DriftMonitor(sensitivity=aggregate, reference=profile_for(seed))
+    types = {"n0": {"type": "numeric"}, "n2": {"type": "numeric"}, "c0": {"type": "categorical"}}
+    segs = SegmentMonitor(
+        ["region", "tenant"],
+        top_k=10,
+        features=SEGMENT_FEATURES,
+        feature_types=types,
+        sensitivity=sensitivity,
+    )
+    assert segs.value_sensitivity == per_segments * 2
+    return drift, segs
+
+
+def segments(streams: int, events_per_stream: int, runs: int, sensitivity: float) -> dict[str, Any]:
+    """Segments (issue 16): a stationary model with 2 segment keys x 10 values (all
+    segment signals and the aggregate's, one budget), and a 0.5 sigma mean shift of
+    ``n0`` confined to region ``r2`` (10 % of the traffic), delay counted in ``r2``'s
+    events to the ``segment:region=r2:feature:n0`` alert."""
+    t0 = time.perf_counter()
+    alerts: list[dict[str, Any]] = []
+    segment_alerts = 0
+    chunk = 20_000
+    for s in range(streams):
+        drift, segs = _segment_model(s, sensitivity)
+        rng = np.random.default_rng(50_000 + s)
+        done = 0
+        while done < events_per_stream:
+            for seg, features, pred, esc in _segmented(rng, min(chunk, events_per_stream - done)):
+                changes = drift.update(features, pred) + segs.update(seg, features, pred, esc)
+                for c in changes:
+                    if c.state == "drift":
+                        segment_alerts += c.signal.startswith("segment:")
+                        alerts.append({"stream": s, "signal": c.signal, "at": c.events_seen})
+            done += min(chunk, events_per_stream - done)
+    total = streams * events_per_stream
+    target = "segment:region=r2:feature:n0"
+    delays: list[int | None] = []
+    aggregate_fired = 0
+    wrong_segment = 0
+    for r in range(runs):
+        seed = 60_000 + r
+        rng = np.random.default_rng(seed)
+        drift, segs = _segment_model(seed, sensitivity)
+        warm = 20_000 + int(rng.integers(0, 5_000))
+        events = _segmented(rng, warm + int(SEGMENT_MAX_DELAY / REGION_SHARES[2] * 1.2), warm)
+        delay = None
+        seen = 0
+        for i, (seg, features, pred, esc) in enumerate(events):
+            if i >= warm and seg["region"] == "r2":
+                seen += 1
+                if seen > SEGMENT_MAX_DELAY:
+                    break
+            aggregate_fired += sum(c.state == "drift" for c in drift.update(features, pred))
+            for c in segs.update(seg, features, pred, esc):
+                if c.state != "drift":
+                    continue
+                if c.signal == target and i >= warm:
+                    delay = seen
+                elif not c.signal.startswith("segment:region=r2:"):
+                    wrong_segment += 1
+            if delay is not None:
+                break
+        delays.append(delay)
+    return {
+        "segment_stationary_events": total,
+        "segment_stationary_false_alerts": len(alerts),
+        "segment_stationary_false_alerts_of_segments": segment_alerts,
+        "segment_stationary_false_alerts_per_million": len(alerts) / total * 1e6,
+        "segment_stationary_false_alerts_per_million_upper95": round(
+            _poisson_upper(len(alerts)) / total * 1e6, 4
+        ),
+        "segment_stationary_alert_list": alerts[:10],
+        "segment_shift_delay_median": _median(delays),
+        "segment_shift_delay_p90": _p90(delays),
+        "segment_shift_missed": sum(d is None for d in delays),
+        "segment_shift_runs": runs,
+        "segment_shift_aggregate_alerts": aggregate_fired,
+        "segment_shift_other_segment_alerts": wrong_segment,
+        "segment_settings": {
+            "keys": "region (10 values, r2 = 10 %), tenant (10 values, 10 % each)",
+            "top_k": 10,
+            "features": SEGMENT_FEATURES,
+            "share": SEGMENT_SHARE,
+            "shift": "n0 +0.5 sigma in region r2 only",
+            "delay_unit": "events of region r2",
+            "max_delay_cap": SEGMENT_MAX_DELAY,
+        },
+        "segment_seconds": round(time.perf_counter() - t0, 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a few minutes")
@@ -474,6 +600,11 @@ def main() -> None:
     result.update(cost(20_000 if args.quick else 100_000))
     result["peer"] = peer(*((4, 100_000, 20) if args.quick else (20, 500_000, 40)))
     result["references"] = references(*((20, 100_000) if args.quick else (120, 1_000_000)))
+    result.update(
+        segments(
+            *((1, 300_000, 10) if args.quick else (4, 2_000_000, 40)), sensitivity=args.sensitivity
+        )
+    )
     result["settings"] = {
         "quick": args.quick,
         "sensitivity": args.sensitivity,

@@ -11,7 +11,11 @@ same run: ``orjson.loads`` of the same bytes (what a bare consumer does per mess
 * ``us_drift``: :meth:`DriftMonitor.update` plus the per-event data-quality reading;
 * ``us_audit``: :meth:`AuditSampler.update` (the audit draw of an auto-accepted event,
   default rate), a part of ``us_per_event``;
-* ``us_parse``: the baseline; ``ratio_vs_parse`` = ``us_parse / us_per_event``.
+* ``us_parse``: the baseline; ``ratio_vs_parse`` = ``us_parse / us_per_event``;
+* ``us_per_event_segments``: :meth:`Processor.inference` on the same events with
+  segments on (issue 16: keys ``region`` and ``tenant``, the latter added to every event
+  from 1,000 values, ``top_k`` 10, three features watched per segment value), and
+  ``segments_cost_ratio`` = ``us_per_event_segments / us_per_event``.
 
 ``python benchmarks/processor.py [--quick]``
 """
@@ -37,6 +41,7 @@ from throughput import make_events, worker_config
 from detectors.audit import AuditSampler
 from detectors.drift_monitor import DriftMonitor
 from streams.config import settings_from_dict
+from streams.config.settings import deep_merge
 from streams.events.dead_letters import MessageSource
 from streams.events.schema import decode_inference
 from streams.processing.metrics import VigilMetrics
@@ -122,9 +127,39 @@ def main() -> int:
         for i in range(count):
             update(*audit_keys[i % k])
 
-    # Warm up: references are learned from the first 1000 values of each model.
+    seg_settings = settings_from_dict(
+        deep_merge(
+            worker_config(TOPICS, "bench-processor-segments"),
+            {
+                "defaults": {
+                    "segments": {"keys": ["region", "tenant"], "features": ["x0", "x1", "c0"]}
+                }
+            },
+        )
+    )
+    seg_processor = Processor(seg_settings, VigilMetrics(CollectorRegistry()))
+    seg_events = []
+    for i, (key, value) in enumerate(events):
+        body = orjson.loads(value)
+        body["segment"]["tenant"] = f"t{(i * 7919) % 1000}"
+        seg_events.append((key, orjson.dumps(body)))
+    seg_offset = 0
+
+    def process_segments(count: int) -> None:
+        nonlocal seg_offset
+        inference = seg_processor.inference
+        for i in range(count):
+            key, value = seg_events[i % k]
+            inference(value, MessageSource("in", i & 3, seg_offset + i, key), out)
+            if len(out) > 1000:
+                out.clear()
+        seg_offset += count
+
+    # Warm up: references are learned from the first 1000 values of each model (of
+    # each segment value: ~10,000 events of a model for a value with 10 % of them).
     process(min(n, 40_000))
     drift(min(n, 40_000))
+    process_segments(max(min(n, 40_000), 200_000))
 
     result = {
         "events": n,
@@ -136,6 +171,10 @@ def main() -> int:
         "us_per_event": round(timed(process, n, repeats), 2),
     }
     result["ratio_vs_parse"] = round(result["us_parse"] / result["us_per_event"], 4)
+    result["us_per_event_segments"] = round(timed(process_segments, n, repeats), 2)
+    result["segments_cost_ratio"] = round(
+        result["us_per_event_segments"] / result["us_per_event"], 3
+    )
     print(json.dumps(result))
     return 0
 

@@ -43,6 +43,7 @@ if typing.TYPE_CHECKING:
     )
     from detectors.escalation import ThresholdEscalation
     from detectors.escalation_policy import EscalationPolicy
+    from detectors.heavy_hitters import HeavyHitters
     from detectors.model_monitor import ModelMonitor, Verdict
     from detectors.numeric_drift import NumericDrift
     from detectors.performance import PerformanceEstimator
@@ -51,6 +52,7 @@ if typing.TYPE_CHECKING:
     from detectors.reference import ReferenceBuilder, ReferenceProfile
     from detectors.regression_quality import RegressionQualityMonitor
     from detectors.reviewer_reliability import ReviewerReliability
+    from detectors.segments import SegmentMonitor
     from detectors.sensitivity import SensitivityBudget, default_step
     from detectors.signals import SignalChange, SignalState
 
@@ -71,6 +73,7 @@ __all__ = [
     "DriftMonitor",
     "EscalationBudget",
     "EscalationPolicy",
+    "HeavyHitters",
     "InvalidObservationError",
     "ModelMonitor",
     "NumericDrift",
@@ -82,6 +85,7 @@ __all__ = [
     "RegressionPrediction",
     "RegressionQualityMonitor",
     "ReviewerReliability",
+    "SegmentMonitor",
     "SensitivityBudget",
     "SettingsError",
     "SignalChange",
@@ -111,6 +115,7 @@ _HOME = {
     "DriftMonitor": "drift_monitor",
     "EscalationBudget": "budget",
     "EscalationPolicy": "escalation_policy",
+    "HeavyHitters": "heavy_hitters",
     "InvalidObservationError": "errors",
     "ModelMonitor": "model_monitor",
     "NumericDrift": "numeric_drift",
@@ -122,6 +127,7 @@ _HOME = {
     "RegressionPrediction": "prediction",
     "RegressionQualityMonitor": "regression_quality",
     "ReviewerReliability": "reviewer_reliability",
+    "SegmentMonitor": "segments",
     "SensitivityBudget": "sensitivity",
     "default_step": "sensitivity",
     "SettingsError": "errors",

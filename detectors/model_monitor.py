@@ -37,6 +37,7 @@ from detectors.escalation_policy import EscalationPolicy
 from detectors.performance import PerformanceEstimator
 from detectors.prediction import ClassPrediction, Prediction
 from detectors.regression_quality import RegressionQualityMonitor
+from detectors.segments import SegmentMonitor
 from detectors.signals import SignalChange, SignalState
 
 __all__ = ["ModelMonitor", "Verdict"]
@@ -88,6 +89,10 @@ class ModelMonitor:
     regression
         MAE, RMSE, bias and interval coverage of a regression model from its
         labels (signal ``coverage``); ``None`` turns it off.
+    segments
+        Monitors per frequent segment value (signals ``segment:<key>=<value>:...``);
+        ``None`` turns them off. Its ``sensitivity`` and ``drift``'s should split the
+        model's budget (:func:`~detectors.segments.split_budget`).
 
     Examples
     --------
@@ -125,6 +130,7 @@ class ModelMonitor:
         autoaccept: AutoAcceptMonitor | None = None,
         classwise: ClasswiseCalibrationMonitor | None = None,
         regression: RegressionQualityMonitor | None = None,
+        segments: SegmentMonitor | None = None,
     ) -> None:
         self.model_id = model_id
         self.policy = policy
@@ -136,6 +142,7 @@ class ModelMonitor:
         self.autoaccept = autoaccept
         self.classwise = classwise
         self.regression = regression
+        self.segments = segments
         self.model_version = "unknown"
         self._events_seen = 0
         self._labels_seen = 0
@@ -153,6 +160,7 @@ class ModelMonitor:
             autoaccept=None if self.autoaccept is None else self.autoaccept.clone(),
             classwise=None if self.classwise is None else self.classwise.clone(),
             regression=None if self.regression is None else self.regression.clone(),
+            segments=None if self.segments is None else self.segments.clone(),
         )
 
     def __repr__(self) -> str:
@@ -162,6 +170,7 @@ class ModelMonitor:
             f"performance={self.performance!r}, data_reasons={self.data_reasons!r}, "
             f"audit={self.audit!r}, autoaccept={self.autoaccept!r}, "
             f"classwise={self.classwise!r}, regression={self.regression!r})"
+            f"segments={self.segments!r})"
         )
 
     @classmethod
@@ -179,12 +188,27 @@ class ModelMonitor:
             "autoaccept": AutoAcceptMonitor(window=300, min_labelled=20),
             "classwise": ClasswiseCalibrationMonitor(window=300, max_classes=4),
             "regression": RegressionQualityMonitor(window=200, min_labelled=50),
+            "segments": SegmentMonitor(
+                ["region"],
+                top_k=2,
+                features=["n0"],
+                window=100,
+                reference_size=300,
+                calibration={"window": 200, "min_labelled": 30},
+            ),
         }
         yield {
             "model_id": "m",
             "policy": EscalationPolicy(),
             "calibration": CalibrationMonitor(window=200, min_labelled=50),
             "data_reasons": False,
+            "segments": SegmentMonitor(
+                ["tenant", "region"],
+                top_k=3,
+                window=50,
+                reference_size=100,
+                calibration={"window": 50, "min_labelled": 20},
+            ),
         }
 
     @property
@@ -205,11 +229,13 @@ class ModelMonitor:
         prediction: Prediction,
         now: datetime,
         event_id: str | None = None,
+        segment: Mapping[str, str] | None = None,
     ) -> Verdict:
         """One validated inference event: the decision and any alert edges.
 
         ``event_id`` identifies the event for the audit draw; without it the
-        event is never audited. Invalid input raises
+        event is never audited. ``segment`` is the event's segment object (SPEC
+        §2), read only when there are segment monitors. Invalid input raises
         :class:`~detectors.errors.InvalidObservationError` before any component
         has seen the event.
         """
@@ -222,6 +248,9 @@ class ModelMonitor:
             prediction = check_prediction(prediction)
             if not isinstance(features, Mapping):
                 raise InvalidObservationError(f"'features' must be a mapping; got {features!r}")
+        segs = self.segments
+        if segs is not None:
+            seg_values = segs.values(segment)
         quality: list[tuple[str, tuple[str, ...]]] | None = None
         if drift is not None:
             changes = drift.update(features, prediction)
@@ -262,6 +291,10 @@ class ModelMonitor:
                     False,
                     p,
                 )
+        if segs is not None:
+            more = segs._update(seg_values, features, prediction, decision.escalate)
+            if more:
+                changes = [*changes, *more]
         self._events_seen += 1
         verdict = _new(Verdict)
         _set_decision(verdict, decision)
@@ -275,6 +308,7 @@ class ModelMonitor:
         *,
         was_escalated: bool,
         inclusion_probability: float = 1.0,
+        segment: Mapping[str, str] | None = None,
     ) -> list[SignalChange]:
         """Ground truth for one prediction: calibration, accuracy, the conformal
         threshold and the auto-accept error learn from it (classwise calibration too
@@ -284,9 +318,12 @@ class ModelMonitor:
 
         ``was_escalated`` is whether a *rule* sent the item to review; an
         audited item was not (the rule accepted it), nor was one the budget
-        suppressed.
+        suppressed. ``segment`` is the labelled event's segment object: with segment
+        monitors, its values' calibration and accuracy learn from the label too.
         """
         prediction = check_prediction(prediction)
+        if self.segments is not None:
+            self.segments.values(segment)  # checked before anything learns
         was_escalated = check_bool("was_escalated", was_escalated)
         if not isinstance(prediction, ClassPrediction):
             value = check_finite("truth", truth)
@@ -314,6 +351,10 @@ class ModelMonitor:
             more = self.autoaccept.update(correct, weight)
             if more:
                 changes = [*changes, *more]
+        if self.segments is not None and segment:
+            more = self.segments.observe_label(segment, prediction.confidence, correct, weight)
+            if more:
+                changes = [*changes, *more]
         return changes
 
     def states(self) -> list[SignalState]:
@@ -329,6 +370,8 @@ class ModelMonitor:
             out.append(self.autoaccept.state())
         if self.regression is not None and self.regression.coverage_count:
             out.append(self.regression.state())
+        if self.segments is not None:
+            out += self.segments.states()
         return out
 
     # ------------------------------------------------------------ snapshots
@@ -350,6 +393,7 @@ class ModelMonitor:
             "autoaccept": None if self.autoaccept is None else self.autoaccept.snapshot(),
             "classwise": None if self.classwise is None else self.classwise.snapshot(),
             "regression": None if self.regression is None else self.regression.snapshot(),
+            "segments": None if self.segments is None else self.segments.snapshot(),
         }
 
     @classmethod
@@ -380,6 +424,10 @@ class ModelMonitor:
             regression=None
             if snapshot.get("regression") is None
             else RegressionQualityMonitor.restore(snapshot["regression"]),
+            # Snapshots from before segments have no entry: restored without them.
+            segments=None
+            if snapshot.get("segments") is None
+            else SegmentMonitor.restore(snapshot["segments"]),
         )
         mon.model_version = snapshot["model_version"]
         mon._events_seen = int(snapshot["events_seen"])

@@ -34,6 +34,7 @@ __all__ = [
     "RegressionSettings",
     "ReviewSettings",
     "ReviewToolSettings",
+    "SegmentSettings",
     "Settings",
     "TopicSettings",
     "WorkerSettings",
@@ -420,6 +421,45 @@ class LabelSettings(Section):
     )
 
 
+class SegmentSettings(Section):
+    """Segment keys monitored per value (issue 16; :mod:`detectors.segments`).
+
+    ``segments: [region, tenant]`` is short for ``segments: {keys: [region, tenant]}``.
+    """
+
+    keys: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list,
+        max_length=8,
+        description="keys of the events' segment object monitored per value (none: off)",
+    )
+    top_k: int = Field(
+        default=10, ge=1, le=50, description="values per key with their own monitors; rest _other"
+    )
+    features: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
+        default_factory=list, max_length=64, description="features whose drift is watched per value"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _list_is_keys(cls, data: Any) -> Any:
+        if isinstance(data, list | tuple):
+            return {"keys": list(data)}
+        return data
+
+    @model_validator(mode="after")
+    def _distinct(self) -> SegmentSettings:
+        for key in self.keys:
+            if any(c in key for c in ":=%"):
+                raise ValueError(
+                    f"keys must not contain ':', '=' or '%' (signals use them); got {key!r}"
+                )
+        for name in ("keys", "features"):
+            values = getattr(self, name)
+            if len(set(values)) != len(values):
+                raise ValueError(f"{name} must be distinct; got {values}")
+        return self
+
+
 class ReviewSettings(Section):
     audit_rate: float = Field(
         default=0.02,
@@ -686,6 +726,7 @@ class ModelSettings(Section):
     escalation: EscalationSettings = EscalationSettings()
     labels: LabelSettings = LabelSettings()
     review: ReviewSettings = ReviewSettings()
+    segments: SegmentSettings = SegmentSettings()
     reference: str | None = Field(
         default=None, min_length=1, description="reference profile from `vigil reference build`"
     )

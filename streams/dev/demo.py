@@ -105,11 +105,28 @@ PROMETHEUS_DIR = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
 
 
 def demo_models(rate: float) -> list[SyntheticModel]:
-    """Three models; ``churn`` drifts on x1 after ~60 s of traffic and recovers ~60 s later."""
+    """Three models; ``churn`` drifts on x1 after ~60 s of traffic and recovers ~60 s later;
+    ``fraud-detector``'s x2 shifts in region ``eu`` only from ~90 s to ~150 s (a
+    segment-only shift: ``segment:region=eu:feature:x2``)."""
     per_model = max(1, int(rate / 3))
     now = datetime.now(UTC)
     return [
-        SyntheticModel("fraud-detector", n_numeric=6, n_categorical=1, seed=1, start=now),
+        SyntheticModel(
+            "fraud-detector",
+            n_numeric=6,
+            n_categorical=1,
+            seed=1,
+            start=now,
+            drift=[
+                DriftSchedule(
+                    "x2",
+                    start=90 * per_model,
+                    end=150 * per_model,
+                    shift=2.0,
+                    segment=("region", "eu"),
+                )
+            ],
+        ),
         SyntheticModel(
             "churn",
             n_numeric=4,
@@ -162,6 +179,8 @@ def worker_config(
                 "adjudication_timeout_s": ADJUDICATION_TIMEOUT_S,
             },
             "escalation": {"max_autoaccept_error": MAX_AUTOACCEPT_ERROR},
+            # Per region: the demo's segment-only shift (fraud-detector's x2 in eu).
+            "segments": {"keys": ["region"], "top_k": 5, "features": ["x0", "x1", "x2"]},
         },
     }
     per_model: dict[str, Any] = {}

@@ -30,12 +30,15 @@ CLASSES = ("neg", "pos")
 @dataclass
 class DriftSchedule:
     """From event ``start`` (inclusive) to ``end`` (exclusive), ``feature`` shifts by
-    ``shift`` standard deviations."""
+    ``shift`` standard deviations; with ``segment`` (``(key, value)``), only in the events
+    of that segment, and only the feature moves (the model's prediction does not follow:
+    a shift the aggregate dilutes and the segment's monitors see)."""
 
     feature: str
     start: int
     end: int | None = None
     shift: float = 1.5
+    segment: tuple[str, str] | None = None
 
     def active(self, i: int) -> bool:
         return i >= self.start and (self.end is None or i < self.end)
@@ -74,7 +77,7 @@ class SyntheticModel:
             name = f"x{k}"
             mu = 0.0
             for d in self.drift:
-                if d.feature == name and d.active(i):
+                if d.feature == name and d.segment is None and d.active(i):
                     mu += d.shift
             v = rng.gauss(mu, 1.0)
             features[name] = round(v, 5)
@@ -87,6 +90,12 @@ class SyntheticModel:
         truth = "pos" if rng.random() < p else "neg"
         label = "pos" if p >= 0.5 else "neg"
         scores = {"pos": round(p, 6), "neg": round(1.0 - p, 6)}
+        segment = {"region": rng.choice(("eu", "us", "apac"))}
+        for d in self.drift:
+            seg = d.segment
+            hit = seg is not None and segment.get(seg[0]) == seg[1] and d.feature in features
+            if hit and d.active(i):
+                features[d.feature] = round(features[d.feature] + d.shift, 5)
         event = {
             "event_id": event_id or f"{self.model_id}-{i}",
             "model_id": self.model_id,
@@ -94,7 +103,7 @@ class SyntheticModel:
             "ts": (self.start + self.step * i).isoformat(),
             "features": features,
             "prediction": {"label": label, "scores": scores},
-            "segment": {"region": rng.choice(("eu", "us", "apac"))},
+            "segment": segment,
             "trace_id": f"t-{self.seed}-{i}",
         }
         return event, truth

@@ -18,6 +18,7 @@ from detectors.model_monitor import ModelMonitor
 from detectors.performance import PerformanceEstimator
 from detectors.reference import ReferenceProfile
 from detectors.regression_quality import RegressionQualityMonitor
+from detectors.segments import SegmentMonitor, split_budget
 from streams.config import ModelSettings, Settings
 from streams.errors import ConfigError
 from streams.processing.label_join import LabelJoin
@@ -31,6 +32,7 @@ __all__ = [
     "build_classwise",
     "build_monitor",
     "build_regression",
+    "build_segments",
 ]
 
 #: SPEC §2: one model has one kind of prediction, fixed by its first event.
@@ -61,9 +63,12 @@ def build_monitor(model_id: str, ms: ModelSettings, max_features: int) -> ModelM
         budget_per_minute=None if e.budget_per_minute is None else int(e.budget_per_minute),
     )
     d = ms.drift
+    segments = build_segments(ms)
+    # With segments, the aggregate signals run on the rest of the model's budget.
+    sensitivity = d.sensitivity if segments is None else split_budget(d.sensitivity)[0]
     drift = DriftMonitor(
         features={name: f.as_dict() for name, f in ms.features.items()} or None,
-        sensitivity=d.sensitivity,
+        sensitivity=sensitivity,
         reference=load_reference(ms.reference) if ms.reference else None,
         reference_size=d.reference_size,
         max_features=max_features,
@@ -86,6 +91,7 @@ def build_monitor(model_id: str, ms: ModelSettings, max_features: int) -> ModelM
         autoaccept=build_autoaccept(ms),
         classwise=build_classwise(ms),
         regression=build_regression(ms),
+        segments=segments,
     )
 
 
@@ -110,6 +116,32 @@ def build_regression(ms: ModelSettings) -> RegressionQualityMonitor:
         coverage_tolerance=r.coverage_tolerance,
         confidence=r.coverage_confidence,
         min_labelled=r.min_labelled,
+    )
+
+
+def build_segments(ms: ModelSettings) -> SegmentMonitor | None:
+    """The segment monitors of a model's settings (``None`` without ``segments.keys``);
+    they take :data:`~detectors.segments.SEGMENT_SHARE` of ``drift.sensitivity``."""
+    sg = ms.segments
+    if not sg.keys:
+        return None
+    d, c = ms.drift, ms.calibration
+    return SegmentMonitor(
+        list(sg.keys),
+        top_k=sg.top_k,
+        features=list(sg.features),
+        feature_types={n: ms.features[n].as_dict() for n in sg.features if n in ms.features},
+        sensitivity=d.sensitivity,
+        window=d.window,
+        step=d.step,
+        reference_size=d.reference_size,
+        top_categories=d.top_k,
+        calibration={
+            "bins": c.bins,
+            "window": c.window,
+            "ece_threshold": c.max_ece,
+            "accuracy_drop": c.max_accuracy_drop,
+        },
     )
 
 
@@ -238,7 +270,12 @@ class Fleet:
         mon = state.monitor
         if state.review is None:
             state.review = ReviewDesk.for_model(self.settings.for_model(model_id))
-        if mon.audit is None or mon.autoaccept is None or mon.regression is None:
+        if (
+            mon.audit is None
+            or mon.autoaccept is None
+            or mon.regression is None
+            or mon.segments is None
+        ):
             ms = self.settings.for_model(model_id)
             if mon.audit is None:
                 mon.audit = build_audit(ms)
@@ -250,6 +287,10 @@ class Fleet:
                 mon.regression = build_regression(ms)
                 if mon.classwise is None:
                     mon.classwise = build_classwise(ms)
+            if mon.segments is None:
+                # A checkpoint from before segments: they start now (the aggregate keeps
+                # its restored, whole budget until the model's state is rebuilt).
+                mon.segments = build_segments(ms)
         self._models[model_id] = state
 
     def pop(self, model_id: str) -> ModelState | None:
@@ -290,6 +331,8 @@ class Fleet:
                     reading.interval_coverage = reg.coverage
                     reading.interval_coverage_nominal = reg.interval_level
                     reading.interval_coverage_floor = reg.floor
+            if mon.segments is not None:
+                reading.segments = mon.segments.readings()
             reading.escalation_threshold = mon.policy.threshold
             budget = mon.policy.budget_per_minute
             reading.budget_per_minute = None if budget is None else float(budget)

@@ -10,6 +10,15 @@ updates are paid for.
 Label values are bounded: at most ``max_models`` distinct ``model`` values, the
 rest reported as ``_other``; ``signal`` values come from the detectors, which
 cap features per model.
+
+Segments (issue 16) carry a ``segment`` label (``<key>=<value>``) only on the
+per-segment series ``vigil_segment_events_total``, ``vigil_segment_escalations_total``,
+``vigil_segment_labels_total`` and ``vigil_segment_accuracy``, and appear in the
+``signal`` of ``vigil_drift_active`` / ``vigil_drift_statistic`` /
+``vigil_alerts_total`` as ``segment:<key>=<value>:<signal>``. Both are bounded by
+:class:`~detectors.segments.SegmentMonitor`: per model at most ``len(keys) *
+(top_k + 1)`` segment values (8 keys x 51 at the settings' caps), whatever the
+number of distinct values in the events.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from detectors.reviewer_reliability import wilson_interval
+from detectors.segments import SegmentReading
 from detectors.signals import SignalState
 from streams.errors import DEAD_LETTER_REASONS, DeadLetterReason
 
@@ -84,6 +94,7 @@ class ModelReading:
     agreement: float | None = None
     agreement_low: float | None = None  # 1.0 while low, else 0.0
     adjudication_pending: int | None = None
+    segments: list[SegmentReading] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -512,11 +523,39 @@ class _StateCollector(Collector):
             "Mean confidence per reliability bin.",
             labels=["model", "bin"],
         )
+        seg_events = CounterMetricFamily(
+            "vigil_segment_events",
+            "Inference events per monitored segment value (<key>=<value>; _other pools the "
+            "rest); restarts at 0 when a value gets monitors.",
+            labels=["model", "segment"],
+        )
+        seg_escalations = CounterMetricFamily(
+            "vigil_segment_escalations",
+            "Escalated events per monitored segment value.",
+            labels=["model", "segment"],
+        )
+        seg_labels = CounterMetricFamily(
+            "vigil_segment_labels",
+            "Labelled events per monitored segment value.",
+            labels=["model", "segment"],
+        )
+        seg_accuracy = GaugeMetricFamily(
+            "vigil_segment_accuracy",
+            "Accuracy over the segment value's labelled window (labels weighed by "
+            "1/inclusion probability).",
+            labels=["model", "segment"],
+        )
         if self._readings is not None:
             for reading in self._readings():
                 label = self._metrics.model_label(reading.model_id)
                 if label is None:
                     continue
+                for sr in reading.segments:
+                    seg_events.add_metric([label, sr.segment], sr.events)
+                    seg_escalations.add_metric([label, sr.segment], sr.escalations)
+                    seg_labels.add_metric([label, sr.segment], sr.labels)
+                    if sr.accuracy is not None:
+                        seg_accuracy.add_metric([label, sr.segment], sr.accuracy)
                 for s in reading.signals:
                     active.add_metric([label, s.signal], 1.0 if s.drifting else 0.0)
                     stat.add_metric([label, s.signal], s.statistic)
@@ -532,6 +571,10 @@ class _StateCollector(Collector):
         yield from single.values()
         yield bin_acc
         yield bin_conf
+        yield seg_events
+        yield seg_escalations
+        yield seg_labels
+        yield seg_accuracy
         lag = GaugeMetricFamily(
             "vigil_consumer_lag", "Messages behind the log end.", labels=["topic", "partition"]
         )

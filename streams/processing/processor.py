@@ -42,18 +42,17 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-# What the label join keeps of a prediction: enough for calibration and conformal updates
-# (label and confidence, or the value), as a plain tuple: cheap to keep and to checkpoint
-# (a pickled dataclass costs several times more to write and to restore). Built in
-# Processor.inference as ("c", label, confidence), ("c", label, confidence, scores) when the
-# event carried scores (classwise calibration reads them), or ("r", value, interval) with
-# interval None or (lo, hi) (interval coverage). Checkpoints written before scores and
-# intervals were kept hold the 3-tuples with None: they expand the same way.
-Compact = (
-    tuple[str, str, float]
-    | tuple[str, str, float, dict[str, float]]
-    | tuple[str, float, tuple[float, float] | None]
-)
+# What the label join keeps of a prediction: enough for calibration and conformal updates,
+# as a plain tuple: cheap to keep and to checkpoint (a pickled dataclass costs several times
+# more to write and to restore). Built in Processor.inference, one position per use:
+#   ("c", label, confidence, scores, version, segment) for a classification,
+#   ("r", value, interval,   None,   version, segment) for a regression,
+# scores only when classwise calibration reads them (else None), interval None or (lo, hi),
+# version the slot the event was counted under (VersionBook.observe), segment the event's
+# values of the model's segment keys (None without segment monitors). Checkpoints written
+# before these were kept hold the first three only (3-tuples): _expand, _version_of and
+# _segment_of read them as None.
+Compact = tuple[Any, ...]
 
 
 def _wrong_kind(
@@ -70,13 +69,17 @@ def _wrong_kind(
 def _expand(p: Compact | Prediction) -> Prediction:
     if not isinstance(p, tuple):
         return p
-    t: tuple[Any, ...] = p
-    if t[0] == "c":
-        return ClassPrediction(str(t[1]), float(t[2]), t[3] if len(t) > 3 else None)
-    interval = t[2]
+    if p[0] == "c":
+        return ClassPrediction(str(p[1]), float(p[2]), p[3] if len(p) > 3 else None)
+    interval = p[2]
     return RegressionPrediction(
-        float(t[1]), None if interval is None else (float(interval[0]), float(interval[1]))
+        float(p[1]), None if interval is None else (float(interval[0]), float(interval[1]))
     )
+
+
+def _segment_of(p: Compact | Prediction) -> dict[str, str] | None:
+    """The segment values a compact prediction kept (None before segments were kept)."""
+    return p[5] if isinstance(p, tuple) and len(p) > 5 else None
 
 
 @dataclass(slots=True)
@@ -164,7 +167,10 @@ class Processor:
             if state.kind is not None and state.kind != kind:
                 raise _wrong_kind("prediction", model_id, state.kind, kind)
             monitor = state.monitor
-            verdict = monitor.observe(event.features, prediction, now, event.event_id)
+            segs = monitor.segments
+            verdict = monitor.observe(
+                event.features, prediction, now, event.event_id, event.segment
+            )
             decision = verdict.decision
             state.kind = kind
             if decision.escalate:  # by a rule, or by the audit sample (not a rule's call)
@@ -172,17 +178,24 @@ class Processor:
                 by_rule = decision.reasons[0].kind != "audit"  # Decision.audited, inlined
             else:
                 inclusion, by_rule = None, False
-            if is_class:
-                # Scores only when classwise calibration will read them (they cost memory
-                # and checkpoint bytes per pending prediction).
-                scores = prediction.scores if monitor.classwise is not None else None  # type: ignore[union-attr]
-                compact: Compact = (
-                    ("c", prediction.label, prediction.confidence)  # type: ignore[union-attr]
-                    if scores is None
-                    else ("c", prediction.label, prediction.confidence, scores)  # type: ignore[union-attr]
+            seg = event.segment
+            kept = (
+                {k: seg[k] for k in segs.keys if k in seg} if segs is not None and seg else None
+            )
+            # Scores only when classwise calibration will read them (they cost memory and
+            # checkpoint bytes per pending prediction).
+            compact: Compact = (
+                (
+                    "c",
+                    prediction.label,  # type: ignore[union-attr]
+                    prediction.confidence,  # type: ignore[union-attr]
+                    prediction.scores if monitor.classwise is not None else None,  # type: ignore[union-attr]
+                    None,
+                    kept,
                 )
-            else:
-                compact = ("r", prediction.value, prediction.interval)  # type: ignore[union-attr]
+                if is_class
+                else ("r", prediction.value, prediction.interval, None, None, kept)  # type: ignore[union-attr]
+            )
             state.join.add_prediction(
                 model_id,
                 event.event_id,
@@ -435,11 +448,13 @@ class Processor:
         self.metrics.model(model_id).adjudication(decision.method).inc()
         if event is None:  # opened before a restart from a checkpoint without its context
             return changes
+        p = event.prediction
         changes += state.monitor.observe_label(
-            _expand(event.prediction),
+            _expand(p),
             decision.final,
             was_escalated=event.by_rule,
             inclusion_probability=event.inclusion,
+            segment=_segment_of(p),
         )
         if event.escalation is not None:
             record = reviewed_record(

@@ -82,6 +82,11 @@ PENDING_SPEC_METRICS: dict[str, str] = {
     "vigil_interval_coverage": "gauge",
     "vigil_interval_coverage_nominal": "gauge",
     "vigil_interval_coverage_floor": "gauge",
+    # Segments (issue 16): SPEC section 7 says "segment series as their issues define".
+    "vigil_segment_events_total": "counter",
+    "vigil_segment_escalations_total": "counter",
+    "vigil_segment_labels_total": "counter",
+    "vigil_segment_accuracy": "gauge",
 }
 # SPEC section 7 series that the review bridge exports (streams/review/bridge_metrics.py,
 # job vigil-review) rather than the workers.
@@ -157,6 +162,8 @@ GRAFANA_SUBSTITUTIONS = {
     "$model": "example",
     "${reviewer}": ".*",
     "$reviewer": ".*",
+    "${segment}": ".*",
+    "$segment": ".*",
 }
 
 

@@ -411,7 +411,12 @@ def worker_config(topics: dict[str, str], gold: Path) -> dict[str, Any]:
             "escalation": {"max_autoaccept_error": MAX_AUTOACCEPT_ERROR},
         },
         "models": {
-            DRIFTING: {"escalation": {"budget_per_minute": 1}},
+            # Segments (issue 16): the synthetic events carry a region; the model
+            # dashboard's segment panels read this model's per-region series.
+            DRIFTING: {
+                "escalation": {"budget_per_minute": 1},
+                "segments": {"keys": ["region"], "features": ["x0"]},
+            },
             REVIEWED: {
                 "review": {
                     "gold": str(gold),

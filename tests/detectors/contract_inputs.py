@@ -148,14 +148,47 @@ def monitor_x(i: int, rng: random.Random) -> tuple[Any, ...]:
         truth = pred.label if y else ("y" if pred.label == "x" else "x")
         escalated = rng.random() < 0.4
         inclusion = 1.0 if escalated else rng.choice([1.0, 0.2, 0.05])
-        return ("label", pred, truth, escalated, inclusion)
-    return ("event", feats, pred, T0 + timedelta(seconds=0.5 * i), f"e-{i}")
+        return ("label", pred, truth, escalated, inclusion, segment_x(i, rng))
+    return ("event", feats, pred, T0 + timedelta(seconds=0.5 * i), f"e-{i}", segment_x(i, rng))
+
+
+def segment_x(i: int, rng: random.Random) -> dict[str, str]:
+    """A segment object: a few frequent regions and a long tail of tenants."""
+    seg = {"region": rng.choice(["eu", "eu", "us", "apac", "latam"])}
+    if i % 5:
+        seg["tenant"] = f"t{rng.randrange(50 if rng.random() < 0.5 else 5)}"
+    return seg
 
 
 def feed_monitor(det: Any, x: tuple[Any, ...]) -> Any:
     if x[0] == "label":
-        return det.observe_label(x[1], x[2], was_escalated=x[3], inclusion_probability=x[4])
+        seg = x[5] if len(x) > 5 else None
+        return det.observe_label(
+            x[1], x[2], was_escalated=x[3], inclusion_probability=x[4], segment=seg
+        )
     return det.observe(*x[1:])
+
+
+def segmented_x(i: int, rng: random.Random) -> tuple[Any, ...]:
+    feats, pred = event_x(i, rng)
+    seg = segment_x(i, rng)
+    if i % 4 == 0:
+        c, y = labelled(rng, i)
+        return ("label", seg, c, y, rng.choice([1.0, 1.0, 5.0]))
+    # Escalations follow the confidence; eu escalates more in the second phase.
+    low = pred.confidence < (0.75 if seg["region"] == "eu" and _phase(i, 1500) else 0.6)
+    return ("event", seg, feats, pred, low)
+
+
+def feed_segments(det: Any, x: tuple[Any, ...]) -> Any:
+    if x[0] == "label":
+        return det.observe_label(*x[1:])
+    return det.update(*x[1:])
+
+
+def feed_heavy_hitters(det: Any, x: str) -> Any:
+    det.update(x)
+    return det.top(2)
 
 
 def audit_x(i: int, rng: random.Random) -> tuple[str, str, datetime]:
@@ -411,8 +444,37 @@ INPUTS: dict[str, Inputs] = {
             ("label", GOOD_PRED, "x", False, 1.5),
             ("label", GOOD_PRED, "x", False, True),
             ("event", {"n0": 1.0}, GOOD_PRED, T0, 17),
+            ("event", {"n0": 1.0}, GOOD_PRED, T0, "e-1", {"region": 7}),
+            ("event", {"n0": 1.0}, GOOD_PRED, T0, "e-1", "eu"),
+            ("label", GOOD_PRED, "x", False, 1.0, {"region": 7}),
         ],
         memory_n=10_000,
+    ),
+    "HeavyHitters": Inputs(
+        lambda i, rng: (
+            rng.choice(["a", "a", "b"] if _phase(i, 1500) else ["c", "b"])
+            if rng.random() < 0.7
+            else f"v{rng.randrange(10 * i + 10)}"
+        ),
+        feed_heavy_hitters,
+        bad=[1, None, NAN, b"a", True],
+        memory_n=200_000,
+    ),
+    "SegmentMonitor": Inputs(
+        segmented_x,
+        feed_segments,
+        bad=[
+            ("event", "eu", {"n0": 1.0}, GOOD_PRED, False),
+            ("event", {"region": 3}, {"n0": 1.0}, GOOD_PRED, False),
+            ("event", {"region": "eu"}, "n0", GOOD_PRED, False),
+            ("event", {"region": "eu"}, {"n0": 1.0}, ClassPrediction("x", NAN), False),
+            ("event", {"region": "eu"}, {"n0": 1.0}, GOOD_PRED, 1),
+            ("label", {"region": "eu"}, NAN, True, 1.0),
+            ("label", {"region": "eu"}, 0.5, "yes", 1.0),
+            ("label", {"region": "eu"}, 0.5, True, 0.0),
+            ("label", {"region": 5}, 0.5, True, 1.0),
+        ],
+        memory_n=20_000,
     ),
     "Adjudicator": Inputs(
         adjudication_x,
