@@ -35,6 +35,7 @@ __all__ = [
     "ReviewToolSettings",
     "Settings",
     "TopicSettings",
+    "VersionSettings",
     "WorkerSettings",
     "field_extra",
 ]
@@ -606,6 +607,43 @@ class ReviewToolSettings(Section):
     label_studio: LabelStudioSettings = LabelStudioSettings()
 
 
+class VersionSettings(Section):
+    """A model's versions (``model_version`` of its events): their lifecycle and canary."""
+
+    idle_seconds: float = Field(
+        default=3600.0,
+        gt=0.0,
+        le=365 * 86400.0,
+        allow_inf_nan=False,
+        description="a version with no event for this long (worker clock) is retired: its "
+        "state and series dropped",
+    )
+    max_live: int = Field(
+        default=3,
+        ge=1,
+        le=20,
+        description="versions per model with state and series of their own; events of "
+        "further versions count under version _other until one retires",
+    )
+    canary: bool = Field(
+        default=True,
+        description="compare a new version's predictions with the old version's "
+        "(signal version:<new>:prediction)",
+    )
+    canary_window: int = Field(
+        default=250,
+        ge=20,
+        le=100_000,
+        description="new-version predictions per canary test window (tested every half window)",
+    )
+
+    @model_validator(mode="after")
+    def _even_window(self) -> VersionSettings:
+        if self.canary_window % 2:
+            raise ValueError(f"canary_window must be even; got {self.canary_window}")
+        return self
+
+
 class ModelSettings(Section):
     features: dict[str, FeatureSpec] = Field(
         default_factory=dict,
@@ -622,6 +660,7 @@ class ModelSettings(Section):
     escalation: EscalationSettings = EscalationSettings()
     labels: LabelSettings = LabelSettings()
     review: ReviewSettings = ReviewSettings()
+    versions: VersionSettings = VersionSettings()
     reference: str | None = Field(
         default=None, min_length=1, description="reference profile from `vigil reference build`"
     )

@@ -19,10 +19,11 @@ from detectors.reference import ReferenceProfile
 from streams.config import ModelSettings, Settings
 from streams.errors import ConfigError
 from streams.processing.label_join import LabelJoin
-from streams.processing.metrics import ModelReading, ReviewerReading
+from streams.processing.metrics import ModelReading, ReviewerReading, VersionReading
 from streams.processing.review_desk import ReviewDesk
+from streams.processing.versions import CANARY_SHARE, VersionBook
 
-__all__ = ["Fleet", "ModelState", "PredictionKind", "build_monitor"]
+__all__ = ["Fleet", "ModelState", "PredictionKind", "build_monitor", "build_versions"]
 
 #: SPEC §2: one model has one kind of prediction, fixed by its first event.
 PredictionKind = Literal["classification", "regression"]
@@ -92,12 +93,36 @@ def build_autoaccept(ms: ModelSettings) -> AutoAcceptMonitor:
     return AutoAcceptMonitor(max_error=max_error)
 
 
+def build_versions(ms: ModelSettings) -> VersionBook:
+    """The version book of a model's settings (``versions``): each version's accuracy
+    monitor as the model's calibration, its estimate as the model's, and its canary
+    with :data:`~streams.processing.versions.CANARY_SHARE` of the model's budget,
+    shared by the ``max_live - 1`` canaries that can run at once."""
+    v, c = ms.versions, ms.calibration
+    canary = None
+    if v.canary:
+        canary = {
+            "sensitivity": ms.drift.sensitivity / CANARY_SHARE,
+            "n_signals": max(1, v.max_live - 1),
+            "window": v.canary_window,
+            "step": v.canary_window // 2,
+        }
+    return VersionBook(
+        idle_seconds=v.idle_seconds,
+        max_live=v.max_live,
+        calibration={"bins": c.bins, "window": c.window},
+        performance={},
+        canary=canary,
+    )
+
+
 @dataclass(slots=True)
 class ModelState:
     """One model's monitors, the predictions waiting for their labels, which input
     messages (partition, last applied offset per input) that state already contains,
     the review desk (escalations and labels waiting for adjudication), and the kind of
-    prediction the model makes (None until its first event)."""
+    prediction the model makes (None until its first event), and its live versions
+    (:class:`~streams.processing.versions.VersionBook`)."""
 
     monitor: ModelMonitor
     join: LabelJoin
@@ -108,6 +133,9 @@ class ModelState:
     offsets: dict[str, int] = field(default_factory=dict)
     dirty: bool = False
     kind: PredictionKind | None = None
+    # None only for a state restored from a checkpoint older than versions, until
+    # Fleet.put gives it a fresh book.
+    versions: VersionBook | None = None
 
     def applied(self, kind: str, partition: int, offset: int) -> bool:
         """Whether the message at ``offset`` of ``partition`` is already in this state."""
@@ -126,6 +154,7 @@ class ModelState:
             "join": self.join.snapshot(),
             "review": None if self.review is None else self.review.snapshot(),
             "kind": self.kind,
+            "versions": None if self.versions is None else self.versions.snapshot(),
         }
 
     @classmethod
@@ -133,6 +162,7 @@ class ModelState:
         cls, snapshot: dict[str, Any], partition: int = -1, offsets: dict[str, int] | None = None
     ) -> ModelState:
         review = snapshot.get("review")
+        versions = snapshot.get("versions")
         return cls(
             ModelMonitor.restore(snapshot["monitor"]),
             LabelJoin.restore(snapshot["join"]),
@@ -142,7 +172,23 @@ class ModelState:
             # A checkpoint written before the kind was kept has none: the next event the
             # monitors accept fixes it.
             kind=snapshot.get("kind"),
+            versions=None if versions is None else VersionBook.restore(versions),
         )
+
+
+def version_readings(book: VersionBook) -> list[VersionReading]:
+    """The ``vigil_version_*`` readings of a model's live versions."""
+    out = []
+    for version, st in book.items():
+        r = VersionReading(version, st.events, st.escalations, st.confidence, st.confidence_sum)
+        cal = st.calibration
+        if cal is not None and cal.count:
+            r.accuracy = cal.accuracy
+        perf = st.performance
+        if perf is not None and perf.count:
+            r.estimated_accuracy = perf.estimated_accuracy
+        out.append(r)
+    return out
 
 
 class Fleet:
@@ -184,6 +230,7 @@ class Fleet:
             build_monitor(model_id, ms, self.settings.worker.max_features_per_model),
             LabelJoin(horizon=ms.labels.horizon_seconds, max_pending=ms.labels.max_pending),
             ReviewDesk.for_model(ms),
+            versions=build_versions(ms),
         )
         self._models[model_id] = state
         if len(self._models) > self.max_tracked:
@@ -199,10 +246,12 @@ class Fleet:
     def put(self, model_id: str, state: ModelState) -> None:
         """Hold a restored state. A checkpoint written before the audit sample, the
         auto-accept monitor or the review desk existed restores without them: they start
-        now, as configured."""
+        now, as configured; so does the version book of one written before versions."""
         mon = state.monitor
         if state.review is None:
             state.review = ReviewDesk.for_model(self.settings.for_model(model_id))
+        if state.versions is None:
+            state.versions = build_versions(self.settings.for_model(model_id))
         if mon.audit is None or mon.autoaccept is None:
             ms = self.settings.for_model(model_id)
             if mon.audit is None:
@@ -223,6 +272,10 @@ class Fleet:
         for model_id, state in list(self._models.items()):
             mon = state.monitor
             reading = ModelReading(model_id, signals=mon.states())
+            book = state.versions
+            if book is not None:
+                reading.signals += book.states()
+                reading.versions = version_readings(book)
             cal = mon.calibration
             if cal.count:
                 reading.ece = cal.ece

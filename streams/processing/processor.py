@@ -29,6 +29,7 @@ from streams.processing.fleet import Fleet, ModelState, PredictionKind
 from streams.processing.gold import GoldDesk, GoldIds, load_gold_set
 from streams.processing.metrics import VigilMetrics
 from streams.processing.review_desk import OpenEvent, ReviewDesk
+from streams.processing.versions import RETIRE_EVERY, canary_signal
 
 __all__ = ["Outgoing", "Processor", "utc_now"]
 
@@ -44,8 +45,10 @@ def utc_now() -> datetime:
 # What the label join keeps of a prediction: enough for calibration and conformal updates
 # (label and confidence, or the value), as a plain tuple: cheap to keep and to checkpoint
 # (a pickled dataclass costs several times more to write and to restore). Built in
-# Processor.inference as ("c", label, confidence) or ("r", value, None).
-Compact = tuple[str, str, float] | tuple[str, float, None]
+# Processor.inference as ("c", label, confidence, slot) or ("r", value, None, slot), where
+# slot is the version the event was counted under (VersionBook.observe), so that its label
+# reaches that version. A checkpoint written before versions holds 3-tuples (no slot).
+Compact = tuple[str, str, float, str] | tuple[str, float, None, str]
 
 
 def _wrong_kind(
@@ -155,6 +158,16 @@ class Processor:
             verdict = monitor.observe(event.features, prediction, now, event.event_id)
             decision = verdict.decision
             state.kind = kind
+            confidence = prediction.confidence if is_class else None  # type: ignore[union-attr]
+            versions = state.versions
+            assert versions is not None  # noqa: S101 - Fleet.get and Fleet.put always give one
+            epoch = now.timestamp()
+            slot, version, canary = versions.observe(
+                event.model_version,
+                prediction.label if is_class else prediction.value,  # type: ignore[union-attr]
+                confidence,
+                epoch,
+            )
             if decision.escalate:  # by a rule, or by the audit sample (not a rule's call)
                 inclusion: float | None = decision.inclusion_probability
                 by_rule = decision.reasons[0].kind != "audit"  # Decision.audited, inlined
@@ -163,9 +176,9 @@ class Processor:
             state.join.add_prediction(
                 model_id,
                 event.event_id,
-                ("c", prediction.label, prediction.confidence)  # type: ignore[union-attr]
+                ("c", prediction.label, confidence, slot)  # type: ignore[union-attr]
                 if is_class
-                else ("r", prediction.value, None),  # type: ignore[union-attr]
+                else ("r", prediction.value, None, slot),  # type: ignore[union-attr]
                 event.ts,
                 by_rule,
                 inclusion,
@@ -181,13 +194,11 @@ class Processor:
         self.processed += 1
         m = self.metrics.model(model_id)
         lag = (now - event.ts).total_seconds()
-        m.inference(
-            prediction.confidence if is_class else None,  # type: ignore[union-attr]
-            lag if lag > 0.0 else 0.0,  # max(0.0, lag)
-        )
+        m.inference(confidence, lag if lag > 0.0 else 0.0)  # max(0.0, lag)
         if decision.suppressed:
             m.suppressed.inc()
         elif decision.escalate:
+            version.escalations += 1
             ms = self.settings.for_model(model_id)
             review = ms.review
             record = escalation_record(
@@ -211,8 +222,13 @@ class Processor:
                 if gold is not None:
                     out.escalations.append((model_id.encode(), orjson.dumps(gold)))
                     m.escalation("gold").inc()
-        if verdict.changes:
-            self._alerts(model_id, event.model_version, verdict.changes, now, out)
+        changes = verdict.changes
+        if canary:
+            changes = [*changes, *canary]
+        if changes:
+            self._alerts(model_id, event.model_version, changes, now, out)
+        if epoch - versions.checked >= RETIRE_EVERY:
+            self._retire(model_id, state, epoch)
 
     def _alerts(
         self,
@@ -414,12 +430,26 @@ class Processor:
         self.metrics.model(model_id).adjudication(decision.method).inc()
         if event is None:  # opened before a restart from a checkpoint without its context
             return changes
+        prediction = _expand(event.prediction)
         changes += state.monitor.observe_label(
-            _expand(event.prediction),
+            prediction,
             decision.final,
             was_escalated=event.by_rule,
             inclusion_probability=event.inclusion,
         )
+        compact = event.prediction
+        if (
+            isinstance(compact, tuple)
+            and len(compact) > 3
+            and isinstance(prediction, ClassPrediction)
+            and state.versions is not None
+        ):
+            state.versions.observe_label(
+                str(compact[3]),
+                prediction.confidence,
+                prediction.label == decision.final,
+                1.0 / event.inclusion,
+            )
         if event.escalation is not None:
             record = reviewed_record(
                 orjson.loads(event.escalation), decision, inclusion_probability=event.inclusion
@@ -434,7 +464,9 @@ class Processor:
         if (now - self._adjudicated_at).total_seconds() < 1.0:
             return
         self._adjudicated_at = now
+        epoch = now.timestamp()
         for model_id, state in self.fleet.items():
+            self._retire(model_id, state, epoch)
             desk = state.review
             if desk is None or not desk.pending:
                 continue
@@ -443,6 +475,19 @@ class Processor:
                 state.dirty = True  # not tied to an input offset: the next checkpoint has it
                 changes = self._learn(model_id, state, desk, decisions, out)
                 self._alerts(model_id, state.monitor.model_version, changes, now, out)
+
+    def _retire(self, model_id: str, state: ModelState, now: float) -> None:
+        """Retire the model's idle versions: their state leaves the next checkpoint, their
+        series (``vigil_version_*``, and the canary's alert counters) the next scrape."""
+        book = state.versions
+        if book is None:
+            return
+        gone = book.retire_idle(now)
+        if gone:
+            state.dirty = True
+            m = self.metrics.model(model_id)
+            for version in gone:
+                m.forget_signal(canary_signal(version))
 
     @staticmethod
     def _reviews_wanted(model_id: str, event_id: str, review: ReviewSettings) -> int:
