@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 from detectors.base import BivariateDetector, check_finite, check_positive
 from detectors.categorical_drift import MIN_EXPECTED
@@ -26,6 +26,7 @@ from detectors.sensitivity import (
     SensitivityBudget,
     chi2_critical,
     default_step,
+    ks_critical,
 )
 from detectors.signals import SignalChange, SignalState
 
@@ -47,18 +48,22 @@ class VersionCanary(BivariateDetector[bool, "str | float", list[SignalChange]]):
     traffic split between the versions. No clock is needed: arrival order is the
     alignment (a replay gives the same result).
 
-    **The test.** Classes are binned by name (the first ``top_k`` seen get a bin,
-    later ones share ``__other__``); regression values by the quantiles of the
-    first ``reference_size`` values of both versions pooled (``bins`` bins). The
-    statistic is the two-sample chi-squared of the window's bin counts ``a`` (new)
-    and ``r`` (old), ``sum (a sqrt(M/N) - r sqrt(N/M))**2 / (a + r)`` (Press et
-    al., *Numerical Recipes*, chstwo) with ``df = bins - 1``. A bin enters only if
-    both samples expect at least :data:`~detectors.categorical_drift.MIN_EXPECTED`
-    of it under the null (its pooled count shared by ``N : M``); small bins are
-    pooled, and a pool still too small is left out (the test then compares the
-    versions' distributions over the kept bins, still a valid homogeneity test
-    given the pooled counts). A window whose old-version sample is smaller than
-    ``min_old`` is not tested (the old version has stopped serving).
+    **The tests.** Regression values are binned by the quantiles of the first
+    ``reference_size`` values of both versions pooled (``bins`` bins) and tested
+    with the two-sample Kolmogorov-Smirnov statistic at the bin edges,
+    ``sqrt(N M / (N + M)) max |F_new - F_old|`` (DKW's bound, conservative when
+    read at edges only), ``N`` and ``M`` the two samples' sizes. Classes are
+    binned by name (the first ``top_k`` seen get a bin, later ones share
+    ``__other__``) and tested with the two-sample chi-squared of the window's bin
+    counts ``a`` (new) and ``r`` (old), ``sum (a sqrt(M/N) - r sqrt(N/M))**2 / (a
+    + r)`` (Press et al., *Numerical Recipes*, chstwo) with ``df = bins - 1``. A
+    bin enters only if both samples expect at least
+    :data:`~detectors.categorical_drift.MIN_EXPECTED` of it under the null (its
+    pooled count shared by ``N : M``); small bins are pooled, and a pool still
+    too small is left out (the test then compares the versions' distributions
+    over the kept bins, still a valid homogeneity test given the pooled counts).
+    A window whose old-version sample is smaller than ``min_old`` is not tested
+    (the old version has stopped serving).
 
     **False alarms.** Under the null (both versions predict alike and their
     predictions are independent), each test fires with probability ``alpha =
@@ -124,7 +129,7 @@ class VersionCanary(BivariateDetector[bool, "str | float", list[SignalChange]]):
         window: int = 250,
         step: int | None = None,
         top_k: int = 20,
-        bins: int = 10,
+        bins: int = 20,
         reference_size: int = 500,
         min_old: int = 100,
         signal: str = "prediction",
@@ -241,11 +246,15 @@ class VersionCanary(BivariateDetector[bool, "str | float", list[SignalChange]]):
 
     @property
     def threshold(self) -> float:
-        """Chi-squared alarm level for the last test's degrees of freedom."""
+        """Alarm level of the statistic (chi-squared for the last test's degrees of
+        freedom; the KS level for regression values)."""
+        if self._kind == "value":
+            return self._ks_crit(self._alpha)
         return self._crit(max(1, self._df), self._alpha)
 
     def state(self) -> SignalState:
-        return SignalState(self.signal, "chi2", self._chi2, self.threshold, self.drifting)
+        detector = "ks" if self._kind == "value" else "chi2"
+        return SignalState(self.signal, detector, self._chi2, self.threshold, self.drifting)
 
     def _crit(self, df: int, alpha: float) -> float:
         key = (df, alpha)
@@ -336,6 +345,8 @@ class VersionCanary(BivariateDetector[bool, "str | float", list[SignalChange]]):
         n, m = sum(a.values()), sum(r.values())
         if m < self.min_old:
             return None
+        if self._kind == "value":
+            return self._ks(a, r, n, m)
         # Bins whose pooled count gives each sample at least MIN_EXPECTED under the null;
         # the rest pooled, and the pool kept only if it passes too.
         small = min(n, m) / (n + m)
@@ -366,16 +377,54 @@ class VersionCanary(BivariateDetector[bool, "str | float", list[SignalChange]]):
         edge = self._latch.observe(fired, calm)
         if edge is None:
             return None
+        level = self._crit(df, self._alpha if edge == "drift" else RECOVERY_ALPHA)
+        return self._change(edge, "chi2", chi2, level, a, r)
+
+    def _ks(self, a: dict[int, int], r: dict[int, int], n: int, m: int) -> SignalChange | None:
+        """Binned two-sample KS: the largest gap of the two CDFs at the bin edges, scaled
+        by ``sqrt(n m / (n + m))`` (:func:`~detectors.sensitivity.ks_critical`; at the
+        edges only, so conservative)."""
+        ca = cr = 0
+        gap = 0.0
+        for k in range(len(self._edges or ()) + 1):
+            ca += a.get(k, 0)
+            cr += r.get(k, 0)
+            gap = max(gap, abs(ca / n - cr / m))
+        stat = math.sqrt(n * m / (n + m)) * gap
+        self._chi2, self._df, self._tested = stat, 1, True
+        fired = stat > self._ks_crit(self._alpha)
+        edge = self._latch.observe(fired, stat < self._ks_crit(RECOVERY_ALPHA))
+        if edge is None:
+            return None
+        level = self._ks_crit(self._alpha if edge == "drift" else RECOVERY_ALPHA)
+        return self._change(edge, "ks", stat, level, a, r)
+
+    def _ks_crit(self, alpha: float) -> float:
+        key = (0, alpha)  # df 0: the KS level, next to the chi-squared ones
+        crit = self._critical.get(key)
+        if crit is None:
+            crit = self._critical[key] = ks_critical(alpha)
+        return crit
+
+    def _change(
+        self,
+        edge: Literal["drift", "recovered"],
+        detector: str,
+        stat: float,
+        level: float,
+        a: dict[int, int],
+        r: dict[int, int],
+    ) -> SignalChange:
         names = self._bin_names()
         current = {names(k): round(c / max(1, sum(a.values())), 4) for k, c in sorted(a.items())}
         reference = {names(k): round(c / max(1, sum(r.values())), 4) for k, c in sorted(r.items())}
         return SignalChange(
             self.signal,
-            "chi2",
+            detector,
             edge,
             self._new_seen,
-            statistic=chi2,
-            threshold=self._crit(df, self._alpha if edge == "drift" else RECOVERY_ALPHA),
+            statistic=stat,
+            threshold=level,
             reference=reference,
             current=current,
         )

@@ -162,6 +162,8 @@ class Processor:
             versions = state.versions
             assert versions is not None  # noqa: S101 - Fleet.get and Fleet.put always give one
             epoch = now.timestamp()
+            if epoch - versions.checked >= RETIRE_EVERY:  # before: a freed slot is taken
+                self._retire(model_id, state, epoch)
             slot, version, canary = versions.observe(
                 event.model_version,
                 prediction.label if is_class else prediction.value,  # type: ignore[union-attr]
@@ -227,8 +229,6 @@ class Processor:
             changes = [*changes, *canary]
         if changes:
             self._alerts(model_id, event.model_version, changes, now, out)
-        if epoch - versions.checked >= RETIRE_EVERY:
-            self._retire(model_id, state, epoch)
 
     def _alerts(
         self,
