@@ -105,7 +105,7 @@ def build_versions(ms: ModelSettings) -> VersionBook:
             "sensitivity": ms.drift.sensitivity / CANARY_SHARE,
             "n_signals": max(1, v.max_live - 1),
             "window": v.canary_window,
-            "step": v.canary_window // 2,
+            "step": v.canary_step,
         }
     return VersionBook(
         idle_seconds=v.idle_seconds,
