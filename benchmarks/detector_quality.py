@@ -71,8 +71,8 @@ from detectors.drift_monitor import DriftMonitor
 from detectors.numeric_drift import NumericDrift
 from detectors.prediction import ClassPrediction
 from detectors.reference import ReferenceBuilder, numeric_reference
-from streams.config.settings import VersionSettings
-from streams.processing.versions import CANARY_SHARE
+from streams.config.settings import DriftSettings, ModelSettings
+from streams.processing.fleet import build_versions
 
 NUMERIC = [f"n{j}" for j in range(20)]
 CATEGORICAL = {
@@ -467,8 +467,9 @@ def _canary(sensitivity: float, n_signals: int, **kw: Any) -> VersionCanary:
 
 
 def canary(runs: int, identical_events: int, sensitivity: float) -> dict[str, Any]:
-    """The canary as the worker sets it up (``versions`` defaults: ``CANARY_SHARE`` of
-    the model's budget shared by ``max_live - 1`` canaries, window 300, step 50).
+    """The canary as the worker sets it up (``build_versions`` of the default settings:
+    ``VERSION_SHARE`` of the model's budget shared by the version signals, window 300,
+    step 50).
 
     * delay: new-version predictions from the rollout to the drift alert, for a new
       version predicting ``CANARY_NEW`` where the old one predicts ``CANARY_OLD``
@@ -479,10 +480,10 @@ def canary(runs: int, identical_events: int, sensitivity: float) -> dict[str, An
     * the same at a loose budget (``CANARY_LOOSE`` per signal): realised over
       nominal false-alarm rate, the chi-squared approximation's calibration.
     """
-    settings = VersionSettings()
-    share = sensitivity / CANARY_SHARE
-    n_signals = max(1, settings.max_live - 1)
-    kw = {"window": settings.canary_window, "step": settings.canary_step}
+    worker = build_versions(ModelSettings(drift=DriftSettings(sensitivity=sensitivity)))
+    assert worker.canary is not None
+    share, n_signals = worker.canary["sensitivity"], worker.canary["n_signals"]
+    kw = {"window": worker.canary["window"], "step": worker.canary["step"]}
     delays: list[int | None] = []
     reg_delays: list[int | None] = []
     for run in range(runs):
@@ -510,9 +511,9 @@ def canary(runs: int, identical_events: int, sensitivity: float) -> dict[str, An
         rng = np.random.default_rng(19_000 + stream)
         det = _canary(share, n_signals, **kw)
         loose = _canary(CANARY_LOOSE, 1, **kw)
-        is_new = rng.random(identical_events) < 0.5
+        news = rng.random(identical_events) < 0.5
         preds = labels[rng.choice(3, size=identical_events, p=CANARY_OLD)].tolist()
-        for n, p in zip(is_new.tolist(), preds, strict=True):
+        for n, p in zip(news.tolist(), preds, strict=True):
             for change in det.update(n, p):
                 false_alerts += change.state == "drift"
             for change in loose.update(n, p):

@@ -625,6 +625,13 @@ class VersionSettings(Section):
         description="versions per model with state and series of their own; events of "
         "further versions count under version _other until one retires",
     )
+    output_drift: bool = Field(
+        default=False,
+        description="drift of every version's confidence (regression: value) against its "
+        "own reference, its first drift.reference_size events (signal version:<v>:confidence "
+        "or version:<v>:value); a version named in reference_by_version always gets it, "
+        "against its profile. Off by default: ~6 us per event, where the canary costs ~0",
+    )
     canary: bool = Field(
         default=True,
         description="compare a new version's predictions with the old version's "
@@ -675,6 +682,11 @@ class ModelSettings(Section):
     versions: VersionSettings = VersionSettings()
     reference: str | None = Field(
         default=None, min_length=1, description="reference profile from `vigil reference build`"
+    )
+    reference_by_version: dict[str, str] = Field(
+        default_factory=dict,
+        description="model_version -> reference profile of that version (its output drift); "
+        "a version not named learns its own from its first events",
     )
 
     @field_validator("features", mode="before")

@@ -21,7 +21,7 @@ from streams.errors import ConfigError
 from streams.processing.label_join import LabelJoin
 from streams.processing.metrics import ModelReading, ReviewerReading, VersionReading
 from streams.processing.review_desk import ReviewDesk
-from streams.processing.versions import CANARY_SHARE, VersionBook
+from streams.processing.versions import VERSION_SHARE, VersionBook
 
 __all__ = ["Fleet", "ModelState", "PredictionKind", "build_monitor", "build_versions"]
 
@@ -94,18 +94,39 @@ def build_autoaccept(ms: ModelSettings) -> AutoAcceptMonitor:
 
 
 def build_versions(ms: ModelSettings) -> VersionBook:
-    """The version book of a model's settings (``versions``): each version's accuracy
-    monitor as the model's calibration, its estimate as the model's, and its canary
-    with :data:`~streams.processing.versions.CANARY_SHARE` of the model's budget,
-    shared by the ``max_live - 1`` canaries that can run at once."""
-    v, c = ms.versions, ms.calibration
+    """The version book of a model's settings (``versions``, ``reference_by_version``):
+    each version's accuracy monitor as the model's calibration, its estimate as the
+    model's, its output drift (every version with ``versions.output_drift``, else the
+    versions with a profile) with the model's drift windows, and its canary. The
+    version signals that can run at once (output drifts, ``max_live - 1`` canaries)
+    share :data:`~streams.processing.versions.VERSION_SHARE` of the model's budget."""
+    v, c, d = ms.versions, ms.calibration, ms.drift
+    sensitivity = d.sensitivity / VERSION_SHARE
+    drifting = v.max_live if v.output_drift else len(ms.reference_by_version)
+    n_signals = max(1, min(v.max_live, drifting) + (v.max_live - 1 if v.canary else 0))
     canary = None
     if v.canary:
         canary = {
-            "sensitivity": ms.drift.sensitivity / CANARY_SHARE,
-            "n_signals": max(1, v.max_live - 1),
+            "sensitivity": sensitivity,
+            "n_signals": n_signals,
             "window": v.canary_window,
             "step": v.canary_step,
+        }
+    output_drift = None
+    if v.output_drift or ms.reference_by_version:
+        output_drift = {
+            "sensitivity": sensitivity,
+            "n_signals": n_signals,
+            "reference_size": d.reference_size,
+            "window": d.window,
+            "step": d.step,
+        }
+    references = {}
+    for version, path in ms.reference_by_version.items():
+        profile = load_reference(path)
+        references[version] = {
+            "confidence": profile.get("confidence"),
+            "prediction": profile.get("prediction"),
         }
     return VersionBook(
         idle_seconds=v.idle_seconds,
@@ -113,6 +134,9 @@ def build_versions(ms: ModelSettings) -> VersionBook:
         calibration={"bins": c.bins, "window": c.window},
         performance={},
         canary=canary,
+        output_drift=output_drift,
+        references=references,
+        drift_all=v.output_drift,
     )
 
 

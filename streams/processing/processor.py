@@ -29,7 +29,7 @@ from streams.processing.fleet import Fleet, ModelState, PredictionKind
 from streams.processing.gold import GoldDesk, GoldIds, load_gold_set
 from streams.processing.metrics import VigilMetrics
 from streams.processing.review_desk import OpenEvent, ReviewDesk
-from streams.processing.versions import RETIRE_EVERY, canary_signal
+from streams.processing.versions import RETIRE_EVERY, canary_signal, output_signal
 
 __all__ = ["Outgoing", "Processor", "utc_now"]
 
@@ -488,6 +488,8 @@ class Processor:
             m = self.metrics.model(model_id)
             for version in gone:
                 m.forget_signal(canary_signal(version))
+                m.forget_signal(output_signal(version, True))
+                m.forget_signal(output_signal(version, False))
 
     @staticmethod
     def _reviews_wanted(model_id: str, event_id: str, review: ReviewSettings) -> int:

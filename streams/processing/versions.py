@@ -14,6 +14,11 @@ is the *answers*; those are watched per version, in a :class:`VersionBook`:
   of the version: its calibration map is a property of the model that produced the
   confidences, so a new version learns its own from its own labels instead of
   inheriting the old version's);
+* the drift of its output against *its own* reference (signal
+  ``version:<v>:confidence`` for a classifier, ``version:<v>:value`` for a
+  regression; a :class:`~detectors.numeric_drift.NumericDrift`): the reference is
+  the version's profile (``reference_by_version``) or else its own first events, so
+  a new version's reference is never the old version's;
 * the canary (:class:`~detectors.canary.VersionCanary`): a version that starts while
   another is live has its predictions compared with that version's (the live one
   with most events) over the same time, signal ``version:<new>:prediction``. The old
@@ -40,22 +45,24 @@ from typing import Any
 
 from detectors.calibration import CalibrationMonitor
 from detectors.canary import VersionCanary
+from detectors.numeric_drift import NumericDrift
 from detectors.performance import PerformanceEstimator
 from detectors.signals import SignalChange, SignalState
 
 __all__ = [
-    "CANARY_SHARE",
     "OTHER_VERSION",
     "RETIRE_EVERY",
+    "VERSION_SHARE",
     "VersionBook",
     "VersionStats",
     "canary_signal",
+    "output_signal",
 ]
 
 OTHER_VERSION = "_other"
-#: The canaries of a model share this fraction of the model's false-alarm budget, on
-#: top of the drift monitor's (see README, "What is monitored").
-CANARY_SHARE = 0.1
+#: The version signals of a model (canaries and output drift) share this fraction of the
+#: model's false-alarm budget, on top of the drift monitor's (see README, "Model versions").
+VERSION_SHARE = 0.1
 #: Upper bounds of the per-version confidence histogram (as vigil_prediction_confidence).
 CONFIDENCE_BUCKETS = tuple(i / 20 for i in range(1, 21))
 #: Seconds of the worker's clock between two looks for idle versions.
@@ -65,6 +72,11 @@ RETIRE_EVERY = 1.0
 def canary_signal(version: str) -> str:
     """The signal name of ``version``'s canary (SPEC §5)."""
     return f"version:{version}:prediction"
+
+
+def output_signal(version: str, classification: bool) -> str:
+    """The signal name of ``version``'s output drift against its own reference."""
+    return f"version:{version}:{'confidence' if classification else 'value'}"
 
 
 @dataclass(slots=True)
@@ -81,6 +93,7 @@ class VersionStats:
     performance: PerformanceEstimator | None = None
     canary: VersionCanary | None = None
     baseline: str | None = None  # the version the canary compares with
+    drift: NumericDrift | None = None  # its output against its own reference
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -94,6 +107,7 @@ class VersionStats:
             "performance": None if self.performance is None else self.performance.snapshot(),
             "canary": None if self.canary is None else self.canary.snapshot(),
             "baseline": self.baseline,
+            "drift": None if self.drift is None else self.drift.snapshot(),
         }
 
     @classmethod
@@ -109,6 +123,7 @@ class VersionStats:
             None if s["performance"] is None else PerformanceEstimator.restore(s["performance"]),
             None if s["canary"] is None else VersionCanary.restore(s["canary"]),
             s["baseline"],
+            None if s.get("drift") is None else NumericDrift.restore(s["drift"]),
         )
 
 
@@ -127,6 +142,16 @@ class VersionBook:
     canary
         Settings of each version's canary (``signal`` is set per version);
         ``None`` turns the canary off.
+    output_drift
+        Settings of each version's output drift (:class:`NumericDrift` without
+        ``reference`` and ``signal``); ``None`` turns it off.
+    references
+        Version -> ``{"confidence": entry, "prediction": entry}`` of its reference
+        profile (``reference_by_version``).
+    drift_all
+        Every version gets an output drift (a version not in ``references`` learns
+        its reference from its first events); else only the versions in
+        ``references``.
     """
 
     def __init__(
@@ -136,12 +161,18 @@ class VersionBook:
         calibration: dict[str, Any] | None = None,
         performance: dict[str, Any] | None = None,
         canary: dict[str, Any] | None = None,
+        output_drift: dict[str, Any] | None = None,
+        references: dict[str, dict[str, Any]] | None = None,
+        drift_all: bool = True,
     ) -> None:
         self.idle_seconds = float(idle_seconds)
         self.max_live = int(max_live)
         self.calibration = dict(calibration or {})
         self.performance = None if performance is None else dict(performance)
         self.canary = None if canary is None else dict(canary)
+        self.output_drift = None if output_drift is None else dict(output_drift)
+        self.references = dict(references or {})
+        self.drift_all = bool(drift_all)
         self._live: dict[str, VersionStats] = {}
         # baseline version -> the live versions whose canary compares with it
         self._watchers: dict[str, list[VersionStats]] = {}
@@ -192,8 +223,22 @@ class VersionBook:
             if stats.performance is not None:
                 stats.performance.update(confidence)
         changes: list[SignalChange] = []
+        drift = stats.drift
+        if (
+            drift is None
+            and self.output_drift is not None
+            and stats.events == 1
+            and slot != OTHER_VERSION
+            and (self.drift_all or slot in self.references)
+        ):
+            drift = stats.drift = self._output_drift(slot, confidence is not None)
+        if drift is not None:
+            # A regression's prediction is its value (a float): confidence None.
+            changes = drift.update(prediction if confidence is None else confidence)  # type: ignore[arg-type]
         if stats.canary is not None:
-            changes = stats.canary.update(True, prediction)
+            more = stats.canary.update(True, prediction)
+            if more:
+                changes = [*changes, *more]
         watchers = self._watchers.get(slot)
         if watchers:
             for w in watchers:
@@ -215,6 +260,17 @@ class VersionBook:
         self._live[slot] = stats
         self._rewatch()
         return stats
+
+    def _output_drift(self, version: str, classification: bool) -> NumericDrift:
+        ref = self.references.get(version) or {}
+        entry = ref.get("confidence" if classification else "prediction")
+        if not (isinstance(entry, dict) and entry.get("type") == "numeric"):
+            entry = None  # none in the profile (or a class-label one): learn it
+        return NumericDrift(
+            **self.output_drift,  # type: ignore[arg-type]
+            reference=entry,
+            signal=output_signal(version, classification),
+        )
 
     def _rewatch(self) -> None:
         watchers: dict[str, list[VersionStats]] = {}
@@ -257,8 +313,14 @@ class VersionBook:
     # ------------------------------------------------------------ readings
 
     def states(self) -> list[SignalState]:
-        """The canaries' readings (gauges at scrape time)."""
-        return [s.canary.state() for s in list(self._live.values()) if s.canary is not None]
+        """The version signals' readings (gauges at scrape time)."""
+        out: list[SignalState] = []
+        for s in list(self._live.values()):
+            if s.drift is not None:
+                out += s.drift.states()
+            if s.canary is not None:
+                out.append(s.canary.state())
+        return out
 
     # ------------------------------------------------------------ snapshots
 
@@ -269,6 +331,9 @@ class VersionBook:
             "calibration": dict(self.calibration),
             "performance": self.performance,
             "canary": self.canary,
+            "output_drift": self.output_drift,
+            "references": self.references,
+            "drift_all": self.drift_all,
             "retired": self.retired,
             "live": {v: s.snapshot() for v, s in self._live.items()},
         }
@@ -281,6 +346,9 @@ class VersionBook:
             snapshot["calibration"],
             snapshot["performance"],
             snapshot["canary"],
+            snapshot.get("output_drift"),
+            snapshot.get("references"),
+            bool(snapshot.get("drift_all", True)),
         )
         book.retired = int(snapshot["retired"])
         book._live = {str(v): VersionStats.restore(s) for v, s in snapshot["live"].items()}

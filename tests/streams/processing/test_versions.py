@@ -11,6 +11,8 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
+from detectors.prediction import ClassPrediction
+from detectors.reference import ReferenceBuilder
 from streams.config import settings_from_dict
 from streams.errors import ConfigError
 from streams.events.dead_letters import MessageSource
@@ -252,3 +254,54 @@ def test_a_label_join_entry_from_before_versions_still_joins() -> None:
 def test_config_check_explains_bad_version_settings(versions: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         settings_from_dict({"defaults": {"versions": versions}})
+
+
+def test_a_version_drifts_against_its_own_profile_or_its_own_first_events(tmp_path: Any) -> None:
+    # v2's profile: confidences around 0.9. v1 has none and learns its own.
+    rng = random.Random(12)
+    builder = ReferenceBuilder("m", "v2")
+    for _ in range(2000):
+        builder.add({"x": 1.0}, ClassPrediction("a", min(1.0, max(0.5, rng.gauss(0.9, 0.03)))))
+    path = tmp_path / "v2.json"
+    builder.build(created_at=T0).save(path)
+    h = Harness(
+        models={
+            "m": {
+                "reference_by_version": {"v2": str(path)},
+                "drift": {"reference_size": 300},
+                "versions": {"output_drift": True},
+            }
+        }
+    )
+    for _ in range(400):
+        h.event("v1", confidence=min(1.0, max(0.5, rng.gauss(0.7, 0.05))))
+    v1 = book(h).get("v1")
+    assert v1 is not None and v1.drift is not None
+    assert v1.drift.reference is None and v1.drift.learned_reference is not None
+    # v2 serves confidences around 0.7 (v1's): against its own profile that is drift,
+    # while v1, against its own, stays calm: neither version's reference is the other's.
+    for _ in range(600):
+        h.event("v2", confidence=min(1.0, max(0.5, rng.gauss(0.7, 0.05))))
+        h.event("v1", confidence=min(1.0, max(0.5, rng.gauss(0.7, 0.05))))
+    signals = {(a["signal"], a["state"]) for a in h.alerts()}
+    assert ("version:v2:confidence", "drift") in signals
+    assert not any(sig == "version:v1:confidence" for sig, _ in signals)
+    v2 = book(h).get("v2")
+    assert v2 is not None and v2.drift is not None and v2.drift.reference is not None
+    assert h.sample("vigil_drift_active", signal="version:v2:confidence") == 1.0
+
+
+def test_without_output_drift_only_a_version_with_a_profile_gets_one(tmp_path: Any) -> None:
+    builder = ReferenceBuilder("m", "v2")
+    for i in range(200):
+        builder.add({}, ClassPrediction("a", 0.6 + (i % 40) / 100))
+    path = tmp_path / "v2.json"
+    builder.build(created_at=T0).save(path)
+    h = Harness(models={"m": {"reference_by_version": {"v2": str(path)}}})
+    h.event("v1")
+    h.event("v2")
+    assert book(h).get("v1").drift is None  # type: ignore[union-attr]
+    assert book(h).get("v2").drift is not None  # type: ignore[union-attr]
+    plain = Harness()
+    plain.event("v1")
+    assert book(plain).get("v1").drift is None  # type: ignore[union-attr]
