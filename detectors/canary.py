@@ -15,7 +15,7 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from detectors.base import BivariateDetector, check_finite, check_positive
+from detectors.base import BivariateDetector, check_bool, check_finite, check_positive
 from detectors.categorical_drift import MIN_EXPECTED
 from detectors.errors import InvalidObservationError, SettingsError
 from detectors.hysteresis import DriftLatch
@@ -267,9 +267,10 @@ class VersionCanary(BivariateDetector[bool, "str | float", list[SignalChange]]):
     def update(self, is_new: bool, prediction: str | float) -> list[SignalChange]:
         """One prediction: ``is_new`` (a bool) says whether the new version made it."""
         if is_new is not True and is_new is not False:
-            raise InvalidObservationError(f"'is_new' must be a bool; got {is_new!r}")
+            is_new = check_bool("is_new", is_new)  # numpy's bool too
         kind = self._kind
-        if type(prediction) is str:
+        if isinstance(prediction, str):
+            prediction = str(prediction)  # numpy's str too
             if kind == "value":
                 raise InvalidObservationError(
                     f"{self.signal!r} takes regression values; got the class {prediction!r}"
@@ -281,7 +282,7 @@ class VersionCanary(BivariateDetector[bool, "str | float", list[SignalChange]]):
                     self._vocab[prediction] = b
             self._kind = "class"
         else:
-            if kind == "class" or isinstance(prediction, str):
+            if kind == "class":
                 raise InvalidObservationError(
                     f"{self.signal!r} takes class labels; got {prediction!r}"
                 )

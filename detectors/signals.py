@@ -13,8 +13,9 @@ class SignalChange:
     """An edge: ``signal`` entered drift (``state="drift"``) or left it (``"recovered"``).
 
     ``signal`` follows SPEC §5: ``feature:<name>``, ``confidence``, ``prediction``,
-    ``data_quality:<name>``, ``calibration``, ``accuracy``, ``estimated_accuracy`` or
-    ``autoaccept_error``.
+    ``data_quality:<name>``, ``calibration``, ``accuracy``, ``estimated_accuracy``,
+    ``autoaccept_error``, or a version's ``version:<v>:prediction`` (its canary),
+    ``version:<v>:confidence`` and ``version:<v>:value``.
     ``reference`` and ``current`` are small plain summaries (numbers or dicts).
     """
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 
 from detectors.canary import VersionCanary
@@ -78,3 +79,18 @@ def test_settings_are_checked() -> None:
         VersionCanary(window=100, step=30)
     with pytest.raises(SettingsError, match="'bins' must be at least 2"):
         VersionCanary(bins=1)
+
+
+def test_numpy_scalars_are_the_bools_strings_and_numbers_they_are() -> None:
+    classes, plain = (
+        VersionCanary(window=40, step=20, min_old=20),
+        VersionCanary(window=40, step=20, min_old=20),
+    )
+    rng = random.Random(2)
+    for _ in range(400):
+        is_new, label = rng.random() < 0.5, rng.choice("ab")
+        assert classes.update(np.bool_(is_new), np.str_(label)) == plain.update(is_new, label)
+    assert classes.snapshot() == plain.snapshot()
+    values = VersionCanary()
+    values.update(np.True_, np.float32(1.5))
+    assert values.new_seen == 1
