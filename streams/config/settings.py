@@ -630,7 +630,7 @@ class VersionSettings(Section):
         description="drift of every version's confidence (regression: value) against its "
         "own reference, its first drift.reference_size events (signal version:<v>:confidence "
         "or version:<v>:value); a version named in reference_by_version always gets it, "
-        "against its profile. Off by default: ~6 us per event, where the canary costs ~0",
+        "against its profile. Off by default: ~6 us per event per version that has it",
     )
     canary: bool = Field(
         default=True,
@@ -685,8 +685,8 @@ class ModelSettings(Section):
     )
     reference_by_version: dict[str, str] = Field(
         default_factory=dict,
-        description="model_version -> reference profile of that version (its output drift); "
-        "a version not named learns its own from its first events",
+        description="model_version -> reference profile of that version: its output drift "
+        "(version:<v>:confidence or :value) compares with it, whatever versions.output_drift",
     )
 
     @field_validator("features", mode="before")
