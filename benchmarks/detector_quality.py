@@ -469,7 +469,7 @@ def _canary(sensitivity: float, n_signals: int, **kw: Any) -> VersionCanary:
 def canary(runs: int, identical_events: int, sensitivity: float) -> dict[str, Any]:
     """The canary as the worker sets it up (``build_versions`` of the default settings:
     ``VERSION_SHARE`` of the model's budget shared by the version signals, window 300,
-    step 50).
+    step 50, growing to 1,200).
 
     * delay: new-version predictions from the rollout to the drift alert, for a new
       version predicting ``CANARY_NEW`` where the old one predicts ``CANARY_OLD``
@@ -483,7 +483,7 @@ def canary(runs: int, identical_events: int, sensitivity: float) -> dict[str, An
     worker = build_versions(ModelSettings(drift=DriftSettings(sensitivity=sensitivity)))
     assert worker.canary is not None
     share, n_signals = worker.canary["sensitivity"], worker.canary["n_signals"]
-    kw = {"window": worker.canary["window"], "step": worker.canary["step"]}
+    kw = {k: worker.canary[k] for k in ("window", "step", "max_window")}
     delays: list[int | None] = []
     reg_delays: list[int | None] = []
     for run in range(runs):

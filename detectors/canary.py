@@ -46,7 +46,11 @@ class VersionCanary(BivariateDetector[bool, "str | float", list[SignalChange]]):
     same block. Every ``step`` new predictions, the last ``window / step`` blocks
     are tested: two samples taken over exactly the same time span, whatever the
     traffic split between the versions. No clock is needed: arrival order is the
-    alignment (a replay gives the same result).
+    alignment (a replay gives the same result). With ``max_window``, the tested
+    span grows from ``window`` to ``max_window`` new predictions before it slides:
+    a canary is a comparison *since the rollout*, and the more of it a test sees,
+    the smaller the difference it finds (recovery then needs ``window / step``
+    calm checks, as without).
 
     **The tests.** Regression values are binned by the quantiles of the first
     ``reference_size`` values of both versions pooled (``bins`` bins) and tested
@@ -83,7 +87,10 @@ class VersionCanary(BivariateDetector[bool, "str | float", list[SignalChange]]):
         Expected stationary events between false alerts of the *model*, and the
         signals sharing that budget.
     window
-        New-version predictions per test window.
+        New-version predictions in the first test window.
+    max_window
+        New-version predictions the test window grows to (``None``: ``window``, a
+        fixed sliding window).
     step
         New-version predictions between tests (a divisor of ``window``).
     top_k
@@ -115,6 +122,7 @@ class VersionCanary(BivariateDetector[bool, "str | float", list[SignalChange]]):
         "n_signals",
         "window",
         "step",
+        "max_window",
         "top_k",
         "bins",
         "reference_size",
@@ -128,6 +136,7 @@ class VersionCanary(BivariateDetector[bool, "str | float", list[SignalChange]]):
         n_signals: int = 1,
         window: int = 250,
         step: int | None = None,
+        max_window: int | None = None,
         top_k: int = 20,
         bins: int = 20,
         reference_size: int = 500,
@@ -139,6 +148,7 @@ class VersionCanary(BivariateDetector[bool, "str | float", list[SignalChange]]):
         self.window = window
         check_positive("window", window, integer=True)
         self.step = step = default_step(window) if step is None else step
+        self.max_window = max_window
         self.top_k = top_k
         self.bins = bins
         self.reference_size = reference_size
@@ -153,6 +163,13 @@ class VersionCanary(BivariateDetector[bool, "str | float", list[SignalChange]]):
         check_positive("min_old", min_old, integer=True)
         if window % step:
             raise SettingsError(f"'window' must be a multiple of 'step'; got {window} and {step}")
+        if max_window is not None:
+            check_positive("max_window", max_window, integer=True)
+            if max_window < window or max_window % step:
+                raise SettingsError(
+                    f"'max_window' must be a multiple of 'step' ({step}) and at least 'window' "
+                    f"({window}); got {max_window}"
+                )
         if bins < 2:
             raise SettingsError(f"'bins' must be at least 2; got {bins!r}")
         if not isinstance(signal, str):
@@ -161,12 +178,14 @@ class VersionCanary(BivariateDetector[bool, "str | float", list[SignalChange]]):
         self.signal_sensitivity = budget.signal_sensitivity
         self._alpha = budget.window_alpha(step)
         self._blocks = window // step
+        self._max_blocks = (window if max_window is None else max_window) // step
         self._critical: dict[tuple[int, float], float] = {}
         self._reset()
 
     @classmethod
     def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
         yield {"window": 100, "step": 50, "min_old": 30}
+        yield {"window": 100, "step": 25, "max_window": 300, "min_old": 30}
         yield {"window": 60, "step": 20, "top_k": 2, "bins": 4, "reference_size": 100}
 
     # -- state ---------------------------------------------------------------
@@ -323,7 +342,7 @@ class VersionCanary(BivariateDetector[bool, "str | float", list[SignalChange]]):
         if self._in_block < self.step:
             return []
         self._ring.append((self._new_block, self._old_block))
-        if len(self._ring) > self._blocks:
+        if len(self._ring) > self._max_blocks:
             del self._ring[0]
         self._new_block, self._old_block, self._in_block = {}, {}, 0
         if len(self._ring) < self._blocks:

@@ -653,12 +653,27 @@ class VersionSettings(Section):
         "a multiple of it",
     )
 
+    canary_max_window: int = Field(
+        default=1200,
+        ge=20,
+        le=1_000_000,
+        description="new-version predictions the canary's test window grows to before it "
+        "slides (since the rollout: p90 delay 510 instead of 700 at 300 in "
+        "benchmarks/detector_quality.py); a multiple of canary_step, at least canary_window",
+    )
+
     @model_validator(mode="after")
     def _window_multiple_of_step(self) -> VersionSettings:
-        if self.canary_window % self.canary_step:
+        for name in ("canary_window", "canary_max_window"):
+            if getattr(self, name) % self.canary_step:
+                raise ValueError(
+                    f"{name} must be a multiple of canary_step ({self.canary_step}); "
+                    f"got {getattr(self, name)}"
+                )
+        if self.canary_max_window < self.canary_window:
             raise ValueError(
-                f"canary_window must be a multiple of canary_step ({self.canary_step}); "
-                f"got {self.canary_window}"
+                f"canary_max_window must be at least canary_window ({self.canary_window}); "
+                f"got {self.canary_max_window}"
             )
         return self
 

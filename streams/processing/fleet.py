@@ -111,6 +111,7 @@ def build_versions(ms: ModelSettings) -> VersionBook:
             "n_signals": n_signals,
             "window": v.canary_window,
             "step": v.canary_step,
+            "max_window": v.canary_max_window,
         }
     output_drift = None
     if v.output_drift or ms.reference_by_version:

@@ -252,6 +252,7 @@ def test_a_label_join_entry_from_before_versions_still_joins() -> None:
         ({"max_live": 0}, "max_live"),
         ({"idle_seconds": 0}, "idle_seconds"),
         ({"canary_window": 310}, "canary_window must be a multiple of canary_step"),
+        ({"canary_max_window": 250}, "canary_max_window must be at least canary_window"),
     ],
 )
 def test_config_check_explains_bad_version_settings(versions: dict[str, Any], message: str) -> None:
