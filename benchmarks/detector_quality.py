@@ -48,6 +48,8 @@ even values), ``top_k`` 10, features ``n0``, ``n2``, ``c0`` watched per segment;
 aggregate ``DriftMonitor`` and the ``SegmentMonitor`` split one budget
 (``split_budget``). Stationary: every alert of either is false. Shift: ``n0`` moves
 by 0.5 sigma in region ``r2`` only; delay in ``r2``'s own events.
+Model versions (``canary_*``): :class:`~detectors.canary.VersionCanary` as the worker
+sets it up; see :func:`canary`.
 
 ``python benchmarks/detector_quality.py [--quick]``
 """
@@ -70,11 +72,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.baselines.legacy_numeric_drift import LegacyNumericDrift
 from detectors import drift_monitor as drift_monitor_module
+from detectors.canary import VersionCanary
 from detectors.drift_monitor import DriftMonitor
 from detectors.numeric_drift import NumericDrift
 from detectors.prediction import ClassPrediction
 from detectors.reference import ReferenceBuilder, numeric_reference
 from detectors.segments import SEGMENT_SHARE, SegmentMonitor, split_budget
+from streams.config.settings import DriftSettings, ModelSettings
+from streams.processing.fleet import build_versions
 
 NUMERIC = [f"n{j}" for j in range(20)]
 CATEGORICAL = {
@@ -571,6 +576,101 @@ def segments(streams: int, events_per_stream: int, runs: int, sensitivity: float
     }
 
 
+# -- model versions: the canary (issue 16) ------------------------------------------
+
+CANARY_NEW_SHARE = 0.2
+"""Share of the traffic the new version serves during the canary runs."""
+CANARY_OLD = [0.6, 0.3, 0.1]
+CANARY_NEW = [0.5, 0.3, 0.2]
+"""The rollout that changes behaviour: class ``eel`` predicted twice as often."""
+CANARY_LOOSE = 20_000.0
+"""Per-signal budget of the identical-version run at which false alarms can be counted."""
+
+
+def _canary(sensitivity: float, n_signals: int, **kw: Any) -> VersionCanary:
+    return VersionCanary(sensitivity=sensitivity, n_signals=n_signals, **kw)
+
+
+def canary(runs: int, identical_events: int, sensitivity: float) -> dict[str, Any]:
+    """The canary as the worker sets it up (``build_versions`` of the default settings:
+    ``VERSION_SHARE`` of the model's budget shared by the version signals, window 300,
+    step 50, growing to 1,200).
+
+    * delay: new-version predictions from the rollout to the drift alert, for a new
+      version predicting ``CANARY_NEW`` where the old one predicts ``CANARY_OLD``
+      (``CANARY_NEW_SHARE`` of the traffic); the same for a regression model whose
+      new version's values move by 0.5 sd;
+    * identical new version at the worker's budget: every alert is false (count,
+      per million new-version predictions, 95 % Poisson upper bound);
+    * the same at a loose budget (``CANARY_LOOSE`` per signal): realised over
+      nominal false-alarm rate, the chi-squared approximation's calibration.
+    """
+    worker = build_versions(ModelSettings(drift=DriftSettings(sensitivity=sensitivity)))
+    assert worker.canary is not None
+    share, n_signals = worker.canary["sensitivity"], worker.canary["n_signals"]
+    kw = {k: worker.canary[k] for k in ("window", "step", "max_window")}
+    delays: list[int | None] = []
+    reg_delays: list[int | None] = []
+    for run in range(runs):
+        rng = np.random.default_rng(9_000 + run)
+        det = _canary(share, n_signals, **kw)
+        reg = _canary(share, n_signals, **kw)
+        delay = reg_delay = None
+        for _ in range(40 * MAX_DELAY):
+            is_new = bool(rng.random() < CANARY_NEW_SHARE)
+            label = LABELS[int(rng.choice(3, p=CANARY_NEW if is_new else CANARY_OLD))]
+            if delay is None and det.update(is_new, label):
+                delay = det.new_seen
+            value = float(rng.normal(0.5 if is_new else 0.0))
+            if reg_delay is None and reg.update(is_new, value):
+                reg_delay = reg.new_seen
+            if (delay is not None and reg_delay is not None) or det.new_seen >= MAX_DELAY:
+                break
+        delays.append(delay)
+        reg_delays.append(reg_delay)
+    false_alerts = 0
+    loose_alerts = 0
+    new_events = 0
+    labels = np.array(LABELS)
+    for stream in range(2):
+        rng = np.random.default_rng(19_000 + stream)
+        det = _canary(share, n_signals, **kw)
+        loose = _canary(CANARY_LOOSE, 1, **kw)
+        news = rng.random(identical_events) < 0.5
+        preds = labels[rng.choice(3, size=identical_events, p=CANARY_OLD)].tolist()
+        for n, p in zip(news.tolist(), preds, strict=True):
+            for change in det.update(n, p):
+                false_alerts += change.state == "drift"
+            for change in loose.update(n, p):
+                loose_alerts += change.state == "drift"
+        new_events += det.new_seen
+    per_million = 1e6 / new_events
+    return {
+        "canary_delay_median": _median(delays),
+        "canary_delay_p90": _p90(delays),
+        "canary_missed": sum(d is None for d in delays),
+        "canary_regression_delay_median": _median(reg_delays),
+        "canary_regression_missed": sum(d is None for d in reg_delays),
+        "canary_identical_new_events": new_events,
+        "canary_identical_false_alerts": false_alerts,
+        "canary_false_alerts_per_million_new": round(false_alerts * per_million, 3),
+        "canary_false_alerts_per_million_new_upper95": round(
+            _poisson_upper(false_alerts) * per_million, 3
+        ),
+        "canary_loose_false_alerts": loose_alerts,
+        "canary_loose_rate_over_budget": round(loose_alerts / (new_events / CANARY_LOOSE), 3),
+        "canary_settings": {
+            "runs": runs,
+            "new_share": CANARY_NEW_SHARE,
+            "old": CANARY_OLD,
+            "new": CANARY_NEW,
+            "regression_shift_sd": 0.5,
+            "signal_sensitivity": share * n_signals,
+            **kw,
+        },
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a few minutes")
@@ -604,6 +704,9 @@ def main() -> None:
         segments(
             *((1, 300_000, 10) if args.quick else (4, 2_000_000, 40)), sensitivity=args.sensitivity
         )
+    )
+    result.update(
+        canary(*((20, 400_000) if args.quick else (40, 4_000_000)), sensitivity=args.sensitivity)
     )
     result["settings"] = {
         "quick": args.quick,

@@ -30,6 +30,7 @@ if typing.TYPE_CHECKING:
     from detectors.base import BivariateDetector, Detector, UnivariateDetector
     from detectors.budget import EscalationBudget
     from detectors.calibration import CalibrationMonitor
+    from detectors.canary import VersionCanary
     from detectors.categorical_drift import CategoricalDrift
     from detectors.classwise_calibration import ClasswiseCalibrationMonitor
     from detectors.conformal import ConformalEscalation
@@ -94,6 +95,7 @@ __all__ = [
     "ThresholdEscalation",
     "UnivariateDetector",
     "Verdict",
+    "VersionCanary",
     "default_step",
 ]
 
@@ -137,6 +139,7 @@ _HOME = {
     "ThresholdEscalation": "escalation",
     "UnivariateDetector": "base",
     "Verdict": "model_monitor",
+    "VersionCanary": "canary",
 }
 
 

@@ -14,7 +14,10 @@ class SignalChange:
 
     ``signal`` follows SPEC §5: ``feature:<name>``, ``confidence``, ``prediction``,
     ``data_quality:<name>``, ``calibration``, ``accuracy``, ``estimated_accuracy``,
-    ``autoaccept_error`` or ``coverage`` (a regression's prediction intervals).
+    ``autoaccept_error``, ``coverage`` (a regression's prediction intervals),
+    a segment value's ``segment:<key>=<value>:<signal>``, or a version's
+    ``version:<v>:prediction`` (its canary), ``version:<v>:confidence`` and
+    ``version:<v>:value``.
     ``reference`` and ``current`` are small plain summaries (numbers or dicts).
     """
 

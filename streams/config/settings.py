@@ -37,6 +37,7 @@ __all__ = [
     "SegmentSettings",
     "Settings",
     "TopicSettings",
+    "VersionSettings",
     "WorkerSettings",
     "field_extra",
 ]
@@ -709,6 +710,77 @@ class ReviewToolSettings(Section):
     label_studio: LabelStudioSettings = LabelStudioSettings()
 
 
+class VersionSettings(Section):
+    """A model's versions (``model_version`` of its events): their lifecycle and canary."""
+
+    idle_seconds: float = Field(
+        default=3600.0,
+        gt=0.0,
+        le=365 * 86400.0,
+        allow_inf_nan=False,
+        description="a version with no event for this long (worker clock) is retired: its "
+        "state and series dropped",
+    )
+    max_live: int = Field(
+        default=3,
+        ge=1,
+        le=20,
+        description="versions per model with state and series of their own; events of "
+        "further versions count under version _other until one retires",
+    )
+    output_drift: bool = Field(
+        default=False,
+        description="drift of every version's confidence (regression: value) against its "
+        "own reference, its first drift.reference_size events (signal version:<v>:confidence "
+        "or version:<v>:value); a version named in reference_by_version always gets it, "
+        "against its profile. Off by default: ~6 us per event per version that has it",
+    )
+    canary: bool = Field(
+        default=True,
+        description="compare a new version's predictions with the old version's "
+        "(signal version:<new>:prediction)",
+    )
+    canary_window: int = Field(
+        default=300,
+        ge=20,
+        le=100_000,
+        description="new-version predictions per canary test window",
+    )
+    # 300 / 50: the quickest of the windows tried on benchmarks/detector_quality.py's
+    # rollout (one class 10% -> 20%): median 300, p90 ~700 new-version predictions.
+    canary_step: int = Field(
+        default=50,
+        ge=10,
+        le=100_000,
+        description="new-version predictions between canary tests; canary_window must be "
+        "a multiple of it",
+    )
+
+    canary_max_window: int = Field(
+        default=1200,
+        ge=20,
+        le=1_000_000,
+        description="new-version predictions the canary's test window grows to before it "
+        "slides (since the rollout: p90 delay 510 instead of 700 at 300 in "
+        "benchmarks/detector_quality.py); a multiple of canary_step, at least canary_window",
+    )
+
+    @model_validator(mode="after")
+    def _window_multiple_of_step(self) -> VersionSettings:
+        for name in ("canary_window", "canary_max_window"):
+            if getattr(self, name) % self.canary_step:
+                raise ValueError(
+                    f"{name} must be a multiple of canary_step ({self.canary_step}); "
+                    f"got {getattr(self, name)}"
+                )
+        if self.canary_max_window < self.canary_window:
+            raise ValueError(
+                f"canary_max_window must be at least canary_window ({self.canary_window}); "
+                f"got {self.canary_max_window}"
+            )
+        return self
+
+
 class ModelSettings(Section):
     features: dict[str, FeatureSpec] = Field(
         default_factory=dict,
@@ -727,8 +799,14 @@ class ModelSettings(Section):
     labels: LabelSettings = LabelSettings()
     review: ReviewSettings = ReviewSettings()
     segments: SegmentSettings = SegmentSettings()
+    versions: VersionSettings = VersionSettings()
     reference: str | None = Field(
         default=None, min_length=1, description="reference profile from `vigil reference build`"
+    )
+    reference_by_version: dict[str, str] = Field(
+        default_factory=dict,
+        description="model_version -> reference profile of that version: its output drift "
+        "(version:<v>:confidence or :value) compares with it, whatever versions.output_drift",
     )
 
     @field_validator("features", mode="before")

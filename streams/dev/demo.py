@@ -63,7 +63,7 @@ from streams.dev.label_sources import (
 from streams.dev.local_broker import free_port
 from streams.dev.scrape import Samples, scrape, total
 from streams.dev.summary import LEGEND, SummaryScreen, model_rows, render_table, reviewer_rows
-from streams.dev.traffic import INVALID_KINDS, DriftSchedule, SyntheticModel, invalid_event
+from streams.dev.traffic import INVALID_KINDS, DriftSchedule, Rollout, SyntheticModel, invalid_event
 from streams.errors import LocalPrometheusError, VigilError
 
 __all__ = ["LocalPrometheus", "LocalPrometheusError", "run_demo", "worker_config"]
@@ -107,7 +107,10 @@ PROMETHEUS_DIR = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
 def demo_models(rate: float) -> list[SyntheticModel]:
     """Three models; ``churn`` drifts on x1 after ~60 s of traffic and recovers ~60 s later;
     ``fraud-detector``'s x2 shifts in region ``eu`` only from ~90 s to ~150 s (a
-    segment-only shift: ``segment:region=eu:feature:x2``)."""
+    segment-only shift: ``segment:region=eu:feature:x2``);
+    ``support-router`` rolls out version 2.0.0 to 30 % of its traffic after ~90 s, a
+    version that predicts ``pos`` more often (its canary, ``version:2.0.0:prediction``,
+    fires)."""
     per_model = max(1, int(rate / 3))
     now = datetime.now(UTC)
     return [
@@ -135,7 +138,14 @@ def demo_models(rate: float) -> list[SyntheticModel]:
             start=now,
             drift=[DriftSchedule("x1", start=60 * per_model, end=120 * per_model, shift=2.0)],
         ),
-        SyntheticModel("support-router", n_numeric=3, n_categorical=2, seed=3, start=now),
+        SyntheticModel(
+            "support-router",
+            n_numeric=3,
+            n_categorical=2,
+            seed=3,
+            start=now,
+            rollout=Rollout("2.0.0", start=90 * per_model, share=0.3, bias=0.5),
+        ),
     ]
 
 

@@ -20,7 +20,14 @@ import orjson
 
 from streams.errors import DeadLetterReason
 
-__all__ = ["CLASSES", "INVALID_KINDS", "DriftSchedule", "SyntheticModel", "invalid_event"]
+__all__ = [
+    "CLASSES",
+    "INVALID_KINDS",
+    "DriftSchedule",
+    "Rollout",
+    "SyntheticModel",
+    "invalid_event",
+]
 
 CATEGORIES = ("web", "ios", "android", "api", "pos")
 #: The classes every synthetic model predicts (and every true label is one of).
@@ -45,6 +52,19 @@ class DriftSchedule:
 
 
 @dataclass
+class Rollout:
+    """From event ``start`` on, ``share`` of the model's events are served by a new
+    ``version`` whose logit is off by ``bias``: it predicts ``pos`` more often (or less,
+    for a negative bias) than the old version on the same inputs, and is less accurate.
+    The truth does not change: it is drawn from the old, calibrated model."""
+
+    version: str
+    start: int
+    share: float = 0.3
+    bias: float = 0.5
+
+
+@dataclass
 class SyntheticModel:
     model_id: str
     n_numeric: int = 5
@@ -54,6 +74,7 @@ class SyntheticModel:
     drift: list[DriftSchedule] = field(default_factory=list)
     start: datetime = field(default_factory=lambda: datetime.now(UTC))
     step: timedelta = timedelta(milliseconds=10)
+    rollout: Rollout | None = None
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)  # noqa: S311 - seeded synthetic data, not a secret
@@ -88,6 +109,11 @@ class SyntheticModel:
             logit += self.cat_weight[c]
         p = 1.0 / (1.0 + math.exp(-logit))
         truth = "pos" if rng.random() < p else "neg"
+        version = self.version
+        r = self.rollout
+        if r is not None and i >= r.start and rng.random() < r.share:
+            version = r.version
+            p = 1.0 / (1.0 + math.exp(-(logit + r.bias)))
         label = "pos" if p >= 0.5 else "neg"
         scores = {"pos": round(p, 6), "neg": round(1.0 - p, 6)}
         segment = {"region": rng.choice(("eu", "us", "apac"))}
@@ -99,7 +125,7 @@ class SyntheticModel:
         event = {
             "event_id": event_id or f"{self.model_id}-{i}",
             "model_id": self.model_id,
-            "model_version": self.version,
+            "model_version": version,
             "ts": (self.start + self.step * i).isoformat(),
             "features": features,
             "prediction": {"label": label, "scores": scores},

@@ -22,8 +22,9 @@ from detectors.segments import SegmentMonitor, split_budget
 from streams.config import ModelSettings, Settings
 from streams.errors import ConfigError
 from streams.processing.label_join import LabelJoin
-from streams.processing.metrics import ModelReading, ReviewerReading
+from streams.processing.metrics import ModelReading, ReviewerReading, VersionReading
 from streams.processing.review_desk import ReviewDesk
+from streams.processing.versions import VERSION_SHARE, VersionBook
 
 __all__ = [
     "Fleet",
@@ -33,6 +34,7 @@ __all__ = [
     "build_monitor",
     "build_regression",
     "build_segments",
+    "build_versions",
 ]
 
 #: SPEC §2: one model has one kind of prediction, fixed by its first event.
@@ -159,12 +161,61 @@ def build_autoaccept(ms: ModelSettings) -> AutoAcceptMonitor:
     return AutoAcceptMonitor(max_error=max_error)
 
 
+def build_versions(ms: ModelSettings) -> VersionBook:
+    """The version book of a model's settings (``versions``, ``reference_by_version``):
+    each version's accuracy monitor as the model's calibration, its estimate as the
+    model's, its output drift (every version with ``versions.output_drift``, else the
+    versions with a profile) with the model's drift windows, and its canary. The
+    version signals that can run at once (output drifts, ``max_live - 1`` canaries)
+    share :data:`~streams.processing.versions.VERSION_SHARE` of the model's budget."""
+    v, c, d = ms.versions, ms.calibration, ms.drift
+    sensitivity = d.sensitivity / VERSION_SHARE
+    drifting = v.max_live if v.output_drift else len(ms.reference_by_version)
+    n_signals = max(1, min(v.max_live, drifting) + (v.max_live - 1 if v.canary else 0))
+    canary = None
+    if v.canary:
+        canary = {
+            "sensitivity": sensitivity,
+            "n_signals": n_signals,
+            "window": v.canary_window,
+            "step": v.canary_step,
+            "max_window": v.canary_max_window,
+        }
+    output_drift = None
+    if v.output_drift or ms.reference_by_version:
+        output_drift = {
+            "sensitivity": sensitivity,
+            "n_signals": n_signals,
+            "reference_size": d.reference_size,
+            "window": d.window,
+            "step": d.step,
+        }
+    references = {}
+    for version, path in ms.reference_by_version.items():
+        profile = load_reference(path)
+        references[version] = {
+            "confidence": profile.get("confidence"),
+            "prediction": profile.get("prediction"),
+        }
+    return VersionBook(
+        idle_seconds=v.idle_seconds,
+        max_live=v.max_live,
+        calibration={"bins": c.bins, "window": c.window},
+        performance={},
+        canary=canary,
+        output_drift=output_drift,
+        references=references,
+        drift_all=v.output_drift,
+    )
+
+
 @dataclass(slots=True)
 class ModelState:
     """One model's monitors, the predictions waiting for their labels, which input
     messages (partition, last applied offset per input) that state already contains,
     the review desk (escalations and labels waiting for adjudication), and the kind of
-    prediction the model makes (None until its first event)."""
+    prediction the model makes (None until its first event), and its live versions
+    (:class:`~streams.processing.versions.VersionBook`)."""
 
     monitor: ModelMonitor
     join: LabelJoin
@@ -175,6 +226,9 @@ class ModelState:
     offsets: dict[str, int] = field(default_factory=dict)
     dirty: bool = False
     kind: PredictionKind | None = None
+    # None only for a state restored from a checkpoint older than versions, until
+    # Fleet.put gives it a fresh book.
+    versions: VersionBook | None = None
 
     def applied(self, kind: str, partition: int, offset: int) -> bool:
         """Whether the message at ``offset`` of ``partition`` is already in this state."""
@@ -193,6 +247,7 @@ class ModelState:
             "join": self.join.snapshot(),
             "review": None if self.review is None else self.review.snapshot(),
             "kind": self.kind,
+            "versions": None if self.versions is None else self.versions.snapshot(),
         }
 
     @classmethod
@@ -200,6 +255,7 @@ class ModelState:
         cls, snapshot: dict[str, Any], partition: int = -1, offsets: dict[str, int] | None = None
     ) -> ModelState:
         review = snapshot.get("review")
+        versions = snapshot.get("versions")
         return cls(
             ModelMonitor.restore(snapshot["monitor"]),
             LabelJoin.restore(snapshot["join"]),
@@ -209,7 +265,23 @@ class ModelState:
             # A checkpoint written before the kind was kept has none: the next event the
             # monitors accept fixes it.
             kind=snapshot.get("kind"),
+            versions=None if versions is None else VersionBook.restore(versions),
         )
+
+
+def version_readings(book: VersionBook) -> list[VersionReading]:
+    """The ``vigil_version_*`` readings of a model's live versions."""
+    out = []
+    for version, st in book.items():
+        r = VersionReading(version, st.events, st.escalations, st.confidence, st.confidence_sum)
+        cal = st.calibration
+        if cal is not None and cal.count:
+            r.accuracy = cal.accuracy
+        perf = st.performance
+        if perf is not None and perf.count:
+            r.estimated_accuracy = perf.estimated_accuracy
+        out.append(r)
+    return out
 
 
 class Fleet:
@@ -251,6 +323,7 @@ class Fleet:
             build_monitor(model_id, ms, self.settings.worker.max_features_per_model),
             LabelJoin(horizon=ms.labels.horizon_seconds, max_pending=ms.labels.max_pending),
             ReviewDesk.for_model(ms),
+            versions=build_versions(ms),
         )
         self._models[model_id] = state
         if len(self._models) > self.max_tracked:
@@ -265,11 +338,14 @@ class Fleet:
 
     def put(self, model_id: str, state: ModelState) -> None:
         """Hold a restored state. A checkpoint written before the audit sample, the
-        auto-accept monitor, the review desk, classwise calibration or regression quality
-        existed restores without them: they start now, as configured."""
+        auto-accept monitor, the review desk, classwise calibration, regression quality,
+        segments or the version book existed restores without them: they start now, as
+        configured."""
         mon = state.monitor
         if state.review is None:
             state.review = ReviewDesk.for_model(self.settings.for_model(model_id))
+        if state.versions is None:
+            state.versions = build_versions(self.settings.for_model(model_id))
         if (
             mon.audit is None
             or mon.autoaccept is None
@@ -305,6 +381,10 @@ class Fleet:
         for model_id, state in list(self._models.items()):
             mon = state.monitor
             reading = ModelReading(model_id, signals=mon.states())
+            book = state.versions
+            if book is not None:
+                reading.signals += book.states()
+                reading.versions = version_readings(book)
             cal = mon.calibration
             if cal.count:
                 reading.ece = cal.ece

@@ -52,6 +52,7 @@ __all__ = [
     "ModelMetrics",
     "ModelReading",
     "ReviewerReading",
+    "VersionReading",
     "VigilMetrics",
 ]
 
@@ -66,6 +67,21 @@ MAX_REVIEWERS = 200
 TIME_TO_LABEL_WINDOW = 256
 _Z95 = 1.959963984540054
 BATCH_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+
+
+@dataclass(slots=True)
+class VersionReading:
+    """One live version of a model (``version`` capped: ``versions.max_live`` of them
+    plus ``_other``); read at scrape time. A retired version has no reading, so its
+    series are gone from the next scrape."""
+
+    version: str
+    events: int
+    escalations: int
+    confidence: list[int] | None  # histogram counts over CONFIDENCE_BUCKETS, then +Inf
+    confidence_sum: float
+    accuracy: float | None = None
+    estimated_accuracy: float | None = None
 
 
 @dataclass(slots=True)
@@ -95,6 +111,7 @@ class ModelReading:
     agreement_low: float | None = None  # 1.0 while low, else 0.0
     adjudication_pending: int | None = None
     segments: list[SegmentReading] = field(default_factory=list)
+    versions: list[VersionReading] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +219,11 @@ class ModelMetrics:
         if c is None:
             c = self.alerts[(signal, state)] = Count()
         return c
+
+    def forget_signal(self, signal: str) -> None:
+        """Drop the alert counters of ``signal`` (a retired version's canary)."""
+        for key in [k for k in self.alerts if k[0] == signal]:
+            del self.alerts[key]
 
     def labels_outcome(self, outcome: str) -> Count:
         c = self.labels.get(outcome)
@@ -545,11 +567,13 @@ class _StateCollector(Collector):
             "1/inclusion probability).",
             labels=["model", "segment"],
         )
+        readings: list[tuple[str, ModelReading]] = []
         if self._readings is not None:
             for reading in self._readings():
                 label = self._metrics.model_label(reading.model_id)
                 if label is None:
                     continue
+                readings.append((label, reading))
                 for sr in reading.segments:
                     seg_events.add_metric([label, sr.segment], sr.events)
                     seg_escalations.add_metric([label, sr.segment], sr.escalations)
@@ -575,6 +599,7 @@ class _StateCollector(Collector):
         yield seg_escalations
         yield seg_labels
         yield seg_accuracy
+        yield from _version_families(readings)
         lag = GaugeMetricFamily(
             "vigil_consumer_lag", "Messages behind the log end.", labels=["topic", "partition"]
         )
@@ -582,6 +607,49 @@ class _StateCollector(Collector):
             for topic, partition, value in self._lag():
                 lag.add_metric([topic, str(partition)], value)
         yield lag
+
+
+def _version_families(readings: list[tuple[str, ModelReading]]) -> Iterator[Metric]:
+    """The ``vigil_version_*`` series of every live version (scrape time)."""
+    labels = ["model", "version"]
+    events = CounterMetricFamily(
+        "vigil_version_events", "Inference events processed, per model version.", labels=labels
+    )
+    escalations = CounterMetricFamily(
+        "vigil_version_escalations", "Escalations published, per model version.", labels=labels
+    )
+    accuracy = GaugeMetricFamily(
+        "vigil_version_accuracy",
+        "Accuracy of the version over its labelled window (weighed by 1/inclusion probability).",
+        labels=labels,
+    )
+    estimated = GaugeMetricFamily(
+        "vigil_version_estimated_accuracy",
+        "Label-free accuracy estimate of the version (its own calibration map).",
+        labels=labels,
+    )
+    confidence = HistogramMetricFamily(
+        "vigil_version_confidence",
+        "Confidence of classification predictions, per model version.",
+        labels=labels,
+    )
+    bounds = (*map(floatToGoString, CONFIDENCE_BUCKETS), "+Inf")
+    for model, reading in readings:
+        for v in reading.versions:
+            key = [model, v.version]
+            events.add_metric(key, float(v.events))
+            escalations.add_metric(key, float(v.escalations))
+            if v.accuracy is not None:
+                accuracy.add_metric(key, v.accuracy)
+            if v.estimated_accuracy is not None:
+                estimated.add_metric(key, v.estimated_accuracy)
+            if v.confidence is not None:
+                total, buckets = 0, []
+                for bound, n in zip(bounds, v.confidence, strict=True):
+                    total += n
+                    buckets.append((bound, float(total)))
+                confidence.add_metric(key, buckets, v.confidence_sum)
+    yield from (events, escalations, accuracy, estimated, confidence)
 
 
 class _ReviewerCollector(Collector):

@@ -30,6 +30,7 @@ from streams.processing.fleet import Fleet, ModelState, PredictionKind
 from streams.processing.gold import GoldDesk, GoldIds, load_gold_set
 from streams.processing.metrics import VigilMetrics
 from streams.processing.review_desk import OpenEvent, ReviewDesk
+from streams.processing.versions import RETIRE_EVERY, canary_signal, output_signal
 
 __all__ = ["Outgoing", "Processor", "utc_now"]
 
@@ -75,6 +76,11 @@ def _expand(p: Compact | Prediction) -> Prediction:
     return RegressionPrediction(
         float(p[1]), None if interval is None else (float(interval[0]), float(interval[1]))
     )
+
+
+def _version_of(p: Compact | Prediction) -> str | None:
+    """The version slot a compact prediction was counted under (None before versions)."""
+    return p[4] if isinstance(p, tuple) and len(p) > 4 else None
 
 
 def _segment_of(p: Compact | Prediction) -> dict[str, str] | None:
@@ -173,28 +179,38 @@ class Processor:
             )
             decision = verdict.decision
             state.kind = kind
+            confidence = prediction.confidence if is_class else None  # type: ignore[union-attr]
+            versions = state.versions
+            assert versions is not None  # noqa: S101 - Fleet.get and Fleet.put always give one
+            epoch = now.timestamp()
+            if epoch - versions.checked >= RETIRE_EVERY:  # before: a freed slot is taken
+                self._retire(model_id, state, epoch)
+            slot, version, canary = versions.observe(
+                event.model_version,
+                prediction.label if is_class else prediction.value,  # type: ignore[union-attr]
+                confidence,
+                epoch,
+            )
             if decision.escalate:  # by a rule, or by the audit sample (not a rule's call)
                 inclusion: float | None = decision.inclusion_probability
                 by_rule = decision.reasons[0].kind != "audit"  # Decision.audited, inlined
             else:
                 inclusion, by_rule = None, False
             seg = event.segment
-            kept = (
-                {k: seg[k] for k in segs.keys if k in seg} if segs is not None and seg else None
-            )
+            kept = {k: seg[k] for k in segs.keys if k in seg} if segs is not None and seg else None
             # Scores only when classwise calibration will read them (they cost memory and
             # checkpoint bytes per pending prediction).
             compact: Compact = (
                 (
                     "c",
                     prediction.label,  # type: ignore[union-attr]
-                    prediction.confidence,  # type: ignore[union-attr]
+                    confidence,
                     prediction.scores if monitor.classwise is not None else None,  # type: ignore[union-attr]
-                    None,
+                    slot,
                     kept,
                 )
                 if is_class
-                else ("r", prediction.value, prediction.interval, None, None, kept)  # type: ignore[union-attr]
+                else ("r", prediction.value, prediction.interval, None, slot, kept)  # type: ignore[union-attr]
             )
             state.join.add_prediction(
                 model_id,
@@ -215,13 +231,11 @@ class Processor:
         self.processed += 1
         m = self.metrics.model(model_id)
         lag = (now - event.ts).total_seconds()
-        m.inference(
-            prediction.confidence if is_class else None,  # type: ignore[union-attr]
-            lag if lag > 0.0 else 0.0,  # max(0.0, lag)
-        )
+        m.inference(confidence, lag if lag > 0.0 else 0.0)  # max(0.0, lag)
         if decision.suppressed:
             m.suppressed.inc()
         elif decision.escalate:
+            version.escalations += 1
             ms = self.settings.for_model(model_id)
             review = ms.review
             record = escalation_record(
@@ -245,8 +259,11 @@ class Processor:
                 if gold is not None:
                     out.escalations.append((model_id.encode(), orjson.dumps(gold)))
                     m.escalation("gold").inc()
-        if verdict.changes:
-            self._alerts(model_id, event.model_version, verdict.changes, now, out)
+        changes = verdict.changes
+        if canary:
+            changes = [*changes, *canary]
+        if changes:
+            self._alerts(model_id, event.model_version, changes, now, out)
 
     def _alerts(
         self,
@@ -449,13 +466,26 @@ class Processor:
         if event is None:  # opened before a restart from a checkpoint without its context
             return changes
         p = event.prediction
+        prediction = _expand(p)
         changes += state.monitor.observe_label(
-            _expand(p),
+            prediction,
             decision.final,
             was_escalated=event.by_rule,
             inclusion_probability=event.inclusion,
             segment=_segment_of(p),
         )
+        slot = _version_of(p)
+        if (
+            slot is not None
+            and isinstance(prediction, ClassPrediction)
+            and state.versions is not None
+        ):
+            state.versions.observe_label(
+                slot,
+                prediction.confidence,
+                prediction.label == decision.final,
+                1.0 / event.inclusion,
+            )
         if event.escalation is not None:
             record = reviewed_record(
                 orjson.loads(event.escalation), decision, inclusion_probability=event.inclusion
@@ -470,7 +500,9 @@ class Processor:
         if (now - self._adjudicated_at).total_seconds() < 1.0:
             return
         self._adjudicated_at = now
+        epoch = now.timestamp()
         for model_id, state in self.fleet.items():
+            self._retire(model_id, state, epoch)
             desk = state.review
             if desk is None or not desk.pending:
                 continue
@@ -479,6 +511,21 @@ class Processor:
                 state.dirty = True  # not tied to an input offset: the next checkpoint has it
                 changes = self._learn(model_id, state, desk, decisions, out)
                 self._alerts(model_id, state.monitor.model_version, changes, now, out)
+
+    def _retire(self, model_id: str, state: ModelState, now: float) -> None:
+        """Retire the model's idle versions: their state leaves the next checkpoint, their
+        series (``vigil_version_*``, and the canary's alert counters) the next scrape."""
+        book = state.versions
+        if book is None:
+            return
+        gone = book.retire_idle(now)
+        if gone:
+            state.dirty = True
+            m = self.metrics.model(model_id)
+            for version in gone:
+                m.forget_signal(canary_signal(version))
+                m.forget_signal(output_signal(version, True))
+                m.forget_signal(output_signal(version, False))
 
     @staticmethod
     def _reviews_wanted(model_id: str, event_id: str, review: ReviewSettings) -> int:

@@ -87,6 +87,12 @@ PENDING_SPEC_METRICS: dict[str, str] = {
     "vigil_segment_escalations_total": "counter",
     "vigil_segment_labels_total": "counter",
     "vigil_segment_accuracy": "gauge",
+    # Model versions (issue 16): "version series as their issues define".
+    "vigil_version_events_total": "counter",
+    "vigil_version_escalations_total": "counter",
+    "vigil_version_accuracy": "gauge",
+    "vigil_version_estimated_accuracy": "gauge",
+    "vigil_version_confidence": "histogram",
 }
 # SPEC section 7 series that the review bridge exports (streams/review/bridge_metrics.py,
 # job vigil-review) rather than the workers.

@@ -6,7 +6,8 @@ A real ``vigil worker`` (real broker) gets synthetic traffic built to trip every
 model          what the scenario does to it
 ============== ==================================================================
 drifting       x0 shifts by 3 sd after the reference; truthful labels; a budget
-               of 1 escalation a minute -> drift and suppression
+               of 1 escalation a minute -> drift and suppression; in phase 2 a
+               second version (v2) serves 30 % of its events -> version series
 steady         stationary, truthful labels: the negative control, never alerted
 miscalibrated  every label contradicts the prediction -> ECE far above 0.1, and the
                error among auto-accepted items above its bar (autoaccept_error)
@@ -103,6 +104,9 @@ PHASE_EVENTS = 1000
 #: Well above VigilDeadLetterRateHigh's 1 %.
 INVALID_SHARE = 0.05
 LABEL_SHARE = 0.6
+#: The drifting model's second version and its share of the model's phase-2 traffic.
+NEW_VERSION = "v2"
+NEW_VERSION_SHARE = 0.3
 #: Seconds of phase-1 samples before phase 2, the baseline that VigilEstimatedAccuracyDrop's
 #: avg_over_time(...[1d]) sees in a fresh Prometheus.
 BASELINE_SECONDS = 12.0
@@ -254,6 +258,9 @@ class Scenario:
                 out.append((value_event, value))
                 continue
             event, truth = self.models[model_id].event()
+            if fading and model_id == DRIFTING and self.rng.random() < NEW_VERSION_SHARE:
+                # A second version rolled out in phase 2: the version panels and the canary.
+                event["model_version"] = NEW_VERSION
             if fading and model_id == FADING:
                 # The model grows unsure: every confidence is pulled to within 0.03 of 0.5.
                 p = event["prediction"]["scores"]["pos"]

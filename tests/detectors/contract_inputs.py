@@ -324,6 +324,13 @@ GOOD_REG = RegressionPrediction(1.0, (0.0, 2.0))
 # Label weights every class that takes one must reject (``check_weight``).
 BAD_WEIGHTS: list[Any] = [NAN, INF, -INF, 0.0, -1.0, True, "1", None]
 
+
+def canary_x(i: int, rng: random.Random) -> tuple[bool, str]:
+    # 30 % of the traffic is the new version; in every other phase it predicts otherwise.
+    is_new = rng.random() < 0.3
+    return is_new, rng.choice("abccc" if is_new and _phase(i, 1500) else "aaabbc")
+
+
 INPUTS: dict[str, Inputs] = {
     "NumericDrift": Inputs(
         numeric_x,
@@ -338,6 +345,14 @@ INPUTS: dict[str, Inputs] = {
         # Ever more distinct values: the vocabulary must stay bounded.
         memory_make=lambda i, rng: f"v{rng.randrange(10 * i + 10)}",
         memory_n=200_000,
+    ),
+    "VersionCanary": Inputs(
+        canary_x,
+        update_star,
+        bad=[(1, "a"), (None, "a"), ("yes", "a"), (True, None), (True, NAN), (False, b"a")],
+        # Ever more distinct classes: the bins must stay bounded.
+        memory_make=lambda i, rng: (rng.random() < 0.3, f"v{rng.randrange(10 * i + 10)}"),
+        memory_n=100_000,
     ),
     "DataQualityDrift": Inputs(status_x, bad=["bad", None, NAN, 1], memory_n=500_000),
     "DriftMonitor": Inputs(

@@ -96,7 +96,7 @@ def test_without_scores_or_with_classwise_off_no_classwise_series() -> None:
         inference(99, scored, "off"), MessageSource("inference", 0, 99, b"m"), Outgoing()
     )
     pending = proc.fleet.get("off").join.snapshot()["state"]["pending"]
-    assert [item[0] for _, item in pending] == [("c", "a", 0.7)]
+    assert [item[0][:4] for _, item in pending] == [("c", "a", 0.7, None)]
 
 
 def test_intervals_reach_regression_quality_the_alerts_topic_and_metrics() -> None:
