@@ -13,9 +13,12 @@ class SignalChange:
     """An edge: ``signal`` entered drift (``state="drift"``) or left it (``"recovered"``).
 
     ``signal`` follows SPEC §5: ``feature:<name>``, ``confidence``, ``prediction``,
-    ``data_quality:<name>``, ``calibration``, ``accuracy``, ``estimated_accuracy`` or
-    ``autoaccept_error``.
+    ``data_quality:<name>``, ``calibration``, ``accuracy``, ``estimated_accuracy``,
+    ``autoaccept_error`` or ``multivariate``.
     ``reference`` and ``current`` are small plain summaries (numbers or dicts).
+    ``impact``: for a ``feature:<name>`` entering drift, the feature's importance
+    times ``statistic / threshold`` (:meth:`DriftMonitor.impacts
+    <detectors.drift_monitor.DriftMonitor.impacts>`); ``None`` otherwise.
     """
 
     signal: str
@@ -26,6 +29,7 @@ class SignalChange:
     threshold: float
     reference: Any = None
     current: Any = None
+    impact: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,6 +61,8 @@ def build_monitor(model_id: str, ms: ModelSettings, max_features: int) -> ModelM
         window=d.window,
         step=d.step,
         top_k=d.top_k,
+        multivariate=d.multivariate,
+        outlier_quantile=e.outlier_quantile or None,  # 0: off
     )
     c = ms.calibration
     calibration = CalibrationMonitor(
@@ -223,6 +225,8 @@ class Fleet:
         for model_id, state in list(self._models.items()):
             mon = state.monitor
             reading = ModelReading(model_id, signals=mon.states())
+            if mon.drift is not None:
+                reading.impacts = mon.drift.impacts()
             cal = mon.calibration
             if cal.count:
                 reading.ece = cal.ece

@@ -76,6 +76,8 @@ class ModelReading:
     agreement: float | None = None
     agreement_low: float | None = None  # 1.0 while low, else 0.0
     adjudication_pending: int | None = None
+    # (feature signal, importance x statistic / threshold), for vigil_drift_impact
+    impacts: list[tuple[str, float]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +148,7 @@ class ModelMetrics:
         "label",
         "label_delay",
         "labels",
+        "outlier_escalations",
         "processed",
         "suppressed",
     )
@@ -155,6 +158,7 @@ class ModelMetrics:
         self.processed = Count()
         self.dead_letter = Count()
         self.suppressed = Count()
+        self.outlier_escalations = Count()
         self.confidence = Distribution(CONFIDENCE_BUCKETS)
         self.event_lag = Distribution(LAG_BUCKETS)
         self.label_delay = Distribution(LABEL_DELAY_BUCKETS)
@@ -348,6 +352,11 @@ class _ModelCollector(Collector):
         label_delay = HistogramMetricFamily(
             "vigil_label_delay_seconds", "Label time minus prediction time.", labels=["model"]
         )
+        outliers = CounterMetricFamily(
+            "vigil_outlier_escalations",
+            "Escalations with reason outlier (whatever their primary reason).",
+            labels=["model"],
+        )
         adjudications = CounterMetricFamily(
             "vigil_adjudications",
             "Events whose final label was decided, by method.",
@@ -361,6 +370,7 @@ class _ModelCollector(Collector):
             events.add_metric([lab, "processed"], m.processed.value)
             events.add_metric([lab, "dead_letter"], m.dead_letter.value)
             suppressed.add_metric([lab], m.suppressed.value)
+            outliers.add_metric([lab], m.outlier_escalations.value)
             for reason, c in list(m.escalations.items()):
                 escalations.add_metric([lab, reason], c.value)
             for (signal, state), c in list(m.alerts.items()):
@@ -375,7 +385,7 @@ class _ModelCollector(Collector):
                 (label_delay, m.label_delay),
             ):
                 family.add_metric([lab], dist.cumulative(), dist.sum)
-        yield from (events, escalations, suppressed, alerts, labels, adjudications)
+        yield from (events, escalations, suppressed, outliers, alerts, labels, adjudications)
         yield from (confidence, event_lag, label_delay)
 
 
@@ -402,6 +412,18 @@ class _StateCollector(Collector):
         stat = GaugeMetricFamily(
             "vigil_drift_statistic",
             "Current drift statistic of the signal.",
+            labels=["model", "signal"],
+        )
+        threshold = GaugeMetricFamily(
+            "vigil_drift_threshold",
+            "Threshold of the multivariate signal's statistic (the other signals' are "
+            "normalised in vigil_drift_impact).",
+            labels=["model", "signal"],
+        )
+        impact = GaugeMetricFamily(
+            "vigil_drift_impact",
+            "Drift impact of a feature signal: its importance times statistic / threshold "
+            "(at least the importance while beyond the threshold).",
             labels=["model", "signal"],
         )
         single = {
@@ -470,6 +492,10 @@ class _StateCollector(Collector):
                 for s in reading.signals:
                     active.add_metric([label, s.signal], 1.0 if s.drifting else 0.0)
                     stat.add_metric([label, s.signal], s.statistic)
+                    if s.signal == "multivariate":
+                        threshold.add_metric([label, s.signal], s.threshold)
+                for signal, value in reading.impacts:
+                    impact.add_metric([label, signal], value)
                 for attr, family in single.items():
                     value = getattr(reading, attr)
                     if value is not None:
@@ -479,6 +505,8 @@ class _StateCollector(Collector):
                     bin_conf.add_metric([label, str(b)], conf)
         yield active
         yield stat
+        yield threshold
+        yield impact
         yield from single.values()
         yield bin_acc
         yield bin_conf
