@@ -5,8 +5,8 @@ categorical features, so the confidences it reports are honest until drift is
 scheduled: then a feature's mean shifts and, optionally, the model becomes
 overconfident. A :class:`CorrelationSchedule` makes two features move together and
 changes how (their correlation flips) while each keeps its N(0, 1) distribution: a
-shift only the ``multivariate`` signal can see. A fraction of events can be malformed on purpose, each with the
-dead-letter reason vigil must give it.
+shift only the ``multivariate`` signal can see. A fraction of events can be malformed
+on purpose, each with the dead-letter reason vigil must give it.
 """
 
 from __future__ import annotations
