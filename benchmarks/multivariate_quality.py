@@ -25,7 +25,7 @@ per-feature and model signals plus ``multivariate``, :mod:`detectors.sensitivity
   20 features: its alerts are counted.
 * outliers: 0.1 % of stationary events moved 6 standard deviations in a random
   direction (a random unit vector in standardised feature space, times 6):
-  precision and recall of the outlier flag at q = 0.999 and 0.9999; recall of
+  precision and recall of the outlier flag at q = 0.99 to 0.99999 (the default); recall of
   absurd events (20 sd in a random direction; one feature at +10 sd).
 * cost: ``update`` of one event (a dict) and ``update_rows`` per event, best of 3,
   with and without the normal-scores map (``fit_reconstruction(normal_scores=)``).
@@ -63,7 +63,7 @@ SIGNAL_SENSITIVITY = MODEL_SENSITIVITY * N_SIGNALS
 WINDOW, STEP = 250, 125
 MAX_DELAY = 5_000
 OUTLIER_RATE = 0.001
-QUANTILES = (0.99, 0.999, 0.9999)
+QUANTILES = (0.99, 0.999, 0.9999, 0.99999)
 ALPHAS = (1e-2, 1e-3, 1e-4)
 
 

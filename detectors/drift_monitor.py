@@ -10,17 +10,20 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Self
 
+import numpy as np
+
 from detectors.base import BivariateDetector, as_bool, as_real, check_positive
 from detectors.categorical_drift import CategoricalDrift
 from detectors.data_quality import DataQualityDrift
 from detectors.errors import InvalidObservationError, SettingsError, SnapshotError
 from detectors.numeric_drift import NumericDrift
 from detectors.prediction import ClassPrediction, Prediction, RegressionPrediction
+from detectors.reconstruction import DEFAULT_OUTLIER_QUANTILE, ReconstructionDrift, rows_of
 from detectors.reference import ReferenceProfile
 from detectors.sensitivity import DEFAULT_SENSITIVITY, default_step
 from detectors.signals import SignalChange, SignalState
 
-__all__ = ["DriftMonitor", "EventQuality", "default_step"]
+__all__ = ["DriftMonitor", "EventQuality", "Outlier", "default_step"]
 
 _KINDS = ("numeric", "categorical")
 
@@ -51,6 +54,29 @@ class EventQuality:
 
 
 _CLEAN = EventQuality()
+
+
+@dataclass(frozen=True, slots=True)
+class Outlier:
+    """An event beyond the reference's ``outlier_quantile`` (escalation reason
+    ``outlier``): its outlier score, the threshold it crossed and the features that
+    make most of the score, each with its share
+    (:meth:`~detectors.reconstruction.ReconstructionDrift.contributions`).
+
+    >>> Outlier(80.2, 59.0, (("a", 0.61), ("b", 0.3))).detail
+    'score 80.2 > 59.0; a 61%, b 30%'
+    """
+
+    score: float
+    threshold: float
+    features: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def detail(self) -> str:
+        """``score S > T; feature share, ...``: the escalation reason's ``detail``."""
+        tops = ", ".join(f"{name} {share:.0%}" for name, share in self.features)
+        head = f"score {self.score:.1f} > {self.threshold:.1f}"
+        return f"{head}; {tops}" if tops else head
 
 
 class _Slot:
@@ -99,18 +125,39 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
     ``data_quality:<name>`` (:class:`~detectors.data_quality.DataQualityDrift`),
     ``confidence`` (numeric drift of the classifier's confidence) and
     ``prediction`` (categorical drift of predicted labels; numeric drift of the
-    predicted value for regression). Each emits one ``"drift"`` change when it
-    enters drift and one ``"recovered"`` when it leaves.
+    predicted value for regression) and ``multivariate``
+    (:class:`~detectors.reconstruction.ReconstructionDrift` on the numeric features:
+    a change in how they move together, with ``multivariate=True`` and at least 2
+    numeric features). Each emits one ``"drift"`` change when it enters drift and
+    one ``"recovered"`` when it leaves.
 
     **False alarms.** ``sensitivity`` is the expected number of stationary events
     between false alerts for the whole model, as for every detector here. It is
-    split evenly over ``2 F + 2`` signals (:class:`~detectors.sensitivity.SensitivityBudget`;
-    each detector gets ``sensitivity`` and ``n_signals = 2 F + 2``, and shows its
-    share as ``signal_sensitivity``), where ``F`` is the number of features known
-    at the first event (configured, in the reference, or in that event; at most
+    split evenly over ``2 F + 3`` signals (``2 F + 2`` without ``multivariate``;
+    :class:`~detectors.sensitivity.SensitivityBudget`; each detector gets
+    ``sensitivity`` and ``n_signals``, and shows its share as
+    ``signal_sensitivity``), where ``F`` is the number of features known at the
+    first event (configured, in the reference, or in that event; at most
     ``max_features``); a feature first seen later takes a share computed with the
-    count at that time (earlier shares are not revised). The guarantee, and what
-    it assumes, is in :mod:`detectors.sensitivity`.
+    count at that time (earlier shares are not revised). ``multivariate`` counts
+    when at least 2 numeric features are known at the first event (or the
+    reference has a multivariate fit), and gets the same share: its one window
+    test every ``step`` events runs at ``step / signal_sensitivity``. The
+    guarantee, and what it assumes, is in :mod:`detectors.sensitivity` and
+    :mod:`detectors.reconstruction`.
+
+    **Outliers.** With ``outlier_quantile`` set, every event is scored (the
+    Mahalanobis score of :mod:`detectors.reconstruction`) and :attr:`last_outlier`
+    says whether it is beyond that quantile of the reference's score distribution
+    (the caller escalates it, reason ``outlier``). The quantile is the expected
+    share of *clean* events flagged: ``1 - outlier_quantile``. At the default,
+    0.99999, that is one clean event in 100,000, so that an outlier flag is right
+    most of the time even when real outliers are rare: at a 0.1 % outlier rate,
+    precision is ``0.001 R / (0.001 R + 1e-5)``, 0.99 for recall ``R`` near 1,
+    where 0.999 would cap it at 0.5 whatever the score (as many clean events flagged
+    as outliers exist); measured in ``benchmarks/detector_quality.py``. ``None``:
+    no per-event scoring (the ``multivariate`` window test then runs per block,
+    about a fifth of the cost).
 
     **Alarms latch**: a signal in drift stays in drift (it is not re-armed and
     raises no second ``drift``) until it recovers.
@@ -153,6 +200,11 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         Categories with their own bin, for learned categorical references.
     bins
         Quantile bins of learned numeric references.
+    multivariate
+        Run the ``multivariate`` signal (and outlier scores) on the numeric features.
+    outlier_quantile
+        Flag events beyond this quantile of the reference's outlier-score
+        distribution (:attr:`last_outlier`); ``None``: no outlier flags.
 
     Examples
     --------
@@ -185,8 +237,10 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         "step",
         "top_k",
         "bins",
+        "multivariate",
+        "outlier_quantile",
     )
-    _snapshot_version = 2
+    _snapshot_version = 3
 
     def __init__(
         self,
@@ -199,6 +253,8 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         step: int | None = None,
         top_k: int = 20,
         bins: int = 20,
+        multivariate: bool = True,
+        outlier_quantile: float | None = DEFAULT_OUTLIER_QUANTILE,
     ) -> None:
         self.features = features
         self.sensitivity = sensitivity
@@ -209,7 +265,19 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         self.step = step = default_step(window) if step is None else step
         self.top_k = top_k
         self.bins = bins
+        self.multivariate = multivariate
+        self.outlier_quantile = outlier_quantile
         check_positive("sensitivity", sensitivity)
+        if not isinstance(multivariate, bool):
+            raise SettingsError(f"'multivariate' must be a bool; got {multivariate!r}")
+        if outlier_quantile is not None and (
+            isinstance(outlier_quantile, bool)
+            or not isinstance(outlier_quantile, int | float)
+            or not 0.5 <= outlier_quantile < 1.0
+        ):
+            raise SettingsError(
+                f"'outlier_quantile' must be in [0.5, 1) or None; got {outlier_quantile!r}"
+            )
         for name in ("reference_size", "max_features", "window", "step", "top_k", "bins"):
             check_positive(name, getattr(self, name), integer=True)
         if window % step:
@@ -220,6 +288,15 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
             if "type" in cfg and cfg["type"] not in _KINDS:
                 raise SettingsError(
                     f"feature {name!r} type must be one of {_KINDS}; got {cfg['type']!r}"
+                )
+            imp = cfg.get("importance")
+            if imp is not None and (
+                isinstance(imp, bool)
+                or not isinstance(imp, int | float)
+                or not (math.isfinite(imp) and imp >= 0)
+            ):
+                raise SettingsError(
+                    f"feature {name!r} importance must be a finite number >= 0; got {imp!r}"
                 )
             for bound in ("min", "max"):
                 if bound in cfg and (
@@ -248,6 +325,16 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
             },
             "window": 100,
             "max_features": 4,
+            "outlier_quantile": None,
+        }
+        yield {
+            "features": {
+                "n0": {"type": "numeric", "importance": 2.0},
+                "n1": {"type": "numeric"},
+            },
+            "window": 100,
+            "reference_size": 300,
+            "outlier_quantile": 0.99,
         }
 
     # -- state ---------------------------------------------------------------
@@ -269,6 +356,13 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         self._active = 0
         self._last: Mapping[str, Any] | None = None
         self._quality: EventQuality | None = _CLEAN
+        self._mv: ReconstructionDrift | None = None
+        self._mv_signals = 0  # 1 when multivariate counts in the budget
+        # The block's rows for the multivariate test (when events are not scored one
+        # by one): each event's values of the detector's features, in order.
+        self._mv_rows: list[tuple[Any, ...]] = []
+        self._mv_names: list[str] | None = None
+        self._outlier = False
 
     def _state(self) -> dict[str, Any]:
         return {
@@ -295,6 +389,10 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
             "conf": list(self._conf),
             "conf_det": None if self._conf_det is None else self._conf_det.snapshot(),
             "pred_det": None if self._pred_det is None else self._pred_det.snapshot(),
+            "mv": None if self._mv is None else self._mv.snapshot(),
+            "mv_signals": self._mv_signals,
+            "mv_rows": [list(r) for r in self._mv_rows],
+            "outlier": self._outlier,
         }
 
     def _load_state(self, state: dict[str, Any]) -> None:
@@ -329,7 +427,14 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         if state["pred_det"] is not None:
             cls = NumericDrift if self._kind == "regression" else CategoricalDrift
             self._pred_det = cls.restore(state["pred_det"])
-        self._active = sum(1 for det in self._detectors() if det.drifting)
+        if state.get("mv") is not None:
+            self._mv = ReconstructionDrift.restore(state["mv"])
+        self._mv_signals = int(state.get("mv_signals", 0))
+        self._mv_rows = [tuple(r) for r in state.get("mv_rows", [])]
+        self._outlier = bool(state.get("outlier", False))
+        self._active = sum(1 for det in self._detectors() if det.drifting) + int(
+            self._mv is not None and self._mv.drifting
+        )
 
     # -- results -------------------------------------------------------------
     @property
@@ -357,11 +462,45 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
             self._quality = self._assess(self._last or {})
         return self._quality
 
+    @property
+    def last_outlier(self) -> Outlier | None:
+        """The last event as an :class:`Outlier` when its score is beyond the
+        ``outlier_quantile`` threshold, else ``None`` (the features' shares are
+        computed on read)."""
+        mv = self._mv
+        if not self._outlier or mv is None:
+            return None
+        tops = mv.contributions(self._last or {})
+        return Outlier(mv.last_score, mv.outlier_threshold, tuple(tops))
+
+    @property
+    def multivariate_detector(self) -> ReconstructionDrift | None:
+        """The ``multivariate`` signal's detector (``None`` when off or not started)."""
+        return self._mv
+
+    def importance(self, name: str) -> float:
+        """The feature's configured ``importance`` (1 when not set)."""
+        cfg = (self.features or {}).get(name, {})
+        imp = cfg.get("importance")
+        return 1.0 if imp is None else float(imp)
+
+    def impacts(self) -> list[tuple[str, float]]:
+        """Drift impact of every ``feature:<name>`` signal: ``importance x statistic /
+        threshold`` (at least ``importance`` while the signal is beyond its threshold),
+        for ranking drifting features by what they move."""
+        out = []
+        for slot in self._slots.values():
+            for st in slot.drift.states():
+                out.append((st.signal, _impact(self.importance(slot.name), st)))
+        return out
+
     def states(self) -> list[SignalState]:
         """Statistic, threshold and drift flag of every signal (for scrape-time gauges)."""
         out: list[SignalState] = []
         for det in self._detectors():
             out.extend(det.states())
+        if self._mv is not None:
+            out.extend(self._mv.states())
         return out
 
     def _detectors(self) -> list[NumericDrift | CategoricalDrift | DataQualityDrift]:
@@ -441,9 +580,31 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         self._out.append(out)
         if kind == "class":
             self._conf.append(conf)
+        mv = self._mv
+        more: list[SignalChange] = []
+        if mv is not None:
+            names = self._mv_names
+            if names is not None:  # active, the block's rows are scored at the flush
+                self._mv_rows.append(tuple(map(features.get, names)))
+            else:
+                more = self._mv_event(mv, features)
         if self._n - self._block_start >= self.step:
-            return self._flush()
-        return []
+            changes = self._flush()
+            return changes + more if more else changes
+        return more
+
+    def _mv_event(self, mv: ReconstructionDrift, features: Mapping[str, Any]) -> list[SignalChange]:
+        """Feed one event to the multivariate detector itself: while it learns, or when
+        every event is scored for outliers."""
+        changes = mv.update(features)
+        self._outlier = mv._last_outlier
+        if self.outlier_quantile is None and mv.active:
+            self._mv_names = mv.feature_names  # from now on, per block
+        if not changes:
+            return changes
+        for change in changes:
+            self._active += 1 if change.state == "drift" else -1
+        return [dataclasses.replace(c, events_seen=self._n) for c in changes]
 
     def _start(self, features: Mapping[str, Any], kind: str) -> None:
         """First event: fix the prediction kind, the budget and the known features."""
@@ -455,6 +616,8 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         known = set(names)
         extra = [n for n in features if n not in known and isinstance(n, str)]
         self._budget_features = min(self.max_features, len(typed) + len(extra))
+        if self.multivariate:
+            self._start_multivariate(features, typed, extra)
         for name in typed[: self.max_features]:
             self._add_slot(name, self._kind_of(name, None), created=0)  # type: ignore[arg-type]
         sens, n_signals = self.sensitivity, self._n_signals()
@@ -494,9 +657,37 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
                 signal="prediction",
             )
 
+    def _start_multivariate(
+        self, features: Mapping[str, Any], typed: list[str], extra: list[str]
+    ) -> None:
+        """The ``multivariate`` detector: on the reference profile's fit when it has one,
+        else learned from the first events over the numeric features known at the first
+        event (configured or in the reference, then those of that event)."""
+        prof = self._profile
+        mref = prof.multivariate if prof is not None else None
+        numeric = [n for n in typed if self._kind_of(n, None) == "numeric"]
+        seen = [n for n in extra if self._kind_of(n, features.get(n)) == "numeric"]
+        known = (numeric + seen)[: self.max_features]
+        if mref is None and len(known) < 2:
+            return
+        self._mv_signals = 1
+        q = self.outlier_quantile
+        self._mv = ReconstructionDrift(
+            sensitivity=float(self.sensitivity) * self._n_signals(),
+            outlier_quantile=DEFAULT_OUTLIER_QUANTILE if q is None else q,
+            reference=mref,
+            features=None if mref is not None else known,
+            reference_size=max(self.reference_size, 2 * (len(known) + 1), 20),
+            max_features=self.max_features,
+            window=self.window,
+            step=self.step,
+        )
+        if q is None and self._mv.active:
+            self._mv_names = self._mv.feature_names
+
     def _n_signals(self) -> int:
         """Signals sharing the budget, as counted now."""
-        return 2 * max(self._budget_features, len(self._slots)) + 2
+        return 2 * max(self._budget_features, len(self._slots)) + 2 + self._mv_signals
 
     @property
     def signal_sensitivity(self) -> float:
@@ -507,7 +698,8 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
     @classmethod
     def restore(cls, snapshot: dict[str, Any]) -> Self:
         """As :meth:`Detector.restore`; also loads version-1 snapshots (whose
-        settings had ADWIN's ``clock``: dropped; their detectors migrate themselves)."""
+        settings had ADWIN's ``clock``: dropped; their detectors migrate themselves) and
+        version-2 ones (before ``multivariate``: restored with it and outlier flags off)."""
         if (
             isinstance(snapshot, dict)
             and snapshot.get("class") == cls.__qualname__
@@ -515,6 +707,15 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         ):
             settings = {k: v for k, v in snapshot["settings"].items() if k != "clock"}
             snapshot = {**snapshot, "version": 2, "settings": settings}
+        if (
+            isinstance(snapshot, dict)
+            and snapshot.get("class") == cls.__qualname__
+            and snapshot.get("version") == 2
+        ):
+            # Before the multivariate signal: the model goes on without it (its budget
+            # was split over the signals it had), until its state is rebuilt.
+            settings = {**snapshot["settings"], "multivariate": False, "outlier_quantile": None}
+            snapshot = {**snapshot, "version": 3, "settings": settings}
         return super().restore(snapshot)
 
     def _kind_of(self, name: str, value: object) -> str | None:
@@ -645,12 +846,24 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         if self._pred_det is not None and self._out:
             changes += self._pred_det._feed(self._out)  # type: ignore[arg-type]
             self._out.clear()
+        if self._mv_rows and self._mv is not None:
+            changes += self._mv.update_rows(_matrix(self._mv_rows))[0]
+            self._mv_rows.clear()
         self._block_start = n
         if not changes:
             return changes
         for change in changes:
             self._active += 1 if change.state == "drift" else -1
-        return [dataclasses.replace(c, events_seen=n) for c in changes]
+        return [self._edge(c, n) for c in changes]
+
+    def _edge(self, change: SignalChange, n: int) -> SignalChange:
+        """A change as returned: at the monitor's event count, and, for a feature
+        signal entering drift, with its impact (:meth:`impacts`)."""
+        if change.state == "drift" and change.signal.startswith("feature:"):
+            imp = self.importance(change.signal[8:])
+            ratio = change.statistic / change.threshold if change.threshold > 0 else 1.0
+            return dataclasses.replace(change, events_seen=n, impact=round(imp * ratio, 6))
+        return dataclasses.replace(change, events_seen=n)
 
     def _assess(self, features: Mapping[str, Any]) -> EventQuality:
         # Runs per event when data reasons are on: one pass, the common cases (a finite
@@ -700,6 +913,27 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         return EventQuality(tuple(out_of_range), tuple(unseen), tuple(missing))
 
 
+def _impact(importance: float, st: SignalState) -> float:
+    """``importance x statistic / threshold`` (``importance`` with no threshold)."""
+    ratio = st.statistic / st.threshold if st.threshold > 0 else 1.0
+    return importance * ratio if math.isfinite(ratio) else importance
+
+
+def _matrix(rows: list[tuple[Any, ...]]) -> Any:
+    """The block's multivariate rows as a float matrix; NaN for a value that is missing
+    or not a number (a string, a bool: :func:`~detectors.reconstruction.rows_of`)."""
+    types = set(map(type, [v for r in rows for v in r]))
+    if types <= _MATRIX_TYPES:
+        try:
+            return np.array(rows, dtype=float)  # None -> NaN
+        except OverflowError:  # an int too large for a float
+            pass
+    width = len(rows[0])
+    names = [str(i) for i in range(width)]
+    return rows_of([dict(zip(names, r, strict=True)) for r in rows], names)
+
+
+_MATRIX_TYPES = frozenset((float, int, type(None)))
 _NUMBER_TYPES = frozenset((float, int))
 _STR_TYPE = {str}
 _append = list.append

@@ -36,6 +36,7 @@ REASON_KINDS = (
     "missing_features",
     "drift_active",
     "audit",
+    "outlier",
 )
 
 ReasonKind = Literal[
@@ -49,6 +50,7 @@ ReasonKind = Literal[
     "missing_features",
     "drift_active",
     "audit",
+    "outlier",
 ]
 
 

@@ -6,7 +6,9 @@
   (``policy="threshold"``) or :class:`~detectors.conformal.ConformalEscalation`
   (``policy="conformal"``);
 * data reasons the caller found while validating the event (``out_of_range``,
-  ``unseen_category``, ``missing_features``, each naming its features);
+  ``unseen_category``, ``missing_features``, each naming its features), and
+  ``outlier`` (the event's outlier score beyond the reference's
+  ``outlier_quantile``, :class:`~detectors.drift_monitor.Outlier`);
 * a drift-aware mode: while the model's drift is active, the confidence bar is
   raised by ``drift_confidence_boost`` and escalations carry a ``drift_active``
   reason, so reviewers see more of a model that has just changed;
@@ -65,6 +67,20 @@ def _data_reasons(data_reasons: DataReasons) -> list[Reason]:
             kind = cast(DataReasonKind, kind)
             out.append(make_reason(kind, float(len(features)), 0.0, ", ".join(features)))
     return out
+
+
+def _outlier_reason(outlier: object) -> Reason:
+    """The ``outlier`` reason of a ``(score, threshold, detail)`` triple (validated)."""
+    if (
+        not isinstance(outlier, tuple)
+        or len(outlier) != 3
+        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in outlier[:2])
+        or not isinstance(outlier[2], str)
+    ):
+        raise InvalidObservationError(
+            f"'outlier' must be a (score, threshold, detail) triple; got {outlier!r}"
+        )
+    return make_reason("outlier", float(outlier[0]), float(outlier[1]), outlier[2])
 
 
 class EscalationPolicy(Detector):
@@ -243,14 +259,23 @@ class EscalationPolicy(Detector):
         now: datetime,
         data_reasons: DataReasons = NO_DATA_REASONS,
         drift_active: bool = False,
+        outlier: tuple[float, float, str] | None = None,
     ) -> Decision:
         """The decision on one prediction.
 
         ``data_reasons`` maps ``out_of_range`` / ``unseen_category`` /
         ``missing_features`` to the names of the features concerned (a mapping
-        or ``(kind, names)`` pairs). ``now`` is the decision time, used by the
+        or ``(kind, names)`` pairs). ``outlier``: ``(score, threshold, detail)`` of
+        an event found to be an outlier (reason ``outlier``, after the data
+        reasons). ``now`` is the decision time, used by the
         budget. A candidate the budget rejects comes back with
         ``escalate=False, suppressed=True`` and its reasons.
+
+        >>> from datetime import UTC, datetime
+        >>> d = EscalationPolicy().decide(ClassPrediction("a", 0.9), now=datetime(2026, 1, 1,
+        ...     tzinfo=UTC), outlier=(80.0, 59.0, "score 80.0 > 59.0; x1 70%"))
+        >>> d.escalate, [(r.kind, r.score, r.threshold) for r in d.reasons]
+        (True, [('outlier', 80.0, 59.0)])
         """
         # Called once per event: the checks and the parts are inlined (a few µs per event).
         is_class = isinstance(prediction, ClassPrediction)
@@ -276,6 +301,8 @@ class EscalationPolicy(Detector):
             priority = conformal.priority(prediction)
         if data_reasons is not NO_DATA_REASONS:
             reasons += _data_reasons(data_reasons)
+        if outlier is not None:
+            reasons.append(_outlier_reason(outlier))
         if reasons and drift_active:
             reasons.append(
                 make_reason(
@@ -301,10 +328,15 @@ class EscalationPolicy(Detector):
         now: datetime,
         data_reasons: DataReasons = NO_DATA_REASONS,
         drift_active: bool = False,
+        outlier: tuple[float, float, str] | None = None,
     ) -> Decision:
         """Same as :meth:`decide`."""
         return self.decide(
-            prediction, now=now, data_reasons=data_reasons, drift_active=drift_active
+            prediction,
+            now=now,
+            data_reasons=data_reasons,
+            drift_active=drift_active,
+            outlier=outlier,
         )
 
     def observe_label(

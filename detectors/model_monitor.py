@@ -78,6 +78,8 @@ class ModelMonitor:
         Label-free accuracy estimate (CBPE); ``None`` turns it off.
     data_reasons
         Escalate for out-of-range values, unseen categories and missing features.
+        (Outliers are escalated, reason ``outlier``, whenever ``drift`` flags one:
+        its ``outlier_quantile``, ``None`` for none.)
     audit
         Audit sample of auto-accepted events (reason ``audit``); ``None`` turns it off.
     autoaccept
@@ -271,11 +273,20 @@ class ModelMonitor:
             if more:  # a new list: the one drift returned is not ours to extend
                 changes = [*changes, *more]
         drift_active = drift is not None and drift.drift_active
-        if quality is None:  # the common case: no data reasons to validate
+        outlier = None
+        if drift is not None and drift._outlier:  # an outlier (SPEC §4 reason ``outlier``)
+            found = drift.last_outlier
+            if found is not None:
+                outlier = (found.score, found.threshold, found.detail)
+        if quality is None and outlier is None:  # the common case: no data reasons
             decision = self.policy.decide(prediction, now=now, drift_active=drift_active)
         else:
             decision = self.policy.decide(
-                prediction, now=now, data_reasons=quality, drift_active=drift_active
+                prediction,
+                now=now,
+                data_reasons=quality or (),
+                drift_active=drift_active,
+                outlier=outlier,
             )
         audit = self.audit
         if audit is not None and event_id is not None and not decision.escalate:

@@ -32,6 +32,7 @@ import numpy as np
 from detectors.base import check_positive
 from detectors.errors import SnapshotError
 from detectors.prediction import ClassPrediction, Prediction, RegressionPrediction
+from detectors.reconstruction import fit_reconstruction, rows_of
 
 __all__ = [
     "FORMAT",
@@ -150,7 +151,11 @@ class ReferenceProfile:
     ``features`` maps a feature name to a :func:`numeric_reference` or
     :func:`categorical_reference` entry; ``confidence`` is a numeric entry (absent
     for regression); ``prediction`` is a categorical entry of predicted labels, or
-    a numeric entry of predicted values for regression.
+    a numeric entry of predicted values for regression; ``multivariate`` is the
+    :func:`~detectors.reconstruction.fit_reconstruction` fit of the numeric features
+    (for the ``multivariate`` signal and outlier scores), ``None`` with fewer than 2
+    numeric features, and in profiles written before it existed (optional in the
+    same format: a model whose profile lacks it learns it from its first events).
 
     Examples
     --------
@@ -177,10 +182,11 @@ class ReferenceProfile:
     features: dict[str, dict[str, Any]] = field(default_factory=dict)
     confidence: dict[str, Any] | None = None
     prediction: dict[str, Any] | None = None
+    multivariate: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The versioned, JSON-able form (``{"format": "vigil.reference/1", ...}``)."""
-        return {
+        out = {
             "format": FORMAT,
             "model_id": self.model_id,
             "model_version": self.model_version,
@@ -190,6 +196,9 @@ class ReferenceProfile:
             "confidence": self.confidence,
             "prediction": self.prediction,
         }
+        if self.multivariate is not None:
+            out["multivariate"] = self.multivariate
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ReferenceProfile:
@@ -216,6 +225,7 @@ class ReferenceProfile:
                 features={str(k): dict(v) for k, v in features.items()},
                 confidence=data.get("confidence"),
                 prediction=data.get("prediction"),
+                multivariate=_multivariate(data.get("multivariate")),
             )
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             if isinstance(exc, SnapshotError):
@@ -389,7 +399,19 @@ class ReferenceBuilder:
             features=features,
             confidence=confidence,
             prediction=prediction,
+            multivariate=self._multivariate(features),
         )
+
+    def _multivariate(self, features: Mapping[str, Mapping[str, Any]]) -> dict[str, Any] | None:
+        """The reconstruction fit over the sample's numeric features (rows in sample
+        order), or ``None`` with fewer than 2 of them or too few rows."""
+        names = [n for n, e in features.items() if e["type"] == "numeric"]
+        if len(names) < 2:
+            return None
+        try:
+            return fit_reconstruction(rows_of([row for row, _ in self._sample], names), names)
+        except ValueError:
+            return None
 
     @classmethod
     def from_events(
@@ -404,6 +426,15 @@ class ReferenceBuilder:
         for features, prediction in events:
             builder.add(features, prediction)
         return builder.build()
+
+
+def _multivariate(entry: object) -> dict[str, Any] | None:
+    """A profile's ``multivariate`` entry: a reconstruction fit or ``None``."""
+    if entry is None:
+        return None
+    if not isinstance(entry, Mapping) or entry.get("type") != "reconstruction":
+        raise SnapshotError("'multivariate' must be a reconstruction fit or null")
+    return dict(entry)
 
 
 def _fits(kind: str, value: object) -> bool:

@@ -17,8 +17,11 @@ class SignalChange:
     ``autoaccept_error``, ``coverage`` (a regression's prediction intervals),
     a segment value's ``segment:<key>=<value>:<signal>``, or a version's
     ``version:<v>:prediction`` (its canary), ``version:<v>:confidence`` and
-    ``version:<v>:value``.
+    ``version:<v>:value``; or ``multivariate``.
     ``reference`` and ``current`` are small plain summaries (numbers or dicts).
+    ``impact``: for a ``feature:<name>`` entering drift, the feature's importance
+    times ``statistic / threshold`` (:meth:`DriftMonitor.impacts
+    <detectors.drift_monitor.DriftMonitor.impacts>`); ``None`` otherwise.
     """
 
     signal: str
@@ -29,6 +32,7 @@ class SignalChange:
     threshold: float
     reference: Any = None
     current: Any = None
+    impact: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

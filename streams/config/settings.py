@@ -215,6 +215,14 @@ class FeatureSpec(Section):
     min: float | None = Field(default=None, description="smaller values escalate as out_of_range")
     max: float | None = Field(default=None, description="larger values escalate as out_of_range")
     redact: bool = Field(default=False, description='true: "[redacted]" in escalations and alerts')
+    importance: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1e12,
+        description="weight of this feature's drift in the drift impact ranking "
+        "(impact = importance x statistic / threshold)",
+        json_schema_extra={"when_null": "1"},
+    )
 
     @model_validator(mode="after")
     def _min_below_max(self) -> FeatureSpec:
@@ -228,6 +236,8 @@ class FeatureSpec(Section):
             d["min"] = self.min
         if self.max is not None:
             d["max"] = self.max
+        if self.importance is not None:
+            d["importance"] = self.importance
         return d
 
 
@@ -248,6 +258,11 @@ class DriftSettings(Section):
         default=1000, ge=50, le=1_000_000, description="first events kept as reference (no profile)"
     )
     top_k: int = Field(default=20, ge=2, le=1000, description="categories tracked per feature")
+    multivariate: bool = Field(
+        default=True,
+        description="the multivariate signal: PCA reconstruction error of the numeric "
+        "features (2 or more) against the reference, one more signal in the budget",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -389,10 +404,25 @@ class EscalationSettings(Section):
     data_reasons: bool = Field(
         default=True, description="escalate out_of_range, unseen_category, missing_features"
     )
+    outlier_quantile: float = Field(
+        default=0.99999,
+        ge=0.0,
+        lt=1.0,
+        description="escalate (reason outlier) events whose outlier score is beyond this "
+        "quantile of the reference's, so 1 - q of clean events; 0: no outlier reason. "
+        "Needs drift.multivariate",
+    )
     name: str = Field(
         default="vigil-default", min_length=1, description="policy name in escalations"
     )
     version: str = Field(default="1", description="policy version in escalations")
+
+    @field_validator("outlier_quantile")
+    @classmethod
+    def _outlier_quantile_off_or_extreme(cls, v: float) -> float:
+        if 0.0 < v < 0.5:
+            raise ValueError(f"must be 0 (off) or in [0.5, 1); got {v}")
+        return v
 
     @field_validator("version", mode="before")
     @classmethod

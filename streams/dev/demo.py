@@ -2,7 +2,8 @@
 
 Uses ``KAFKA_BOOTSTRAP_SERVERS`` when set, else starts the local jar broker;
 runs one worker process and synthetic traffic for three models (one drifts
-after a while, some events are malformed); prints the metrics URL, the path of the
+after a while, another's features change how they move together, some events are
+malformed); prints the metrics URL, the path of the
 log file and a live summary per model (:mod:`streams.dev.summary`). When the
 ``prometheus`` binary is on PATH it also starts a throwaway Prometheus that scrapes
 the worker and evaluates vigil's rules (:class:`LocalPrometheus`).
@@ -63,7 +64,14 @@ from streams.dev.label_sources import (
 from streams.dev.local_broker import free_port
 from streams.dev.scrape import Samples, scrape, total
 from streams.dev.summary import LEGEND, SummaryScreen, model_rows, render_table, reviewer_rows
-from streams.dev.traffic import INVALID_KINDS, DriftSchedule, Rollout, SyntheticModel, invalid_event
+from streams.dev.traffic import (
+    INVALID_KINDS,
+    CorrelationSchedule,
+    DriftSchedule,
+    Rollout,
+    SyntheticModel,
+    invalid_event,
+)
 from streams.errors import LocalPrometheusError, VigilError
 
 __all__ = ["LocalPrometheus", "LocalPrometheusError", "run_demo", "worker_config"]
@@ -110,7 +118,9 @@ def demo_models(rate: float) -> list[SyntheticModel]:
     segment-only shift: ``segment:region=eu:feature:x2``);
     ``support-router`` rolls out version 2.0.0 to 30 % of its traffic after ~90 s, a
     version that predicts ``pos`` more often (its canary, ``version:2.0.0:prediction``,
-    fires)."""
+    fires); ``fraud-detector``'s x0 and x1 (correlated +0.8) flip to -0.8 after ~180 s,
+    once its segment shift is over, every feature's distribution unchanged: only its
+    ``multivariate`` signal sees it."""
     per_model = max(1, int(rate / 3))
     now = datetime.now(UTC)
     return [
@@ -129,6 +139,7 @@ def demo_models(rate: float) -> list[SyntheticModel]:
                     segment=("region", "eu"),
                 )
             ],
+            correlation=CorrelationSchedule("x0", "x1", start=180 * per_model),
         ),
         SyntheticModel(
             "churn",

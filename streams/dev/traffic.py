@@ -3,8 +3,10 @@
 Each synthetic model is a calibrated logistic classifier over numeric and
 categorical features, so the confidences it reports are honest until drift is
 scheduled: then a feature's mean shifts and, optionally, the model becomes
-overconfident. A fraction of events can be malformed on purpose, each with the
-dead-letter reason vigil must give it.
+overconfident. A :class:`CorrelationSchedule` makes two features move together and
+changes how (their correlation flips) while each keeps its N(0, 1) distribution: a
+shift only the ``multivariate`` signal can see. A fraction of events can be malformed
+on purpose, each with the dead-letter reason vigil must give it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from streams.errors import DeadLetterReason
 __all__ = [
     "CLASSES",
     "INVALID_KINDS",
+    "CorrelationSchedule",
     "DriftSchedule",
     "Rollout",
     "SyntheticModel",
@@ -65,6 +68,29 @@ class Rollout:
 
 
 @dataclass
+class CorrelationSchedule:
+    """Feature ``b`` correlated ``rho`` with feature ``a`` (``b`` after ``a`` in the
+    model's features), and ``rho_shifted`` from event ``start`` (inclusive) to ``end``
+    (exclusive): ``b = r a + sqrt(1 - r^2) e``, so both stay N(0, 1) whatever ``r``.
+
+    >>> c = CorrelationSchedule("x0", "x1", start=10)
+    >>> c.rho_at(9), c.rho_at(10)
+    (0.8, -0.8)
+    """
+
+    a: str
+    b: str
+    start: int | None = None
+    end: int | None = None
+    rho: float = 0.8
+    rho_shifted: float = -0.8
+
+    def rho_at(self, i: int) -> float:
+        shifted = self.start is not None and i >= self.start and (self.end is None or i < self.end)
+        return self.rho_shifted if shifted else self.rho
+
+
+@dataclass
 class SyntheticModel:
     model_id: str
     n_numeric: int = 5
@@ -72,6 +98,7 @@ class SyntheticModel:
     seed: int = 0
     version: str = "1.0.0"
     drift: list[DriftSchedule] = field(default_factory=list)
+    correlation: CorrelationSchedule | None = None
     start: datetime = field(default_factory=lambda: datetime.now(UTC))
     step: timedelta = timedelta(milliseconds=10)
     rollout: Rollout | None = None
@@ -94,6 +121,7 @@ class SyntheticModel:
         self.i += 1
         features: dict[str, Any] = {}
         logit = 0.0
+        corr = self.correlation
         for k in range(self.n_numeric):
             name = f"x{k}"
             mu = 0.0
@@ -101,6 +129,9 @@ class SyntheticModel:
                 if d.feature == name and d.segment is None and d.active(i):
                     mu += d.shift
             v = rng.gauss(mu, 1.0)
+            if corr is not None and name == corr.b and corr.a in features:
+                rho = corr.rho_at(i)
+                v = rho * features[corr.a] + math.sqrt(1.0 - rho * rho) * v
             features[name] = round(v, 5)
             logit += self.weights[k] * v
         for k in range(self.n_categorical):

@@ -131,9 +131,11 @@ def alert_record(
     detected_at: datetime,
     redacted: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
-    """The alert of one signal edge. For a feature in ``redacted``, ``reference`` and
-    ``current`` are replaced by ``"[redacted]"``: a categorical detector reports them as
-    shares per category value, and those values are what redaction keeps inside vigil.
+    """The alert of one signal edge (with ``impact``, importance x statistic /
+    threshold, when a feature signal enters drift). For a feature in ``redacted``,
+    ``reference`` and ``current`` are replaced by ``"[redacted]"``: a categorical
+    detector reports them as shares per category value, and those values are what
+    redaction keeps inside vigil.
 
     >>> from detectors.signals import SignalChange
     >>> change = SignalChange("feature:card", "chi2", "drift", 500, 30.0, 9.0,
@@ -161,6 +163,7 @@ def alert_record(
         "threshold": change.threshold,
         "reference": reference,
         "current": current,
+        **({} if change.impact is None else {"impact": change.impact}),
     }
 
 

@@ -77,6 +77,8 @@ def build_monitor(model_id: str, ms: ModelSettings, max_features: int) -> ModelM
         window=d.window,
         step=d.step,
         top_k=d.top_k,
+        multivariate=d.multivariate,
+        outlier_quantile=e.outlier_quantile or None,  # 0: off
     )
     c = ms.calibration
     calibration = CalibrationMonitor(
@@ -385,6 +387,8 @@ class Fleet:
             if book is not None:
                 reading.signals += book.states()
                 reading.versions = version_readings(book)
+            if mon.drift is not None:
+                reading.impacts = mon.drift.impacts()
             cal = mon.calibration
             if cal.count:
                 reading.ece = cal.ece

@@ -112,6 +112,8 @@ class ModelReading:
     adjudication_pending: int | None = None
     segments: list[SegmentReading] = field(default_factory=list)
     versions: list[VersionReading] = field(default_factory=list)
+    # (feature signal, importance x statistic / threshold), for vigil_drift_impact
+    impacts: list[tuple[str, float]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +184,7 @@ class ModelMetrics:
         "label",
         "label_delay",
         "labels",
+        "outlier_escalations",
         "processed",
         "suppressed",
     )
@@ -191,6 +194,7 @@ class ModelMetrics:
         self.processed = Count()
         self.dead_letter = Count()
         self.suppressed = Count()
+        self.outlier_escalations = Count()
         self.confidence = Distribution(CONFIDENCE_BUCKETS)
         self.event_lag = Distribution(LAG_BUCKETS)
         self.label_delay = Distribution(LABEL_DELAY_BUCKETS)
@@ -389,6 +393,11 @@ class _ModelCollector(Collector):
         label_delay = HistogramMetricFamily(
             "vigil_label_delay_seconds", "Label time minus prediction time.", labels=["model"]
         )
+        outliers = CounterMetricFamily(
+            "vigil_outlier_escalations",
+            "Escalations with reason outlier (whatever their primary reason).",
+            labels=["model"],
+        )
         adjudications = CounterMetricFamily(
             "vigil_adjudications",
             "Events whose final label was decided, by method.",
@@ -402,6 +411,7 @@ class _ModelCollector(Collector):
             events.add_metric([lab, "processed"], m.processed.value)
             events.add_metric([lab, "dead_letter"], m.dead_letter.value)
             suppressed.add_metric([lab], m.suppressed.value)
+            outliers.add_metric([lab], m.outlier_escalations.value)
             for reason, c in list(m.escalations.items()):
                 escalations.add_metric([lab, reason], c.value)
             for (signal, state), c in list(m.alerts.items()):
@@ -416,7 +426,7 @@ class _ModelCollector(Collector):
                 (label_delay, m.label_delay),
             ):
                 family.add_metric([lab], dist.cumulative(), dist.sum)
-        yield from (events, escalations, suppressed, alerts, labels, adjudications)
+        yield from (events, escalations, suppressed, outliers, alerts, labels, adjudications)
         yield from (confidence, event_lag, label_delay)
 
 
@@ -443,6 +453,18 @@ class _StateCollector(Collector):
         stat = GaugeMetricFamily(
             "vigil_drift_statistic",
             "Current drift statistic of the signal.",
+            labels=["model", "signal"],
+        )
+        threshold = GaugeMetricFamily(
+            "vigil_drift_threshold",
+            "Threshold of the multivariate signal's statistic (the other signals' are "
+            "normalised in vigil_drift_impact).",
+            labels=["model", "signal"],
+        )
+        impact = GaugeMetricFamily(
+            "vigil_drift_impact",
+            "Drift impact of a feature signal: its importance times statistic / threshold "
+            "(at least the importance while beyond the threshold).",
             labels=["model", "signal"],
         )
         single = {
@@ -583,6 +605,10 @@ class _StateCollector(Collector):
                 for s in reading.signals:
                     active.add_metric([label, s.signal], 1.0 if s.drifting else 0.0)
                     stat.add_metric([label, s.signal], s.statistic)
+                    if s.signal == "multivariate":
+                        threshold.add_metric([label, s.signal], s.threshold)
+                for signal, value in reading.impacts:
+                    impact.add_metric([label, signal], value)
                 for attr, family in single.items():
                     value = getattr(reading, attr)
                     if value is not None:
@@ -592,6 +618,8 @@ class _StateCollector(Collector):
                     bin_conf.add_metric([label, str(b)], conf)
         yield active
         yield stat
+        yield threshold
+        yield impact
         yield from single.values()
         yield bin_acc
         yield bin_conf

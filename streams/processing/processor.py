@@ -253,6 +253,8 @@ class Processor:
             # Once per escalation, under its first (primary) reason: the counter sums to the
             # number of escalations, comparable with the budget.
             m.escalation(decision.reasons[0].kind).inc()
+            if any(r.kind == "outlier" for r in decision.reasons):
+                m.outlier_escalations.inc()
             desk = self.gold_desk(model_id)
             if desk is not None:
                 gold = desk.escalation(model_id, record)

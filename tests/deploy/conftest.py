@@ -72,6 +72,10 @@ PENDING_SPEC_METRICS: dict[str, str] = {
     "vigil_reviewer_time_to_label_seconds": "gauge",
     "vigil_reviewer_agreement_low": "gauge",
     "vigil_adjudications_total": "counter",
+    # Multivariate drift, outliers and drift impact (issue 16).
+    "vigil_drift_threshold": "gauge",
+    "vigil_drift_impact": "gauge",
+    "vigil_outlier_escalations_total": "counter",
     "vigil_adjudication_pending": "gauge",
     # Classwise calibration and regression quality (issue 16): SPEC section 7 has none.
     "vigil_classwise_ece": "gauge",

@@ -7,7 +7,9 @@ model          what the scenario does to it
 ============== ==================================================================
 drifting       x0 shifts by 3 sd after the reference; truthful labels; a budget
                of 1 escalation a minute -> drift and suppression; in phase 2 a
-               second version (v2) serves 30 % of its events -> version series
+               second version (v2) serves 30 % of its events -> version series; 2 % of its
+               phase-2 events are absurd (x1 and x2 4.5 sd apart) -> outlier
+               escalations; its multivariate signal is scored all along
 steady         stationary, truthful labels: the negative control, never alerted
 miscalibrated  every label contradicts the prediction -> ECE far above 0.1, and the
                error among auto-accepted items above its bar (autoaccept_error)
@@ -107,6 +109,8 @@ LABEL_SHARE = 0.6
 #: The drifting model's second version and its share of the model's phase-2 traffic.
 NEW_VERSION = "v2"
 NEW_VERSION_SHARE = 0.3
+#: Share of the drifting model's phase-2 events made outliers (reason ``outlier``).
+OUTLIER_SHARE = 0.02
 #: Seconds of phase-1 samples before phase 2, the baseline that VigilEstimatedAccuracyDrop's
 #: avg_over_time(...[1d]) sees in a fresh Prometheus.
 BASELINE_SECONDS = 12.0
@@ -266,6 +270,9 @@ class Scenario:
                 p = event["prediction"]["scores"]["pos"]
                 p = round(0.5 + (p - 0.5) * 0.06, 6)
                 event["prediction"]["scores"] = {"pos": p, "neg": round(1.0 - p, 6)}
+            if fading and model_id == DRIFTING and self.rng.random() < OUTLIER_SHARE:
+                # An outlier: x1 and x2 far apart, each beyond the reference's range.
+                event["features"].update({"x1": 4.5, "x2": -4.5})
             pub.publish_raw(orjson.dumps(event), key=model_id.encode())
             self.sent += 1
             out.append((event, truth))

@@ -58,8 +58,7 @@ def reference(corr: np.ndarray) -> dict[str, Any]:
 
 def _mean_spe(ref: dict[str, Any], x: np.ndarray) -> float:
     det = ReconstructionDrift(reference=ref)
-    z = x if det._scores is None else det._scores(x)
-    t = z @ det._w.T - det._b
+    t = det._centred(x) @ det._w.T
     return float(np.minimum((t[:, ref["k"] :] ** 2).sum(axis=1), ref["spe"]["cap"]).mean())
 
 
