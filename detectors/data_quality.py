@@ -119,6 +119,9 @@ class DataQualityDrift(UnivariateDetector[Status, list[SignalChange]]):
         Expected stationary events between false alerts of the *model*, and the
         signals sharing that budget (``1`` alone): as in
         :class:`~detectors.numeric_drift.NumericDrift`.
+    budget_weight
+        This signal's share of the model's budget in units of an even split
+        (:class:`~detectors.sensitivity.SensitivityBudget`; ``1.0``).
     reference
         ``{"events", "missing", "out_of_range"}`` counts (a reference profile's
         feature entry works; ``invalid`` is added to ``out_of_range``), or ``None``
@@ -152,6 +155,7 @@ class DataQualityDrift(UnivariateDetector[Status, list[SignalChange]]):
         "window",
         "step",
         "signal",
+        "budget_weight",
         "range_from_reference",
     )
 
@@ -164,10 +168,12 @@ class DataQualityDrift(UnivariateDetector[Status, list[SignalChange]]):
         window: int = 250,
         step: int | None = None,
         signal: str = "data_quality",
+        budget_weight: float = 1.0,
         range_from_reference: bool = False,
     ) -> None:
         self.sensitivity = sensitivity
         self.n_signals = n_signals
+        self.budget_weight = budget_weight
         self.range_from_reference = range_from_reference
         self.reference = reference
         self.reference_size = reference_size
@@ -188,7 +194,9 @@ class DataQualityDrift(UnivariateDetector[Status, list[SignalChange]]):
             raise SettingsError(
                 f"'reference' must have 'events' and 'missing' counts; got {reference!r}"
             )
-        budget = SensitivityBudget(sensitivity, n_signals=n_signals, tests_per_signal=2)
+        budget = SensitivityBudget(
+            sensitivity, n_signals=n_signals, tests_per_signal=2, weight=budget_weight
+        )
         self.signal_sensitivity = budget.signal_sensitivity
         self._alpha = budget.window_alpha(step)
         self.threshold = -math.log10(self._alpha)

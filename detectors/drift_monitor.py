@@ -20,7 +20,12 @@ from detectors.numeric_drift import NumericDrift
 from detectors.prediction import ClassPrediction, Prediction, RegressionPrediction
 from detectors.reconstruction import DEFAULT_OUTLIER_QUANTILE, ReconstructionDrift, rows_of
 from detectors.reference import ReferenceProfile
-from detectors.sensitivity import DEFAULT_SENSITIVITY, default_step
+from detectors.sensitivity import (
+    DATA_QUALITY_WEIGHT,
+    DEFAULT_SENSITIVITY,
+    FEATURE_DRIFT_WEIGHT,
+    default_step,
+)
 from detectors.signals import SignalChange, SignalState
 
 __all__ = ["DriftMonitor", "EventQuality", "Outlier", "default_step"]
@@ -133,11 +138,15 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
 
     **False alarms.** ``sensitivity`` is the expected number of stationary events
     between false alerts for the whole model, as for every detector here. It is
-    split evenly over ``2 F + 3`` signals (``2 F + 2`` without ``multivariate``;
+    split over ``2 F + 3`` signals (``2 F + 2`` without ``multivariate``;
     :class:`~detectors.sensitivity.SensitivityBudget`; each detector gets
-    ``sensitivity`` and ``n_signals``, and shows its share as
-    ``signal_sensitivity``), where ``F`` is the number of features known at the
-    first event (configured, in the reference, or in that event; at most
+    ``sensitivity``, ``n_signals`` and a ``budget_weight``, and shows its share as
+    ``signal_sensitivity``): each feature has two even shares, 1.8 for
+    ``feature:<name>`` and 0.2 for ``data_quality:<name>``
+    (:data:`~detectors.sensitivity.FEATURE_DRIFT_WEIGHT`: the exact rate tests are
+    discrete and realise little of any level), the confidence, the prediction and
+    ``multivariate`` one each; ``F`` is the number of features known at the first
+    event (configured, in the reference, or in that event; at most
     ``max_features``); a feature first seen later takes a share computed with the
     count at that time (earlier shares are not revised). ``multivariate`` counts
     when at least 2 numeric features are known at the first event (or the
@@ -764,6 +773,7 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
                 window=self.window,
                 step=self.step,
                 signal=f"feature:{name}",
+                budget_weight=FEATURE_DRIFT_WEIGHT,
             )
         else:
             drift = CategoricalDrift(
@@ -775,6 +785,7 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
                 window=self.window,
                 step=self.step,
                 signal=f"feature:{name}",
+                budget_weight=FEATURE_DRIFT_WEIGHT,
             )
         self._bufs[name] = []
         dq_ref = None
@@ -792,6 +803,7 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
             window=self.window,
             step=self.step,
             signal=f"data_quality:{name}",
+            budget_weight=DATA_QUALITY_WEIGHT,
             range_from_reference=kind == "numeric" and not ("min" in cfg or "max" in cfg),
         )
         configured = "min" in cfg or "max" in cfg

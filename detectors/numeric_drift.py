@@ -99,7 +99,11 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
         Expected stationary events between false alerts *of the model*.
     n_signals
         Signals sharing that budget; this signal's share is
-        :attr:`signal_sensitivity` ``= sensitivity * n_signals``. Alone, ``1``.
+        :attr:`signal_sensitivity` ``= sensitivity * n_signals / budget_weight``.
+        Alone, ``1``.
+    budget_weight
+        This signal's share of the model's budget in units of an even split
+        (:class:`~detectors.sensitivity.SensitivityBudget`; ``1.0``).
     reference
         A numeric reference entry, or ``None`` to learn one.
     reference_size
@@ -138,6 +142,7 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
         "window",
         "step",
         "signal",
+        "budget_weight",
     )
     _snapshot_version = 2
 
@@ -151,9 +156,11 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
         window: int = 250,
         step: int | None = None,
         signal: str = "feature",
+        budget_weight: float = 1.0,
     ) -> None:
         self.sensitivity = sensitivity
         self.n_signals = n_signals
+        self.budget_weight = budget_weight
         self.reference = reference
         self.reference_size = reference_size
         self.bins = bins
@@ -172,7 +179,9 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
             not isinstance(reference, dict) or reference.get("type") != "numeric"
         ):
             raise SettingsError(f"'reference' must be a numeric reference entry; got {reference!r}")
-        self._budget = SensitivityBudget(sensitivity, n_signals=n_signals, tests_per_signal=TESTS)
+        self._budget = SensitivityBudget(
+            sensitivity, n_signals=n_signals, tests_per_signal=TESTS, weight=budget_weight
+        )
         self.ks_threshold = ks_critical(self._budget.window_alpha(step))
         self.recovery_threshold = ks_critical(RECOVERY_ALPHA)
         self._blocks = window // step
@@ -181,7 +190,14 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
     @classmethod
     def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
         yield {"reference_size": 1000}
-        yield {"reference_size": 200, "bins": 8, "window": 100, "step": 25, "n_signals": 4}
+        yield {
+            "reference_size": 200,
+            "bins": 8,
+            "window": 100,
+            "step": 25,
+            "n_signals": 4,
+            "budget_weight": 1.5,
+        }
 
     @property
     def signal_sensitivity(self) -> float:

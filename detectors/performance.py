@@ -36,7 +36,8 @@ window leans on the bins that had the fewest labels, so a map that is always
 applied *adds* error (``benchmarks/cbpe_quality.py``, 2,000-event shifted windows:
 0.8 points on average against the window's expected accuracy with 5,000 labels,
 1.3 with 1,000, where the raw mean confidence is exact). The map corrects the
-window when either check says so:
+window when any of three checks says so (the map itself always rests on all the
+labels):
 
 * **Held-out Brier check** (does the map predict labels better than the raw
   confidences?). The labelled pairs are split into ``_FOLDS`` folds (by their slot
@@ -49,6 +50,16 @@ window when either check says so:
   labels grew by ``1/_RECHECK`` of the window. It passes when the cross-fitted gain
   is > 0. Each fold's map rests on 4/5 of the labels, a little noisier than the map
   applied, so the check errs towards the identity.
+* **Calibration test on all the labels** (do the labels reject "calibrated"?). The
+  Brier check spends labels: each fold's map rests on 4/5 of them and is scored on
+  the rest, so with few labels (1,000) a model that does need the map can fail it
+  by chance (2 % of reference samples of the benchmark's overconfident model,
+  whose labels sit mostly where it is nearly right). ``sum_b R_b**2 / V_b`` over
+  the bins with labels (``R_b = sum w (y - c)``, ``V_b = sum w**2 c (1 - c)``, its
+  variance were the model calibrated, ``y ~ Bernoulli(c)``) is chi-squared with one
+  degree of freedom per bin under calibration; the map applies when its p-value
+  is below 5 % (``calibration_pvalue``). A calibrated model's labels pass it 95 %
+  of the time, so the raw confidences stay for them.
 * **Window calibration test** (is the correction *this window* gets more than noise?).
   The Brier check scores the map on the labels' confidences; a shifted window puts
   its weight where the labels are few and the correction may be largest (an
@@ -60,7 +71,9 @@ window when either check says so:
 
 Measured (``benchmarks/cbpe_quality.py``, 2,000-event windows, 5,000 labels): on a
 calibrated model the error is that of the raw confidences (the window's own
-Bernoulli noise), on an overconfident one that of the map. Both checks and their
+Bernoulli noise), on an overconfident one that of the map (with 1,000 labels too:
+the calibration test on all labels applies it to every window there, where the
+two other checks missed 2 %). Both checks and their
 result are reported by :attr:`PerformanceEstimator.calibration_info` and in every
 alert's ``current``.
 
@@ -79,6 +92,8 @@ from collections.abc import Iterator
 from math import ldexp
 from operator import mul
 from typing import Any, Literal
+
+from scipy import special
 
 from detectors.base import (
     UnivariateDetector,
@@ -106,6 +121,9 @@ _CHECK_EVERY = 8
 _FOLDS = 5
 _MODES = ("auto", "always", "never")
 _RECHECK = 32
+# The labels' calibration test's level: the map applies when all the labels reject
+# "calibrated" at this level, even if the cross-fitted Brier check fails.
+_CALIBRATION_ALPHA = 0.05
 # The window test's bar: |z| > 2, a two-sided ~5 % test of "calibrated" on the window's
 # correction (the map's false corrections of a calibrated model are that rare).
 _WINDOW_Z = 2.0
@@ -286,6 +304,7 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
         # that a restored estimator decides when the running one would have.
         self._gain: float | None = None
         self._gain_at = 0
+        self._calib_p = 1.0  # set with the map (derived from the label sums)
 
     def _state(self) -> dict[str, Any]:
         return {
@@ -514,8 +533,25 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
                 self._gain = self._held_out_gain()
                 self._gain_at = self._labelled
             gain = self._gain
-        cached = self._map_cache = (offsets, null, gain, gain > 0.0)
+            self._calib_p = self._calibration_pvalue()
+        needed = gain > 0.0 or self._calib_p < _CALIBRATION_ALPHA
+        cached = self._map_cache = (offsets, null, gain, needed)
         return cached
+
+    def _calibration_pvalue(self) -> float:
+        """P-value of "calibrated" from all the labels: ``sum_b R_b**2 / V_b`` over the
+        bins with labels (``R_b`` the weighted residual sum ``sum w (y - c)``, ``V_b``
+        its variance ``sum w**2 c (1 - c)`` were the model calibrated), against the
+        chi-squared distribution with one degree of freedom per bin; 1.0 without
+        labels."""
+        stat = 0.0
+        df = 0
+        for h, s, v in zip(self._l_hits, self._l_sum, self._l_null, strict=True):
+            if v > 0:
+                r = ldexp(h - s, -_FIXED_BITS)
+                stat += r * r / ldexp(v, -_FIXED_BITS)
+                df += 1
+        return float(special.chdtrc(df, stat)) if df else 1.0
 
     def _held_out_gain(self) -> float:
         """Brier score of the raw confidences minus that of the map learned without
@@ -593,8 +629,10 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
         ``labels_seen``: labels ever observed; ``labels_forgotten``: those evicted
         from the window; ``brier_gain``: the cross-fitted Brier score of the raw
         confidences minus the map's, per unit of label weight (> 0: the map helps);
-        ``window_z``: the window's calibration z statistic (the map applies when
-        ``|window_z| > 2`` even if ``brier_gain <= 0``). The last two are ``None``
+        ``calibration_pvalue``: the p-value of "calibrated" from all the labels (the
+        map applies when it is below 0.05); ``window_z``: the window's calibration
+        z statistic (the map applies when
+        ``|window_z| > 2`` even if ``brier_gain <= 0``). The last three are ``None``
         unless ``mode`` is ``"auto"`` (and ``window_z`` without a window or labels).
         """
         offsets, null, gain, _ = self._map()
@@ -610,6 +648,7 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
             "labels_forgotten": self._labelled - n,
             "calibration_window": self.calibration_window,
             "brier_gain": gain if auto else None,
+            "calibration_pvalue": self._calib_p if auto else None,
             "window_z": self._window_test(offsets, null) if auto else None,
         }
 

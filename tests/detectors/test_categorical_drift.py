@@ -65,3 +65,14 @@ def test_ten_thousand_distinct_values_do_not_grow_state() -> None:
 def test_bad_settings_are_refused(kwargs: dict) -> None:
     with pytest.raises(SettingsError):
         CategoricalDrift(**kwargs)
+
+
+def test_chi2_runs_at_its_share_over_the_measured_tail_excess() -> None:
+    from detectors.categorical_drift import CHI2_TAIL_FACTOR
+    from detectors.sensitivity import SensitivityBudget, chi2_critical
+
+    det = CategoricalDrift(1_000_000, n_signals=48, budget_weight=1.8)
+    alpha = SensitivityBudget(1_000_000, n_signals=48, weight=1.8).window_alpha(det.step)
+    rng = random.Random(3)
+    det.update_many([rng.choice("abcd") for _ in range(2000)])
+    assert det.threshold == pytest.approx(chi2_critical(3, alpha / CHI2_TAIL_FACTOR))

@@ -242,6 +242,7 @@ def test_calibration_info_says_what_the_map_rests_on() -> None:
         "labels_forgotten": 0,
         "calibration_window": 300,
         "brier_gain": 0.0,
+        "calibration_pvalue": 1.0,
         "window_z": None,
     }
     for _ in range(1000):  # wrong 30 points more often than it says: the map applies
@@ -289,3 +290,34 @@ def test_a_snapshot_from_before_the_check_restores() -> None:
     restored = PerformanceEstimator.restore(old)
     assert restored.calibration_info == est.calibration_info
     assert restored.estimated_accuracy == est.estimated_accuracy
+
+
+def test_labels_that_reject_calibration_get_the_map_when_the_brier_check_fails() -> None:
+    """1,000 labels of an overconfident model: the cross-fitted Brier check (each fold's
+    map on 4/5 of the labels) can fail by chance (seed 42: one of 4 in 60); the
+    calibration test on all the labels still rejects "calibrated", so the map applies
+    to any window, not only to one whose own correction is significant."""
+    rng = np.random.default_rng(42)
+    est = PerformanceEstimator(window=2000, calibration_window=1000)
+    conf = 0.5 + 0.5 * rng.beta(4.0, 1.5, 1000)
+    for c, y in zip(conf.tolist(), (rng.random(1000) < conf**1.5).tolist(), strict=True):
+        est.observe_label(c, y)
+    for c in (0.5 + 0.5 * rng.beta(4.0, 1.5, 2000)).tolist():  # a window like the labels
+        est.update(c)
+    info = est.calibration_info
+    assert info["brier_gain"] <= 0.0 and info["calibration_pvalue"] < 0.05
+    assert info["method"] == "binned"
+
+
+def test_calibration_test_rejects_a_calibrated_model_at_its_level() -> None:
+    """Under calibration the p-value is about uniform: ~5 % of label samples reject."""
+    rejected = 0
+    runs = 200
+    for seed in range(runs):
+        rng = np.random.default_rng(seed)
+        est = PerformanceEstimator(calibration_window=1000)
+        conf = 0.5 + 0.5 * rng.beta(4.0, 1.5, 1000)
+        for c, y in zip(conf.tolist(), (rng.random(1000) < conf).tolist(), strict=True):
+            est.observe_label(c, y)
+        rejected += est.calibration_info["calibration_pvalue"] < 0.05
+    assert 2 <= rejected <= 22  # Binomial(200, 0.05): mean 10

@@ -22,6 +22,25 @@ def test_budget_splits_rate_over_signals_and_tests() -> None:
     assert budget.window_alpha(50) == pytest.approx(50 * budget.alpha_event)
 
 
+def test_weights_move_budget_between_signals_and_keep_the_total() -> None:
+    from detectors.sensitivity import DATA_QUALITY_WEIGHT, FEATURE_DRIFT_WEIGHT
+
+    even = SensitivityBudget(1_000_000, n_signals=10)
+    drift = SensitivityBudget(1_000_000, n_signals=10, weight=FEATURE_DRIFT_WEIGHT)
+    quality = SensitivityBudget(1_000_000, n_signals=10, weight=DATA_QUALITY_WEIGHT)
+    # A feature's two signals together keep two even shares.
+    assert 1 / drift.signal_sensitivity + 1 / quality.signal_sensitivity == pytest.approx(
+        2 / even.signal_sensitivity
+    )
+    assert drift.window_alpha(125) == pytest.approx(1.8 * even.window_alpha(125))
+    # A test given share s of its signal: s / signal_sensitivity per event.
+    assert drift.window_alpha(125, share=0.25) == pytest.approx(
+        125 * 0.25 / drift.signal_sensitivity
+    )
+    with pytest.raises(SettingsError):
+        SensitivityBudget(weight=0)
+
+
 def test_more_sensitivity_means_stricter_thresholds() -> None:
     lax = SensitivityBudget(1_000, n_signals=10)
     strict = SensitivityBudget(1_000_000, n_signals=10)
