@@ -114,7 +114,8 @@ PROMETHEUS_DIR = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
 def demo_models(rate: float) -> list[SyntheticModel]:
     """Three models; ``churn`` drifts on x1 after ~60 s of traffic and recovers ~60 s later;
     ``fraud-detector``'s x0 and x1 (correlated +0.8) flip to -0.8 after ~90 s, every
-    feature's distribution unchanged: only its ``multivariate`` signal sees it."""
+    feature's distribution unchanged: no ``feature:`` signal fires, ``multivariate`` does
+    (and ``confidence``: the model's scores depend on both features)."""
     per_model = max(1, int(rate / 3))
     now = datetime.now(UTC)
     return [
