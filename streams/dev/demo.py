@@ -119,8 +119,9 @@ def demo_models(rate: float) -> list[SyntheticModel]:
     ``support-router`` rolls out version 2.0.0 to 30 % of its traffic after ~90 s, a
     version that predicts ``pos`` more often (its canary, ``version:2.0.0:prediction``,
     fires); ``fraud-detector``'s x0 and x1 (correlated +0.8) flip to -0.8 after ~180 s,
-    once its segment shift is over, every feature's distribution unchanged: only its
-    ``multivariate`` signal sees it."""
+    once its segment shift is over, every feature's distribution unchanged: no
+    ``feature:`` signal fires, ``multivariate`` does (and ``confidence``: the model's
+    scores depend on both features)."""
     per_model = max(1, int(rate / 3))
     now = datetime.now(UTC)
     return [
