@@ -161,7 +161,7 @@ class CategoricalDrift(UnivariateDetector[str, list[SignalChange]]):
     @classmethod
     def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
         yield {}
-        yield {"reference_size": 300, "top_k": 3, "window": 100, "step": 50}
+        yield {"reference_size": 300, "top_k": 3, "window": 100, "step": 50, "budget_weight": 1.8}
 
     # -- state ---------------------------------------------------------------
     def _reset(self) -> None:

@@ -206,7 +206,11 @@ class DataQualityDrift(UnivariateDetector[Status, list[SignalChange]]):
     @classmethod
     def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
         yield {}
-        yield {"reference": {"events": 1000, "missing": 10, "out_of_range": 2}, "window": 100}
+        yield {
+            "reference": {"events": 1000, "missing": 10, "out_of_range": 2},
+            "window": 100,
+            "budget_weight": 0.2,
+        }
 
     def _reset(self) -> None:
         self._events = 0
