@@ -383,6 +383,10 @@ class SegmentMonitor(Detector):
             step=self._step,
             top_k=self.top_categories,
             bins=self.bins,
+            # Per value: the aggregate's multivariate test and outlier score are not
+            # repeated (cost; and its 2 F + 2 signals are what the split above counts).
+            multivariate=False,
+            outlier_quantile=None,
         )
 
     def _bucket(self, key: str, value: str | None) -> _Bucket:

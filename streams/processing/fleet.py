@@ -35,6 +35,7 @@ __all__ = [
     "build_regression",
     "build_segments",
     "build_versions",
+    "events_budget",
 ]
 
 #: SPEC §2: one model has one kind of prediction, fixed by its first event.
@@ -65,9 +66,10 @@ def build_monitor(model_id: str, ms: ModelSettings, max_features: int) -> ModelM
         budget_per_minute=None if e.budget_per_minute is None else int(e.budget_per_minute),
     )
     d = ms.drift
+    own = events_budget(ms)
     segments = build_segments(ms)
-    # With segments, the aggregate signals run on the rest of the model's budget.
-    sensitivity = d.sensitivity if segments is None else split_budget(d.sensitivity)[0]
+    # With segments, the aggregate signals run on the rest of the events' budget.
+    sensitivity = own if segments is None else split_budget(own)[0]
     drift = DriftMonitor(
         features={name: f.as_dict() for name, f in ms.features.items()} or None,
         sensitivity=sensitivity,
@@ -123,9 +125,26 @@ def build_regression(ms: ModelSettings) -> RegressionQualityMonitor:
     )
 
 
+def events_budget(ms: ModelSettings) -> float:
+    """The sensitivity the model's per-event signals (aggregate and segments) share: the
+    model's ``drift.sensitivity`` less the version signals' share
+    (:data:`~streams.processing.versions.VERSION_SHARE` of the false-alarm rate, taken
+    whenever a version signal can run), so that every signal of the model together stays
+    within ``drift.sensitivity``.
+
+    >>> from streams.config import ModelSettings
+    >>> round(events_budget(ModelSettings()) / ModelSettings().drift.sensitivity, 4)
+    1.1111
+    """
+    v = ms.versions
+    if v.canary or v.output_drift or ms.reference_by_version:
+        return ms.drift.sensitivity / (1.0 - VERSION_SHARE)
+    return ms.drift.sensitivity
+
+
 def build_segments(ms: ModelSettings) -> SegmentMonitor | None:
     """The segment monitors of a model's settings (``None`` without ``segments.keys``);
-    they take :data:`~detectors.segments.SEGMENT_SHARE` of ``drift.sensitivity``."""
+    they take :data:`~detectors.segments.SEGMENT_SHARE` of :func:`events_budget`."""
     sg = ms.segments
     if not sg.keys:
         return None
@@ -135,7 +154,7 @@ def build_segments(ms: ModelSettings) -> SegmentMonitor | None:
         top_k=sg.top_k,
         features=list(sg.features),
         feature_types={n: ms.features[n].as_dict() for n in sg.features if n in ms.features},
-        sensitivity=d.sensitivity,
+        sensitivity=events_budget(ms),
         window=d.window,
         step=d.step,
         reference_size=d.reference_size,

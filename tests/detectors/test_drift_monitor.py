@@ -40,14 +40,18 @@ def test_shift_on_one_feature_alerts_on_that_feature_only() -> None:
 
 def test_signal_shares_add_up_to_the_model_budget() -> None:
     """Each feature's two signals keep two even shares (1.8 for its distribution, 0.2 for
-    its data quality), confidence and prediction one each: the union bound holds."""
+    its data quality), confidence, prediction and multivariate one each: the union bound
+    holds."""
     rng = random.Random(5)
     monitor = DriftMonitor(sensitivity=1_000_000)
     feed(monitor, rng, 10)
     dets = monitor._detectors()
     assert len(dets) == 2 * 23 + 2
+    mv = monitor._mv
+    assert mv is not None
     total = sum(monitor.sensitivity / d.signal_sensitivity for d in dets)
-    assert total == pytest.approx(1.0)
+    assert total + monitor.sensitivity / mv.sensitivity == pytest.approx(1.0)
+    assert mv.sensitivity == monitor.signal_sensitivity
     by_signal = {d.signal: d.signal_sensitivity for d in dets}
     assert by_signal["data_quality:n0"] == pytest.approx(9 * by_signal["feature:n0"])
     assert by_signal["feature:c0"] == by_signal["feature:n0"]
