@@ -17,8 +17,10 @@ def test_segment_variable_and_panels_follow_the_selection() -> None:
     assert var["multi"] and var["includeAll"] and var["allValue"] == ".*"
     titles = [p["title"] for p in d["panels"]]
     start = titles.index("Segments")
-    segment_panels = d["panels"][start + 1 :]
-    assert len(segment_panels) >= 4  # appended at the end of the dashboard
+    rest = d["panels"][start + 1 :]
+    rows = [i for i, p in enumerate(rest) if p["type"] == "row"]
+    segment_panels = rest[: rows[0]] if rows else rest  # up to the next row
+    assert len(segment_panels) >= 4
     for p in segment_panels:
         for t in p["targets"]:
             expr = t["expr"]

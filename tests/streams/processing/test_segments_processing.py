@@ -16,6 +16,7 @@ from streams.events.dead_letters import MessageSource
 from streams.processing.fleet import Fleet, ModelState
 from streams.processing.metrics import VigilMetrics
 from streams.processing.processor import Outgoing, Processor
+from streams.processing.versions import VERSION_SHARE
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 CONFIG: dict[str, Any] = {
@@ -61,11 +62,13 @@ def test_settings_build_segment_monitors_that_share_the_models_budget() -> None:
     mon = proc.fleet.get("m").monitor
     assert mon.segments is not None and list(mon.segments.keys) == ["region"]
     assert mon.drift is not None
-    aggregate, _ = split_budget(1_000_000)
-    assert mon.drift.sensitivity == aggregate
+    # The version signals' tenth comes first (fleet.events_budget), then the split.
+    events = 1_000_000 / (1.0 - VERSION_SHARE)
+    aggregate, _ = split_budget(events)
+    assert mon.drift.sensitivity == pytest.approx(aggregate)
     plain, _ = processor({})
     assert plain.fleet.get("m").monitor.segments is None
-    assert plain.fleet.get("m").monitor.drift.sensitivity == 1_000_000  # type: ignore[union-attr]
+    assert plain.fleet.get("m").monitor.drift.sensitivity == pytest.approx(events)  # type: ignore[union-attr]
 
 
 def test_events_and_labels_reach_their_segment() -> None:
