@@ -88,20 +88,27 @@ def main() -> int:
     raws = [v for _, v in events]
     k = len(events)
 
-    settings = settings_from_dict(worker_config(TOPICS, "bench-processor"))
-    processor = Processor(settings, VigilMetrics(CollectorRegistry()))
     out = Outgoing()
-    offset = 0
 
-    def process(count: int) -> None:
-        nonlocal offset
-        inference = processor.inference
-        for i in range(count):
-            key, value = events[i % k]
-            inference(value, MessageSource("in", i & 3, offset + i, key), out)
-            if len(out) > 1000:
-                out.clear()
-        offset += count
+    def runner(extra: dict[str, Any], batch: list[tuple[bytes, bytes]]) -> Callable[[int], None]:
+        """``process`` for a processor of the benchmark's config merged with ``extra``."""
+        conf = deep_merge(worker_config(TOPICS, "bench-processor"), {"defaults": extra})
+        proc = Processor(settings_from_dict(conf), VigilMetrics(CollectorRegistry()))
+        start = 0
+
+        def run(count: int) -> None:
+            nonlocal start
+            inference = proc.inference
+            for i in range(count):
+                key, value = batch[i % k]
+                inference(value, MessageSource("in", i & 3, start + i, key), out)
+                if len(out) > 1000:
+                    out.clear()
+            start += count
+
+        return run
+
+    process = runner({}, events)
 
     def parse(count: int) -> None:
         loads = orjson.loads
@@ -131,24 +138,6 @@ def main() -> int:
         update = sampler.update
         for i in range(count):
             update(*audit_keys[i % k])
-
-    def runner(extra: dict[str, Any], batch: list[tuple[bytes, bytes]]) -> Callable[[int], None]:
-        """``process`` for a processor of the benchmark's config merged with ``extra``."""
-        conf = deep_merge(worker_config(TOPICS, "bench-processor"), {"defaults": extra})
-        proc = Processor(settings_from_dict(conf), VigilMetrics(CollectorRegistry()))
-        start = 0
-
-        def run(count: int) -> None:
-            nonlocal start
-            inference = proc.inference
-            for i in range(count):
-                key, value = batch[i % k]
-                inference(value, MessageSource("in", i & 3, start + i, key), out)
-                if len(out) > 1000:
-                    out.clear()
-            start += count
-
-        return run
 
     before_16 = runner(
         {
