@@ -11,12 +11,12 @@ one signal. The budget is a false-alarm *rate* ``1 / sensitivity`` per event, sp
 Bonferroni-style:
 
 1. over the model's ``S`` signals (``feature:<name>``, ``data_quality:<name>``,
-   ``confidence``, ``prediction``), signal ``i`` getting ``w_i / S`` of it with
+   ``confidence``, ``prediction``, ``multivariate``), signal ``i`` getting ``w_i / S`` of it with
    weights ``w_i`` (``weight``, a detector's ``budget_weight``) that add up to
    ``S``. :class:`~detectors.drift_monitor.DriftMonitor` gives each feature two
    even shares, :data:`FEATURE_DRIFT_WEIGHT` (1.8) to its distribution signal and
    :data:`DATA_QUALITY_WEIGHT` (0.2) to its data-quality signal, and one to the
-   confidence and the prediction: the exact rate tests are discrete and cannot
+   confidence, the prediction and the multivariate test: the exact rate tests are discrete and cannot
    use a share on clean data (a stream that is never missing has no false missing
    alarm at any level), so their share goes where it buys detection power;
 2. inside a detector, over its ``T`` tests (``tests_per_signal``): three for a
