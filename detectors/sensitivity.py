@@ -16,9 +16,10 @@ Bonferroni-style:
    ``S``. :class:`~detectors.drift_monitor.DriftMonitor` gives each feature two
    even shares, :data:`FEATURE_DRIFT_WEIGHT` (1.8) to its distribution signal and
    :data:`DATA_QUALITY_WEIGHT` (0.2) to its data-quality signal, and one to the
-   confidence, the prediction and the multivariate test: the exact rate tests are discrete and cannot
-   use a share on clean data (a stream that is never missing has no false missing
-   alarm at any level), so their share goes where it buys detection power;
+   confidence, the prediction and the multivariate test: the exact rate tests are
+   discrete and cannot use a share on clean data (a stream that is never missing has
+   no false missing alarm at any level), so their share goes where it buys detection
+   power;
 2. inside a detector, over its ``T`` tests (``tests_per_signal``): three for a
    numeric signal (mean CUSUM, scale CUSUM, windowed KS), two for the others: each
    test's per-event false-alarm rate is ``alpha_event = w / (S * sensitivity * T)``.
