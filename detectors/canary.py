@@ -179,7 +179,6 @@ class VersionCanary(BivariateDetector[bool, "str | float", list[SignalChange]]):
         self._alpha = budget.window_alpha(step)
         self._blocks = window // step
         self._max_blocks = (window if max_window is None else max_window) // step
-        self._critical: dict[tuple[int, float], float] = {}
         self._reset()
 
     @classmethod
@@ -268,19 +267,12 @@ class VersionCanary(BivariateDetector[bool, "str | float", list[SignalChange]]):
         """Alarm level of the statistic (chi-squared for the last test's degrees of
         freedom; the KS level for regression values)."""
         if self._kind == "value":
-            return self._ks_crit(self._alpha)
-        return self._crit(max(1, self._df), self._alpha)
+            return ks_critical(self._alpha)
+        return chi2_critical(max(1, self._df), self._alpha)
 
     def state(self) -> SignalState:
         detector = "ks" if self._kind == "value" else "chi2"
         return SignalState(self.signal, detector, self._chi2, self.threshold, self.drifting)
-
-    def _crit(self, df: int, alpha: float) -> float:
-        key = (df, alpha)
-        crit = self._critical.get(key)
-        if crit is None:
-            crit = self._critical[key] = chi2_critical(df, alpha)
-        return crit
 
     # -- updates -------------------------------------------------------------
     def update(self, is_new: bool, prediction: str | float) -> list[SignalChange]:
@@ -392,12 +384,12 @@ class VersionCanary(BivariateDetector[bool, "str | float", list[SignalChange]]):
             chi2 += d * d / (ak + rk)
         df = len(kept) - 1
         self._chi2, self._df, self._tested = chi2, df, True
-        fired = chi2 > self._crit(df, self._alpha)
-        calm = chi2 < self._crit(df, RECOVERY_ALPHA)
+        fired = chi2 > chi2_critical(df, self._alpha)
+        calm = chi2 < chi2_critical(df, RECOVERY_ALPHA)
         edge = self._latch.observe(fired, calm)
         if edge is None:
             return None
-        level = self._crit(df, self._alpha if edge == "drift" else RECOVERY_ALPHA)
+        level = chi2_critical(df, self._alpha if edge == "drift" else RECOVERY_ALPHA)
         return self._change(edge, "chi2", chi2, level, a, r)
 
     def _ks(self, a: dict[int, int], r: dict[int, int], n: int, m: int) -> SignalChange | None:
@@ -412,19 +404,12 @@ class VersionCanary(BivariateDetector[bool, "str | float", list[SignalChange]]):
             gap = max(gap, abs(ca / n - cr / m))
         stat = math.sqrt(n * m / (n + m)) * gap
         self._chi2, self._df, self._tested = stat, 1, True
-        fired = stat > self._ks_crit(self._alpha)
-        edge = self._latch.observe(fired, stat < self._ks_crit(RECOVERY_ALPHA))
+        fired = stat > ks_critical(self._alpha)
+        edge = self._latch.observe(fired, stat < ks_critical(RECOVERY_ALPHA))
         if edge is None:
             return None
-        level = self._ks_crit(self._alpha if edge == "drift" else RECOVERY_ALPHA)
+        level = ks_critical(self._alpha if edge == "drift" else RECOVERY_ALPHA)
         return self._change(edge, "ks", stat, level, a, r)
-
-    def _ks_crit(self, alpha: float) -> float:
-        key = (0, alpha)  # df 0: the KS level, next to the chi-squared ones
-        crit = self._critical.get(key)
-        if crit is None:
-            crit = self._critical[key] = ks_critical(alpha)
-        return crit
 
     def _change(
         self,

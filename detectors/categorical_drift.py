@@ -156,7 +156,6 @@ class CategoricalDrift(UnivariateDetector[str, list[SignalChange]]):
         self._alpha = budget.window_alpha(step)
         self._chi2_alpha = self._alpha / CHI2_TAIL_FACTOR
         self._blocks = window // step
-        self._critical: dict[tuple[int, float], float] = {}
         self._reset()
 
     @classmethod
@@ -252,7 +251,7 @@ class CategoricalDrift(UnivariateDetector[str, list[SignalChange]]):
     @property
     def threshold(self) -> float:
         """Chi-squared alarm level for the current degrees of freedom."""
-        return self._crit(max(1, self._df), self._chi2_alpha)
+        return chi2_critical(max(1, self._df), self._chi2_alpha)
 
     @property
     def learned_reference(self) -> dict[str, Any] | None:
@@ -264,13 +263,6 @@ class CategoricalDrift(UnivariateDetector[str, list[SignalChange]]):
 
     def states(self) -> list[SignalState]:
         return [SignalState(self.signal, "chi2", self._chi2, self.threshold, self.drifting)]
-
-    def _crit(self, df: int, alpha: float) -> float:
-        key = (df, alpha)
-        crit = self._critical.get(key)
-        if crit is None:
-            crit = self._critical[key] = chi2_critical(df, alpha)
-        return crit
 
     # -- updates -------------------------------------------------------------
     def update(self, x: str) -> list[SignalChange]:
@@ -342,8 +334,8 @@ class CategoricalDrift(UnivariateDetector[str, list[SignalChange]]):
                 bins += 1
         self._chi2 = chi2
         self._df = bins - 1
-        chi2_fired = self._df >= 1 and chi2 > self._crit(self._df, self._chi2_alpha)
-        chi2_calm = self._df < 1 or chi2 < self._crit(self._df, RECOVERY_ALPHA)
+        chi2_fired = self._df >= 1 and chi2 > chi2_critical(self._df, self._chi2_alpha)
+        chi2_calm = self._df < 1 or chi2 < chi2_critical(self._df, RECOVERY_ALPHA)
         p_unseen = self._unseen.pvalue(self._ref_unseen + PSEUDO_COUNT, self._ref_n + PSEUDO_COUNT)
         unseen_fired = p_unseen < self._alpha
         edge = self._latch.observe(
@@ -378,7 +370,7 @@ class CategoricalDrift(UnivariateDetector[str, list[SignalChange]]):
             edge,
             seen,
             statistic=chi2,
-            threshold=self._crit(df, self._chi2_alpha if edge == "drift" else RECOVERY_ALPHA),
+            threshold=chi2_critical(df, self._chi2_alpha if edge == "drift" else RECOVERY_ALPHA),
             reference=reference,
             current=current,
         )

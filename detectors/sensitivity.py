@@ -353,8 +353,10 @@ def ks_critical(alpha: float) -> float:
     return math.sqrt(math.log(2.0 / alpha) / 2.0)
 
 
+@functools.lru_cache(maxsize=1024)
 def chi2_critical(df: int, alpha: float) -> float:
-    """Upper ``alpha`` quantile of the chi-squared distribution with ``df`` degrees of freedom.
+    """Upper ``alpha`` quantile of the chi-squared distribution with ``df`` degrees of freedom
+    (memoised: the detectors ask for the same few levels at every check).
 
     >>> round(chi2_critical(1, 0.05), 3)
     3.841
