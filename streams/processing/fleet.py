@@ -35,6 +35,7 @@ __all__ = [
     "build_regression",
     "build_segments",
     "build_versions",
+    "calibration_settings",
     "events_budget",
 ]
 
@@ -82,10 +83,7 @@ def build_monitor(model_id: str, ms: ModelSettings, max_features: int) -> ModelM
         multivariate=d.multivariate,
         outlier_quantile=e.outlier_quantile or None,  # 0: off
     )
-    c = ms.calibration
-    calibration = CalibrationMonitor(
-        bins=c.bins, window=c.window, ece_threshold=c.max_ece, accuracy_drop=c.max_accuracy_drop
-    )
+    calibration = CalibrationMonitor(**calibration_settings(ms))
     return ModelMonitor(
         model_id,
         policy,
@@ -125,6 +123,18 @@ def build_regression(ms: ModelSettings) -> RegressionQualityMonitor:
     )
 
 
+def calibration_settings(ms: ModelSettings) -> dict[str, Any]:
+    """:class:`~detectors.calibration.CalibrationMonitor` arguments of a model's
+    ``calibration`` section: the model's own monitor and its segment values' use them."""
+    c = ms.calibration
+    return {
+        "bins": c.bins,
+        "window": c.window,
+        "ece_threshold": c.max_ece,
+        "accuracy_drop": c.max_accuracy_drop,
+    }
+
+
 def events_budget(ms: ModelSettings) -> float:
     """The sensitivity the model's per-event signals (aggregate and segments) share: the
     model's ``drift.sensitivity`` less the version signals' share
@@ -148,7 +158,7 @@ def build_segments(ms: ModelSettings) -> SegmentMonitor | None:
     sg = ms.segments
     if not sg.keys:
         return None
-    d, c = ms.drift, ms.calibration
+    d = ms.drift
     return SegmentMonitor(
         list(sg.keys),
         top_k=sg.top_k,
@@ -159,12 +169,7 @@ def build_segments(ms: ModelSettings) -> SegmentMonitor | None:
         step=d.step,
         reference_size=d.reference_size,
         top_categories=d.top_k,
-        calibration={
-            "bins": c.bins,
-            "window": c.window,
-            "ece_threshold": c.max_ece,
-            "accuracy_drop": c.max_accuracy_drop,
-        },
+        calibration=calibration_settings(ms),
     )
 
 
