@@ -20,12 +20,22 @@ and the checkpoints are read back.
 * ``restore_seconds``: the restarted worker's restore step as it logs it (reading the
   checkpoints of its partitions and rebuilding the monitors, before fetching resumes);
   ``first_event_seconds``: from starting the second worker process to its first processed
-  event (Python start-up, group join, restore; /metrics polled every 0.1 s).
+  event (Python start-up, group join, restore; /metrics polled every 0.1 s), and its
+  parts from the second worker's log (``first_event_breakdown``, each from the end of
+  the one before; null where the log does not say): ``start`` (process start, imports,
+  config, until the worker service starts), ``join`` (until its consumer has an
+  assignment), ``restore`` (until the checkpoints are restored), ``first_event`` (until
+  /metrics counts a processed event).
+* ``membership``: ``static`` (default: both workers have the same ``worker.instance_id``,
+  as a restarted pod of a StatefulSet would, so the second one takes the first one's place
+  in the group at once) or ``dynamic`` (no instance id: the second worker's join waits for
+  the broker to expire the killed member's session, ``worker.session_timeout_s``).
 * ``state_bytes_per_model``: size of the largest model's checkpoint record (``VGC1`` +
   zlib(pickle)), and ``state_bytes_per_model_mean``.
 
-``python benchmarks/recovery.py [--quick] [--ingest faust|batch]`` (quick: 20,000 events
-instead of 200,000; ``--ingest`` is passed as ``worker.ingest`` where that setting exists).
+``python benchmarks/recovery.py [--quick] [--ingest faust|batch] [--membership
+static|dynamic]`` (quick: 20,000 events instead of 200,000; ``--ingest`` is passed as
+``worker.ingest`` where that setting exists).
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ import re
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +88,35 @@ def processed(worker: WorkerProcess) -> float:
         return 0.0
 
 
+#: The ``[2026-12-03 02:52:05,888]`` timestamp mode's log format puts first on a line.
+_LOG_TIME = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3})\]")
+
+
+def logged_at(log: str, marker: str) -> float | None:
+    """Epoch seconds of the first log line containing ``marker`` (None if none)."""
+    for line in log.splitlines():
+        if marker in line and (m := _LOG_TIME.match(line)):
+            at = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S").astimezone()
+            return at.timestamp() + int(m.group(2)) / 1000
+    return None
+
+
+def breakdown(log: str, spawned: float, first_event: float) -> dict[str, float | None]:
+    """Seconds of each step from spawning the worker to its first event (see module doc)."""
+    marks = [
+        ("start", logged_at(log, "Starting...")),
+        ("join", logged_at(log, "assignment: partitions")),
+        ("restore", logged_at(log, "model checkpoints in")),
+        ("first_event", first_event),
+    ]
+    out: dict[str, float | None] = {}
+    last: float | None = spawned
+    for name, at in marks:
+        out[name] = None if at is None or last is None else round(at - last, 3)
+        last = at
+    return out
+
+
 def read_all(reader: TopicReader, done: Any, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not done():
@@ -84,7 +124,7 @@ def read_all(reader: TopicReader, done: Any, timeout: float) -> None:
     reader.poll(2.0)
 
 
-def run(n_events: int, workdir: Path, ingest: str) -> dict[str, Any]:
+def run(n_events: int, workdir: Path, ingest: str, membership: str) -> dict[str, Any]:
     started = time.monotonic()
     with LocalBroker() as broker:
         bootstrap = broker.bootstrap
@@ -108,8 +148,10 @@ def run(n_events: int, workdir: Path, ingest: str) -> dict[str, Any]:
         messages = stream.take(n_events)
         escalations = TopicReader(bootstrap, topics["escalations"])
         dead = TopicReader(bootstrap, topics["deadletter"])
-        first = WorkerProcess(bootstrap, config, workdir, name="first")
-        second = WorkerProcess(bootstrap, config, workdir, name="second")
+        # The restarted worker has the killed one's id, as a pod restarted in place would.
+        env = {"VIGIL_INSTANCE_ID": "recovery-worker-0"} if membership == "static" else {}
+        first = WorkerProcess(bootstrap, config, workdir, name="first", env=env)
+        second = WorkerProcess(bootstrap, config, workdir, name="second", env=env)
         try:
             first.start()
             publish(bootstrap, topics["inference"], messages)
@@ -125,10 +167,11 @@ def run(n_events: int, workdir: Path, ingest: str) -> dict[str, Any]:
             processed_at_kill = processed(first)
             first.kill()
 
-            spawned = time.monotonic()
+            spawned, spawned_wall = time.monotonic(), time.time()
             second.start()
             wait_until(lambda: processed(second) > 0, timeout=300, interval=0.1)
             first_event_seconds = time.monotonic() - spawned
+            first_event_wall = time.time()
 
             wanted = set(stream.qualifying)
 
@@ -158,10 +201,8 @@ def run(n_events: int, workdir: Path, ingest: str) -> dict[str, Any]:
             store.close()
         seen = {m: int(cp.state["monitor"]["events_seen"]) for m, cp in checkpoints.items()}
         sizes = [len(encode(cp)) for cp in checkpoints.values()]
-        restores = re.findall(
-            r"restored \d+ model checkpoints in ([0-9.]+) s",
-            second.log_path.read_text(errors="replace"),
-        )
+        second_log = second.log_path.read_text(errors="replace")
+        restores = re.findall(r"restored \d+ model checkpoints in ([0-9.]+) s", second_log)
         audit = EscalationAudit(escalations.messages, stream.qualifying)
         # Dead letters by source offset: replays may repeat one, and payloads repeat.
         dead_sources = {
@@ -185,6 +226,8 @@ def run(n_events: int, workdir: Path, ingest: str) -> dict[str, Any]:
             "processed_when_killed": int(processed_at_kill),
             "restore_seconds": round(sum(float(r) for r in restores), 3),
             "first_event_seconds": round(first_event_seconds, 3),
+            "first_event_breakdown": breakdown(second_log, spawned_wall, first_event_wall),
+            "membership": membership,
             "state_bytes_per_model": max(sizes) if sizes else 0,
             "state_bytes_per_model_mean": round(sum(sizes) / len(sizes)) if sizes else 0,
             "models": N_MODELS,
@@ -200,9 +243,15 @@ def main() -> int:
     parser.add_argument(
         "--ingest", default="batch", choices=("batch", "faust"), help="worker.ingest"
     )
+    parser.add_argument(
+        "--membership",
+        default="static",
+        choices=("static", "dynamic"),
+        help="static: the restarted worker has the killed one's worker.instance_id",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="vigil-recovery-") as tmp:
-        result = run(20_000 if args.quick else 200_000, Path(tmp), args.ingest)
+        result = run(20_000 if args.quick else 200_000, Path(tmp), args.ingest, args.membership)
     result["ingest"] = args.ingest
     print(json.dumps(result))
     ok = (

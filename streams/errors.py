@@ -8,6 +8,7 @@
     ├── ConfigError (ValueError)         a configuration file or variable is invalid
     ├── PublishError (RuntimeError)      a publisher could not deliver within its timeout
     ├── OutputLostError (RuntimeError)   a worker's output was not delivered: stop, no commit
+    ├── InstanceFencedError (RuntimeError) another worker joined with this one's instance id
     ├── CheckpointError (ValueError)     a checkpoint record cannot be decoded
     ├── LocalBrokerError (RuntimeError)  the local jar broker (:mod:`streams.dev.local_broker`)
     │   ├── ToolMissingError                 java or mvn is not on PATH
@@ -74,6 +75,19 @@ class OutputLostError(VigilError, RuntimeError):
     The worker stops without checkpointing or committing, so that a restarted worker
     processes the same messages again from the last checkpoint.
     """
+
+
+class InstanceFencedError(VigilError, RuntimeError):
+    """The consumer group fenced this worker: another one joined with the same
+    ``worker.instance_id`` (``VIGIL_INSTANCE_ID``). Static membership needs an id per
+    worker; the fenced worker stops (librdkafka cannot consume after a fence)."""
+
+    def __init__(self, instance_id: str | None, detail: str) -> None:
+        super().__init__(
+            f"fenced by another worker with the same worker.instance_id {instance_id!r} "
+            f"(VIGIL_INSTANCE_ID): give each worker its own id ({detail})"
+        )
+        self.instance_id = instance_id
 
 
 class LocalBrokerError(VigilError, RuntimeError):

@@ -206,6 +206,23 @@ class WorkerSettings(Section):
         default=5.0, ge=0.1, le=3600.0, description="seconds between checkpoint rounds"
     )
     ingest: Literal["batch", "faust"] = Field(default="batch", description="the Kafka driver")
+    instance_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=249,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="static consumer-group membership (Kafka group.instance.id): a worker "
+        "restarted with the same id within session_timeout_s gets its partitions back "
+        "without a rebalance; unique per worker (a duplicate fences the other one)",
+        json_schema_extra={**_env("VIGIL_INSTANCE_ID"), "when_null": "dynamic membership"},
+    )
+    session_timeout_s: float = Field(
+        default=10.0,
+        ge=6.0,
+        le=1800.0,
+        description="consumer-group session timeout: a worker silent this long loses its "
+        "partitions (and, with instance_id, a restarted one must be back within it)",
+    )
 
 
 class FeatureSpec(Section):

@@ -36,14 +36,24 @@ from typing import Any
 import mode
 
 from streams.config import Settings
-from streams.errors import VigilError
+from streams.errors import InstanceFencedError, VigilError
 from streams.events.dead_letters import MessageSource
 from streams.ingest.core import IngestCore, Lag, Offsets
 from streams.processing.processor import Outgoing
 
-__all__ = ["BatchIngest", "BatchWorker", "IngestService"]
+__all__ = ["BatchIngest", "BatchWorker", "IngestService", "static_membership"]
 
 log = logging.getLogger(__name__)
+
+
+def static_membership(settings: Settings) -> dict[str, str]:
+    """librdkafka's ``group.instance.id`` when ``worker.instance_id`` is set, else nothing
+    (dynamic membership). A static member that restarts within the session timeout
+    rejoins with its previous assignment and the other members are not rebalanced; it
+    does not leave the group on close either, so its partitions wait for it (or for the
+    session timeout) rather than move at once."""
+    instance_id = settings.worker.instance_id
+    return {} if instance_id is None else {"group.instance.id": instance_id}
 
 
 class BatchIngest:
@@ -70,8 +80,9 @@ class BatchIngest:
                     "auto.offset.reset": "earliest",
                     # Co-partitioning: partition p of both inputs goes to the same member.
                     "partition.assignment.strategy": "range",
-                    "session.timeout.ms": 10_000,
+                    "session.timeout.ms": round(settings.worker.session_timeout_s * 1000),
                     "heartbeat.interval.ms": 1_000,
+                    **static_membership(settings),
                     "max.poll.interval.ms": 300_000,
                     "fetch.max.bytes": 16 * 1024 * 1024,
                     "logger": logging.getLogger("vigil.kafka.consumer"),
@@ -116,7 +127,10 @@ class BatchIngest:
 
         # librdkafka retries everything, wrong credentials included; a worker that cannot
         # authenticate should stop and say so rather than retry silently for ever.
-        if err.fatal() or err.code() == KafkaError._AUTHENTICATION:
+        if err.code() == KafkaError._FENCED:
+            # Another worker joined with this worker's instance id: two workers share it.
+            self._fatal = str(InstanceFencedError(self.settings.worker.instance_id, err.str()))
+        elif err.fatal() or err.code() == KafkaError._AUTHENTICATION:
             self._fatal = f"Kafka authentication or fatal client error: {err.str()}"
         else:
             log.warning("kafka client: %s", err.str())
@@ -137,7 +151,8 @@ class BatchIngest:
             err = msg.error()
             if err is not None:
                 if err.fatal():
-                    raise VigilError(f"fatal Kafka consumer error: {err}")
+                    self._on_client_error(err)
+                    raise VigilError(self._fatal or f"fatal Kafka consumer error: {err}")
                 log.warning("consumer error: %s", err)
                 continue
             topic: str = msg.topic()  # type: ignore[assignment]  # set on real messages
@@ -211,6 +226,16 @@ class BatchIngest:
     def flush(self, timeout: float) -> None:
         self.producer.flush(timeout)
 
+    def committed(self, partitions: set[int]) -> Offsets:
+        from confluent_kafka import TopicPartition
+
+        tps = [TopicPartition(topic, p) for topic in self.core.inputs for p in sorted(partitions)]
+        return {
+            (tp.topic, tp.partition): tp.offset
+            for tp in self.consumer.committed(tps, timeout=10.0)
+            if tp.offset >= 0 and tp.error is None
+        }
+
     def read_lag(self) -> Lag:
         """Lag of every assigned partition, including one this worker has read nothing
         from yet (idle, or fully read by its previous owner): from its committed offset,
@@ -247,7 +272,8 @@ class BatchIngest:
 
     def _on_assign(self, consumer: Any, tps: list[Any]) -> None:
         # The assignment is whole (eager range assignor): the committed offsets read for
-        # the lag of unread partitions are asked again, once.
+        # the lag of unread partitions are asked again, once. Partitions that come
+        # straight back resume their kept states (IngestCore.on_assigned).
         self._start.clear()
         self.core.on_assigned(self.core.input_partitions(tps))
 

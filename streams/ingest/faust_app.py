@@ -60,11 +60,16 @@ log = logging.getLogger(__name__)
 _NEVER_SECONDS = 10**9
 _NEVER_COUNT = 2**62
 # A worker that died without leaving the group (kill -9, OOM, lost node) holds its
-# partitions until the broker's session timeout expires, and a restarted worker's join
-# waits for that rebalance: with Faust's default of 60 s, the kill -9 recovery
-# benchmark measured 61 s from restart to the first processed event. Heartbeats run on
-# the consumer's own thread, so a busy event loop does not miss them.
-_SESSION_TIMEOUT_SECONDS = 10.0
+# partitions until the broker's session timeout (worker.session_timeout_s, 10 s by
+# default) expires, and a restarted worker's join waits for that rebalance: with Faust's
+# default of 60 s, the kill -9 recovery benchmark measured 61 s from restart to the first
+# processed event. With worker.instance_id (static membership, aiokafka's
+# group_instance_id) a restarted worker takes its previous place at once. Heartbeats run
+# on the consumer's own thread, so a busy event loop does not miss them. aiokafka 0.14
+# has no error class for a fence (another member with the same instance id, error 82):
+# its heartbeat logs "Unexpected exception in heartbeat task: UnknownError" and raises;
+# what the fenced Faust worker does next is aiokafka's (not tested here). The batch
+# driver stops with InstanceFencedError.
 # How often a timer advances the checkpoint round when no batch does (an idle stream).
 _TICK_SECONDS = 0.1
 # How long a waiting step on the worker thread waits for the loop to flush or commit
@@ -146,7 +151,8 @@ class VigilApp:
             producer_acks=-1,
             broker_commit_every=_NEVER_COUNT,
             broker_commit_interval=_NEVER_SECONDS,
-            broker_session_timeout=_SESSION_TIMEOUT_SECONDS,
+            broker_session_timeout=settings.worker.session_timeout_s,
+            consumer_group_instance_id=settings.worker.instance_id,
             stream_buffer_maxsize=max(4096, settings.worker.batch_size * 4),
         )
         self.input_topic = self.app.topic(
@@ -329,6 +335,12 @@ class VigilApp:
 
     def close(self) -> None:
         """Faust closes its own clients."""
+
+    def committed(self, partitions: set[int]) -> None:
+        """Not read here: revoked partitions are always dropped and restored from their
+        checkpoints on this driver (aiokafka's ``committed`` is a coroutine of the loop
+        that waits in the rebalance)."""
+        return None
 
     def _on_loop(self, coro: Any) -> None:
         """Run ``coro`` on the event loop from the worker thread, and wait for it."""

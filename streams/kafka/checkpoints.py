@@ -245,7 +245,11 @@ class CheckpointStore:
         return int(self._producer.flush(timeout))
 
     def read(self, partitions: Iterable[int], timeout: float = 60.0) -> dict[str, Checkpoint]:
-        """The latest checkpoint of every model in the given partitions of the topic."""
+        """The latest checkpoint of every model in the given partitions of the topic.
+
+        The topic is compacted lazily, so a partition may still hold many older records of
+        each model: only the newest of each is decoded (zlib and unpickling are most of a
+        restore), or the one before it if the newest cannot be."""
         from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
         parts = sorted(set(partitions))
@@ -261,7 +265,8 @@ class CheckpointStore:
                 "logger": logging.getLogger("vigil.kafka.checkpoint"),
             }
         )
-        out: dict[str, Checkpoint] = {}
+        # model_id -> its newest raw records (newest last, at most two).
+        raw: dict[str, list[bytes]] = {}
         try:
             todo = set()
             assign = []
@@ -283,16 +288,24 @@ class CheckpointStore:
                     key = (msg.key() or b"").decode("utf-8", "replace")
                     value = msg.value()
                     if value is None:  # tombstone: the model was retired
-                        out.pop(key, None)
+                        raw.pop(key, None)
                         continue
-                    try:
-                        out[key] = decode(value)
-                    except CheckpointError as exc:
-                        log.error("skipping bad checkpoint for %r: %s", key, exc)
+                    kept = raw.setdefault(key, [])
+                    kept.append(value)
+                    if len(kept) > 2:
+                        del kept[0]
             if todo:
                 raise VigilError(f"timed out reading checkpoint partitions {sorted(todo)}")
         finally:
             consumer.close()
+        out: dict[str, Checkpoint] = {}
+        for key, values in raw.items():
+            for value in reversed(values):
+                try:
+                    out[key] = decode(value)
+                    break
+                except CheckpointError as exc:
+                    log.error("skipping bad checkpoint for %r: %s", key, exc)
         return out
 
     def close(self) -> None:

@@ -112,6 +112,16 @@ def test_vigil_services_start_in_order(services: dict[str, dict[str, Any]]) -> N
         assert services[name]["build"] == ".", name
 
 
+def test_each_worker_has_its_own_static_instance_id(services: dict[str, dict[str, Any]]) -> None:
+    """A shared id would fence one worker; a restarted container keeps its service's id."""
+    workers = [name for name in services if name.startswith("worker-")]
+    assert len(workers) == 2
+    ids = [services[name]["environment"]["VIGIL_INSTANCE_ID"] for name in workers]
+    assert ids == workers
+    for name in workers:  # the shared environment is still there
+        assert services[name]["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+
+
 def test_prometheus_scrapes_the_compose_workers(services: dict[str, dict[str, Any]]) -> None:
     config = load_yaml(DEPLOY / "prometheus" / "prometheus.yml")
     (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "vigil"]
@@ -232,8 +242,8 @@ def test_dockerfile() -> None:
         values.setdefault(instruction, []).append(rest)
     user = values["USER"][-1]
     assert user not in {"root", "0"}
-    deployment = load_yaml(DEPLOY / "k8s" / "deployment.yaml")
-    assert int(user) == deployment["spec"]["template"]["spec"]["securityContext"]["runAsUser"]
+    workers = load_yaml(DEPLOY / "k8s" / "statefulset.yaml")
+    assert int(user) == workers["spec"]["template"]["spec"]["securityContext"]["runAsUser"]
     assert values["ENTRYPOINT"] == ['["vigil"]']
     assert values["CMD"] == ['["worker"]']
     assert values["EXPOSE"] == ["9108"]

@@ -39,7 +39,7 @@ def res() -> dict[str, dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def pod(res: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    return res["Deployment"]["spec"]["template"]
+    return res["StatefulSet"]["spec"]["template"]
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,7 @@ def test_all_listed_files_exist_and_every_kind_is_there(res: dict[str, dict[str,
         "Namespace",
         "ConfigMap",
         "Secret",
-        "Deployment",
+        "StatefulSet",
         "Service",
         "ServiceMonitor",
         "PodDisruptionBudget",
@@ -75,12 +75,22 @@ def test_all_listed_files_exist_and_every_kind_is_there(res: dict[str, dict[str,
     assert kustomization["namespace"] == res["Namespace"]["metadata"]["name"]
 
 
-def test_deployment_runs_two_workers_with_matching_selector(
+def test_statefulset_runs_two_workers_with_matching_selector(
     res: dict[str, dict[str, Any]], pod: dict[str, Any]
 ) -> None:
-    deployment = res["Deployment"]
-    assert deployment["spec"]["replicas"] == 2
-    assert matches(deployment["spec"]["selector"]["matchLabels"], pod["metadata"]["labels"])
+    workers = res["StatefulSet"]
+    assert workers["spec"]["replicas"] == 2
+    assert matches(workers["spec"]["selector"]["matchLabels"], pod["metadata"]["labels"])
+    assert workers["spec"]["serviceName"] == res["Service"]["metadata"]["name"]
+    assert workers["spec"]["updateStrategy"]["type"] == "RollingUpdate"
+
+
+def test_each_worker_is_a_static_member_named_after_its_pod(worker: dict[str, Any]) -> None:
+    """A StatefulSet pod keeps its name across restarts and is the only one with it: the
+    instance id is unique per worker and the same for a restarted one."""
+    env = {e["name"]: e for e in worker["env"]}
+    assert env["VIGIL_INSTANCE_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert "value" not in env["VIGIL_INSTANCE_ID"]
 
 
 def test_service_selects_the_workers_on_the_metrics_port(
@@ -215,5 +225,5 @@ def test_kustomize_builds() -> None:
         if doc["kind"] != "Namespace":
             assert doc["metadata"]["namespace"] == "vigil", doc["kind"]
         assert doc["metadata"]["labels"]["app.kubernetes.io/part-of"] == "vigil"
-    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
-    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "vigil:0.1.0"
+    (workers,) = [d for d in docs if d["kind"] == "StatefulSet"]
+    assert workers["spec"]["template"]["spec"]["containers"][0]["image"] == "vigil:0.1.0"

@@ -75,8 +75,11 @@ class FaultRig:
     def create_topics(self) -> None:
         create_topics(self.settings)
 
-    def worker(self, name: str) -> WorkerProcess:
-        w = WorkerProcess(self.bootstrap, self.config, self.tmp_path, name=name)
+    def worker(self, name: str, instance_id: str | None = None) -> WorkerProcess:
+        """A worker process (not started); ``instance_id`` is its ``VIGIL_INSTANCE_ID``
+        (static group membership)."""
+        env = {} if instance_id is None else {"VIGIL_INSTANCE_ID": instance_id}
+        w = WorkerProcess(self.bootstrap, self.config, self.tmp_path, name=name, env=env)
         self.workers.append(w)
         return w
 

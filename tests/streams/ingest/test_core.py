@@ -7,6 +7,7 @@ whether) something is acknowledged and checks what the core lets the driver comm
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +20,7 @@ from streams.dev.traffic import SyntheticModel
 from streams.errors import OutputLostError, VigilError
 from streams.events.dead_letters import MessageSource
 from streams.ingest.core import IngestCore, Lag, Offsets
-from streams.kafka.checkpoints import decode
+from streams.kafka.checkpoints import Checkpoint, decode
 from streams.processing.processor import Outgoing
 from tests.streams.ingest.fakes import HeldCheckpoints, Record
 
@@ -33,6 +34,8 @@ class MemoryDriver:
         self.core = core
         self.held: list[int] = []  # sequence numbers of outputs the broker has not answered
         self.commits: list[tuple[Offsets, bool]] = []
+        self.group: Offsets = {}  # the group's committed offsets, as the broker has them
+        self.commits_fail = False
         self.lag_reading: Lag | Exception = []
         self.closed = False
         self.models = [
@@ -74,6 +77,11 @@ class MemoryDriver:
     # Driver
     def commit(self, offsets: Offsets, *, wait: bool) -> None:
         self.commits.append((dict(offsets), wait))
+        if not self.commits_fail:
+            self.group.update(offsets)
+
+    def committed(self, partitions: set[int]) -> Offsets:
+        return {tp: o for tp, o in self.group.items() if tp[1] in partitions}
 
     def flush(self, timeout: float) -> None:
         self.deliver()
@@ -196,7 +204,9 @@ def test_a_lost_output_stops_checkpoints_and_commits_for_good() -> None:
     assert driver.closed and store.closed  # the clients are closed all the same
 
 
-def test_revocation_flushes_checkpoints_commits_then_drops_state_and_series() -> None:
+def test_revocation_flushes_checkpoints_commits_then_drops_state_and_series_not_given_back() -> (
+    None
+):
     core, driver, store = make_core()
     core.on_assigned({0, 1})
     driver.feed(6)
@@ -209,12 +219,80 @@ def test_revocation_flushes_checkpoints_commits_then_drops_state_and_series() ->
     assert not driver.held
     assert driver.commits == [({("in", 0): 5}, True)]
     assert decode(store.written["m0"]).offsets == {"inference": 4}
-    assert core.fleet.peek("m0") is None and series(core, "m0") is None
+    # Kept aside until the next assignment says whether partition 0 comes back.
+    assert core.fleet.peek("m0") is None and series(core, "m0") == 3.0
     assert ("in", 0) not in core.next_offsets
     # m1 stays, and the abandoned round's snapshot of it was written, not thrown away.
     assert events_seen(core, "m1") == 3 and series(core, "m1") == 3.0
     assert decode(store.written["m1"]).offsets == {"inference": 5}
     assert not core.fleet.peek("m1").dirty  # type: ignore[union-attr]
+    core.on_assigned({1})
+    assert core.fleet.peek("m0") is None and series(core, "m0") is None
+
+
+class CountingReads(HeldCheckpoints):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: list[set[int]] = []
+
+    def read(self, partitions: Iterable[int], timeout: float = 60.0) -> dict[str, Checkpoint]:
+        self.reads.append(set(partitions))
+        return super().read(partitions, timeout)
+
+
+def counting_core() -> tuple[IngestCore, MemoryDriver, CountingReads]:
+    core, _, _ = make_core()
+    store = CountingReads()
+    core = IngestCore(core.settings, store, registry=CollectorRegistry())  # type: ignore[arg-type]
+    return core, MemoryDriver(core), store
+
+
+def test_partitions_given_straight_back_resume_their_kept_states_without_reading() -> None:
+    core, driver, store = counting_core()
+    core.on_assigned({0, 1})
+    driver.feed(6)
+    m0, m1 = core.fleet.peek("m0"), core.fleet.peek("m1")
+    core.on_revoked({0, 1})  # an eager rebalance: everything is revoked
+    assert len(core.fleet) == 0 and driver.group == {("in", 0): 5, ("in", 1): 6}
+    store.reads.clear()
+
+    core.on_assigned({0, 1})
+    assert store.reads == []
+    assert core.fleet.peek("m0") is m0 and core.fleet.peek("m1") is m1
+    assert core.next_offsets == {("in", 0): 5, ("in", 1): 6}
+    driver.process(driver.sent[:6])  # redelivered: recognised by offset
+    assert events_seen(core, "m0") == 3 and core.processor.redelivered == 6
+    driver.feed(2)
+    assert events_seen(core, "m0") == 4 and events_seen(core, "m1") == 4
+
+
+def test_a_partition_committed_by_another_member_meanwhile_is_restored_not_resumed() -> None:
+    core, driver, store = counting_core()
+    core.on_assigned({0, 1})
+    driver.feed(6)
+    m0, m1 = core.fleet.peek("m0"), core.fleet.peek("m1")
+    core.on_revoked({0, 1})
+    driver.group[("in", 0)] = 9  # another member owned partition 0 and committed
+    store.reads.clear()
+
+    core.on_assigned({0, 1})
+    assert store.reads == [{0}]
+    assert core.fleet.peek("m1") is m1
+    restored = core.fleet.peek("m0")
+    assert restored is not None and restored is not m0 and events_seen(core, "m0") == 3
+
+
+def test_a_revocation_whose_commit_did_not_take_keeps_nothing() -> None:
+    core, driver, store = counting_core()
+    core.on_assigned({0, 1})
+    driver.feed(6)
+    m0 = core.fleet.peek("m0")
+    driver.commits_fail = True
+    core.on_revoked({0})
+    assert series(core, "m0") is None  # dropped at once, as before
+    store.reads.clear()
+    core.on_assigned({0, 1})
+    assert store.reads == [{0}] and core.fleet.peek("m0") is not m0
 
 
 def test_assignment_restores_new_partitions_and_skips_redelivered_messages() -> None:

@@ -18,8 +18,8 @@ from prometheus_client import CollectorRegistry
 
 from streams.config import settings_from_dict
 from streams.dev.traffic import SyntheticModel
-from streams.errors import OutputLostError
-from streams.ingest.batch import BatchIngest
+from streams.errors import ConfigError, OutputLostError, VigilError
+from streams.ingest.batch import BatchIngest, static_membership
 from streams.ingest.core import IngestCore
 from streams.kafka.checkpoints import decode
 from tests.streams.ingest.fakes import HeldCheckpoints
@@ -175,3 +175,42 @@ def test_a_lost_output_stops_checkpoints_and_commits_for_good() -> None:
         ingest.run_once(0)
     ingest.core.shutdown()
     assert not store.held and not store.written and not consumer.commits
+
+
+def test_static_membership_only_with_an_instance_id() -> None:
+    dynamic = settings_from_dict({"topics": TOPICS})
+    assert static_membership(dynamic) == {}
+    static = settings_from_dict({"topics": TOPICS, "worker": {"instance_id": "vigil-worker-0"}})
+    assert static_membership(static) == {"group.instance.id": "vigil-worker-0"}
+
+
+@pytest.mark.parametrize("bad", ["", "two words", "a/b", "x" * 250])
+def test_an_instance_id_kafka_would_refuse_is_a_config_error(bad: str) -> None:
+    with pytest.raises(ConfigError, match="instance_id"):
+        settings_from_dict({"topics": TOPICS, "worker": {"instance_id": bad}})
+
+
+class ClientError:
+    def __init__(self, code: int, fatal: bool) -> None:
+        self._code, self._fatal = code, fatal
+
+    def code(self) -> int:
+        return self._code
+
+    def fatal(self) -> bool:
+        return self._fatal
+
+    def str(self) -> str:
+        return "Broker: Static consumer fenced by other consumer with same group.instance.id"
+
+
+def test_a_fenced_worker_stops_and_says_the_id_is_shared() -> None:
+    from confluent_kafka import KafkaError
+
+    ingest, consumer, _, _ = make_ingest()
+    ingest._on_client_error(ClientError(KafkaError._FENCED, fatal=True))
+    feed(consumer, 2)
+    with pytest.raises(VigilError, match=r"same worker\.instance_id") as raised:
+        ingest.run_once(0)
+    assert "VIGIL_INSTANCE_ID" in str(raised.value)
+    assert len(consumer.queue) == 2  # nothing consumed after the fence
