@@ -17,6 +17,7 @@ the settings:
 ``VIGIL_KAFKA_SASL_PASSWORD``      ``kafka.sasl_password``
 ``VIGIL_KAFKA_SSL_CAFILE``         ``kafka.ssl_cafile``
 ``VIGIL_METRICS_PORT``             ``worker.metrics_port``
+``VIGIL_INSTANCE_ID``              ``worker.instance_id``
 =================================  =============================
 
 Per-model sections under ``models`` are deep-merged over ``defaults``; models
