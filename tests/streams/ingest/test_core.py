@@ -377,3 +377,33 @@ def _exposition(core: IngestCore) -> Any:
     from prometheus_client import generate_latest
 
     return generate_latest(core.metrics.registry).decode()
+
+
+def test_restore_runs_with_the_cyclic_gc_paused_and_leaves_it_as_it_was() -> None:
+    import gc
+
+    core, driver, store = counting_core()
+    core.on_assigned({0, 1})
+    driver.feed(6)
+    core.on_revoked({0, 1})
+    driver.group.clear()  # as if another member had owned them: they are restored
+    seen: list[bool] = []
+    read = store.read
+
+    def spy(partitions: Iterable[int], timeout: float = 60.0) -> dict[str, Checkpoint]:
+        seen.append(gc.isenabled())
+        return read(partitions, timeout)
+
+    store.read = spy  # type: ignore[method-assign]
+    assert gc.isenabled()
+    core.on_assigned({0, 1})
+    assert seen == [False] and gc.isenabled()
+    assert events_seen(core, "m0") == 3
+    gc.disable()
+    try:
+        core.on_revoked({0, 1})
+        driver.group.clear()
+        core.on_assigned({0, 1})
+        assert not gc.isenabled()  # not turned on by the restore
+    finally:
+        gc.enable()
