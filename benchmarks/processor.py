@@ -16,6 +16,13 @@ same run: ``orjson.loads`` of the same bytes (what a bare consumer does per mess
   added turned off (``drift.multivariate``, ``escalation.outlier_quantile``,
   ``versions.canary``, ``calibration.classwise``; no segments): the baseline of
   issue 16's cost target, measured in the same run;
+* ``us_per_event_batched``: the defaults through :meth:`Processor.inference_batch`,
+  ``worker.batch_size`` (500) messages at a time, as both ingest drivers run it (the
+  drift work's columnar part done per model and batch, issue 18);
+  ``batched_vs_per_event`` = ``us_per_event_batched / us_per_event``;
+  ``us_per_event_all_on_batched`` and ``all_on_batched_vs_before_16`` (=
+  ``us_per_event_all_on_batched / us_per_event_before_16``): issue 16's cost target as
+  the worker now runs, against the worker before issue 16 (one event at a time);
 * ``us_per_event_all_on``: the defaults (``us_per_event``) plus segments (keys
   ``region`` and ``tenant``, the latter added to every event from 1,000 values,
   ``top_k`` 10, three features watched per segment value); ``all_on_cost_ratio`` =
@@ -90,11 +97,17 @@ def main() -> int:
 
     out = Outgoing()
 
-    def runner(extra: dict[str, Any], batch: list[tuple[bytes, bytes]]) -> Callable[[int], None]:
-        """``process`` for a processor of the benchmark's config merged with ``extra``."""
+    def runner(
+        extra: dict[str, Any], batch: list[tuple[bytes, bytes]], *, batched: bool = False
+    ) -> Callable[[int], None]:
+        """``process`` for a processor of the benchmark's config merged with ``extra``;
+        ``batched``: through :meth:`Processor.inference_batch`, ``worker.batch_size``
+        messages at a time (what both ingest drivers do)."""
         conf = deep_merge(worker_config(TOPICS, "bench-processor"), {"defaults": extra})
         proc = Processor(settings_from_dict(conf), VigilMetrics(CollectorRegistry()))
         start = 0
+
+        size = proc.settings.worker.batch_size
 
         def run(count: int) -> None:
             nonlocal start
@@ -106,9 +119,24 @@ def main() -> int:
                     out.clear()
             start += count
 
-        return run
+        def run_batched(count: int) -> None:
+            nonlocal start
+            inference = proc.inference_batch
+            for first in range(0, count, size):
+                inference(
+                    [
+                        (batch[i % k][1], MessageSource("in", i & 3, start + i, batch[i % k][0]))
+                        for i in range(first, min(count, first + size))
+                    ],
+                    out,
+                )
+                out.clear()
+            start += count
+
+        return run_batched if batched else run
 
     process = runner({}, events)
+    process_batched = runner({}, events, batched=True)
 
     def parse(count: int) -> None:
         loads = orjson.loads
@@ -153,9 +181,9 @@ def main() -> int:
         body = orjson.loads(value)
         body["segment"]["tenant"] = f"t{(i * 7919) % 1000}"
         seg_events.append((key, orjson.dumps(body)))
-    all_on = runner(
-        {"segments": {"keys": ["region", "tenant"], "features": ["x0", "x1", "c0"]}}, seg_events
-    )
+    segments = {"segments": {"keys": ["region", "tenant"], "features": ["x0", "x1", "c0"]}}
+    all_on = runner(segments, seg_events)
+    all_on_batched = runner(segments, seg_events, batched=True)
 
     # Warm up: references are learned from the first 1000 values of each model (of
     # each segment value: ~10,000 events of a model for a value with 10 % of them).
@@ -163,6 +191,8 @@ def main() -> int:
     drift(min(n, 40_000))
     before_16(min(n, 40_000))
     all_on(max(min(n, 40_000), 200_000))
+    process_batched(min(n, 40_000))
+    all_on_batched(max(min(n, 40_000), 200_000))
 
     result = {
         "events": n,
@@ -178,6 +208,16 @@ def main() -> int:
     result["us_per_event_all_on"] = round(timed(all_on, n, repeats), 2)
     result["all_on_cost_ratio"] = round(
         result["us_per_event_all_on"] / result["us_per_event_before_16"], 3
+    )
+    result["us_per_event_batched"] = round(timed(process_batched, n, repeats), 2)
+    result["batched_vs_per_event"] = round(
+        result["us_per_event_batched"] / result["us_per_event"], 3
+    )
+    result["us_per_event_all_on_batched"] = round(timed(all_on_batched, n, repeats), 2)
+    # Issue 16's target as the worker runs now (batches) against the worker before
+    # issue 16 (one event at a time, its monitors off).
+    result["all_on_batched_vs_before_16"] = round(
+        result["us_per_event_all_on_batched"] / result["us_per_event_before_16"], 3
     )
     print(json.dumps(result))
     return 0
