@@ -8,6 +8,7 @@ import operator
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, Self
 
 import numpy as np
@@ -665,8 +666,13 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         clean = [True] * n
         matrix = None
         if numeric:
-            rows = [tuple(map(e.get, [s.name for s in numeric])) for e in events]
-            if set(map(type, [v for r in rows for v in r])) == _FLOAT_TYPE:
+            names = [s.name for s in numeric]
+            try:  # each event's values in one C call (a missing one: per value below)
+                pick = operator.itemgetter(*names)
+                rows = [pick(e) for e in events] if len(names) > 1 else [(pick(e),) for e in events]
+            except KeyError:
+                rows = [tuple(map(e.get, names)) for e in events]
+            if set(map(type, chain.from_iterable(rows))) == _FLOAT_TYPE:
                 matrix = np.array(rows, dtype=float)
                 lo = np.array([-math.inf if s.lo is None else s.lo for s in numeric])
                 hi = np.array([math.inf if s.hi is None else s.hi for s in numeric])
@@ -679,9 +685,11 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
                 clean = [_plain_in_range(numeric, r) for r in rows]
         for slot in categorical:
             known = slot.drift.known_values  # type: ignore[union-attr]
-            for i, v in enumerate([e.get(slot.name) for e in events]):
-                if clean[i] and not (type(v) is str and v in known):
-                    clean[i] = False
+            name = slot.name
+            clean = [
+                c and type(v := e.get(name)) is str and v in known
+                for c, e in zip(clean, events, strict=True)
+            ]
         scores: list[tuple[float, float] | None] | None = None
         if score:
             names = mv.feature_names  # type: ignore[union-attr]
