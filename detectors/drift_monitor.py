@@ -180,7 +180,10 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
     **Speed.** ``update`` only files each value in a per-feature buffer; every
     ``step`` events the buffers go to the detectors in one batch, which run their
     window tests then. Out-of-range and missing counts are taken per batch too;
-    the per-event :attr:`last_quality` is computed only when read.
+    the per-event :attr:`last_quality` is computed only when read. A caller that
+    holds a batch of events (the worker does) calls :meth:`prepare` first: the
+    batch's numeric values are then range-checked and outlier-scored as one matrix
+    in numpy instead of one event at a time, with the same results bit for bit.
 
     **Types.** Feature types come from ``features``, else the reference, else the
     first non-null value (number: numeric; string or bool: categorical). A value
