@@ -21,8 +21,8 @@ and the checkpoints are read back.
   checkpoints of its partitions and rebuilding the monitors, before fetching resumes);
   ``first_event_seconds``: from starting the second worker process to its first processed
   event (Python start-up, group join, restore; /metrics polled every 0.1 s).
-* ``state_bytes_per_model``: size of the largest model's checkpoint record (``VGC1`` +
-  zlib(pickle)), and ``state_bytes_per_model_mean``.
+* ``state_bytes_per_model``: size of the largest model's checkpoint record (``VGC2`` +
+  zstd(pickle)), and ``state_bytes_per_model_mean``.
 
 ``python benchmarks/recovery.py [--quick] [--ingest faust|batch]`` (quick: 20,000 events
 instead of 200,000; ``--ingest`` is passed as ``worker.ingest`` where that setting exists).
