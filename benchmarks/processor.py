@@ -23,6 +23,9 @@ same run: ``orjson.loads`` of the same bytes (what a bare consumer does per mess
   ``us_per_event_all_on_batched`` and ``all_on_batched_vs_before_16`` (=
   ``us_per_event_all_on_batched / us_per_event_before_16``): issue 16's cost target as
   the worker now runs, against the worker before issue 16 (one event at a time);
+* ``us_per_event_batched_steady`` (full mode): the same once every learned reference
+  has stopped growing (``REFERENCE_GROWTH`` x 1,000 values per feature and model, after
+  ~600k events): what a long-running worker pays per event;
 * ``us_per_event_all_on``: the defaults (``us_per_event``) plus segments (keys
   ``region`` and ``tenant``, the latter added to every event from 1,000 values,
   ``top_k`` 10, three features watched per segment value); ``all_on_cost_ratio`` =
@@ -48,10 +51,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from prometheus_client import CollectorRegistry
-from throughput import make_events, worker_config
+from throughput import N_MODELS, make_events, worker_config
 
 from detectors.audit import AuditSampler
 from detectors.drift_monitor import DriftMonitor
+from detectors.sensitivity import REFERENCE_GROWTH
 from streams.config import settings_from_dict
 from streams.config.settings import deep_merge
 from streams.events.dead_letters import MessageSource
@@ -213,6 +217,12 @@ def main() -> int:
     result["batched_vs_per_event"] = round(
         result["us_per_event_batched"] / result["us_per_event"], 3
     )
+    if not args.quick:
+        # Steady state: learned references grow to REFERENCE_GROWTH x reference_size
+        # values (50,000 per feature and model) before they stop taking in data; the
+        # figures above include that growth, a worker spends nearly all its life after.
+        process_batched(REFERENCE_GROWTH * 1000 * N_MODELS + 100_000)
+        result["us_per_event_batched_steady"] = round(timed(process_batched, n, repeats), 2)
     result["us_per_event_all_on_batched"] = round(timed(all_on_batched, n, repeats), 2)
     # Issue 16's target as the worker runs now (batches) against the worker before
     # issue 16 (one event at a time, its monitors off).
