@@ -7,7 +7,10 @@ same run: ``orjson.loads`` of the same bytes (what a bare consumer does per mess
 
 * ``us_per_event``: :meth:`Processor.inference`, all included (validation,
   monitoring, decision, escalation records, label join, metrics);
-* ``us_decode``: :func:`~streams.events.schema.decode_inference` alone;
+* ``us_decode``: :func:`~streams.events.schema.decode_inference` alone (its fast path
+  is msgspec Structs); ``us_decode_orjson_fast_path``: the decoder before issue 18
+  (``orjson.loads``, then checks in Python: ``baselines/orjson_fast_decode.py``) on the
+  same events, measured in the same run; ``decode_speedup`` = the latter / the former;
 * ``us_drift``: :meth:`DriftMonitor.update` plus the per-event data-quality reading;
 * ``us_audit``: :meth:`AuditSampler.update` (the audit draw of an auto-accepted event,
   default rate), a part of ``us_per_event``;
@@ -50,6 +53,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from baselines.orjson_fast_decode import decode_inference as decode_inference_before_18
 from prometheus_client import CollectorRegistry
 from throughput import N_MODELS, make_events, worker_config
 
@@ -84,6 +88,18 @@ def timed(fn: Callable[[int], None], n: int, repeats: int) -> float:
         fn(n)
         runs.append((time.process_time() - started) / n * 1e6)
     return statistics.median(runs)
+
+
+def timed_alternately(fns: list[Callable[[int], None]], n: int, repeats: int) -> list[float]:
+    """:func:`timed` of each of ``fns``, their passes taken in turn: a slow spell of the
+    machine then falls on all of them alike."""
+    runs: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, out in zip(fns, runs, strict=True):
+            started = time.process_time()
+            fn(n)
+            out.append((time.process_time() - started) / n * 1e6)
+    return [statistics.median(r) for r in runs]
 
 
 def main() -> int:
@@ -151,7 +167,13 @@ def main() -> int:
         for i in range(count):
             decode_inference(raws[i % k])
 
+    def decode_before_18(count: int) -> None:
+        for i in range(count):
+            decode_inference_before_18(raws[i % k])
+
     decoded = [decode_inference(v) for v in raws]
+    if decoded != [decode_inference_before_18(v) for v in raws]:
+        raise AssertionError("the two decoders disagree on the benchmark's events")
     monitors: dict[str, DriftMonitor] = {}
     for e in decoded:
         monitors.setdefault(e.model_id, DriftMonitor(sensitivity=1_000_000))
@@ -198,15 +220,18 @@ def main() -> int:
     process_batched(min(n, 40_000))
     all_on_batched(max(min(n, 40_000), 200_000))
 
+    us_decode, us_decode_before_18 = timed_alternately([decode, decode_before_18], n, repeats)
     result = {
         "events": n,
         "repeats": repeats,
         "us_parse": round(timed(parse, n, repeats), 2),
-        "us_decode": round(timed(decode, n, repeats), 2),
+        "us_decode": round(us_decode, 2),
+        "us_decode_orjson_fast_path": round(us_decode_before_18, 2),
         "us_drift": round(timed(drift, n, repeats), 2),
         "us_audit": round(timed(audit, n, repeats), 3),
         "us_per_event": round(timed(process, n, repeats), 2),
     }
+    result["decode_speedup"] = round(result["us_decode_orjson_fast_path"] / result["us_decode"], 3)
     result["ratio_vs_parse"] = round(result["us_parse"] / result["us_per_event"], 4)
     result["us_per_event_before_16"] = round(timed(before_16, n, repeats), 2)
     result["us_per_event_all_on"] = round(timed(all_on, n, repeats), 2)
