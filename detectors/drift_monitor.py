@@ -600,8 +600,8 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         hint = None
         pre = self._pre
         if pre is not None:
-            i = pre.index.get(id(features))
-            if i is not None and pre.events[i] is features and pre.gen == self._gen:
+            i = pre.find(features)
+            if i is not None and pre.gen == self._gen:
                 hint = i
                 if pre.clean[i]:
                     self._quality = _CLEAN
@@ -702,13 +702,13 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
             else:  # NaN for anything but a finite number: such rows are scored per event
                 x = rows_of(events, names)
             spe, sc = mv.project(x)  # type: ignore[union-attr]
-            scores = [
-                (a, b) if mv.usable(b) else None  # type: ignore[union-attr]
-                for a, b in zip(spe.tolist(), sc.tolist(), strict=True)
-            ]
-        self._pre = _Prepared(
-            self._gen, {id(e): i for i, e in enumerate(events)}, list(events), clean, scores
-        )
+            scores = list(zip(spe.tolist(), sc.tolist(), strict=True))
+            if not mv.usable(float(sc.max())):  # type: ignore[union-attr]  # NaN too
+                scores = [
+                    p if mv.usable(p[1]) else None  # type: ignore[union-attr, index]
+                    for p in scores
+                ]
+        self._pre = _Prepared(self._gen, list(events), clean, scores)
 
     def _mv_event(
         self,
@@ -1048,10 +1048,26 @@ class _Prepared:
     score (``None``: scored per event)."""
 
     gen: int
-    index: dict[int, int]
     events: list[Features]
     clean: list[bool]
     scores: list[tuple[float, float] | None] | None
+    next: int = 0  # where the next event is expected (updates come in order)
+    index: dict[int, int] | None = None  # by id, built when they do not
+
+    def find(self, features: Features) -> int | None:
+        """The position of ``features`` (the same object) in the batch, or ``None``."""
+        i = self.next
+        events = self.events
+        if i < len(events) and events[i] is features:
+            self.next = i + 1
+            return i
+        if self.index is None:
+            self.index = {id(e): j for j, e in enumerate(events)}
+        j = self.index.get(id(features))
+        if j is None or events[j] is not features:
+            return None
+        self.next = j + 1
+        return j
 
 
 def _plain_in_range(slots: list[_Slot], values: tuple[Any, ...]) -> bool:

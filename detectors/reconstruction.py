@@ -861,17 +861,17 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
         """The SPE and the outlier score of each row of raw values (columns in the
         order of :attr:`feature_names`), without any state change: what :meth:`update`
         computes for one event, row by row bit for bit whatever the number of rows
-        (elementwise products and per-row sums, no matrix product: BLAS blocks a
-        batch differently from one row and rounds differently). A row with a missing
+        (numpy's own einsum loops, a fixed order of products per row; not BLAS, which
+        blocks a batch differently from one row and rounds differently). A row with a missing
         or non-finite value gives a non-finite or huge score (:meth:`update` imputes
         it). Only while :attr:`active`."""
         if not self.active:
             raise InvalidObservationError("project needs an active detector (a reference)")
         with np.errstate(over="ignore", invalid="ignore"):  # huge values: inf, not usable
             c = self._centred(rows)
-            t = np.multiply(c[:, None, :], self._w).sum(axis=2)
+            t = np.einsum("nj,ij->ni", c, self._w)
             t *= t
-            s = np.multiply(t[:, None, :], self._sums).sum(axis=2)
+            s = np.einsum("nj,ij->ni", t, self._sums)
         return s[:, 0], s[:, 1]
 
     def _take(self, spe: float, score: float) -> list[SignalChange]:

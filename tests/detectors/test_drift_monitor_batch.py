@@ -8,6 +8,7 @@ import random
 import zlib
 from typing import Any
 
+import numpy as np
 import pytest
 
 from detectors.drift_monitor import DriftMonitor
@@ -129,3 +130,20 @@ def test_a_new_feature_mid_batch_sends_the_rest_of_the_batch_per_event() -> None
         qualities.append(mon.last_quality)
     assert qualities[0].ok and qualities[1].ok
     assert qualities[2].missing == ("new",)
+
+
+def test_project_scores_a_row_alike_alone_and_in_any_batch() -> None:
+    """Bit for bit: the batch path's outlier flags are the per-event path's."""
+    rng = random.Random(5)
+    mon = DriftMonitor(reference_size=300)
+    for i in range(400):
+        mon.update(*event(rng, i, 0.0))
+    mv = mon.multivariate_detector
+    assert mv is not None and mv.active
+    x = np.array([[rng.gauss(0, 3) for _ in mv.feature_names] for _ in range(257)])
+    spe, score = mv.project(x)
+    for size in (1, 2, 5, 64):
+        for start in range(0, len(x), size):
+            s2, c2 = mv.project(x[start : start + size])
+            assert s2.tolist() == spe[start : start + size].tolist()
+            assert c2.tolist() == score[start : start + size].tolist()
