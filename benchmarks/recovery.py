@@ -30,8 +30,8 @@ and the checkpoints are read back.
   as a restarted pod of a StatefulSet would, so the second one takes the first one's place
   in the group at once) or ``dynamic`` (no instance id: the second worker's join waits for
   the broker to expire the killed member's session, ``worker.session_timeout_s``).
-* ``state_bytes_per_model``: size of the largest model's checkpoint record (``VGC1`` +
-  zlib(pickle)), and ``state_bytes_per_model_mean``.
+* ``state_bytes_per_model``: size of the largest model's checkpoint record (``VGC2`` +
+  zstd(pickle)), and ``state_bytes_per_model_mean``.
 
 ``python benchmarks/recovery.py [--quick] [--ingest faust|batch] [--membership
 static|dynamic]`` (quick: 20,000 events instead of 200,000; ``--ingest`` is passed as

@@ -257,6 +257,11 @@ class CategoricalDrift(UnivariateDetector[str, list[SignalChange]]):
     def learned_reference(self) -> dict[str, Any] | None:
         return self._ref
 
+    @property
+    def known_values(self) -> frozenset[str]:
+        """The reference's categories (empty while learning: see :meth:`known`)."""
+        return self._known if self._ref is not None else frozenset()
+
     def known(self, value: str) -> bool:
         """Whether ``value`` is a reference category (``True`` while learning)."""
         return self._ref is None or value in self._known

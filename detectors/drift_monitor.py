@@ -6,8 +6,9 @@ import dataclasses
 import math
 import operator
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, Self
 
 import numpy as np
@@ -179,7 +180,10 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
     **Speed.** ``update`` only files each value in a per-feature buffer; every
     ``step`` events the buffers go to the detectors in one batch, which run their
     window tests then. Out-of-range and missing counts are taken per batch too;
-    the per-event :attr:`last_quality` is computed only when read.
+    the per-event :attr:`last_quality` is computed only when read. A caller that
+    holds a batch of events (the worker does) calls :meth:`prepare` first: the
+    batch's numeric values are then range-checked and outlier-scored as one matrix
+    in numpy instead of one event at a time, with the same results bit for bit.
 
     **Types.** Feature types come from ``features``, else the reference, else the
     first non-null value (number: numeric; string or bool: categorical). A value
@@ -372,6 +376,10 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         self._mv_rows: list[tuple[Any, ...]] = []
         self._mv_names: list[str] | None = None
         self._outlier = False
+        # A batch's columnar work done in advance (:meth:`prepare`), valid while no slot
+        # is added (_gen counts additions).
+        self._pre: _Prepared | None = None
+        self._gen = 0
 
     def _state(self) -> dict[str, Any]:
         return {
@@ -589,12 +597,22 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         self._out.append(out)
         if kind == "class":
             self._conf.append(conf)
+        hint = None
+        pre = self._pre
+        if pre is not None:
+            i = pre.find(features)
+            if i is not None and pre.gen == self._gen:
+                hint = i
+                if pre.clean[i]:
+                    self._quality = _CLEAN
         mv = self._mv
         more: list[SignalChange] = []
         if mv is not None:
             names = self._mv_names
             if names is not None:  # active, the block's rows are scored at the flush
                 self._mv_rows.append(tuple(map(features.get, names)))
+            elif hint is not None and pre.scores is not None and pre.scores[hint] is not None:  # type: ignore[union-attr]
+                more = self._mv_event(mv, features, pre.scores[hint])  # type: ignore[union-attr]
             else:
                 more = self._mv_event(mv, features)
         if self._n - self._block_start >= self.step:
@@ -602,10 +620,106 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
             return changes + more if more else changes
         return more
 
-    def _mv_event(self, mv: ReconstructionDrift, features: Mapping[str, Any]) -> list[SignalChange]:
+    def prepare(self, events: Sequence[Features]) -> None:
+        """Do the columnar part of the next events' work now, for the whole batch: their
+        numeric values gathered into one matrix, range-checked and (with per-event
+        outlier scoring) scored in numpy, categorical values checked against the
+        reference's. :meth:`update` of these same mapping objects, in any order, then
+        uses the results instead of computing them one event at a time; the state and
+        every result are the same bit for bit as without ``prepare`` (tested). Nothing
+        changes here: an event that is never passed to :meth:`update` costs nothing, and
+        a call replaces the previous batch's results.
+
+        Only once every reference is in use (before that the per-event work is the
+        learning itself) and only for events whose values are all of the plain types
+        (float numbers, known strings): anything else (a missing or null value, an
+        int, a new feature) takes the per-event path, as does every event after a
+        feature is added.
+
+        >>> m = DriftMonitor({"a": {"type": "numeric", "min": 0, "max": 1}})
+        >>> batch = [{"a": 0.5}, {"a": 2.0}]
+        >>> m.prepare(batch)  # not started yet: nothing prepared
+        >>> _ = m.update(batch[0], ClassPrediction("y", 0.9))
+        >>> m.prepare(batch[1:])
+        >>> _ = m.update(batch[1], ClassPrediction("y", 0.9))
+        >>> m.last_quality.out_of_range
+        ('a',)
+        """
+        self._pre = None
+        if self._kind is None or not events:
+            return
+        numeric: list[_Slot] = []
+        categorical: list[_Slot] = []
+        for slot in self._slots.values():
+            if slot.numeric:
+                if slot.lo is None and slot.drift.learned_reference is None:
+                    return  # its range is still being learned
+                numeric.append(slot)
+            else:
+                if slot.drift.learned_reference is None:
+                    return  # its categories are still being learned
+                categorical.append(slot)
+        mv = self._mv
+        score = mv is not None and self._mv_names is None and self.outlier_quantile is not None
+        if score and not mv.active:  # type: ignore[union-attr]
+            if mv._learn is not None:  # type: ignore[union-attr]
+                return  # still learning its reference
+            score = False  # inert: nothing to score
+        n = len(events)
+        clean = [True] * n
+        matrix = None
+        if numeric:
+            names = [s.name for s in numeric]
+            try:  # each event's values in one C call (a missing one: per value below)
+                pick = operator.itemgetter(*names)
+                rows = [pick(e) for e in events] if len(names) > 1 else [(pick(e),) for e in events]
+            except KeyError:
+                rows = [tuple(map(e.get, names)) for e in events]
+            if set(map(type, chain.from_iterable(rows))) == _FLOAT_TYPE:
+                matrix = np.array(rows, dtype=float)
+                lo = np.array([-math.inf if s.lo is None else s.lo for s in numeric])
+                hi = np.array([math.inf if s.hi is None else s.hi for s in numeric])
+                ok = (matrix >= lo) & (matrix <= hi)
+                unbounded = [j for j, s in enumerate(numeric) if s.lo is None]
+                if unbounded:  # no range: finite is clean (inf is not)
+                    ok[:, unbounded] &= np.isfinite(matrix[:, unbounded])
+                clean = np.all(ok, axis=1).tolist()
+            else:
+                clean = [_plain_in_range(numeric, r) for r in rows]
+        for slot in categorical:
+            known = slot.drift.known_values  # type: ignore[union-attr]
+            name = slot.name
+            clean = [
+                c and type(v := e.get(name)) is str and v in known
+                for c, e in zip(clean, events, strict=True)
+            ]
+        scores: list[tuple[float, float] | None] | None = None
+        if score:
+            names = mv.feature_names  # type: ignore[union-attr]
+            cols = {s.name: j for j, s in enumerate(numeric)}
+            if matrix is not None and all(name in cols for name in names):
+                x = matrix[:, [cols[name] for name in names]]
+            else:  # NaN for anything but a finite number: such rows are scored per event
+                x = rows_of(events, names)
+            spe, sc = mv.project(x)  # type: ignore[union-attr]
+            scores = list(zip(spe.tolist(), sc.tolist(), strict=True))
+            if not mv.usable(float(sc.max())):  # type: ignore[union-attr]  # NaN too
+                scores = [
+                    p if mv.usable(p[1]) else None  # type: ignore[union-attr, index]
+                    for p in scores
+                ]
+        self._pre = _Prepared(self._gen, list(events), clean, scores)
+
+    def _mv_event(
+        self,
+        mv: ReconstructionDrift,
+        features: Mapping[str, Any],
+        scored: tuple[float, float] | None = None,
+    ) -> list[SignalChange]:
         """Feed one event to the multivariate detector itself: while it learns, or when
-        every event is scored for outliers."""
-        changes = mv.update(features)
+        every event is scored for outliers (``scored``: its SPE and score from
+        :meth:`prepare`, else ``None``)."""
+        changes = mv.update(features) if scored is None else mv._take(*scored)
         self._outlier = mv._last_outlier
         if self.outlier_quantile is None and mv.active:
             self._mv_names = mv.feature_names  # from now on, per block
@@ -814,6 +928,7 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         elif ref is not None and kind == "numeric" and ref.get("min") is not None:
             lo, hi = float(ref["min"]), float(ref["max"])
         self._slots[name] = _Slot(name, kind, created, drift, dq, lo, hi, configured)
+        self._gen += 1
 
     def _flush(self) -> list[SignalChange]:
         """End of a block of ``step`` events: hand every buffer to its detectors."""
@@ -925,6 +1040,51 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         return EventQuality(tuple(out_of_range), tuple(unseen), tuple(missing))
 
 
+@dataclass(slots=True)
+class _Prepared:
+    """A batch's results from :meth:`DriftMonitor.prepare`, by position: the events (kept
+    so that their ids stay theirs), whether each is clean (all values plain and in
+    range or known: else assessed per event) and its multivariate SPE and outlier
+    score (``None``: scored per event)."""
+
+    gen: int
+    events: list[Features]
+    clean: list[bool]
+    scores: list[tuple[float, float] | None] | None
+    next: int = 0  # where the next event is expected (updates come in order)
+    index: dict[int, int] | None = None  # by id, built when they do not
+
+    def find(self, features: Features) -> int | None:
+        """The position of ``features`` (the same object) in the batch, or ``None``."""
+        i = self.next
+        events = self.events
+        if i < len(events) and events[i] is features:
+            self.next = i + 1
+            return i
+        if self.index is None:
+            self.index = {id(e): j for j, e in enumerate(events)}
+        j = self.index.get(id(features))
+        if j is None or events[j] is not features:
+            return None
+        self.next = j + 1
+        return j
+
+
+def _plain_in_range(slots: list[_Slot], values: tuple[Any, ...]) -> bool:
+    """Whether every value is a float inside its slot's range (finite without one): what
+    :meth:`DriftMonitor._assess` finds clean for a float."""
+    for slot, v in zip(slots, values, strict=True):
+        if type(v) is not float:
+            return False
+        lo = slot.lo
+        if lo is None:
+            if not math.isfinite(v):
+                return False
+        elif not lo <= v <= slot.hi:  # type: ignore[operator]
+            return False
+    return True
+
+
 def _impact(importance: float, st: SignalState) -> float:
     """``importance x statistic / threshold`` (``importance`` with no threshold)."""
     ratio = st.statistic / st.threshold if st.threshold > 0 else 1.0
@@ -947,6 +1107,7 @@ def _matrix(rows: list[tuple[Any, ...]]) -> Any:
 
 _MATRIX_TYPES = frozenset((float, int, type(None)))
 _NUMBER_TYPES = frozenset((float, int))
+_FLOAT_TYPE = {float}
 _STR_TYPE = {str}
 _append = list.append
 

@@ -262,8 +262,13 @@ def _marginal_table(fit: np.ndarray) -> dict[str, Any]:
         if v.size == 0:
             v = np.zeros(1)
         qs.append(np.quantile(v, np.linspace(0.0, 1.0, GRID)).tolist())
-        sd = float(v.std(ddof=1)) if v.size > 1 else 0.0
-        sds.append(sd if sd > _EPS * (1.0 + abs(float(v.mean()))) else 1.0)
+        with np.errstate(over="ignore", invalid="ignore"):  # values near the float limit
+            sd = float(v.std(ddof=1)) if v.size > 1 else 0.0
+            mean = float(v.mean())
+        # A constant feature, or one whose spread overflows a float: unit sd (it only
+        # sets how far the map reaches beyond the reference's range).
+        ok = math.isfinite(sd) and sd > _EPS * (1.0 + abs(mean))
+        sds.append(sd if ok else 1.0)
     return {"quantiles": qs, "sd": sds, "n": len(fit)}
 
 
@@ -440,9 +445,10 @@ def _spe_score(
     The basis is orthonormal, so the squared residual after projecting on the first
     ``k`` components is the sum of the squared scores on the others.
     """
-    t2 = np.square(z @ comps.T)
-    spe: np.ndarray = t2[:, k:].sum(axis=1)
-    score: np.ndarray = t2 @ inv_eig
+    with np.errstate(over="ignore", invalid="ignore"):  # values near the float limit: inf
+        t2 = np.square(z @ comps.T)
+        spe: np.ndarray = t2[:, k:].sum(axis=1)
+        score: np.ndarray = t2 @ inv_eig
     return spe, score
 
 
@@ -811,10 +817,11 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
             return []
         x = self._centred(rows_of([features], self._names))[0]
         x = np.where(np.isnan(x), 0.0, x)
-        t = self._w @ x
-        parts = x * (self._wt @ (t * self._inv_eig))
-        total = float(parts.sum())
-        if not total > 0.0:
+        with np.errstate(over="ignore", invalid="ignore"):  # values near the float limit
+            t = self._w @ x
+            parts = x * (self._wt @ (t * self._inv_eig))
+            total = float(parts.sum())
+        if not total > 0.0 or not math.isfinite(total):
             return []
         order = np.argsort(-parts)[:top]
         return [(self._names[j], float(parts[j]) / total) for j in order.tolist()]
@@ -836,18 +843,41 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
             return self._learn_from(self._learn, features)
         if type(features) is not dict:
             self._check_mapping(features)
-        self._seen += 1
         if self._inert or self._names is None:
+            self._seen += 1
             return []
         get = features.get
         x = np.array([v if type(v) is float else _number(v) for v in map(get, self._names)])
-        t = self._w.dot(self._centred(x))
-        # One product gives both (``.dot`` costs less than ``@`` on a vector).
-        spe, score = self._sums.dot(t * t).tolist()
+        spes, scores = self.project(x[None, :])
+        spe, score = float(spes[0]), float(scores[0])
         if not score < _SUSPECT:  # a missing value (NaN propagates) or an infinite one
             c = self._centred(np.where(np.isfinite(x), x, math.nan))
             t = self._w.dot(self._impute(c))
-            spe, score = self._sums.dot(t * t).tolist()
+            with np.errstate(over="ignore", invalid="ignore"):  # values near the float limit
+                spe, score = self._sums.dot(t * t).tolist()
+        return self._take(spe, score)
+
+    def project(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The SPE and the outlier score of each row of raw values (columns in the
+        order of :attr:`feature_names`), without any state change: what :meth:`update`
+        computes for one event, row by row bit for bit whatever the number of rows
+        (numpy's own einsum loops, a fixed order of products per row; not BLAS, which
+        blocks a batch differently from one row and rounds differently). A row with a missing
+        or non-finite value gives a non-finite or huge score (:meth:`update` imputes
+        it). Only while :attr:`active`."""
+        if not self.active:
+            raise InvalidObservationError("project needs an active detector (a reference)")
+        with np.errstate(over="ignore", invalid="ignore"):  # huge values: inf, not usable
+            c = self._centred(rows)
+            t = np.einsum("nj,ij->ni", c, self._w)
+            t *= t
+            s = np.einsum("nj,ij->ni", t, self._sums)
+        return s[:, 0], s[:, 1]
+
+    def _take(self, spe: float, score: float) -> list[SignalChange]:
+        """Count one active event already scored (:meth:`update`, or a batch scored by
+        :meth:`project`); return the window test's edges when a block ends."""
+        self._seen += 1
         self._last_score = score
         self._last_outlier = score > self.outlier_threshold
         self._block_sum += spe if spe < self._spe_cap else self._spe_cap
@@ -855,6 +885,11 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
         if self._block_n < self.step:
             return []
         return self._check()
+
+    @staticmethod
+    def usable(score: float) -> bool:
+        """Whether :meth:`project`'s score for a row stands as it is (no value to impute)."""
+        return score < _SUSPECT
 
     def update_rows(self, rows: np.ndarray) -> tuple[list[SignalChange], np.ndarray]:
         """Take a batch of events as a matrix (one row each, columns in the order of
@@ -872,10 +907,11 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
         x = self._centred(np.where(np.isfinite(x), x, math.nan))
         if not np.isfinite(x).all():
             x = self._impute(x)
-        t = x @ self._wt
-        t2 = t * t
-        spe = np.minimum(t2[:, self._k :].sum(axis=1), self._spe_cap)
-        scores: np.ndarray = t2 @ self._inv_eig
+        with np.errstate(over="ignore", invalid="ignore"):  # values near the float limit
+            t = x @ self._wt
+            t2 = t * t
+            spe = np.minimum(t2[:, self._k :].sum(axis=1), self._spe_cap)
+            scores: np.ndarray = t2 @ self._inv_eig
         changes: list[SignalChange] = []
         base = self._seen
         for i, e in enumerate(spe.tolist()):

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import math
 import re
-import sys
 from collections.abc import Callable
 from dataclasses import fields
 from datetime import UTC, datetime
 from itertools import product
-from operator import itemgetter
-from typing import Any, NamedTuple, TypeVar
+from typing import Annotated, Any, NamedTuple, TypeVar
 
+import msgspec
 import orjson
 
 from detectors.prediction import ClassPrediction, Prediction, RegressionPrediction
@@ -173,9 +172,11 @@ def decode_inference(raw: bytes, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> In
     ...
     streams.errors.InvalidEventError: schema: prediction is required
     """
-    obj = parse_json(raw, max_bytes)
-    event = _fast_inference(obj)
-    return event if event is not None else _precise(obj, _inference_from_obj)
+    if type(raw) is bytes and len(raw) <= max_bytes:
+        event = _fast_inference(raw)
+        if event is not None:
+            return event
+    return _precise(parse_json(raw, max_bytes), _inference_from_obj)
 
 
 def decode_label(raw: bytes, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> LabelEvent:
@@ -186,9 +187,11 @@ def decode_label(raw: bytes, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> LabelE
     >>> lab.label, lab.source, lab.prediction is None
     ('ok', 'human', True)
     """
-    obj = parse_json(raw, max_bytes)
-    event = _fast_label(obj)
-    return event if event is not None else _precise(obj, _label_from_obj)
+    if type(raw) is bytes and len(raw) <= max_bytes:
+        event = _fast_label(raw)
+        if event is not None:
+            return event
+    return _precise(parse_json(raw, max_bytes), _label_from_obj)
 
 
 _E = TypeVar("_E", "InferenceEvent", "LabelEvent")
@@ -208,14 +211,31 @@ def _precise(obj: Any, from_obj: Callable[[Any], _E]) -> _E:
 #
 # Validating field by field in Python cost several times the JSON parse itself, and a
 # worker must keep up with its inference traffic. So the decoders first try a fast
-# path that can only *accept*: it proves a common-shaped event valid with cheap checks
-# (exact types, no error text) and builds the very event the precise validators above
-# would build. Whenever a check is inconclusive it returns None and the precise path
-# decides, so every rejection, with its reason and detail, comes from one place.
-# ``tests/streams/test_schema_fastpath.py`` checks the two paths agree.
+# path that can only *accept*: msgspec decodes the bytes straight into the Structs
+# below, checking types, lengths and ranges in C; the checks msgspec cannot state
+# (timestamps, probabilities that sum to one, interval order, metadata depth) and the
+# model id pattern (a set lookup once an id is known: cheaper than msgspec's regex)
+# follow in Python; then it builds the very event the precise
+# validators below would build. Whenever anything fails or is inconclusive it returns
+# None and the precise path decides from the bytes, so every rejection, with its reason
+# and detail, comes from one place. ``tests/streams/events/test_schema_fastpath.py``
+# checks the two paths agree.
 #
-# Its input is what orjson.loads returns: str keys, exact built-in types, and no
-# non-finite float; the finiteness checks stay all the same (they are cheap).
+# What makes the Structs accept no more than the precise path (orjson, then the rules):
+# * ``forbid_unknown_fields``: msgspec skips an unknown field's value without reading it
+#   the way orjson does (huge numbers, nesting depth), so an event with one is left to
+#   the precise path (SPEC §2 ignores them: they are valid, only slower);
+# * every other value is decoded by msgspec into a declared type, and msgspec rejects
+#   whatever JSON orjson rejects (NaN/Infinity literals, numbers out of a double's range,
+#   invalid UTF-8, lone surrogates, control characters, trailing commas, ...); the tests
+#   hold both to that;
+# * integers: orjson gives an int in [-2**63, 2**64) and a float outside, msgspec an int
+#   of any size: feature ints are bounded to int64 (outside: the precise path), and
+#   numbers declared ``float`` (probabilities, values, intervals) convert ints the same
+#   way ``float(int)`` does;
+# * ``metadata`` is passed through unread (``msgspec.Raw``) and parsed by orjson itself,
+#   so it is exactly what the precise path would pass on;
+# * duplicate keys: the last one wins in both, and msgspec checks every occurrence.
 
 _new = object.__new__
 _fromisoformat = datetime.fromisoformat
@@ -224,11 +244,7 @@ _EPOCH_START = datetime.fromtimestamp(MIN_EPOCH_S, UTC)
 # Equivalent to ``timestamp() < MAX_EPOCH_S``: below 2**33 s a float resolves well
 # under a microsecond, so no datetime before this one rounds up to it.
 _EPOCH_END = datetime.fromtimestamp(MAX_EPOCH_S, UTC)
-# A plain sum of at most MAX_CLASSES probabilities is within 1e-12 of math.fsum's
-# (error ≤ n·ε·sum): closer to the tolerance than that, the precise path decides.
-_SURELY_SUMS_TO_ONE = SCORE_SUM_TOLERANCE - 1e-12
-# An int of at most this magnitude converts to a finite float.
-_MAX_FINITE_INT = int(sys.float_info.max)
+_fsum = math.fsum
 # Model ids that matched MODEL_ID_RE: a set lookup instead of a regex per event.
 # Bounded, as model ids come from the input.
 _KNOWN_MODEL_IDS: set[str] = set()
@@ -306,273 +322,196 @@ def _fast_timestamp(value: object) -> datetime | None:
     return utc if _EPOCH_START <= utc < _EPOCH_END else None
 
 
-def _fast_prediction(value: object) -> Prediction | None:
-    if type(value) is not dict:
+_Meta = msgspec.Meta
+_EventId = Annotated[str, _Meta(min_length=1, max_length=MAX_EVENT_ID)]
+# The pattern is checked in Python (_known_model_id: a set lookup for a known id).
+_ModelId = Annotated[str, _Meta(min_length=1, max_length=64)]
+# Timestamps are checked in Python (_fast_timestamp): msgspec's own datetime parsing
+# rounds fractions of a microsecond (Python truncates) and takes offsets without a colon.
+_Timestamp = Annotated[str, _Meta(max_length=64)] | int | float
+_Label = Annotated[str, _Meta(min_length=1, max_length=MAX_STRING_VALUE)]
+_Probability = Annotated[float, _Meta(ge=0.0, le=1.0)]
+_Scores = Annotated[dict[_Label, _Probability], _Meta(min_length=1, max_length=MAX_CLASSES)]
+# orjson reads an integer outside int64 (up to 2**64 - 1) as an int, beyond as a float:
+# the fast path takes only the int64 ones, read the same by both.
+_Int64 = Annotated[int, _Meta(ge=-(2**63), le=2**63 - 1)]
+_FeatureName = Annotated[str, _Meta(min_length=1, max_length=MAX_FEATURE_NAME)]
+_FeatureString = Annotated[str, _Meta(max_length=MAX_STRING_VALUE)]
+_Features = Annotated[
+    dict[_FeatureName, float | _Int64 | _FeatureString | bool | None],
+    _Meta(max_length=MAX_FEATURES),
+]
+_SegmentString = Annotated[str, _Meta(max_length=MAX_SEGMENT_VALUE)]
+_Segment = Annotated[dict[_SegmentString, _SegmentString], _Meta(max_length=MAX_SEGMENT_ENTRIES)]
+# The default of an absent metadata field, told apart by identity.
+_NO_METADATA = msgspec.Raw(b"null")
+
+
+class _PredictionStruct(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """Either kind of prediction (SPEC §2): an untagged union is not a msgspec type.
+
+    Stricter than the precise path where a field does not count (a regression with a
+    ``label``, scores with a ``confidence``): those must still have their types here.
+    """
+
+    label: _Label | None = None
+    confidence: _Probability | None = None
+    scores: _Scores | None = None
+    value: float | None = None
+    interval: tuple[float, float] | None = None
+
+
+# Fields in the order publishers write them: msgspec looks for the next field first.
+class _InferenceStruct(msgspec.Struct, forbid_unknown_fields=True, gc=False, kw_only=True):
+    event_id: _EventId
+    model_id: _ModelId
+    model_version: Annotated[str, _Meta(max_length=MAX_MODEL_VERSION)] | None = None
+    ts: _Timestamp
+    features: _Features | None = None
+    prediction: _PredictionStruct
+    segment: _Segment | None = None
+    trace_id: Annotated[str, _Meta(max_length=MAX_TRACE_ID)] | None = None
+    metadata: msgspec.Raw = _NO_METADATA
+
+
+class _LabelStruct(msgspec.Struct, forbid_unknown_fields=True, gc=False, kw_only=True):
+    event_id: _EventId
+    model_id: _ModelId
+    ts: _Timestamp
+    label: _Label | None = None
+    value: float | None = None
+    source: Annotated[str, _Meta(min_length=1, max_length=MAX_SOURCE)]
+    reviewer: Annotated[str, _Meta(max_length=MAX_REVIEWER)] | None = None
+    escalation_id: Annotated[str, _Meta(max_length=MAX_EVENT_ID)] | None = None
+    prediction: _PredictionStruct | None = None
+    inclusion_probability: Annotated[float, _Meta(gt=0.0, le=1.0)] | None = None
+
+
+# Built once: a Decoder compiles its type on creation.
+_INFERENCE_DECODER = msgspec.json.Decoder(_InferenceStruct)
+_LABEL_DECODER = msgspec.json.Decoder(_LabelStruct)
+# DecodeError covers ValidationError; RecursionError: msgspec's own nesting limit.
+_NOT_FAST = (msgspec.DecodeError, RecursionError)
+
+
+def _fast_prediction(p: _PredictionStruct) -> Prediction | None:
+    """The prediction the precise path would build from ``p``, or None: ask it."""
+    value = p.value
+    if value is not None:
+        interval = p.interval
+        if interval is None:
+            return RegressionPrediction(value)
+        if not interval[0] <= value <= interval[1]:
+            return None
+        return RegressionPrediction(value, interval)
+    label = p.label
+    if label is None:
         return None
-    if value.get("value") is not None:
-        return _fast_regression(value)
-    label = value.get("label")
-    if type(label) is not str or not 0 < len(label) <= MAX_STRING_VALUE:
-        return None
-    scores = value.get("scores")
+    scores = p.scores
     if scores is None:
-        confidence = value.get("confidence")
-        if type(confidence) is not float or not 0.0 <= confidence <= 1.0:
+        confidence = p.confidence
+        if confidence is None:
             return None
     else:
-        if type(scores) is not dict or not 0 < len(scores) <= MAX_CLASSES:
-            return None
-        total = 0.0
-        for k, v in scores.items():
-            if type(v) is not float or not 0.0 <= v <= 1.0 or not 0 < len(k) <= MAX_STRING_VALUE:
-                return None
-            total += v
         confidence = scores.get(label)
-        if confidence is None or not abs(total - 1.0) <= _SURELY_SUMS_TO_ONE:
+        # The precise path's own test, on the same floats.
+        if confidence is None or abs(_fsum(scores.values()) - 1.0) > SCORE_SUM_TOLERANCE:
             return None
-        # The precise path copies the scores into a new dict of the same floats in the
-        # same order; nothing else holds this one.
     if _CLASS_PREDICTION_SETTERS is None:
         return ClassPrediction(label, confidence, scores)
-    p = _new(ClassPrediction)
-    _set_label(p, label)
-    _set_confidence(p, confidence)
-    _set_scores(p, scores)
-    return p
+    prediction = _new(ClassPrediction)
+    _set_label(prediction, label)
+    _set_confidence(prediction, confidence)
+    _set_scores(prediction, scores)
+    return prediction
 
 
-def _fast_finite(value: object) -> float | None:
-    t = type(value)
-    if t is float:
-        return None if value - value else value  # type: ignore[operator,return-value]
-    if t is int and -_MAX_FINITE_INT <= value <= _MAX_FINITE_INT:  # type: ignore[operator]
-        return float(value)  # type: ignore[arg-type]
-    return None
-
-
-def _fast_regression(raw: dict[str, Any]) -> RegressionPrediction | None:
-    value = _fast_finite(raw["value"])
-    if value is None:
+def _fast_metadata(raw: msgspec.Raw) -> tuple[dict[str, Any] | None] | None:
+    """``(metadata,)`` as the precise path would pass it on, or None: ask it."""
+    if raw is _NO_METADATA:
+        return (None,)
+    try:
+        metadata = orjson.loads(memoryview(raw))
+    except orjson.JSONDecodeError:
         return None
-    interval = raw.get("interval")
-    if interval is None:
-        return RegressionPrediction(value)
-    if type(interval) is not list or len(interval) != 2:
+    if metadata is None:
+        return (None,)
+    if type(metadata) is not dict or (metadata and _depth(metadata) > MAX_METADATA_DEPTH):
         return None
-    lo, hi = _fast_finite(interval[0]), _fast_finite(interval[1])
-    if lo is None or hi is None or not lo <= value <= hi:
-        return None
-    return RegressionPrediction(value, (lo, hi))
+    return (metadata,)
 
 
-def _fast_ids(get: Callable[[str], Any]) -> tuple[str, str] | None:
-    """``event_id`` and ``model_id`` of an inference or label event, or None: ask the
-    precise validator."""
-    event_id = get("event_id")
-    if type(event_id) is not str or not 0 < len(event_id) <= MAX_EVENT_ID:
+def _fast_inference(raw: bytes) -> InferenceEvent | None:
+    """The event :func:`_inference_from_obj` would return for ``raw``, or None: ask it."""
+    try:
+        s = _INFERENCE_DECODER.decode(raw)
+    except _NOT_FAST:
         return None
-    model_id = get("model_id")
-    if type(model_id) is not str or (
-        model_id not in _KNOWN_MODEL_IDS and not _known_model_id(model_id)
-    ):
+    model_id = s.model_id
+    if model_id not in _KNOWN_MODEL_IDS and not _known_model_id(model_id):
         return None
-    return event_id, model_id
-
-
-def _fast_inference(obj: dict[str, Any]) -> InferenceEvent | None:
-    """The event :func:`_inference_from_obj` would return, or None: ask it."""
-    get = obj.get
-    ids = _fast_ids(get)
-    if ids is None:
-        return None
-    event_id, model_id = ids
-    model_version = get("model_version")
-    if type(model_version) is str and len(model_version) <= MAX_MODEL_VERSION:
-        model_version = model_version or "unknown"
-    elif model_version is None:
-        model_version = "unknown"
-    else:
-        return None
-    ts = _fast_timestamp(get("ts"))
+    ts = _fast_timestamp(s.ts)
     if ts is None:
         return None
-    prediction = _fast_prediction(get("prediction"))
+    prediction = _fast_prediction(s.prediction)
     if prediction is None:
         return None
-
-    features = get("features")
-    if features is None:
-        features = {}
-    elif type(features) is not dict:
-        return None
-    elif features:
-        layout = _FEATURE_LAYOUTS.get((model_id, len(features)))
-        if (layout is None or not _fits(layout, features)) and not _fast_features(
-            features, model_id
-        ):
+    metadata = None
+    if s.metadata is not _NO_METADATA:
+        found = _fast_metadata(s.metadata)
+        if found is None:
             return None
-
-    segment = get("segment")
-    if segment is None:
-        segment = {}
-    elif type(segment) is not dict or len(segment) > MAX_SEGMENT_ENTRIES:
-        return None
-    else:
-        for key, value in segment.items():
-            if type(value) is not str or len(value) > MAX_SEGMENT_VALUE:
-                return None
-            if len(key) > MAX_SEGMENT_VALUE:
-                return None
-
-    trace_id = get("trace_id")
-    if trace_id is not None and (type(trace_id) is not str or len(trace_id) > MAX_TRACE_ID):
-        return None
-    metadata = get("metadata")
-    if metadata is not None and (
-        type(metadata) is not dict or (metadata and _depth(metadata) > MAX_METADATA_DEPTH)
-    ):
-        return None
+        (metadata,) = found
+    features, segment = s.features, s.segment
     return _new_tuple(
         InferenceEvent,
-        (event_id, model_id, model_version, ts, prediction, features, segment, trace_id, metadata),
+        (
+            s.event_id,
+            model_id,
+            s.model_version or "unknown",
+            ts,
+            prediction,
+            {} if features is None else features,
+            {} if segment is None else segment,
+            s.trace_id,
+            metadata,
+        ),
     )
 
 
-def _fast_features(features: dict[str, Any], model_id: str) -> bool:
-    """Whether every feature is valid, one by one; learns the layout of a valid one."""
-    if len(features) > MAX_FEATURES or "" in features:
-        return False
-    learn = True
-    for key, value in features.items():
-        if len(key) > MAX_FEATURE_NAME:
-            return False
-        t = type(value)
-        if t is float:
-            if value - value:  # NaN for NaN and ±inf, 0.0 (false) for finite
-                return False
-        elif t is str:
-            if len(value) > MAX_STRING_VALUE:
-                return False
-        elif t is int:
-            if not -_MAX_FINITE_INT <= value <= _MAX_FINITE_INT:
-                return False
-        elif t is bool:
-            pass
-        elif value is None:
-            learn = False  # a null says nothing of the kind of values its key takes
-        else:
-            return False
-    if learn:
-        _learn_layout(features, model_id)
-    return True
-
-
-# The features of one model mostly come with the same keys, each with the same kind of
-# value. The layout of a model's last valid features of a given count (keys checked
-# once, split into those of number and those of string values) checks all values of
-# the next ones in a few C-level calls: getting them by key proves the keys the same
-# (as many, all present), the numbers sum to a finite float (from 0.0, so an int too
-# large for a float raises OverflowError), the strings join (all are strings) and are
-# short enough. Anything else (KeyError, TypeError, ...) and the one-by-one check
-# decides. Bounded, as model ids and keys come from the input.
-_Getter = Callable[[dict[str, Any]], tuple[Any, ...]]
-_FEATURE_LAYOUTS: dict[tuple[str, int], tuple[_Getter | None, _Getter | None]] = {}
-_MAX_FEATURE_LAYOUTS = 128
-
-
-def _tuple_getter(keys: list[str]) -> _Getter | None:
-    if not keys:
-        return None
-    if len(keys) == 1:
-        (key,) = keys
-        return lambda d: (d[key],)
-    return itemgetter(*keys)
-
-
-def _learn_layout(features: dict[str, Any], model_id: str) -> None:
-    """Remember the layout of ``features``: valid, with only numbers and strings."""
-    if len(_FEATURE_LAYOUTS) >= _MAX_FEATURE_LAYOUTS:
-        _FEATURE_LAYOUTS.clear()
-    strings = [k for k, v in features.items() if type(v) is str]
-    numbers = [k for k, v in features.items() if type(v) is not str]
-    layout = (_tuple_getter(numbers), _tuple_getter(strings))
-    _FEATURE_LAYOUTS[model_id, len(features)] = layout
-
-
-def _fits(layout: tuple[_Getter | None, _Getter | None], features: dict[str, Any]) -> bool:
-    numbers, strings = layout
+def _fast_label(raw: bytes) -> LabelEvent | None:
+    """The event :func:`_label_from_obj` would return for ``raw``, or None: ask it."""
     try:
-        if numbers is not None and not math.isfinite(sum(numbers(features), 0.0)):
-            return False
-        if strings is not None:
-            values = strings(features)
-            # TypeError unless all are strings; at most one string's length if short.
-            if len("".join(values)) > MAX_STRING_VALUE:
-                return max(map(len, values)) <= MAX_STRING_VALUE
-    except (KeyError, TypeError, OverflowError):
-        return False
-    return True
-
-
-def _fast_optional_str(value: object, max_len: int) -> bool:
-    return value is None or (type(value) is str and len(value) <= max_len)
-
-
-def _fast_label(obj: dict[str, Any]) -> LabelEvent | None:
-    """The event :func:`_label_from_obj` would return, or None: ask it."""
-    get = obj.get
-    ids = _fast_ids(get)
-    if ids is None:
+        s = _LABEL_DECODER.decode(raw)
+    except _NOT_FAST:
         return None
-    event_id, model_id = ids
-    ts = _fast_timestamp(get("ts"))
+    model_id = s.model_id
+    if model_id not in _KNOWN_MODEL_IDS and not _known_model_id(model_id):
+        return None
+    ts = _fast_timestamp(s.ts)
     if ts is None:
         return None
-    label, value = get("label"), get("value")
-    if label is not None:
-        if value is not None or type(label) is not str or not 0 < len(label) <= MAX_STRING_VALUE:
-            return None
-    elif value is not None:
-        value = _fast_finite(value)
-        if value is None:
-            return None
-    else:
+    label, value = s.label, s.value
+    if (label is None) == (value is None):
         return None
-    source = get("source")
-    if type(source) is not str or not 0 < len(source) <= MAX_SOURCE:
-        return None
-    reviewer, escalation_id = get("reviewer"), get("escalation_id")
-    if not (
-        _fast_optional_str(reviewer, MAX_REVIEWER)
-        and _fast_optional_str(escalation_id, MAX_EVENT_ID)
-    ):
-        return None
-    raw_pred = get("prediction")
     prediction = None
-    if raw_pred is not None:
-        prediction = _fast_prediction(raw_pred)
-        if prediction is None:
-            return None
-        if (label is None) == (type(prediction) is ClassPrediction):
-            return None
-    inclusion = get("inclusion_probability")
-    if inclusion is not None:
-        inclusion = _fast_finite(inclusion)
-        if inclusion is None or not 0.0 < inclusion <= 1.0:
+    if s.prediction is not None:
+        prediction = _fast_prediction(s.prediction)
+        if prediction is None or (label is None) == (type(prediction) is ClassPrediction):
             return None
     return _new_tuple(
         LabelEvent,
         (
-            event_id,
+            s.event_id,
             model_id,
             ts,
             label,
             value,
-            source,
-            reviewer,
-            escalation_id,
+            s.source,
+            s.reviewer,
+            s.escalation_id,
             prediction,
-            inclusion,
+            s.inclusion_probability,
         ),
     )
 

@@ -143,10 +143,14 @@ class BatchIngest:
         started = time.perf_counter()
         out = self._out
         core = self.core
-        inference = core.processor.inference
+        inference = core.processor.inference_batch
         label = core.processor.label
         nxt = core.next_offsets
         handled = 0
+        # Runs of inference messages go through together (columnar drift work per
+        # model); a label between them is handled in its place, after the events
+        # before it, as consumed.
+        run: list[tuple[bytes, MessageSource]] = []
         for msg in msgs:
             err = msg.error()
             if err is not None:
@@ -161,11 +165,16 @@ class BatchIngest:
             source = MessageSource(topic, partition, offset, msg.key())
             value = msg.value() or b""
             if topic == self.inference_topic:
-                inference(value, source, out)
+                run.append((value, source))
             else:
+                if run:
+                    inference(run, out)
+                    run = []
                 label(value, source, out)
             nxt[(topic, partition)] = offset + 1
             handled += 1
+        if run:
+            inference(run, out)
         core.processor.adjudicate_due(out)
         if len(out):
             self._publish(out)

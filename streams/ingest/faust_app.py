@@ -193,7 +193,7 @@ class VigilApp:
         core = self.core
         inference_topic = self.settings.topics.inference
         out = Outgoing()
-        inference = core.processor.inference
+        inference = core.processor.inference_batch
         label = core.processor.label
         batch_seconds = core.metrics.batch_seconds
         nxt = core.next_offsets
@@ -203,15 +203,22 @@ class VigilApp:
                 continue
             started = time.perf_counter()
             last: dict[Any, int] = {}
+            # Runs of inference messages go through together (as in the batch driver).
+            run: list[tuple[bytes, MessageSource]] = []
             for event in events:
                 msg = event.message
                 source = MessageSource(msg.topic, msg.partition, msg.offset, msg.key)
                 value = event.value if event.value is not None else b""
                 if msg.topic == inference_topic:
-                    inference(value, source, out)
+                    run.append((value, source))
                 else:
+                    if run:
+                        inference(run, out)
+                        run = []
                     label(value, source, out)
                 last[msg.tp] = msg.offset
+            if run:
+                inference(run, out)
             core.processor.adjudicate_due(out)
             try:
                 await self._send(out)

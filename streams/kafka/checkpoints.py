@@ -11,7 +11,11 @@ Records are pickled (the snapshots hold exact big integers that JSON cannot
 carry) but read with an unpickler that resolves no global except the two
 prediction classes: a record written by anyone else can build only plain data.
 
-Format: ``b"VGC1"`` + zlib(pickle(record)).
+Format: ``b"VGC2"`` + zstd(pickle(record)) (level 1, through cramjam); records
+written before (``b"VGC1"`` + zlib(pickle(record))) are read too. zstd instead of zlib:
+a model's ~0.6 MB pickle compressed in ~2 ms instead of ~18 ms on the CI machine, and
+~10 % smaller; the compression runs on the ingest thread between batches, so its time
+is every event's latency.
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ import logging
 import pickle
 import time
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+
+import cramjam
 
 from streams.config import Settings
 from streams.errors import VigilError
@@ -41,7 +47,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MAGIC = b"VGC1"
+MAGIC = b"VGC2"
+#: Records written before zstd: zlib.
+MAGIC_ZLIB = b"VGC1"
 _ALLOWED_GLOBALS = {
     ("detectors.prediction", "ClassPrediction"),
     ("detectors.prediction", "RegressionPrediction"),
@@ -97,7 +105,11 @@ def encode(cp: Checkpoint) -> bytes:
     # written once per reference; loading is unchanged.
     pickler.fast = True
     pickler.dump(record)
-    return MAGIC + zlib.compress(buf.getbuffer(), 1)
+    return MAGIC + bytes(cramjam.zstd.compress(buf.getbuffer(), level=1))
+
+
+def _unzstd(body: bytes) -> bytes:
+    return bytes(cramjam.zstd.decompress(body))
 
 
 def decode(raw: bytes) -> Checkpoint:
@@ -106,15 +118,23 @@ def decode(raw: bytes) -> Checkpoint:
     >>> cp = Checkpoint("m", 2, {"inference": 41}, {"x": [1, 2]}, 0.0)
     >>> decode(encode(cp)) == cp
     True
+    >>> old = {"model_id": "m", "partition": 2, "offsets": {}, "state": {}, "written_at": 0.0}
+    >>> decode(b"VGC1" + zlib.compress(pickle.dumps(old)))  # written before zstd
+    Checkpoint(model_id='m', partition=2, offsets={}, state={}, written_at=0.0)
     >>> decode(b"VGC1" + zlib.compress(pickle.dumps(print)))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     streams.kafka.checkpoints.CheckpointError: checkpoint refers to builtins.print, which ...
     """
-    if not raw.startswith(MAGIC):
+    inflate: Callable[[bytes], bytes]
+    if raw.startswith(MAGIC):
+        inflate = _unzstd
+    elif raw.startswith(MAGIC_ZLIB):
+        inflate = zlib.decompress
+    else:
         raise CheckpointError("not a vigil checkpoint (bad magic)")
     try:
-        data = zlib.decompress(raw[len(MAGIC) :])
+        data = inflate(raw[len(MAGIC) :])
         record = _RestrictedUnpickler(io.BytesIO(data)).load()
     except CheckpointError:
         raise
@@ -248,8 +268,8 @@ class CheckpointStore:
         """The latest checkpoint of every model in the given partitions of the topic.
 
         The topic is compacted lazily, so a partition may still hold many older records of
-        each model: only the newest of each is decoded (zlib and unpickling are most of a
-        restore), or the one before it if the newest cannot be."""
+        each model: only the newest of each is decoded (decompressing and unpickling are most
+        of a restore), or the one before it if the newest cannot be."""
         from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
         parts = sorted(set(partitions))

@@ -9,7 +9,7 @@ reason, and the counters add up (processed + dead-lettered = consumed).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,7 +25,7 @@ from streams.config import ReviewSettings, Settings
 from streams.errors import DeadLetterReason, InvalidEventError
 from streams.events.dead_letters import DeadLetter, MessageSource
 from streams.events.records import alert_record, escalation_record, reviewed_record
-from streams.events.schema import LabelEvent, decode_inference, decode_label
+from streams.events.schema import InferenceEvent, LabelEvent, decode_inference, decode_label
 from streams.processing.fleet import Fleet, ModelState, PredictionKind
 from streams.processing.gold import GoldDesk, GoldIds, load_gold_set
 from streams.processing.metrics import VigilMetrics
@@ -150,6 +150,60 @@ class Processor:
         except InvalidEventError as exc:
             self._dead_letter(exc.reason, exc.detail, source, raw, now, exc.model_id, out)
             return
+        self._inference(event, raw, source, now, out)
+
+    def inference_batch(
+        self, messages: Sequence[tuple[bytes, MessageSource]], out: Outgoing
+    ) -> None:
+        """Process inference messages in order, as :meth:`inference` one by one does
+        (the same outputs, state and counters), with the drift work's columnar part
+        done per model for the whole batch first
+        (:meth:`~detectors.model_monitor.ModelMonitor.prepare`)."""
+        max_bytes = self.max_event_bytes
+        decoded: list[InferenceEvent | InvalidEventError] = []
+        by_model: dict[str, list[Mapping[str, Any]]] = {}
+        for raw, _ in messages:
+            try:
+                event = decode_inference(raw, max_bytes)
+            except InvalidEventError as exc:
+                decoded.append(exc)
+                continue
+            decoded.append(event)
+            feats = by_model.get(event.model_id)
+            if feats is None:
+                by_model[event.model_id] = [event.features]
+            else:
+                feats.append(event.features)
+        fleet = self.fleet
+        prepared = []
+        for model_id, feats in by_model.items():
+            state = fleet.peek(model_id)  # a model new to this worker: per event
+            if state is not None and len(feats) > 1:
+                try:
+                    state.monitor.prepare(feats)
+                except Exception:  # an optimisation only: never a reason to lose events
+                    log.exception("model %r: batch preparation failed; per event", model_id)
+                    continue
+                prepared.append(state)
+        clock = self.clock
+        for (raw, source), item in zip(messages, decoded, strict=True):
+            now = clock() if clock is not None else self._event_time
+            if isinstance(item, InvalidEventError):
+                self._dead_letter(item.reason, item.detail, source, raw, now, item.model_id, out)
+            else:
+                self._inference(item, raw, source, now, out)
+        for state in prepared:  # let the batch's events go
+            state.monitor.prepare(())
+
+    def _inference(
+        self,
+        event: InferenceEvent,
+        raw: bytes,
+        source: MessageSource,
+        now: datetime,
+        out: Outgoing,
+    ) -> None:
+        clock = self.clock
         if clock is None:
             now = self._event_time = event.ts
         model_id = event.model_id

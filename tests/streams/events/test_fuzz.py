@@ -675,20 +675,31 @@ MESSAGES = st.lists(
 
 
 @settings(FUZZ, max_examples=150)
-@given(MESSAGES, st.booleans())
+@given(MESSAGES, st.booleans(), st.booleans())
 def test_processor_ends_every_message_processed_or_dead_lettered(
-    messages: list[tuple[str, bytes]], replay: bool
+    messages: list[tuple[str, bytes]], replay: bool, batched: bool
 ) -> None:
+    """One message at a time, or runs of inference messages together as the ingest
+    drivers hand them over (:meth:`Processor.inference_batch`)."""
     processor = make_processor(replay=replay)
     out = Outgoing()
     n_inference = 0
+    run: list[tuple[bytes, MessageSource]] = []
     for offset, (topic, raw) in enumerate(messages):
         source = MessageSource(topic, 0, offset, b"key")
         if topic == "inference":
             n_inference += 1
-            processor.inference(raw, source, out)
+            if batched:
+                run.append((raw, source))
+            else:
+                processor.inference(raw, source, out)
         else:
+            if run:
+                processor.inference_batch(run, out)
+                run = []
             processor.label(raw, source, out)
+    if run:
+        processor.inference_batch(run, out)
 
     p = processor
     assert p.processed + p.labels_processed + p.dead_lettered == len(messages)

@@ -1,30 +1,35 @@
 """The decoders' fast path agrees with the precise validators, event by event.
 
-``decode_inference`` / ``decode_label`` first try a fast path that can only accept; the
-precise, field-by-field validators (``_inference_from_obj`` / ``_label_from_obj``)
-decide everything else. Here both run on the same bytes: random valid events and
-mutations of them (wrong types, bools, huge numbers, empty and long strings, missing
-fields, timestamps of every accepted and rejected shape). The outcome must be the same:
-an equal event of the same field types, or the same reason, detail and model id.
-Seeded, so every run sees the same cases.
+``decode_inference`` / ``decode_label`` first try a fast path that can only accept
+(msgspec Structs with constraints, decoding the bytes); the precise, field-by-field
+validators (``_inference_from_obj`` / ``_label_from_obj``, after ``orjson.loads``) decide
+everything else. Here both run on the same bytes: random valid events and mutations of
+them (wrong types, bools, huge numbers, integers either side of int64 and uint64, empty
+and long strings, missing fields, unknown fields, duplicate keys, timestamps of every
+accepted and rejected shape), the hostile inputs of ``test_fuzz`` and of
+``benchmarks/hostile.py``. The outcome must be the same: an equal event of the same
+field types, or the same reason, detail and model id. Seeded, so every run sees the
+same cases.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import math
 import random
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from benchmarks.hostile import KINDS, _rare
 from detectors.prediction import ClassPrediction, RegressionPrediction
 from streams.errors import InvalidEventError
 from streams.events import schema
 from streams.events.schema import InferenceEvent, LabelEvent, decode_inference, decode_label
+from tests.streams.events.test_fuzz import FUZZ, hostile_bytes, valid_inference, valid_label
 
 Outcome = tuple[Any, ...]
 
@@ -151,6 +156,18 @@ RAW_NUMBERS = [
     b"18446744073709551616",  # over 64 bits: orjson reads it as a float
     b"1" + b"0" * 30,
     b"1e30",
+    b"9007199254740993",  # 2**53 + 1: rounds as a float
+    b"9223372036854775807",  # int64 max
+    b"9223372036854775808",  # int64 max + 1: an int for orjson, over int64 for msgspec
+    b"18446744073709551615",  # uint64 max: still an int for orjson
+    b"-9223372036854775808",
+    b"-9223372036854775809",  # below int64: a float for orjson
+    b"1.7976931348623157e308",
+    b"1.7976931348623159e308",  # rounds to infinity
+    b"4.9e-324",
+    b"0.1e1",
+    b"-0.0",
+    b"1E+2",
 ]
 
 
@@ -292,6 +309,18 @@ def mutate(rng: random.Random, event: dict[str, Any]) -> bytes:
         return raw.replace(b"123456.789", rng.choice(RAW_NUMBERS))
     elif how < 0.45 and path[0] == "ts":
         parent[last] = rng.choice(BAD_TS + GOOD_TS)
+    elif how < 0.5 and isinstance(parent, dict):  # a duplicate key, first or last
+        raw = orjson.dumps(e)
+        dup = b'"%s":%s' % (str(last).encode(), orjson.dumps(rng.choice(WEIRD)))
+        if parent is e:
+            return (
+                raw[:1] + dup + b"," + raw[1:]
+                if rng.random() < 0.5
+                else raw[:-1] + b"," + dup + b"}"
+            )
+        return raw
+    elif how < 0.55 and isinstance(parent, dict):  # an unknown field (ignored: SPEC §2)
+        parent[rng.choice(["extra", "x" * 200, "Event_id"])] = rng.choice(WEIRD)
     else:
         parent[last] = rng.choice(WEIRD)
     return orjson.dumps(e)
@@ -329,28 +358,131 @@ def test_label_fast_path_agrees_with_precise_path(chunk: int) -> None:
         assert outcome(decode_label, raw) == outcome(precise_label, raw), raw
 
 
-def parsed(raws: list[bytes]) -> list[tuple[bytes, dict[str, Any]]]:
-    out = []
-    for raw in raws:
-        with contextlib.suppress(InvalidEventError):
-            out.append((raw, schema.parse_json(raw)))
-    return out
-
-
 def test_fast_path_accepts_only_what_the_precise_path_accepts() -> None:
     # Directly on the fast path: whatever it returns, the precise path returns too.
-    hits = 0
-    for raw, obj in parsed(INFERENCE_CASES):
-        fast = schema._fast_inference(obj)
+    hits = misses = 0
+    for raw in INFERENCE_CASES:
+        fast = schema._fast_inference(raw)
         if fast is not None:
             hits += 1
             assert accepted(fast) == outcome(precise_inference, raw), raw
-    for raw, obj in parsed(LABEL_CASES):
-        fast_label = schema._fast_label(obj)
+        elif outcome(precise_inference, raw)[0] == "accepted":
+            misses += 1
+    for raw in LABEL_CASES:
+        fast_label = schema._fast_label(raw)
         if fast_label is not None:
             hits += 1
             assert accepted(fast_label) == outcome(precise_label, raw), raw
+        elif outcome(precise_label, raw)[0] == "accepted":
+            misses += 1
     assert hits > 1000  # the comparison above is not vacuous
+    assert misses > 0  # nor is the fallback (unknown fields, lowercase timestamps, ...)
+
+
+@FUZZ
+@given(st.one_of(hostile_bytes(valid_inference()), valid_inference().map(orjson.dumps)))
+def test_hostile_inference_bytes_get_the_precise_outcome(raw: bytes) -> None:
+    assert outcome(decode_inference, raw) == outcome(precise_inference, raw)
+    fast = schema._fast_inference(raw)
+    assert fast is None or accepted(fast) == outcome(precise_inference, raw)
+
+
+@FUZZ
+@given(st.one_of(hostile_bytes(valid_label()), valid_label().map(orjson.dumps)))
+def test_hostile_label_bytes_get_the_precise_outcome(raw: bytes) -> None:
+    assert outcome(decode_label, raw) == outcome(precise_label, raw)
+    fast = schema._fast_label(raw)
+    assert fast is None or accepted(fast) == outcome(precise_label, raw)
+
+
+def test_the_hostile_benchmark_messages_get_the_precise_outcome() -> None:
+    # Every kind benchmarks/hostile.py floods a worker with, valid mutations included.
+    rng = random.Random(18)
+    reasons = set()
+    for i in range(1, 3000):
+        rare = _rare(i)
+        raw = rare if rare is not None else KINDS[i % len(KINDS)][1](i, rng)
+        for decode, precise in (
+            (decode_inference, precise_inference),
+            (decode_label, precise_label),
+        ):
+            result = outcome(decode, raw)
+            assert result == outcome(precise, raw), raw[:200]
+            reasons.add(result[1] if result[0] == "rejected" else "accepted")
+    assert {"too_large", "invalid_json", "schema", "bad_value"} <= reasons
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"event_id":"e","model_id":"m","ts":0,"prediction":{"label":"a","confidence":1},"x":1}',
+        b'{"event_id":"e","model_id":"m","ts":0,"prediction":{"label":"a","confidence":1,"x":1}}',
+        b'{"event_id":"e","model_id":"m","ts":0,"prediction":{"label":"a","confidence":1},'
+        b'"x":[[[{"y":18446744073709551616}]]]}',
+    ],
+)
+def test_unknown_fields_are_left_to_the_precise_path_and_ignored(raw: bytes) -> None:
+    assert schema._fast_inference(raw) is None
+    e = decode_inference(raw)
+    assert e == precise_inference(raw)
+    assert e.prediction == ClassPrediction("a", 1.0)
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        b"1e400",
+        b"-Infinity",
+        b"NaN",
+        b"9" * 400,
+        b"[" * 1100 + b"]" * 1100,
+        b'"\\ud800"',
+        b'"\xff"',
+    ],
+)
+def test_unknown_fields_that_orjson_rejects_are_rejected(tail: bytes) -> None:
+    # msgspec would skip an unknown field's value without reading it as orjson does.
+    raw = b'{"event_id":"e","model_id":"m","ts":0,"prediction":{"value":1},"x":' + tail + b"}"
+    assert schema._fast_inference(raw) is None
+    assert outcome(decode_inference, raw) == outcome(precise_inference, raw)
+    assert outcome(decode_inference, raw)[1] == "invalid_json"
+
+
+@pytest.mark.parametrize("number", RAW_NUMBERS, ids=repr)
+@pytest.mark.parametrize(
+    "where",
+    [
+        b'"features":{"a":1.0,"b":%s}',
+        b'"metadata":{"a":[%s]}',
+        b'"prediction":{"value":%s}',
+        b'"prediction":{"value":1e300,"interval":[-1e300,%s]}',
+        b'"prediction":{"label":"a","scores":{"a":%s}}',
+        b'"ts":%s',
+    ],
+)
+def test_every_number_anywhere_gets_the_precise_outcome(number: bytes, where: bytes) -> None:
+    fields = b'"event_id":"e","model_id":"m","ts":0,"prediction":{"value":1}'
+    raw = b"{" + fields + b"," + where % number + b"}"
+    assert outcome(decode_inference, raw) == outcome(precise_inference, raw), raw
+    label = b'{"event_id":"e","model_id":"m","ts":0,"source":"s","value":%s}' % number
+    assert outcome(decode_label, label) == outcome(precise_label, label), label
+
+
+@pytest.mark.parametrize("kind", [bytearray, memoryview])
+def test_other_bytes_like_values_decode_alike(kind: Any) -> None:
+    raw = orjson.dumps(FAST_SHAPED)
+    assert decode_inference(kind(raw)) == decode_inference(raw)
+    with pytest.raises(InvalidEventError, match="too_large"):
+        decode_inference(kind(raw), len(raw) - 1)
+
+
+def test_max_bytes_is_checked_before_the_fast_path() -> None:
+    raw = orjson.dumps(FAST_SHAPED)
+    assert decode_inference(raw, len(raw)) == precise_inference(raw)
+    for decode in (decode_inference, decode_label):
+        with pytest.raises(InvalidEventError) as info:
+            decode(raw, len(raw) - 1)
+        assert info.value.reason == "too_large"
 
 
 @pytest.mark.parametrize("ts", GOOD_TS + BAD_TS, ids=repr)
@@ -411,14 +543,18 @@ FAST_SHAPED = {
         {"prediction": {"label": "pos", "confidence": 0.9}},
         {"prediction": {"value": 2.0}},
         {"prediction": {"value": 2, "interval": [1, 3.5]}},
+        {"prediction": {"label": "pos", "confidence": 1}},  # an int probability
+        {"prediction": {"label": "pos", "scores": {"pos": 1, "neg": 0}}},
+        {"features": {"big": 2**63 - 1, "small": -(2**63), "zero": -0.0, "tiny": 5e-324}},
+        {"metadata": {"deep": nested(63), "n": 18446744073709551615}},
         {"model_version": None, "features": None, "segment": None, "metadata": None},
     ],
 )
 def test_common_events_take_the_fast_path(over: dict[str, Any]) -> None:
     obj = {**FAST_SHAPED, **over}
-    fast = schema._fast_inference(orjson.loads(orjson.dumps(obj)))
+    fast = schema._fast_inference(orjson.dumps(obj))
     assert fast is not None
-    assert fast == schema._inference_from_obj(orjson.loads(orjson.dumps(obj)))
+    assert accepted(fast) == accepted(schema._inference_from_obj(orjson.loads(orjson.dumps(obj))))
 
 
 def test_common_labels_take_the_fast_path() -> None:
@@ -430,10 +566,10 @@ def test_common_labels_take_the_fast_path() -> None:
         {"value": 3},
         {"label": "ok", "inclusion_probability": 0.02},
     ):
-        obj = orjson.loads(orjson.dumps({**base, **extra}))
-        fast = schema._fast_label(obj)
+        raw = orjson.dumps({**base, **extra})
+        fast = schema._fast_label(raw)
         assert fast is not None
-        assert fast == schema._label_from_obj(obj)
+        assert accepted(fast) == accepted(schema._label_from_obj(orjson.loads(raw)))
 
 
 @pytest.mark.parametrize(
@@ -443,7 +579,11 @@ def test_common_labels_take_the_fast_path() -> None:
         {"ts": "2200-01-01T00:00:00Z"},
         {"ts": True},
         {"model_id": "-bad"},
-        {"prediction": {"label": "pos", "confidence": 1}},  # an int probability
+        {"model_id": "fraud\n"},
+        {"features": {"big": 2**63}},  # an int for orjson, over int64 for msgspec
+        {"metadata": {"deep": nested(64)}},
+        {"metadata": []},
+        {"unknown": 1},
         {"prediction": {"label": "pos", "scores": {"pos": 0.6, "neg": 0.6}}},
         {"prediction": {"label": "pos", "scores": {"pos": 1.25, "neg": -0.25}}},
         {"prediction": {"value": 2.0, "interval": [3.0, 4.0]}},
@@ -453,32 +593,34 @@ def test_common_labels_take_the_fast_path() -> None:
     ],
 )
 def test_fast_path_declines_what_the_precise_path_must_judge(over: dict[str, Any]) -> None:
-    obj = orjson.loads(orjson.dumps({**FAST_SHAPED, **over}))
-    assert schema._fast_inference(obj) is None
+    raw = orjson.dumps({**FAST_SHAPED, **over})
+    assert schema._fast_inference(raw) is None
+    assert outcome(decode_inference, raw) == outcome(precise_inference, raw)
 
 
-@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize("bad", [b"NaN", b"Infinity", b"-Infinity", b"1e400", b"-1e999"])
 @pytest.mark.parametrize(
     "where",
     [
-        lambda x: {"features": {"a": 1.0, "b": x}},
-        lambda x: {"ts": x},
-        lambda x: {"prediction": {"label": "a", "confidence": x}},
-        lambda x: {"prediction": {"label": "a", "scores": {"a": 1.0, "b": x}}},
-        lambda x: {"prediction": {"value": x}},
-        lambda x: {"prediction": {"value": 1.0, "interval": [0.0, x]}},
+        {"features": {"a": 1.0, "b": NUMBER_HOLE}},
+        {"ts": NUMBER_HOLE},
+        {"prediction": {"label": "a", "confidence": NUMBER_HOLE}},
+        {"prediction": {"label": "a", "scores": {"a": 1.0, "b": NUMBER_HOLE}}},
+        {"prediction": {"value": NUMBER_HOLE}},
+        {"prediction": {"value": 1.0, "interval": [0.0, NUMBER_HOLE]}},
     ],
 )
-def test_fast_path_declines_non_finite_numbers(bad: float, where: Any) -> None:
-    # orjson never returns one, but the fast path does not rely on that.
-    assert schema._fast_inference({**FAST_SHAPED, **where(bad)}) is None
-    with pytest.raises(InvalidEventError):
-        schema._inference_from_obj({**FAST_SHAPED, **where(bad)})
+def test_fast_path_declines_non_finite_numbers(bad: bytes, where: dict[str, Any]) -> None:
+    raw = orjson.dumps({**FAST_SHAPED, **where}).replace(b"123456.789", bad)
+    assert schema._fast_inference(raw) is None
+    with pytest.raises(InvalidEventError) as info:
+        decode_inference(raw)
+    assert info.value.reason == "invalid_json"
 
 
-# ---------------------------------------------------------------- feature layouts
+# ---------------------------------------------------------------- feature values
 
-LAYOUT_VALUES: list[Any] = [
+FEATURE_VALUES: list[Any] = [
     1.5,
     -2,
     0,
@@ -489,6 +631,9 @@ LAYOUT_VALUES: list[Any] = [
     "x" * 256,
     "x" * 257,
     2**63 - 1,
+    2**63,
+    2**64 - 1,
+    -(2**63),
     [],
     [1.0],
     {},
@@ -496,81 +641,72 @@ LAYOUT_VALUES: list[Any] = [
 ]
 
 
-@pytest.mark.parametrize("layout", ["numbers", "strings", "mixed", "one number", "one string"])
-def test_a_known_feature_layout_with_other_values_agrees(layout: str) -> None:
-    """The layout of a valid event is learned; later events with the same keys and any
-    value at any key get the precise path's outcome."""
-    base = {
+@pytest.mark.parametrize("base", ["numbers", "strings", "mixed", "one number", "one string"])
+def test_any_feature_value_at_any_key_agrees(base: str) -> None:
+    features = {
         "numbers": {f"x{i}": float(i) for i in range(20)},
         "strings": {f"c{i}": "v" for i in range(3)},
         "mixed": {**{f"x{i}": i / 7 for i in range(20)}, "n": 3, "b": False, "c": "web"},
         "one number": {"x": 1.0},
         "one string": {"c": "web"},
-    }[layout]
-    raw = orjson.dumps({**FAST_SHAPED, "features": base})
-    assert outcome(decode_inference, raw) == outcome(precise_inference, raw)
-    assert ("fraud", len(base)) in schema._FEATURE_LAYOUTS
-    rng = random.Random(layout)
-    first = next(iter(base))
-    for renamed in ("", "k" * 128, "k" * 129, "other"):  # as many keys, not the same
-        features = {renamed: 1.0, **{k: v for k, v in base.items() if k != first}}
-        raw = orjson.dumps({**FAST_SHAPED, "features": features})
+    }[base]
+    rng = random.Random(base)
+    first = next(iter(features))
+    for renamed in ("", "k" * 128, "k" * 129, "other", first):  # a key renamed, or repeated
+        changed = {renamed: 1.0, **{k: v for k, v in features.items() if k != first}}
+        raw = orjson.dumps({**FAST_SHAPED, "features": changed})
         assert outcome(decode_inference, raw) == outcome(precise_inference, raw), raw
-    reordered = dict(reversed(base.items()))
-    raw = orjson.dumps({**FAST_SHAPED, "features": reordered})
-    assert outcome(decode_inference, raw) == outcome(precise_inference, raw), raw
-    raw = orjson.dumps({**FAST_SHAPED, "features": base})
-    assert outcome(decode_inference, raw) == outcome(precise_inference, raw), raw
-    for key in base:
-        for value in LAYOUT_VALUES:
-            features = {**base, key: value}
+    for key in features:
+        for value in FEATURE_VALUES:
+            changed = {**features, key: value}
             if rng.random() < 0.3:  # and another key changed too
-                features[rng.choice(list(base))] = rng.choice(LAYOUT_VALUES)
-            raw = orjson.dumps({**FAST_SHAPED, "features": features})
+                changed[rng.choice(list(features))] = rng.choice(FEATURE_VALUES)
+            raw = orjson.dumps({**FAST_SHAPED, "features": changed})
             assert outcome(decode_inference, raw) == outcome(precise_inference, raw), raw
         for number in RAW_NUMBERS:
-            raw = orjson.dumps({**FAST_SHAPED, "features": {**base, key: NUMBER_HOLE}})
+            raw = orjson.dumps({**FAST_SHAPED, "features": {**features, key: NUMBER_HOLE}})
             raw = raw.replace(b"123456.789", number)
             assert outcome(decode_inference, raw) == outcome(precise_inference, raw), raw
 
 
-def test_a_known_layout_checks_every_value() -> None:
-    base = {"a": 1.0, "b": 2.0, "c": "web", "d": "ios"}
-    assert schema._fast_inference({**FAST_SHAPED, "features": base}) is not None
-    assert ("fraud", len(base)) in schema._FEATURE_LAYOUTS
-    for bad in (
-        {"a": math.nan},
-        {"b": math.inf},
-        {"b": -math.inf},
-        {"a": 10**400},
-        {"d": "x" * 257},
-        {"c": None, "d": "x" * 257},
-        {"c": ["web"]},
-        {"a": {}},
+def test_too_many_features_or_segments_are_left_to_the_precise_path() -> None:
+    for over in (
+        {"features": {f"f{i}": 1.0 for i in range(schema.MAX_FEATURES + 1)}},
+        {"segment": {f"s{i}": "v" for i in range(schema.MAX_SEGMENT_ENTRIES + 1)}},
+        {"segment": {"k" * 65: "v"}},
+        {"segment": {"k": "v" * 65}},
     ):
-        assert schema._fast_inference({**FAST_SHAPED, "features": {**base, **bad}}) is None, bad
-    for other_kind in ({"a": "web"}, {"c": 1.0}, {"c": None}, {"a": True}):  # valid
-        features = {**base, **other_kind}
-        fast = schema._fast_inference({**FAST_SHAPED, "features": features})
-        assert fast is not None and fast.features is features
-    for bad_key in ("", "k" * 129):  # as many keys, one of them not valid
-        features = {bad_key: 1.0, "b": 2.0, "c": "web", "d": "ios"}
-        assert schema._fast_inference({**FAST_SHAPED, "features": features}) is None
-    # Finite values whose sum overflows: checked one by one, and valid.
-    features = {**base, "a": 1e308, "b": 1e308}
-    fast = schema._fast_inference({**FAST_SHAPED, "features": features})
-    assert fast is not None and fast.features is features
+        raw = orjson.dumps({**FAST_SHAPED, **over})
+        assert schema._fast_inference(raw) is None
+        assert outcome(decode_inference, raw)[:2] == ("rejected", "bad_value")
+    at_most = {
+        "features": {f"f{i}": 1.0 for i in range(schema.MAX_FEATURES)},
+        "segment": {f"s{i}" + "k" * 60: "v" * 64 for i in range(schema.MAX_SEGMENT_ENTRIES)},
+    }
+    raw = orjson.dumps({**FAST_SHAPED, **at_most})
+    fast = schema._fast_inference(raw)
+    assert fast is not None and accepted(fast) == outcome(precise_inference, raw)
 
 
-def test_the_layout_cache_is_bounded() -> None:
-    for i in range(schema._MAX_FEATURE_LAYOUTS * 2 + 5):
-        obj = {**FAST_SHAPED, "model_id": f"m{i}", "features": {f"f{i}": 1.0}}
-        assert schema._fast_inference(obj) is not None
-        assert (f"m{i}", 1) in schema._FEATURE_LAYOUTS
-        assert len(schema._FEATURE_LAYOUTS) <= schema._MAX_FEATURE_LAYOUTS
+def test_duplicate_keys_keep_the_last_value_on_both_paths() -> None:
+    raw = orjson.dumps(FAST_SHAPED)
+    for dup in (b'"model_id":"other"', b'"ts":0', b'"features":{"a":1}', b'"segment":null'):
+        last = raw[:-1] + b"," + dup + b"}"
+        fast = schema._fast_inference(last)
+        assert fast is not None and accepted(fast) == outcome(precise_inference, last), last
+    # A bad first value the last one replaces: valid for the precise path, left to it.
+    first = b'{"model_id":5,' + raw[1:]
+    assert schema._fast_inference(first) is None
+    assert outcome(decode_inference, first) == outcome(precise_inference, first)
+    assert outcome(decode_inference, first)[0] == "accepted"
+
+
+def test_the_known_model_ids_are_bounded() -> None:
     for i in range(schema._MAX_KNOWN_MODEL_IDS * 2 + 5):
         assert schema._known_model_id(f"m{i}")
         assert len(schema._KNOWN_MODEL_IDS) <= schema._MAX_KNOWN_MODEL_IDS
+    assert not schema._known_model_id("-bad")
+    assert "-bad" not in schema._KNOWN_MODEL_IDS
 
 
 # ---------------------------------------------------------------- the event types
@@ -599,7 +735,7 @@ def test_events_are_immutable_and_equal_only_to_their_own_type() -> None:
 
 def test_fast_class_prediction_is_an_ordinary_class_prediction() -> None:
     assert schema._CLASS_PREDICTION_SETTERS is not None  # the fast construction is used
-    p = schema._fast_prediction({"label": "a", "scores": {"a": 0.7, "b": 0.3}})
+    p = schema._fast_prediction(schema._PredictionStruct("a", scores={"a": 0.7, "b": 0.3}))
     assert type(p) is ClassPrediction
     assert p == ClassPrediction("a", 0.7, {"a": 0.7, "b": 0.3})
     assert repr(p) == repr(ClassPrediction("a", 0.7, {"a": 0.7, "b": 0.3}))
