@@ -17,7 +17,9 @@ Prints ONE JSON object:
   the producer shares the cores with the worker and the broker: when it falls behind,
   it sends the late events at once (``latency_20k_rate_achieved`` then falls short of
   the rate asked). If the worker never works off what queued while it joined,
-  ``latency_20k_steady`` is false and the percentiles are null;
+  ``latency_20k_steady`` is false and the percentiles are null. ``latency_received_share``
+  and ``latency_20k_received_share``: the share of the measured events whose escalation
+  arrived within 30 s of the last send (the percentiles are of those; null if none);
 * ``rss_mb_start``, ``rss_mb_end``: worker RSS after warm-up and at the end of the
   long run (``--rss-events``, 5M in full mode);
 * ``scale_2_workers``: throughput of 2 workers over 1 on 4 partitions (this machine
@@ -339,13 +341,25 @@ def latency(bootstrap: str, tmp: Path, rate: float, seconds: float) -> dict[str,
         worker.stop()
     steady = sorted(ms for k, ms in lat if measured is not None and k in measured)
     achieved = (len(measured) - 1) / (ends[1] - ends[0]) if measured and len(ends) == 2 else 0
+    received = len(steady) / len(measured) if measured else 0.0
     if not steady:
-        return {"p50": float("nan"), "p99": float("nan"), "rate_achieved": achieved}
+        return {
+            "p50": float("nan"),
+            "p99": float("nan"),
+            "rate_achieved": achieved,
+            "received": received,
+        }
     return {
         "p50": steady[len(steady) // 2],
         "p99": steady[min(len(steady) - 1, int(len(steady) * 0.99))],
         "rate_achieved": achieved,
+        "received": received,
     }
+
+
+def ms(value: float) -> float | None:
+    """A latency for the JSON: rounded, or None (null) when none was measured (NaN)."""
+    return round(value, 2) if math.isfinite(value) else None
 
 
 def _drain(
@@ -419,9 +433,10 @@ def main() -> int:
                 lat = latency(bootstrap, tmp, args.rate, lat_seconds)
                 result["latency_rate_per_s"] = args.rate
                 result["latency_seconds"] = lat_seconds
-                result["p50_latency_ms"] = round(lat["p50"], 2)
-                result["p99_latency_ms"] = round(lat["p99"], 2)
+                result["p50_latency_ms"] = ms(lat["p50"])
+                result["p99_latency_ms"] = ms(lat["p99"])
                 result["latency_rate_achieved"] = round(lat["rate_achieved"])
+                result["latency_received_share"] = round(lat["received"], 4)
                 if args.rate_high:
                     result["latency_20k_rate_per_s"] = args.rate_high
                     try:
@@ -431,9 +446,10 @@ def main() -> int:
                         result["latency_20k_p50_ms"] = result["latency_20k_p99_ms"] = None
                     else:
                         result["latency_20k_steady"] = True
-                        result["latency_20k_p50_ms"] = round(high["p50"], 2)
-                        result["latency_20k_p99_ms"] = round(high["p99"], 2)
+                        result["latency_20k_p50_ms"] = ms(high["p50"])
+                        result["latency_20k_p99_ms"] = ms(high["p99"])
                         result["latency_20k_rate_achieved"] = round(high["rate_achieved"])
+                        result["latency_20k_received_share"] = round(high["received"], 4)
 
             if n_rss and "memory" in parts:
                 topics_rss = unique_topics("rss")
