@@ -11,7 +11,7 @@ RUNTIME_LOCK := requirements-runtime.lock
 # Reinstall when the dependencies or their pins change; otherwise `make venv` is a no-op.
 STAMP  := $(VENV)/.vigil-installed
 
-.PHONY: venv lock lock-label-studio label-studio jars test lint demo bench
+.PHONY: venv lock lock-label-studio label-studio jars test lint demo bench profile
 
 venv: $(STAMP)
 
@@ -87,3 +87,20 @@ bench: venv jars label-studio
 		echo "== $$f --quick"; \
 		$(PY) "$$f" --quick; \
 	done
+
+# Where the time of Processor.inference goes: py-spy samples `benchmarks/processor.py --only
+# process` (the default processor in process, no Kafka; PROFILE_ARGS: its arguments) and
+# writes the collapsed stacks to out/profile/processor.collapsed (git-ignored; open it in
+# speedscope or flamegraph.pl), then the top functions by own and cumulative time of the
+# measured passes (not set-up and warm-up) to out/profile/processor-top.txt. py-spy needs
+# ptrace of its child: root, or kernel.yama.ptrace_scope <= 1.
+# --nonblocking: py-spy reads the stacks without pausing the process (a pause per sample
+# slowed it ~1.5x here); a torn stack now and then is the price.
+PROFILE_DIR  := out/profile
+PROFILE_ARGS ?= --events 100000 --repeats 3
+profile: venv
+	mkdir -p $(PROFILE_DIR)
+	$(VENV)/bin/py-spy record --rate 100 --nonblocking --function --format raw \
+		-o $(PROFILE_DIR)/processor.collapsed -- $(PY) benchmarks/processor.py --only process $(PROFILE_ARGS)
+	$(PY) benchmarks/profile/top_functions.py $(PROFILE_DIR)/processor.collapsed --under timed \
+		| tee $(PROFILE_DIR)/processor-top.txt

@@ -34,17 +34,43 @@ same run: ``orjson.loads`` of the same bytes (what a bare consumer does per mess
   ``top_k`` 10, three features watched per segment value); ``all_on_cost_ratio`` =
   ``us_per_event_all_on / us_per_event_before_16``.
 
-``python benchmarks/processor.py [--quick]``
+Instructions (``--instructions``: on in full mode, off in ``--quick`` unless asked),
+counted by valgrind's callgrind, which counts the same whatever else the machine does,
+so a regression shows in one run:
+
+* ``instructions_per_event``: :meth:`Processor.inference_batch` with the defaults (as
+  ``us_per_event_batched``: what the worker runs); ``instructions_per_parse``: the
+  ``orjson.loads`` baseline;
+  ``instructions_ratio_vs_parse`` = their ratio.
+
+Each comes from two child processes under ``valgrind --tool=callgrind`` that do the same
+start-up and warm-up and then differ only in how many events they process (``n1``,
+``n2``): (Ir(n2) - Ir(n1)) / (n2 - n1) cancels interpreter start-up, imports and
+warm-up. The children run with ``PYTHONHASHSEED=0`` and a clock that advances a fixed
+:data:`CLOCK_STEP` per reading (wall time runs ~60x slower under valgrind, and the
+processor's once-a-second work would otherwise run per event 60x as often), so every
+run counts the same instructions. Needs ``valgrind`` on the PATH (Debian's package);
+one count takes a few minutes (start-up alone is ~100 s under valgrind).
+
+``python benchmarks/processor.py [--quick] [--instructions | --no-instructions]
+[--only timing|process|instructions]`` (``process``: ``us_per_event`` alone)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +102,160 @@ TOPICS = {
 }
 
 
+#: Seconds the children's clock advances per reading (one per event): ~50k events/s.
+CLOCK_STEP = timedelta(microseconds=20)
+#: Events the counted children process before the measured ones: every model's
+#: reference window (its first 1,000 events; 10 models) is learned by then.
+COUNT_WARMUP = 12_000
+#: The baseline's child: ``orjson.loads`` of the same bytes, ``argv[1]`` times.
+PARSE_CHILD = """
+import sys, orjson
+raws = [v.encode() for _, v in orjson.loads(open(sys.argv[2], "rb").read())]
+k = len(raws)
+loads = orjson.loads
+for i in range(int(sys.argv[1])):
+    loads(raws[i % k])
+"""
+_IR = re.compile(r"I\s+refs:\s+([\d,]+)")
+
+
+class StepClock:
+    """A clock for counted runs: starts at its creation, advances ``step`` per reading."""
+
+    def __init__(self, step: timedelta = CLOCK_STEP) -> None:
+        self.now = datetime.now(UTC)
+        self.step = step
+
+    def __call__(self) -> datetime:
+        self.now += self.step
+        return self.now
+
+
+def make_runner(
+    extra: dict[str, Any],
+    batch: list[tuple[bytes, bytes]],
+    out: Outgoing,
+    clock: Callable[[], datetime] | None = None,
+    *,
+    batched: bool = False,
+) -> Callable[[int], None]:
+    """``run(count)``: ``count`` events of ``batch`` (cycled) through
+    :meth:`Processor.inference` of a processor of the benchmark's config merged with
+    ``extra``; ``clock`` is the processor's (default: the wall clock); ``batched``:
+    through :meth:`Processor.inference_batch`, ``worker.batch_size`` messages at a
+    time (what both ingest drivers do)."""
+    conf = deep_merge(worker_config(TOPICS, "bench-processor"), {"defaults": extra})
+    settings = settings_from_dict(conf)
+    metrics = VigilMetrics(CollectorRegistry())
+    proc = (
+        Processor(settings, metrics) if clock is None else Processor(settings, metrics, clock=clock)
+    )
+    k = len(batch)
+    start = 0
+    size = settings.worker.batch_size
+
+    def run(count: int) -> None:
+        nonlocal start
+        inference = proc.inference
+        for i in range(count):
+            key, value = batch[i % k]
+            inference(value, MessageSource("in", i & 3, start + i, key), out)
+            if len(out) > 1000:
+                out.clear()
+        start += count
+
+    def run_batched(count: int) -> None:
+        nonlocal start
+        inference = proc.inference_batch
+        for first in range(0, count, size):
+            inference(
+                [
+                    (batch[i % k][1], MessageSource("in", i & 3, start + i, batch[i % k][0]))
+                    for i in range(first, min(count, first + size))
+                ],
+                out,
+            )
+            out.clear()
+        start += count
+
+    return run_batched if batched else run
+
+
+def read_events(path: Path) -> list[tuple[bytes, bytes]]:
+    """The (key, value) pairs :func:`write_events` wrote."""
+    return [(k.encode(), v.encode()) for k, v in orjson.loads(path.read_bytes())]
+
+
+def write_events(path: Path, events: list[tuple[bytes, bytes]]) -> None:
+    """Events for the counted children, as a JSON list of [key, value] strings (UTF-8)."""
+    path.write_bytes(orjson.dumps([[k.decode(), v.decode()] for k, v in events]))
+
+
+def count_child(events_file: Path, warmup: int, count: int) -> None:
+    """The counted child of ``instructions_per_event``: warm up, then ``count`` events."""
+    run = make_runner({}, read_events(events_file), Outgoing(), clock=StepClock(), batched=True)
+    run(warmup)
+    run(count)
+
+
+def callgrind_ir(valgrind: str, argv: list[str], workdir: Path) -> int:
+    """Instructions (callgrind's ``Ir``) of ``argv`` run to its end under ``valgrind``."""
+    fd, out_file = tempfile.mkstemp(prefix="callgrind.", dir=workdir)
+    os.close(fd)
+    proc = subprocess.run(  # noqa: S603 - the arguments are this module's own
+        [valgrind, "--tool=callgrind", f"--callgrind-out-file={out_file}", *argv],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+        check=False,
+    )
+    found = _IR.findall(proc.stderr)
+    if proc.returncode != 0 or not found:
+        raise RuntimeError(f"valgrind {argv} exited {proc.returncode}:\n{proc.stderr[-2000:]}")
+    return int(found[-1].replace(",", ""))
+
+
+def instructions_per(
+    valgrind: str, argv: Callable[[int], list[str]], n1: int, n2: int, workdir: Path
+) -> float:
+    """(Ir(n2) - Ir(n1)) / (n2 - n1) of ``argv(n)``, the two runs side by side."""
+    with ThreadPoolExecutor(2) as pool:
+        ir1, ir2 = pool.map(lambda n: callgrind_ir(valgrind, argv(n), workdir), (n1, n2))
+    return (ir2 - ir1) / (n2 - n1)
+
+
+def count_instructions(events: list[tuple[bytes, bytes]], n1: int, n2: int) -> dict[str, Any]:
+    """``instructions_per_event`` and ``instructions_per_parse`` (see the module doc)."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise RuntimeError("--instructions needs valgrind (apt-get install valgrind)")
+    with tempfile.TemporaryDirectory(prefix="vigil-callgrind-") as tmpdir:
+        workdir = Path(tmpdir)
+        events_file = workdir / "events.json"
+        write_events(events_file, events)
+        me = str(Path(__file__).resolve())
+        per_event = instructions_per(
+            valgrind,
+            lambda n: [
+                sys.executable, me, "--count-child", str(events_file),
+                "--count-warmup", str(COUNT_WARMUP), "--events", str(n),
+            ],
+            n1, n2, workdir,
+        )  # fmt: skip
+        per_parse = instructions_per(
+            valgrind,
+            lambda n: [sys.executable, "-c", PARSE_CHILD, str(n), str(events_file)],
+            n1, n2, workdir,
+        )  # fmt: skip
+    return {
+        "instructions_events": [n1, n2],
+        "instructions_warmup": COUNT_WARMUP,
+        "instructions_per_event": round(per_event),
+        "instructions_per_parse": round(per_parse),
+        "instructions_ratio_vs_parse": round(per_parse / per_event, 4),
+    }
+
+
 def timed(fn: Callable[[int], None], n: int, repeats: int) -> float:
     """Median CPU microseconds per event of ``fn(n)`` over ``repeats`` passes.
 
@@ -102,16 +282,15 @@ def timed_alternately(fns: list[Callable[[int], None]], n: int, repeats: int) ->
     return [statistics.median(r) for r in runs]
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="a few seconds")
-    ap.add_argument("--events", type=int, help="events per pass")
-    ap.add_argument("--repeats", type=int, help="passes per figure")
-    args = ap.parse_args()
-    n = args.events or (30_000 if args.quick else 200_000)
-    repeats = args.repeats or (3 if args.quick else 5)
-
-    events = make_events(20_000)
+def timings(
+    events: list[tuple[bytes, bytes]],
+    n: int,
+    repeats: int,
+    process_only: bool = False,
+    steady: bool = False,
+) -> dict[str, Any]:
+    """The CPU-time figures of the module doc (everything but the instruction counts);
+    ``process_only``: ``us_per_event`` alone (what ``make profile`` samples)."""
     raws = [v for _, v in events]
     k = len(events)
 
@@ -120,43 +299,17 @@ def main() -> int:
     def runner(
         extra: dict[str, Any], batch: list[tuple[bytes, bytes]], *, batched: bool = False
     ) -> Callable[[int], None]:
-        """``process`` for a processor of the benchmark's config merged with ``extra``;
-        ``batched``: through :meth:`Processor.inference_batch`, ``worker.batch_size``
-        messages at a time (what both ingest drivers do)."""
-        conf = deep_merge(worker_config(TOPICS, "bench-processor"), {"defaults": extra})
-        proc = Processor(settings_from_dict(conf), VigilMetrics(CollectorRegistry()))
-        start = 0
-
-        size = proc.settings.worker.batch_size
-
-        def run(count: int) -> None:
-            nonlocal start
-            inference = proc.inference
-            for i in range(count):
-                key, value = batch[i % k]
-                inference(value, MessageSource("in", i & 3, start + i, key), out)
-                if len(out) > 1000:
-                    out.clear()
-            start += count
-
-        def run_batched(count: int) -> None:
-            nonlocal start
-            inference = proc.inference_batch
-            for first in range(0, count, size):
-                inference(
-                    [
-                        (batch[i % k][1], MessageSource("in", i & 3, start + i, batch[i % k][0]))
-                        for i in range(first, min(count, first + size))
-                    ],
-                    out,
-                )
-                out.clear()
-            start += count
-
-        return run_batched if batched else run
+        return make_runner(extra, batch, out, batched=batched)
 
     process = runner({}, events)
     process_batched = runner({}, events, batched=True)
+    if process_only:
+        process(min(n, 40_000))
+        return {
+            "events": n,
+            "repeats": repeats,
+            "us_per_event": round(timed(process, n, repeats), 2),
+        }
 
     def parse(count: int) -> None:
         loads = orjson.loads
@@ -242,7 +395,7 @@ def main() -> int:
     result["batched_vs_per_event"] = round(
         result["us_per_event_batched"] / result["us_per_event"], 3
     )
-    if not args.quick:
+    if steady:
         # Steady state: learned references grow to REFERENCE_GROWTH x reference_size
         # values (50,000 per feature and model) before they stop taking in data; the
         # figures above include that growth, a worker spends nearly all its life after.
@@ -254,6 +407,51 @@ def main() -> int:
     result["all_on_batched_vs_before_16"] = round(
         result["us_per_event_all_on_batched"] / result["us_per_event_before_16"], 3
     )
+    return result
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="a few seconds")
+    ap.add_argument("--events", type=int, help="events per pass")
+    ap.add_argument("--repeats", type=int, help="passes per figure")
+    ap.add_argument(
+        "--instructions",
+        action=argparse.BooleanOptionalAction,
+        help="count instructions under valgrind (default: on in full mode, off with --quick)",
+    )
+    ap.add_argument(
+        "--instruction-events",
+        type=int,
+        nargs=2,
+        metavar=("N1", "N2"),
+        help="events of the two counted runs (default 1000 5000; --quick 500 2500)",
+    )
+    ap.add_argument(
+        "--only",
+        choices=("timing", "process", "instructions"),
+        help="run one part only (process: us_per_event alone)",
+    )
+    ap.add_argument("--count-child", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--count-warmup", type=int, default=COUNT_WARMUP, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.count_child is not None:  # the child process of --instructions
+        count_child(args.count_child, args.count_warmup, args.events)
+        return 0
+    n = args.events or (30_000 if args.quick else 200_000)
+    repeats = args.repeats or (3 if args.quick else 5)
+    count = args.instructions if args.instructions is not None else not args.quick
+    parts = {args.only} if args.only else {"timing", *(["instructions"] if count else [])}
+
+    events = make_events(20_000)
+    result: dict[str, Any] = {"mode": "quick" if args.quick else "full"}
+    if "timing" in parts or "process" in parts:
+        result.update(
+            timings(events, n, repeats, process_only="process" in parts, steady=not args.quick)
+        )
+    if "instructions" in parts:
+        n1, n2 = args.instruction_events or ((500, 2500) if args.quick else (1000, 5000))
+        result.update(count_instructions(events, n1, n2))
     print(json.dumps(result))
     return 0
 
