@@ -88,8 +88,9 @@ bench: venv jars label-studio
 		$(PY) "$$f" --quick; \
 	done
 
-# Where the time of Processor.inference goes: py-spy samples `benchmarks/processor.py --only
-# process` (the default processor in process, no Kafka; PROFILE_ARGS: its arguments) and
+# Where the time of Processor.inference_batch goes: py-spy samples `benchmarks/processor.py
+# --only process` (the default processor in process, batches as the worker runs them, no
+# Kafka; PROFILE_ARGS: its arguments) and
 # writes the collapsed stacks to out/profile/processor.collapsed (git-ignored; open it in
 # speedscope or flamegraph.pl), then the top functions by own and cumulative time of the
 # measured passes (not set-up and warm-up) to out/profile/processor-top.txt. py-spy needs
