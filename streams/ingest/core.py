@@ -39,12 +39,10 @@ Offsets, state and delivery (README, "Delivery guarantee"):
 
 from __future__ import annotations
 
-import gc
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -52,6 +50,7 @@ from prometheus_client import CollectorRegistry, disable_created_metrics, start_
 
 from streams.config import Settings
 from streams.errors import OutputLostError, VigilError
+from streams.gc_pause import gc_paused
 from streams.kafka.checkpoints import (
     Checkpoint,
     CheckpointStore,
@@ -83,19 +82,6 @@ LAG_REFRESH_S = 1.0
 FLUSH_TIMEOUT_S = 60.0
 #: How long an abandoned round waits for the checkpoint records it sent.
 ABANDON_TIMEOUT_S = 30.0
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """The cyclic garbage collector off for the block (reference counting still frees
-    everything acyclic; cycles made meanwhile wait for the next collection)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 class Driver(Protocol):
@@ -437,7 +423,7 @@ class IngestCore:
             started = time.perf_counter()
             # Unpickling and rebuilding states allocates many objects: without the cyclic
             # GC passes they trigger the restore takes ~30 % less time on this machine.
-            with _gc_paused():
+            with gc_paused():
                 found = self.checkpoints.read(new)
                 for model_id, cp in found.items():
                     if model_id not in self.fleet:
