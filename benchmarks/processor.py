@@ -53,7 +53,8 @@ run counts the same instructions. Needs ``valgrind`` on the PATH (Debian's packa
 one count takes a few minutes (start-up alone is ~100 s under valgrind).
 
 ``python benchmarks/processor.py [--quick] [--instructions | --no-instructions]
-[--only timing|process|instructions]`` (``process``: ``us_per_event_batched`` alone)
+[--only timing|process|all_on|instructions]`` (``process``: ``us_per_event_batched``
+alone; ``all_on``: ``us_per_event_all_on_batched`` alone)
 """
 
 from __future__ import annotations
@@ -282,15 +283,30 @@ def timed_alternately(fns: list[Callable[[int], None]], n: int, repeats: int) ->
     return [statistics.median(r) for r in runs]
 
 
+# Everything on: the defaults plus segments (``tenant`` from :func:`with_tenants`).
+SEGMENTS = {"segments": {"keys": ["region", "tenant"], "features": ["x0", "x1", "c0"]}}
+
+
+def with_tenants(events: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """``events`` with a ``tenant`` segment value each, out of 1,000."""
+    seg_events = []
+    for i, (key, value) in enumerate(events):
+        body = orjson.loads(value)
+        body["segment"]["tenant"] = f"t{(i * 7919) % 1000}"
+        seg_events.append((key, orjson.dumps(body)))
+    return seg_events
+
+
 def timings(
     events: list[tuple[bytes, bytes]],
     n: int,
     repeats: int,
-    process_only: bool = False,
+    only: str | None = None,
     steady: bool = False,
 ) -> dict[str, Any]:
     """The CPU-time figures of the module doc (everything but the instruction counts);
-    ``process_only``: ``us_per_event_batched`` alone (what ``make profile`` samples)."""
+    ``only="process"``: ``us_per_event_batched`` alone (what ``make profile`` samples),
+    ``only="all_on"``: ``us_per_event_all_on_batched`` alone."""
     raws = [v for _, v in events]
     k = len(events)
 
@@ -301,15 +317,15 @@ def timings(
     ) -> Callable[[int], None]:
         return make_runner(extra, batch, out, batched=batched)
 
+    seg_events = with_tenants(events)
+    if only is not None:  # one of the worker's paths, for make profile
+        extra, batch = ({}, events) if only == "process" else (SEGMENTS, seg_events)
+        alone = runner(extra, batch, batched=True)
+        alone(min(n, 40_000) if only == "process" else max(min(n, 40_000), 200_000))
+        name = "us_per_event_batched" if only == "process" else "us_per_event_all_on_batched"
+        return {"events": n, "repeats": repeats, name: round(timed(alone, n, repeats), 2)}
     process = runner({}, events)
     process_batched = runner({}, events, batched=True)
-    if process_only:  # the worker's path
-        process_batched(min(n, 40_000))
-        return {
-            "events": n,
-            "repeats": repeats,
-            "us_per_event_batched": round(timed(process_batched, n, repeats), 2),
-        }
 
     def parse(count: int) -> None:
         loads = orjson.loads
@@ -355,14 +371,8 @@ def timings(
         },
         events,
     )
-    seg_events = []
-    for i, (key, value) in enumerate(events):
-        body = orjson.loads(value)
-        body["segment"]["tenant"] = f"t{(i * 7919) % 1000}"
-        seg_events.append((key, orjson.dumps(body)))
-    segments = {"segments": {"keys": ["region", "tenant"], "features": ["x0", "x1", "c0"]}}
-    all_on = runner(segments, seg_events)
-    all_on_batched = runner(segments, seg_events, batched=True)
+    all_on = runner(SEGMENTS, seg_events)
+    all_on_batched = runner(SEGMENTS, seg_events, batched=True)
 
     # Warm up: references are learned from the first 1000 values of each model (of
     # each segment value: ~10,000 events of a model for a value with 10 % of them).
@@ -429,8 +439,9 @@ def main() -> int:
     )
     ap.add_argument(
         "--only",
-        choices=("timing", "process", "instructions"),
-        help="run one part only (process: us_per_event_batched alone)",
+        choices=("timing", "process", "all_on", "instructions"),
+        help="run one part only (process: us_per_event_batched alone; all_on: "
+        "us_per_event_all_on_batched alone)",
     )
     ap.add_argument("--count-child", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--count-warmup", type=int, default=COUNT_WARMUP, help=argparse.SUPPRESS)
@@ -445,10 +456,9 @@ def main() -> int:
 
     events = make_events(20_000)
     result: dict[str, Any] = {"mode": "quick" if args.quick else "full"}
-    if "timing" in parts or "process" in parts:
-        result.update(
-            timings(events, n, repeats, process_only="process" in parts, steady=not args.quick)
-        )
+    if parts & {"timing", "process", "all_on"}:
+        only = args.only if args.only in ("process", "all_on") else None
+        result.update(timings(events, n, repeats, only=only, steady=not args.quick))
     if "instructions" in parts:
         n1, n2 = args.instruction_events or ((500, 2500) if args.quick else (1000, 5000))
         result.update(count_instructions(events, n1, n2))

@@ -620,6 +620,97 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
             return changes + more if more else changes
         return more
 
+    def update_many(
+        self, events: Sequence[Features], predictions: Sequence[Prediction]
+    ) -> list[tuple[int, list[SignalChange]]]:
+        """Take events in order: the same state, and the same changes, as :meth:`update`
+        of each in turn (tested bit for bit), returned as ``(position, changes)`` for the
+        events that changed something. An invalid event raises as :meth:`update` does,
+        with the events before it taken.
+
+        Faster for runs of events whose features are a plain ``dict`` with exactly the
+        features monitored so far, with a float confidence (a float value) and without
+        the multivariate detector: their values go to the block buffers a feature at a
+        time, in C. Any other event (the first, a new or missing feature, an int) takes
+        the per-event path, as does every event once the multivariate detector runs.
+
+        >>> m = DriftMonitor({"a": {"type": "numeric"}}, window=20, reference_size=40,
+        ...                  multivariate=False)
+        >>> events = [{"a": float(i % 7)} for i in range(100)]
+        >>> found = m.update_many(events, [ClassPrediction("y", 0.9)] * 100)
+        >>> m.events_seen, found
+        (100, [])
+        """
+        n = len(events)
+        if len(predictions) != n:
+            raise InvalidObservationError(
+                f"{n} events but {len(predictions)} predictions: one prediction per event"
+            )
+        out: list[tuple[int, list[SignalChange]]] = []
+        first = 0
+        if self._kind is None and n:  # the first event starts the monitor
+            changes = self.update(events[0], predictions[0])
+            if changes:
+                out.append((0, changes))
+            first = 1
+        if self._mv is not None:  # scored event by event
+            for i in range(first, n):
+                changes = self.update(events[i], predictions[i])
+                if changes:
+                    out.append((i, changes))
+            return out
+        keys = self._bufs.keys()  # a live view: follows slots added on the way
+        kind = self._kind
+        i = first
+        while i < n:
+            end = min(n, i + self.step - (self._n - self._block_start))
+            outs: list[float | str] = []
+            confs: list[float] = []
+            j = i
+            while j < end:  # the run of plain events up to the next flush
+                f = events[j]
+                if type(f) is not dict or f.keys() != keys:
+                    break
+                p = predictions[j]
+                if kind == "class":
+                    if type(p) is not ClassPrediction:
+                        break
+                    conf = p.confidence
+                    label = p.label
+                    if type(conf) is not float or not 0.0 <= conf <= 1.0 or type(label) is not str:
+                        break
+                    confs.append(conf)
+                    outs.append(label)
+                else:
+                    if type(p) is not RegressionPrediction:
+                        break
+                    value = p.value
+                    if type(value) is not float or not _finite(value):
+                        break
+                    outs.append(value)
+                j += 1
+            if j > i:
+                run = events[i:j]
+                for name, buf in self._bufs.items():
+                    buf.extend(map(operator.itemgetter(name), run))
+                self._out.extend(outs)
+                if kind == "class":
+                    self._conf.extend(confs)
+                self._n += j - i
+                self._last = run[-1]
+                self._quality = None
+                if self._n - self._block_start >= self.step:
+                    changes = self._flush()
+                    if changes:
+                        out.append((j - 1, changes))
+            if j < end:  # not a plain event: the per-event path
+                changes = self.update(events[j], predictions[j])
+                if changes:
+                    out.append((j, changes))
+                j += 1
+            i = j
+        return out
+
     def prepare(self, events: Sequence[Features]) -> None:
         """Do the columnar part of the next events' work now, for the whole batch: their
         numeric values gathered into one matrix, range-checked and (with per-event

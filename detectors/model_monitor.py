@@ -40,7 +40,11 @@ from detectors.regression_quality import RegressionQualityMonitor
 from detectors.segments import SegmentMonitor
 from detectors.signals import SignalChange, SignalState
 
-__all__ = ["ModelMonitor", "Verdict"]
+__all__ = ["ModelMonitor", "SegmentWork", "Verdict"]
+
+SegmentWork = tuple[list[str | None], Mapping[str, Any], Prediction, bool]
+"""One event's segment-monitor part put off by :meth:`ModelMonitor.observe` (``later``):
+its values of the segment keys, features, prediction and whether it was escalated."""
 
 _SNAPSHOT_FORMAT = "vigil.model_monitor/2"
 _READABLE_FORMATS = ("vigil.model_monitor/1", _SNAPSHOT_FORMAT)
@@ -240,6 +244,8 @@ class ModelMonitor:
         now: datetime,
         event_id: str | None = None,
         segment: Mapping[str, str] | None = None,
+        *,
+        later: list[SegmentWork] | None = None,
     ) -> Verdict:
         """One validated inference event: the decision and any alert edges.
 
@@ -248,6 +254,11 @@ class ModelMonitor:
         §2), read only when there are segment monitors. Invalid input raises
         :class:`~detectors.errors.InvalidObservationError` before any component
         has seen the event.
+
+        ``later``: the segment monitors' part (which no decision depends on) is
+        appended there instead of done now, and the verdict has no segment changes:
+        :meth:`observe_segments` of the list does the work of a batch of events at once
+        and gives each event's segment changes, the same as without ``later``.
         """
         if type(event_id) is not str and event_id is not None:
             raise InvalidObservationError(f"'event_id' must be a string; got {event_id!r}")
@@ -311,14 +322,29 @@ class ModelMonitor:
                     p,
                 )
         if segs is not None:
-            more = segs._update(seg_values, features, prediction, decision.escalate)
-            if more:
-                changes = [*changes, *more]
+            if later is not None:
+                later.append((seg_values, features, prediction, decision.escalate))
+            else:
+                more = segs._update(seg_values, features, prediction, decision.escalate)
+                if more:
+                    changes = [*changes, *more]
         self._events_seen += 1
         verdict = _new(Verdict)
         _set_decision(verdict, decision)
         _set_changes(verdict, changes)
         return verdict
+
+    def observe_segments(self, later: Sequence[SegmentWork]) -> list[list[SignalChange]]:
+        """The segment monitors' part of the events :meth:`observe` put in ``later``, in
+        order: each event's segment changes (what its verdict would have carried last),
+        computed a batch at a time
+        (:meth:`SegmentMonitor.update_many <detectors.segments.SegmentMonitor.update_many>`).
+        """
+        segs = self.segments
+        if segs is None or not later:
+            return [[] for _ in later]
+        values, features, predictions, escalated = zip(*later, strict=True)
+        return segs.update_many(values, features, predictions, escalated)
 
     def observe_label(
         self,

@@ -518,15 +518,7 @@ class SegmentMonitor(Detector):
         escalated: bool,
     ) -> list[SignalChange]:
         """``update`` with inputs checked (``values`` from :meth:`values`)."""
-        watched = {}
-        get = features.get
-        for f in self.features:
-            v = get(f, _ABSENT)
-            if v is _ABSENT:
-                continue
-            # A numpy scalar as the number or bool it is, so that no numpy value sits in
-            # a segment's buffered state (snapshots stay plain).
-            watched[f] = v if type(v) in _PLAIN else _plain(v)
+        watched = self._watched(features)
         changes: list[SignalChange] = []
         step, window = self._step, self.window
         for key, value in zip(self._keys, values, strict=True):
@@ -550,6 +542,96 @@ class SegmentMonitor(Detector):
                 self._check(key)
         self._n += 1
         return changes
+
+    def update_many(
+        self,
+        values: Sequence[list[str | None]],
+        features: Sequence[Mapping[str, Any]],
+        predictions: Sequence[Prediction],
+        escalated: Sequence[bool],
+    ) -> list[list[SignalChange]]:
+        """Events in order, their inputs checked as for ``_update`` (``values`` from
+        :meth:`values`): the same state and the same changes as ``_update`` of each in
+        turn (tested), as one list of changes per event.
+
+        Faster: a value's drift work for the batch goes to its
+        :meth:`DriftMonitor.update_many <detectors.drift_monitor.DriftMonitor.update_many>`
+        at once (up to each key's next check of its frequent values, which may change
+        which value has monitors).
+        """
+        n = len(features)
+        if not len(values) == len(predictions) == len(escalated) == n:
+            raise InvalidObservationError(
+                "update_many needs one value list, prediction and escalation flag per event"
+            )
+        watched = [self._watched(f) for f in features]
+        out: list[list[SignalChange]] = [[] for _ in range(n)]
+        step, window = self._step, self.window
+        for k, key in enumerate(self._keys):
+            # Per event of this key: its value's drift changes, then its escalation one.
+            drift: dict[int, list[SignalChange]] = {}
+            esc: dict[int, list[SignalChange]] = {}
+            pending: dict[int, tuple[_Bucket, list[int]]] = {}
+            for i in range(n):
+                value = values[i][k]
+                if value is None:
+                    continue
+                b = key.buckets.get(value) or key.other
+                queued = pending.get(id(b))
+                if queued is None:
+                    pending[id(b)] = (b, [i])
+                else:
+                    queued[1].append(i)
+                b.events += 1
+                if escalated[i]:
+                    b.escalated += 1
+                    b.pending += 1
+                if not b.events % step:
+                    more = b.esc.update_block(step, b.pending, 0)
+                    b.pending = 0
+                    if more:
+                        esc[i] = [_escalation_change(c) for c in more]
+                key.counts._add(value)
+                key.seen += 1
+                if not key.seen % window:  # the check may change the buckets: drift first
+                    self._drift_many(pending, watched, predictions, drift)
+                    pending = {}
+                    self._check(key)
+            self._drift_many(pending, watched, predictions, drift)
+            for i in sorted(drift.keys() | esc.keys()):
+                out[i] += drift.get(i, []) + esc.get(i, [])
+        self._n += n
+        return out
+
+    @staticmethod
+    def _drift_many(
+        pending: dict[int, tuple[_Bucket, list[int]]],
+        watched: list[dict[str, Any]],
+        predictions: Sequence[Prediction],
+        changes: dict[int, list[SignalChange]],
+    ) -> None:
+        """Each bucket's queued events (positions) through its drift monitor at once."""
+        for b, positions in pending.values():
+            found = b.drift.update_many(
+                [watched[i] for i in positions], [predictions[i] for i in positions]
+            )
+            for j, more in found:
+                changes[positions[j]] = [
+                    dataclasses.replace(c, signal=b.prefix + c.signal) for c in more
+                ]
+
+    def _watched(self, features: Mapping[str, Any]) -> dict[str, Any]:
+        """The event's values of the watched features (those it has), numpy scalars as
+        the numbers or bools they are: no numpy value sits in a segment's buffered state
+        (snapshots stay plain)."""
+        watched = {}
+        get = features.get
+        for f in self.features:
+            v = get(f, _ABSENT)
+            if v is _ABSENT:
+                continue
+            watched[f] = v if type(v) in _PLAIN else _plain(v)
+        return watched
 
     def values(self, segment: Mapping[str, str] | None) -> list[str | None]:
         """Each key's value in ``segment`` (``None`` where absent); raises

@@ -30,6 +30,7 @@ from streams.processing.fleet import Fleet, ModelState, PredictionKind
 from streams.processing.gold import GoldDesk, GoldIds, load_gold_set
 from streams.processing.metrics import VigilMetrics
 from streams.processing.review_desk import OpenEvent, ReviewDesk
+from streams.processing.segment_batch import SegmentBatch, publish_segment_changes
 from streams.processing.versions import RETIRE_EVERY, canary_signal, output_signal
 
 __all__ = ["Outgoing", "Processor", "utc_now"]
@@ -156,9 +157,10 @@ class Processor:
         self, messages: Sequence[tuple[bytes, MessageSource]], out: Outgoing
     ) -> None:
         """Process inference messages in order, as :meth:`inference` one by one does
-        (the same outputs, state and counters), with the drift work's columnar part
-        done per model for the whole batch first
-        (:meth:`~detectors.model_monitor.ModelMonitor.prepare`)."""
+        (the same outputs in the same order, state and counters), with the drift work's
+        columnar part done per model for the whole batch first
+        (:meth:`~detectors.model_monitor.ModelMonitor.prepare`) and the segment monitors'
+        work per model at its end (:mod:`streams.processing.segment_batch`)."""
         max_bytes = self.max_event_bytes
         decoded: list[InferenceEvent | InvalidEventError] = []
         by_model: dict[str, list[Mapping[str, Any]]] = {}
@@ -186,14 +188,17 @@ class Processor:
                     continue
                 prepared.append(state)
         clock = self.clock
+        later: dict[int, SegmentBatch] = {}
         for (raw, source), item in zip(messages, decoded, strict=True):
             now = clock() if clock is not None else self._event_time
             if isinstance(item, InvalidEventError):
                 self._dead_letter(item.reason, item.detail, source, raw, now, item.model_id, out)
             else:
-                self._inference(item, raw, source, now, out)
+                self._inference(item, raw, source, now, out, later)
         for state in prepared:  # let the batch's events go
             state.monitor.prepare(())
+        if later:
+            publish_segment_changes(list(later.values()), out.alerts, self._emit(out))
 
     def _inference(
         self,
@@ -202,7 +207,10 @@ class Processor:
         source: MessageSource,
         now: datetime,
         out: Outgoing,
+        later: dict[int, SegmentBatch] | None = None,
     ) -> None:
+        """One decoded event; ``later`` (a batch's): segment work is queued there, per
+        model monitor, instead of done now."""
         clock = self.clock
         if clock is None:
             now = self._event_time = event.ts
@@ -228,9 +236,24 @@ class Processor:
                 raise _wrong_kind("prediction", model_id, state.kind, kind)
             monitor = state.monitor
             segs = monitor.segments
-            verdict = monitor.observe(
-                event.features, prediction, now, event.event_id, event.segment
-            )
+            batch = None
+            if later is not None and segs is not None:
+                batch = later.get(id(monitor))
+                if batch is None:
+                    batch = later[id(monitor)] = SegmentBatch(monitor, model_id)
+                verdict = monitor.observe(
+                    event.features,
+                    prediction,
+                    now,
+                    event.event_id,
+                    event.segment,
+                    later=batch.work,
+                )
+                batch.at.append(None)  # its place: once its own alerts are out
+            else:
+                verdict = monitor.observe(
+                    event.features, prediction, now, event.event_id, event.segment
+                )
             decision = verdict.decision
             state.kind = kind
             confidence = prediction.confidence if is_class else None  # type: ignore[union-attr]
@@ -315,11 +338,20 @@ class Processor:
                 if gold is not None:
                     out.escalations.append((model_id.encode(), orjson.dumps(gold)))
                     m.escalation("gold").inc()
-        changes = verdict.changes
+        if verdict.changes:
+            self._alerts(model_id, event.model_version, verdict.changes, now, out)
+        if batch is not None:  # its segment alerts go here, after the batch
+            batch.at[-1] = (len(out.alerts), self.processed, now, event.model_version)
         if canary:
-            changes = [*changes, *canary]
-        if changes:
-            self._alerts(model_id, event.model_version, changes, now, out)
+            self._alerts(model_id, event.model_version, canary, now, out)
+
+    def _emit(self, out: Outgoing) -> Callable[[str, str, list[SignalChange], datetime], None]:
+        """:meth:`_alerts` into ``out``, for :func:`publish_segment_changes`."""
+
+        def emit(model_id: str, version: str, changes: list[SignalChange], now: datetime) -> None:
+            self._alerts(model_id, version, changes, now, out)
+
+        return emit
 
     def _alerts(
         self,

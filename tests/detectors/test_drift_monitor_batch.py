@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from detectors.drift_monitor import DriftMonitor
+from detectors.errors import InvalidObservationError
 from detectors.prediction import ClassPrediction, RegressionPrediction
 
 # Values a feature may carry (SPEC §2 and worse): mostly plain floats, sometimes
@@ -147,3 +148,85 @@ def test_project_scores_a_row_alike_alone_and_in_any_batch() -> None:
             s2, c2 = mv.project(x[start : start + size])
             assert s2.tolist() == spe[start : start + size].tolist()
             assert c2.tolist() == score[start : start + size].tolist()
+
+
+def regression_event(rng: random.Random, i: int, odd: float) -> tuple[dict[str, Any], Any]:
+    features, _ = event(rng, i, odd)
+    value: Any = rng.gauss(10.0 if i > 2500 else 0.0, 1.0)
+    if rng.random() < odd:  # an int, a numpy float: plain enough, but per event
+        value = rng.choice([3, np.float64(0.5)])
+    return features, RegressionPrediction(value)
+
+
+# update_many's own path runs without the multivariate detector (with it: per event).
+WITHOUT_MV = [
+    {"reference_size": 300, "window": 100, "step": 50, "multivariate": False},
+    {
+        "features": {"a": {"type": "numeric", "min": -2.5, "max": 2.5}, "k": {}},
+        "reference_size": 200,
+        "window": 60,
+        "step": 20,
+        "multivariate": False,
+    },
+]
+
+
+@pytest.mark.parametrize("params", MONITORS + WITHOUT_MV)
+@pytest.mark.parametrize("odd", [0.0, 0.05])
+@pytest.mark.parametrize("make", [event, regression_event])
+def test_update_many_gives_what_update_gives_event_by_event(
+    params: dict[str, Any], odd: float, make: Any
+) -> None:
+    rng = random.Random(zlib.crc32(repr((params, odd, make.__name__)).encode()))
+    one, many = DriftMonitor(**params), DriftMonitor(**params)
+    per_event = 0
+    update = many.update
+
+    def counted(features: Any, prediction: Any) -> Any:
+        nonlocal per_event
+        per_event += 1
+        return update(features, prediction)
+
+    many.update = counted  # type: ignore[method-assign]
+    stream = [make(rng, i, odd) for i in range(4000)]
+    want: list[tuple[int, Any]] = []
+    for i, (features, prediction) in enumerate(stream):
+        changes = one.update(features, prediction)
+        if changes:
+            want.append((i, changes))
+    got: list[tuple[int, Any]] = []
+    pos = 0
+    while pos < len(stream):
+        batch = stream[pos : pos + rng.choice([1, 2, 7, 50, 120, 400])]
+        found = many.update_many([f for f, _ in batch], [p for _, p in batch])
+        got += [(pos + j, changes) for j, changes in found]
+        pos += len(batch)
+    assert got == want
+    assert any(changes for _, changes in want)  # the stream drifts: edges were compared
+    assert _same(many.snapshot(), one.snapshot())
+    assert many.last_quality == one.last_quality
+    assert many.events_seen == len(stream)
+    if params.get("multivariate", True):
+        assert per_event == len(stream)
+    else:  # most took the columnar path (half of those after "late" appears lack it)
+        assert per_event < (0.4 if odd else 0.3) * len(stream)
+
+
+def test_update_many_raises_at_an_invalid_event_with_the_ones_before_taken() -> None:
+    rng = random.Random(11)
+    mon = DriftMonitor(reference_size=100, multivariate=False)
+    ref = DriftMonitor(reference_size=100, multivariate=False)
+    stream = [event(rng, i, 0.0) for i in range(300)]
+    for f, p in stream[:200]:
+        mon.update(f, p)
+        ref.update(f, p)
+    batch = stream[200:]
+    preds = [p for _, p in batch]
+    preds[40] = RegressionPrediction(1.0)  # a class model's regression prediction
+    with pytest.raises(InvalidObservationError, match="predictions are class"):
+        mon.update_many([f for f, _ in batch], preds)
+    for f, p in batch[:40]:
+        ref.update(f, p)
+    assert _same(mon.snapshot(), ref.snapshot())
+    with pytest.raises(InvalidObservationError, match="one prediction per event"):
+        mon.update_many([f for f, _ in batch], preds[:3])

@@ -7,6 +7,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pytest
 
 from detectors.drift_monitor import DriftMonitor
@@ -192,3 +193,60 @@ def test_model_monitor_passes_segments_and_restores_an_older_snapshot_without_th
     assert ModelMonitor.restore(snap).segments.snapshot() == mon.segments.snapshot()  # type: ignore[union-attr]
     old = {k: v for k, v in snap.items() if k != "segments"}
     assert ModelMonitor.restore(old).segments is None
+
+
+def test_update_many_gives_what_update_gives_event_by_event() -> None:
+    """Same changes per event and same state: through value promotions (the pool
+    restarts), a shift in one region, an escalation burst and odd feature values."""
+    rng = random.Random(21)
+
+    def make(i: int) -> tuple[Any, ...]:
+        mix = ["eu", "eu", "us", "x1", "x2"] if i < 6000 else ["eu", "apac", "apac", "us"]
+        region = rng.choice(mix)
+        seg = {"region": region, "tenant": f"t{rng.randrange(40 if i % 3 else 5)}"}
+        shift = 1.5 if region == "eu" and i >= 9000 else 0.0
+        feats: dict[str, Any] = {"amount": rng.gauss(shift, 1), "kind": rng.choice("abc")}
+        r = rng.random()
+        if r < 0.01:
+            del feats["amount"]
+        elif r < 0.02:
+            feats["amount"] = np.float64(0.25)  # a numpy scalar: stored as a float
+        elif r < 0.025:
+            feats["amount"] = 2  # an int: per event
+        if rng.random() < 0.05:
+            seg.pop(rng.choice(["region", "tenant"]))
+        escalated = rng.random() < (0.4 if 11_000 < i < 12_000 and region == "us" else 0.05)
+        return seg, feats, ClassPrediction(rng.choice("ab"), rng.uniform(0.5, 1)), escalated
+
+    params: dict[str, Any] = {
+        "keys": ["region", "tenant"],
+        "top_k": 3,
+        "features": ["amount", "kind"],
+        "window": 100,
+        "reference_size": 300,
+        "horizon": 3000,
+        "calibration": {"window": 200, "min_labelled": 50},
+    }
+    one, many = SegmentMonitor(**params), SegmentMonitor(**params)
+    stream = [make(i) for i in range(14_000)]
+    want = [one.update(*e) for e in stream]
+    got: list[Any] = []
+    pos = 0
+    while pos < len(stream):
+        batch = stream[pos : pos + rng.choice([1, 3, 64, 250, 700])]
+        got += many.update_many(
+            [many.values(seg) for seg, _, _, _ in batch],
+            [f for _, f, _, _ in batch],
+            [p for _, _, p, _ in batch],
+            [e for _, _, _, e in batch],
+        )
+        pos += len(batch)
+    assert got == want
+    fired = {c.signal for changes in want for c in changes if c.state == "drift"}
+    assert "segment:region=eu:feature:amount" in fired  # edges were compared
+    assert "segment:region=us:escalation_rate" in fired
+    assert set(many.monitored("region")) == {"eu", "us", "apac"}  # promotions happened
+    assert many.snapshot() == one.snapshot()
+    assert many.events_seen == len(stream)
+    with pytest.raises(InvalidObservationError, match="one value list"):
+        many.update_many([[None, None]], [{}, {}], [], [])

@@ -26,8 +26,10 @@ def stream(n: int, seed: int) -> list[bytes]:
     rng = random.Random(seed)
     models = [SyntheticModel(f"m{k}", seed=seed + k, start=START) for k in range(3)]
     out = []
-    for _ in range(n):
+    for i in range(n):
         body, _ = rng.choice(models).event()
+        if i > n // 2 and body.get("segment", {}).get("region") == "apac":
+            body["features"]["x0"] += 3.0  # a shift in one segment
         r = rng.random()
         if r < 0.01:
             out.append(b'{"event_id": "x", "model_id": ')  # not JSON
@@ -92,6 +94,9 @@ def test_a_batch_gives_what_its_messages_one_at_a_time_give(raw: dict[str, Any])
         r["kind"] for _, v in out_one.escalations for r in orjson.loads(v).get("reasons", [])
     }
     assert "out_of_range" in reasons
+    if "segments" in raw["defaults"]:  # segment alerts were compared too
+        signals = {orjson.loads(v)["signal"] for _, v in out_one.alerts}
+        assert "segment:region=apac:feature:x0" in signals, signals
     for model_id, state in one.fleet.items():
         other = batched.fleet.peek(model_id)
         assert other is not None
