@@ -26,6 +26,7 @@ from streams.errors import DeadLetterReason, InvalidEventError
 from streams.events.dead_letters import DeadLetter, MessageSource
 from streams.events.records import alert_record, escalation_record, reviewed_record
 from streams.events.schema import InferenceEvent, LabelEvent, decode_inference, decode_label
+from streams.gc_pause import gc_paused
 from streams.processing.fleet import Fleet, ModelState, PredictionKind
 from streams.processing.gold import GoldDesk, GoldIds, load_gold_set
 from streams.processing.metrics import VigilMetrics
@@ -160,7 +161,17 @@ class Processor:
         (the same outputs in the same order, state and counters), with the drift work's
         columnar part done per model for the whole batch first
         (:meth:`~detectors.model_monitor.ModelMonitor.prepare`) and the segment monitors'
-        work per model at its end (:mod:`streams.processing.segment_batch`)."""
+        work per model at its end (:mod:`streams.processing.segment_batch`), with the
+        cyclic garbage collector paused (:func:`~streams.gc_pause.gc_paused`): the
+        batch's young objects are collected once after it, which costs ~8 % less than a
+        collection every few events, the later generations' included
+        (``benchmarks/processor.py``)."""
+        with gc_paused():  # one collection after the batch, not one per ~700 objects
+            self._inference_batch(messages, out)
+
+    def _inference_batch(
+        self, messages: Sequence[tuple[bytes, MessageSource]], out: Outgoing
+    ) -> None:
         max_bytes = self.max_event_bytes
         decoded: list[InferenceEvent | InvalidEventError] = []
         by_model: dict[str, list[Mapping[str, Any]]] = {}
