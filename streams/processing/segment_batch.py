@@ -53,6 +53,7 @@ def publish_segment_changes(
     for batch in batches:
         try:
             per_event = batch.monitor.observe_segments(batch.work)
+            placed = list(zip(batch.at, per_event, strict=True))
         except Exception:  # a bug: the events are processed; only these alerts are lost
             log.exception(
                 "model %r: segment monitors failed on a batch of %d events",
@@ -60,7 +61,7 @@ def publish_segment_changes(
                 len(batch.work),
             )
             continue
-        for at, changes in zip(batch.at, per_event, strict=True):
+        for at, changes in placed:
             if changes and at is not None:
                 pos, order, now, version = at
                 found.append((pos, order, now, version, batch.model_id, changes))

@@ -129,3 +129,25 @@ def test_a_batch_did_its_columnar_work() -> None:
         drift.prepare = spy  # type: ignore[method-assign]
     proc.inference_batch(list(zip(messages[1500:], sources[1500:], strict=True)), Outgoing())
     assert calls and sum(calls) > 1000
+
+
+def test_a_failing_segment_batch_is_logged_and_loses_no_event(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A bug in the segment monitors' batch work costs their alerts, never the events."""
+    proc, _ = processor(CONFIGS[1])
+    messages = stream(600, seed=9)
+    sources = [MessageSource("in", 0, i, None) for i in range(len(messages))]
+    proc.inference_batch(list(zip(messages[:300], sources[:300], strict=True)), Outgoing())
+
+    def broken(later: Any) -> Any:
+        raise RuntimeError("boom")
+
+    for _, state in proc.fleet.items():
+        state.monitor.observe_segments = broken  # type: ignore[method-assign]
+    out = Outgoing()
+    before = proc.processed + proc.dead_lettered
+    proc.inference_batch(list(zip(messages[300:], sources[300:], strict=True)), out)
+    assert proc.processed + proc.dead_lettered - before == 300  # every message accounted
+    assert out.escalations  # the batch's other outputs are there
+    assert "segment monitors failed on a batch" in caplog.text
