@@ -252,19 +252,16 @@ class Processor:
                 batch = later.get(id(monitor))
                 if batch is None:
                     batch = later[id(monitor)] = SegmentBatch(monitor, model_id)
-                verdict = monitor.observe(
-                    event.features,
-                    prediction,
-                    now,
-                    event.event_id,
-                    event.segment,
-                    later=batch.work,
-                )
+            verdict = monitor.observe(
+                event.features,
+                prediction,
+                now,
+                event.event_id,
+                event.segment,
+                later=None if batch is None else batch.work,
+            )
+            if batch is not None:
                 batch.at.append(None)  # its place: once its own alerts are out
-            else:
-                verdict = monitor.observe(
-                    event.features, prediction, now, event.event_id, event.segment
-                )
             decision = verdict.decision
             state.kind = kind
             confidence = prediction.confidence if is_class else None  # type: ignore[union-attr]
