@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -276,6 +278,18 @@ def publish(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> 
             pub.publish_raw(value, key=key)
 
 
+class _DequeLogger(logging.Logger):
+    """A logger for librdkafka's ``logger`` setting that keeps lines in a bounded deque."""
+
+    def __init__(self, lines: deque[str]) -> None:
+        super().__init__("vigil.test-publisher", logging.DEBUG)
+        self.lines = lines
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        text = str(msg) % args if args else str(msg)
+        self.lines.append(f"{time.strftime('%H:%M:%S')} {text}")
+
+
 class BackgroundPublisher:
     """Publishes messages from a thread at about ``rate`` per second, so that a fault can
     be injected while the stream is still flowing."""
@@ -291,6 +305,10 @@ class BackgroundPublisher:
         self.rate = rate
         self.sent = 0
         self.error: BaseException | None = None
+        # librdkafka's own account of the producer (broker states, metadata, idempotence),
+        # kept in memory and quoted when publishing fails: a stalled producer after a
+        # broker restart is otherwise just "message timed out".
+        self.client_log: deque[str] = deque(maxlen=400)
         self._thread = threading.Thread(target=self._run, name="bg-publisher", daemon=True)
 
     def start(self) -> BackgroundPublisher:
@@ -302,7 +320,11 @@ class BackgroundPublisher:
 
         try:
             # A long message timeout: the broker may be down for a while in fault tests.
-            conf = {"message.timeout.ms": 300_000}
+            conf = {
+                "message.timeout.ms": 300_000,
+                "debug": "broker,topic,metadata,eos",
+                "logger": _DequeLogger(self.client_log),
+            }
             with InferencePublisher(
                 self.bootstrap, topic=self.topic, validate=False, kafka_config=conf
             ) as pub:
@@ -324,7 +346,10 @@ class BackgroundPublisher:
         if self._thread.is_alive():
             raise TimeoutError(f"publisher still running after {timeout:g} s")
         if self.error is not None:
-            raise self.error
+            tail = "\n".join(list(self.client_log)[-150:])
+            raise RuntimeError(f"background publisher failed; librdkafka said:\n{tail}") from (
+                self.error
+            )
 
 
 def topic_size(bootstrap: str, topic: str) -> int:

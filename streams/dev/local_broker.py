@@ -512,8 +512,18 @@ class LocalBroker(LocalServer):
                 last_error = exc
                 time.sleep(0.2)
                 continue
-            if meta.brokers and meta.controller_id >= 0:
+            # After a restart, topics exist already: ready means each partition has its
+            # leader again (clients that write before then wait on metadata refreshes).
+            leaderless = [
+                f"{name}[{p.id}]"
+                for name, topic in meta.topics.items()
+                for p in topic.partitions.values()
+                if p.leader < 0
+            ]
+            if meta.brokers and meta.controller_id >= 0 and not leaderless:
                 return
+            if leaderless:
+                last_error = LocalBrokerError(f"no leader yet for {', '.join(leaderless[:5])}")
             time.sleep(0.2)
         raise BrokerStartError(
             f"the Kafka broker at {self.bootstrap} did not answer a metadata request within "

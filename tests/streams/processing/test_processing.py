@@ -184,7 +184,7 @@ def test_an_exception_while_processing_is_a_processing_error_and_the_stream_goes
     monitor = proc.fleet.get("m").monitor
     observe = monitor.observe
 
-    def broken(*args: Any) -> Any:
+    def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("boom")
 
     monitor.observe = broken  # type: ignore[method-assign]
