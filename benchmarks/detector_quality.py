@@ -230,7 +230,7 @@ def stationary(
         shares = _family_shares(monitor)
     total = streams * events_per_stream
     # 95% one-sided Poisson upper limit on the rate (exact for 0 alerts: -ln 0.05 = 3.0).
-    upper = _poisson_upper(len(alerts)) / total * 1e6
+    upper = poisson_upper(len(alerts)) / total * 1e6
     lo95, hi95 = _poisson_interval(len(alerts))
     at_budget = total / sensitivity
     return {
@@ -287,7 +287,7 @@ def _merge(parts: list[dict[str, Any]], sensitivity: float) -> dict[str, Any]:
         "sensitivity": sensitivity,
         "false_alerts": k,
         "false_alerts_per_million": k / total * 1e6,
-        "false_alerts_per_million_upper95": round(_poisson_upper(k) / total * 1e6, 4),
+        "false_alerts_per_million_upper95": round(poisson_upper(k) / total * 1e6, 4),
         "false_alerts_at_budget": at_budget,
         "false_alerts_over_budget": round(k / at_budget, 3),
         "false_alerts_over_budget_95ci": [round(lo95 / at_budget, 3), round(hi95 / at_budget, 3)],
@@ -306,7 +306,7 @@ def _poisson_interval(k: int) -> tuple[float, float]:
     return lo, float(chi2.ppf(0.975, 2 * (k + 1)) / 2)
 
 
-def _poisson_upper(k: int) -> float:
+def poisson_upper(k: int) -> float:
     from scipy.stats import chi2
 
     return float(chi2.ppf(0.95, 2 * (k + 1)) / 2)
@@ -496,7 +496,7 @@ def peer(streams: int, per_stream: int, runs: int) -> dict[str, Any]:
     # count, and the comparison is meant to give the baseline an equal or HIGHER
     # false-alarm rate, so it gets the margin.
     lo, hi = 1e-9, 1e-1
-    target = _poisson_upper(vigil_fa) / total
+    target = poisson_upper(vigil_fa) / total
     for _ in range(9):
         mid = math.sqrt(lo * hi)
         if adwin_rate(mid) >= target:
@@ -682,7 +682,7 @@ def segments(streams: int, events_per_stream: int, runs: int, sensitivity: float
         "segment_stationary_false_alerts_of_segments": segment_alerts,
         "segment_stationary_false_alerts_per_million": len(alerts) / total * 1e6,
         "segment_stationary_false_alerts_per_million_upper95": round(
-            _poisson_upper(len(alerts)) / total * 1e6, 4
+            poisson_upper(len(alerts)) / total * 1e6, 4
         ),
         "segment_stationary_alert_list": alerts[:10],
         "segment_shift_delay_median": _median(delays),
@@ -783,7 +783,7 @@ def canary(runs: int, identical_events: int, sensitivity: float) -> dict[str, An
         "canary_identical_false_alerts": false_alerts,
         "canary_false_alerts_per_million_new": round(false_alerts * per_million, 3),
         "canary_false_alerts_per_million_new_upper95": round(
-            _poisson_upper(false_alerts) * per_million, 3
+            poisson_upper(false_alerts) * per_million, 3
         ),
         "canary_loose_false_alerts": loose_alerts,
         "canary_loose_rate_over_budget": round(loose_alerts / (new_events / CANARY_LOOSE), 3),
@@ -931,7 +931,7 @@ def multivariate(
                 "events": total,
                 "false_alerts": alerts,
                 "false_alerts_per_million": alerts / total * 1e6,
-                "false_alerts_per_million_upper95": round(_poisson_upper(alerts) / total * 1e6, 4),
+                "false_alerts_per_million_upper95": round(poisson_upper(alerts) / total * 1e6, 4),
                 "false_alert_signals": signals,
                 "outlier_flag_rate": round(flagged / total, 7),
             },

@@ -46,7 +46,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from detector_quality import _poisson_upper as poisson_upper
+from detector_quality import poisson_upper
 from processor import SEGMENTS, TOPICS, StepClock
 from prometheus_client import CollectorRegistry
 from throughput import worker_config

@@ -308,7 +308,7 @@ class BackgroundPublisher:
         # librdkafka's own account of the producer (broker states, metadata, idempotence),
         # kept in memory and quoted when publishing fails: a stalled producer after a
         # broker restart is otherwise just "message timed out".
-        self.client_log: deque[str] = deque(maxlen=400)
+        self.client_log: deque[str] = deque(maxlen=150)
         self._thread = threading.Thread(target=self._run, name="bg-publisher", daemon=True)
 
     def start(self) -> BackgroundPublisher:
@@ -346,7 +346,7 @@ class BackgroundPublisher:
         if self._thread.is_alive():
             raise TimeoutError(f"publisher still running after {timeout:g} s")
         if self.error is not None:
-            tail = "\n".join(list(self.client_log)[-150:])
+            tail = "\n".join(self.client_log)
             raise RuntimeError(f"background publisher failed; librdkafka said:\n{tail}") from (
                 self.error
             )

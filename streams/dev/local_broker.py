@@ -526,8 +526,8 @@ class LocalBroker(LocalServer):
                 last_error = LocalBrokerError(f"no leader yet for {', '.join(leaderless[:5])}")
             time.sleep(0.2)
         raise BrokerStartError(
-            f"the Kafka broker at {self.bootstrap} did not answer a metadata request within "
-            f"{self.start_timeout:g} s (last error: {last_error!r}){self._diagnostics()}"
+            f"the Kafka broker at {self.bootstrap} was not ready (a metadata answer, a leader "
+            f"for every partition) within {self.start_timeout:g} s (last error: {last_error!r}){self._diagnostics()}"
         )
 
     def _diagnostics(self) -> str:
