@@ -527,7 +527,8 @@ class LocalBroker(LocalServer):
             time.sleep(0.2)
         raise BrokerStartError(
             f"the Kafka broker at {self.bootstrap} was not ready (a metadata answer, a leader "
-            f"for every partition) within {self.start_timeout:g} s (last error: {last_error!r}){self._diagnostics()}"
+            f"for every partition) within {self.start_timeout:g} s (last error: {last_error!r})"
+            f"{self._diagnostics()}"
         )
 
     def _diagnostics(self) -> str:
