@@ -17,8 +17,11 @@ same run: ``orjson.loads`` of the same bytes (what a bare consumer does per mess
 * ``us_parse``: the baseline; ``ratio_vs_parse`` = ``us_parse / us_per_event``;
 * ``us_per_event_before_16``: :meth:`Processor.inference` with the monitors issue 16
   added turned off (``drift.multivariate``, ``escalation.outlier_quantile``,
-  ``versions.canary``, ``calibration.classwise``; no segments): the baseline of
-  issue 16's cost target, measured in the same run;
+  ``versions.canary``, ``calibration.classwise``; no segments; the per-version
+  accuracy estimates off after the warm-up, which no setting turns off, see
+  :func:`without_version_estimates`): the baseline of issue 16's cost target,
+  measured in the same run, its passes alternating with ``us_per_event_all_on`` and
+  ``us_per_event_all_on_batched`` (:func:`cost_figures`);
 * ``us_per_event_batched``: the defaults through :meth:`Processor.inference_batch`,
   ``worker.batch_size`` (500) messages at a time, as both ingest drivers run it (the
   drift work's columnar part done per model and batch, issue 18);
@@ -140,18 +143,21 @@ def make_runner(
     clock: Callable[[], datetime] | None = None,
     *,
     batched: bool = False,
+    made: list[Processor] | None = None,
 ) -> Callable[[int], None]:
     """``run(count)``: ``count`` events of ``batch`` (cycled) through
     :meth:`Processor.inference` of a processor of the benchmark's config merged with
     ``extra``; ``clock`` is the processor's (default: the wall clock); ``batched``:
     through :meth:`Processor.inference_batch`, ``worker.batch_size`` messages at a
-    time (what both ingest drivers do)."""
+    time (what both ingest drivers do). The processor is appended to ``made``."""
     conf = deep_merge(worker_config(TOPICS, "bench-processor"), {"defaults": extra})
     settings = settings_from_dict(conf)
     metrics = VigilMetrics(CollectorRegistry())
     proc = (
         Processor(settings, metrics) if clock is None else Processor(settings, metrics, clock=clock)
     )
+    if made is not None:
+        made.append(proc)
     k = len(batch)
     start = 0
     size = settings.worker.batch_size
@@ -298,20 +304,37 @@ def with_tenants(events: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]
     return seg_events
 
 
+def without_version_estimates(proc: Processor) -> None:
+    """Turn off the per-version accuracy estimates (issue 16's) of every model ``proc``
+    has seen, and of the versions it starts from now on."""
+    for _, state in proc.fleet.items():
+        book = state.versions
+        if book is None:
+            continue
+        book.performance = None
+        for _, stats in book.items():
+            stats.performance = None
+
+
 def cost_figures(
     before_16: Callable[[int], None],
+    before_16_proc: Processor,
     all_on: Callable[[int], None],
     all_on_batched: Callable[[int], None],
     n: int,
     repeats: int,
 ) -> dict[str, Any]:
     """Issue 16's cost target: the worker before issue 16 (one event at a time, its
-    monitors off), everything on one event at a time, and everything on as the worker
-    runs now (batches), after a warm-up, their passes taken in turn (a slow spell of the
-    machine then falls on the baseline and the figures alike)."""
+    monitors off; the version book's per-version accuracy estimate off after the
+    warm-up: the version book itself, its per-version counts and confidence
+    histogram, has no off switch and stays in the baseline), everything on one event at
+    a time, and everything on as the worker runs now (batches), after a warm-up, their
+    passes taken in turn (a slow spell of the machine then falls on the baseline and
+    the figures alike)."""
     # References are learned from the first 1000 values of each model (of each segment
     # value: ~10,000 events of a model for a value with 10 % of them).
     before_16(min(n, 40_000))
+    without_version_estimates(before_16_proc)
     all_on(max(min(n, 40_000), 200_000))
     all_on_batched(max(min(n, 40_000), 200_000))
     us_before_16, us_all_on, us_all_on_batched = timed_alternately(
@@ -392,7 +415,8 @@ def timings(
         for i in range(count):
             update(*audit_keys[i % k])
 
-    before_16 = runner(
+    made: list[Processor] = []
+    before_16 = make_runner(
         {
             "drift": {"multivariate": False},
             "escalation": {"outlier_quantile": 0},
@@ -400,11 +424,13 @@ def timings(
             "calibration": {"classwise": False},
         },
         events,
+        out,
+        made=made,
     )
     all_on = runner(SEGMENTS, seg_events)
     all_on_batched = runner(SEGMENTS, seg_events, batched=True)
     if only == "cost":
-        return cost_figures(before_16, all_on, all_on_batched, n, repeats)
+        return cost_figures(before_16, made[0], all_on, all_on_batched, n, repeats)
 
     # Warm up: references are learned from the first 1000 values of each model (of
     # each segment value: ~10,000 events of a model for a value with 10 % of them).
@@ -412,7 +438,7 @@ def timings(
     drift(min(n, 40_000))
     process_batched(min(n, 40_000))
     result: dict[str, Any] = {"events": n, "repeats": repeats}
-    result.update(cost_figures(before_16, all_on, all_on_batched, n, repeats))
+    result.update(cost_figures(before_16, made[0], all_on, all_on_batched, n, repeats))
 
     us_decode, us_decode_before_18 = timed_alternately([decode, decode_before_18], n, repeats)
     result |= {

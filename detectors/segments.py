@@ -69,6 +69,7 @@ from __future__ import annotations
 import dataclasses
 import operator
 from collections.abc import Iterator, Mapping, Sequence
+from itertools import chain
 from typing import Any
 
 from detectors.base import (
@@ -111,6 +112,7 @@ DEFAULT_HORIZON = 100_000
 few hundred thousand events."""
 
 _PLAIN = frozenset((float, int, str, bool, type(None)))
+_VALUE_TYPES = frozenset((str, type(None)))
 _ABSENT = object()
 
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/@+,;()[]!~*'")
@@ -353,6 +355,10 @@ class SegmentMonitor(Detector):
         # Validates the drift settings once (window/step, feature types).
         self._drift()
         self._reset()
+        self._names = tuple(keys)
+        self.key_set = frozenset(keys)
+        """The segment keys, as a set (a caller keeping an event's monitored values)."""
+        self._pick = operator.itemgetter(*features) if features else None
 
     @classmethod
     def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
@@ -564,7 +570,7 @@ class SegmentMonitor(Detector):
             raise InvalidObservationError(
                 "update_many needs one value list, prediction and escalation flag per event"
             )
-        watched = [self._watched(f) for f in features]
+        watched = self._watched_many(features)
         out: list[list[SignalChange]] = [[] for _ in range(n)]
         step, window = self._step, self.window
         for k, key in enumerate(self._keys):
@@ -620,6 +626,24 @@ class SegmentMonitor(Detector):
                     dataclasses.replace(c, signal=b.prefix + c.signal) for c in more
                 ]
 
+    def _watched_many(self, features: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """:meth:`_watched` of each event; in C when every event has every watched
+        feature and every value is of a plain type (the usual case)."""
+        names = self.features
+        pick = self._pick
+        if pick is None:
+            return [{} for _ in features]
+        try:
+            rows = list(map(pick, features))
+        except (KeyError, TypeError):  # a feature missing somewhere: per event
+            return [self._watched(f) for f in features]
+        if len(names) == 1:
+            if set(map(type, rows)) <= _PLAIN:
+                return [{names[0]: v} for v in rows]
+        elif set(map(type, chain.from_iterable(rows))) <= _PLAIN:
+            return [dict(zip(names, r, strict=True)) for r in rows]
+        return [self._watched(f) for f in features]
+
     def _watched(self, features: Mapping[str, Any]) -> dict[str, Any]:
         """The event's values of the watched features (those it has), numpy scalars as
         the numbers or bools they are: no numpy value sits in a segment's buffered state
@@ -640,13 +664,13 @@ class SegmentMonitor(Detector):
         if segment is not None and not isinstance(segment, Mapping):
             raise InvalidObservationError(f"'segment' must be a mapping; got {segment!r}")
         if not segment:
-            return [None] * len(self._keys)
-        out: list[str | None] = []
-        for key in self._keys:
-            v = segment.get(key.name)
+            return [None] * len(self._names)
+        out = list(map(segment.get, self._names))
+        if set(map(type, out)) <= _VALUE_TYPES:
+            return out
+        for name, v in zip(self._names, out, strict=True):
             if v is not None and type(v) is not str:
-                raise InvalidObservationError(f"segment {key.name!r} must be a string; got {v!r}")
-            out.append(v)
+                raise InvalidObservationError(f"segment {name!r} must be a string; got {v!r}")
         return out
 
     def _check(self, key: _Key) -> None:

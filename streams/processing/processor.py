@@ -282,7 +282,11 @@ class Processor:
             else:
                 inclusion, by_rule = None, False
             seg = event.segment
-            kept = {k: seg[k] for k in segs.keys if k in seg} if segs is not None and seg else None
+            kept = None
+            if segs is not None and seg:  # its monitored values: all of them, usually
+                kept = seg
+                if not seg.keys() <= segs.key_set:
+                    kept = {k: seg[k] for k in segs.keys if k in seg}
             # Scores only when classwise calibration will read them (they cost memory and
             # checkpoint bytes per pending prediction).
             compact: Compact = (
