@@ -635,12 +635,15 @@ class SegmentMonitor(Detector):
             return [{} for _ in features]
         try:
             rows = list(map(pick, features))
-        except (KeyError, TypeError):  # a feature missing somewhere: per event
-            return [self._watched(f) for f in features]
-        if len(names) == 1:
-            if set(map(type, rows)) <= _PLAIN:
-                return [{names[0]: v} for v in rows]
-        elif set(map(type, chain.from_iterable(rows))) <= _PLAIN:
+        except (KeyError, TypeError):  # a feature missing somewhere: per event below
+            rows = None
+        if rows is not None and len(names) == 1 and set(map(type, rows)) <= _PLAIN:
+            return [{names[0]: v} for v in rows]
+        if (
+            rows is not None
+            and len(names) > 1
+            and set(map(type, chain.from_iterable(rows))) <= _PLAIN
+        ):
             return [dict(zip(names, r, strict=True)) for r in rows]
         return [self._watched(f) for f in features]
 
