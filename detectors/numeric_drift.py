@@ -47,6 +47,10 @@ _BATCH = 8
 _CUSUM_MARGIN = 0.9
 _NAMES = ("cusum_mean", "cusum_mean", "cusum_scale", "cusum_scale")
 _NEVER = 1 << 62
+# Bump when cusum_threshold's answer for the same inputs changes: snapshots keep the
+# solved thresholds (restoring re-solves them only when this, the level or the
+# allowance differ).
+_LIMITS_FORMULA = 1
 # Per-block reductions called as ufunc methods (see _cusums_numpy).
 _accumulate = np.add.accumulate
 _running_min = np.minimum.accumulate
@@ -227,7 +231,12 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
         if self.reference is not None:
             self._use_reference(self.reference)
 
-    def _use_reference(self, ref: dict[str, Any], score_counts: list[int] | None = None) -> None:
+    def _use_reference(
+        self,
+        ref: dict[str, Any],
+        score_counts: list[int] | None = None,
+        limits: list[int] | None = None,
+    ) -> None:
         self._ref = ref
         self._edges = np.asarray(ref["edges"], dtype=float)
         self._edge_list = [float(e) for e in ref["edges"]]
@@ -238,7 +247,7 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
         self._ring = np.zeros((self._blocks, self._k - 1), dtype=np.int64)
         self._below = np.zeros(self._k - 1, dtype=np.int64)
         self._refresh_ks()
-        self._refresh_scores(list(ref["counts"]) if score_counts is None else score_counts)
+        self._refresh_scores(list(ref["counts"]) if score_counts is None else score_counts, limits)
 
     def _refresh_ks(self) -> None:
         """KS reference CDF and scale from the current bin counts."""
@@ -250,8 +259,11 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
         # sqrt(n m / (n + m)) / n: turns a count difference into the two-sample KS scale.
         self._ks_scale = math.sqrt(self.window * n / (self.window + n)) / self.window
 
-    def _refresh_scores(self, counts: list[int]) -> None:
-        """CUSUM score tables and thresholds from the bin counts ``counts``."""
+    def _refresh_scores(self, counts: list[int], limits: list[int] | None = None) -> None:
+        """CUSUM score tables and thresholds from the bin counts ``counts``; ``limits``:
+        the thresholds as a snapshot kept them for these counts (see :meth:`_limits_of`),
+        taken instead of solving for them again (the root-finding is most of a
+        restore's time)."""
         self._score_counts = [int(c) for c in counts]
         c = np.asarray(counts, dtype=float)
         m = max(1.0, float(c.sum()))
@@ -260,7 +272,8 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
         u = np.clip(np.cumsum(p) - p / 2.0, 1e-6, 1.0 - 1e-6)
         z = special.ndtri(u)
         tables: list[list[int]] = []
-        limits: list[int] = []
+        known = limits if limits is not None and len(limits) == 4 else None
+        limits = []
         self._score_probs = p
         self._scores: list[np.ndarray | None] = []
         for raw in (z, z * z):
@@ -273,16 +286,41 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
                 continue
             s = s / sd
             self._scores.append(s)
-            h = cusum_threshold(_CUSUM_MARGIN * self._budget.alpha_event, s, p, m)
+            if known is None:
+                h = cusum_threshold(_CUSUM_MARGIN * self._budget.alpha_event, s, p, m)
+                limit = round(h * _SCALE)
+            else:
+                limit = known[len(limits)]
             k = round(CUSUM_ALLOWANCE * _SCALE)
             scaled = np.rint(s * _SCALE).astype(np.int64)
             tables += [(scaled - k).tolist(), (-scaled - k).tolist()]
-            limits += [round(h * _SCALE)] * 2
+            limits += [limit] * 2
         self._tables = tables
         self._matrix = np.asarray(tables, dtype=np.int64)  # 4 x bins
         self._limits = limits
         self._limit_col = np.asarray(limits, dtype=np.int64)[:, None]
         self.cusum_thresholds = (limits[0] / _SCALE, limits[2] / _SCALE)
+
+    def _limits_of(self) -> dict[str, Any]:
+        """The CUSUM thresholds for the snapshot, with what they were solved for: the
+        test's level and allowance and :data:`_LIMITS_FORMULA`. A restore takes them
+        only if all three are today's (the score counts they belong to are the
+        snapshot's own ``score_counts``)."""
+        return {"key": self._limits_key(), "values": list(self._limits)}
+
+    def _limits_key(self) -> list[float]:
+        return [_CUSUM_MARGIN * self._budget.alpha_event, CUSUM_ALLOWANCE, _LIMITS_FORMULA]
+
+    def _known_limits(self, kept: Any) -> list[int] | None:
+        """Thresholds from a snapshot's ``limits`` if they were solved as today's code
+        would (else None: solve again; so does a snapshot written before they were
+        kept)."""
+        if not isinstance(kept, dict) or kept.get("key") != self._limits_key():
+            return None
+        values = kept.get("values")
+        if not isinstance(values, list) or len(values) != 4:
+            return None
+        return [int(v) for v in values]
 
     def _state(self) -> dict[str, Any]:
         return {
@@ -290,6 +328,7 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
             "learn": None if self._learn is None else list(self._learn),
             "learned": self.learned_reference if self.reference is None else None,
             "score_counts": self._score_counts,
+            "limits": None if self._score_counts is None else self._limits_of(),
             "pending": list(self._pending),
             "ring": self._ring.tolist() if self._ref is not None else None,
             "pos": self._pos,
@@ -304,10 +343,11 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
     def _load_state(self, state: dict[str, Any]) -> None:
         self._seen = int(state["seen"])
         self._learn = None if state["learn"] is None else [float(v) for v in state["learn"]]
+        limits = self._known_limits(state.get("limits"))
         if state["learned"] is not None:
-            self._use_reference(state["learned"], state["score_counts"])
+            self._use_reference(state["learned"], state["score_counts"], limits)
         elif self._ref is not None and state["score_counts"] is not None:
-            self._refresh_scores(state["score_counts"])
+            self._refresh_scores(state["score_counts"], limits)
         if state["ring"] is not None:
             ring = np.asarray(state["ring"], dtype=np.int64)
             self._ring = ring.reshape(self._blocks, self._k - 1)

@@ -102,10 +102,11 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, special
+from scipy import special
 
 from detectors.base import check_positive
 from detectors.errors import SettingsError
@@ -279,6 +280,15 @@ def cusum_threshold(
     return _threshold(float(alpha), ratios[0], ratios[1], kurt, float(m), float(k))
 
 
+def _brentq() -> Callable[..., float]:
+    """scipy's root finder, imported on first use: ``scipy.optimize`` is ~40 % of a
+    worker's imports, and a worker restoring checkpoints (which keep their solved
+    thresholds) starts processing without it."""
+    from scipy import optimize
+
+    return optimize.brentq  # type: ignore[no-any-return]
+
+
 def _adjustment_coefficient(y: np.ndarray, probs: np.ndarray) -> float | None:
     """The root ``theta > 0`` of ``sum p exp(theta y) = 1`` (``E y < 0``)."""
     keep = probs > 0
@@ -292,7 +302,7 @@ def _adjustment_coefficient(y: np.ndarray, probs: np.ndarray) -> float | None:
     hi = 1.0
     while f(hi) <= 0:
         hi *= 2.0
-    return float(optimize.brentq(f, 1e-9, hi, xtol=1e-10))
+    return float(_brentq()(f, 1e-9, hi, xtol=1e-10))
 
 
 _GRID = 64
@@ -331,7 +341,7 @@ def _threshold(alpha: float, c_up: float, c_down: float, kurt: float, m: float, 
             return hi
     if excess(1e-3) <= 0:
         return 1e-3
-    return float(optimize.brentq(excess, 1e-3, hi, xtol=1e-6))
+    return float(_brentq()(excess, 1e-3, hi, xtol=1e-6))
 
 
 def ks_critical(alpha: float) -> float:

@@ -214,3 +214,61 @@ def test_version_1_drift_monitor_snapshot_loads_and_continues() -> None:
         changes += monitor.update(features, ClassPrediction(rng.choice("pq"), rng.uniform(0.5, 1)))
     assert [(c.signal, c.state) for c in changes] == [("feature:a", "recovered")]
     assert DriftMonitor.restore(monitor.snapshot()).snapshot() == monitor.snapshot()
+
+
+def _learned(seed: int = 21) -> NumericDrift:
+    det = NumericDrift(reference_size=500)
+    det.update_many(np.random.default_rng(seed).lognormal(0, 1, 3000).tolist())
+    assert det.learned_reference is not None
+    return det
+
+
+def test_restore_takes_the_kept_cusum_thresholds_without_solving(monkeypatch) -> None:
+    import detectors.numeric_drift as nd
+
+    det = _learned()
+    snap = det.snapshot()
+    assert snap["state"]["limits"]["values"] == det._limits
+
+    def no_solving(*args, **kwargs):
+        raise AssertionError("cusum_threshold called on restore")
+
+    with monkeypatch.context() as m:
+        m.setattr(nd, "cusum_threshold", no_solving)
+        back = NumericDrift.restore(snap)
+    assert back._limits == det._limits and back.cusum_thresholds == det.cusum_thresholds
+    rng = np.random.default_rng(22)
+    values = np.r_[rng.lognormal(0, 1, 500), rng.lognormal(1, 1, 500)].tolist()
+    changes = det.update_many(values)
+    assert changes and back.update_many(values) == changes
+    assert back.snapshot() == det.snapshot()
+
+
+@pytest.mark.parametrize(
+    "kept",
+    [
+        None,  # a snapshot written before the thresholds were kept
+        {"key": [1e-9, 0.5, 1], "values": [1, 1, 1, 1]},  # solved for another level
+        {"values": [1, 1, 1, 1]},
+        {"key": "x", "values": "y"},
+    ],
+)
+def test_restore_solves_again_unless_the_kept_thresholds_are_todays(kept) -> None:
+    det = _learned()
+    snap = det.snapshot()
+    if kept is None:
+        del snap["state"]["limits"]
+    else:
+        snap["state"]["limits"] = kept
+    assert NumericDrift.restore(snap)._limits == det._limits
+
+
+def test_kept_thresholds_of_another_formula_are_solved_again(monkeypatch) -> None:
+    import detectors.numeric_drift as nd
+
+    det = _learned()
+    snap = det.snapshot()
+    snap["state"]["limits"]["values"] = [1, 1, 1, 1]
+    assert NumericDrift.restore(snap)._limits == [1, 1, 1, 1]  # today's key: taken
+    monkeypatch.setattr(nd, "_LIMITS_FORMULA", nd._LIMITS_FORMULA + 1)
+    assert NumericDrift.restore(snap)._limits == det._limits
