@@ -30,6 +30,7 @@ import gc
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
@@ -39,6 +40,7 @@ from streams.config import Settings
 from streams.errors import InstanceFencedError, VigilError
 from streams.events.dead_letters import MessageSource
 from streams.ingest.core import IngestCore, Lag, Offsets
+from streams.kafka.checkpoints import start_from_metadata
 from streams.processing.processor import Outgoing
 
 __all__ = ["BatchIngest", "BatchWorker", "IngestService", "static_membership"]
@@ -218,10 +220,13 @@ class BatchIngest:
 
     # ------------------------------------------------------------ Driver
 
-    def commit(self, offsets: Offsets, *, wait: bool) -> None:
+    def commit(
+        self, offsets: Offsets, *, wait: bool, metadata: Mapping[int, str] | None = None
+    ) -> None:
         from confluent_kafka import KafkaException, TopicPartition
 
-        tps = [TopicPartition(topic, p, o) for (topic, p), o in offsets.items()]
+        meta = metadata or {}
+        tps = [TopicPartition(topic, p, o, meta.get(p)) for (topic, p), o in offsets.items()]
         try:
             if wait:
                 self.consumer.commit(offsets=tps, asynchronous=False)
@@ -244,6 +249,19 @@ class BatchIngest:
             for tp in self.consumer.committed(tps, timeout=10.0)
             if tp.offset >= 0 and tp.error is None
         }
+
+    def checkpoint_starts(self, partitions: set[int]) -> dict[int, int]:
+        from confluent_kafka import TopicPartition
+
+        tps = [TopicPartition(topic, p) for topic in self.core.inputs for p in sorted(partitions)]
+        found: dict[int, int] = {}
+        for tp in self.consumer.committed(tps, timeout=10.0):
+            start = start_from_metadata(tp.metadata) if tp.error is None else None
+            # Every start ever committed stays right (a model's newest record only moves
+            # on), so the latest, the largest, is taken.
+            if start is not None:
+                found[tp.partition] = max(start, found.get(tp.partition, start))
+        return found
 
     def read_lag(self) -> Lag:
         """Lag of every assigned partition, including one this worker has read nothing

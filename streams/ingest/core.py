@@ -42,7 +42,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -57,6 +57,7 @@ from streams.kafka.checkpoints import (
     CheckpointWrite,
     encode,
     restore_or_none,
+    start_metadata,
 )
 from streams.processing.fleet import Fleet
 from streams.processing.metrics import VigilMetrics
@@ -87,8 +88,13 @@ ABANDON_TIMEOUT_S = 30.0
 class Driver(Protocol):
     """What the core asks of the client that moves the messages."""
 
-    def commit(self, offsets: Offsets, *, wait: bool) -> None:
-        """Commit these next offsets; ``wait=False`` returns at once (a round's commit)."""
+    def commit(
+        self, offsets: Offsets, *, wait: bool, metadata: Mapping[int, str] | None = None
+    ) -> None:
+        """Commit these next offsets; ``wait=False`` returns at once (a round's commit).
+        ``metadata``: per partition number, the commit metadata of its offsets (where its
+        checkpoints start, :func:`~streams.kafka.checkpoints.start_metadata`); a driver
+        that cannot commit metadata ignores it."""
 
     def flush(self, timeout: float) -> None:
         """Hand every output to the broker and serve the delivery reports, waiting up to
@@ -105,6 +111,12 @@ class Driver(Protocol):
         partition with none committed is absent), asked of the broker now; None if this
         driver cannot tell (then revoked partitions are never kept, see
         :meth:`IngestCore.on_revoked`). Called from the rebalance handlers."""
+
+    def checkpoint_starts(self, partitions: set[int]) -> dict[int, int]:
+        """Per partition among ``partitions``, the checkpoint read start committed with
+        its input offsets (the largest over the input topics: each start, once right,
+        stays right); a partition without one is absent (its checkpoints are read from
+        the beginning). Called from the rebalance handlers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,7 +338,7 @@ class IngestCore:
             )
             return
         if r.offsets:
-            self.driver.commit(r.offsets, wait=False)
+            self.driver.commit(r.offsets, wait=False, metadata=self._starts(r.offsets))
 
     def _redirty(self, model_ids: Iterable[str]) -> None:
         """These models are written again by the next checkpoint (if still here)."""
@@ -395,8 +407,18 @@ class IngestCore:
             for _, state in dirty:
                 state.dirty = False
         if offsets:
-            self.driver.commit(offsets, wait=True)
+            self.driver.commit(offsets, wait=True, metadata=self._starts(offsets))
         return len(dirty)
+
+    def _starts(self, offsets: Offsets) -> dict[int, str]:
+        """Commit metadata of ``offsets``' partitions: where their checkpoints start (see
+        :mod:`streams.kafka.checkpoints`); a partition whose start is unknown has none."""
+        out = {}
+        for p in {tp[1] for tp in offsets}:
+            meta = start_metadata(self.checkpoints.read_start(p))
+            if meta is not None:
+                out[p] = meta
+        return out
 
     # ------------------------------------------------------------ rebalances
 
@@ -423,8 +445,13 @@ class IngestCore:
             started = time.perf_counter()
             # Unpickling and rebuilding states allocates many objects: without the cyclic
             # GC passes they trigger the restore takes ~30 % less time on this machine.
+            try:
+                starts = self.driver.checkpoint_starts(new)
+            except Exception:
+                log.warning("reading committed checkpoint starts failed", exc_info=True)
+                starts = {}
             with gc_paused():
-                found = self.checkpoints.read(new)
+                found = self.checkpoints.read(new, start=starts)
                 for model_id, cp in found.items():
                     if model_id not in self.fleet:
                         state = restore_or_none(model_id, cp)

@@ -38,7 +38,7 @@ import logging
 import ssl
 import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -284,9 +284,13 @@ class VigilApp:
 
     # ------------------------------------------------------------ Driver
 
-    def commit(self, offsets: Offsets, *, wait: bool) -> None:
+    def commit(
+        self, offsets: Offsets, *, wait: bool, metadata: Mapping[int, str] | None = None
+    ) -> None:
         """Without waiting: a task on the loop (a round, from a tick). Waiting: from the
-        worker thread of :meth:`_wait_for`, while the loop is free to run it."""
+        worker thread of :meth:`_wait_for`, while the loop is free to run it. Commits no
+        ``metadata`` (Faust's consumer commits offsets only): the next owner reads the
+        checkpoints from the beginning (:meth:`checkpoint_starts`)."""
         if wait:
             self._on_loop(self._commit(offsets, after=self._commit_task))
         else:
@@ -342,6 +346,10 @@ class VigilApp:
 
     def close(self) -> None:
         """Faust closes its own clients."""
+
+    def checkpoint_starts(self, partitions: set[int]) -> dict[int, int]:
+        """None kept on this driver (see :meth:`commit`)."""
+        return {}
 
     def committed(self, partitions: set[int]) -> None:
         """Not read here: revoked partitions are always dropped and restored from their

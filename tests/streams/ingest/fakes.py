@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from streams.kafka.checkpoints import Checkpoint, CheckpointWrite, decode, encode
 
@@ -29,6 +29,7 @@ class HeldCheckpoints:
         self.held: list[tuple[str, bytes, CheckpointWrite]] = []
         self.written: dict[str, bytes] = {}
         self.closed = False
+        self.starts: list[dict[int, int]] = []  # the ``start`` of each read
 
     def send(self, model_id: str, value: bytes, write: CheckpointWrite) -> None:
         write.sent.append(model_id)
@@ -55,7 +56,17 @@ class HeldCheckpoints:
             n += 1
         return n
 
-    def read(self, partitions: Iterable[int], timeout: float = 60.0) -> dict[str, Checkpoint]:
+    def read_start(self, partition: int) -> int | None:
+        """A made-up start per partition (100 + its number): what the core commits."""
+        return 100 + partition
+
+    def read(
+        self,
+        partitions: Iterable[int],
+        timeout: float = 60.0,
+        start: Mapping[int, int] | None = None,
+    ) -> dict[str, Checkpoint]:
+        self.starts.append(dict(start or {}))
         wanted = set(partitions)
         found = {m: decode(v) for m, v in self.written.items()}
         return {m: cp for m, cp in found.items() if cp.partition in wanted}

@@ -7,7 +7,7 @@ whether) something is acknowledged and checks what the core lets the driver comm
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +20,12 @@ from streams.dev.traffic import SyntheticModel
 from streams.errors import OutputLostError, VigilError
 from streams.events.dead_letters import MessageSource
 from streams.ingest.core import IngestCore, Lag, Offsets
-from streams.kafka.checkpoints import Checkpoint, decode
+from streams.kafka.checkpoints import (
+    Checkpoint,
+    decode,
+    start_from_metadata,
+    start_metadata,
+)
 from streams.processing.processor import Outgoing
 from tests.streams.ingest.fakes import HeldCheckpoints, Record
 
@@ -35,6 +40,8 @@ class MemoryDriver:
         self.held: list[int] = []  # sequence numbers of outputs the broker has not answered
         self.commits: list[tuple[Offsets, bool]] = []
         self.group: Offsets = {}  # the group's committed offsets, as the broker has them
+        self.metadata: list[dict[int, str]] = []  # each commit's metadata per partition
+        self.group_metadata: dict[int, str] = {}  # the group's, per partition
         self.commits_fail = False
         self.lag_reading: Lag | Exception = []
         self.closed = False
@@ -75,10 +82,18 @@ class MemoryDriver:
             self.core.on_delivery(seq, error, Record("esc"))
 
     # Driver
-    def commit(self, offsets: Offsets, *, wait: bool) -> None:
+    def commit(
+        self, offsets: Offsets, *, wait: bool, metadata: Mapping[int, str] | None = None
+    ) -> None:
         self.commits.append((dict(offsets), wait))
+        self.metadata.append(dict(metadata or {}))
         if not self.commits_fail:
             self.group.update(offsets)
+            self.group_metadata.update(metadata or {})
+
+    def checkpoint_starts(self, partitions: set[int]) -> dict[int, int]:
+        starts = {p: start_from_metadata(m) for p, m in self.group_metadata.items()}
+        return {p: s for p, s in starts.items() if p in partitions and s is not None}
 
     def committed(self, partitions: set[int]) -> Offsets:
         return {tp: o for tp, o in self.group.items() if tp[1] in partitions}
@@ -235,9 +250,14 @@ class CountingReads(HeldCheckpoints):
         super().__init__()
         self.reads: list[set[int]] = []
 
-    def read(self, partitions: Iterable[int], timeout: float = 60.0) -> dict[str, Checkpoint]:
+    def read(
+        self,
+        partitions: Iterable[int],
+        timeout: float = 60.0,
+        start: Mapping[int, int] | None = None,
+    ) -> dict[str, Checkpoint]:
         self.reads.append(set(partitions))
-        return super().read(partitions, timeout)
+        return super().read(partitions, timeout, start)
 
 
 def counting_core() -> tuple[IngestCore, MemoryDriver, CountingReads]:
@@ -390,9 +410,13 @@ def test_restore_runs_with_the_cyclic_gc_paused_and_leaves_it_as_it_was() -> Non
     seen: list[bool] = []
     read = store.read
 
-    def spy(partitions: Iterable[int], timeout: float = 60.0) -> dict[str, Checkpoint]:
+    def spy(
+        partitions: Iterable[int],
+        timeout: float = 60.0,
+        start: Mapping[int, int] | None = None,
+    ) -> dict[str, Checkpoint]:
         seen.append(gc.isenabled())
-        return read(partitions, timeout)
+        return read(partitions, timeout, start)
 
     store.read = spy  # type: ignore[method-assign]
     assert gc.isenabled()
@@ -407,3 +431,46 @@ def test_restore_runs_with_the_cyclic_gc_paused_and_leaves_it_as_it_was() -> Non
         assert not gc.isenabled()  # not turned on by the restore
     finally:
         gc.enable()
+
+
+def test_commits_carry_where_each_partitions_checkpoints_start_and_restores_read_from_there() -> (
+    None
+):
+    core, driver, store = make_core()
+    core.on_assigned({0, 1})
+    assert store.starts == [{}]  # nothing committed yet: read from the beginning
+    driver.feed(6)
+    checkpoint_due(core)
+    driver.process([])
+    driver.deliver()
+    driver.process([])  # the records go out
+    store.deliver()
+    driver.process([])  # the round completes and commits
+    assert driver.commits == [({("in", 0): 5, ("in", 1): 6}, False)]
+    # The store's read starts, per partition, travel with the offsets.
+    assert driver.metadata == [{0: start_metadata(100), 1: start_metadata(101)}]
+
+    core.on_revoked({0, 1})  # a waited commit carries them too
+    assert driver.metadata[-1] == {0: start_metadata(100), 1: start_metadata(101)}
+    driver.group.clear()  # another member owned them meanwhile: restored, from the starts
+    core.on_assigned({0, 1})
+    assert store.starts[-1] == {0: 100, 1: 101}
+    assert events_seen(core, "m0") == 3 and events_seen(core, "m1") == 3
+
+
+def test_unknown_starts_are_not_committed_and_a_failed_look_up_reads_everything() -> None:
+    core, driver, store = make_core()
+    store.read_start = lambda partition: None if partition == 1 else 7  # type: ignore[method-assign]
+    core.on_assigned({0, 1})
+    driver.feed(4)
+    core.on_revoked({0, 1})
+    assert driver.metadata[-1] == {0: start_metadata(7)}
+
+    def broken(partitions: set[int]) -> dict[int, int]:
+        raise VigilError("coordinator unavailable")
+
+    driver.checkpoint_starts = broken  # type: ignore[method-assign]
+    driver.group.clear()
+    core.on_assigned({0, 1})
+    assert store.starts[-1] == {}  # from the beginning: slower, never wrong
+    assert events_seen(core, "m0") == 2
