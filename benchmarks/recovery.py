@@ -19,6 +19,9 @@ and the checkpoints are read back.
   uncommitted tail, removable by ``escalation_id``).
 * ``restore_seconds``: the restarted worker's restore step as it logs it (reading the
   checkpoints of its partitions and rebuilding the monitors, before fetching resumes);
+  ``restore_read``: what those restores read, from the checkpoint store's log:
+  ``records`` and ``mb`` fetched, ``skipped`` (records before the read starts the killed
+  worker committed, not fetched), ``read_s`` (fetching), ``decoded`` and ``decode_s``;
   ``first_event_seconds``: from starting the second worker process to its first processed
   event (Python start-up, group join, restore; /metrics polled every 0.1 s), and its
   parts from the second worker's log (``first_event_breakdown``, each from the end of
@@ -115,6 +118,23 @@ def breakdown(log: str, spawned: float, first_event: float) -> dict[str, float |
         out[name] = None if at is None or last is None else round(at - last, 3)
         last = at
     return out
+
+
+#: The checkpoint store's log line of a read (streams.kafka.checkpoints).
+_READ = re.compile(
+    r"read (\d+) records \(([0-9.]+) MB; (\d+) skipped before the committed starts\) "
+    r"in ([0-9.]+) s, decoded (\d+) in ([0-9.]+) s"
+)
+
+
+def restore_read(log: str) -> dict[str, float]:
+    """The checkpoint reads of a worker's restores, summed from its log (see module doc)."""
+    keys = ("records", "mb", "skipped", "read_s", "decoded", "decode_s")
+    out = dict.fromkeys(keys, 0.0)
+    for found in _READ.findall(log):
+        for key, value in zip(keys, found, strict=True):
+            out[key] += float(value)
+    return {k: round(v, 3) for k, v in out.items()}
 
 
 def read_all(reader: TopicReader, done: Any, timeout: float) -> None:
@@ -225,6 +245,7 @@ def run(n_events: int, workdir: Path, ingest: str, membership: str) -> dict[str,
             "escalations_expected": len(stream.qualifying),
             "processed_when_killed": int(processed_at_kill),
             "restore_seconds": round(sum(float(r) for r in restores), 3),
+            "restore_read": restore_read(second_log),
             "first_event_seconds": round(first_event_seconds, 3),
             "first_event_breakdown": breakdown(second_log, spawned_wall, first_event_wall),
             "membership": membership,

@@ -357,6 +357,10 @@ class CheckpointStore:
                 "group.id": "vigil-checkpoint-reader",  # never used to commit
                 "enable.auto.commit": False,
                 "enable.partition.eof": True,
+                # Reading stops at each partition's high watermark, known beforehand; a
+                # fetch that finds nothing new (one that brings the end-of-partition
+                # event) returns after this instead of the default 500 ms.
+                "fetch.wait.max.ms": 10,
                 "fetch.message.max.bytes": MAX_CHECKPOINT_BYTES + 65536,
                 "logger": logging.getLogger("vigil.kafka.checkpoint"),
             }
@@ -369,10 +373,12 @@ class CheckpointStore:
         try:
             todo = set()
             assign = []
+            last: dict[int, int] = {}  # the offset of each partition's last record
             for p in parts:
                 lo, hi = watermarks(consumer, TopicPartition(self.topic, p), timeout)
                 if hi > lo:
                     todo.add(p)
+                    last[p] = hi - 1
                     first = (start or {}).get(p)
                     if first is None or not lo <= first < hi:
                         first = OFFSET_BEGINNING
@@ -382,7 +388,9 @@ class CheckpointStore:
             consumer.assign(assign)
             deadline = time.monotonic() + timeout
             while todo and time.monotonic() < deadline:
-                for msg in consumer.consume(500, timeout=0.5):
+                # consume() waits for all 500 or the timeout: a short one, so a few
+                # records do not wait half a second.
+                for msg in consumer.consume(500, timeout=0.02):
                     err = msg.error()
                     if err is not None:
                         if err.code() == KafkaError._PARTITION_EOF:
@@ -396,6 +404,8 @@ class CheckpointStore:
                     part, offset = msg.partition(), msg.offset()
                     if part is not None and offset is not None:
                         newest[part][key] = offset
+                        if offset >= last[part]:  # the end seen at the start: done
+                            todo.discard(part)
                     if value is None:  # tombstone: the model was retired
                         raw.pop(key, None)
                         continue
