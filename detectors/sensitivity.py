@@ -290,19 +290,47 @@ def _brentq() -> Callable[..., float]:
 
 
 def _adjustment_coefficient(y: np.ndarray, probs: np.ndarray) -> float | None:
-    """The root ``theta > 0`` of ``sum p exp(theta y) = 1`` (``E y < 0``)."""
+    """The root ``theta > 0`` of ``f(t) = log sum p exp(t y) = 0`` (``E y < 0``).
+
+    ``f`` is convex with ``f(0) = 0`` and ``f'(0) = E y < 0``, so right of the root it is
+    positive and increasing, and Newton's method started there falls to the root
+    monotonically (quadratically near it): ~6 steps to full precision, in plain floats
+    (a score table has a few dozen values at most, where numpy's per-call overhead was
+    most of the time of the root-finder used before, scipy's ``brentq`` to 1e-10).
+
+    >>> y = np.array([-1.5, 0.5]); p = np.array([0.5, 0.5])  # normal-free: check exactly
+    >>> theta = _adjustment_coefficient(y, p)
+    >>> abs(0.5 * math.exp(-1.5 * theta) + 0.5 * math.exp(0.5 * theta) - 1.0) < 1e-12
+    True
+    """
     keep = probs > 0
     y, probs = y[keep], probs[keep]
     if not (y > 0).any():
         return None
+    terms = list(zip(probs.tolist(), y.tolist(), strict=True))
+    top = float(y.max())
+    exp, log = math.exp, math.log
 
-    def f(t: float) -> float:
-        return float(np.log((probs * np.exp(t * y - t * y.max())).sum()) + t * y.max())
+    def f_and_slope(t: float) -> tuple[float, float]:
+        shift = t * top  # exp(t y - shift) <= 1: no overflow
+        weights = [(p * exp(t * v - shift), v) for p, v in terms]
+        total = sum(w for w, _ in weights)
+        return log(total) + shift, sum(w * v for w, v in weights) / total
 
-    hi = 1.0
-    while f(hi) <= 0:
-        hi *= 2.0
-    return float(_brentq()(f, 1e-9, hi, xtol=1e-10))
+    t = 1.0
+    value, slope = f_and_slope(t)
+    while value <= 0:  # left of the root: double until right of it
+        t *= 2.0
+        value, slope = f_and_slope(t)
+    for _ in range(100):
+        step = value / slope
+        if not 0.0 < t - step < t:  # no progress left in floats
+            break
+        t -= step
+        if step <= 1e-13 * t:  # the next step would be ~1e-26 t
+            break
+        value, slope = f_and_slope(t)
+    return t
 
 
 _GRID = 64
