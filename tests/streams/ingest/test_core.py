@@ -250,14 +250,9 @@ class CountingReads(HeldCheckpoints):
         super().__init__()
         self.reads: list[set[int]] = []
 
-    def read(
-        self,
-        partitions: Iterable[int],
-        timeout: float = 60.0,
-        start: Mapping[int, int] | None = None,
-    ) -> dict[str, Checkpoint]:
+    def read(self, partitions: Iterable[int], *args: Any, **kwargs: Any) -> dict[str, Checkpoint]:
         self.reads.append(set(partitions))
-        return super().read(partitions, timeout, start)
+        return super().read(partitions, *args, **kwargs)
 
 
 def counting_core() -> tuple[IngestCore, MemoryDriver, CountingReads]:
@@ -410,13 +405,9 @@ def test_restore_runs_with_the_cyclic_gc_paused_and_leaves_it_as_it_was() -> Non
     seen: list[bool] = []
     read = store.read
 
-    def spy(
-        partitions: Iterable[int],
-        timeout: float = 60.0,
-        start: Mapping[int, int] | None = None,
-    ) -> dict[str, Checkpoint]:
+    def spy(partitions: Iterable[int], *args: Any, **kwargs: Any) -> dict[str, Checkpoint]:
         seen.append(gc.isenabled())
-        return read(partitions, timeout, start)
+        return read(partitions, *args, **kwargs)
 
     store.read = spy  # type: ignore[method-assign]
     assert gc.isenabled()
