@@ -226,7 +226,10 @@ class BatchIngest:
         from confluent_kafka import KafkaException, TopicPartition
 
         meta = metadata or {}
-        tps = [TopicPartition(topic, p, o, meta.get(p)) for (topic, p), o in offsets.items()]
+        tps = [
+            TopicPartition(topic, p, o, meta[p]) if p in meta else TopicPartition(topic, p, o)
+            for (topic, p), o in offsets.items()
+        ]
         try:
             if wait:
                 self.consumer.commit(offsets=tps, asynchronous=False)

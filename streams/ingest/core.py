@@ -77,6 +77,9 @@ Lag = list[tuple[str, int, int]]
 #: ~30 ms on this machine, so a round of 10 such models done at once stalled the
 #: stream ~300 ms, every checkpoint interval.
 SNAPSHOT_BUDGET_S = 0.01
+#: An idle model's checkpoint is written again once its partition has had this many
+#: records per model since it (about as many rounds in which every model changed).
+IDLE_REWRITE_RECORDS = 4
 #: How often the lag is read from the consumer (see :meth:`IngestCore.lag`).
 LAG_REFRESH_S = 1.0
 #: How long revocation and shutdown wait for the outputs to be acknowledged.
@@ -294,8 +297,28 @@ class IngestCore:
 
     def _begin_round(self) -> None:
         self._last_checkpoint = time.monotonic()
+        self._rewrite_idle()
         dirty = [model_id for model_id, state in self.fleet.items() if state.dirty]
         self._round = _Round(dict(self.next_offsets), self.produced, dirty)
+
+    def _rewrite_idle(self) -> None:
+        """Mark dirty the models whose newest checkpoint record lies more than
+        :data:`IDLE_REWRITE_RECORDS` per model behind their partition's newest: an idle
+        model's old record would hold the partition's read start (see
+        :mod:`streams.kafka.checkpoints`) back, and a restore would read every record
+        after it. Rewritten, it lets the start move on; a restore reads at most about
+        that many records per model. (A model this worker no longer holds cannot be
+        rewritten: its record keeps the start where it is.)"""
+        for p in self._owned:
+            newest = self.checkpoints.newest.get(p)
+            if not newest:
+                continue
+            behind = max(newest.values()) - IDLE_REWRITE_RECORDS * len(newest)
+            for model_id, offset in newest.items():
+                if offset < behind:
+                    state = self.fleet.peek(model_id)
+                    if state is not None and state.partition == p:
+                        state.dirty = True
 
     def _advance_round(self, r: _Round) -> None:
         """Snapshot a few models, send the records whose outputs are acknowledged, and

@@ -30,6 +30,7 @@ class HeldCheckpoints:
         self.written: dict[str, bytes] = {}
         self.closed = False
         self.starts: list[dict[int, int]] = []  # the ``start`` of each read
+        self.newest: dict[int, dict[str, int]] = {}  # set by a test: records' offsets
 
     def send(self, model_id: str, value: bytes, write: CheckpointWrite) -> None:
         write.sent.append(model_id)

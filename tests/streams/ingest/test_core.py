@@ -465,3 +465,32 @@ def test_unknown_starts_are_not_committed_and_a_failed_look_up_reads_everything(
     core.on_assigned({0, 1})
     assert store.starts[-1] == {}  # from the beginning: slower, never wrong
     assert events_seen(core, "m0") == 2
+
+
+def test_an_idle_models_checkpoint_is_written_again_once_it_holds_the_read_start_back() -> None:
+    core, driver, store = make_core()
+    core.on_assigned({0, 1})
+    driver.feed(4)
+    checkpoint_due(core)
+    driver.process([])
+    driver.deliver()
+    driver.process([])
+    store.deliver()
+    driver.process([])  # a complete round: every model clean
+    assert driver.commits and not any(s.dirty for _, s in core.fleet.items())
+
+    # Partition 0: m0's record is 20 records behind the newest, 3 models (limit 4 x 3).
+    # "gone" lags too but is not held here; partition 1's m1 is within the limit.
+    store.newest = {0: {"m0": 0, "gone": 1, "busy": 20}, 1: {"m1": 10, "other": 12}}
+    checkpoint_due(core)
+    driver.process([])
+    m0, m1 = core.fleet.peek("m0"), core.fleet.peek("m1")
+    assert m0 is not None and m1 is not None
+    assert not m1.dirty
+    driver.process([])
+    # m0's record goes out again although nothing new reached it; m1's does not.
+    assert [m for m, _, _ in store.held] == ["m0"]
+    store.deliver()
+    driver.process([])
+    assert decode(store.written["m0"]).offsets == {"inference": 2}
+    assert len(driver.commits) == 2 and core.fleet.peek("gone") is None

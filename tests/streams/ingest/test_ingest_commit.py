@@ -21,7 +21,7 @@ from streams.dev.traffic import SyntheticModel
 from streams.errors import ConfigError, OutputLostError, VigilError
 from streams.ingest.batch import BatchIngest, static_membership
 from streams.ingest.core import IngestCore
-from streams.kafka.checkpoints import decode
+from streams.kafka.checkpoints import decode, start_metadata
 from tests.streams.ingest.fakes import HeldCheckpoints
 
 TOPICS = {
@@ -91,6 +91,7 @@ class FakeConsumer:
     def __init__(self) -> None:
         self.queue: list[Msg] = []
         self.commits: list[dict[tuple[str, int], int]] = []
+        self.group: dict[tuple[str, int], Any] = {}  # committed TopicPartitions, metadata too
 
     def consume(self, n: int, timeout: float) -> list[Msg]:
         batch, self.queue = self.queue[:n], self.queue[n:]
@@ -98,6 +99,15 @@ class FakeConsumer:
 
     def commit(self, offsets: list[Any], asynchronous: bool) -> None:
         self.commits.append({(tp.topic, tp.partition): tp.offset for tp in offsets})
+        self.group.update({(tp.topic, tp.partition): tp for tp in offsets})
+
+    def committed(self, partitions: list[Any], timeout: float) -> list[Any]:
+        from confluent_kafka import TopicPartition
+
+        return [
+            self.group.get((tp.topic, tp.partition), TopicPartition(tp.topic, tp.partition))
+            for tp in partitions
+        ]
 
     def assignment(self) -> list[Any]:
         return []
@@ -214,3 +224,20 @@ def test_a_fenced_worker_stops_and_says_the_id_is_shared() -> None:
         ingest.run_once(0)
     assert "VIGIL_INSTANCE_ID" in str(raised.value)
     assert len(consumer.queue) == 2  # nothing consumed after the fence
+
+
+def test_commit_metadata_carries_the_checkpoint_starts_and_reads_back_the_largest() -> None:
+    ingest, consumer, _, _ = make_ingest()
+    offsets = {("in", 0): 5, ("in", 1): 6, ("lb", 0): 3}
+    ingest.commit(offsets, wait=True, metadata={0: start_metadata(12)})
+    assert {k: tp.metadata for k, tp in consumer.group.items()} == {
+        ("in", 0): start_metadata(12),
+        ("in", 1): None,  # no start known: plain offsets, as before
+        ("lb", 0): start_metadata(12),
+    }
+    assert ingest.checkpoint_starts({0, 1}) == {0: 12}
+    # The labels topic's commit is later: its start is larger, and as right.
+    ingest.commit({("lb", 0): 4}, wait=False, metadata={0: start_metadata(20)})
+    ingest.commit({("in", 1): 7}, wait=False, metadata={1: "not a start"})
+    assert ingest.checkpoint_starts({0, 1}) == {0: 20}
+    assert ingest.checkpoint_starts({1}) == {}
