@@ -127,6 +127,16 @@ def checkpoint_due(core: IngestCore) -> None:
     core._last_checkpoint = float("-inf")
 
 
+def full_round(core: IngestCore, driver: MemoryDriver, store: HeldCheckpoints) -> None:
+    """A checkpoint round from start to commit, every answer a yes."""
+    checkpoint_due(core)
+    driver.process([])  # snapshots
+    driver.deliver()
+    driver.process([])  # the records go out
+    store.deliver()
+    driver.process([])  # the round completes and commits
+
+
 def events_seen(core: IngestCore, model_id: str) -> int:
     state = core.fleet.peek(model_id)
     assert state is not None, model_id
@@ -431,12 +441,7 @@ def test_commits_carry_where_each_partitions_checkpoints_start_and_restores_read
     core.on_assigned({0, 1})
     assert store.starts == [{}]  # nothing committed yet: read from the beginning
     driver.feed(6)
-    checkpoint_due(core)
-    driver.process([])
-    driver.deliver()
-    driver.process([])  # the records go out
-    store.deliver()
-    driver.process([])  # the round completes and commits
+    full_round(core, driver, store)
     assert driver.commits == [({("in", 0): 5, ("in", 1): 6}, False)]
     # The store's read starts, per partition, travel with the offsets.
     assert driver.metadata == [{0: start_metadata(100), 1: start_metadata(101)}]
@@ -471,12 +476,7 @@ def test_an_idle_models_checkpoint_is_written_again_once_it_holds_the_read_start
     core, driver, store = make_core()
     core.on_assigned({0, 1})
     driver.feed(4)
-    checkpoint_due(core)
-    driver.process([])
-    driver.deliver()
-    driver.process([])
-    store.deliver()
-    driver.process([])  # a complete round: every model clean
+    full_round(core, driver, store)  # every model clean
     assert driver.commits and not any(s.dirty for _, s in core.fleet.items())
 
     # Partition 0: m0's record is 20 records behind the newest, 3 models (limit 4 x 3).
