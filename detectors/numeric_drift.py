@@ -259,11 +259,11 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
         # sqrt(n m / (n + m)) / n: turns a count difference into the two-sample KS scale.
         self._ks_scale = math.sqrt(self.window * n / (self.window + n)) / self.window
 
-    def _refresh_scores(self, counts: list[int], limits: list[int] | None = None) -> None:
-        """CUSUM score tables and thresholds from the bin counts ``counts``; ``limits``:
-        the thresholds as a snapshot kept them for these counts (see :meth:`_limits_of`),
-        taken instead of solving for them again (the root-finding is most of a
-        restore's time)."""
+    def _refresh_scores(self, counts: list[int], solved: list[int] | None = None) -> None:
+        """CUSUM score tables and thresholds from the bin counts ``counts``; ``solved``:
+        the four thresholds as a snapshot kept them for these counts (checked by
+        :meth:`_known_limits`), taken instead of solving for them again (the
+        root-finding is most of a restore's time)."""
         self._score_counts = [int(c) for c in counts]
         c = np.asarray(counts, dtype=float)
         m = max(1.0, float(c.sum()))
@@ -272,8 +272,7 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
         u = np.clip(np.cumsum(p) - p / 2.0, 1e-6, 1.0 - 1e-6)
         z = special.ndtri(u)
         tables: list[list[int]] = []
-        known = limits if limits is not None and len(limits) == 4 else None
-        limits = []
+        limits: list[int] = []
         self._score_probs = p
         self._scores: list[np.ndarray | None] = []
         for raw in (z, z * z):
@@ -286,11 +285,11 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
                 continue
             s = s / sd
             self._scores.append(s)
-            if known is None:
+            if solved is None:
                 h = cusum_threshold(_CUSUM_MARGIN * self._budget.alpha_event, s, p, m)
                 limit = round(h * _SCALE)
             else:
-                limit = known[len(limits)]
+                limit = solved[len(limits)]
             k = round(CUSUM_ALLOWANCE * _SCALE)
             scaled = np.rint(s * _SCALE).astype(np.int64)
             tables += [(scaled - k).tolist(), (-scaled - k).tolist()]

@@ -297,7 +297,7 @@ class CheckpointStore:
                     self.topic,
                     key=model_id.encode(),
                     value=value,
-                    on_delivery=partial(self._delivered, write),
+                    on_delivery=partial(self._delivered, write, model_id),
                 )
                 break
             except BufferError:
@@ -307,12 +307,11 @@ class CheckpointStore:
         self.written += 1
         self.bytes_written += len(value)
 
-    def _delivered(self, write: CheckpointWrite, err: Any, msg: Any) -> None:
+    def _delivered(self, write: CheckpointWrite, model_id: str, err: Any, msg: Any) -> None:
         if err is None:
             newest = self.newest.get(msg.partition())
             if newest is not None:  # a partition it never read: no start is known there
-                key = (msg.key() or b"").decode("utf-8", "replace")
-                newest[key] = max(newest.get(key, -1), msg.offset())
+                newest[model_id] = max(newest.get(model_id, -1), msg.offset())
         write._report(err, msg)
 
     def read_start(self, partition: int) -> int | None:
