@@ -62,6 +62,7 @@ from streams.kafka.checkpoints import (
 from streams.processing.fleet import Fleet
 from streams.processing.metrics import VigilMetrics
 from streams.processing.processor import Processor
+from streams.processing.runtime_metrics import GcPauses, register_runtime_metrics
 
 __all__ = ["Driver", "IngestCore", "Lag", "Offsets"]
 
@@ -193,6 +194,11 @@ class IngestCore:
             readings=self.fleet.readings,
             consumer_lag=self.lag,
             reviewers=self.fleet.reviewer_readings,
+        )
+        # The worker's own registry: the process's memory, CPU and GC pauses on it too
+        # (a test's registry goes without: the GC hook is process-wide).
+        self._gc_pauses: GcPauses | None = (
+            register_runtime_metrics(self.metrics.registry) if registry is None else None
         )
         self.processor = Processor(settings, self.metrics, self.fleet)
         self.checkpoints = checkpoints if checkpoints is not None else CheckpointStore(settings)
@@ -625,3 +631,5 @@ class IngestCore:
             log.exception("final checkpoint failed")
         self.driver.close()
         self.checkpoints.close()
+        if self._gc_pauses is not None:
+            self._gc_pauses.uninstall()

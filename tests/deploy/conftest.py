@@ -103,6 +103,14 @@ PENDING_SPEC_METRICS: dict[str, str] = {
 BRIDGE_METRICS: dict[str, str] = {
     "vigil_review_backlog": "gauge",
 }
+# The worker process's own series (streams/processing/runtime_metrics.py): prometheus_client's
+# process and GC collectors, and the collector's pauses. Not in SPEC section 7.
+RUNTIME_METRICS: dict[str, str] = {
+    "process_resident_memory_bytes": "gauge",
+    "process_cpu_seconds_total": "counter",
+    "python_gc_collections_total": "counter",
+    "vigil_gc_pause_seconds": "histogram",
+}
 # Series that Prometheus itself attaches to every scrape target.
 PROMETHEUS_METRICS = {"up"}
 
@@ -126,7 +134,7 @@ def recorded_names() -> set[str]:
 
 def known_metric(name: str, recorded: set[str]) -> bool:
     """True if ``name`` is a series a query may read: contract, recorded or ``up``."""
-    exported = SPEC_METRICS | PENDING_SPEC_METRICS | BRIDGE_METRICS
+    exported = SPEC_METRICS | PENDING_SPEC_METRICS | BRIDGE_METRICS | RUNTIME_METRICS
     if name in exported or name in recorded or name in PROMETHEUS_METRICS:
         return True
     for suffix in _HISTOGRAM_SUFFIXES:

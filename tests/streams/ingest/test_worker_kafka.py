@@ -128,6 +128,11 @@ def test_every_event_is_accounted_for(kafka_bootstrap: str, tmp_path: Path) -> N
         assert total(s, "vigil_prediction_confidence_count") == N_EVENTS - n_invalid
         assert total(s, "vigil_event_lag_seconds_count") == N_EVENTS - n_invalid
         assert total(s, "vigil_batch_seconds_count") > 0
+        # The process's own health: its memory, and the collector's pauses (at least the
+        # full collection the batch driver runs before it freezes its start-up heap).
+        assert total(s, "process_resident_memory_bytes") > 20 * 2**20
+        assert total(s, "python_gc_collections_total") > 0
+        assert total(s, "vigil_gc_pause_seconds_count", generation="2") >= 1
 
         # Lag of every input partition, the labels topic's too although nothing was ever
         # read from it (an idle partition is 0 behind, not missing).
