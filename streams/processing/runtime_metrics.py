@@ -11,7 +11,7 @@ process series are registered here, once per worker process:
   generation) and ``python_info``;
 * ``vigil_gc_pause_seconds{generation}``: how long each run of Python's cyclic garbage
   collector stopped the process (every thread waits for it). A full collection walks
-  every tracked object the models' state holds: measured at 30-40 ms for ten models of
+  every tracked object the models' state holds: measured at 15-50 ms for ten models of
   ~750 KB state (issue 18), and a stall of that length is an event-latency spike.
   Labels: ``generation`` 0, 1 or 2 (bounded).
 
