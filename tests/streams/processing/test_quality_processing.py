@@ -4,6 +4,7 @@ coverage alert reaches the alerts topic, and bad ``regression`` settings are exp
 
 from __future__ import annotations
 
+import gc
 import random
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,86 @@ def test_intervals_reach_regression_quality_the_alerts_topic_and_metrics() -> No
         == 1
     )
     assert gauge(reg, "vigil_classwise_ece", "reg") is None
+
+
+def segments_of_labels(proc: Processor, model_id: str, events: list[int]) -> list[Any]:
+    """The segment values the model's monitor gets with the labels of ``events`` (each
+    labelled "dog")."""
+    monitor = proc.fleet.get(model_id).monitor
+    got: list[Any] = []
+    observe_label = monitor.observe_label
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        got.append(kwargs.get("segment"))
+        return observe_label(*args, **kwargs)
+
+    monitor.observe_label = spy  # type: ignore[method-assign]
+    try:
+        for n in events:
+            proc.label(label(n, "dog", model_id), MessageSource("labels", 0, n, b"m"), Outgoing())
+    finally:
+        del monitor.observe_label
+    return got
+
+
+def test_pending_predictions_leave_the_collectors_lists() -> None:
+    """Scores and segment values are kept as JSON bytes: the collector stops tracking a
+    pending prediction (a tuple holding a dict stays tracked, and at full load every full
+    collection walked ~200k of them)."""
+    proc, _ = setup(defaults={"segments": {"keys": ["region"]}})
+    out = Outgoing()
+    awkward = 0.1 + 0.2  # 0.30000000000000004: must come back as the same float
+    scored = {"label": "cat", "scores": {"cat": 0.7 - awkward, "dog": awkward, "eel": 0.3}}
+    for n in range(50):
+        raw = orjson.loads(inference(n, scored, "multi"))
+        raw["segment"] = {"region": "eu"}
+        proc.inference(orjson.dumps(raw), MessageSource("inference", 0, n, b"m"), out)
+    gc.collect()
+    gc.collect()
+    pending = list(proc.fleet.get("multi").join._pending.values())
+    assert len(pending) == 50
+    assert not any(gc.is_tracked(item) or gc.is_tracked(item[0]) for item in pending)
+    compact = pending[0][0]
+    assert compact[3] is None and compact[5] is None  # what an older release reads
+    assert orjson.loads(compact[6]) == scored["scores"]
+    # They join as they were: classwise calibration gets the same floats, the segment
+    # its values.
+    cw = proc.fleet.get("multi").monitor.classwise
+    assert cw is not None
+    seen: list[Any] = []
+    update = cw.update
+    cw.update = lambda scores, *a, **k: (seen.append(scores), update(scores, *a, **k))[1]  # type: ignore[method-assign]
+    proc.label(label(0, "dog", "multi"), MessageSource("labels", 0, 0, b"m"), out)
+    assert seen == [scored["scores"]]
+    assert [type(v) for v in seen[0].values()] == [float] * 3
+    assert seen[0]["dog"] == awkward
+    assert segments_of_labels(proc, "multi", [1]) == [{"region": "eu"}]
+
+
+def test_a_checkpoint_with_dict_scores_and_segments_still_feeds_them() -> None:
+    proc, _ = setup(defaults={"segments": {"keys": ["region"]}})
+    out = Outgoing()
+    scored = {"label": "cat", "scores": {"cat": 0.6, "dog": 0.4}}
+    for n in range(3):
+        raw = orjson.loads(inference(n, scored, "multi"))
+        raw["segment"] = {"region": "eu"}
+        proc.inference(orjson.dumps(raw), MessageSource("inference", 0, n, b"m"), out)
+    snapshot = proc.fleet.get("multi").snapshot()
+    # As the release before wrote them: 6-tuples with scores and segment as dicts.
+    join = dict(snapshot["join"])
+    join["state"] = dict(join["state"])
+    join["state"]["pending"] = [
+        (key, ((*c[:3], orjson.loads(c[6]), c[4], orjson.loads(c[7])), *item[1:]))
+        for key, item in join["state"]["pending"]
+        for c in [item[0]]
+    ]
+    assert join["state"]["pending"][0][1][0][3] == {"cat": 0.6, "dog": 0.4}
+    old = ModelState.restore({**snapshot, "join": join})
+    proc.fleet.put("multi", old)
+    assert segments_of_labels(proc, "multi", [0, 1, 2]) == [{"region": "eu"}] * 3
+    cw = old.monitor.classwise
+    assert cw is not None and cw.count == 3
+    assert cw.class_ece["dog"] == pytest.approx(0.6)  # said 0.4, always right
 
 
 def test_an_older_checkpoint_restores_and_gets_both_monitors_as_configured() -> None:
