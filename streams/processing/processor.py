@@ -67,11 +67,12 @@ def utc_now() -> datetime:
 Compact = tuple[Any, ...]
 
 
-def _scores_of(p: Compact) -> dict[str, float] | None:
-    """The class scores of a compact classification (None if not kept)."""
-    if len(p) > 6:
-        return None if p[6] is None else orjson.loads(p[6])
-    return p[3] if len(p) > 3 else None
+def _kept(p: Compact, at: int, before: int) -> Any:
+    """The mapping a compact prediction kept as JSON at position ``at``, or, in one
+    checkpointed before (shorter), as a dict at position ``before``; None if neither."""
+    if len(p) > at:
+        return None if p[at] is None else orjson.loads(p[at])
+    return p[before] if len(p) > before else None
 
 
 def _wrong_kind(
@@ -89,7 +90,7 @@ def _expand(p: Compact | Prediction) -> Prediction:
     if not isinstance(p, tuple):
         return p
     if p[0] == "c":
-        return ClassPrediction(str(p[1]), float(p[2]), _scores_of(p))
+        return ClassPrediction(str(p[1]), float(p[2]), _kept(p, 6, 3))
     interval = p[2]
     return RegressionPrediction(
         float(p[1]), None if interval is None else (float(interval[0]), float(interval[1]))
@@ -103,11 +104,7 @@ def _version_of(p: Compact | Prediction) -> str | None:
 
 def _segment_of(p: Compact | Prediction) -> dict[str, str] | None:
     """The segment values a compact prediction kept (None before segments were kept)."""
-    if not isinstance(p, tuple):
-        return None
-    if len(p) > 7:
-        return None if p[7] is None else orjson.loads(p[7])
-    return p[5] if len(p) > 5 else None
+    return _kept(p, 7, 5) if isinstance(p, tuple) else None
 
 
 @dataclass(slots=True)
@@ -323,11 +320,10 @@ class Processor:
                     seg_json,
                 )
             else:
-                regression: RegressionPrediction = prediction  # type: ignore[assignment]
                 compact = (
                     "r",
-                    regression.value,
-                    regression.interval,
+                    prediction.value,  # type: ignore[union-attr]
+                    prediction.interval,  # type: ignore[union-attr]
                     None,
                     slot,
                     None,
