@@ -39,6 +39,7 @@ import mode
 from streams.config import Settings
 from streams.errors import InstanceFencedError, VigilError
 from streams.events.dead_letters import MessageSource
+from streams.gc_pause import gc_paused
 from streams.ingest.core import IngestCore, Lag, Offsets
 from streams.kafka.checkpoints import start_from_metadata
 from streams.processing.processor import Outgoing
@@ -338,8 +339,16 @@ class IngestService:
             # A batch is whatever arrived within batch_within_s (or batch_size messages):
             # waiting longer for a full batch only adds latency at moderate rates.
             within = self.ingest.settings.worker.batch_within_s
+            run_once = self.ingest.run_once
             while not self._stop.is_set():
-                self.ingest.run_once(within)
+                # The cyclic collector is off for the whole cycle (consume, process,
+                # publish, checkpoint round) and runs after it, once the batch's
+                # messages, events and outputs are freed: paused only around the
+                # processing, its first collection found them still held here and
+                # moved them to older generations (a worker at full load: 4.6x as many
+                # full collections, 2.5x the time in the collector).
+                with gc_paused():
+                    run_once(within)
         except BaseException as exc:
             self.error = exc
             log.exception("ingest loop crashed")
