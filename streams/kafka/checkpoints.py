@@ -25,8 +25,9 @@ reads from the beginning, as before.
 Format: ``b"VGC2"`` + zstd(pickle(record)) (level 1, through cramjam); records
 written before (``b"VGC1"`` + zlib(pickle(record))) are read too. zstd instead of zlib:
 a model's ~0.6 MB pickle compressed in ~2 ms instead of ~18 ms on the CI machine, and
-~10 % smaller; the compression runs on the ingest thread between batches, so its time
-is every event's latency.
+~10 % smaller. A checkpoint round pickles each model on the ingest thread between
+batches (the snapshot may share objects with the live state) and compresses it on a
+thread of its own (:func:`pickled`, :func:`compress`; see :mod:`streams.ingest.core`).
 """
 
 from __future__ import annotations
@@ -52,8 +53,10 @@ __all__ = [
     "CheckpointError",
     "CheckpointStore",
     "CheckpointWrite",
+    "compress",
     "decode",
     "encode",
+    "pickled",
     "start_from_metadata",
     "start_metadata",
     "watermarks",
@@ -135,6 +138,16 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
 
 def encode(cp: Checkpoint) -> bytes:
+    """The record's bytes: :func:`compress` of :func:`pickled`."""
+    return compress(pickled(cp))
+
+
+def pickled(cp: Checkpoint) -> memoryview:
+    """The first half of :func:`encode`: the record pickled, not yet compressed.
+
+    A view of a buffer of its own: nothing else refers to it, so it may be compressed on
+    another thread while the state it was taken from changes.
+    """
     record = {
         "model_id": cp.model_id,
         "partition": cp.partition,
@@ -150,7 +163,13 @@ def encode(cp: Checkpoint) -> bytes:
     # written once per reference; loading is unchanged.
     pickler.fast = True
     pickler.dump(record)
-    return MAGIC + bytes(cramjam.zstd.compress(buf.getbuffer(), level=1))
+    return buf.getbuffer()
+
+
+def compress(data: memoryview | bytes) -> bytes:
+    """The second half of :func:`encode`: the format's magic and the zstd frame of a
+    :func:`pickled` record. cramjam releases the GIL while it compresses."""
+    return MAGIC + bytes(cramjam.zstd.compress(data, level=1))
 
 
 def _unzstd(body: bytes) -> bytes:

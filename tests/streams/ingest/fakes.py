@@ -2,9 +2,45 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Executor, Future
+from typing import Any
 
 from streams.kafka.checkpoints import Checkpoint, CheckpointWrite, decode, encode
+
+
+class InlineExecutor(Executor):
+    """Runs each job as it is submitted: a core's checkpoint compression, done by the
+    time :meth:`~streams.ingest.core.IngestCore.tick` looks at it (tests that decide
+    the order of everything else)."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        job: Future[Any] = Future()
+        try:
+            job.set_result(fn(*args, **kwargs))
+        except Exception as exc:
+            job.set_exception(exc)
+        return job
+
+
+class HeldJobs(Executor):
+    """Keeps each job until the test runs it (:meth:`run`), or fails it (:meth:`fail`)."""
+
+    def __init__(self) -> None:
+        self.jobs: list[tuple[Future[Any], Callable[[], Any]]] = []
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        job: Future[Any] = Future()
+        self.jobs.append((job, lambda: fn(*args, **kwargs)))
+        return job
+
+    def run(self, index: int = 0) -> None:
+        job, call = self.jobs.pop(index)
+        job.set_result(call())
+
+    def fail(self, index: int = 0) -> None:
+        job, _ = self.jobs.pop(index)
+        job.set_exception(RuntimeError("compression failed"))
 
 
 class Record:

@@ -7,6 +7,8 @@ whether) something is acknowledged and checks what the core lets the driver comm
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -27,7 +29,7 @@ from streams.kafka.checkpoints import (
     start_metadata,
 )
 from streams.processing.processor import Outgoing
-from tests.streams.ingest.fakes import HeldCheckpoints, Record
+from tests.streams.ingest.fakes import HeldCheckpoints, HeldJobs, InlineExecutor, Record
 
 TOPICS = {"inference": "in", "labels": "lb", "escalations": "esc", "alerts": "al"}
 
@@ -119,7 +121,7 @@ def make_core() -> tuple[IngestCore, MemoryDriver, HeldCheckpoints]:
         }
     )
     store = HeldCheckpoints()
-    core = IngestCore(settings, store, registry=CollectorRegistry())  # type: ignore[arg-type]
+    core = IngestCore(settings, store, registry=CollectorRegistry(), compressor=InlineExecutor())  # type: ignore[arg-type]
     return core, MemoryDriver(core), store
 
 
@@ -147,6 +149,108 @@ def series(core: IngestCore, model_id: str) -> float | None:
     return core.metrics.registry.get_sample_value(
         "vigil_events_total", {"model": model_id, "outcome": "processed"}
     )
+
+
+def held_core() -> tuple[IngestCore, MemoryDriver, HeldCheckpoints, HeldJobs]:
+    """:func:`make_core` whose checkpoint compression waits for the test."""
+    core, _, store = make_core()
+    jobs = HeldJobs()
+    core = IngestCore(
+        core.settings,
+        store,  # type: ignore[arg-type]
+        registry=CollectorRegistry(),
+        compressor=jobs,
+    )
+    return core, MemoryDriver(core), store, jobs
+
+
+def test_a_round_sends_each_record_once_compressed_in_the_order_it_was_staged() -> None:
+    core, driver, store, jobs = held_core()
+    driver.feed(10)
+    driver.deliver()
+    checkpoint_due(core)
+    driver.process([])  # both models snapshotted and pickled: two jobs, nothing sent
+    assert len(jobs.jobs) == 2 and not store.held
+    assert not any(s.dirty for _, s in core.fleet.items())
+    staged = [model_id for _, model_id, _ in core._round.staged]  # type: ignore[union-attr]
+
+    jobs.run(1)  # the second finishes first: it waits for the first
+    driver.process([])
+    assert not store.held and not driver.commits
+    jobs.run(0)
+    driver.process([])
+    assert [m for m, _, _ in store.held] == staged
+    store.deliver()
+    driver.process([])
+    assert driver.commits == [({("in", 0): 9, ("in", 1): 10}, False)]
+    # What was compressed on the side is the record encode() writes.
+    for model_id, value in store.written.items():
+        cp = decode(value)
+        assert cp.model_id == model_id and cp.offsets == {"inference": 8 + (model_id == "m1")}
+
+
+def test_a_failed_compression_abandons_the_round_and_its_models_are_written_again() -> None:
+    core, driver, store, jobs = held_core()
+    driver.feed(10)
+    driver.deliver()
+    checkpoint_due(core)
+    driver.process([])
+    first, second = (m for _, m, _ in core._round.staged)  # type: ignore[union-attr]
+    jobs.run(1)
+    jobs.fail(0)
+    # The round is abandoned, nothing committed: every model it snapshotted is written
+    # (the second, compressed) or dirty again (the first).
+    driver.process([])
+    assert core._round is None and not driver.commits
+    assert [m for m, s in core.fleet.items() if s.dirty] == [first]
+    assert list(store.written) == [second]
+
+    checkpoint_due(core)
+    driver.process([])
+    while jobs.jobs:
+        jobs.run()
+    driver.process([])
+    store.deliver()
+    driver.process([])
+    assert sorted(store.written) == ["m0", "m1"]
+    assert driver.commits == [({("in", 0): 9, ("in", 1): 10}, False)]
+
+
+def test_a_waiting_checkpoint_waits_for_the_rounds_compressions() -> None:
+    core, driver, store, jobs = held_core()
+    driver.feed(10)
+    driver.deliver()
+    checkpoint_due(core)
+    driver.process([])
+    assert len(jobs.jobs) == 2
+    # On revocation or at shutdown the round in progress is abandoned: a staged record
+    # whose outputs were acknowledged is sent once compressed, so it waits for its job.
+    later = threading.Timer(0.05, lambda: [jobs.run() for _ in range(2)])
+    later.start()
+    core.checkpoint()
+    later.join()
+    assert sorted(store.written) == ["m0", "m1"]
+    assert not any(s.dirty for _, s in core.fleet.items())
+
+
+def test_the_real_compressor_thread_gets_every_record_out() -> None:
+    core, _, store = make_core()
+    core = IngestCore(core.settings, store, registry=CollectorRegistry())  # type: ignore[arg-type]
+    driver = MemoryDriver(core)
+    driver.feed(10)
+    driver.deliver()
+    checkpoint_due(core)
+    driver.process([])
+    for _ in range(200):  # the thread compresses while the stream goes on
+        driver.process([])
+        if len(store.held) == 2:
+            break
+        time.sleep(0.01)
+    assert sorted(m for m, _, _ in store.held) == ["m0", "m1"]
+    store.deliver()
+    driver.process([])
+    assert driver.commits == [({("in", 0): 9, ("in", 1): 10}, False)]
+    core._compressor.shutdown(wait=True)
 
 
 def test_offsets_wait_for_outputs_then_for_checkpoints() -> None:
@@ -268,7 +372,12 @@ class CountingReads(HeldCheckpoints):
 def counting_core() -> tuple[IngestCore, MemoryDriver, CountingReads]:
     core, _, _ = make_core()
     store = CountingReads()
-    core = IngestCore(core.settings, store, registry=CollectorRegistry())  # type: ignore[arg-type]
+    core = IngestCore(
+        core.settings,
+        store,  # type: ignore[arg-type]
+        registry=CollectorRegistry(),
+        compressor=InlineExecutor(),
+    )
     return core, MemoryDriver(core), store
 
 

@@ -22,7 +22,7 @@ from streams.errors import ConfigError, OutputLostError, VigilError
 from streams.ingest.batch import BatchIngest, static_membership
 from streams.ingest.core import IngestCore
 from streams.kafka.checkpoints import decode, start_metadata
-from tests.streams.ingest.fakes import HeldCheckpoints
+from tests.streams.ingest.fakes import HeldCheckpoints, InlineExecutor
 
 TOPICS = {
     "inference": "in",
@@ -125,7 +125,7 @@ def make_ingest() -> tuple[BatchIngest, FakeConsumer, HeldProducer, HeldCheckpoi
         }
     )
     consumer, producer, store = FakeConsumer(), HeldProducer(), HeldCheckpoints()
-    core = IngestCore(settings, store, registry=CollectorRegistry())  # type: ignore[arg-type]
+    core = IngestCore(settings, store, registry=CollectorRegistry(), compressor=InlineExecutor())  # type: ignore[arg-type]
     ingest = BatchIngest(core, consumer=consumer, producer=producer)
     return ingest, consumer, producer, store
 
