@@ -24,11 +24,12 @@ from typing import Any, Literal
 
 from detectors.errors import SnapshotError
 from streams.errors import ConfigError, InvalidEventError
+from streams.processing.snapshot_columns import columns
 
 __all__ = ["JoinOutcome", "JoinResult", "LabelJoin"]
 
 JoinOutcome = Literal["joined", "unmatched", "duplicate"]
-_SNAPSHOT_VERSION = 3
+_SNAPSHOT_VERSION = 4
 
 Key = tuple[str, str]
 
@@ -235,7 +236,19 @@ class LabelJoin:
         return dict(self._counts)
 
     def snapshot(self) -> dict[str, Any]:
-        """Plain, picklable state; predictions are stored as given."""
+        """Plain, picklable state; predictions are stored as given.
+
+        Pending and joined entries as columns (one tuple per field, transposed in C), not
+        a tuple per entry: a checkpoint holds up to ``max_pending`` of them per model and
+        is pickled on the ingest thread between batches, where a tuple per entry took
+        ~4x as long to pickle (6k pending predictions: 12 ms against 3).
+        """
+        # Items in one pass: an OrderedDict's values() looks each key up again.
+        keys, values = columns(list(self._pending.items()), 2)
+        models, events = columns(keys, 2)
+        preds, ts, escalated, inclusion = columns(values, 4)
+        joined_keys, joined_at = columns(list(self._joined.items()), 2)
+        joined_models, joined_events = columns(joined_keys, 2)
         return {
             "class": "LabelJoin",
             "version": _SNAPSHOT_VERSION,
@@ -245,10 +258,19 @@ class LabelJoin:
                 "max_joined": self.max_joined,
             },
             "state": {
-                # Item tuples as they are: built in C, ~20x faster than a list per entry,
-                # and checkpoints hold up to max_pending of them per model.
-                "pending": list(self._pending.items()),
-                "joined": list(self._joined.items()),
+                "pending": {
+                    "model_id": models,
+                    "event_id": events,
+                    "prediction": preds,
+                    "ts": ts,
+                    "escalated": escalated,
+                    "inclusion": inclusion,
+                },
+                "joined": {
+                    "model_id": joined_models,
+                    "event_id": joined_events,
+                    "at": joined_at,
+                },
                 "watermark": self._watermark,
                 "counts": dict(self._counts),
             },
@@ -260,12 +282,28 @@ class LabelJoin:
         if (
             not isinstance(snapshot, dict)
             or snapshot.get("class") != "LabelJoin"
-            or snapshot.get("version") not in (2, _SNAPSHOT_VERSION)
+            or snapshot.get("version") not in (2, 3, _SNAPSHOT_VERSION)
         ):
             raise SnapshotError(f"not a LabelJoin snapshot of version {_SNAPSHOT_VERSION}")
         join = cls(**snapshot["settings"])
         state = snapshot["state"]
-        for (m, e), item in state["pending"]:
+        pending, joined = state["pending"], state["joined"]
+        if snapshot["version"] == _SNAPSHOT_VERSION:  # columns; before, an item per entry
+            pending = zip(
+                zip(pending["model_id"], pending["event_id"], strict=True),
+                zip(
+                    pending["prediction"],
+                    pending["ts"],
+                    pending["escalated"],
+                    pending["inclusion"],
+                    strict=True,
+                ),
+                strict=True,
+            )
+            joined = zip(
+                zip(joined["model_id"], joined["event_id"], strict=True), joined["at"], strict=True
+            )
+        for (m, e), item in pending:
             p, ts, esc = item[:3]
             # Version 2 kept no inclusion probability: everything escalated was by rule.
             inc = item[3] if len(item) > 3 else (1.0 if esc else None)
@@ -275,7 +313,7 @@ class LabelJoin:
                 bool(esc),
                 None if inc is None else float(inc),
             )
-        for (m, e), t in state["joined"]:
+        for (m, e), t in joined:
             join._joined[(str(m), str(e))] = float(t)
         join._watermark = float(state["watermark"])
         join._counts = {k: int(v) for k, v in state["counts"].items()}

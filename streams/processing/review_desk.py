@@ -36,10 +36,11 @@ from detectors.errors import SnapshotError
 from detectors.reviewer_reliability import ReviewerReliability
 from detectors.signals import SignalChange
 from streams.config import ModelSettings
+from streams.processing.snapshot_columns import columns
 
 __all__ = ["OpenEvent", "ReviewDesk"]
 
-_SNAPSHOT_VERSION = 1
+_SNAPSHOT_VERSION = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,12 +204,18 @@ class ReviewDesk:
     # ------------------------------------------------------------ checkpoint
 
     def snapshot(self) -> dict[str, Any]:
+        """Plain, picklable state. The remembered escalations as columns (ids, times,
+        records), not a tuple per escalation: pickled on the ingest thread between
+        batches, up to ``max_open`` of them per model."""
+        # Items in one pass: an OrderedDict's values() looks each key up again.
+        event_ids, entries = columns(list(self._sent.items()), 2)
+        times, records = columns(entries, 2)
         return {
             "class": "ReviewDesk",
             "version": _SNAPSHOT_VERSION,
             "max_open": self.max_open,
             "horizon": self.horizon,
-            "sent": list(self._sent.items()),
+            "sent": {"event_id": event_ids, "at": times, "record": records},
             "open": [(eid, ev.as_tuple()) for eid, ev in self._open.items()],
             "forgotten": self.forgotten,
             "adjudicator": self.adjudicator.snapshot(),
@@ -222,7 +229,7 @@ class ReviewDesk:
         if (
             not isinstance(snapshot, dict)
             or snapshot.get("class") != "ReviewDesk"
-            or snapshot.get("version") != _SNAPSHOT_VERSION
+            or snapshot.get("version") not in (1, _SNAPSHOT_VERSION)
         ):
             raise SnapshotError(f"not a ReviewDesk snapshot of version {_SNAPSHOT_VERSION}")
         desk = cls(
@@ -232,7 +239,10 @@ class ReviewDesk:
             max_open=int(snapshot["max_open"]),
             horizon=float(snapshot["horizon"]),
         )
-        desk._sent = OrderedDict((str(e), (float(t), bytes(r))) for e, (t, r) in snapshot["sent"])
+        sent = snapshot["sent"]
+        if snapshot["version"] == _SNAPSHOT_VERSION:  # columns; version 1: an item each
+            sent = zip(sent["event_id"], zip(sent["at"], sent["record"], strict=True), strict=True)
+        desk._sent = OrderedDict((str(e), (float(t), bytes(r))) for e, (t, r) in sent)
         desk._open = {str(e): OpenEvent(*item) for e, item in snapshot["open"]}
         desk.forgotten = int(snapshot["forgotten"])
         return desk

@@ -131,12 +131,36 @@ def test_snapshot_resume_gives_same_results() -> None:
     assert resumed.snapshot() == whole.snapshot()
 
 
+def test_a_checkpoint_written_before_columns_is_read_as_it_was() -> None:
+    """Version 3 (an item tuple per pending prediction and joined id) restores to the
+    same join as today's columns."""
+    ops = _ops(12, 1500)
+    join = LabelJoin(horizon=120, max_pending=200, max_joined=150)
+    for op in ops:
+        _apply(join, op)
+    assert join.pending and join.counts["joined"]
+    now = join.snapshot()
+    old = {
+        **now,
+        "version": 3,
+        "state": {
+            **now["state"],
+            "pending": list(join._pending.items()),
+            "joined": list(join._joined.items()),
+        },
+    }
+    restored = LabelJoin.restore(pickle.loads(pickle.dumps(old)))
+    assert restored.snapshot() == now
+    assert list(restored._pending.items()) == list(join._pending.items())
+    assert list(restored._joined.items()) == list(join._joined.items())
+
+
 def test_state_stays_bounded() -> None:
     join = LabelJoin(horizon=1e9, max_pending=500, max_joined=300)
     for op in _ops(3, 20_000):
         _apply(join, op)
     assert join.pending <= 500
-    assert len(join.snapshot()["state"]["joined"]) <= 300
+    assert len(join.snapshot()["state"]["joined"]["event_id"]) <= 300
 
 
 @pytest.mark.parametrize(

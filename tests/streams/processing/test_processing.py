@@ -266,13 +266,16 @@ def test_a_checkpoint_from_before_the_audit_restores_and_gets_the_audit_as_confi
     out = Outgoing()
     for n in range(5):
         proc.inference(inference(n, CLASS), MessageSource("t", 0, n, b"m"), out)
-    snapshot = proc.fleet.get("m").snapshot()
-    # What the previous release wrote: no audit, no auto-accept monitor, 3-item pending.
+    state = proc.fleet.get("m")
+    snapshot = state.snapshot()
+    # What the previous release wrote: no audit, no auto-accept monitor, 3-item pending
+    # (an item tuple per prediction, as before columns).
     monitor = {k: v for k, v in snapshot["monitor"].items() if k not in ("audit", "autoaccept")}
     monitor["format"] = "vigil.model_monitor/1"
     join = dict(snapshot["join"], version=2)
     join["state"] = dict(join["state"])
-    join["state"]["pending"] = [(key, item[:3]) for key, item in join["state"]["pending"]]
+    join["state"]["pending"] = [(key, item[:3]) for key, item in state.join._pending.items()]
+    join["state"]["joined"] = list(state.join._joined.items())
     old = ModelState.restore({**snapshot, "monitor": monitor, "join": join})
     assert old.monitor.audit is None and old.monitor.events_seen == 5
     proc.fleet.put("m", old)

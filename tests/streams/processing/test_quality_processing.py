@@ -18,10 +18,23 @@ from streams.config import settings_from_dict
 from streams.errors import ConfigError
 from streams.events.dead_letters import MessageSource
 from streams.processing.fleet import Fleet, ModelState
+from streams.processing.label_join import LabelJoin
 from streams.processing.metrics import VigilMetrics
 from streams.processing.processor import Outgoing, Processor
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
+
+
+def item_snapshot(join: LabelJoin) -> dict[str, Any]:
+    """``join``'s snapshot as version 3 wrote it: an item tuple per pending prediction and
+    per joined id (today's are columns)."""
+    snap = join.snapshot()
+    state = {
+        **snap["state"],
+        "pending": list(join._pending.items()),
+        "joined": list(join._joined.items()),
+    }
+    return {**snap, "version": 3, "state": state}
 
 
 def setup(**raw: object) -> tuple[Processor, CollectorRegistry]:
@@ -96,8 +109,8 @@ def test_without_scores_or_with_classwise_off_no_classwise_series() -> None:
     proc.inference(
         inference(99, scored, "off"), MessageSource("inference", 0, 99, b"m"), Outgoing()
     )
-    pending = proc.fleet.get("off").join.snapshot()["state"]["pending"]
-    assert [item[0][:4] for _, item in pending] == [("c", "a", 0.7, None)]
+    pending = proc.fleet.get("off").join.snapshot()["state"]["pending"]["prediction"]
+    assert [p[:4] for p in pending] == [("c", "a", 0.7, None)]
 
 
 def test_intervals_reach_regression_quality_the_alerts_topic_and_metrics() -> None:
@@ -195,10 +208,11 @@ def test_a_checkpoint_with_dict_scores_and_segments_still_feeds_them() -> None:
         raw = orjson.loads(inference(n, scored, "multi"))
         raw["segment"] = {"region": "eu"}
         proc.inference(orjson.dumps(raw), MessageSource("inference", 0, n, b"m"), out)
-    snapshot = proc.fleet.get("multi").snapshot()
-    # As the release before wrote them: 6-tuples with scores and segment as dicts.
-    join = dict(snapshot["join"])
-    join["state"] = dict(join["state"])
+    state = proc.fleet.get("multi")
+    snapshot = state.snapshot()
+    # As the release before wrote them: 6-tuples with scores and segment as dicts (and
+    # an item tuple per prediction, as before columns).
+    join = item_snapshot(state.join)
     join["state"]["pending"] = [
         (key, ((*c[:3], orjson.loads(c[6]), c[4], orjson.loads(c[7])), *item[1:]))
         for key, item in join["state"]["pending"]
@@ -222,12 +236,12 @@ def test_an_older_checkpoint_restores_and_gets_both_monitors_as_configured() -> 
             MessageSource("inference", 0, n, b"m"),
             out,
         )
-    snapshot = proc.fleet.get("reg").snapshot()
+    state = proc.fleet.get("reg")
+    snapshot = state.snapshot()
     # What the previous release wrote: no classwise or regression monitor, and pending
     # regressions as ("r", value, None).
     monitor = {k: v for k, v in snapshot["monitor"].items() if k not in ("classwise", "regression")}
-    join = dict(snapshot["join"])
-    join["state"] = dict(join["state"])
+    join = item_snapshot(state.join)
     join["state"]["pending"] = [
         (key, (("r", item[0][1], None), *item[1:])) for key, item in join["state"]["pending"]
     ]
