@@ -345,8 +345,9 @@ class IngestService:
                 # publish, checkpoint round) and runs after it, once the batch's
                 # messages, events and outputs are freed: paused only around the
                 # processing, its first collection found them still held here and
-                # moved them to older generations (a worker at full load: 4.6x as many
-                # full collections, 2.5x the time in the collector).
+                # moved them to older generations (a worker at full load, first 45 s of
+                # one probe run each: 23 full collections and 2.9 s in the collector,
+                # against 5 and 1.2 s).
                 with gc_paused():
                     run_once(within)
         except BaseException as exc:

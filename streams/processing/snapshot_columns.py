@@ -3,8 +3,8 @@
 A checkpoint round pickles each model on the ingest thread between batches (see
 :mod:`streams.ingest.core`), so its time is every event's latency. The label join's
 pending predictions and the review desk's remembered escalations are thousands of small
-entries per model: pickled as a tuple per entry, the framing of each tuple was most of
-the time; as one tuple per field (transposed in C) they pickle ~4x faster.
+entries per model: pickled as a tuple per entry, the framing of each tuple was about half
+the time; as one tuple per field (transposed in C) they pickle about twice as fast.
 """
 
 from __future__ import annotations
