@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -112,7 +113,11 @@ class MemoryDriver:
         self.closed = True
 
 
-def make_core() -> tuple[IngestCore, MemoryDriver, HeldCheckpoints]:
+def make_core(
+    store: HeldCheckpoints | None = None, compressor: Executor | None = None
+) -> tuple[IngestCore, MemoryDriver, HeldCheckpoints]:
+    """A core on an in-memory store whose checkpoint compression runs inline (unless
+    ``compressor`` says otherwise)."""
     settings = settings_from_dict(
         {
             "topics": TOPICS,
@@ -120,8 +125,13 @@ def make_core() -> tuple[IngestCore, MemoryDriver, HeldCheckpoints]:
             "defaults": {"escalation": {"policy": "threshold", "min_confidence": 0.99}},
         }
     )
-    store = HeldCheckpoints()
-    core = IngestCore(settings, store, registry=CollectorRegistry(), compressor=InlineExecutor())  # type: ignore[arg-type]
+    store = store if store is not None else HeldCheckpoints()
+    core = IngestCore(
+        settings,
+        store,  # type: ignore[arg-type]
+        registry=CollectorRegistry(),
+        compressor=compressor if compressor is not None else InlineExecutor(),
+    )
     return core, MemoryDriver(core), store
 
 
@@ -153,15 +163,8 @@ def series(core: IngestCore, model_id: str) -> float | None:
 
 def held_core() -> tuple[IngestCore, MemoryDriver, HeldCheckpoints, HeldJobs]:
     """:func:`make_core` whose checkpoint compression waits for the test."""
-    core, _, store = make_core()
     jobs = HeldJobs()
-    core = IngestCore(
-        core.settings,
-        store,  # type: ignore[arg-type]
-        registry=CollectorRegistry(),
-        compressor=jobs,
-    )
-    return core, MemoryDriver(core), store, jobs
+    return (*make_core(compressor=jobs), jobs)
 
 
 def test_a_round_sends_each_record_once_compressed_in_the_order_it_was_staged() -> None:
@@ -223,9 +226,14 @@ def test_a_waiting_checkpoint_waits_for_the_rounds_compressions() -> None:
     checkpoint_due(core)
     driver.process([])
     assert len(jobs.jobs) == 2
+
     # On revocation or at shutdown the round in progress is abandoned: a staged record
     # whose outputs were acknowledged is sent once compressed, so it waits for its job.
-    later = threading.Timer(0.05, lambda: [jobs.run() for _ in range(2)])
+    def compress_both() -> None:
+        jobs.run()
+        jobs.run()
+
+    later = threading.Timer(0.05, compress_both)
     later.start()
     core.checkpoint()
     later.join()
@@ -234,9 +242,7 @@ def test_a_waiting_checkpoint_waits_for_the_rounds_compressions() -> None:
 
 
 def test_the_real_compressor_thread_gets_every_record_out() -> None:
-    core, _, store = make_core()
-    core = IngestCore(core.settings, store, registry=CollectorRegistry())  # type: ignore[arg-type]
-    driver = MemoryDriver(core)
+    core, driver, store = make_core(compressor=ThreadPoolExecutor(1))
     driver.feed(10)
     driver.deliver()
     checkpoint_due(core)
@@ -370,15 +376,9 @@ class CountingReads(HeldCheckpoints):
 
 
 def counting_core() -> tuple[IngestCore, MemoryDriver, CountingReads]:
-    core, _, _ = make_core()
     store = CountingReads()
-    core = IngestCore(
-        core.settings,
-        store,  # type: ignore[arg-type]
-        registry=CollectorRegistry(),
-        compressor=InlineExecutor(),
-    )
-    return core, MemoryDriver(core), store
+    core, driver, _ = make_core(store)
+    return core, driver, store
 
 
 def test_partitions_given_straight_back_resume_their_kept_states_without_reading() -> None:
