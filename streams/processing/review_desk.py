@@ -36,6 +36,7 @@ from detectors.errors import SnapshotError
 from detectors.reviewer_reliability import ReviewerReliability
 from detectors.signals import SignalChange
 from streams.config import ModelSettings
+from streams.processing.own_size import own_size
 from streams.processing.snapshot_columns import columns
 
 __all__ = ["OpenEvent", "ReviewDesk"]
@@ -120,7 +121,7 @@ class ReviewDesk:
         """
         t = escalated_at.timestamp()
         sent = self._sent
-        sent[event_id] = (t, bytes(memoryview(record)))
+        sent[event_id] = (t, own_size(record))
         oldest = t - self.horizon
         while sent:
             first = next(iter(sent.values()))

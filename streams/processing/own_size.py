@@ -1,0 +1,33 @@
+"""One helper: bytes kept in state at their own size.
+
+A ``bytes`` returned by ``orjson.dumps`` keeps orjson's whole write buffer: measured with
+orjson 3.13, 4 KiB for 31 bytes of class scores, 16 KiB for a 1.6 KB escalation record.
+State that keeps thousands of them per model (pending predictions' scores and segment,
+the review desk's escalation records) keeps exact-size copies instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+__all__ = ["dumps_own_size", "own_size"]
+
+
+def own_size(data: bytes) -> bytes:
+    """A copy of ``data`` that holds only its bytes.
+
+    >>> own_size(b'{"a":1}')
+    b'{"a":1}'
+    """
+    return bytes(memoryview(data))
+
+
+def dumps_own_size(obj: Any) -> bytes:
+    """``orjson.dumps(obj)``, at its own size (see the module).
+
+    >>> dumps_own_size({"cat": 0.6, "dog": 0.4})
+    b'{"cat":0.6,"dog":0.4}'
+    """
+    return bytes(memoryview(orjson.dumps(obj)))
