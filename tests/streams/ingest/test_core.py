@@ -161,18 +161,21 @@ def series(core: IngestCore, model_id: str) -> float | None:
     )
 
 
-def held_core() -> tuple[IngestCore, MemoryDriver, HeldCheckpoints, HeldJobs]:
-    """:func:`make_core` whose checkpoint compression waits for the test."""
-    jobs = HeldJobs()
-    return (*make_core(compressor=jobs), jobs)
-
-
-def test_a_round_sends_each_record_once_compressed_in_the_order_it_was_staged() -> None:
-    core, driver, store, jobs = held_core()
+def round_begun(compressor: Executor) -> tuple[IngestCore, MemoryDriver, HeldCheckpoints]:
+    """:func:`make_core` with ``compressor``, 10 events processed and acknowledged, and a
+    checkpoint round begun: both models snapshotted and pickled, their compression
+    handed to ``compressor``."""
+    core, driver, store = make_core(compressor=compressor)
     driver.feed(10)
     driver.deliver()
     checkpoint_due(core)
-    driver.process([])  # both models snapshotted and pickled: two jobs, nothing sent
+    driver.process([])
+    return core, driver, store
+
+
+def test_a_round_sends_each_record_once_compressed_in_the_order_it_was_staged() -> None:
+    jobs = HeldJobs()
+    core, driver, store = round_begun(jobs)  # two jobs, nothing sent
     assert len(jobs.jobs) == 2 and not store.held
     assert not any(s.dirty for _, s in core.fleet.items())
     staged = [model_id for _, model_id, _ in core._round.staged]  # type: ignore[union-attr]
@@ -193,11 +196,8 @@ def test_a_round_sends_each_record_once_compressed_in_the_order_it_was_staged() 
 
 
 def test_a_failed_compression_abandons_the_round_and_its_models_are_written_again() -> None:
-    core, driver, store, jobs = held_core()
-    driver.feed(10)
-    driver.deliver()
-    checkpoint_due(core)
-    driver.process([])
+    jobs = HeldJobs()
+    core, driver, store = round_begun(jobs)
     first, second = (m for _, m, _ in core._round.staged)  # type: ignore[union-attr]
     jobs.run(1)
     jobs.fail(0)
@@ -220,11 +220,8 @@ def test_a_failed_compression_abandons_the_round_and_its_models_are_written_agai
 
 
 def test_a_waiting_checkpoint_waits_for_the_rounds_compressions() -> None:
-    core, driver, store, jobs = held_core()
-    driver.feed(10)
-    driver.deliver()
-    checkpoint_due(core)
-    driver.process([])
+    jobs = HeldJobs()
+    core, _, store = round_begun(jobs)
     assert len(jobs.jobs) == 2
 
     # On revocation or at shutdown the round in progress is abandoned: a staged record
@@ -242,11 +239,7 @@ def test_a_waiting_checkpoint_waits_for_the_rounds_compressions() -> None:
 
 
 def test_the_real_compressor_thread_gets_every_record_out() -> None:
-    core, driver, store = make_core(compressor=ThreadPoolExecutor(1))
-    driver.feed(10)
-    driver.deliver()
-    checkpoint_due(core)
-    driver.process([])
+    core, driver, store = round_begun(ThreadPoolExecutor(1))
     for _ in range(200):  # the thread compresses while the stream goes on
         driver.process([])
         if len(store.held) == 2:
