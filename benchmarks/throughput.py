@@ -21,7 +21,16 @@ Prints ONE JSON object:
   and ``latency_20k_received_share``: the share of the measured events whose escalation
   arrived within 30 s of the last send (the percentiles are of those; null if none);
 * ``rss_mb_start``, ``rss_mb_end``: worker RSS after warm-up and at the end of the
-  long run (``--rss-events``, 5M in full mode);
+  long run (``--rss-events``, 5M in full mode). Warm-up ends at the first RSS reading
+  after the first 10 % of the run at which every model's bounded state is full
+  (:func:`caps_full`: as many events processed as ``labels.max_pending``, pending
+  predictions, and as many escalations sent as ``review.max_open``, remembered
+  escalations); ``rss_start_events`` is the count processed then. The escalations fill
+  last: ~10k per model at ~13 % of events escalated here, 0.8-1.4M events into the run
+  (the partitions drain unevenly), so the ratio of RSS to the reading at 10 % measured
+  the review desks filling to their cap, not growth with the stream's length;
+  ``rss_mb_at_10pct`` is that reading, kept for comparison with the runs on record.
+  Without such a reading (``rss_start_rule`` ``"10pct"``) the start is at 10 %;
 * ``scale_2_workers``: throughput of 2 workers over 1 on 4 partitions (this machine
   has 2 cores shared with the broker and the producer, so do not expect 2).
 
@@ -56,7 +65,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from streams.config import settings_from_dict
-from streams.dev.scrape import total
+from streams.dev.scrape import Samples, total
 from streams.dev.traffic import SyntheticModel
 from streams.kafka.topics import create_topics
 from tests.support import WorkerProcess, unique_topics
@@ -175,8 +184,8 @@ def worker_config(topics: dict[str, str], app_id: str) -> dict[str, Any]:
     }
 
 
-def poll_workers(workers: list[WorkerProcess], topic: str) -> tuple[float, bool]:
-    """(events processed, caught up) from ONE scrape of each worker.
+def poll_workers(workers: list[WorkerProcess], topic: str) -> tuple[float, bool, list[Samples]]:
+    """(events processed, caught up, the scrapes) from ONE scrape of each worker.
 
     Caught up: every partition of ``topic`` reported by its owner with no lag left.
     Counters cannot say this with two workers: a worker drops the series of the models
@@ -184,14 +193,41 @@ def poll_workers(workers: list[WorkerProcess], topic: str) -> tuple[float, bool]
     """
     n = 0.0
     lag: dict[str, float] = {}
+    scraped: list[Samples] = []
     for w in workers:
         with contextlib.suppress(OSError):
             samples = w.scrape()
+            scraped.append(samples)
             n += total(samples, "vigil_events_total", outcome="processed")
             for labels, value in samples.get("vigil_consumer_lag", []):
                 if labels.get("topic") == topic:
                     lag[labels["partition"]] = value
-    return n, len(lag) == PARTITIONS and not any(lag.values())
+    return n, len(lag) == PARTITIONS and not any(lag.values()), scraped
+
+
+def caps_full(samples: Samples, max_pending: int, max_open: int) -> bool:
+    """Whether every model's bounded state has reached its cap, by one worker's counters:
+    at least ``max_pending`` events processed (its label join then holds ``max_pending``
+    pending predictions: no labels come in this benchmark) and ``max_open`` escalations
+    sent for review (its review desk then remembers ``max_open``: the gold questions
+    mixed in are not remembered, the suppressed are not sent).
+
+    >>> s = {"vigil_events_total": [({"model": f"model-{i}", "outcome": "processed"}, 50.0)
+    ...                             for i in range(N_MODELS)],
+    ...      "vigil_escalations_total": [({"model": f"model-{i}", "reason": r}, 5.0)
+    ...                                  for i in range(N_MODELS) for r in ("audit", "gold")]}
+    >>> caps_full(s, 50, 5), caps_full(s, 50, 6), caps_full(s, 51, 5)
+    (True, False, False)
+    """
+    for i in range(N_MODELS):
+        model = f"model-{i}"
+        processed = total(samples, "vigil_events_total", model=model, outcome="processed")
+        sent = total(samples, "vigil_escalations_total", model=model) - total(
+            samples, "vigil_escalations_total", model=model, reason="gold"
+        )
+        if processed < max_pending or sent < max_open:
+            return False
+    return True
 
 
 def rate_of(readings: list[tuple[float, float]], n: int) -> float:
@@ -230,19 +266,23 @@ def run_workers(
         WorkerProcess(bootstrap, worker_config(topics, app_id), tmp, name=f"{tag}-{i}").start()
         for i in range(n_workers)
     ]
-    rss: list[float] = []
+    rss: list[tuple[float, float, bool]] = []  # (MB, events processed, caps_full)
     readings: list[tuple[float, float]] = []
+    caps = settings_from_dict(worker_config(topics, app_id)).defaults
     try:
         last_rss = 0.0
         deadline = time.monotonic() + max(300.0, n / 2000)
         while time.monotonic() < deadline:
             asked = time.perf_counter()
-            done, caught = poll_workers(workers, topics["inference"])
+            done, caught, scraped = poll_workers(workers, topics["inference"])
             # The counters were read somewhere during the scrape: take its middle.
             readings.append(((asked + time.perf_counter()) / 2, done))
             if rss_every and time.monotonic() - last_rss > rss_every:
                 last_rss = time.monotonic()
-                rss.append(sum(rss_mb(w.proc.pid) for w in workers if w.proc))
+                full = len(scraped) == 1 and caps_full(
+                    scraped[0], caps.labels.max_pending, caps.review.max_open
+                )
+                rss.append((sum(rss_mb(w.proc.pid) for w in workers if w.proc), done, full))
             # Caught up: every partition reported with no lag. A full count also ends
             # the run (with one worker; two drop series in a rebalance).
             if done > 0 and (caught or done >= n):
@@ -468,12 +508,18 @@ def main() -> int:
                 mem = run_workers(bootstrap, topics_rss, n_rss, 1, tmp, "rss", rss_every=2.0)
                 samples = mem["rss"]
                 # "start" is after warm-up: the first 10 % of the run builds the reference
-                # windows, buffers and label joins that then stay the same size.
-                start_idx = max(1, len(samples) // 10)
+                # windows and buffers, and every model's bounded state must be full
+                # (caps_full; see the module's docstring).
+                tenth = max(1, len(samples) // 10)
+                warm = [i for i, (_, _, full) in enumerate(samples) if full and i >= tenth]
+                start_idx = warm[0] if warm else tenth
                 result["rss_events"] = n_rss
-                result["rss_mb_start"] = round(samples[start_idx], 1)
-                result["rss_mb_end"] = round(samples[-1], 1)
-                result["rss_mb_max"] = round(max(samples), 1)
+                result["rss_start_rule"] = "caps_full" if warm else "10pct"
+                result["rss_start_events"] = round(samples[start_idx][1])
+                result["rss_mb_start"] = round(samples[start_idx][0], 1)
+                result["rss_mb_end"] = round(samples[-1][0], 1)
+                result["rss_mb_max"] = round(max(mb for mb, _, _ in samples), 1)
+                result["rss_mb_at_10pct"] = round(samples[tenth][0], 1)
                 result["rss_events_per_s"] = round(mem["events_per_s"])
     finally:
         if broker is not None:

@@ -7,7 +7,7 @@ from collections import defaultdict
 
 from prometheus_client.parser import text_string_to_metric_families
 
-__all__ = ["scrape", "total"]
+__all__ = ["Samples", "scrape", "total"]
 
 Samples = dict[str, list[tuple[dict[str, str], float]]]
 
