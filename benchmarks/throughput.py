@@ -296,6 +296,24 @@ def run_workers(
             w.stop()
 
 
+def warm_start(samples: list[tuple[float, float, bool]]) -> tuple[int, str]:
+    """Where the memory run's warm-up ends among its ``(MB, events, caps full)`` readings,
+    and by which rule: the first reading after the first 10 % (which builds the
+    reference windows and buffers) with every model's bounded state full
+    (:func:`caps_full`), ``"caps_full"``; else the reading at 10 %, ``"10pct"``.
+
+    >>> warm_start([(1.0, 0, False)] * 11 + [(3.0, 10, True)] * 9)
+    (11, 'caps_full')
+    >>> warm_start([(1.0, 0, True)] + [(2.0, 9, False)] * 19)
+    (2, '10pct')
+    """
+    tenth = max(1, len(samples) // 10)
+    for i in range(tenth, len(samples)):
+        if samples[i][2]:
+            return i, "caps_full"
+    return tenth, "10pct"
+
+
 class NoSteadyState(RuntimeError):
     """The worker never worked off the events that queued while it joined."""
 
@@ -507,14 +525,10 @@ def main() -> int:
                 produce(bootstrap, topics_rss["inference"], events, n_rss)
                 mem = run_workers(bootstrap, topics_rss, n_rss, 1, tmp, "rss", rss_every=2.0)
                 samples = mem["rss"]
-                # "start" is after warm-up: the first 10 % of the run builds the reference
-                # windows and buffers, and every model's bounded state must be full
-                # (caps_full; see the module's docstring).
+                start_idx, rule = warm_start(samples)
                 tenth = max(1, len(samples) // 10)
-                warm = [i for i, (_, _, full) in enumerate(samples) if full and i >= tenth]
-                start_idx = warm[0] if warm else tenth
                 result["rss_events"] = n_rss
-                result["rss_start_rule"] = "caps_full" if warm else "10pct"
+                result["rss_start_rule"] = rule
                 result["rss_start_events"] = round(samples[start_idx][1])
                 result["rss_mb_start"] = round(samples[start_idx][0], 1)
                 result["rss_mb_end"] = round(samples[-1][0], 1)
