@@ -22,13 +22,14 @@ from streams.config import settings_from_dict
 from streams.dev.traffic import SyntheticModel
 from streams.errors import OutputLostError, VigilError
 from streams.events.dead_letters import MessageSource
-from streams.ingest.core import IngestCore, Lag, Offsets
+from streams.ingest.core import SNAPSHOT_DUTY, IngestCore, Lag, Offsets
 from streams.kafka.checkpoints import (
     Checkpoint,
     decode,
     start_from_metadata,
     start_metadata,
 )
+from streams.processing.fleet import ModelState
 from streams.processing.processor import Outgoing
 from tests.streams.ingest.fakes import HeldCheckpoints, HeldJobs, InlineExecutor, Record
 
@@ -113,11 +114,25 @@ class MemoryDriver:
         self.closed = True
 
 
+class ManualClock:
+    """A core's clock that moves only when the test moves it: a round's snapshots then
+    take no time, so every model is snapshotted in the first batch of its round."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def make_core(
-    store: HeldCheckpoints | None = None, compressor: Executor | None = None
+    store: HeldCheckpoints | None = None,
+    compressor: Executor | None = None,
+    clock: ManualClock | None = None,
 ) -> tuple[IngestCore, MemoryDriver, HeldCheckpoints]:
     """A core on an in-memory store whose checkpoint compression runs inline (unless
-    ``compressor`` says otherwise)."""
+    ``compressor`` says otherwise), on a :class:`ManualClock` (``clock``, or one of its
+    own)."""
     settings = settings_from_dict(
         {
             "topics": TOPICS,
@@ -131,6 +146,7 @@ def make_core(
         store,  # type: ignore[arg-type]
         registry=CollectorRegistry(),
         compressor=compressor if compressor is not None else InlineExecutor(),
+        clock=clock if clock is not None else ManualClock(),
     )
     return core, MemoryDriver(core), store
 
@@ -250,6 +266,65 @@ def test_the_real_compressor_thread_gets_every_record_out() -> None:
     driver.process([])
     assert driver.commits == [({("in", 0): 9, ("in", 1): 10}, False)]
     core._compressor.shutdown(wait=True)
+
+
+def test_a_rounds_snapshots_are_spread_out_to_their_duty_share_of_the_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A snapshot that takes ``d`` (here 30 ms, over the per-batch budget) is the only
+    one of its batch, and the next model waits until ``d / SNAPSHOT_DUTY`` after it
+    began: back to back, a round of large models stopped the stream for all of them."""
+    clock = ManualClock()
+    core, driver, store = make_core(clock=clock)
+    driver.feed(10)
+    driver.deliver()
+    taken = ModelState.snapshot
+
+    def slow_snapshot(self: ModelState) -> dict[str, Any]:
+        clock.now += 0.03
+        return taken(self)
+
+    monkeypatch.setattr(ModelState, "snapshot", slow_snapshot)
+    def snapshotted() -> list[str]:
+        return sorted(m for m, state in core.fleet.items() if not state.dirty)
+
+    checkpoint_due(core)
+    driver.process([])  # at 0.0: one model, 30 ms; its record goes out
+    first = snapshotted()
+    assert len(first) == 1 and [m for m, _, _ in store.held] == first
+    gap = 0.03 / SNAPSHOT_DUTY
+    clock.now = gap - 0.001
+    driver.process([])  # too soon for the second
+    assert snapshotted() == first and len(store.held) == 1
+    clock.now = gap
+    driver.process([])  # the second model's turn
+    assert snapshotted() == ["m0", "m1"] and len(store.held) == 2
+    store.deliver()
+    driver.process([])
+    store.deliver()
+    driver.process([])
+    assert driver.commits == [({("in", 0): 9, ("in", 1): 10}, False)]
+
+
+def test_small_snapshots_share_a_batch_up_to_its_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Snapshots of 4 ms each: two fit in a batch's 10 ms budget (the second ends past
+    it), then the round waits the pace of those 8 ms."""
+    clock = ManualClock()
+    core, driver, _ = make_core(clock=clock)
+    driver.feed(10)
+    driver.deliver()
+    taken = ModelState.snapshot
+
+    def snapshot(self: ModelState) -> dict[str, Any]:
+        clock.now += 0.004
+        return taken(self)
+
+    monkeypatch.setattr(ModelState, "snapshot", snapshot)
+    checkpoint_due(core)
+    driver.process([])
+    assert not any(state.dirty for _, state in core.fleet.items())  # both in one batch
+    assert core._round is not None
+    assert core._round.next_snapshot == pytest.approx(0.008 / SNAPSHOT_DUTY)
 
 
 def test_offsets_wait_for_outputs_then_for_checkpoints() -> None:
