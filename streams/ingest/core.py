@@ -380,9 +380,7 @@ class IngestCore:
                     )
                 )
                 state.dirty = False
-                r.staged.append(
-                    (self.produced, model_id, self._compressor.submit(compress, data))
-                )
+                r.staged.append((self.produced, model_id, self._compressor.submit(compress, data)))
                 if clock() >= deadline:
                     break
             r.next_snapshot = began + (clock() - began) / SNAPSHOT_DUTY

@@ -285,6 +285,7 @@ def test_a_rounds_snapshots_are_spread_out_to_their_duty_share_of_the_time(
         return taken(self)
 
     monkeypatch.setattr(ModelState, "snapshot", slow_snapshot)
+
     def snapshotted() -> list[str]:
         return sorted(m for m, state in core.fleet.items() if not state.dirty)
 
