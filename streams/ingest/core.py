@@ -41,6 +41,9 @@ Offsets, state and delivery (README, "Delivery guarantee"):
 from __future__ import annotations
 
 import logging
+import os
+import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -181,6 +184,30 @@ class _Round:
     next_snapshot: float = float("-inf")
 
 
+#: The nice value of the checkpoint compression thread (Linux: per thread; 0 is the
+#: default). The ingest thread and the broker come first on a busy machine: probed at 5k
+#: events/s on two cores, batches processed while a round's compressions ran (~20 ms of
+#: zstd per model with full review desks) took up to 4x their usual time per event.
+#: A round's records wait for their compression either way; nothing waits on it.
+COMPRESS_NICE = 10
+
+
+def yield_cpu() -> None:
+    """Lower the calling thread's CPU priority to :data:`COMPRESS_NICE` (a thread pool's
+    initializer; a thread already nicer keeps its value). Where threads have no priority
+    of their own (not Linux) or it cannot be changed, nothing happens: the thread runs
+    as before."""
+    if sys.platform != "linux":
+        return
+    tid = threading.get_native_id()
+    try:  # never above the process's own nice value: that would need privileges
+        os.setpriority(
+            os.PRIO_PROCESS, tid, max(COMPRESS_NICE, os.getpriority(os.PRIO_PROCESS, tid))
+        )
+    except OSError:
+        log.debug("checkpoint compression thread: priority unchanged", exc_info=True)
+
+
 class IngestCore:
     """A worker's state, metrics and delivery guarantee, behind a :class:`Driver`.
 
@@ -233,7 +260,9 @@ class IngestCore:
         )
         self.processor = Processor(settings, self.metrics, self.fleet)
         self.checkpoints = checkpoints if checkpoints is not None else CheckpointStore(settings)
-        self._compressor = compressor or ThreadPoolExecutor(1, "vigil-checkpoint-compress")
+        self._compressor = compressor or ThreadPoolExecutor(
+            1, "vigil-checkpoint-compress", initializer=yield_cpu
+        )
         t = settings.topics
         self.inputs = (t.inference, t.labels)
         self._driver: Driver | None = None

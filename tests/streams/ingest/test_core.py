@@ -7,6 +7,8 @@ whether) something is acknowledged and checks what the core lets the driver comm
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -22,7 +24,7 @@ from streams.config import settings_from_dict
 from streams.dev.traffic import SyntheticModel
 from streams.errors import OutputLostError, VigilError
 from streams.events.dead_letters import MessageSource
-from streams.ingest.core import SNAPSHOT_DUTY, IngestCore, Lag, Offsets
+from streams.ingest.core import COMPRESS_NICE, SNAPSHOT_DUTY, IngestCore, Lag, Offsets
 from streams.kafka.checkpoints import (
     Checkpoint,
     decode,
@@ -672,3 +674,23 @@ def test_an_idle_models_checkpoint_is_written_again_once_it_holds_the_read_start
     driver.process([])
     assert decode(store.written["m0"]).offsets == {"inference": 2}
     assert len(driver.commits) == 2 and core.fleet.peek("gone") is None
+
+
+@pytest.mark.skipif(
+    sys.platform != "linux", reason="threads have a nice value of their own on Linux only"
+)
+def test_the_compression_thread_yields_the_cpu_to_the_ingest_thread() -> None:
+    """The core's own compression thread runs at nice COMPRESS_NICE (the test's thread,
+    and so the ingest thread, keeps its own)."""
+    settings = settings_from_dict({"topics": TOPICS})
+    core = IngestCore(settings, HeldCheckpoints(), registry=CollectorRegistry())  # type: ignore[arg-type]
+    try:
+
+        def nice() -> int:
+            return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+        mine = nice()
+        theirs = core._compressor.submit(nice).result(timeout=10)
+        assert theirs == max(COMPRESS_NICE, mine) and nice() == mine
+    finally:
+        core._compressor.shutdown(wait=True)
