@@ -270,23 +270,32 @@ def test_the_real_compressor_thread_gets_every_record_out() -> None:
     core._compressor.shutdown(wait=True)
 
 
-def test_a_rounds_snapshots_are_spread_out_to_their_duty_share_of_the_time(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A snapshot that takes ``d`` (here 30 ms, over the per-batch budget) is the only
-    one of its batch, and the next model waits until ``d / SNAPSHOT_DUTY`` after it
-    began: back to back, a round of large models stopped the stream for all of them."""
+def snapshots_taking(
+    seconds: float, monkeypatch: pytest.MonkeyPatch
+) -> tuple[ManualClock, IngestCore, MemoryDriver, HeldCheckpoints]:
+    """:func:`make_core` on a :class:`ManualClock`, 10 events processed and acknowledged,
+    and every model's snapshot taking ``seconds`` of that clock."""
     clock = ManualClock()
     core, driver, store = make_core(clock=clock)
     driver.feed(10)
     driver.deliver()
     taken = ModelState.snapshot
 
-    def slow_snapshot(self: ModelState) -> dict[str, Any]:
-        clock.now += 0.03
+    def snapshot(self: ModelState) -> dict[str, Any]:
+        clock.now += seconds
         return taken(self)
 
-    monkeypatch.setattr(ModelState, "snapshot", slow_snapshot)
+    monkeypatch.setattr(ModelState, "snapshot", snapshot)
+    return clock, core, driver, store
+
+
+def test_a_rounds_snapshots_are_spread_out_to_their_duty_share_of_the_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A snapshot that takes ``d`` (here 30 ms, over the per-batch budget) is the only
+    one of its batch, and the next model waits until ``d / SNAPSHOT_DUTY`` after it
+    began: back to back, a round of large models stopped the stream for all of them."""
+    clock, core, driver, store = snapshots_taking(0.03, monkeypatch)
 
     def snapshotted() -> list[str]:
         return sorted(m for m, state in core.fleet.items() if not state.dirty)
@@ -312,17 +321,7 @@ def test_a_rounds_snapshots_are_spread_out_to_their_duty_share_of_the_time(
 def test_small_snapshots_share_a_batch_up_to_its_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     """Snapshots of 4 ms each: two fit in a batch's 10 ms budget (the second ends past
     it), then the round waits the pace of those 8 ms."""
-    clock = ManualClock()
-    core, driver, _ = make_core(clock=clock)
-    driver.feed(10)
-    driver.deliver()
-    taken = ModelState.snapshot
-
-    def snapshot(self: ModelState) -> dict[str, Any]:
-        clock.now += 0.004
-        return taken(self)
-
-    monkeypatch.setattr(ModelState, "snapshot", snapshot)
+    _, core, driver, _ = snapshots_taking(0.004, monkeypatch)
     checkpoint_due(core)
     driver.process([])
     assert not any(state.dirty for _, state in core.fleet.items())  # both in one batch
