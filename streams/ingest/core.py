@@ -186,9 +186,10 @@ class _Round:
 
 #: The nice value of the checkpoint compression thread (Linux: per thread; 0 is the
 #: default). The ingest thread and the broker come first on a busy machine: probed at 5k
-#: events/s on two cores, batches processed while a round's compressions ran (~20 ms of
-#: zstd per model with full review desks) took up to 4x their usual time per event.
-#: A round's records wait for their compression either way; nothing waits on it.
+#: events/s on two cores, batches processed during a round took up to 4x their usual
+#: time per event, with the round's compressions (~20 ms of zstd per model with full
+#: review desks) and the broker's writes of its records competing for the cores.
+#: A round's records wait for their compression either way; no event does.
 COMPRESS_NICE = 10
 
 
@@ -200,7 +201,7 @@ def yield_cpu() -> None:
     if sys.platform != "linux":
         return
     tid = threading.get_native_id()
-    try:  # never above the process's own nice value: that would need privileges
+    try:  # never a lower nice value than the thread has: that needs privileges
         os.setpriority(
             os.PRIO_PROCESS, tid, max(COMPRESS_NICE, os.getpriority(os.PRIO_PROCESS, tid))
         )
