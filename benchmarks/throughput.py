@@ -296,6 +296,11 @@ def run_workers(
             w.stop()
 
 
+def first_tenth(samples: list[tuple[float, float, bool]]) -> int:
+    """Index of the memory run's reading at 10 % (at least the second reading)."""
+    return max(1, len(samples) // 10)
+
+
 def warm_start(samples: list[tuple[float, float, bool]]) -> tuple[int, str]:
     """Where the memory run's warm-up ends among its ``(MB, events, caps full)`` readings,
     and by which rule: the first reading after the first 10 % (which builds the
@@ -307,7 +312,7 @@ def warm_start(samples: list[tuple[float, float, bool]]) -> tuple[int, str]:
     >>> warm_start([(1.0, 0, True)] + [(2.0, 9, False)] * 19)
     (2, '10pct')
     """
-    tenth = max(1, len(samples) // 10)
+    tenth = first_tenth(samples)
     for i in range(tenth, len(samples)):
         if samples[i][2]:
             return i, "caps_full"
@@ -526,7 +531,7 @@ def main() -> int:
                 mem = run_workers(bootstrap, topics_rss, n_rss, 1, tmp, "rss", rss_every=2.0)
                 samples = mem["rss"]
                 start_idx, rule = warm_start(samples)
-                tenth = max(1, len(samples) // 10)
+                tenth = first_tenth(samples)
                 result["rss_events"] = n_rss
                 result["rss_start_rule"] = rule
                 result["rss_start_events"] = round(samples[start_idx][1])

@@ -319,8 +319,8 @@ def test_a_rounds_snapshots_are_spread_out_to_their_duty_share_of_the_time(
 
 
 def test_small_snapshots_share_a_batch_up_to_its_budget(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Snapshots of 4 ms each: two fit in a batch's 10 ms budget (the second ends past
-    it), then the round waits the pace of those 8 ms."""
+    """Snapshots of 4 ms each: both models fit in a batch's 10 ms budget, then the round
+    waits the pace of those 8 ms."""
     _, core, driver, _ = snapshots_taking(0.004, monkeypatch)
     checkpoint_due(core)
     driver.process([])
