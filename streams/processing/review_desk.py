@@ -3,8 +3,9 @@
 A worker learns from a reviewed event once, from its *final* label (SPEC §3, §12).
 :class:`ReviewDesk` holds what that needs between the labels of one event:
 
-* the escalations it sent (the record's bytes, as published), so the reviewed record
-  of an adjudicated event carries the event, its reasons and policy without a lookup;
+* the escalations it sent (the record's bytes, as published, kept compressed in chunks:
+  :mod:`streams.processing.record_chunks`), so the reviewed record of an adjudicated
+  event carries the event, its reasons and policy without a lookup;
 * the context of each open event: the prediction the label join found, whether a rule
   escalated it, its inclusion probability, when it was escalated;
 * the :class:`~detectors.adjudication.Adjudicator` that keeps the labels of open
@@ -36,12 +37,12 @@ from detectors.errors import SnapshotError
 from detectors.reviewer_reliability import ReviewerReliability
 from detectors.signals import SignalChange
 from streams.config import ModelSettings
-from streams.processing.own_size import own_size
+from streams.processing.record_chunks import RecordChunks
 from streams.processing.snapshot_columns import columns
 
 __all__ = ["OpenEvent", "ReviewDesk"]
 
-_SNAPSHOT_VERSION = 2
+_SNAPSHOT_VERSION = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +83,9 @@ class ReviewDesk:
         self.agreement = agreement
         self.max_open = max_open
         self.horizon = horizon
-        # event id -> (escalated at, epoch seconds; the escalation record's JSON)
-        self._sent: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        # event id -> (escalated at, epoch seconds; where in _records its JSON is)
+        self._sent: OrderedDict[str, tuple[float, int]] = OrderedDict()
+        self._records = RecordChunks()
         self._open: dict[str, OpenEvent] = {}
         self.forgotten = 0  # escalations dropped before any label came (cap or horizon)
 
@@ -114,25 +116,46 @@ class ReviewDesk:
     def sent(self, event_id: str, escalated_at: datetime, record: bytes) -> None:
         """Remember an escalation until its first label (bounded in count and age).
 
-        A copy of ``record`` is kept, exactly its size: a ``bytes`` from
-        ``orjson.dumps`` keeps its whole write buffer (measured with orjson 3.13: 16 KiB
-        for a 1.6 KB escalation, 4 KiB for a tiny one), and ``max_open`` of those per
-        model would weigh ten times what they hold.
+        ``record`` is copied into the desk's compressed chunks (not kept: a ``bytes``
+        from ``orjson.dumps`` holds orjson's whole write buffer, 16 KiB for a 1.6 KB
+        escalation with orjson 3.13). Sent again (a redelivered event), the newer record
+        replaces the older in its place.
         """
         t = escalated_at.timestamp()
         sent = self._sent
-        sent[event_id] = (t, own_size(record))
+        records = self._records
+        old = sent.get(event_id)
+        if old is not None:
+            records.release(old[1])
+        sent[event_id] = (t, records.add(record))
         oldest = t - self.horizon
         while sent:
             first = next(iter(sent.values()))
             if first[0] >= oldest and len(sent) <= self.max_open:
                 break
-            sent.popitem(last=False)
+            _, (_, loc) = sent.popitem(last=False)
+            records.release(loc)
             self.forgotten += 1
+        if records.sparse():
+            self._repack()
+
+    def _repack(self) -> None:
+        """Move the remembered records into fresh chunks (see :meth:`RecordChunks.sparse`)."""
+        entries = list(self._sent.items())
+        self._records, locs = self._records.repacked(loc for _, (_, loc) in entries)
+        self._sent = OrderedDict(
+            (event_id, (t, loc)) for (event_id, (t, _)), loc in zip(entries, locs, strict=True)
+        )
 
     def take_escalation(self, event_id: str) -> tuple[float, bytes] | None:
         """The escalation of ``event_id`` (time and record), no longer remembered here."""
-        return self._sent.pop(event_id, None)
+        entry = self._sent.pop(event_id, None)
+        if entry is None:
+            return None
+        t, loc = entry
+        record = self._records.get(loc)
+        self._records.release(loc)
+        return t, record
 
     # ------------------------------------------------------------ labels
 
@@ -206,17 +229,19 @@ class ReviewDesk:
 
     def snapshot(self) -> dict[str, Any]:
         """Plain, picklable state. The remembered escalations as columns (ids, times,
-        records), not a tuple per escalation: pickled on the ingest thread between
-        batches, up to ``max_open`` of them per model."""
+        locations), not a tuple per escalation: pickled on the ingest thread between
+        batches, up to ``max_open`` of them per model; their records as the compressed
+        chunks they are kept in."""
         # Items in one pass: an OrderedDict's values() looks each key up again.
         event_ids, entries = columns(list(self._sent.items()), 2)
-        times, records = columns(entries, 2)
+        times, locs = columns(entries, 2)
         return {
             "class": "ReviewDesk",
             "version": _SNAPSHOT_VERSION,
             "max_open": self.max_open,
             "horizon": self.horizon,
-            "sent": {"event_id": event_ids, "at": times, "record": records},
+            "sent": {"event_id": event_ids, "at": times, "loc": locs},
+            "records": self._records.snapshot(),
             "open": [(eid, ev.as_tuple()) for eid, ev in self._open.items()],
             "forgotten": self.forgotten,
             "adjudicator": self.adjudicator.snapshot(),
@@ -230,7 +255,7 @@ class ReviewDesk:
         if (
             not isinstance(snapshot, dict)
             or snapshot.get("class") != "ReviewDesk"
-            or snapshot.get("version") not in (1, _SNAPSHOT_VERSION)
+            or snapshot.get("version") not in (1, 2, _SNAPSHOT_VERSION)
         ):
             raise SnapshotError(f"not a ReviewDesk snapshot of version {_SNAPSHOT_VERSION}")
         desk = cls(
@@ -241,9 +266,20 @@ class ReviewDesk:
             horizon=float(snapshot["horizon"]),
         )
         sent = snapshot["sent"]
-        if snapshot["version"] == _SNAPSHOT_VERSION:  # columns; version 1: an item each
-            sent = zip(sent["event_id"], zip(sent["at"], sent["record"], strict=True), strict=True)
-        desk._sent = OrderedDict((str(e), (float(t), bytes(r))) for e, (t, r) in sent)
+        if snapshot["version"] == _SNAPSHOT_VERSION:
+            locs = tuple(int(loc) for loc in sent["loc"])
+            desk._records = RecordChunks.restore(snapshot["records"], locs)
+            desk._sent = OrderedDict(
+                (str(e), (float(t), loc))
+                for e, t, loc in zip(sent["event_id"], sent["at"], locs, strict=True)
+            )
+        else:  # the records themselves: version 2 as columns, version 1 an item each
+            if snapshot["version"] == 2:
+                sent = zip(
+                    sent["event_id"], zip(sent["at"], sent["record"], strict=True), strict=True
+                )
+            add = desk._records.add
+            desk._sent = OrderedDict((str(e), (float(t), add(bytes(r)))) for e, (t, r) in sent)
         desk._open = {str(e): OpenEvent(*item) for e, item in snapshot["open"]}
         desk.forgotten = int(snapshot["forgotten"])
         return desk

@@ -1,5 +1,6 @@
 """A review desk's checkpoint: restored, it remembers the same escalations in the same
-order, from today's columns and from version 1's item per escalation."""
+order, from today's compressed chunks, version 2's columns of records and version 1's
+item per escalation."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def busy_desk() -> ReviewDesk:
 
 
 def remembered(desk: ReviewDesk) -> list[tuple[str, float, bytes]]:
-    return [(e, t, r) for e, (t, r) in desk._sent.items()]
+    return [(e, t, desk._records.get(loc)) for e, (t, loc) in desk._sent.items()]
 
 
 def test_a_restored_desk_remembers_the_same_escalations_in_the_same_order() -> None:
@@ -42,13 +43,35 @@ def test_a_restored_desk_remembers_the_same_escalations_in_the_same_order() -> N
     assert restored.take_escalation("e50") == desk.take_escalation("e50") is not None
 
 
-def test_a_version_1_checkpoint_is_read_as_it_was() -> None:
-    desk = busy_desk()
+def older_snapshots(desk: ReviewDesk) -> list[dict[str, object]]:
+    """The desk's snapshot as versions 1 and 2 wrote it: the records themselves."""
     now = desk.snapshot()
-    old = {**now, "version": 1, "sent": list(desk._sent.items())}
-    restored = ReviewDesk.restore(pickle.loads(pickle.dumps(old)))
-    assert remembered(restored) == remembered(desk)
-    assert restored.snapshot() == now
+    rows = [(e, (t, r)) for e, t, r in remembered(desk)]
+    base = {k: v for k, v in now.items() if k != "records"}
+    columns = {
+        "event_id": tuple(e for e, _ in rows),
+        "at": tuple(t for _, (t, _) in rows),
+        "record": tuple(r for _, (_, r) in rows),
+    }
+    return [{**base, "version": 1, "sent": rows}, {**base, "version": 2, "sent": columns}]
+
+
+def test_version_1_and_2_checkpoints_are_read_as_they_were() -> None:
+    desk = busy_desk()
+    for old in older_snapshots(desk):
+        restored = ReviewDesk.restore(pickle.loads(pickle.dumps(old)))
+        assert remembered(restored) == remembered(desk), old["version"]
+        assert restored.forgotten == desk.forgotten
+        assert remembered(ReviewDesk.restore(restored.snapshot())) == remembered(desk)
+
+
+def test_a_redelivered_escalation_keeps_its_place_with_the_newer_record() -> None:
+    desk = busy_desk()
+    first = remembered(desk)[0][0]
+    again = T0 + timedelta(seconds=200)
+    desk.sent(first, again, b'{"again":true}')
+    assert remembered(desk)[0] == (first, again.timestamp(), b'{"again":true}')
+    assert len(remembered(desk)) == 47
 
 
 def test_an_empty_desk_round_trips() -> None:
