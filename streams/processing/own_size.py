@@ -2,8 +2,9 @@
 
 A ``bytes`` returned by ``orjson.dumps`` keeps orjson's whole write buffer: measured with
 orjson 3.13, 4 KiB for 31 bytes of class scores, 16 KiB for a 1.6 KB escalation record.
-State that keeps thousands of them per model (pending predictions' scores and segment,
-the review desk's escalation records) keeps exact-size copies instead.
+State that keeps thousands of them per model (pending predictions' scores and segment)
+keeps exact-size copies instead; the review desk copies its escalation records into
+compressed chunks (:mod:`streams.processing.record_chunks`).
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ from detectors.reviewer_reliability import ReviewerReliability
 from detectors.signals import SignalChange
 from streams.config import ModelSettings
 from streams.processing.record_chunks import RecordChunks
-from streams.processing.snapshot_columns import columns
+from streams.processing.sealed_rows import SealedRows
 
 __all__ = ["OpenEvent", "ReviewDesk"]
 
@@ -85,6 +85,7 @@ class ReviewDesk:
         self.horizon = horizon
         # event id -> (escalated at, epoch seconds; where in _records its JSON is)
         self._sent: OrderedDict[str, tuple[float, int]] = OrderedDict()
+        self._sealed_sent = SealedRows(self._sent)  # its checkpoint view
         self._records = RecordChunks()
         self._open: dict[str, OpenEvent] = {}
         self.forgotten = 0  # escalations dropped before any label came (cap or horizon)
@@ -119,15 +120,16 @@ class ReviewDesk:
         ``record`` is copied into the desk's compressed chunks (not kept: a ``bytes``
         from ``orjson.dumps`` holds orjson's whole write buffer, 16 KiB for a 1.6 KB
         escalation with orjson 3.13). Sent again (a redelivered event), the newer record
-        replaces the older in its place.
+        replaces the older and counts as the newest.
         """
         t = escalated_at.timestamp()
         sent = self._sent
         records = self._records
-        old = sent.get(event_id)
+        old = sent.pop(event_id, None)
         if old is not None:
             records.release(old[1])
-        sent[event_id] = (t, records.add(record))
+        row = sent[event_id] = (t, records.add(record))
+        self._sealed_sent.added(event_id, row)
         oldest = t - self.horizon
         while sent:
             first = next(iter(sent.values()))
@@ -146,6 +148,7 @@ class ReviewDesk:
         self._sent = OrderedDict(
             (event_id, (t, loc)) for (event_id, (t, _)), loc in zip(entries, locs, strict=True)
         )
+        self._sealed_sent = SealedRows.sealing(self._sent)
 
     def take_escalation(self, event_id: str) -> tuple[float, bytes] | None:
         """The escalation of ``event_id`` (time and record), no longer remembered here."""
@@ -228,19 +231,16 @@ class ReviewDesk:
     # ------------------------------------------------------------ checkpoint
 
     def snapshot(self) -> dict[str, Any]:
-        """Plain, picklable state. The remembered escalations as columns (ids, times,
-        locations), not a tuple per escalation: pickled on the ingest thread between
-        batches, up to ``max_open`` of them per model; their records as the compressed
-        chunks they are kept in."""
-        # Items in one pass: an OrderedDict's values() looks each key up again.
-        event_ids, entries = columns(list(self._sent.items()), 2)
-        times, locs = columns(entries, 2)
+        """Plain, picklable state, taken on the ingest thread between batches: the
+        remembered escalations (up to ``max_open`` per model) as sealed chunks of rows
+        pickled once (:class:`~streams.processing.sealed_rows.SealedRows`: event id,
+        time, location), their records as the compressed chunks they are kept in."""
         return {
             "class": "ReviewDesk",
             "version": _SNAPSHOT_VERSION,
             "max_open": self.max_open,
             "horizon": self.horizon,
-            "sent": {"event_id": event_ids, "at": times, "loc": locs},
+            "sent": self._sealed_sent.snapshot(),
             "records": self._records.snapshot(),
             "open": [(eid, ev.as_tuple()) for eid, ev in self._open.items()],
             "forgotten": self.forgotten,
@@ -267,11 +267,9 @@ class ReviewDesk:
         )
         sent = snapshot["sent"]
         if snapshot["version"] == _SNAPSHOT_VERSION:
-            locs = tuple(int(loc) for loc in sent["loc"])
-            desk._records = RecordChunks.restore(snapshot["records"], locs)
-            desk._sent = OrderedDict(
-                (str(e), (float(t), loc))
-                for e, t, loc in zip(sent["event_id"], sent["at"], locs, strict=True)
+            desk._sent, desk._sealed_sent = SealedRows.restore(sent, _sent_row)
+            desk._records = RecordChunks.restore(
+                snapshot["records"], (loc for _, loc in desk._sent.values())
             )
         else:  # the records themselves: version 2 as columns, version 1 an item each
             if snapshot["version"] == 2:
@@ -280,6 +278,12 @@ class ReviewDesk:
                 )
             add = desk._records.add
             desk._sent = OrderedDict((str(e), (float(t), add(bytes(r)))) for e, (t, r) in sent)
+            desk._sealed_sent = SealedRows.sealing(desk._sent)
         desk._open = {str(e): OpenEvent(*item) for e, item in snapshot["open"]}
         desk.forgotten = int(snapshot["forgotten"])
         return desk
+
+
+def _sent_row(event_id: Any, entry: Any) -> tuple[str, tuple[float, int]]:
+    t, loc = entry
+    return str(event_id), (float(t), int(loc))

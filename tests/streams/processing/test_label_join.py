@@ -1,6 +1,7 @@
 import pickle
 import random
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -131,28 +132,64 @@ def test_snapshot_resume_gives_same_results() -> None:
     assert resumed.snapshot() == whole.snapshot()
 
 
-def test_a_checkpoint_written_before_columns_is_read_as_it_was() -> None:
-    """Version 3 (an item tuple per pending prediction and joined id) restores to the
-    same join as today's columns."""
-    ops = _ops(12, 1500)
-    join = LabelJoin(horizon=120, max_pending=200, max_joined=150)
-    for op in ops:
-        _apply(join, op)
-    assert join.pending and join.counts["joined"]
+def older_snapshots(join: LabelJoin) -> list[dict[str, Any]]:
+    """The join's snapshot as versions 3 (an item per entry) and 4 (columns) wrote it."""
     now = join.snapshot()
-    old = {
-        **now,
-        "version": 3,
-        "state": {
-            **now["state"],
-            "pending": list(join._pending.items()),
-            "joined": list(join._joined.items()),
+    pending, joined = list(join._pending.items()), list(join._joined.items())
+    columns = {
+        "pending": {
+            "model_id": tuple(m for (m, _), _ in pending),
+            "event_id": tuple(e for (_, e), _ in pending),
+            "prediction": tuple(v[0] for _, v in pending),
+            "ts": tuple(v[1] for _, v in pending),
+            "escalated": tuple(v[2] for _, v in pending),
+            "inclusion": tuple(v[3] for _, v in pending),
+        },
+        "joined": {
+            "model_id": tuple(m for (m, _), _ in joined),
+            "event_id": tuple(e for (_, e), _ in joined),
+            "at": tuple(t for _, t in joined),
         },
     }
-    restored = LabelJoin.restore(pickle.loads(pickle.dumps(old)))
-    assert restored.snapshot() == now
+    return [
+        {**now, "version": 3, "state": {**now["state"], "pending": pending, "joined": joined}},
+        {**now, "version": 4, "state": {**now["state"], **columns}},
+    ]
+
+
+def test_checkpoints_of_versions_3_and_4_are_read_as_they_were() -> None:
+    """An item tuple per entry (3) and columns (4) restore to the same join as today's
+    sealed chunks: the same entries in the same order, and the same results after."""
+    ops = _ops(12, 3000)
+    join = LabelJoin(horizon=120, max_pending=200, max_joined=150)
+    for op in ops[:1500]:
+        _apply(join, op)
+    assert join.pending and join.counts["joined"]
+    older = older_snapshots(join)
+    pending, joined = list(join._pending.items()), list(join._joined.items())
+    expected = [_apply(join, op) for op in ops[1500:]]
+    for old in older:
+        restored = LabelJoin.restore(pickle.loads(pickle.dumps(old)))
+        assert list(restored._pending.items()) == pending
+        assert list(restored._joined.items()) == joined
+        assert [_apply(restored, op) for op in ops[1500:]] == expected
+
+
+def test_a_key_labelled_forgotten_and_predicted_again_is_a_new_entry() -> None:
+    """Once its joined id is forgotten, an event can be pending again: the restored join
+    must hold it once, at its new place, with its new prediction."""
+    join = LabelJoin(horizon=1e9, max_pending=5000, max_joined=1)
+    join.add_prediction("m", "e0", "old", T0)
+    for i in range(1, 5):
+        join.add_prediction("m", f"e{i}", i, T0)
+    assert join.match("m", "e0", T0).outcome == "joined"
+    join.match("m", "e1", T0)  # e0's joined id is forgotten (max_joined 1)
+    assert join.add_prediction("m", "e0", "new", T0)
+    for i in range(5, 3000):  # seals chunks of 1024 around them
+        join.add_prediction("m", f"e{i}", i, T0)
+    restored = LabelJoin.restore(pickle.loads(pickle.dumps(join.snapshot())))
     assert list(restored._pending.items()) == list(join._pending.items())
-    assert list(restored._joined.items()) == list(join._joined.items())
+    assert restored.match("m", "e0", T0).prediction == "new"
 
 
 def test_state_stays_bounded() -> None:
@@ -160,7 +197,10 @@ def test_state_stays_bounded() -> None:
     for op in _ops(3, 20_000):
         _apply(join, op)
     assert join.pending <= 500
-    assert len(join.snapshot()["state"]["joined"]["event_id"]) <= 300
+    assert len(join._joined) <= 300
+    # What the checkpoint's chunks hold is bounded by the entries, not the stream.
+    assert join._sealed_pending.chunked <= 1.5 * 500 + 1024
+    assert join._sealed_joined.chunked <= 1.5 * 300 + 1024
 
 
 @pytest.mark.parametrize(

@@ -109,7 +109,7 @@ def test_without_scores_or_with_classwise_off_no_classwise_series() -> None:
     proc.inference(
         inference(99, scored, "off"), MessageSource("inference", 0, 99, b"m"), Outgoing()
     )
-    pending = proc.fleet.get("off").join.snapshot()["state"]["pending"]["prediction"]
+    pending = [prediction for prediction, *_ in proc.fleet.get("off").join._pending.values()]
     assert [p[:4] for p in pending] == [("c", "a", 0.7, None)]
 
 

@@ -1,0 +1,233 @@
+"""The rows of an insertion-ordered mapping, pickled once in sealed chunks for checkpoints.
+
+The label join keeps up to ``labels.max_pending`` pending predictions per model (and as
+many joined ids), each added once at the end of an ``OrderedDict``, never changed, and
+removed when its label comes, when it expires or when the cap pushes it out. Every
+checkpoint round pickled all of them again on the ingest thread (~12 ms per model with
+10k pending, a stall of the stream). :class:`SealedRows` pickles each chunk of
+:attr:`~SealedRows.chunk_size` added rows once, when the chunk is full; a snapshot is the
+sealed chunks as they are, the indices of their rows removed since, and the rows added
+after the last chunk: a pass over the keys instead of pickling every row.
+
+Memory: each row is also held pickled in its chunk (~110 bytes per pending prediction),
+and a chunk keeps its rows' values (to tell a row still there from a key removed and
+added again) until it goes, once none of its rows is left. When rows removed here and
+there leave the chunks holding more than 1.5 times as many rows as the mapping (plus a
+chunk), they are re-pickled from the mapping: removed rows held stay within about half
+the live ones, and each re-pickling follows at least half as many removals.
+
+A chunk is a pickle of plain data (tuples, strings, numbers, bytes, None) and is read
+back by an unpickler that refuses any global: a checkpoint cannot make it build anything
+else.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+from collections import OrderedDict, deque
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any, Generic, TypeVar
+
+from detectors.errors import SnapshotError
+
+__all__ = ["SealedRows", "plain_dumps", "plain_loads"]
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+def plain_dumps(obj: Any) -> bytes:
+    """``obj`` (acyclic plain data) pickled without a memo, as checkpoints are.
+
+    >>> plain_loads(plain_dumps((("m", "e1"), (0.5, None, b"{}"))))
+    (('m', 'e1'), (0.5, None, b'{}'))
+    """
+    buf = io.BytesIO()
+    pickler = pickle.Pickler(buf, protocol=5)
+    pickler.fast = True
+    pickler.dump(obj)
+    return buf.getvalue()
+
+
+class _NoGlobals(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        raise SnapshotError(f"a sealed chunk refers to {module}.{name}: plain data only")
+
+
+def plain_loads(data: bytes) -> Any:
+    """Inverse of :func:`plain_dumps`; raises :class:`SnapshotError` for anything but
+    plain data.
+
+    >>> plain_loads(pickle.dumps(print))
+    Traceback (most recent call last):
+    ...
+    detectors.errors.SnapshotError: a sealed chunk refers to builtins.print: plain data only
+    """
+    try:
+        return _NoGlobals(io.BytesIO(data)).load()
+    except SnapshotError:
+        raise
+    except Exception as exc:
+        raise SnapshotError(f"a sealed chunk does not unpickle: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    # Its rows as sealed, as two columns: a row is still there while the mapping holds
+    # this very value under its key (a key removed and added again is a new row).
+    keys: tuple[Any, ...]
+    values: tuple[Any, ...]
+    blob: bytes  # plain_dumps((keys, values))
+
+    @classmethod
+    def of(cls, keys: tuple[Any, ...], values: tuple[Any, ...]) -> _Chunk:
+        return cls(keys, values, plain_dumps((keys, values)))
+
+    def any_there(self, get: Callable[[Any], Any]) -> bool:
+        """Whether any row is still there (stops at the first)."""
+        return any(get(k) is v for k, v in zip(self.keys, self.values, strict=True))
+
+    def there(self, get: Callable[[Any], Any]) -> list[bool]:
+        """Per row, whether it is still there (``get``: the mapping's)."""
+        return [get(k) is v for k, v in zip(self.keys, self.values, strict=True)]
+
+
+class SealedRows(Generic[K, V]):
+    """Checkpoint view of ``rows``, an ``OrderedDict`` whose owner only adds rows at the
+    end (telling :meth:`added`) and removes rows, never changing one.
+
+    >>> rows: OrderedDict[str, int] = OrderedDict()
+    >>> sealed = SealedRows(rows, chunk_size=2)
+    >>> for i in range(5):
+    ...     rows[f"k{i}"] = i
+    ...     sealed.added(f"k{i}", i)
+    >>> del rows["k1"], rows["k4"]
+    >>> snap = sealed.snapshot()
+    >>> [plain_loads(c) for c, _ in snap["chunks"]]  # pickled once, when full
+    [(('k0', 'k1'), (0, 1)), (('k2', 'k3'), (2, 3))]
+    >>> [gone for _, gone in snap["chunks"]], snap["tail"], snap["added"]
+    ([(1,), ()], (), 1)
+    >>> restored, _ = SealedRows.restore(snap, lambda k, v: (k, v), chunk_size=2)
+    >>> list(restored.items())
+    [('k0', 0), ('k2', 2), ('k3', 3)]
+    """
+
+    def __init__(self, rows: OrderedDict[K, V], chunk_size: int = 1024) -> None:
+        if chunk_size < 1:
+            raise ValueError("chunk_size must be positive")
+        self.chunk_size = chunk_size
+        self._rows = rows
+        self._chunks: deque[_Chunk] = deque()
+        self._chunked = 0  # rows in the chunks, removed or not
+        self._tail: list[tuple[K, V]] = []  # rows added after the last chunk
+        self._added = 0  # rows added after the last chunk, removed or not
+
+    def added(self, key: K, value: V) -> None:
+        """``rows[key] = value`` was just added at the end of the rows."""
+        self._tail.append((key, value))
+        self._added += 1
+        if self._added >= self.chunk_size:
+            self._seal()
+
+    def _seal(self) -> None:
+        rows = self._rows
+        get = rows.get
+        live = [(k, v) for k, v in self._tail if get(k) is v]
+        self._tail = []
+        self._added = 0
+        if live:
+            keys, values = zip(*live, strict=True)
+            self._chunks.append(_Chunk.of(keys, values))
+            self._chunked += len(live)
+        chunks = self._chunks
+        while chunks and not chunks[0].any_there(get):  # the oldest go first
+            self._chunked -= len(chunks.popleft().keys)
+        if 2 * self._chunked > 3 * len(rows) + 2 * self.chunk_size:
+            self._rechunk()
+
+    def _rechunk(self) -> None:
+        """Every row but the tail's, re-pickled into full chunks."""
+        rows = self._rows
+        get = rows.get
+        in_tail = sum(1 for k, v in self._tail if get(k) is v)
+        items = list(islice(rows.items(), len(rows) - in_tail))
+        self._chunks.clear()
+        size = self.chunk_size
+        for at in range(0, len(items), size):
+            keys, values = zip(*items[at : at + size], strict=True)
+            self._chunks.append(_Chunk.of(keys, values))
+        self._chunked = len(items)
+
+    @classmethod
+    def sealing(cls, rows: OrderedDict[K, V], chunk_size: int = 1024) -> SealedRows[K, V]:
+        """The view of ``rows`` as they are now, all of them pickled into chunks (a
+        mapping restored from an older checkpoint)."""
+        sealed = cls(rows, chunk_size)
+        sealed._rechunk()
+        return sealed
+
+    @property
+    def chunks(self) -> int:
+        return len(self._chunks)
+
+    @property
+    def chunked(self) -> int:
+        """Rows held in the chunks, removed from the mapping or not: at most 1.5 times
+        the mapping's, plus a chunk, whenever a chunk is sealed, and unchanged in
+        between (so at most 1.5 times the mapping's cap, plus a chunk)."""
+        return self._chunked
+
+    # ------------------------------------------------------------ checkpoint
+
+    def snapshot(self) -> dict[str, Any]:
+        """Plain, picklable: the chunks as they are with the indices of their rows
+        removed since, and the rows added after the last chunk."""
+        rows = self._rows
+        get = rows.get
+        chunks = []
+        for c in self._chunks:
+            gone = tuple(i for i, there in enumerate(c.there(get)) if not there)
+            chunks.append((c.blob, gone))
+        return {
+            "chunks": tuple(chunks),
+            "tail": tuple((k, v) for k, v in self._tail if get(k) is v),
+            "added": self._added,
+        }
+
+    @classmethod
+    def restore(
+        cls,
+        snapshot: dict[str, Any],
+        row: Callable[[Any, Any], tuple[K, V]],
+        chunk_size: int = 1024,
+    ) -> tuple[OrderedDict[K, V], SealedRows[K, V]]:
+        """The rows of :meth:`snapshot`, in their order, each through ``row`` (which
+        checks and converts a key and value), and their view with the snapshot's chunks
+        kept as they are: nothing is pickled again. SnapshotError if malformed."""
+        rows: OrderedDict[K, V] = OrderedDict()
+        sealed = cls(rows, chunk_size)
+        try:
+            for blob, gone in snapshot["chunks"]:
+                skip = set(gone)
+                keys, values = [], []
+                for i, (k, v) in enumerate(zip(*plain_loads(blob), strict=True)):
+                    key, value = row(k, v)
+                    keys.append(key)
+                    values.append(value)
+                    if i not in skip:
+                        rows[key] = value
+                sealed._chunks.append(_Chunk(tuple(keys), tuple(values), bytes(blob)))
+                sealed._chunked += len(keys)
+            for k, v in snapshot["tail"]:
+                key, value = row(k, v)
+                rows[key] = value
+                sealed._tail.append((key, value))
+            sealed._added = int(snapshot["added"])
+        except SnapshotError:
+            raise
+        except (TypeError, ValueError, KeyError) as exc:
+            raise SnapshotError(f"malformed sealed rows: {exc}") from exc
+        return rows, sealed
