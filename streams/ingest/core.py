@@ -80,16 +80,19 @@ Offsets = dict[tuple[str, int], int]
 Lag = list[tuple[str, int, int]]
 
 #: Snapshot (and pickle) models of a checkpoint round for at most about this long per
-#: batch (always at least one model): a model with 15k pending label joins takes
-#: ~30 ms on this machine, so a round of 10 such models done at once stalled the
-#: stream ~300 ms, every checkpoint interval. Their compression does not count: it runs
-#: on the core's compression thread (see :class:`_Round`).
+#: batch (always at least one model): a model with 15k pending label joins took
+#: ~30 ms on this machine when every entry was pickled again each round (~10 ms with a
+#: full review desk too since they are pickled once per chunk, see
+#: :mod:`streams.processing.sealed_rows`), so a round of 10 such models done at once
+#: stalled the stream ~300 ms, every checkpoint interval. Their compression does not
+#: count: it runs on the core's compression thread (see :class:`_Round`).
 SNAPSHOT_BUDGET_S = 0.01
 #: Share of the ingest thread's time a checkpoint round's snapshots may take: after a
 #: batch's snapshots took ``d`` seconds, the next batch snapshots nothing until
 #: ``d / SNAPSHOT_DUTY`` seconds after they began. Back to back, a round of 10 models
 #: whose review desks and label joins are full (~25 ms each when idle, 40-95 ms each
-#: under load) stopped the stream for ~0.5 s every checkpoint interval; the batches
+#: under load, before their entries were pickled once per chunk) stopped the stream
+#: for ~0.5 s every checkpoint interval; the batches
 #: queued meanwhile held the p99 latency at 5k events/s near 280 ms (probed: every
 #: cycle over 130 ms was in a round). Spread out, each stall is worked off before the
 #: next; a round takes about ``1 / SNAPSHOT_DUTY`` times its snapshots' time (~1-2 s

@@ -95,6 +95,11 @@ class _Chunk:
         return [get(k) is v for k, v in zip(self.keys, self.values, strict=True)]
 
 
+#: Stands in the tail of a restored view for rows removed before the snapshot: they
+#: count towards the next chunk as they did, and are never there.
+_GONE: Any = object()
+
+
 class SealedRows(Generic[K, V]):
     """Checkpoint view of ``rows``, an ``OrderedDict`` whose owner only adds rows at the
     end (telling :meth:`added`) and removes rows, never changing one.
@@ -109,7 +114,7 @@ class SealedRows(Generic[K, V]):
     >>> [plain_loads(c) for c, _ in snap["chunks"]]  # pickled once, when full
     [(('k0', 'k1'), (0, 1)), (('k2', 'k3'), (2, 3))]
     >>> [gone for _, gone in snap["chunks"]], snap["tail"], snap["added"]
-    ([(1,), ()], (), 1)
+    ([(1,), ()], ((), ()), 1)
     >>> restored, _ = SealedRows.restore(snap, lambda k, v: (k, v), chunk_size=2)
     >>> list(restored.items())
     [('k0', 0), ('k2', 2), ('k3', 3)]
@@ -122,26 +127,26 @@ class SealedRows(Generic[K, V]):
         self._rows = rows
         self._chunks: deque[_Chunk] = deque()
         self._chunked = 0  # rows in the chunks, removed or not
-        self._tail: list[tuple[K, V]] = []  # rows added after the last chunk
-        self._added = 0  # rows added after the last chunk, removed or not
+        # Rows added after the last chunk (removed or not), as two lists: a tuple per
+        # row would be one more object per row for the garbage collector to track.
+        self._tail_keys: list[K] = []
+        self._tail_values: list[V] = []
 
     def added(self, key: K, value: V) -> None:
         """``rows[key] = value`` was just added at the end of the rows."""
-        self._tail.append((key, value))
-        self._added += 1
-        if self._added >= self.chunk_size:
+        self._tail_keys.append(key)
+        self._tail_values.append(value)
+        if len(self._tail_keys) >= self.chunk_size:
             self._seal()
 
     def _seal(self) -> None:
         rows = self._rows
         get = rows.get
-        live = [(k, v) for k, v in self._tail if get(k) is v]
-        self._tail = []
-        self._added = 0
-        if live:
-            keys, values = zip(*live, strict=True)
-            self._chunks.append(_Chunk.of(keys, values))
-            self._chunked += len(live)
+        keys, values = self._live_tail()
+        self._tail_keys, self._tail_values = [], []
+        if keys:
+            self._chunks.append(_Chunk.of(tuple(keys), tuple(values)))
+            self._chunked += len(keys)
         chunks = self._chunks
         while chunks and not chunks[0].any_there(get):  # the oldest go first
             self._chunked -= len(chunks.popleft().keys)
@@ -152,7 +157,7 @@ class SealedRows(Generic[K, V]):
         """Every row but the tail's, re-pickled into full chunks."""
         rows = self._rows
         get = rows.get
-        in_tail = sum(1 for k, v in self._tail if get(k) is v)
+        in_tail = sum(get(k) is v for k, v in zip(self._tail_keys, self._tail_values, strict=True))
         items = list(islice(rows.items(), len(rows) - in_tail))
         self._chunks.clear()
         size = self.chunk_size
@@ -160,6 +165,16 @@ class SealedRows(Generic[K, V]):
             keys, values = zip(*items[at : at + size], strict=True)
             self._chunks.append(_Chunk.of(keys, values))
         self._chunked = len(items)
+
+    def _live_tail(self) -> tuple[list[K], list[V]]:
+        """The tail's rows still there, as two lists."""
+        get = self._rows.get
+        keys, values = [], []
+        for k, v in zip(self._tail_keys, self._tail_values, strict=True):
+            if get(k) is v:
+                keys.append(k)
+                values.append(v)
+        return keys, values
 
     @classmethod
     def sealing(cls, rows: OrderedDict[K, V], chunk_size: int = 1024) -> SealedRows[K, V]:
@@ -185,16 +200,16 @@ class SealedRows(Generic[K, V]):
     def snapshot(self) -> dict[str, Any]:
         """Plain, picklable: the chunks as they are with the indices of their rows
         removed since, and the rows added after the last chunk."""
-        rows = self._rows
-        get = rows.get
+        get = self._rows.get
         chunks = []
         for c in self._chunks:
             gone = tuple(i for i, there in enumerate(c.there(get)) if not there)
             chunks.append((c.blob, gone))
+        keys, values = self._live_tail()
         return {
             "chunks": tuple(chunks),
-            "tail": tuple((k, v) for k, v in self._tail if get(k) is v),
-            "added": self._added,
+            "tail": (tuple(keys), tuple(values)),
+            "added": len(self._tail_keys),
         }
 
     @classmethod
@@ -221,11 +236,18 @@ class SealedRows(Generic[K, V]):
                         rows[key] = value
                 sealed._chunks.append(_Chunk(tuple(keys), tuple(values), bytes(blob)))
                 sealed._chunked += len(keys)
-            for k, v in snapshot["tail"]:
+            for k, v in zip(*snapshot["tail"], strict=True):
                 key, value = row(k, v)
                 rows[key] = value
-                sealed._tail.append((key, value))
-            sealed._added = int(snapshot["added"])
+                sealed._tail_keys.append(key)
+                sealed._tail_values.append(value)
+            added = int(snapshot["added"])
+            if not len(sealed._tail_keys) <= added < chunk_size:
+                raise SnapshotError(f"sealed rows: {added} added after the last chunk")
+            # Rows removed since they were added still count towards the next chunk.
+            gone = added - len(sealed._tail_keys)
+            sealed._tail_keys[:0] = [_GONE] * gone
+            sealed._tail_values[:0] = [_GONE] * gone
         except SnapshotError:
             raise
         except (TypeError, ValueError, KeyError) as exc:

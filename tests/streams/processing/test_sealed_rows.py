@@ -61,7 +61,7 @@ def test_chunks_are_pickled_once_and_copied_after() -> None:
         rows[f"k{i}"] = (i, "x")
         sealed.added(f"k{i}", rows[f"k{i}"])
     first, second = sealed.snapshot(), sealed.snapshot()
-    assert sealed.chunks == 2 and len(first["tail"]) == 50
+    assert sealed.chunks == 2 and len(first["tail"][0]) == 50
     assert all(a[0] is b[0] for a, b in zip(first["chunks"], second["chunks"], strict=True))
 
 
@@ -81,3 +81,5 @@ def test_a_chunk_that_would_build_anything_but_plain_data_is_refused() -> None:
         SealedRows.restore({"chunks": ((b"not a pickle", ()),), "tail": (), "added": 0}, same)
     with pytest.raises(SnapshotError):
         SealedRows.restore({"chunks": ((plain_dumps(((1, 2, 3),)), ()),)}, same)
+    with pytest.raises(SnapshotError):  # more added since the last chunk than a chunk
+        SealedRows.restore({"chunks": (), "tail": ((), ()), "added": 5000}, same)
