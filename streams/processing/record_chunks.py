@@ -54,7 +54,6 @@ class RecordChunks:
         self.level = level
         self._sealed: dict[int, tuple[bytes, array[int]]] = {}  # chunk -> zstd frame, ends
         self._open_no = 0
-        self._open_base = 0  # the open chunk's first location
         self._open = bytearray()
         self._open_ends: array[int] = array("Q")
         self._open_live = 0  # records of the open chunk not released
@@ -73,7 +72,7 @@ class RecordChunks:
         self._open_live += 1
         self._live_total += 1
         n = len(ends)
-        loc = self._open_base + n - 1
+        loc = self._open_no * self.chunk_size + n - 1
         if n == self.chunk_size:
             self._seal()
         return loc
@@ -115,7 +114,6 @@ class RecordChunks:
         self._sealed[no] = (frame, self._open_ends)
         self._live[no] = self._open_live
         self._open_no = no + 1
-        self._open_base += self.chunk_size
         self._open = bytearray()
         self._open_ends = array("Q")
         self._open_live = 0
@@ -184,7 +182,6 @@ class RecordChunks:
         for no, frame, ends in zip(sealed["chunk"], sealed["frame"], sealed["ends"], strict=True):
             store._sealed[int(no)] = (bytes(frame), _ends(ends))
         store._open_no = int(snapshot["open_no"])
-        store._open_base = store._open_no * store.chunk_size
         store._open = bytearray(snapshot["open"])
         store._open_ends = _ends(snapshot["open_ends"])
         size = store.chunk_size
