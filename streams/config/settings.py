@@ -200,7 +200,11 @@ class WorkerSettings(Section):
         default=500, ge=1, le=100_000, description="messages per consumed batch"
     )
     batch_within_s: float = Field(
-        default=0.05, ge=0.0, le=10.0, description="longest wait to fill a batch"
+        default=0.05,
+        ge=0.0,
+        le=10.0,
+        description="longest wait for a message when there is none to read (the batch "
+        "driver never waits to fill a batch; the faust driver waits up to this to fill one)",
     )
     checkpoint_interval_s: float = Field(
         default=5.0, ge=0.1, le=3600.0, description="seconds between checkpoint rounds"

@@ -53,6 +53,7 @@ from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, disable_created_metrics, start_http_server
 
+from detectors.sensitivity import preload_root_finder
 from streams.config import Settings
 from streams.errors import OutputLostError, VigilError
 from streams.gc_pause import gc_paused
@@ -294,7 +295,10 @@ class IngestCore:
         return self._driver
 
     def start(self) -> None:
-        """Create the checkpoint topic if missing and serve ``/metrics`` (its own thread)."""
+        """Create the checkpoint topic if missing, serve ``/metrics`` (its own thread) and
+        import the root finder of the CUSUM thresholds on a thread of its own (see
+        :func:`~detectors.sensitivity.preload_root_finder`)."""
+        threading.Thread(target=preload_root_finder, name="vigil-preload", daemon=True).start()
         if self.checkpoints.ensure_topic():
             log.info("created checkpoint topic %s", self.checkpoints.topic)
         w = self.settings.worker

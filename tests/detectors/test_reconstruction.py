@@ -325,3 +325,30 @@ def test_normal_scores_are_monotone_continue_outside_and_split_ties() -> None:
 
 def special_ndtr(z: float) -> float:
     return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+
+
+def test_rows_of_gives_the_same_matrix_on_its_float_fast_path_as_value_by_value() -> None:
+    """All-float events take one C call per row; any other value, the per-value path:
+    the matrix is the same either way (NaN for what is not a finite number)."""
+    rng = np.random.default_rng(5)
+    names = ["a", "b", "c"]
+    plain = [dict(zip(names, map(float, rng.normal(size=3)), strict=True)) for _ in range(50)]
+    plain[3]["b"] = math.inf
+    plain[7]["c"] = math.nan
+    fast = rows_of(plain, names)
+    # The same values with one int among them: the per-value path (an int is a number).
+    mixed = [dict(e) for e in plain]
+    mixed[10]["a"] = 0
+    slow = rows_of(mixed, names)
+    expected = np.array([[e[n] for n in names] for e in plain])
+    expected[~np.isfinite(expected)] = np.nan
+    np.testing.assert_array_equal(fast, expected)
+    expected[10, 0] = 0.0
+    np.testing.assert_array_equal(slow, expected)
+    # Missing features and non-numbers: NaN, as before.
+    odd = [{"a": 1.5, "b": "x"}, {"a": True, "c": 2.0}, {"b": np.float32(0.5), "c": None}]
+    assert np.isnan(rows_of(odd, names)).tolist() == [
+        [False, True, True],
+        [True, True, False],
+        [True, False, True],
+    ]
