@@ -421,7 +421,7 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         for s in state["slots"]:
             numeric = s["kind"] == "numeric"
             drift: NumericDrift | CategoricalDrift = (
-                NumericDrift.restore(s["drift"])
+                _in_step(NumericDrift.restore(s["drift"]))
                 if numeric
                 else CategoricalDrift.restore(s["drift"])
             )
@@ -440,10 +440,12 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         self._out = list(state["out"])
         self._conf = list(state["conf"])
         if state["conf_det"] is not None:
-            self._conf_det = NumericDrift.restore(state["conf_det"])
+            self._conf_det = _in_step(NumericDrift.restore(state["conf_det"]))
         if state["pred_det"] is not None:
             cls = NumericDrift if self._kind == "regression" else CategoricalDrift
             self._pred_det = cls.restore(state["pred_det"])
+            if isinstance(self._pred_det, NumericDrift):
+                _in_step(self._pred_det)
         if state.get("mv") is not None:
             self._mv = ReconstructionDrift.restore(state["mv"])
         self._mv_signals = int(state.get("mv_signals", 0))
@@ -837,15 +839,17 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         sens, n_signals = self.sensitivity, self._n_signals()
         prof = self._profile
         if kind == "class":
-            self._conf_det = NumericDrift(
-                sens,
-                n_signals=n_signals,
-                reference=prof.confidence if prof is not None else None,
-                reference_size=self.reference_size,
-                bins=self.bins,
-                window=self.window,
-                step=self.step,
-                signal="confidence",
+            self._conf_det = _in_step(
+                NumericDrift(
+                    sens,
+                    n_signals=n_signals,
+                    reference=prof.confidence if prof is not None else None,
+                    reference_size=self.reference_size,
+                    bins=self.bins,
+                    window=self.window,
+                    step=self.step,
+                    signal="confidence",
+                )
             )
             pref = prof.prediction if prof is not None else None
             self._pred_det = CategoricalDrift(
@@ -860,15 +864,17 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
             )
         else:
             pref = prof.prediction if prof is not None else None
-            self._pred_det = NumericDrift(
-                sens,
-                n_signals=n_signals,
-                reference=pref if pref and pref.get("type") == "numeric" else None,
-                reference_size=self.reference_size,
-                bins=self.bins,
-                window=self.window,
-                step=self.step,
-                signal="prediction",
+            self._pred_det = _in_step(
+                NumericDrift(
+                    sens,
+                    n_signals=n_signals,
+                    reference=pref if pref and pref.get("type") == "numeric" else None,
+                    reference_size=self.reference_size,
+                    bins=self.bins,
+                    window=self.window,
+                    step=self.step,
+                    signal="prediction",
+                )
             )
 
     def _start_multivariate(
@@ -969,16 +975,18 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         sens, n_signals = self.sensitivity, self._n_signals()
         drift: NumericDrift | CategoricalDrift
         if kind == "numeric":
-            drift = NumericDrift(
-                sens,
-                n_signals=n_signals,
-                reference=ref,
-                reference_size=self.reference_size,
-                bins=self.bins,
-                window=self.window,
-                step=self.step,
-                signal=f"feature:{name}",
-                budget_weight=FEATURE_DRIFT_WEIGHT,
+            drift = _in_step(
+                NumericDrift(
+                    sens,
+                    n_signals=n_signals,
+                    reference=ref,
+                    reference_size=self.reference_size,
+                    bins=self.bins,
+                    window=self.window,
+                    step=self.step,
+                    signal=f"feature:{name}",
+                    budget_weight=FEATURE_DRIFT_WEIGHT,
+                )
             )
         else:
             drift = CategoricalDrift(
@@ -1067,12 +1075,32 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         if self._mv_rows and self._mv is not None:
             changes += self._mv.update_rows(_matrix(self._mv_rows))[0]
             self._mv_rows.clear()
+        self._refresh_some_scores()
         self._block_start = n
         if not changes:
             return changes
         for change in changes:
             self._active += 1 if change.state == "drift" else -1
         return [self._edge(c, n) for c in changes]
+
+    def _refresh_some_scores(self) -> None:
+        """New CUSUM tables for at most :data:`SCORE_REFRESHES_PER_BLOCK` of the numeric
+        detectors whose grown references call for them (slot order, the confidence's
+        and a regression's output last): the features of a model grow their references
+        in the same block, and solving every threshold at once (~1 ms each) held up
+        every model's events behind it."""
+        budget = SCORE_REFRESHES_PER_BLOCK
+        for slot in self._slots.values():
+            det = slot.drift
+            if slot.numeric and det.scores_due and det.refresh_scores():  # type: ignore[union-attr]
+                budget -= 1
+                if not budget:
+                    return
+        for other in (self._conf_det, self._pred_det):
+            if isinstance(other, NumericDrift) and other.refresh_scores():
+                budget -= 1
+                if not budget:
+                    return
 
     def _edge(self, change: SignalChange, n: int) -> SignalChange:
         """A change as returned: at the monitor's event count, and, for a feature
@@ -1194,6 +1222,17 @@ def _matrix(rows: list[tuple[Any, ...]]) -> Any:
     width = len(rows[0])
     names = [str(i) for i in range(width)]
     return rows_of([dict(zip(names, r, strict=True)) for r in rows], names)
+
+
+SCORE_REFRESHES_PER_BLOCK = 2
+"""New CUSUM tables (a grown learned reference's) a monitor computes per block at most;
+see :attr:`~detectors.numeric_drift.NumericDrift.defer_scores`."""
+
+
+def _in_step(det: NumericDrift) -> NumericDrift:
+    """``det``, its CUSUM tables computed when this monitor says (:meth:`_flush`)."""
+    det.defer_scores = True
+    return det
 
 
 _MATRIX_TYPES = frozenset((float, int, type(None)))

@@ -155,6 +155,17 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
     )
     _snapshot_version = 2
 
+    #: Set by an owner that feeds many detectors in step (a
+    #: :class:`~detectors.drift_monitor.DriftMonitor` sets it on its own): when a
+    #: learned reference has grown enough for new CUSUM tables, they are marked due
+    #: (:attr:`scores_due`) instead of computed at once, and the owner computes a few
+    #: per block (:meth:`refresh_scores`), so that the features of a model, whose
+    #: references grow in the same block, do not all solve their thresholds at once
+    #: (~1 ms each). Until then the CUSUMs keep the tables of the smaller reference,
+    #: whose thresholds allow for its larger sampling error. Not a setting: not kept in
+    #: snapshots (a restored detector has it off until its owner sets it again).
+    defer_scores = False
+
     def __init__(
         self,
         sensitivity: float = DEFAULT_SENSITIVITY,
@@ -228,6 +239,7 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
         self._fired = False  # a CUSUM fired since the last KS check
         self._delay: list[np.ndarray] = []  # calm blocks' bin counts waiting to join
         self._score_counts: list[int] | None = None
+        self._scores_due = False  # new CUSUM tables waiting (defer_scores)
         if self.reference is not None:
             self._use_reference(self.reference)
 
@@ -337,6 +349,7 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
             "cusum": self._cusum.tolist(),
             "fired": self._fired,
             "delay": [b.tolist() for b in self._delay],
+            "scores_due": self._scores_due,
         }
 
     def _load_state(self, state: dict[str, Any]) -> None:
@@ -359,6 +372,7 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
         self._cusum = np.asarray(state["cusum"], dtype=np.int64)
         self._fired = bool(state["fired"])
         self._delay = [np.asarray(b, dtype=np.int64) for b in state["delay"]]
+        self._scores_due = bool(state.get("scores_due", False))  # absent before
 
     @classmethod
     def restore(cls, snapshot: dict[str, Any]) -> Self:
@@ -627,7 +641,24 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
         if self._score_counts is not None and (
             self._m >= 2 * sum(self._score_counts) or self._m >= cap
         ):
-            self._refresh_scores(self._counts.tolist())
+            if self.defer_scores:
+                self._scores_due = True
+            else:
+                self._refresh_scores(self._counts.tolist())
+
+    @property
+    def scores_due(self) -> bool:
+        """Whether new CUSUM tables are waiting to be computed (:attr:`defer_scores`)."""
+        return self._scores_due
+
+    def refresh_scores(self) -> bool:
+        """Compute the CUSUM tables marked due (:attr:`defer_scores`) from the reference
+        as it is now; whether any were due."""
+        if not self._scores_due:
+            return False
+        self._scores_due = False
+        self._refresh_scores(self._counts.tolist())
+        return True
 
 
 def _migrate_v1(snapshot: dict[str, Any]) -> dict[str, Any]:
