@@ -1092,7 +1092,7 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         budget = SCORE_REFRESHES_PER_BLOCK
         for slot in self._slots.values():
             det = slot.drift
-            if slot.numeric and det.scores_due and det.refresh_scores():  # type: ignore[union-attr]
+            if slot.numeric and det.refresh_scores():  # type: ignore[union-attr]
                 budget -= 1
                 if not budget:
                     return
