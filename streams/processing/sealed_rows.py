@@ -156,8 +156,7 @@ class SealedRows(Generic[K, V]):
     def _rechunk(self) -> None:
         """Every row but the tail's, re-pickled into full chunks."""
         rows = self._rows
-        get = rows.get
-        in_tail = sum(get(k) is v for k, v in zip(self._tail_keys, self._tail_values, strict=True))
+        in_tail = len(self._live_tail()[0])
         items = list(islice(rows.items(), len(rows) - in_tail))
         self._chunks.clear()
         size = self.chunk_size
