@@ -26,7 +26,6 @@ core's; see :mod:`streams.ingest.core`. What is particular to this client:
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import threading
 import time
@@ -40,6 +39,7 @@ from streams.config import Settings
 from streams.errors import InstanceFencedError, VigilError
 from streams.events.dead_letters import MessageSource
 from streams.gc_pause import gc_paused
+from streams.gc_policy import settle_collector
 from streams.ingest.core import IngestCore, Lag, Offsets
 from streams.kafka.checkpoints import start_from_metadata
 from streams.processing.processor import Outgoing
@@ -397,11 +397,7 @@ class BatchWorker(mode.Service):
     async def on_start(self) -> None:
         self.core.start()
         self.runner = IngestService(BatchIngest(self.core))
-        # The start-up heap (Faust, mode, aiokafka, config, ...) lives as long as the
-        # process: out of the cyclic GC's sight, a full collection no longer pauses the
-        # ingest thread for it (~100 ms each on this machine).
-        gc.collect()
-        gc.freeze()
+        settle_collector()  # start-up heap frozen, full collections rare
         self.runner.start()
         self.add_future(self.runner.watch(self))
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 
 from streams.config import Settings
+from streams.gc_policy import settle_collector
 
 __all__ = ["run_worker"]
 
@@ -31,6 +32,7 @@ def run_worker(settings: Settings) -> None:
 
         vigil = create_app(settings)
         vigil.core.start()
+        settle_collector()  # the batch driver does this once its service has started
         faust.Worker(vigil.app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
         return
     import mode
