@@ -157,13 +157,16 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
 
     #: Set by an owner that feeds many detectors in step (a
     #: :class:`~detectors.drift_monitor.DriftMonitor` sets it on its own): when a
-    #: learned reference has grown enough for new CUSUM tables, they are marked due
-    #: (:attr:`scores_due`) instead of computed at once, and the owner computes a few
-    #: per block (:meth:`refresh_scores`), so that the features of a model, whose
-    #: references grow in the same block, do not all solve their thresholds at once
-    #: (~1 ms each). Until then the CUSUMs keep the tables of the smaller reference,
-    #: whose thresholds allow for its larger sampling error. Not a setting: not kept in
-    #: snapshots (a restored detector has it off until its owner sets it again).
+    #: reference is first learned, or has grown enough for new CUSUM tables, the
+    #: thresholds are marked due (:attr:`scores_due`) instead of solved at once, and the
+    #: owner computes a few per block (:meth:`refresh_scores`), so that the features of
+    #: a model, whose references are learned and grow in the same block, do not all
+    #: solve their thresholds at once (~1 ms each). Until then a grown reference's
+    #: CUSUMs keep the tables of the smaller one, whose thresholds allow for its larger
+    #: sampling error; a first reference's CUSUMs run on its score tables from the start
+    #: but cannot fire before their thresholds are solved (a shift meanwhile is summed,
+    #: and fires at the first value after). Not a setting: not kept in snapshots (a
+    #: restored detector has it off until its owner sets it again).
     defer_scores = False
 
     def __init__(
@@ -248,6 +251,7 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
         ref: dict[str, Any],
         score_counts: list[int] | None = None,
         limits: list[int] | None = None,
+        unsolved: bool = False,
     ) -> None:
         self._ref = ref
         self._edges = np.asarray(ref["edges"], dtype=float)
@@ -259,7 +263,8 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
         self._ring = np.zeros((self._blocks, self._k - 1), dtype=np.int64)
         self._below = np.zeros(self._k - 1, dtype=np.int64)
         self._refresh_ks()
-        self._refresh_scores(list(ref["counts"]) if score_counts is None else score_counts, limits)
+        counts = list(ref["counts"]) if score_counts is None else score_counts
+        self._refresh_scores(counts, limits, unsolved)
 
     def _refresh_ks(self) -> None:
         """KS reference CDF and scale from the current bin counts."""
@@ -271,11 +276,14 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
         # sqrt(n m / (n + m)) / n: turns a count difference into the two-sample KS scale.
         self._ks_scale = math.sqrt(self.window * n / (self.window + n)) / self.window
 
-    def _refresh_scores(self, counts: list[int], solved: list[int] | None = None) -> None:
+    def _refresh_scores(
+        self, counts: list[int], solved: list[int] | None = None, unsolved: bool = False
+    ) -> None:
         """CUSUM score tables and thresholds from the bin counts ``counts``; ``solved``:
         the four thresholds as a snapshot kept them for these counts (checked by
         :meth:`_known_limits`), taken instead of solving for them again (the
-        root-finding is most of a restore's time)."""
+        root-finding is most of a restore's time); ``unsolved``: thresholds left
+        unreachable, marked due (:attr:`defer_scores`)."""
         self._score_counts = [int(c) for c in counts]
         c = np.asarray(counts, dtype=float)
         m = max(1.0, float(c.sum()))
@@ -297,11 +305,13 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
                 continue
             s = s / sd
             self._scores.append(s)
-            if solved is None:
+            if solved is not None:
+                limit = solved[len(limits)]
+            elif unsolved:
+                limit = _NEVER
+            else:
                 h = cusum_threshold(_CUSUM_MARGIN * self._budget.alpha_event, s, p, m)
                 limit = round(h * _SCALE)
-            else:
-                limit = solved[len(limits)]
             k = round(CUSUM_ALLOWANCE * _SCALE)
             scaled = np.rint(s * _SCALE).astype(np.int64)
             tables += [(scaled - k).tolist(), (-scaled - k).tolist()]
@@ -311,6 +321,8 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
         self._limits = limits
         self._limit_col = np.asarray(limits, dtype=np.int64)[:, None]
         self.cusum_thresholds = (limits[0] / _SCALE, limits[2] / _SCALE)
+        if unsolved:
+            self._scores_due = True
 
     def _limits_of(self) -> dict[str, Any]:
         """The CUSUM thresholds for the snapshot, with what they were solved for: the
@@ -455,7 +467,8 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
             self._learn.extend(values[:i])
             if len(self._learn) < self.reference_size:
                 return changes
-            self._use_reference(numeric_reference(self._learn, self.bins))
+            ref = numeric_reference(self._learn, self.bins)
+            self._use_reference(ref, unsolved=self.defer_scores)
             self._learn = None
         pending = self._pending
         step = self.step

@@ -1,9 +1,10 @@
-"""New CUSUM tables of a grown learned reference, computed when the owner says.
+"""CUSUM thresholds of a learned or grown reference, solved when the owner says.
 
-A :class:`DriftMonitor`'s numeric features grow their references in the same block; it
-marks their new tables due (``NumericDrift.defer_scores``) and computes at most
+A :class:`DriftMonitor`'s numeric features learn and grow their references in the same
+block; it marks their thresholds due (``NumericDrift.defer_scores``) and solves at most
 ``SCORE_REFRESHES_PER_BLOCK`` per block, so a model's thresholds are not all solved at
-once. Alone, a detector computes them at once, as before.
+once. A first reference's CUSUMs sum from the start and fire once solved. Alone, a
+detector solves them at once, as before.
 """
 
 from __future__ import annotations
@@ -84,3 +85,49 @@ def test_a_monitor_computes_at_most_a_few_tables_per_block() -> None:
     for event in events[copied_at:]:
         copy.update(event, pred)
     assert copy.snapshot() == monitor.snapshot()
+
+
+def _learned(det: NumericDrift, rng: random.Random) -> None:
+    """Feed ``det`` its reference (200 values) and nothing more."""
+    det.update_many([rng.gauss(0, 1) for _ in range(SMALL["reference_size"])])
+
+
+def test_a_first_reference_runs_its_cusums_at_once_and_solves_their_thresholds_when_told() -> None:
+    deferred, eager = NumericDrift(**SMALL), NumericDrift(**SMALL)
+    deferred.defer_scores = True
+    _learned(deferred, random.Random(5))
+    _learned(eager, random.Random(5))
+    assert deferred.scores_due and not eager.scores_due
+    # The same score tables from the start, but thresholds nothing can reach.
+    assert deferred._tables == eager._tables
+    assert min(deferred.cusum_thresholds) > 1e9 > max(eager.cusum_thresholds)
+    # Calm values: both CUSUMs sum the same.
+    rng = random.Random(6)
+    calm = [rng.gauss(0, 1) for _ in range(50)]
+    deferred.update_many(calm)
+    eager.update_many(calm)
+    assert deferred._cusum.tolist() == eager._cusum.tolist()
+    # A restored detector keeps them due, and unreachable.
+    restored = NumericDrift.restore(deferred.snapshot())
+    assert restored.scores_due and restored.cusum_thresholds == deferred.cusum_thresholds
+    assert deferred.refresh_scores()
+    assert deferred.cusum_thresholds == eager.cusum_thresholds
+    assert deferred.snapshot() == eager.snapshot()
+
+
+def test_a_shift_while_first_thresholds_are_due_fires_once_they_are_solved() -> None:
+    deferred, eager = NumericDrift(**SMALL), NumericDrift(**SMALL)
+    deferred.defer_scores = True
+    _learned(deferred, random.Random(5))
+    _learned(eager, random.Random(5))
+    rng = random.Random(7)
+    shifted = [rng.gauss(3, 1) for _ in range(40)]
+    fired = [c for c in eager.update_many(shifted) if c.state == "drift"]
+    assert fired and fired[0].detector.startswith("cusum")  # the eager one saw it
+    assert not deferred.update_many(shifted)  # summed, but unable to fire
+    deferred.refresh_scores()
+    first = deferred.update_many([rng.gauss(3, 1)])
+    # The evidence summed meanwhile was kept: it fires at the first value after.
+    assert [c.state for c in first] == ["drift"]
+    assert first[0].detector.startswith("cusum")
+    assert first[0].statistic > first[0].threshold
