@@ -352,3 +352,22 @@ def test_rows_of_gives_the_same_matrix_on_its_float_fast_path_as_value_by_value(
         [True, True, False],
         [True, False, True],
     ]
+
+
+def test_marginal_table_is_the_same_whether_columns_are_taken_together_or_one_by_one() -> None:
+    from detectors.reconstruction import GRID, _marginal_table
+
+    rng = np.random.default_rng(4)
+    fit = np.column_stack(
+        [rng.normal(size=999), rng.poisson(2.0, 999).astype(float), rng.lognormal(size=999)]
+    )
+    together = _marginal_table(fit)  # every value finite: one quantile call
+    with_gap = fit.copy()
+    with_gap[0, 0] = math.nan  # one value missing: column by column
+    apart = _marginal_table(with_gap)
+    grid = np.linspace(0.0, 1.0, GRID)
+    for j in range(fit.shape[1]):
+        assert together["quantiles"][j] == np.quantile(fit[:, j], grid).tolist()
+        assert together["sd"][j] == float(fit[:, j].std(ddof=1))
+    assert apart["quantiles"][1:] == together["quantiles"][1:]
+    assert apart["quantiles"][0] == np.quantile(fit[1:, 0], grid).tolist()
