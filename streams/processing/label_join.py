@@ -153,10 +153,10 @@ class LabelJoin:
             key, (_, ts, _, _) = next(iter(self._pending.items()))
             if ts >= oldest:
                 break
-            del self._pending[key]
+            self._sealed_pending.pop(key)
             self._counts["expired"] += 1
         while self._joined and next(iter(self._joined.values())) < oldest:
-            self._joined.popitem(last=False)
+            self._sealed_joined.pop_oldest()
 
     def add_prediction(
         self,
@@ -190,7 +190,7 @@ class LabelJoin:
         row = self._pending[key] = (prediction, t, escalated, inclusion)
         self._sealed_pending.added(key, row)
         while len(self._pending) > self.max_pending:
-            self._pending.popitem(last=False)
+            self._sealed_pending.pop_oldest()
             self._counts["overflow"] += 1
         return True
 
@@ -210,14 +210,14 @@ class LabelJoin:
         if key in self._joined:
             self._counts["duplicate"] += 1
             return JoinResult("duplicate")
-        stored = self._pending.pop(key, None)
+        stored = self._sealed_pending.pop(key)
         if stored is None and prediction is None:
             self._counts["unmatched"] += 1
             return JoinResult("unmatched")
         self._joined[key] = t
         self._sealed_joined.added(key, t)
         while len(self._joined) > self._joined_cap:
-            self._joined.popitem(last=False)
+            self._sealed_joined.pop_oldest()
         self._counts["joined"] += 1
         if stored is None:
             return JoinResult("joined", prediction)

@@ -125,7 +125,7 @@ class ReviewDesk:
         t = escalated_at.timestamp()
         sent = self._sent
         records = self._records
-        old = sent.pop(event_id, None)
+        old = self._sealed_sent.pop(event_id)
         if old is not None:
             records.release(old[1])
         row = sent[event_id] = (t, records.add(record))
@@ -135,7 +135,7 @@ class ReviewDesk:
             first = next(iter(sent.values()))
             if first[0] >= oldest and len(sent) <= self.max_open:
                 break
-            _, (_, loc) = sent.popitem(last=False)
+            _, (_, loc) = self._sealed_sent.pop_oldest()
             records.release(loc)
             self.forgotten += 1
         if records.sparse():
@@ -152,7 +152,7 @@ class ReviewDesk:
 
     def take_escalation(self, event_id: str) -> tuple[float, bytes] | None:
         """The escalation of ``event_id`` (time and record), no longer remembered here."""
-        entry = self._sent.pop(event_id, None)
+        entry = self._sealed_sent.pop(event_id)
         if entry is None:
             return None
         t, loc = entry

@@ -22,7 +22,8 @@ def same(k: object, v: object) -> tuple[str, tuple[int, str]]:
 
 
 def churn(rows: Rows, sealed: SealedRows[str, tuple[int, str]], rng: random.Random, n: int) -> None:
-    """Adds (some of them keys removed before), removals anywhere, oldest-first evictions."""
+    """Adds (some of them keys removed before), removals anywhere, oldest-first evictions
+    (removals through the view, as its owners do)."""
     for i in range(n):
         r = rng.random()
         if r < 0.6:
@@ -33,9 +34,11 @@ def churn(rows: Rows, sealed: SealedRows[str, tuple[int, str]], rng: random.Rand
                 if not sealed.snapshot()["added"]:  # just sealed a chunk
                     assert 2 * sealed.chunked <= 3 * len(rows) + 2 * sealed.chunk_size
         elif r < 0.9 and rows:
-            del rows[rng.choice(list(rows))]
+            key = rng.choice(list(rows))
+            assert sealed.pop(key) is not None and key not in rows
         elif rows:
-            rows.popitem(last=False)
+            key, _ = sealed.pop_oldest()
+            assert key not in rows
         assert sealed.chunked <= 1.5 * 400 + sealed.chunk_size  # 400 keys at most
 
 
@@ -83,3 +86,8 @@ def test_a_chunk_that_would_build_anything_but_plain_data_is_refused() -> None:
         SealedRows.restore({"chunks": ((plain_dumps(((1, 2, 3),)), ()),)}, same)
     with pytest.raises(SnapshotError):  # more added since the last chunk than a chunk
         SealedRows.restore({"chunks": (), "tail": ((), ()), "added": 5000}, same)
+    chunk = plain_dumps((("k0", "k1"), ((0, ""), (1, ""))))
+    with pytest.raises(SnapshotError, match="out of range"):  # a removed row it never had
+        SealedRows.restore({"chunks": ((chunk, (5,)),), "tail": ((), ()), "added": 0}, same)
+    rows, _ = SealedRows.restore({"chunks": ((chunk, (0,)),), "tail": ((), ()), "added": 0}, same)
+    assert list(rows) == ["k1"]
