@@ -84,10 +84,12 @@ Lag = list[tuple[str, int, int]]
 #: batch (always at least one model): a model with 15k pending label joins took
 #: ~30 ms on this machine when every entry was pickled again each round (~10 ms with a
 #: full review desk too since they are pickled once per chunk, see
-#: :mod:`streams.processing.sealed_rows`), so a round of 10 such models done at once
-#: stalled the stream ~300 ms, every checkpoint interval. Their compression does not
-#: count: it runs on the core's compression thread (see :class:`_Round`).
-SNAPSHOT_BUDGET_S = 0.01
+#: :mod:`streams.processing.sealed_rows`, ~4 ms since removals are noted as they are
+#: made), so a round of 10 such models done at once stalled the stream ~300 ms, every
+#: checkpoint interval. 10 ms let 2-4 of today's models into one batch at 5k events/s
+#: (10-18 ms stalls, probed); 4 ms keeps a batch to about one. Their compression does
+#: not count: it runs on the core's compression thread (see :class:`_Round`).
+SNAPSHOT_BUDGET_S = 0.004
 #: Share of the ingest thread's time a checkpoint round's snapshots may take: after a
 #: batch's snapshots took ``d`` seconds, the next batch snapshots nothing until
 #: ``d / SNAPSHOT_DUTY`` seconds after they began. Back to back, a round of 10 models

@@ -24,7 +24,14 @@ from streams.config import settings_from_dict
 from streams.dev.traffic import SyntheticModel
 from streams.errors import OutputLostError, VigilError
 from streams.events.dead_letters import MessageSource
-from streams.ingest.core import COMPRESS_NICE, SNAPSHOT_DUTY, IngestCore, Lag, Offsets
+from streams.ingest.core import (
+    COMPRESS_NICE,
+    SNAPSHOT_BUDGET_S,
+    SNAPSHOT_DUTY,
+    IngestCore,
+    Lag,
+    Offsets,
+)
 from streams.kafka.checkpoints import (
     Checkpoint,
     decode,
@@ -319,14 +326,15 @@ def test_a_rounds_snapshots_are_spread_out_to_their_duty_share_of_the_time(
 
 
 def test_small_snapshots_share_a_batch_up_to_its_budget(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Snapshots of 4 ms each: both models fit in a batch's 10 ms budget, then the round
-    waits the pace of those 8 ms."""
-    _, core, driver, _ = snapshots_taking(0.004, monkeypatch)
+    """Snapshots of 0.4 of the budget each: both models fit in a batch's budget, then
+    the round waits the pace of the two."""
+    each = 0.4 * SNAPSHOT_BUDGET_S
+    _, core, driver, _ = snapshots_taking(each, monkeypatch)
     checkpoint_due(core)
     driver.process([])
     assert not any(state.dirty for _, state in core.fleet.items())  # both in one batch
     assert core._round is not None
-    assert core._round.next_snapshot == pytest.approx(0.008 / SNAPSHOT_DUTY)
+    assert core._round.next_snapshot == pytest.approx(2 * each / SNAPSHOT_DUTY)
 
 
 def test_offsets_wait_for_outputs_then_for_checkpoints() -> None:
