@@ -193,8 +193,7 @@ class SealedRows(Generic[K, V]):
         """A chunk whose rows not :attr:`_Chunk.gone` are there."""
         self._chunks.append(chunk)
         self._chunked += len(chunk.keys)
-        if chunk.gone:
-            gone = set(chunk.gone)
+        if gone := chunk.gone:
             self._where.update((k, chunk) for i, k in enumerate(chunk.keys) if i not in gone)
         else:
             self._where.update(zip(chunk.keys, repeat(chunk)))
@@ -277,7 +276,7 @@ class SealedRows(Generic[K, V]):
                         rows[key] = value
                 if not skip <= set(range(len(keys))):
                     raise SnapshotError(f"sealed rows: removed rows {sorted(skip)} out of range")
-                sealed._add_chunk(_Chunk(tuple(keys), bytes(blob), sorted(skip)))
+                sealed._add_chunk(_Chunk(tuple(keys), bytes(blob), skip))
             for k, v in zip(*snapshot["tail"], strict=True):
                 key, value = row(k, v)
                 rows[key] = value
