@@ -237,6 +237,11 @@ class LegacyNumericDrift(UnivariateDetector[float, list[SignalChange]]):
         """The current KS reading of this signal."""
         return [SignalState(self.signal, "ks", self._ks, self.ks_threshold, self.drifting)]
 
+    def refresh_scores(self) -> bool:
+        """Nothing waits to be solved here (a :class:`~detectors.drift_monitor.DriftMonitor`
+        asks its numeric detectors every block; see ``NumericDrift.defer_scores``)."""
+        return False
+
     # -- updates -------------------------------------------------------------
     def update(self, x: float) -> list[SignalChange]:
         """Take one value; return the edges it causes (usually none)."""
