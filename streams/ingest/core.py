@@ -87,8 +87,10 @@ Lag = list[tuple[str, int, int]]
 #: :mod:`streams.processing.sealed_rows`, ~4 ms since removals are noted as they are
 #: made), so a round of 10 such models done at once stalled the stream ~300 ms, every
 #: checkpoint interval. 10 ms let 2-4 of today's models into one batch at 5k events/s
-#: (10-18 ms stalls, probed); 4 ms keeps a batch to about one. Their compression does
-#: not count: it runs on the core's compression thread (see :class:`_Round`).
+#: (10-18 ms stalls, probed); 4 ms keeps a batch to about one (shorter stalls, as many;
+#: in two alternated latency pairs the p99 difference was within this machine's noise).
+#: Their compression does not count: it runs on the core's compression thread (see
+#: :class:`_Round`).
 SNAPSHOT_BUDGET_S = 0.004
 #: Share of the ingest thread's time a checkpoint round's snapshots may take: after a
 #: batch's snapshots took ``d`` seconds, the next batch snapshots nothing until
