@@ -1084,22 +1084,17 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         return [self._edge(c, n) for c in changes]
 
     def _refresh_some_scores(self) -> None:
-        """New CUSUM tables for at most :data:`SCORE_REFRESHES_PER_BLOCK` of the numeric
-        detectors whose grown references call for them (slot order, the confidence's
-        and a regression's output last): the features of a model grow their references
-        in the same block, and solving every threshold at once (~1 ms each) held up
-        every model's events behind it."""
+        """Solve the CUSUM thresholds of at most :data:`SCORE_REFRESHES_PER_BLOCK` of the
+        numeric detectors whose first or grown references call for them (slot order, the
+        confidence's and a regression's output last): the features of a model learn and
+        grow their references in the same block, and solving every threshold at once
+        (~1 ms each) held up every model's events behind it."""
         budget = SCORE_REFRESHES_PER_BLOCK
-        for slot in self._slots.values():
-            det = slot.drift
-            if slot.numeric and det.refresh_scores():  # type: ignore[union-attr]
-                budget -= 1
-                if not budget:
-                    return
-        for other in (self._conf_det, self._pred_det):
-            # Numeric ones (a class prediction's is categorical); by what they can do, so
-            # that a stand-in numeric detector (benchmarks/detector_quality.py) works too.
-            refresh = getattr(other, "refresh_scores", None)
+        features = (slot.drift for slot in self._slots.values() if slot.numeric)
+        for det in chain(features, (self._conf_det, self._pred_det)):
+            # Asked by what it can do: a class prediction's detector is categorical, and
+            # benchmarks/detector_quality.py stands a baseline in for NumericDrift.
+            refresh = getattr(det, "refresh_scores", None)
             if refresh is not None and refresh():
                 budget -= 1
                 if not budget:
@@ -1228,12 +1223,12 @@ def _matrix(rows: list[tuple[Any, ...]]) -> Any:
 
 
 SCORE_REFRESHES_PER_BLOCK = 2
-"""New CUSUM tables (a grown learned reference's) a monitor computes per block at most;
-see :attr:`~detectors.numeric_drift.NumericDrift.defer_scores`."""
+"""CUSUM thresholds (a first or grown learned reference's) a monitor solves per block at
+most; see :attr:`~detectors.numeric_drift.NumericDrift.defer_scores`."""
 
 
 def _in_step(det: NumericDrift) -> NumericDrift:
-    """``det``, its CUSUM tables computed when this monitor says (:meth:`_flush`)."""
+    """``det``, its CUSUM thresholds solved when this monitor says (:meth:`_flush`)."""
     det.defer_scores = True
     return det
 
