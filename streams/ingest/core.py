@@ -178,8 +178,9 @@ class _Round:
     live state) and compressed on the core's compression thread, the job waiting in
     ``staged``: compressing a model whose review desk remembers thousands of escalation
     records took most of its checkpoint's time (tens of ms: a stall of the stream, and
-    the p99 latency at moderate rates), and cramjam's zstd releases the GIL. Records are
-    sent in the order they were staged.
+    the p99 latency at moderate rates), and cramjam's zstd releases the GIL. (Sealed
+    chunks are compressed once, when sealed, and appended to each record as they are:
+    :mod:`streams.processing.frames`.) Records are sent in the order they were staged.
     """
 
     offsets: Offsets

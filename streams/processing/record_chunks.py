@@ -28,6 +28,7 @@ from typing import Any
 import cramjam
 
 from detectors.errors import SnapshotError
+from streams.processing.frames import Frame, as_frame, compressed
 
 __all__ = ["RecordChunks"]
 
@@ -52,7 +53,7 @@ class RecordChunks:
             raise ValueError("chunk_size must be positive")
         self.chunk_size = chunk_size
         self.level = level
-        self._sealed: dict[int, tuple[bytes, array[int]]] = {}  # chunk -> zstd frame, ends
+        self._sealed: dict[int, tuple[Frame, array[int]]] = {}  # chunk -> zstd frame, ends
         self._open_no = 0
         self._open = bytearray()
         self._open_ends: array[int] = array("Q")
@@ -110,7 +111,7 @@ class RecordChunks:
 
     def _seal(self) -> None:
         no = self._open_no  # its last record was just added: live
-        frame = bytes(cramjam.zstd.compress(self._open, level=self.level))
+        frame = compressed(self._open, self.level)
         self._sealed[no] = (frame, self._open_ends)
         self._live[no] = self._open_live
         self._open_no = no + 1
@@ -180,7 +181,7 @@ class RecordChunks:
         store = cls(int(snapshot["chunk_size"]), level=int(snapshot["level"]))
         sealed = snapshot["sealed"]
         for no, frame, ends in zip(sealed["chunk"], sealed["frame"], sealed["ends"], strict=True):
-            store._sealed[int(no)] = (bytes(frame), _ends(ends))
+            store._sealed[int(no)] = (as_frame(frame), _ends(ends))
         store._open_no = int(snapshot["open_no"])
         store._open = bytearray(snapshot["open"])
         store._open_ends = _ends(snapshot["open_ends"])
