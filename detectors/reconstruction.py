@@ -874,9 +874,9 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
         if self._learn is not None:
             self._check_mapping(features)
             self._seen += 1
-            if len(self._learn) < self.reference_size:
+            if not self.fit_due:
                 return self._learn_from(self._learn, features)
-            self._last_score, self._last_outlier = 0.0, False
+            self._last_score, self._last_outlier = 0.0, False  # counted, not scored
             if not self.defer_fit:  # restored due, its owner no longer defers
                 self.fit_learned()
             return []
@@ -998,9 +998,9 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
         """Fit the reference learned from the first ``reference_size`` events if it is
         due (:attr:`fit_due`); whether it was. Fewer than two numeric features among
         them leave the detector inert (nothing multivariate to watch)."""
-        learn = self._learn
-        if learn is None or len(learn) < self.reference_size:
+        if not self.fit_due:
             return False
+        learn: list[dict[str, float]] = self._learn  # type: ignore[assignment]  # fit_due
         self._learn = None
         if self.features is None:
             # The numeric features most often present while learning (ties by name).
