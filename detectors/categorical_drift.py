@@ -254,6 +254,12 @@ class CategoricalDrift(UnivariateDetector[str, list[SignalChange]]):
         return chi2_critical(max(1, self._df), self._chi2_alpha)
 
     @property
+    def has_reference(self) -> bool:
+        """Whether a reference is in use (given, or learned): as
+        :attr:`NumericDrift.has_reference <detectors.numeric_drift.NumericDrift.has_reference>`."""
+        return self._ref is not None
+
+    @property
     def learned_reference(self) -> dict[str, Any] | None:
         return self._ref
 

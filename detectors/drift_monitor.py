@@ -746,11 +746,11 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         categorical: list[_Slot] = []
         for slot in self._slots.values():
             if slot.numeric:
-                if slot.lo is None and slot.drift.learned_reference is None:
+                if slot.lo is None and not slot.drift.has_reference:
                     return  # its range is still being learned
                 numeric.append(slot)
             else:
-                if slot.drift.learned_reference is None:
+                if not slot.drift.has_reference:
                     return  # its categories are still being learned
                 categorical.append(slot)
         mv = self._mv
@@ -1042,7 +1042,7 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
             events = n - max(start, slot.created)
             oor = 0
             if slot.kind == "numeric":
-                learning = slot.drift.learned_reference is None
+                learning = not slot.drift.has_reference
                 # One pass over the types: the block is clean unless some value is
                 # null, a bool, a string, ... (then sort it out value by value).
                 if buf and set(map(type, buf)) <= _NUMBER_TYPES and _finite_sum(buf):
@@ -1056,10 +1056,11 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
                         oor = sum(1 for v in nums if v < lo or v > hi)
                     # Values were checked above: feed without re-validating.
                     changes += slot.drift._feed(nums)  # type: ignore[arg-type]
-                    learned = learned or (learning and slot.drift.learned_reference is not None)
-                    if lo is None and slot.drift.learned_reference is not None:
+                    if learning and slot.drift.has_reference:
+                        learned = True
+                    if lo is None and slot.drift.has_reference:
                         ref = slot.drift.learned_reference
-                        if ref["min"] is not None:
+                        if ref is not None and ref["min"] is not None:
                             slot.lo, slot.hi = float(ref["min"]), float(ref["max"])
             else:
                 if buf and set(map(type, buf)) == _STR_TYPE:

@@ -423,9 +423,22 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
         return 0 if self._ref is None else int(self._counts.sum())
 
     @property
+    def has_reference(self) -> bool:
+        """Whether a reference is in use (given, or learned): ``learned_reference is not
+        None`` without building it (which copies the counts; the monitor asks per block).
+
+        >>> det = NumericDrift(reference_size=20, window=10, step=5)
+        >>> det.has_reference, det.update_many([float(i) for i in range(20)])
+        (False, [])
+        >>> det.has_reference
+        True
+        """
+        return self._ref is not None
+
+    @property
     def learned_reference(self) -> dict[str, Any] | None:
         """The reference in use (given, or learned with the counts it has now), ``None``
-        while still learning."""
+        while still learning (:attr:`has_reference` asks without building it)."""
         if self._ref is None or self.reference is not None:
             return self._ref
         return dict(self._ref, counts=self._counts.tolist(), n=int(self._counts.sum()))

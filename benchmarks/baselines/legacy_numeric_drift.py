@@ -229,6 +229,11 @@ class LegacyNumericDrift(UnivariateDetector[float, list[SignalChange]]):
         return self._ks
 
     @property
+    def has_reference(self) -> bool:
+        """Whether a reference is in use (asked by the monitor per block)."""
+        return self._ref is not None
+
+    @property
     def learned_reference(self) -> dict[str, Any] | None:
         """The reference in use (given or learned), ``None`` while still learning."""
         return self._ref
