@@ -358,10 +358,13 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         self._block_start = 0
         self._ignored = 0
         self._slots: dict[str, _Slot] = {}
-        # Raw values of the current block, per feature (same list objects in _order_bufs).
+        # Raw values of the current block, per feature (same list objects in _order_bufs),
+        # and the values of the events since the last :meth:`_spill` that had the keys
+        # of _order in its order, as one tuple each (not yet in _bufs).
         self._bufs: dict[str, list[Any]] = {}
         self._order: tuple[Any, ...] | None = None
         self._order_bufs: list[list[Any]] = []
+        self._rows: list[tuple[Any, ...]] = []
         self._out: list[float | str] = []  # the prediction signal's values
         self._conf: list[float] = []
         self._conf_det: NumericDrift | None = None
@@ -382,6 +385,7 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         self._gen = 0
 
     def _state(self) -> dict[str, Any]:
+        self._spill()
         return {
             "n": self._n,
             "kind": self._kind,
@@ -581,11 +585,12 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         self._quality = None
         # Hot path: file raw values; types are checked per batch in _flush. When the
         # event has the same keys in the same order as the last one (the usual case),
-        # the appends run in C via map().
+        # its values are kept as one tuple, spread over the buffers per block (_spill).
         keys = tuple(features)
         if keys == self._order:
-            _consume(map(_append, self._order_bufs, features.values()))
+            self._rows.append(tuple(features.values()))
         else:
+            self._spill()
             bufs = self._bufs
             regular = True
             for name, value in features.items():
@@ -694,6 +699,7 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
                 j += 1
             if j > i:
                 run = events[i:j]
+                self._spill()  # what update() kept: before these, in order
                 for name, buf in self._bufs.items():
                     buf.extend(map(operator.itemgetter(name), run))
                 self._out.extend(outs)
@@ -1031,8 +1037,17 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         self._slots[name] = _Slot(name, kind, created, drift, dq, lo, hi, configured)
         self._gen += 1
 
+    def _spill(self) -> None:
+        """Spread the kept rows' values over the buffers, a feature at a time (in C:
+        one ``extend`` per feature instead of one ``append`` per value)."""
+        rows = self._rows
+        if rows:
+            _consume(map(list.extend, self._order_bufs, zip(*rows, strict=True)))
+            rows.clear()
+
     def _flush(self) -> list[SignalChange]:
         """End of a block of ``step`` events: hand every buffer to its detectors."""
+        self._spill()
         changes: list[SignalChange] = []
         start = self._block_start
         n = self._n
@@ -1253,7 +1268,6 @@ _MATRIX_TYPES = frozenset((float, int, type(None)))
 _NUMBER_TYPES = frozenset((float, int))
 _FLOAT_TYPE = {float}
 _STR_TYPE = {str}
-_append = list.append
 
 
 # Runs an iterator to its end in C (a deque that keeps nothing).
