@@ -2,10 +2,15 @@ import math
 
 import numpy as np
 import pytest
+from scipy import optimize
 from scipy.stats import norm
 
+from detectors import sensitivity
 from detectors.errors import SettingsError
 from detectors.sensitivity import (
+    CUSUM_ALLOWANCE,
+    WORST_FACTOR,
+    WORST_SHARE,
     SensitivityBudget,
     chi2_critical,
     cusum_threshold,
@@ -109,3 +114,54 @@ def test_a_skewed_score_gets_a_higher_threshold() -> None:
 
 def test_default_step_is_shared() -> None:
     assert default_step(250) == 125 and default_step(75) == 75
+
+
+def _threshold_as_written(
+    alpha: float, c_up: float, c_down: float, kurt: float, m: float, k: float
+) -> float:
+    """The threshold of :func:`cusum_threshold`'s docstring, step by step: the rates of
+    both sides at every grid point for each ``h`` tried, their mean and numpy's 99th
+    percentile (what ``_threshold`` computed before its per-threshold parts were
+    hoisted and its percentile taken by one partition)."""
+    eps = (sensitivity._Q / math.sqrt(m))[:, None]
+    v = np.maximum(0.25, 1.0 + sensitivity._Q[None, :] * math.sqrt(max(kurt - 1.0, 0.0) / m))
+
+    def excess(h: float) -> float:
+        total = np.zeros((sensitivity._GRID, sensitivity._GRID))
+        for c, e in ((c_up, eps), (c_down, -eps)):
+            if math.isinf(c):
+                continue
+            mu = np.maximum(k - e, 1e-3)
+            theta = c * 2.0 * mu / v
+            b = h + 1.166 * np.sqrt(v)
+            tb = np.minimum(theta * b, 700.0)
+            arl = (np.expm1(tb) - tb) / (theta * mu)
+            total += 1.0 / np.maximum(arl, 1.0)
+        r = total.ravel()
+        mean_ok = math.log(r.mean() / alpha)
+        worst = np.quantile(r, 1.0 - WORST_SHARE)
+        return max(mean_ok, math.log(worst / (WORST_FACTOR * alpha)))
+
+    hi = 10.0
+    while excess(hi) > 0:
+        hi *= 2.0
+    if excess(1e-3) <= 0:
+        return 1e-3
+    return float(optimize.brentq(excess, 1e-3, hi, xtol=1e-6))
+
+
+@pytest.mark.parametrize("m", [1_000.0, 4_321.0, 50_000.0, 1e9])
+@pytest.mark.parametrize(("c_up", "c_down"), [(1.0, 1.0), (0.93, 1.12), (1.05, math.inf)])
+def test_threshold_is_the_one_written_out_bit_for_bit(m: float, c_up: float, c_down: float) -> None:
+    for alpha, kurt in ((1e-7, 3.0), (3e-6, 1.8), (2e-8, 7.4)):
+        sensitivity._threshold.cache_clear()
+        assert sensitivity._threshold(alpha, c_up, c_down, kurt, m, CUSUM_ALLOWANCE) == (
+            _threshold_as_written(alpha, c_up, c_down, kurt, m, CUSUM_ALLOWANCE)
+        )
+
+
+def test_worst_rate_is_numpys_percentile_bit_for_bit() -> None:
+    rng = np.random.default_rng(11)
+    n = sensitivity._GRID**2
+    for r in (rng.random(n), rng.exponential(size=n) * 1e-9, np.full(n, 0.5), np.arange(n) / 7):
+        assert sensitivity._worst_rate(r.copy()) == float(np.quantile(r, 1.0 - WORST_SHARE))
