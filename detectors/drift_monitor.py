@@ -1098,8 +1098,9 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
             changes += mv.update_rows(_matrix(self._mv_rows))[0]
             self._mv_rows.clear()
         # One costly step per block: the features' references (~3 ms at 20 features),
-        # the multivariate reference (~4-6 ms) or a few thresholds (~1 ms each); when
-        # they fell in one block, it held up every model's events behind it.
+        # the multivariate reference (~4-6 ms) or a few detectors' CUSUM thresholds
+        # (~1.7 ms a detector); when they fell in one block, it held up every model's
+        # events behind it.
         if not learned:
             if mv is not None and mv.fit_due:
                 mv.fit_learned()
@@ -1119,7 +1120,7 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         numeric detectors whose first or grown references call for them (slot order, the
         confidence's and a regression's output last): the features of a model learn and
         grow their references in the same block, and solving every threshold at once
-        (~1 ms each) held up every model's events behind it."""
+        (~1.7 ms a detector) held up every model's events behind it."""
         budget = SCORE_REFRESHES_PER_BLOCK
         features = (slot.drift for slot in self._slots.values() if slot.numeric)
         for det in chain(features, (self._conf_det, self._pred_det)):

@@ -161,7 +161,7 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
     #: thresholds are marked due (:attr:`scores_due`) instead of solved at once, and the
     #: owner computes a few per block (:meth:`refresh_scores`), so that the features of
     #: a model, whose references are learned and grow in the same block, do not all
-    #: solve their thresholds at once (~1 ms each). Until then a grown reference's
+    #: solve their thresholds at once (~1.7 ms a detector). Until then a grown reference's
     #: CUSUMs keep the tables of the smaller one, whose thresholds allow for its larger
     #: sampling error; a first reference's CUSUMs run on its score tables from the start
     #: but cannot fire before their thresholds are solved (a shift meanwhile is summed,
