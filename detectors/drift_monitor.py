@@ -1071,10 +1071,9 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
                         oor = sum(1 for v in nums if v < lo or v > hi)
                     # Values were checked above: feed without re-validating.
                     changes += slot.drift._feed(nums)  # type: ignore[arg-type]
-                    if learning and slot.drift.has_reference:
-                        learned = True
-                    if lo is None and slot.drift.has_reference:
-                        ref = slot.drift.learned_reference
+                    if slot.drift.has_reference:
+                        learned = learned or learning
+                        ref = slot.drift.learned_reference if lo is None else None
                         if ref is not None and ref["min"] is not None:
                             slot.lo, slot.hi = float(ref["min"]), float(ref["max"])
             else:

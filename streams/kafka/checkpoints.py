@@ -33,11 +33,11 @@ The frames were most of a record's bytes and never change: appended as they are,
 round neither copies them into the pickle nor compresses them again (per model with a
 full desk and join, in process, medians of 15: pickle 2.7-3.2 → 1.15 ms on the ingest
 thread, compression 5.0 → 1.0 ms; the record ~8 % larger, 2.06 → 2.23 MB, the chunks
-compressed one by one). Records written before are read too: ``b"VGC2"`` + zstd(pickle(record)), and
-``b"VGC1"`` + zlib(pickle(record)). A checkpoint round pickles each model on the ingest
-thread between batches (the snapshot may share objects with the live state) and
-compresses it on a thread of its own (:func:`pickled`, :func:`compress`; see
-:mod:`streams.ingest.core`).
+compressed one by one). Records written before are read too: ``b"VGC2"`` +
+zstd(pickle(record)), and ``b"VGC1"`` + zlib(pickle(record)). A checkpoint round
+pickles each model on the ingest thread between batches (the snapshot may share objects
+with the live state) and compresses it on a thread of its own (:func:`pickled`,
+:func:`compress`; see :mod:`streams.ingest.core`).
 """
 
 from __future__ import annotations
