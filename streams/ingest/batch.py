@@ -19,8 +19,11 @@ core's; see :mod:`streams.ingest.core`. What is particular to this client:
 * rebalance callbacks run inside ``consume``, on the ingest thread, so restore (on
   assignment) happens before any message of the new partitions is returned, and
   never interleaves with a batch;
-* both inputs are consumed by one member with the range assignor, so partition *p*
-  of the labels topic goes to the worker that owns partition *p* of inference.
+* the group assigns the inference topic alone, cooperative-sticky: a rebalance revokes
+  only the partitions that change owner, and the others are processed throughout;
+* partition *p* of the labels topic follows partition *p* of inference (the label join
+  is in memory per model): the member assigns it to itself, next to the group's
+  partition, and commits its offsets with inference's (see :meth:`BatchIngest._on_assign`).
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ class BatchIngest:
         self.settings = settings
         t = settings.topics
         self.inference_topic = t.inference
+        self.labels_topic = t.labels
         kafka = settings.kafka.confluent_config()
         if consumer is None:
             consumer = Consumer(
@@ -81,8 +85,8 @@ class BatchIngest:
                     "enable.auto.commit": False,
                     "enable.auto.offset.store": False,
                     "auto.offset.reset": "earliest",
-                    # Co-partitioning: partition p of both inputs goes to the same member.
-                    "partition.assignment.strategy": "range",
+                    # Incremental rebalances of the inference topic; labels follow (start).
+                    "partition.assignment.strategy": "cooperative-sticky",
                     "session.timeout.ms": round(settings.worker.session_timeout_s * 1000),
                     "heartbeat.interval.ms": 1_000,
                     **static_membership(settings),
@@ -112,18 +116,40 @@ class BatchIngest:
         self._fatal: str | None = None
         # Committed offset of an assigned partition not read from yet (for its lag).
         self._start: dict[tuple[str, int], int] = {}
+        self._owned: set[int] = set()  # the inference partitions the group gave us
         self._out = Outgoing()
         core.attach(self)
 
     # ------------------------------------------------------------ the loop
 
     def start(self) -> None:
+        """Check that the inputs are co-partitioned, then join the group for the inference
+        topic alone (labels follow its partitions: :meth:`_on_assign`)."""
+        self._check_copartitioned()
         self.consumer.subscribe(
-            list(self.core.inputs),
+            [self.inference_topic],
             on_assign=self._on_assign,
             on_revoke=self._on_revoke,
             on_lost=self._on_lost,
         )
+
+    def _check_copartitioned(self, timeout: float = 10.0) -> None:
+        """Raise if both inputs exist with different partition counts: partition *p* of
+        labels would not hold the labels of partition *p*'s models (``vigil topics``
+        creates them alike). A topic that does not exist yet is not checked."""
+        topics = self.consumer.list_topics(timeout=timeout).topics
+        counts = {
+            name: len(topics[name].partitions)
+            for name in (self.inference_topic, self.labels_topic)
+            if name in topics and topics[name].error is None
+        }
+        if len(counts) == 2 and len(set(counts.values())) == 2:
+            raise VigilError(
+                f"the input topics are not co-partitioned: {self.inference_topic} has "
+                f"{counts[self.inference_topic]} partitions and {self.labels_topic} "
+                f"{counts[self.labels_topic]}; a model's labels must be in the partition "
+                "of its events (create both with the same topics.partitions: vigil topics)"
+            )
 
     def _on_client_error(self, err: Any) -> None:
         from confluent_kafka import KafkaError
@@ -255,16 +281,6 @@ class BatchIngest:
     def flush(self, timeout: float) -> None:
         self.producer.flush(timeout)
 
-    def committed(self, partitions: set[int]) -> Offsets:
-        from confluent_kafka import TopicPartition
-
-        tps = [TopicPartition(topic, p) for topic in self.core.inputs for p in sorted(partitions)]
-        return {
-            (tp.topic, tp.partition): tp.offset
-            for tp in self.consumer.committed(tps, timeout=10.0)
-            if tp.offset >= 0 and tp.error is None
-        }
-
     def checkpoint_starts(self, partitions: set[int]) -> dict[int, int]:
         from confluent_kafka import TopicPartition
 
@@ -312,18 +328,38 @@ class BatchIngest:
 
     # ------------------------------------------------------------ rebalances
 
+    def _with_labels(self, tps: list[Any]) -> list[Any]:
+        """``tps`` (inference partitions) and the labels partitions that follow them."""
+        from confluent_kafka import TopicPartition
+
+        return [*tps, *(TopicPartition(self.labels_topic, tp.partition) for tp in tps)]
+
     def _on_assign(self, consumer: Any, tps: list[Any]) -> None:
-        # The assignment is whole (eager range assignor): the committed offsets read for
-        # the lag of unread partitions are asked again, once. Partitions that come
-        # straight back resume their kept states (IngestCore.on_assigned).
-        self._start.clear()
-        self.core.on_assigned(self.core.input_partitions(tps))
+        # Incremental (cooperative-sticky): ``tps`` are the inference partitions added to
+        # this member, possibly none. Their labels partitions are assigned with them, from
+        # the group's committed offsets (which this member commits for both topics); a
+        # labels topic not created yet is read once it is. Their checkpoints are restored
+        # here, before consume returns any of their messages.
+        consumer.incremental_assign(self._with_labels(tps))
+        if not tps:
+            return
+        self._start.clear()  # asked again, once, for the lag of unread partitions
+        self._owned |= {tp.partition for tp in tps}
+        self.core.on_assigned(set(self._owned))
 
     def _on_revoke(self, consumer: Any, tps: list[Any]) -> None:
-        self.core.on_revoked(self.core.input_partitions(tps))
+        # Only the partitions that change owner: checkpointed and committed (both topics)
+        # before they are given up; the others go on being processed.
+        parts = {tp.partition for tp in tps}
+        self.core.on_revoked(parts)
+        consumer.incremental_unassign(self._with_labels(tps))
+        self._owned -= parts
 
     def _on_lost(self, consumer: Any, tps: list[Any]) -> None:
-        self.core.on_lost(self.core.input_partitions(tps))
+        parts = {tp.partition for tp in tps}
+        self.core.on_lost(parts)
+        consumer.incremental_unassign(self._with_labels(tps))
+        self._owned -= parts
 
 
 class IngestService:

@@ -28,14 +28,10 @@ Offsets, state and delivery (README, "Delivery guarantee"):
   recognised by offset and not applied twice;
 * on revocation and at shutdown the worker flushes, checkpoints and commits, waiting
   for each step, then drops the state and metric series of the models it gave up; on
-  a lost assignment it drops them without committing;
-* except that an eager rebalance revokes every partition, and most come straight back:
-  a revoked partition whose commit is confirmed by the broker is kept aside (its
-  models' states equal their checkpoints, and cover exactly the committed offsets),
-  and if the next assignment gives it back with the group's committed offsets of both
-  inputs unchanged (nobody committed it meanwhile), those states are resumed without
-  reading the checkpoints back; otherwise they are dropped and the checkpoints
-  restored, as before.
+  a lost assignment it drops them without committing. A driver whose rebalances are
+  incremental (the batch driver: cooperative-sticky) is only ever revoked the
+  partitions that change owner; one whose rebalances are eager (Faust) is revoked
+  everything and restores what comes back from its checkpoints.
 """
 
 from __future__ import annotations
@@ -136,29 +132,11 @@ class Driver(Protocol):
     def close(self) -> None:
         """Close the clients, after the final checkpoint and commit."""
 
-    def committed(self, partitions: set[int]) -> Offsets | None:
-        """The group's committed next offsets of the input topics' ``partitions`` (a
-        partition with none committed is absent), asked of the broker now; None if this
-        driver cannot tell (then revoked partitions are never kept, see
-        :meth:`IngestCore.on_revoked`). Called from the rebalance handlers."""
-
     def checkpoint_starts(self, partitions: set[int]) -> dict[int, int]:
         """Per partition among ``partitions``, the checkpoint read start committed with
         its input offsets (the largest over the input topics: each start, once right,
         stays right); a partition without one is absent (its checkpoints are read from
         the beginning). Called from the rebalance handlers."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Kept:
-    """A revoked partition's models, kept until the next assignment says whether it came
-    back. ``committed`` is the group's committed offsets of the partition read right after
-    the revocation's commit; ``offsets`` the matching ``next_offsets`` entries (equal to
-    ``committed`` where both exist)."""
-
-    committed: Offsets
-    offsets: Offsets
-    states: dict[str, Any]
 
 
 @dataclass(slots=True)
@@ -284,7 +262,6 @@ class IngestCore:
         self._round: _Round | None = None
         self._last_checkpoint = time.monotonic()
         self._owned: set[int] = set()
-        self._kept: dict[int, _Kept] = {}  # revoked partitions that may come back
         self._lag: Lag = []
         self._lag_refreshed = 0.0
         self.failed = False  # an output was lost: never checkpoint or commit again
@@ -550,14 +527,6 @@ class IngestCore:
         log.info("assignment: partitions %s", sorted(parts))
         self._drop(lambda partition: partition >= 0 and partition not in parts, set())
         new = parts - self._owned
-        resumed = self._resume_kept(new)
-        if resumed:
-            log.info(
-                "assigned partitions %s: resumed %d models kept since the revocation",
-                sorted(resumed),
-                sum(len(k.states) for k in resumed.values()),
-            )
-        new -= set(resumed)
         if new:
             started = time.perf_counter()
             # Unpickling and rebuilding states allocates many objects: without the cyclic
@@ -583,8 +552,7 @@ class IngestCore:
         self._owned = set(parts)
 
     def on_revoked(self, parts: set[int]) -> None:
-        """Flush, checkpoint and commit ``parts``, then drop their state and series, or
-        keep the state of those whose commit the broker confirms (see :meth:`_keep`)."""
+        """Flush, checkpoint and commit ``parts``, then drop their state and series."""
         if not parts or self.failed:
             return
         try:
@@ -595,75 +563,10 @@ class IngestCore:
                 "last checkpoint and redelivered messages"
             )
         else:
-            # At shutdown (the consumer's close revokes) nothing will come back.
-            kept = set() if self.closed else self._keep(parts)
-            log.info(
-                "revoked partitions %s: checkpointed %d models, kept %d partitions",
-                sorted(parts),
-                n,
-                len(kept),
-            )
-            parts = parts - kept
+            log.info("revoked partitions %s: checkpointed %d models", sorted(parts), n)
         dropped = self._drop(lambda partition: partition in parts, parts)
         if dropped:
             log.info("revoked partitions %s: dropped %d models", sorted(parts), dropped)
-
-    def _keep(self, parts: set[int]) -> set[int]:
-        """Set aside the models of the revoked ``parts`` whose committed offsets, read back
-        now, are this worker's ``next_offsets`` (so the commit of :meth:`checkpoint` took
-        and the states, all just written, cover exactly them); returns those partitions.
-        They leave the fleet (and ``next_offsets``) but keep their metric series until
-        :meth:`on_assigned` resumes or drops them."""
-        try:
-            committed = self.driver.committed(parts)
-        except Exception:
-            log.warning("reading committed offsets failed; revoked states dropped", exc_info=True)
-            return set()
-        if committed is None:
-            return set()
-        kept = set()
-        for p in parts:
-            mine = {tp: o for tp, o in self.next_offsets.items() if tp[1] == p}
-            theirs = {tp: o for tp, o in committed.items() if tp[1] == p}
-            if any(theirs.get(tp) != o for tp, o in mine.items()):
-                continue  # the commit did not take: the next owner, even us, restores
-            states = {}
-            for model_id, state in self.fleet.items():
-                if state.partition == p:
-                    self.fleet.pop(model_id)
-                    states[model_id] = state
-            for tp in mine:
-                del self.next_offsets[tp]
-            self._kept[p] = _Kept(theirs, mine, states)
-            self._owned.discard(p)
-            kept.add(p)
-        return kept
-
-    def _resume_kept(self, new: set[int]) -> dict[int, _Kept]:
-        """Put back the kept partitions among ``new`` whose committed offsets are still
-        those read at the revocation; drop every other kept partition (and its series)."""
-        kept, self._kept = self._kept, {}
-        if not kept:
-            return {}
-        back = new & set(kept)
-        committed: Offsets | None = None
-        if back:
-            try:
-                committed = self.driver.committed(back)
-            except Exception:
-                log.warning("reading committed offsets failed: restoring", exc_info=True)
-        resumed = {}
-        for p, k in kept.items():
-            now = None if committed is None else {t: o for t, o in committed.items() if t[1] == p}
-            if p in back and now == k.committed:
-                for model_id, state in k.states.items():
-                    self.fleet.put(model_id, state)
-                self.next_offsets.update(k.offsets)
-                resumed[p] = k
-            else:
-                for model_id in k.states:
-                    self.metrics.forget_model(model_id)
-        return resumed
 
     def on_lost(self, parts: set[int]) -> None:
         """The partitions may have a new owner already: drop them without committing."""

@@ -351,12 +351,6 @@ class VigilApp:
         """None kept on this driver (see :meth:`commit`)."""
         return {}
 
-    def committed(self, partitions: set[int]) -> None:
-        """Not read here: revoked partitions are always dropped and restored from their
-        checkpoints on this driver (aiokafka's ``committed`` is a coroutine of the loop
-        that waits in the rebalance)."""
-        return None
-
     def _on_loop(self, coro: Any) -> None:
         """Run ``coro`` on the event loop from the worker thread, and wait for it."""
         if self._loop is None:

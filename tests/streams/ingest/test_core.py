@@ -52,10 +52,8 @@ class MemoryDriver:
         self.core = core
         self.held: list[int] = []  # sequence numbers of outputs the broker has not answered
         self.commits: list[tuple[Offsets, bool]] = []
-        self.group: Offsets = {}  # the group's committed offsets, as the broker has them
         self.metadata: list[dict[int, str]] = []  # each commit's metadata per partition
         self.group_metadata: dict[int, str] = {}  # the group's, per partition
-        self.commits_fail = False
         self.lag_reading: Lag | Exception = []
         self.closed = False
         self.models = [
@@ -100,16 +98,11 @@ class MemoryDriver:
     ) -> None:
         self.commits.append((dict(offsets), wait))
         self.metadata.append(dict(metadata or {}))
-        if not self.commits_fail:
-            self.group.update(offsets)
-            self.group_metadata.update(metadata or {})
+        self.group_metadata.update(metadata or {})
 
     def checkpoint_starts(self, partitions: set[int]) -> dict[int, int]:
         starts = {p: start_from_metadata(m) for p, m in self.group_metadata.items()}
         return {p: s for p, s in starts.items() if p in partitions and s is not None}
-
-    def committed(self, partitions: set[int]) -> Offsets:
-        return {tp: o for tp, o in self.group.items() if tp[1] in partitions}
 
     def flush(self, timeout: float) -> None:
         self.deliver()
@@ -432,15 +425,13 @@ def test_revocation_flushes_checkpoints_commits_then_drops_state_and_series_not_
     assert not driver.held
     assert driver.commits == [({("in", 0): 5}, True)]
     assert decode(store.written["m0"]).offsets == {"inference": 4}
-    # Kept aside until the next assignment says whether partition 0 comes back.
-    assert core.fleet.peek("m0") is None and series(core, "m0") == 3.0
+    # Dropped with its series: the partition goes to another member.
+    assert core.fleet.peek("m0") is None and series(core, "m0") is None
     assert ("in", 0) not in core.next_offsets
     # m1 stays, and the abandoned round's snapshot of it was written, not thrown away.
     assert events_seen(core, "m1") == 3 and series(core, "m1") == 3.0
     assert decode(store.written["m1"]).offsets == {"inference": 5}
     assert not core.fleet.peek("m1").dirty  # type: ignore[union-attr]
-    core.on_assigned({1})
-    assert core.fleet.peek("m0") is None and series(core, "m0") is None
 
 
 class CountingReads(HeldCheckpoints):
@@ -457,54 +448,6 @@ def counting_core() -> tuple[IngestCore, MemoryDriver, CountingReads]:
     store = CountingReads()
     core, driver, _ = make_core(store)
     return core, driver, store
-
-
-def test_partitions_given_straight_back_resume_their_kept_states_without_reading() -> None:
-    core, driver, store = counting_core()
-    core.on_assigned({0, 1})
-    driver.feed(6)
-    m0, m1 = core.fleet.peek("m0"), core.fleet.peek("m1")
-    core.on_revoked({0, 1})  # an eager rebalance: everything is revoked
-    assert len(core.fleet) == 0 and driver.group == {("in", 0): 5, ("in", 1): 6}
-    store.reads.clear()
-
-    core.on_assigned({0, 1})
-    assert store.reads == []
-    assert core.fleet.peek("m0") is m0 and core.fleet.peek("m1") is m1
-    assert core.next_offsets == {("in", 0): 5, ("in", 1): 6}
-    driver.process(driver.sent[:6])  # redelivered: recognised by offset
-    assert events_seen(core, "m0") == 3 and core.processor.redelivered == 6
-    driver.feed(2)
-    assert events_seen(core, "m0") == 4 and events_seen(core, "m1") == 4
-
-
-def test_a_partition_committed_by_another_member_meanwhile_is_restored_not_resumed() -> None:
-    core, driver, store = counting_core()
-    core.on_assigned({0, 1})
-    driver.feed(6)
-    m0, m1 = core.fleet.peek("m0"), core.fleet.peek("m1")
-    core.on_revoked({0, 1})
-    driver.group[("in", 0)] = 9  # another member owned partition 0 and committed
-    store.reads.clear()
-
-    core.on_assigned({0, 1})
-    assert store.reads == [{0}]
-    assert core.fleet.peek("m1") is m1
-    restored = core.fleet.peek("m0")
-    assert restored is not None and restored is not m0 and events_seen(core, "m0") == 3
-
-
-def test_a_revocation_whose_commit_did_not_take_keeps_nothing() -> None:
-    core, driver, store = counting_core()
-    core.on_assigned({0, 1})
-    driver.feed(6)
-    m0 = core.fleet.peek("m0")
-    driver.commits_fail = True
-    core.on_revoked({0})
-    assert series(core, "m0") is None  # dropped at once, as before
-    store.reads.clear()
-    core.on_assigned({0, 1})
-    assert store.reads == [{0}] and core.fleet.peek("m0") is not m0
 
 
 def test_assignment_restores_new_partitions_and_skips_redelivered_messages() -> None:
@@ -598,7 +541,6 @@ def test_restore_runs_with_the_cyclic_gc_paused_and_leaves_it_as_it_was() -> Non
     core.on_assigned({0, 1})
     driver.feed(6)
     core.on_revoked({0, 1})
-    driver.group.clear()  # as if another member had owned them: they are restored
     seen: list[bool] = []
     read = store.read
 
@@ -614,7 +556,6 @@ def test_restore_runs_with_the_cyclic_gc_paused_and_leaves_it_as_it_was() -> Non
     gc.disable()
     try:
         core.on_revoked({0, 1})
-        driver.group.clear()
         core.on_assigned({0, 1})
         assert not gc.isenabled()  # not turned on by the restore
     finally:
@@ -635,7 +576,6 @@ def test_commits_carry_where_each_partitions_checkpoints_start_and_restores_read
 
     core.on_revoked({0, 1})  # a waited commit carries them too
     assert driver.metadata[-1] == {0: start_metadata(100), 1: start_metadata(101)}
-    driver.group.clear()  # another member owned them meanwhile: restored, from the starts
     core.on_assigned({0, 1})
     assert store.starts[-1] == {0: 100, 1: 101}
     assert events_seen(core, "m0") == 3 and events_seen(core, "m1") == 3
@@ -653,7 +593,6 @@ def test_unknown_starts_are_not_committed_and_a_failed_look_up_reads_everything(
         raise VigilError("coordinator unavailable")
 
     driver.checkpoint_starts = broken  # type: ignore[method-assign]
-    driver.group.clear()
     core.on_assigned({0, 1})
     assert store.starts[-1] == {}  # from the beginning: slower, never wrong
     assert events_seen(core, "m0") == 2

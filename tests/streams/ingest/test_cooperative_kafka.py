@@ -1,0 +1,186 @@
+"""Incremental rebalances of the batch driver, against a real broker.
+
+The group assigns the inference topic alone, with the cooperative-sticky assignor, and
+each member assigns itself partition *p* of the labels topic next to partition *p* of
+inference. Three members in this process, polled in turn:
+
+* each member reads exactly the labels partitions of its inference partitions;
+* a member that joins takes partitions from the others without the rest being revoked:
+  every revocation names a partition that the new member then owns, and the others read
+  nothing back from their checkpoints;
+* a labels partition that changes owner is read on from where its previous owner
+  committed: every label is handled once.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from confluent_kafka import Producer
+from prometheus_client import CollectorRegistry
+
+from streams.config import settings_from_dict
+from streams.errors import VigilError
+from streams.events.dead_letters import MessageSource
+from streams.ingest.batch import BatchIngest
+from streams.ingest.core import IngestCore
+from streams.kafka.topics import create_topics
+from tests.support import unique_topics
+
+pytestmark = pytest.mark.kafka
+
+PARTITIONS = 4
+WAIT_S = 90.0
+
+
+class Member:
+    """A BatchIngest whose revocations, restores and handled labels are recorded."""
+
+    def __init__(self, settings_of: Callable[[str], Any], name: str) -> None:
+        core = IngestCore(settings_of(name), registry=CollectorRegistry())
+        self.ingest = BatchIngest(core)
+        self.revoked: list[set[int]] = []
+        self.restored: list[set[int]] = []
+        self.labels: list[tuple[int, int]] = []  # (partition, offset) of each label handled
+        on_revoked, read, label = core.on_revoked, core.checkpoints.read, core.processor.label
+
+        def spy_revoked(parts: set[int]) -> None:
+            self.revoked.append(set(parts))
+            on_revoked(parts)
+
+        def spy_read(partitions: Any, *args: Any, **kwargs: Any) -> Any:
+            self.restored.append(set(partitions))
+            return read(partitions, *args, **kwargs)
+
+        def spy_label(raw: bytes, source: MessageSource, out: Any) -> None:
+            self.labels.append((source.partition, source.offset))
+            label(raw, source, out)
+
+        core.on_revoked = spy_revoked  # type: ignore[method-assign]
+        core.checkpoints.read = spy_read  # type: ignore[method-assign]
+        core.processor.label = spy_label  # type: ignore[method-assign]
+
+    def owned(self, topic: str) -> set[int]:
+        return {tp.partition for tp in self.ingest.consumer.assignment() if tp.topic == topic}
+
+
+def _poll_until(members: list[Member], done: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not done():
+        assert time.monotonic() < deadline, "timed out waiting for the group"
+        for m in members:
+            m.ingest.run_once(0.05)
+
+
+def _publish_labels(bootstrap: str, topic: str, per_partition: int) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
+    for p in range(PARTITIONS):
+        for _ in range(per_partition):
+            producer.produce(topic, value=b'{"not": "a label"}', key=b"m", partition=p)
+    assert producer.flush(30) == 0
+
+
+@pytest.fixture
+def group(kafka_bootstrap: str) -> Any:
+    topics = unique_topics("coop")
+    app_id = f"coop-{uuid.uuid4().hex[:8]}"
+
+    def settings_of(name: str) -> Any:
+        return settings_from_dict(
+            {
+                "kafka": {"bootstrap": kafka_bootstrap},
+                "app_id": app_id,
+                "topics": {**topics, "partitions": PARTITIONS},
+                "worker": {"instance_id": f"{app_id}-{name}", "session_timeout_s": 10},
+            }
+        )
+
+    create_topics(settings_of("admin"))
+    members: list[Member] = []
+
+    def join(name: str) -> Member:
+        m = Member(settings_of, name)
+        m.ingest.core.checkpoints.ensure_topic()
+        m.ingest.start()
+        members.append(m)
+        return m
+
+    yield join, topics, members
+    for m in members:
+        m.ingest.core.shutdown()
+
+
+def test_labels_follow_inference_and_a_joining_member_moves_only_what_changes_owner(
+    kafka_bootstrap: str, group: Any
+) -> None:
+    join, topics, members = group
+    inference, labels = topics["inference"], topics["labels"]
+
+    def settled(ms: list[Member], counts: list[int]) -> Callable[[], bool]:
+        return lambda: sorted(len(m.owned(inference)) for m in ms) == counts
+
+    a = join("a")
+    _poll_until(members, settled([a], [PARTITIONS]))
+    b = join("b")
+    _poll_until(members, settled([a, b], [2, 2]))
+    for m in (a, b):
+        assert m.owned(labels) == m.owned(inference)
+    before = {"a": a.owned(inference), "b": b.owned(inference)}
+    revoked_before = {"a": len(a.revoked), "b": len(b.revoked)}
+    restored_before = {"a": len(a.restored), "b": len(b.restored)}
+    assert before["a"] | before["b"] == set(range(PARTITIONS))
+
+    _publish_labels(kafka_bootstrap, labels, 5)
+    _poll_until(members, lambda: len(a.labels) + len(b.labels) == 5 * PARTITIONS)
+
+    c = join("c")
+    _poll_until(members, settled([a, b, c], [1, 1, 2]))
+    _publish_labels(kafka_bootstrap, labels, 3)
+    _poll_until(members, lambda: sum(len(m.labels) for m in members) >= 8 * PARTITIONS)
+    for _ in range(10):  # any label handled twice would show up by now
+        for m in members:
+            m.ingest.run_once(0.05)
+
+    gained = c.owned(inference)
+    assert gained and c.owned(labels) == gained
+    for name, m in (("a", a), ("b", b)):
+        moved = set().union(*m.revoked[revoked_before[name] :])
+        # Only partitions that went to c were revoked; the rest stayed put, unread.
+        assert moved <= gained, (name, moved, gained)
+        assert m.owned(inference) == before[name] - moved
+        assert m.owned(labels) == m.owned(inference)
+        assert m.restored[restored_before[name] :] == []
+    assert c.restored == [gained]
+    handled = [lab for m in members for lab in m.labels]
+    assert len(handled) == len(set(handled)) == 8 * PARTITIONS
+
+
+def test_inputs_with_different_partition_counts_are_refused_at_start(
+    kafka_bootstrap: str,
+) -> None:
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    topics = unique_topics("copart")
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    for f in admin.create_topics(
+        [NewTopic(topics["inference"], 4, 1), NewTopic(topics["labels"], 2, 1)]
+    ).values():
+        f.result(30)
+    settings = settings_from_dict(
+        {
+            "kafka": {"bootstrap": kafka_bootstrap},
+            "app_id": f"copart-{uuid.uuid4().hex[:8]}",
+            "topics": {**topics, "partitions": 4},
+        }
+    )
+    core = IngestCore(settings, registry=CollectorRegistry())
+    ingest = BatchIngest(core)
+    try:
+        with pytest.raises(VigilError, match=r"not co-partitioned: .* 4 partitions .* 2"):
+            ingest.start()
+    finally:
+        core.shutdown()
