@@ -164,7 +164,8 @@ class _Round:
     offsets: Offsets
     barrier: int
     todo: list[str]
-    staged: deque[tuple[int, str, Future[bytes]]] = field(default_factory=deque)
+    #: (output count, model id, its input partition, the compression job)
+    staged: deque[tuple[int, str, int, Future[bytes]]] = field(default_factory=deque)
     write: CheckpointWrite = field(default_factory=CheckpointWrite)
     #: The core's clock reading before which no further model is snapshotted
     #: (:data:`SNAPSHOT_DUTY`).
@@ -399,15 +400,16 @@ class IngestCore:
                     )
                 )
                 state.dirty = False
-                r.staged.append((self.produced, model_id, self._compressor.submit(compress, data)))
+                job = self._compressor.submit(compress, data)
+                r.staged.append((self.produced, model_id, state.partition, job))
                 if clock() >= deadline:
                     break
             r.next_snapshot = began + (clock() - began) / SNAPSHOT_DUTY
-        while r.staged and r.staged[0][0] <= self._acked and r.staged[0][2].done():
-            _, model_id, job = r.staged[0]
+        while r.staged and r.staged[0][0] <= self._acked and r.staged[0][3].done():
+            _, model_id, partition, job = r.staged[0]
             value = job.result()  # a failure leaves it staged: the round is abandoned
             r.staged.popleft()
-            self.checkpoints.send(model_id, value, r.write)
+            self.checkpoints.send(model_id, partition, value, r.write)
         if r.write.sent:
             self.checkpoints.poll()
         if r.todo or r.staged or not r.write.done or self._acked < r.barrier:
@@ -447,7 +449,7 @@ class IngestCore:
         if r is None:
             return
         self._round = None
-        for seq, model_id, job in r.staged:
+        for seq, model_id, partition, job in r.staged:
             if seq <= self._acked and not self.failed:
                 try:
                     value = job.result()  # waits for its compression
@@ -455,7 +457,7 @@ class IngestCore:
                     log.exception("model %r: checkpoint compression failed", model_id)
                     self._redirty((model_id,))
                     continue
-                self.checkpoints.send(model_id, value, r.write)
+                self.checkpoints.send(model_id, partition, value, r.write)
             else:
                 self._redirty((model_id,))
         if r.write.sent and self.checkpoints.flush(ABANDON_TIMEOUT_S):
@@ -536,17 +538,21 @@ class IngestCore:
             except Exception:
                 log.warning("reading committed checkpoint starts failed", exc_info=True)
                 starts = {}
+            restored = 0
             with gc_paused():
                 found = self.checkpoints.read(new, start=starts)
                 for model_id, cp in found.items():
-                    if model_id not in self.fleet:
+                    # A record in another partition than its model's events (written by
+                    # an older vigil, which placed it by murmur2 of the key) is not ours.
+                    if cp.partition in new and model_id not in self.fleet:
                         state = restore_or_none(model_id, cp)
                         if state is not None:
                             self.fleet.put(model_id, state)
+                            restored += 1
             log.info(
                 "assigned partitions %s: restored %d model checkpoints in %.3f s",
                 sorted(new),
-                len(found),
+                restored,
                 time.perf_counter() - started,
             )
         self._owned = set(parts)
@@ -574,7 +580,7 @@ class IngestCore:
         if r is not None:
             # Commit nothing of it and send nothing more; what it snapshotted or sent is
             # written again if still ours.
-            self._redirty([m for _, m, _ in r.staged] + r.write.sent)
+            self._redirty([m for _, m, _, _ in r.staged] + r.write.sent)
         dropped = self._drop(lambda partition: partition in parts, parts)
         log.warning("lost partitions %s (no commit): dropped %d models", sorted(parts), dropped)
 

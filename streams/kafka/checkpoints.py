@@ -3,9 +3,11 @@
 A checkpoint record is keyed by ``model_id`` and holds the model's monitor and
 label-join snapshots plus, per input topic, the offset of the last message
 applied to that state. The checkpoint topic has as many partitions as the
-inference topic and uses the same partitioner (murmur2, as Java clients and
-aiokafka do), so a model's checkpoint lives in the partition number its events
-live in: on assignment a worker reads only the partitions it was given.
+inference topic, and a model's record is written to the partition number its events
+arrive on (explicitly, whatever partitioner its inference service uses: librdkafka's
+default, CRC32, and the Java clients' murmur2 place one key differently): on
+assignment a worker reads only the partitions it was given, and finds there every
+model of them.
 
 Records are pickled (the snapshots hold exact big integers that JSON cannot
 carry) but read with an unpickler that resolves no global except the two
@@ -366,21 +368,23 @@ class CheckpointStore:
         """Produce and flush; raises :class:`VigilError` if anything is not delivered."""
         write = CheckpointWrite()
         for cp in checkpoints:
-            self.send(cp.model_id, encode(cp), write)
+            self.send(cp.model_id, cp.partition, encode(cp), write)
         left = self._producer.flush(timeout)
         if left or write.failed:
             errors = list(write.failed.values())[:3]
             raise VigilError(f"checkpoint write failed: {left} undelivered, errors: {errors}")
         return len(write.sent)
 
-    def send(self, model_id: str, value: bytes, write: CheckpointWrite) -> None:
-        """Produce one encoded checkpoint (see :func:`encode`) without waiting for it."""
+    def send(self, model_id: str, partition: int, value: bytes, write: CheckpointWrite) -> None:
+        """Produce one encoded checkpoint (see :func:`encode`) of a model whose events
+        arrive on input ``partition``, to that partition, without waiting for it."""
         while True:
             try:
                 self._producer.produce(
                     self.topic,
                     key=model_id.encode(),
                     value=value,
+                    partition=partition,
                     on_delivery=partial(self._delivered, write, model_id),
                 )
                 break

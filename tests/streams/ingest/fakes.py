@@ -68,7 +68,7 @@ class HeldCheckpoints:
         self.starts: list[dict[int, int]] = []  # the ``start`` of each read
         self.newest: dict[int, dict[str, int]] = {}  # set by a test: records' offsets
 
-    def send(self, model_id: str, value: bytes, write: CheckpointWrite) -> None:
+    def send(self, model_id: str, partition: int, value: bytes, write: CheckpointWrite) -> None:
         write.sent.append(model_id)
         self.held.append((model_id, value, write))
 

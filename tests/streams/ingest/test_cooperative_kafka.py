@@ -9,7 +9,10 @@ inference. Three members in this process, polled in turn:
   every revocation names a partition that the new member then owns, and the others read
   nothing back from their checkpoints;
 * a labels partition that changes owner is read on from where its previous owner
-  committed: every label is handled once.
+  committed: every label is handled once;
+* a model whose events were put on their partition by another partitioner than the
+  checkpoints' (here: explicitly) is restored by the new owner of that partition, with
+  every event it had seen.
 """
 
 from __future__ import annotations
@@ -19,11 +22,13 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 import pytest
 from confluent_kafka import Producer
 from prometheus_client import CollectorRegistry
 
 from streams.config import settings_from_dict
+from streams.dev.traffic import SyntheticModel
 from streams.errors import VigilError
 from streams.events.dead_letters import MessageSource
 from streams.ingest.batch import BatchIngest
@@ -74,6 +79,22 @@ def _poll_until(members: list[Member], done: Callable[[], bool]) -> None:
         assert time.monotonic() < deadline, "timed out waiting for the group"
         for m in members:
             m.ingest.run_once(0.05)
+
+
+def _publish_events(bootstrap: str, topic: str, per_model: int) -> dict[str, int]:
+    """Two models per partition, each event sent to its model's partition explicitly;
+    returns model id -> partition."""
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    placed = {}
+    for p in range(PARTITIONS):
+        for k in range(2):
+            model = SyntheticModel(f"m{p}-{k}", seed=10 * p + k)
+            placed[model.model_id] = p
+            for i in range(per_model):
+                event, _ = model.event(event_id=f"e{i}")
+                producer.produce(topic, orjson.dumps(event), key=b"same-key", partition=p)
+    assert producer.flush(30) == 0
+    return placed
 
 
 def _publish_labels(bootstrap: str, topic: str, per_partition: int) -> None:
@@ -136,6 +157,11 @@ def test_labels_follow_inference_and_a_joining_member_moves_only_what_changes_ow
 
     _publish_labels(kafka_bootstrap, labels, 5)
     _poll_until(members, lambda: len(a.labels) + len(b.labels) == 5 * PARTITIONS)
+    placed = _publish_events(kafka_bootstrap, inference, 30)
+    _poll_until(
+        members,
+        lambda: sum(m.ingest.core.processor.processed for m in members) == 30 * len(placed),
+    )
 
     c = join("c")
     _poll_until(members, settled([a, b, c], [1, 1, 2]))
@@ -155,6 +181,12 @@ def test_labels_follow_inference_and_a_joining_member_moves_only_what_changes_ow
         assert m.owned(labels) == m.owned(inference)
         assert m.restored[restored_before[name] :] == []
     assert c.restored == [gained]
+    for model_id, p in placed.items():
+        owner = next(m for m in members if p in m.owned(inference))
+        state = owner.ingest.core.fleet.peek(model_id)
+        assert state is not None and state.monitor.events_seen == 30, (model_id, p)
+        for other in members:  # held by its partition's owner alone
+            assert other is owner or other.ingest.core.fleet.peek(model_id) is None
     handled = [lab for m in members for lab in m.labels]
     assert len(handled) == len(set(handled)) == 8 * PARTITIONS
 

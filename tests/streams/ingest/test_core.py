@@ -196,7 +196,7 @@ def test_a_round_sends_each_record_once_compressed_in_the_order_it_was_staged() 
     core, driver, store = round_begun(jobs)  # two jobs, nothing sent
     assert len(jobs.jobs) == 2 and not store.held
     assert not any(s.dirty for _, s in core.fleet.items())
-    staged = [model_id for _, model_id, _ in core._round.staged]  # type: ignore[union-attr]
+    staged = [model_id for _, model_id, _, _ in core._round.staged]  # type: ignore[union-attr]
 
     jobs.run(1)  # the second finishes first: it waits for the first
     driver.process([])
@@ -216,7 +216,7 @@ def test_a_round_sends_each_record_once_compressed_in_the_order_it_was_staged() 
 def test_a_failed_compression_abandons_the_round_and_its_models_are_written_again() -> None:
     jobs = HeldJobs()
     core, driver, store = round_begun(jobs)
-    first, second = (m for _, m, _ in core._round.staged)  # type: ignore[union-attr]
+    first, second = (m for _, m, _, _ in core._round.staged)  # type: ignore[union-attr]
     jobs.run(1)
     jobs.fail(0)
     # The round is abandoned, nothing committed: every model it snapshotted is written

@@ -33,12 +33,12 @@ def test_read_decodes_the_newest_record_of_each_model(
     try:
         write = CheckpointWrite()
         for value_of in (
-            ("m-a", encode(checkpoint("m-a", 1))),
-            ("m-b", encode(checkpoint("m-b", 5))),
-            ("m-a", encode(checkpoint("m-a", 2))),
-            ("m-c", encode(checkpoint("m-c", 7))),
-            ("m-a", encode(checkpoint("m-a", 3))),
-            ("m-b", b"VGC1 not zlib"),  # the newest of m-b cannot be decoded
+            ("m-a", 0, encode(checkpoint("m-a", 1))),
+            ("m-b", 0, encode(checkpoint("m-b", 5))),
+            ("m-a", 0, encode(checkpoint("m-a", 2))),
+            ("m-c", 0, encode(checkpoint("m-c", 7))),
+            ("m-a", 0, encode(checkpoint("m-a", 3))),
+            ("m-b", 0, b"VGC1 not zlib"),  # the newest of m-b cannot be decoded
         ):
             store.send(*value_of, write)
         store._producer.produce(topic, key=b"m-c", value=None)  # m-c retired
@@ -68,7 +68,7 @@ def test_a_read_from_the_committed_start_finds_what_a_full_read_finds(
         write = CheckpointWrite()
         for round_ in range(6):
             for model in ("m-a", "m-b", "m-c") if round_ < 2 else ("m-a", "m-b"):
-                writer.send(model, encode(checkpoint(model, 10 * round_)), write)
+                writer.send(model, 0, encode(checkpoint(model, 10 * round_)), write)
             assert writer.flush(30) == 0 and not write.failed
         # m-c's newest record is the last of round 2 (offset 5): everything before it can go.
         assert writer.newest[0] == {"m-a": 12, "m-b": 13, "m-c": 5}
@@ -91,3 +91,28 @@ def test_a_read_from_the_committed_start_finds_what_a_full_read_finds(
     finally:
         for store in (writer, full, partial):
             store.close()
+
+
+def test_a_models_record_goes_to_the_partition_its_events_arrive_on(
+    kafka_bootstrap: str, new_topic: Callable[..., str]
+) -> None:
+    """Whatever partitioner put a model's events on partition *p* (librdkafka's default
+    CRC32 and the Java clients' murmur2 disagree), its checkpoint is in partition *p*: the
+    worker given *p* finds it there, and no other partition holds it."""
+    topic = new_topic(partitions=4, config={"cleanup.policy": "compact"})
+    settings = settings_from_dict(
+        {"kafka": {"bootstrap": kafka_bootstrap}, "topics": {"checkpoints": topic, "partitions": 4}}
+    )
+    store = CheckpointStore(settings)
+    try:
+        # One model id on each partition in turn: a key-hashing producer would put all
+        # four records in one partition.
+        written = [
+            Checkpoint(f"m@{p}", p, {"inference": p}, {"monitor": {}}, time.time())
+            for p in range(4)
+        ]
+        assert store.write(written) == 4
+        for p in range(4):
+            assert set(store.read([p])) == {f"m@{p}"}, p
+    finally:
+        store.close()
