@@ -51,6 +51,12 @@ __all__ = ["BatchIngest", "BatchWorker", "IngestService", "static_membership"]
 
 log = logging.getLogger(__name__)
 
+#: How often a running worker checks again that the input topics are co-partitioned: a
+#: labels topic created after the worker started (auto-created with the broker's default
+#: count, say) or a topic given more partitions must stop it with the reason, not
+#: mis-join labels for ever.
+COPARTITION_CHECK_S = 60.0
+
 
 def static_membership(settings: Settings) -> dict[str, str]:
     """librdkafka's ``group.instance.id`` when ``worker.instance_id`` is set, else nothing
@@ -117,6 +123,8 @@ class BatchIngest:
         # Committed offset of an assigned partition not read from yet (for its lag).
         self._start: dict[tuple[str, int], int] = {}
         self._owned: set[int] = set()  # the inference partitions the group gave us
+        self.copartition_check_s = COPARTITION_CHECK_S
+        self._copartition_checked = time.monotonic()
         self._out = Outgoing()
         core.attach(self)
 
@@ -170,6 +178,14 @@ class BatchIngest:
         number of messages handled."""
         if self._fatal is not None:
             raise VigilError(self._fatal)
+        if time.monotonic() - self._copartition_checked >= self.copartition_check_s:
+            from confluent_kafka import KafkaException
+
+            self._copartition_checked = time.monotonic()
+            try:
+                self._check_copartitioned(timeout=2.0)
+            except KafkaException as exc:  # unanswered: asked again at the next interval
+                log.warning("checking the input topics' partition counts failed: %s", exc)
         # What has arrived, at once (librdkafka's consume waits for a whole batch until
         # its timeout: at moderate rates every batch waited the timeout); only a worker
         # with nothing to do waits, up to ``timeout``, for the first message.

@@ -216,3 +216,37 @@ def test_inputs_with_different_partition_counts_are_refused_at_start(
             ingest.start()
     finally:
         core.shutdown()
+
+
+def test_a_labels_topic_created_later_with_another_count_stops_the_worker(
+    kafka_bootstrap: str,
+) -> None:
+    """The labels topic does not exist when the worker starts; created afterwards with
+    fewer partitions (as a broker's auto-creation would), the next periodic check stops
+    the worker with the reason instead of letting labels land on the wrong workers."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    topics = unique_topics("copart-late")
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    admin.create_topics([NewTopic(topics["inference"], 4, 1)])[topics["inference"]].result(30)
+    settings = settings_from_dict(
+        {
+            "kafka": {"bootstrap": kafka_bootstrap},
+            "app_id": f"copart-late-{uuid.uuid4().hex[:8]}",
+            "topics": {**topics, "partitions": 4},
+        }
+    )
+    core = IngestCore(settings, registry=CollectorRegistry())
+    core.checkpoints.ensure_topic()
+    ingest = BatchIngest(core)
+    try:
+        ingest.start()  # nothing to compare yet
+        ingest.copartition_check_s = 0.0
+        ingest.run_once(0.05)
+        admin.create_topics([NewTopic(topics["labels"], 1, 1)])[topics["labels"]].result(30)
+        deadline = time.monotonic() + WAIT_S
+        with pytest.raises(VigilError, match=r"not co-partitioned: .* 4 partitions .* 1"):
+            while time.monotonic() < deadline:
+                ingest.run_once(0.05)
+    finally:
+        core.shutdown()
