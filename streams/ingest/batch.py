@@ -145,12 +145,12 @@ class BatchIngest:
         """Raise if both inputs exist with different partition counts: partition *p* of
         labels would not hold the labels of partition *p*'s models (``vigil topics``
         creates them alike). A topic that does not exist yet is not checked."""
-        topics = self.consumer.list_topics(timeout=timeout).topics
-        counts = {
-            name: len(topics[name].partitions)
-            for name in (self.inference_topic, self.labels_topic)
-            if name in topics and topics[name].error is None
-        }
+        counts = {}
+        for name in (self.inference_topic, self.labels_topic):
+            # One topic's metadata each (a cluster's whole list can be large).
+            meta = self.consumer.list_topics(name, timeout=timeout).topics.get(name)
+            if meta is not None and meta.error is None:
+                counts[name] = len(meta.partitions)
         if len(counts) == 2 and len(set(counts.values())) == 2:
             raise VigilError(
                 f"the input topics are not co-partitioned: {self.inference_topic} has "
