@@ -45,6 +45,7 @@ from streams.gc_pause import gc_paused
 from streams.gc_policy import settle_collector
 from streams.ingest.core import IngestCore, Lag, Offsets
 from streams.kafka.checkpoints import start_from_metadata
+from streams.kafka.topics import check_copartitioned
 from streams.processing.processor import Outgoing
 
 __all__ = ["BatchIngest", "BatchWorker", "IngestService", "static_membership"]
@@ -131,33 +132,15 @@ class BatchIngest:
     # ------------------------------------------------------------ the loop
 
     def start(self) -> None:
-        """Check that the inputs are co-partitioned, then join the group for the inference
-        topic alone (labels follow its partitions: :meth:`_on_assign`)."""
-        self._check_copartitioned()
+        """Join the group for the inference topic alone (labels follow its partitions:
+        :meth:`_on_assign`; that the inputs are co-partitioned the core checked as it
+        started, and :meth:`run_once` checks again once a minute)."""
         self.consumer.subscribe(
             [self.inference_topic],
             on_assign=self._on_assign,
             on_revoke=self._on_revoke,
             on_lost=self._on_lost,
         )
-
-    def _check_copartitioned(self, timeout: float = 10.0) -> None:
-        """Raise if both inputs exist with different partition counts: partition *p* of
-        labels would not hold the labels of partition *p*'s models (``vigil topics``
-        creates them alike). A topic that does not exist yet is not checked."""
-        counts = {}
-        for name in (self.inference_topic, self.labels_topic):
-            # One topic's metadata each (a cluster's whole list can be large).
-            meta = self.consumer.list_topics(name, timeout=timeout).topics.get(name)
-            if meta is not None and meta.error is None:
-                counts[name] = len(meta.partitions)
-        if len(counts) == 2 and len(set(counts.values())) == 2:
-            raise VigilError(
-                f"the input topics are not co-partitioned: {self.inference_topic} has "
-                f"{counts[self.inference_topic]} partitions and {self.labels_topic} "
-                f"{counts[self.labels_topic]}; a model's labels must be in the partition "
-                "of its events (create both with the same topics.partitions: vigil topics)"
-            )
 
     def _on_client_error(self, err: Any) -> None:
         from confluent_kafka import KafkaError
@@ -183,7 +166,7 @@ class BatchIngest:
 
             self._copartition_checked = time.monotonic()
             try:
-                self._check_copartitioned(timeout=2.0)
+                check_copartitioned(self.consumer, self.settings, timeout=2.0)
             except KafkaException as exc:  # unanswered: asked again at the next interval
                 log.warning("checking the input topics' partition counts failed: %s", exc)
         # What has arrived, at once (librdkafka's consume waits for a whole batch until

@@ -62,6 +62,7 @@ from streams.kafka.checkpoints import (
     restore_or_none,
     start_metadata,
 )
+from streams.kafka.topics import check_copartitioned
 from streams.processing.fleet import Fleet
 from streams.processing.metrics import VigilMetrics
 from streams.processing.processor import Processor
@@ -278,12 +279,17 @@ class IngestCore:
         return self._driver
 
     def start(self) -> None:
-        """Create the checkpoint topic if missing, serve ``/metrics`` (its own thread) and
-        import the root finder of the CUSUM thresholds on a thread of its own (see
-        :func:`~detectors.sensitivity.preload_root_finder`)."""
+        """Create the checkpoint topic if missing, refuse input topics that are not
+        co-partitioned (:func:`~streams.kafka.topics.check_copartitioned`), serve
+        ``/metrics`` (its own thread) and import the root finder of the CUSUM thresholds
+        on a thread of its own (see :func:`~detectors.sensitivity.preload_root_finder`)."""
+        from confluent_kafka.admin import AdminClient
+
         threading.Thread(target=preload_root_finder, name="vigil-preload", daemon=True).start()
-        if self.checkpoints.ensure_topic():
+        if self.checkpoints.ensure_topic():  # waits up to 30 s for the broker
             log.info("created checkpoint topic %s", self.checkpoints.topic)
+        admin = AdminClient(self.settings.kafka.confluent_config())
+        check_copartitioned(admin, self.settings, timeout=30.0)
         w = self.settings.worker
         start_http_server(w.metrics_port, addr=w.metrics_host, registry=self.metrics.registry)
         log.info("metrics at http://%s:%d/metrics", w.metrics_host, w.metrics_port)

@@ -1,4 +1,5 @@
-"""``vigil topics create``: the topics vigil reads and writes, with their settings."""
+"""``vigil topics create``: the topics vigil reads and writes, with their settings; the
+check that the two input topics are co-partitioned."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 from streams.config import Settings
 from streams.errors import VigilError
 
-__all__ = ["MAX_CHECKPOINT_BYTES", "create_topics", "topic_specs"]
+__all__ = ["MAX_CHECKPOINT_BYTES", "check_copartitioned", "create_topics", "topic_specs"]
 
 #: The checkpoint topic's record size: checkpoints of models with large label joins can
 #: exceed Kafka's 1 MB default. The checkpoint store's clients are sized from it too.
@@ -86,3 +87,25 @@ def create_topics(settings: Settings, timeout: float = 30.0) -> dict[str, str]:
             else:
                 raise
     return result
+
+
+def check_copartitioned(client: Any, settings: Settings, timeout: float = 10.0) -> None:
+    """Raise :class:`VigilError` if the inference and labels topics both exist with
+    different partition counts: partition *p* of labels would not hold the labels of
+    partition *p*'s models (``vigil topics`` creates them alike). A topic that does not
+    exist yet is not checked. ``client``: any confluent-kafka client (``list_topics``);
+    a broker that does not answer within ``timeout`` raises ``KafkaException``."""
+    t = settings.topics
+    counts = {}
+    for name in (t.inference, t.labels):
+        # One topic's metadata each (a cluster's whole list can be large).
+        meta = client.list_topics(name, timeout=timeout).topics.get(name)
+        if meta is not None and meta.error is None:
+            counts[name] = len(meta.partitions)
+    if len(counts) == 2 and counts[t.inference] != counts[t.labels]:
+        raise VigilError(
+            f"the input topics are not co-partitioned: {t.inference} has "
+            f"{counts[t.inference]} partitions and {t.labels} {counts[t.labels]}; a model's "
+            "labels must be in the partition of its events (create both with the same "
+            "topics.partitions: vigil topics)"
+        )

@@ -12,7 +12,9 @@ inference. Three members in this process, polled in turn:
   committed: every label is handled once;
 * a model whose events were put on their partition by another partitioner than the
   checkpoints' (here: explicitly) is restored by the new owner of that partition, with
-  every event it had seen.
+  every event it had seen;
+* a worker refuses input topics with different partition counts (both drivers), and
+  one already running stops when they become different.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -34,7 +37,7 @@ from streams.events.dead_letters import MessageSource
 from streams.ingest.batch import BatchIngest
 from streams.ingest.core import IngestCore
 from streams.kafka.topics import create_topics
-from tests.support import unique_topics
+from tests.support import WorkerProcess, unique_topics
 
 pytestmark = pytest.mark.kafka
 
@@ -191,9 +194,13 @@ def test_labels_follow_inference_and_a_joining_member_moves_only_what_changes_ow
     assert len(handled) == len(set(handled)) == 8 * PARTITIONS
 
 
-def test_inputs_with_different_partition_counts_are_refused_at_start(
-    kafka_bootstrap: str,
+@pytest.mark.parametrize("ingest", ["batch", "faust"])
+def test_a_worker_refuses_inputs_with_different_partition_counts(
+    kafka_bootstrap: str, tmp_path: Path, ingest: str
 ) -> None:
+    """Both drivers: Faust's assignor would give the two topics out independently (it
+    groups topics by partition count), the batch driver would read labels partitions
+    that do not hold its models' labels."""
     from confluent_kafka.admin import AdminClient, NewTopic
 
     topics = unique_topics("copart")
@@ -202,20 +209,15 @@ def test_inputs_with_different_partition_counts_are_refused_at_start(
         [NewTopic(topics["inference"], 4, 1), NewTopic(topics["labels"], 2, 1)]
     ).values():
         f.result(30)
-    settings = settings_from_dict(
-        {
-            "kafka": {"bootstrap": kafka_bootstrap},
-            "app_id": f"copart-{uuid.uuid4().hex[:8]}",
-            "topics": {**topics, "partitions": 4},
-        }
-    )
-    core = IngestCore(settings, registry=CollectorRegistry())
-    ingest = BatchIngest(core)
-    try:
-        with pytest.raises(VigilError, match=r"not co-partitioned: .* 4 partitions .* 2"):
-            ingest.start()
-    finally:
-        core.shutdown()
+    config = {
+        "app_id": f"copart-{uuid.uuid4().hex[:8]}",
+        "topics": {**topics, "partitions": 4},
+        "worker": {"ingest": ingest},
+    }
+    worker = WorkerProcess(kafka_bootstrap, config, tmp_path)
+    with pytest.raises(RuntimeError, match=r"not co-partitioned: .* 4 partitions .* 2"):
+        worker.start()  # it exits before serving /metrics, with the reason in its log
+    assert worker.proc is not None and worker.proc.wait(30) != 0
 
 
 def test_a_labels_topic_created_later_with_another_count_stops_the_worker(
