@@ -167,8 +167,10 @@ def run(bootstrap: str, tmp: Path, rate: float, after_s: float) -> dict[str, Any
             if i in sent:
                 t0, p = sent.pop(i)
                 lat[i] = (msg.timestamp()[1] - t0 * 1000.0, p, t0)
+                newest[0] = max(newest[0], i)
 
-    marks: dict[str, int] = {}
+    newest = [-1]  # the largest index escalated so far
+    marks: list[int] = []  # a's and b's log sizes when c was started
     join_time = 0.0
     during: list[str] = []
     backlog_end: int | None = None
@@ -183,14 +185,14 @@ def run(bootstrap: str, tmp: Path, rate: float, after_s: float) -> dict[str, Any
             if before is None:
                 if backlog_end is None and lat:
                     backlog_end = i
-                if backlog_end is not None and max(lat) >= backlog_end:
+                if backlog_end is not None and newest[0] >= backlog_end:
                     first = i + int(rate * WARM_S)
                     before = range(first, first + int(rate * BEFORE_S))
                 elif time.perf_counter() - started > STEADY_TIMEOUT_S:
                     raise RuntimeError("no steady state:\n" + a.log_tail() + b.log_tail())
             elif join_at is None and i >= before.stop:
                 join_time = time.time()
-                marks = {str(w.log_path): w.log_path.stat().st_size for w in (a, b)}
+                marks = [w.log_path.stat().st_size for w in (a, b)]
                 joiner.start()
                 join_at = i
                 stop_at = i + int(rate * after_s)
@@ -214,8 +216,8 @@ def run(bootstrap: str, tmp: Path, rate: float, after_s: float) -> dict[str, Any
         joiner.join(60)
         # What a and b logged from c's start to now (before their own stop revokes).
         during = [
-            w.log_path.read_bytes()[marks[str(w.log_path)] :].decode(errors="replace")
-            for w in (a, b)
+            w.log_path.read_bytes()[mark:].decode(errors="replace")
+            for w, mark in zip((a, b), marks, strict=True)
         ]
     finally:
         consumer.close()

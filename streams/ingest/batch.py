@@ -32,7 +32,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
@@ -92,7 +92,7 @@ class BatchIngest:
                     "enable.auto.commit": False,
                     "enable.auto.offset.store": False,
                     "auto.offset.reset": "earliest",
-                    # Incremental rebalances of the inference topic; labels follow (start).
+                    # Incremental rebalances of the inference topic; labels follow (_on_assign).
                     "partition.assignment.strategy": "cooperative-sticky",
                     "session.timeout.ms": round(settings.worker.session_timeout_s * 1000),
                     "heartbeat.interval.ms": 1_000,
@@ -349,14 +349,16 @@ class BatchIngest:
     def _on_revoke(self, consumer: Any, tps: list[Any]) -> None:
         # Only the partitions that change owner: checkpointed and committed (both topics)
         # before they are given up; the others go on being processed.
-        parts = {tp.partition for tp in tps}
-        self.core.on_revoked(parts)
-        consumer.incremental_unassign(self._with_labels(tps))
-        self._owned -= parts
+        self._give_up(consumer, tps, self.core.on_revoked)
 
     def _on_lost(self, consumer: Any, tps: list[Any]) -> None:
+        self._give_up(consumer, tps, self.core.on_lost)
+
+    def _give_up(self, consumer: Any, tps: list[Any], step: Callable[[set[int]], None]) -> None:
+        """Let the core ``step`` (revoked or lost) the inference partitions ``tps``, then
+        unassign them and the labels partitions that follow them."""
         parts = {tp.partition for tp in tps}
-        self.core.on_lost(parts)
+        step(parts)
         consumer.incremental_unassign(self._with_labels(tps))
         self._owned -= parts
 
