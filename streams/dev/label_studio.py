@@ -73,6 +73,14 @@ _CLEARED = ("USERNAME", "PASSWORD", "PORT", "HOST")
 #: Django's runserver announces the address it bound, on stdout.
 _SERVING = re.compile(rb"Starting development server at http://[^:/\s]+:(\d+)/")
 
+# Django's runserver exits with this when the port it binds is taken. Label Studio checks a
+# busy port by connecting, so a port bound but not yet listening (another process between
+# its bind and listen) passes the check and is then refused: a race, met on a busy CI.
+_PORT_TAKEN = b"That port is already in use"
+
+# Launches on a fresh port after the one chosen was taken between check and bind.
+_PORT_RACE_ATTEMPTS = 3
+
 #: The first start migrates an empty SQLite database: 84 s on the 2-core CI machine, so
 #: the default leaves room for a loaded machine.
 _START_TIMEOUT_SECONDS = 300.0
@@ -109,6 +117,10 @@ def label_studio_executable() -> Path:
         f"Label Studio is not installed: no {_VENV_EXECUTABLE} and no label-studio on PATH; "
         f"run `make label-studio` (or set {EXECUTABLE_ENV} to a label-studio executable)"
     )
+
+
+class _PortTakenError(LocalLabelStudioError):
+    """The server exited because its port was taken between Label Studio's check and bind."""
 
 
 class LocalLabelStudio(LocalServer):
@@ -197,8 +209,15 @@ class LocalLabelStudio(LocalServer):
 
     def _launch(self, first: bool) -> None:
         assert self._executable is not None  # noqa: S101 - found by _before_start()
-        self._spawn(self._executable)
-        self._wait_ready()
+        for attempt in range(1, _PORT_RACE_ATTEMPTS + 1):
+            self._spawn(self._executable)
+            try:
+                self._wait_ready()
+                return
+            except _PortTakenError:
+                if attempt == _PORT_RACE_ATTEMPTS:
+                    raise
+                self._port = free_port()
 
     def _where(self) -> str:
         return self.url if self._port is not None else "not started"
@@ -273,12 +292,20 @@ class LocalLabelStudio(LocalServer):
                 cmd, stdout=log, stderr=subprocess.STDOUT, env=self._environment()
             )
 
-    def _served_port(self) -> int | None:
-        """The port announced in the log of this run, if announced yet."""
+    def _run_log(self) -> bytes:
+        """What this run has written to the log so far."""
         with open(self.log_path, "rb") as log:
             log.seek(self._log_offset)
-            match = _SERVING.search(log.read())
+            return log.read()
+
+    def _served_port(self) -> int | None:
+        """The port announced in the log of this run, if announced yet."""
+        match = _SERVING.search(self._run_log())
         return int(match.group(1)) if match else None
+
+    def _port_was_taken(self) -> bool:
+        """Whether this run exited because its port was taken as it bound."""
+        return _PORT_TAKEN in self._run_log()
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.start_timeout
@@ -287,7 +314,8 @@ class LocalLabelStudio(LocalServer):
         while time.monotonic() < deadline:
             assert self._proc is not None  # noqa: S101 - set by _spawn(); narrows the type
             if self._proc.poll() is not None:
-                raise LocalLabelStudioError(
+                error = _PortTakenError if self._port_was_taken() else LocalLabelStudioError
+                raise error(
                     f"Label Studio exited with {self._proc.returncode} during start"
                     f"{self._diagnostics()}"
                 )

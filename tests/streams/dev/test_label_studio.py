@@ -84,3 +84,27 @@ def test_a_restart_onto_a_busy_port_is_followed_to_the_port_really_served(
     assert label_studio.port != old_port
     status, user = _get(f"{label_studio.url}/api/current-user/whoami", label_studio.token)
     assert (status, user.get("email")) == (200, label_studio.username)
+
+
+@pytest.mark.label_studio
+def test_a_port_taken_between_label_studios_check_and_bind_is_left_for_a_fresh_one(
+    label_studio: LocalLabelStudio,
+) -> None:
+    # Label Studio checks a port by connecting to it: the next port, bound by another
+    # process but not listening yet, passes that check and is then refused at bind, and
+    # the server exits ("That port is already in use"), as it did once in CI.
+    old_port = label_studio.port
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter,
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM) as binder,
+    ):
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        label_studio.kill()
+        squatter.bind(("127.0.0.1", old_port))
+        squatter.listen()
+        binder.bind(("127.0.0.1", old_port + 1))
+        label_studio.start()
+        assert label_studio.port not in (old_port, old_port + 1)
+        status, user = _get(f"{label_studio.url}/api/current-user/whoami", label_studio.token)
+    assert (status, user.get("email")) == (200, label_studio.username)
+    assert label_studio.log_path.read_bytes().count(b"That port is already in use") == 1
