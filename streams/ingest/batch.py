@@ -45,18 +45,12 @@ from streams.gc_pause import gc_paused
 from streams.gc_policy import settle_collector
 from streams.ingest.core import IngestCore, Lag, Offsets
 from streams.kafka.checkpoints import start_from_metadata
-from streams.kafka.topics import check_copartitioned
+from streams.kafka.topics import COPARTITION_CHECK_S, check_copartitioned
 from streams.processing.processor import Outgoing
 
 __all__ = ["BatchIngest", "BatchWorker", "IngestService", "static_membership"]
 
 log = logging.getLogger(__name__)
-
-#: How often a running worker checks again that the input topics are co-partitioned: a
-#: labels topic created after the worker started (auto-created with the broker's default
-#: count, say) or a topic given more partitions must stop it with the reason, not
-#: mis-join labels for ever.
-COPARTITION_CHECK_S = 60.0
 
 
 def static_membership(settings: Settings) -> dict[str, str]:

@@ -62,7 +62,7 @@ from streams.kafka.checkpoints import (
     restore_or_none,
     start_metadata,
 )
-from streams.kafka.topics import check_copartitioned
+from streams.kafka.topics import check_copartitioned, metadata_admin
 from streams.processing.fleet import Fleet
 from streams.processing.metrics import VigilMetrics
 from streams.processing.processor import Processor
@@ -283,13 +283,10 @@ class IngestCore:
         co-partitioned (:func:`~streams.kafka.topics.check_copartitioned`), serve
         ``/metrics`` (its own thread) and import the root finder of the CUSUM thresholds
         on a thread of its own (see :func:`~detectors.sensitivity.preload_root_finder`)."""
-        from confluent_kafka.admin import AdminClient
-
         threading.Thread(target=preload_root_finder, name="vigil-preload", daemon=True).start()
         if self.checkpoints.ensure_topic():  # waits up to 30 s for the broker
             log.info("created checkpoint topic %s", self.checkpoints.topic)
-        admin = AdminClient(self.settings.kafka.confluent_config())
-        check_copartitioned(admin, self.settings, timeout=30.0)
+        check_copartitioned(metadata_admin(self.settings), self.settings, timeout=30.0)
         w = self.settings.worker
         start_http_server(w.metrics_port, addr=w.metrics_host, registry=self.metrics.registry)
         log.info("metrics at http://%s:%d/metrics", w.metrics_host, w.metrics_port)

@@ -49,6 +49,7 @@ from streams.config import Settings
 from streams.errors import OutputLostError, VigilError
 from streams.events.dead_letters import MessageSource
 from streams.ingest.core import IngestCore, Lag, Offsets
+from streams.kafka.topics import COPARTITION_CHECK_S, check_copartitioned, metadata_admin
 from streams.processing.processor import Outgoing
 
 __all__ = ["VigilApp", "create_app"]
@@ -171,6 +172,8 @@ class VigilApp:
         )
         self.app.agent(self.input_topic, name="vigil.input")(self._input_agent)
         self.app.timer(_TICK_SECONDS, name="vigil.tick")(self._tick)
+        self.app.timer(COPARTITION_CHECK_S, name="vigil.copartition")(self.check_copartitioned)
+        self._admin: Any = None  # for check_copartitioned, made at its first run
         # mode's Signal.connect is typed for plain functions; bound async methods work.
         self.app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
         self.app.on_rebalance_complete.connect(self._on_rebalance_complete)  # type: ignore[arg-type]
@@ -271,6 +274,27 @@ class VigilApp:
             self.core.tick()
         except OutputLostError as exc:
             await self._fail("output was not delivered", exc)
+
+    async def check_copartitioned(self) -> None:
+        """Check again that the input topics are co-partitioned (a timer, every
+        :data:`~streams.kafka.topics.COPARTITION_CHECK_S`; the core checked as the worker
+        started): a labels topic created since with another count, or a topic given more
+        partitions, crashes the worker with the reason. Faust's assignor gives topics of
+        different counts out independently, without a word, so labels would land on the
+        wrong workers. A broker that does not answer within 2 s is asked again next time."""
+        if self._failed is not None:
+            return
+        from confluent_kafka import KafkaException
+
+        if self._admin is None:
+            self._admin = metadata_admin(self.settings)
+        check = partial(check_copartitioned, self._admin, self.settings, timeout=2.0)
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, check)
+        except KafkaException as exc:
+            log.warning("checking the input topics' partition counts failed: %s", exc)
+        except VigilError as exc:
+            await self._fail("the input topics are no longer co-partitioned", exc)
 
     async def _fail(self, what: str, exc: BaseException) -> None:
         """Stop without saving state or committing: a restarted worker reprocesses the

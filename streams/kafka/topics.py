@@ -9,7 +9,14 @@ from typing import Any
 from streams.config import Settings
 from streams.errors import VigilError
 
-__all__ = ["MAX_CHECKPOINT_BYTES", "check_copartitioned", "create_topics", "topic_specs"]
+__all__ = [
+    "COPARTITION_CHECK_S",
+    "MAX_CHECKPOINT_BYTES",
+    "check_copartitioned",
+    "create_topics",
+    "metadata_admin",
+    "topic_specs",
+]
 
 #: The checkpoint topic's record size: checkpoints of models with large label joins can
 #: exceed Kafka's 1 MB default. The checkpoint store's clients are sized from it too.
@@ -89,12 +96,34 @@ def create_topics(settings: Settings, timeout: float = 30.0) -> dict[str, str]:
     return result
 
 
+#: How often a running worker checks again that the input topics are co-partitioned (both
+#: drivers): a labels topic created after the worker started (auto-created with the
+#: broker's default count, say) or a topic given more partitions must stop it with the
+#: reason, not mis-join labels for ever.
+COPARTITION_CHECK_S = 60.0
+
+
+def metadata_admin(settings: Settings) -> Any:
+    """An admin client whose metadata requests never create a topic.
+
+    librdkafka's admin and producer clients ask the broker to auto-create a topic they
+    request metadata for (``allow.auto.create.topics`` is true for them, false for a
+    consumer), and a broker with ``auto.create.topics.enable`` (Kafka's default) then
+    creates it with its default partition count: asking whether a labels topic exists
+    would make it, with 1 partition.
+    """
+    from confluent_kafka.admin import AdminClient
+
+    return AdminClient({**settings.kafka.confluent_config(), "allow.auto.create.topics": False})
+
+
 def check_copartitioned(client: Any, settings: Settings, timeout: float = 10.0) -> None:
     """Raise :class:`VigilError` if the inference and labels topics both exist with
     different partition counts: partition *p* of labels would not hold the labels of
     partition *p*'s models (``vigil topics`` creates them alike). A topic that does not
-    exist yet is not checked. ``client``: any confluent-kafka client (``list_topics``);
-    a broker that does not answer within ``timeout`` raises ``KafkaException``."""
+    exist yet is not checked, nor created. ``client``: a confluent-kafka consumer or
+    :func:`metadata_admin` (any client with ``list_topics`` that does not auto-create
+    topics); a broker that does not answer within ``timeout`` raises ``KafkaException``."""
     t = settings.topics
     counts = {}
     for name in (t.inference, t.labels):

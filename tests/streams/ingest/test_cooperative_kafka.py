@@ -19,6 +19,7 @@ inference. Three members in this process, polled in turn:
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Callable
@@ -36,7 +37,8 @@ from streams.errors import VigilError
 from streams.events.dead_letters import MessageSource
 from streams.ingest.batch import BatchIngest
 from streams.ingest.core import IngestCore
-from streams.kafka.topics import create_topics
+from streams.ingest.faust_app import create_app
+from streams.kafka.topics import check_copartitioned, create_topics, metadata_admin
 from tests.support import WorkerProcess, unique_topics
 
 pytestmark = pytest.mark.kafka
@@ -226,6 +228,61 @@ def test_a_labels_topic_created_later_with_another_count_stops_the_worker(
     """The labels topic does not exist when the worker starts; created afterwards with
     fewer partitions (as a broker's auto-creation would), the next periodic check stops
     the worker with the reason instead of letting labels land on the wrong workers."""
+    topics, settings, create_labels = _labels_created_later(kafka_bootstrap)
+    core = IngestCore(settings, registry=CollectorRegistry())
+    core.checkpoints.ensure_topic()
+    ingest = BatchIngest(core)
+    try:
+        ingest.start()  # nothing to compare yet
+        ingest.copartition_check_s = 0.0
+        ingest.run_once(0.05)
+        create_labels()
+        deadline = time.monotonic() + WAIT_S
+        with pytest.raises(VigilError, match=r"not co-partitioned: .* 4 partitions .* 1"):
+            while time.monotonic() < deadline:
+                ingest.run_once(0.05)
+    finally:
+        core.shutdown()
+
+
+def test_the_faust_drivers_periodic_check_crashes_it_on_a_labels_topic_created_later(
+    kafka_bootstrap: str,
+) -> None:
+    """The Faust driver's timer (:meth:`VigilApp.check_copartitioned`) does what the
+    batch driver's loop does: nothing while the counts agree or a topic is missing, and
+    crashes the worker with the reason once they differ."""
+    _, settings, create_labels = _labels_created_later(kafka_bootstrap)
+    vigil = create_app(settings)
+
+    async def check() -> BaseException | None:
+        await vigil.check_copartitioned()
+        return vigil._failed
+
+    assert asyncio.run(check()) is None  # no labels topic yet: nothing to compare
+    create_labels()  # raises if the check had created it
+    failed = asyncio.run(check())
+    assert isinstance(failed, VigilError)
+    assert "not co-partitioned" in str(failed) and "4 partitions" in str(failed)
+    assert vigil.core.failed  # nothing saved or committed from now on
+
+
+def test_checking_a_missing_input_topic_does_not_create_it(kafka_bootstrap: str) -> None:
+    """An admin client's metadata request would make the broker create the topic it
+    asks about, with the broker's default count (1 here), as the start-up check did once
+    for a labels topic not created yet."""
+    topics, settings, _ = _labels_created_later(kafka_bootstrap)
+    admin = metadata_admin(settings)
+    check_copartitioned(admin, settings, timeout=10.0)
+    time.sleep(1.0)  # an auto-creation would show in the metadata by now
+    assert topics["labels"] not in admin.list_topics(timeout=10).topics
+    assert topics["inference"] in admin.list_topics(timeout=10).topics
+
+
+def _labels_created_later(
+    kafka_bootstrap: str,
+) -> tuple[dict[str, str], Any, Callable[[], None]]:
+    """Topics whose inference topic exists with 4 partitions, the settings of a worker
+    of them, and a function that creates their labels topic with 1 partition."""
     from confluent_kafka.admin import AdminClient, NewTopic
 
     topics = unique_topics("copart-late")
@@ -238,17 +295,14 @@ def test_a_labels_topic_created_later_with_another_count_stops_the_worker(
             "topics": {**topics, "partitions": 4},
         }
     )
-    core = IngestCore(settings, registry=CollectorRegistry())
-    core.checkpoints.ensure_topic()
-    ingest = BatchIngest(core)
-    try:
-        ingest.start()  # nothing to compare yet
-        ingest.copartition_check_s = 0.0
-        ingest.run_once(0.05)
+
+    def create_labels() -> None:
         admin.create_topics([NewTopic(topics["labels"], 1, 1)])[topics["labels"]].result(30)
-        deadline = time.monotonic() + WAIT_S
-        with pytest.raises(VigilError, match=r"not co-partitioned: .* 4 partitions .* 1"):
-            while time.monotonic() < deadline:
-                ingest.run_once(0.05)
-    finally:
-        core.shutdown()
+        deadline = time.monotonic() + WAIT_S  # until the metadata tells the new topic
+        while time.monotonic() < deadline:
+            meta = admin.list_topics(topics["labels"], timeout=5).topics.get(topics["labels"])
+            if meta is not None and meta.error is None:
+                return
+            time.sleep(0.1)
+
+    return topics, settings, create_labels
