@@ -228,7 +228,7 @@ def test_a_labels_topic_created_later_with_another_count_stops_the_worker(
     """The labels topic does not exist when the worker starts; created afterwards with
     fewer partitions (as a broker's auto-creation would), the next periodic check stops
     the worker with the reason instead of letting labels land on the wrong workers."""
-    topics, settings, create_labels = _labels_created_later(kafka_bootstrap)
+    _, settings, create_labels = _labels_created_later(kafka_bootstrap)
     core = IngestCore(settings, registry=CollectorRegistry())
     core.checkpoints.ensure_topic()
     ingest = BatchIngest(core)
