@@ -196,6 +196,46 @@ def test_labels_follow_inference_and_a_joining_member_moves_only_what_changes_ow
     assert len(handled) == len(set(handled)) == 8 * PARTITIONS
 
 
+def test_a_labels_topic_created_after_the_assignment_is_read_once_it_exists(
+    kafka_bootstrap: str,
+) -> None:
+    """Inference services may run before the labels pipeline exists: the labels
+    partitions assigned alongside inference's while the topic was missing are read as
+    soon as it is created (with the same count), without a rebalance."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    topics = unique_topics("late-labels")
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    admin.create_topics([NewTopic(topics["inference"], PARTITIONS, 1)])[
+        topics["inference"]
+    ].result(30)
+    app_id = f"late-labels-{uuid.uuid4().hex[:8]}"
+
+    def settings_of(name: str) -> Any:
+        return settings_from_dict(
+            {
+                "kafka": {"bootstrap": kafka_bootstrap},
+                "app_id": app_id,
+                "topics": {**topics, "partitions": PARTITIONS},
+            }
+        )
+
+    m = Member(settings_of, "a")
+    try:
+        m.ingest.core.checkpoints.ensure_topic()
+        m.ingest.start()
+        _poll_until([m], lambda: len(m.owned(topics["inference"])) == PARTITIONS)
+        assert m.owned(topics["labels"]) == set(range(PARTITIONS))  # not there yet
+        admin.create_topics([NewTopic(topics["labels"], PARTITIONS, 1)])[
+            topics["labels"]
+        ].result(30)
+        _publish_labels(kafka_bootstrap, topics["labels"], 3)
+        _poll_until([m], lambda: len(m.labels) == 3 * PARTITIONS)
+        assert {p for p, _ in m.labels} == set(range(PARTITIONS))
+    finally:
+        m.ingest.core.shutdown()
+
+
 @pytest.mark.parametrize("ingest", ["batch", "faust"])
 def test_a_worker_refuses_inputs_with_different_partition_counts(
     kafka_bootstrap: str, tmp_path: Path, ingest: str
