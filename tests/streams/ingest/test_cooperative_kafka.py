@@ -206,9 +206,11 @@ def test_a_labels_topic_created_after_the_assignment_is_read_once_it_exists(
 
     topics = unique_topics("late-labels")
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
-    admin.create_topics([NewTopic(topics["inference"], PARTITIONS, 1)])[
-        topics["inference"]
-    ].result(30)
+
+    def create(name: str) -> None:
+        admin.create_topics([NewTopic(name, PARTITIONS, 1)])[name].result(30)
+
+    create(topics["inference"])
     app_id = f"late-labels-{uuid.uuid4().hex[:8]}"
 
     def settings_of(name: str) -> Any:
@@ -226,9 +228,7 @@ def test_a_labels_topic_created_after_the_assignment_is_read_once_it_exists(
         m.ingest.start()
         _poll_until([m], lambda: len(m.owned(topics["inference"])) == PARTITIONS)
         assert m.owned(topics["labels"]) == set(range(PARTITIONS))  # not there yet
-        admin.create_topics([NewTopic(topics["labels"], PARTITIONS, 1)])[
-            topics["labels"]
-        ].result(30)
+        create(topics["labels"])
         _publish_labels(kafka_bootstrap, topics["labels"], 3)
         _poll_until([m], lambda: len(m.labels) == 3 * PARTITIONS)
         assert {p for p, _ in m.labels} == set(range(PARTITIONS))
