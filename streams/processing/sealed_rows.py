@@ -162,6 +162,9 @@ class SealedRows(Generic[K, V]):
         # row would be one more object per row for the garbage collector to track.
         self._tail_keys: list[K] = []
         self._tail_values: list[V] = []
+        # Rows of the tail removed since (or gone before a restore): while none is, the
+        # tail is all there and needs no look-up per row when sealed or snapshotted.
+        self._tail_gone = 0
 
     def added(self, key: K, value: V) -> None:
         """``rows[key] = value`` was just added at the end of the rows."""
@@ -175,7 +178,9 @@ class SealedRows(Generic[K, V]):
         value = self._rows.pop(key, None)
         if value is not None:
             chunk = self._where.pop(key, None)
-            if chunk is not None:  # else it is in the tail
+            if chunk is None:  # it is in the tail
+                self._tail_gone += 1
+            else:
                 chunk.remove(key)
         return value
 
@@ -183,7 +188,9 @@ class SealedRows(Generic[K, V]):
         """``rows.popitem(last=False)``, noted."""
         key, value = self._rows.popitem(last=False)
         chunk = self._where.pop(key, None)
-        if chunk is not None:
+        if chunk is None:  # it is in the tail
+            self._tail_gone += 1
+        else:
             chunk.remove(key)
         return key, value
 
@@ -191,6 +198,7 @@ class SealedRows(Generic[K, V]):
         rows = self._rows
         keys, values = self._live_tail()
         self._tail_keys, self._tail_values = [], []
+        self._tail_gone = 0
         if keys:
             self._add_chunk(_Chunk.of(tuple(keys), tuple(values)))
         chunks = self._chunks
@@ -222,7 +230,9 @@ class SealedRows(Generic[K, V]):
             self._add_chunk(_Chunk.of(keys, values))
 
     def _live_tail(self) -> tuple[list[K], list[V]]:
-        """The tail's rows still there, as two lists."""
+        """The tail's rows still there, as two lists (the tail's own while all are)."""
+        if not self._tail_gone:
+            return self._tail_keys, self._tail_values
         get = self._rows.get
         keys, values = [], []
         for k, v in zip(self._tail_keys, self._tail_values, strict=True):
@@ -302,6 +312,7 @@ class SealedRows(Generic[K, V]):
             gone = added - len(sealed._tail_keys)
             sealed._tail_keys[:0] = [_GONE] * gone
             sealed._tail_values[:0] = [_GONE] * gone
+            sealed._tail_gone = gone
         except SnapshotError:
             raise
         except (TypeError, ValueError, KeyError) as exc:
