@@ -152,7 +152,7 @@ def make_runner(
     time (what both ingest drivers do). The processor is appended to ``made``.
 
     Each event gets an id of its own as it goes in (:func:`unique_id`), as a worker's
-    events have: until the sixteenth session of issue 18 the payloads were cycled as
+    events have: until the fifteenth session of issue 18 the payloads were cycled as
     they were, and a repeated id found its prediction still pending in the label join
     and its escalation still remembered by the review desk, which skipped their
     inserts and evictions (a fifth of the per-event cost once their caps are full)."""
