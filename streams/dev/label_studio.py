@@ -119,10 +119,6 @@ def label_studio_executable() -> Path:
     )
 
 
-class _PortTakenError(LocalLabelStudioError):
-    """The server exited because its port was taken between Label Studio's check and bind."""
-
-
 class LocalLabelStudio(LocalServer):
     """A Label Studio server (SQLite) running as a child process on 127.0.0.1.
 
@@ -214,8 +210,10 @@ class LocalLabelStudio(LocalServer):
             try:
                 self._wait_ready()
                 return
-            except _PortTakenError:
-                if attempt == _PORT_RACE_ATTEMPTS:
+            except LocalLabelStudioError:
+                assert self._proc is not None  # noqa: S101 - set by _spawn(); narrows the type
+                exited = self._proc.poll() is not None
+                if attempt == _PORT_RACE_ATTEMPTS or not (exited and self._port_was_taken()):
                     raise
                 self._port = free_port()
 
@@ -314,8 +312,7 @@ class LocalLabelStudio(LocalServer):
         while time.monotonic() < deadline:
             assert self._proc is not None  # noqa: S101 - set by _spawn(); narrows the type
             if self._proc.poll() is not None:
-                error = _PortTakenError if self._port_was_taken() else LocalLabelStudioError
-                raise error(
+                raise LocalLabelStudioError(
                     f"Label Studio exited with {self._proc.returncode} during start"
                     f"{self._diagnostics()}"
                 )
