@@ -78,6 +78,26 @@ class Member:
         return {tp.partition for tp in self.ingest.consumer.assignment() if tp.topic == topic}
 
 
+def _members_settings(
+    bootstrap: str, prefix: str, topics: dict[str, str], *, static: bool = False
+) -> Callable[[str], Any]:
+    """The settings of a group's members by name: one app id, the topics with
+    :data:`PARTITIONS` partitions; ``static``: each with its instance id (10 s session)."""
+    app_id = f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+    def settings_of(name: str) -> Any:
+        conf: dict[str, Any] = {
+            "kafka": {"bootstrap": bootstrap},
+            "app_id": app_id,
+            "topics": {**topics, "partitions": PARTITIONS},
+        }
+        if static:
+            conf["worker"] = {"instance_id": f"{app_id}-{name}", "session_timeout_s": 10}
+        return settings_from_dict(conf)
+
+    return settings_of
+
+
 def _poll_until(members: list[Member], done: Callable[[], bool]) -> None:
     deadline = time.monotonic() + WAIT_S
     while not done():
@@ -113,17 +133,7 @@ def _publish_labels(bootstrap: str, topic: str, per_partition: int) -> None:
 @pytest.fixture
 def group(kafka_bootstrap: str) -> Any:
     topics = unique_topics("coop")
-    app_id = f"coop-{uuid.uuid4().hex[:8]}"
-
-    def settings_of(name: str) -> Any:
-        return settings_from_dict(
-            {
-                "kafka": {"bootstrap": kafka_bootstrap},
-                "app_id": app_id,
-                "topics": {**topics, "partitions": PARTITIONS},
-                "worker": {"instance_id": f"{app_id}-{name}", "session_timeout_s": 10},
-            }
-        )
+    settings_of = _members_settings(kafka_bootstrap, "coop", topics, static=True)
 
     create_topics(settings_of("admin"))
     members: list[Member] = []
@@ -211,18 +221,7 @@ def test_a_labels_topic_created_after_the_assignment_is_read_once_it_exists(
         admin.create_topics([NewTopic(name, PARTITIONS, 1)])[name].result(30)
 
     create(topics["inference"])
-    app_id = f"late-labels-{uuid.uuid4().hex[:8]}"
-
-    def settings_of(name: str) -> Any:
-        return settings_from_dict(
-            {
-                "kafka": {"bootstrap": kafka_bootstrap},
-                "app_id": app_id,
-                "topics": {**topics, "partitions": PARTITIONS},
-            }
-        )
-
-    m = Member(settings_of, "a")
+    m = Member(_members_settings(kafka_bootstrap, "late-labels", topics), "a")
     try:
         m.ingest.core.checkpoints.ensure_topic()
         m.ingest.start()
