@@ -86,7 +86,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from baselines.orjson_fast_decode import decode_inference as decode_inference_before_18
 from prometheus_client import CollectorRegistry
-from throughput import N_MODELS, make_events, worker_config
+from throughput import N_MODELS, make_events, unique_id, worker_config
 
 from detectors.audit import AuditSampler
 from detectors.drift_monitor import DriftMonitor
@@ -151,7 +151,8 @@ def make_runner(
     through :meth:`Processor.inference_batch`, ``worker.batch_size`` messages at a
     time (what both ingest drivers do). The processor is appended to ``made``.
 
-    Each event gets an id of its own as it goes in (:func:`unique_id`), as a worker's
+    Each event gets an id of its own as it goes in (``throughput.unique_id``, counted in
+    the figures like the runner's other set-up), as a worker's
     events have: until the fifteenth session of issue 18 the payloads were cycled as
     they were, and a repeated id found its prediction still pending in the label join
     and its escalation still remembered by the review desk, which skipped their
@@ -196,12 +197,6 @@ def make_runner(
         start += count
 
     return run_batched if batched else run
-
-
-def unique_id(value: bytes, n: int) -> bytes:
-    """``value`` with ``n`` put in front of its ``event_id`` (as ``throughput.py``'s
-    producer does; ~0.3 µs, counted in the figures like the runner's other set-up)."""
-    return value.replace(b'"event_id":"', b'"event_id":"%d-' % n, 1)
 
 
 def read_events(path: Path) -> list[tuple[bytes, bytes]]:

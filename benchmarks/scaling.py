@@ -42,6 +42,8 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from throughput import unique_id
+
 from streams.config import settings_from_dict
 from streams.dev.traffic import SyntheticModel
 from streams.kafka.topics import create_topics
@@ -202,7 +204,7 @@ def run(bootstrap: str, tmp: Path, rate: float, after_s: float) -> dict[str, Any
                 time.sleep(min(target - now, 0.005))
                 continue
             p, key, value = events[i % len(events)]
-            value = value.replace(b'"event_id":"', b'"event_id":"%d-' % i, 1)
+            value = unique_id(value, i)
             sent[i] = (time.time(), p)
             producer.produce(topics["inference"], key=key, value=value)
             producer.poll(0)

@@ -97,6 +97,12 @@ def make_events(n_distinct: int, seed: int = 7) -> list[tuple[bytes, bytes]]:
     return out
 
 
+def unique_id(value: bytes, n: int) -> bytes:
+    """``value`` with ``n`` put in front of its ``event_id``: a unique id per message,
+    one replace of the id prefix the generator wrote (~0.3 µs)."""
+    return value.replace(b'"event_id":"', b'"event_id":"%d-' % n, 1)
+
+
 def produce(bootstrap: str, topic: str, events: list[tuple[bytes, bytes]], n: int) -> float:
     """Produce ``n`` events as fast as the client goes; returns seconds taken."""
     from confluent_kafka import Producer
@@ -115,8 +121,7 @@ def produce(bootstrap: str, topic: str, events: list[tuple[bytes, bytes]], n: in
     k = len(events)
     for i in range(n):
         key, value = events[i % k]
-        # A unique event id per message: one replace of the id prefix the generator wrote.
-        value = value.replace(b'"event_id":"', b'"event_id":"%d-' % i, 1)
+        value = unique_id(value, i)
         while True:
             try:
                 p.produce(topic, value=value, key=key)
@@ -389,7 +394,7 @@ def latency(bootstrap: str, tmp: Path, rate: float, seconds: float) -> dict[str,
                 continue
             key, value = payloads[i % k]
             # The event id starts with the event's index: "<i>-<generated id>".
-            value = value.replace(b'"event_id":"', b'"event_id":"%d-' % i, 1)
+            value = unique_id(value, i)
             sent[i] = time.time()
             if measured is not None and i in (measured.start, measured.stop - 1):
                 ends.append(time.perf_counter())
