@@ -42,7 +42,10 @@ counted by valgrind's callgrind, which counts the same whatever else the machine
 so a regression shows in one run:
 
 * ``instructions_per_event``: :meth:`Processor.inference_batch` with the defaults (as
-  ``us_per_event_batched``: what the worker runs); ``instructions_per_parse``: the
+  ``us_per_event_batched``: what the worker runs) but for its caps
+  (``instructions_caps``: ``labels.max_pending`` and ``review.max_open`` lowered so
+  that the label join and the review desk are full after the warm-up, as in a
+  long-running worker, see :data:`COUNT_CAPS`); ``instructions_per_parse``: the
   ``orjson.loads`` baseline;
   ``instructions_ratio_vs_parse`` = their ratio.
 
@@ -110,8 +113,18 @@ TOPICS = {
 #: Seconds the children's clock advances per reading (one per event): ~50k events/s.
 CLOCK_STEP = timedelta(microseconds=20)
 #: Events the counted children process before the measured ones: every model's
-#: reference window (its first 1,000 events; 10 models) is learned by then.
-COUNT_WARMUP = 12_000
+#: reference window (its first 1,000 events; 10 models) is learned by then, and its caps
+#: (:data:`COUNT_CAPS`) are full (the fewest events of a model among the first 15,000 of
+#: ``make_events(20_000)``: ~1,400; 12,000 until the sixteenth session of issue 18).
+COUNT_WARMUP = 15_000
+#: The counted children's caps, lowered so that every model's label join and review desk
+#: are full by the end of the warm-up (at the defaults, 10,000 each, a model's join fills
+#: after 10,000 of its events, ~100,000 in all: ~8x the warm-up under valgrind). A full
+#: cap costs the same instructions per event whatever its size: an eviction per event
+#: (per escalation for the desk), a chunk sealed every 1,024; what a larger cap adds is
+#: cache misses, which are not instructions. Before the sixteenth session of issue 18 the
+#: count ran below the caps, and missed that work altogether (``count_child`` now checks).
+COUNT_CAPS: dict[str, Any] = {"labels": {"max_pending": 1_000}, "review": {"max_open": 100}}
 #: The baseline's child: ``orjson.loads`` of the same bytes, ``argv[1]`` times.
 PARSE_CHILD = """
 import sys, orjson
@@ -210,10 +223,30 @@ def write_events(path: Path, events: list[tuple[bytes, bytes]]) -> None:
 
 
 def count_child(events_file: Path, warmup: int, count: int) -> None:
-    """The counted child of ``instructions_per_event``: warm up, then ``count`` events."""
-    run = make_runner({}, read_events(events_file), Outgoing(), clock=StepClock(), batched=True)
+    """The counted child of ``instructions_per_event``: warm up, then ``count`` events,
+    with :data:`COUNT_CAPS`; RuntimeError if a cap is not full after the warm-up."""
+    made: list[Processor] = []
+    run = make_runner(
+        COUNT_CAPS, read_events(events_file), Outgoing(), StepClock(), batched=True, made=made
+    )
     run(warmup)
+    short = caps_short(made[0])
+    if short:
+        raise RuntimeError(f"caps not full after {warmup} events: {short}")
     run(count)
+
+
+def caps_short(proc: Processor) -> dict[str, tuple[int, int]]:
+    """Every model whose label join or review desk is below its cap: (pending
+    predictions, remembered escalations)."""
+    short = {}
+    for model_id, state in proc.fleet.items():
+        ms = proc.settings.for_model(model_id)
+        desk = state.review
+        remembered = 0 if desk is None else desk.remembered
+        if state.join.pending < ms.labels.max_pending or remembered < ms.review.max_open:
+            short[model_id] = (state.join.pending, remembered)
+    return short
 
 
 def callgrind_ir(valgrind: str, argv: list[str], workdir: Path) -> int:
@@ -268,6 +301,10 @@ def count_instructions(events: list[tuple[bytes, bytes]], n1: int, n2: int) -> d
     return {
         "instructions_events": [n1, n2],
         "instructions_warmup": COUNT_WARMUP,
+        "instructions_caps": {
+            "max_pending": COUNT_CAPS["labels"]["max_pending"],
+            "max_open": COUNT_CAPS["review"]["max_open"],
+        },
         "instructions_per_event": round(per_event),
         "instructions_per_parse": round(per_parse),
         "instructions_ratio_vs_parse": round(per_parse / per_event, 4),

@@ -224,6 +224,11 @@ class ReviewDesk:
     # ------------------------------------------------------------ readings
 
     @property
+    def remembered(self) -> int:
+        """Escalations remembered until their first label (at most ``max_open``)."""
+        return len(self._sent)
+
+    @property
     def pending(self) -> int:
         """Events waiting for more reviews."""
         return self.adjudicator.pending

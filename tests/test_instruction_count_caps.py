@@ -1,0 +1,53 @@
+"""``benchmarks/processor.py``'s instruction count: the counted events come after the
+label join and the review desk are full.
+
+Below their caps a processor skips the work a long-running worker does on every event
+(an eviction, and a chunk sealed every 1,024 rows); the count is issue 18's repeatable
+per-event figure, so its children lower the caps (``COUNT_CAPS``) and refuse to count
+before they are full.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.processor import (
+    COUNT_CAPS,
+    COUNT_WARMUP,
+    StepClock,
+    caps_short,
+    make_events,
+    make_runner,
+)
+from streams.processing.processor import Outgoing, Processor
+
+
+@pytest.fixture(scope="module")
+def counted() -> tuple[Processor, dict[str, tuple[int, int]]]:
+    made: list[Processor] = []
+    run = make_runner(
+        COUNT_CAPS, make_events(20_000), Outgoing(), StepClock(), batched=True, made=made
+    )
+    run(1_000)
+    early = caps_short(made[0])
+    run(COUNT_WARMUP - 1_000)
+    return made[0], early
+
+
+def test_every_cap_is_full_after_the_warm_up(counted) -> None:
+    proc, _ = counted
+    assert caps_short(proc) == {}
+    max_pending = COUNT_CAPS["labels"]["max_pending"]
+    max_open = COUNT_CAPS["review"]["max_open"]
+    states = dict(proc.fleet.items())
+    assert len(states) == 10
+    for state in states.values():
+        assert state.join.pending == max_pending
+        assert state.review is not None and state.review.remembered == max_open
+
+
+def test_caps_not_yet_full_are_reported(counted) -> None:
+    _, early = counted
+    # ~100 events per model: neither cap is full, and every model says by how much.
+    assert len(early) == 10
+    assert all(pending < 1_000 and remembered < 100 for pending, remembered in early.values())
