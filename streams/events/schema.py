@@ -245,10 +245,34 @@ _EPOCH_START = datetime.fromtimestamp(MIN_EPOCH_S, UTC)
 # under a microsecond, so no datetime before this one rounds up to it.
 _EPOCH_END = datetime.fromtimestamp(MAX_EPOCH_S, UTC)
 _fsum = math.fsum
-# Model ids that matched MODEL_ID_RE: a set lookup instead of a regex per event.
+# Model ids that matched MODEL_ID_RE, each mapped to itself: a dict lookup instead of a
+# regex per event, which also gives the fast path one string object per model id.
 # Bounded, as model ids come from the input.
-_KNOWN_MODEL_IDS: set[str] = set()
-_MAX_KNOWN_MODEL_IDS = 4096
+_KNOWN_MODEL_IDS: dict[str, str] = {}
+_MAX_KNOWN = 4096
+# Model versions and class labels the fast path has seen, each mapped to itself (bounded
+# the same way): a pending prediction keeps its event's model id, version and label until
+# its label comes or it is evicted (``labels.max_pending`` per model, 10,000 by default),
+# and with these each is one shared string instead of a fresh copy per event (~50-60
+# bytes each, allocated per event and freed cold at eviction).
+_KNOWN_VERSIONS: dict[str, str] = {}
+_KNOWN_LABELS: dict[str, str] = {}
+
+
+def _interned(table: dict[str, str], value: str) -> str:
+    """``value`` as ``table`` holds it, added if new (the table emptied first when full).
+
+    >>> t: dict[str, str] = {}
+    >>> a = _interned(t, "".join(["c", "at"]))
+    >>> _interned(t, "".join(["ca", "t"])) is a
+    True
+    """
+    known = table.get(value)
+    if known is None:
+        if len(table) >= _MAX_KNOWN:
+            table.clear()
+        table[value] = known = value
+    return known
 
 
 def _rfc3339_shapes() -> frozenset[bytes]:
@@ -288,14 +312,18 @@ if _CLASS_PREDICTION_SETTERS is not None:
 
 def _known_model_id(value: str) -> bool:
     """Whether ``value`` matches MODEL_ID_RE, remembered."""
-    if value in _KNOWN_MODEL_IDS:
-        return True
+    return _known_model_id_as_held(value) is not None
+
+
+def _known_model_id_as_held(value: str) -> str | None:
+    """``value`` as :data:`_KNOWN_MODEL_IDS` holds it if it matches MODEL_ID_RE, else
+    None."""
+    known = _KNOWN_MODEL_IDS.get(value)
+    if known is not None:
+        return known
     if not MODEL_ID_RE.fullmatch(value):
-        return False
-    if len(_KNOWN_MODEL_IDS) >= _MAX_KNOWN_MODEL_IDS:
-        _KNOWN_MODEL_IDS.clear()
-    _KNOWN_MODEL_IDS.add(value)
-    return True
+        return None
+    return _interned(_KNOWN_MODEL_IDS, value)
 
 
 def _fast_timestamp(value: object) -> datetime | None:
@@ -324,7 +352,7 @@ def _fast_timestamp(value: object) -> datetime | None:
 
 _Meta = msgspec.Meta
 _EventId = Annotated[str, _Meta(min_length=1, max_length=MAX_EVENT_ID)]
-# The pattern is checked in Python (_known_model_id: a set lookup for a known id).
+# The pattern is checked in Python (_known_model_id_as_held: a dict lookup for a known id).
 _ModelId = Annotated[str, _Meta(min_length=1, max_length=64)]
 # Timestamps are checked in Python (_fast_timestamp): msgspec's own datetime parsing
 # rounds fractions of a microsecond (Python truncates) and takes offsets without a colon.
@@ -407,6 +435,7 @@ def _fast_prediction(p: _PredictionStruct) -> Prediction | None:
     label = p.label
     if label is None:
         return None
+    label = _KNOWN_LABELS.get(label) or _interned(_KNOWN_LABELS, label)
     scores = p.scores
     if scores is None:
         confidence = p.confidence
@@ -447,8 +476,8 @@ def _fast_inference(raw: bytes) -> InferenceEvent | None:
         s = _INFERENCE_DECODER.decode(raw)
     except _NOT_FAST:
         return None
-    model_id = s.model_id
-    if model_id not in _KNOWN_MODEL_IDS and not _known_model_id(model_id):
+    model_id = _KNOWN_MODEL_IDS.get(s.model_id) or _known_model_id_as_held(s.model_id)
+    if model_id is None:
         return None
     ts = _fast_timestamp(s.ts)
     if ts is None:
@@ -456,6 +485,9 @@ def _fast_inference(raw: bytes) -> InferenceEvent | None:
     prediction = _fast_prediction(s.prediction)
     if prediction is None:
         return None
+    version = s.model_version
+    if version:
+        version = _KNOWN_VERSIONS.get(version) or _interned(_KNOWN_VERSIONS, version)
     metadata = None
     if s.metadata is not _NO_METADATA:
         found = _fast_metadata(s.metadata)
@@ -468,7 +500,7 @@ def _fast_inference(raw: bytes) -> InferenceEvent | None:
         (
             s.event_id,
             model_id,
-            s.model_version or "unknown",
+            version or "unknown",
             ts,
             prediction,
             {} if features is None else features,
@@ -485,8 +517,8 @@ def _fast_label(raw: bytes) -> LabelEvent | None:
         s = _LABEL_DECODER.decode(raw)
     except _NOT_FAST:
         return None
-    model_id = s.model_id
-    if model_id not in _KNOWN_MODEL_IDS and not _known_model_id(model_id):
+    model_id = _KNOWN_MODEL_IDS.get(s.model_id) or _known_model_id_as_held(s.model_id)
+    if model_id is None:
         return None
     ts = _fast_timestamp(s.ts)
     if ts is None:

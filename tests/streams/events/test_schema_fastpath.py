@@ -702,11 +702,42 @@ def test_duplicate_keys_keep_the_last_value_on_both_paths() -> None:
 
 
 def test_the_known_model_ids_are_bounded() -> None:
-    for i in range(schema._MAX_KNOWN_MODEL_IDS * 2 + 5):
+    for i in range(schema._MAX_KNOWN * 2 + 5):
         assert schema._known_model_id(f"m{i}")
-        assert len(schema._KNOWN_MODEL_IDS) <= schema._MAX_KNOWN_MODEL_IDS
+        assert len(schema._KNOWN_MODEL_IDS) <= schema._MAX_KNOWN
     assert not schema._known_model_id("-bad")
     assert "-bad" not in schema._KNOWN_MODEL_IDS
+
+
+def test_events_of_one_model_share_its_id_version_and_labels() -> None:
+    """What a pending prediction keeps of its event (model id, version, label) is one
+    string per value, not a fresh copy per event."""
+    first, second = (
+        schema._fast_inference(orjson.dumps({**FAST_SHAPED, "event_id": f"e-{i}"}))
+        for i in range(2)
+    )
+    assert first is not None and second is not None
+    assert first.model_id is second.model_id
+    assert first.model_version is second.model_version
+    assert first.prediction.label is second.prediction.label  # type: ignore[union-attr]
+    assert first.event_id is not second.event_id
+
+
+def test_a_flood_of_new_versions_and_labels_stays_bounded() -> None:
+    for i in range(schema._MAX_KNOWN * 2 + 5):
+        event = schema._fast_inference(
+            orjson.dumps(
+                {
+                    **FAST_SHAPED,
+                    "model_version": f"v{i}",
+                    "prediction": {"label": f"l{i}", "confidence": 0.5},
+                }
+            )
+        )
+        assert event is not None
+        assert (event.model_version, event.prediction.label) == (f"v{i}", f"l{i}")  # type: ignore[union-attr]
+        assert len(schema._KNOWN_VERSIONS) <= schema._MAX_KNOWN
+        assert len(schema._KNOWN_LABELS) <= schema._MAX_KNOWN
 
 
 # ---------------------------------------------------------------- the event types
