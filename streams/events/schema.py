@@ -214,7 +214,7 @@ def _precise(obj: Any, from_obj: Callable[[Any], _E]) -> _E:
 # path that can only *accept*: msgspec decodes the bytes straight into the Structs
 # below, checking types, lengths and ranges in C; the checks msgspec cannot state
 # (timestamps, probabilities that sum to one, interval order, metadata depth) and the
-# model id pattern (a set lookup once an id is known: cheaper than msgspec's regex)
+# model id pattern (a dict lookup once an id is known: cheaper than msgspec's regex)
 # follow in Python; then it builds the very event the precise
 # validators below would build. Whenever anything fails or is inconclusive it returns
 # None and the precise path decides from the bytes, so every rejection, with its reason
