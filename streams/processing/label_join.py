@@ -12,6 +12,12 @@ Pure logic: no Kafka or Faust here. Time is event time: ``ts`` of predictions
 and ``now`` of labels advance a watermark, and "older than the horizon" means
 older than the watermark minus ``horizon``, so a replay gives the same result
 as the live run.
+
+A worker keeps one join per model, so the rows of the first model a join sees (its
+own) are keyed by the event id alone, and only another model's by the pair: a
+pending prediction is held until its label comes or the cap evicts it, ~100,000 of
+them across ten models at the defaults, and a key tuple each was 64 bytes more
+per row to allocate and free cold (issue 18).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import math
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from detectors.errors import SnapshotError
 from streams.errors import ConfigError, InvalidEventError
@@ -29,9 +35,11 @@ from streams.processing.sealed_rows import SealedRows
 __all__ = ["JoinOutcome", "JoinResult", "LabelJoin"]
 
 JoinOutcome = Literal["joined", "unmatched", "duplicate"]
-_SNAPSHOT_VERSION = 5
+_SNAPSHOT_VERSION = 6
 
 Key = tuple[str, str]
+#: A row's key: the event id for the join's own model, else (model id, event id).
+RowKey = str | Key
 #: A pending prediction: (prediction, ts, escalated by rule, inclusion probability or None)
 Pending = tuple[Any, float, bool, float | None]
 
@@ -67,13 +75,10 @@ def _epoch(name: str, value: object) -> float:
     return value.timestamp()
 
 
-def _key(model_id: object, event_id: object) -> Key:
-    if not isinstance(model_id, str) or not isinstance(event_id, str):
-        raise InvalidEventError(
-            "bad_value",
-            f"model_id and event_id must be strings; got {model_id!r}, {event_id!r}",
-        )
-    return (model_id, event_id)
+def _bad_ids(model_id: object, event_id: object) -> InvalidEventError:
+    return InvalidEventError(
+        "bad_value", f"model_id and event_id must be strings; got {model_id!r}, {event_id!r}"
+    )
 
 
 class LabelJoin:
@@ -132,13 +137,43 @@ class LabelJoin:
     def _reset(self) -> None:
         # Insertion order approximates age; eviction pops from the front.
         # (prediction, ts, escalated by rule, inclusion probability or None if not sent)
-        self._pending: OrderedDict[Key, Pending] = OrderedDict()
-        self._joined: OrderedDict[Key, float] = OrderedDict()
+        self._pending: OrderedDict[RowKey, Pending] = OrderedDict()
+        self._joined: OrderedDict[RowKey, float] = OrderedDict()
+        self._model: str | None = None  # its own model: the first one it is asked about
         # Both pickled once per chunk of added rows, for checkpoints (see SealedRows).
         self._sealed_pending = SealedRows(self._pending)
         self._sealed_joined = SealedRows(self._joined)
         self._watermark = -math.inf
         self._counts = {"joined": 0, "unmatched": 0, "duplicate": 0, "expired": 0, "overflow": 0}
+
+    def _key(self, model_id: object, event_id: object) -> RowKey:
+        """The row key of ``(model_id, event_id)`` (the first model asked about is the
+        join's own)."""
+        own = self._model
+        if model_id is own and own is not None and type(event_id) is str:
+            return event_id  # the decoder hands on one string per model id
+        if not isinstance(model_id, str) or not isinstance(event_id, str):
+            raise _bad_ids(model_id, event_id)
+        if own is None:
+            self._model = own = model_id
+        return event_id if model_id == own else (model_id, event_id)
+
+    def _pair(self, key: RowKey) -> Key:
+        if isinstance(key, str):
+            return (cast(str, self._model), key)
+        return key
+
+    def pending_items(self) -> list[tuple[Key, Pending]]:
+        """The pending predictions, oldest first: ((model id, event id), (prediction,
+        ts, escalated by rule, inclusion probability or None))."""
+        pair = self._pair
+        return [(pair(k), row) for k, row in self._pending.items()]
+
+    def joined_items(self) -> list[tuple[Key, float]]:
+        """The joined ids remembered for duplicates, oldest first: ((model id, event
+        id), joined at)."""
+        pair = self._pair
+        return [(pair(k), at) for k, at in self._joined.items()]
 
     @property
     def _joined_cap(self) -> int:
@@ -173,7 +208,6 @@ class LabelJoin:
         ``escalated``: a rule sent it to review; ``inclusion``: the probability
         with which it was sent to review (rule or audit), ``None`` if it was not.
         """
-        key = _key(model_id, event_id)
         t = _epoch("ts", ts)
         if not isinstance(escalated, bool):
             raise InvalidEventError("bad_value", f"'escalated' must be a bool; got {escalated!r}")
@@ -181,6 +215,7 @@ class LabelJoin:
             raise InvalidEventError(
                 "bad_value", f"'inclusion' must be a float in (0, 1] or None; got {inclusion!r}"
             )
+        key = self._key(model_id, event_id)
         self._advance(t)
         if key in self._pending or key in self._joined:
             return False
@@ -204,8 +239,8 @@ class LabelJoin:
         prediction of the same event is consumed, and its ``escalated`` flag
         and timestamp are returned.
         """
-        key = _key(model_id, event_id)
         t = _epoch("now", now)
+        key = self._key(model_id, event_id)
         self._advance(t)
         if key in self._joined:
             self._counts["duplicate"] += 1
@@ -248,7 +283,9 @@ class LabelJoin:
         Pending and joined entries as :class:`~streams.processing.sealed_rows.SealedRows`
         snapshots: chunks of entries pickled once when full, not every entry again each
         checkpoint (a checkpoint holds up to ``max_pending`` of them per model and is
-        taken on the ingest thread between batches).
+        taken on the ingest thread between batches), keyed as the join keys them: by
+        event id for its own ``model`` (version 6), by (model id, event id) for any other
+        (every row before version 6).
         """
         return {
             "class": "LabelJoin",
@@ -259,6 +296,7 @@ class LabelJoin:
                 "max_joined": self.max_joined,
             },
             "state": {
+                "model": self._model,
                 "pending": self._sealed_pending.snapshot(),
                 "joined": self._sealed_joined.snapshot(),
                 "watermark": self._watermark,
@@ -272,14 +310,21 @@ class LabelJoin:
         if (
             not isinstance(snapshot, dict)
             or snapshot.get("class") != "LabelJoin"
-            or snapshot.get("version") not in (2, 3, 4, _SNAPSHOT_VERSION)
+            or snapshot.get("version") not in (2, 3, 4, 5, _SNAPSHOT_VERSION)
         ):
             raise SnapshotError(f"not a LabelJoin snapshot of version {_SNAPSHOT_VERSION}")
         join = cls(**snapshot["settings"])
         state = snapshot["state"]
-        if snapshot["version"] == _SNAPSHOT_VERSION:
-            join._pending, join._sealed_pending = SealedRows.restore(state["pending"], _pending_row)
-            join._joined, join._sealed_joined = SealedRows.restore(state["joined"], _joined_row)
+        # Before version 6 every key was a pair: the first one's model is the join's own.
+        model = state.get("model")
+        join._model = None if model is None else str(model)
+        if snapshot["version"] >= 5:
+            join._pending, join._sealed_pending = SealedRows.restore(
+                state["pending"], join._pending_row
+            )
+            join._joined, join._sealed_joined = SealedRows.restore(
+                state["joined"], join._joined_row
+            )
         else:
             join._restore_rows(snapshot["version"], state["pending"], state["joined"])
         join._watermark = float(state["watermark"])
@@ -305,23 +350,30 @@ class LabelJoin:
                 zip(joined["model_id"], joined["event_id"], strict=True), joined["at"], strict=True
             )
         for k, item in pending:
-            key, value = _pending_row(k, item)
+            key, value = self._pending_row(k, item)
             self._pending[key] = value
         for k, t in joined:
-            key, at = _joined_row(k, t)
+            key, at = self._joined_row(k, t)
             self._joined[key] = at
         self._sealed_pending = SealedRows.sealing(self._pending)
         self._sealed_joined = SealedRows.sealing(self._joined)
 
+    def _restored_key(self, key: Any) -> RowKey:
+        """A key as a snapshot holds it (an event id of the join's own model, or a pair:
+        every key before version 6) as this join keys its rows."""
+        if isinstance(key, str):
+            if self._model is None:
+                raise SnapshotError("a LabelJoin snapshot keys rows by event id but names no model")
+            return key
+        m, e = key
+        return self._key(str(m), str(e))
 
-def _pending_row(key: Any, item: Any) -> tuple[Key, Pending]:
-    m, e = key
-    p, ts, esc = item[:3]
-    # Version 2 kept no inclusion probability: everything escalated was by rule.
-    inc = item[3] if len(item) > 3 else (1.0 if esc else None)
-    return (str(m), str(e)), (p, float(ts), bool(esc), None if inc is None else float(inc))
+    def _pending_row(self, key: Any, item: Any) -> tuple[RowKey, Pending]:
+        p, ts, esc = item[:3]
+        # Version 2 kept no inclusion probability: everything escalated was by rule.
+        inc = item[3] if len(item) > 3 else (1.0 if esc else None)
+        value = (p, float(ts), bool(esc), None if inc is None else float(inc))
+        return self._restored_key(key), value
 
-
-def _joined_row(key: Any, t: Any) -> tuple[Key, float]:
-    m, e = key
-    return (str(m), str(e)), float(t)
+    def _joined_row(self, key: Any, t: Any) -> tuple[RowKey, float]:
+        return self._restored_key(key), float(t)

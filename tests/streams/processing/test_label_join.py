@@ -1,5 +1,6 @@
 import pickle
 import random
+from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -8,6 +9,7 @@ import pytest
 from detectors.errors import SnapshotError
 from streams.errors import ConfigError, InvalidEventError
 from streams.processing.label_join import LabelJoin
+from streams.processing.sealed_rows import SealedRows
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 
@@ -135,7 +137,7 @@ def test_snapshot_resume_gives_same_results() -> None:
 def older_snapshots(join: LabelJoin) -> list[dict[str, Any]]:
     """The join's snapshot as versions 3 (an item per entry) and 4 (columns) wrote it."""
     now = join.snapshot()
-    pending, joined = list(join._pending.items()), list(join._joined.items())
+    pending, joined = join.pending_items(), join.joined_items()
     columns = {
         "pending": {
             "model_id": tuple(m for (m, _), _ in pending),
@@ -166,12 +168,12 @@ def test_checkpoints_of_versions_3_and_4_are_read_as_they_were() -> None:
         _apply(join, op)
     assert join.pending and join.counts["joined"]
     older = older_snapshots(join)
-    pending, joined = list(join._pending.items()), list(join._joined.items())
+    pending, joined = join.pending_items(), join.joined_items()
     expected = [_apply(join, op) for op in ops[1500:]]
     for old in older:
         restored = LabelJoin.restore(pickle.loads(pickle.dumps(old)))
-        assert list(restored._pending.items()) == pending
-        assert list(restored._joined.items()) == joined
+        assert restored.pending_items() == pending
+        assert restored.joined_items() == joined
         assert [_apply(restored, op) for op in ops[1500:]] == expected
 
 
@@ -188,7 +190,7 @@ def test_a_key_labelled_forgotten_and_predicted_again_is_a_new_entry() -> None:
     for i in range(5, 3000):  # seals chunks of 1024 around them
         join.add_prediction("m", f"e{i}", i, T0)
     restored = LabelJoin.restore(pickle.loads(pickle.dumps(join.snapshot())))
-    assert list(restored._pending.items()) == list(join._pending.items())
+    assert restored.pending_items() == join.pending_items()
     assert restored.match("m", "e0", T0).prediction == "new"
 
 
@@ -232,3 +234,73 @@ def test_bad_settings(kwargs: dict) -> None:
 def test_restore_refuses_foreign_snapshot() -> None:
     with pytest.raises(SnapshotError):
         LabelJoin.restore({"class": "Other", "version": 1})
+
+
+def version_5(join: LabelJoin) -> dict[str, Any]:
+    """The join's snapshot as version 5 wrote it: sealed rows keyed by (model, event) pairs."""
+    now = join.snapshot()
+
+    def sealed(items: list) -> dict[str, Any]:
+        rows: OrderedDict = OrderedDict()
+        view = SealedRows(rows)
+        for key, value in items:
+            rows[key] = value
+            view.added(key, value)
+        return view.snapshot()
+
+    state = {k: v for k, v in now["state"].items() if k != "model"}
+    state["pending"] = sealed(join.pending_items())
+    state["joined"] = sealed(join.joined_items())
+    return {**now, "version": 5, "state": state}
+
+
+def test_rows_of_its_own_model_are_keyed_by_event_id_alone() -> None:
+    """A worker's join serves one model: its rows carry no (model, event) pair each."""
+    join = LabelJoin(horizon=1e9, max_pending=100)
+    for i in range(3):
+        join.add_prediction("m", f"e{i}", i, at(i))
+    join.add_prediction("other", "e0", "o", at(3))
+    join.match("m", "e2", at(4))
+    assert list(join._pending) == ["e0", "e1", ("other", "e0")]
+    assert list(join._joined) == ["e2"]
+    assert join.pending_items() == [
+        (("m", "e0"), (0, at(0).timestamp(), False, None)),
+        (("m", "e1"), (1, at(1).timestamp(), False, None)),
+        (("other", "e0"), ("o", at(3).timestamp(), False, None)),
+    ]
+    assert join.joined_items() == [(("m", "e2"), at(4).timestamp())]
+    restored = LabelJoin.restore(pickle.loads(pickle.dumps(join.snapshot())))
+    assert restored.pending_items() == join.pending_items()
+    assert restored.match("other", "e0", at(5)).prediction == "o"
+    assert restored.match("m", "e0", at(5)).prediction == 0
+
+
+def test_checkpoints_of_version_5_are_read_as_they_were() -> None:
+    """Version 5 keyed every row by its pair: restored, the rows of the first model are
+    keyed by event id, and the join goes on as the one that wrote it."""
+    ops = _ops(13, 3000)
+    join = LabelJoin(horizon=120, max_pending=200, max_joined=150)
+    for op in ops[:1500]:
+        _apply(join, op)
+    assert join.pending and join.counts["joined"]
+    old = version_5(join)
+    restored = LabelJoin.restore(pickle.loads(pickle.dumps(old)))
+    assert restored.pending_items() == join.pending_items()
+    assert restored.joined_items() == join.joined_items()
+    assert all(type(k) is str for k in restored._pending)
+    assert [_apply(restored, op) for op in ops[1500:]] == [_apply(join, op) for op in ops[1500:]]
+
+
+def test_event_ids_without_a_model_are_refused() -> None:
+    join = LabelJoin()
+    with pytest.raises(InvalidEventError):
+        join.add_prediction(None, "e", "p", T0)  # type: ignore[arg-type]
+    with pytest.raises(InvalidEventError):
+        join.match(None, "e", T0)  # type: ignore[arg-type]
+    assert join.pending == 0 and join.snapshot()["state"]["model"] is None
+    bad = join.snapshot()
+    bad["state"]["pending"] = version_5(join)["state"]["pending"]
+    bad["state"]["pending"]["tail"] = (("e",), (("p", 0.0, False, None),))
+    bad["state"]["pending"]["added"] = 1
+    with pytest.raises(SnapshotError, match="names no model"):
+        LabelJoin.restore(bad)

@@ -46,7 +46,7 @@ def test_pending_predictions_keep_their_scores_and_segment_at_their_own_size() -
         tracemalloc.stop()
     state = proc.fleet.get("m")
     assert state.join.pending == 200 + n_more
-    compact = state.join._pending[("m", "e300")][0]
+    compact = dict(state.join.pending_items())[("m", "e300")][0]
     assert orjson.loads(compact[6]) == {"cat": 0.6, "dog": 0.4}
     assert orjson.loads(compact[7]) == {"region": "eu"}
     # Each pending prediction: its key, item and compact tuples, the id and the two JSON

@@ -274,8 +274,8 @@ def test_a_checkpoint_from_before_the_audit_restores_and_gets_the_audit_as_confi
     monitor["format"] = "vigil.model_monitor/1"
     join = dict(snapshot["join"], version=2)
     join["state"] = dict(join["state"])
-    join["state"]["pending"] = [(key, item[:3]) for key, item in state.join._pending.items()]
-    join["state"]["joined"] = list(state.join._joined.items())
+    join["state"]["pending"] = [(key, item[:3]) for key, item in state.join.pending_items()]
+    join["state"]["joined"] = state.join.joined_items()
     old = ModelState.restore({**snapshot, "monitor": monitor, "join": join})
     assert old.monitor.audit is None and old.monitor.events_seen == 5
     proc.fleet.put("m", old)

@@ -31,8 +31,8 @@ def item_snapshot(join: LabelJoin) -> dict[str, Any]:
     snap = join.snapshot()
     state = {
         **snap["state"],
-        "pending": list(join._pending.items()),
-        "joined": list(join._joined.items()),
+        "pending": join.pending_items(),
+        "joined": join.joined_items(),
     }
     return {**snap, "version": 3, "state": state}
 
@@ -109,7 +109,7 @@ def test_without_scores_or_with_classwise_off_no_classwise_series() -> None:
     proc.inference(
         inference(99, scored, "off"), MessageSource("inference", 0, 99, b"m"), Outgoing()
     )
-    pending = [prediction for prediction, *_ in proc.fleet.get("off").join._pending.values()]
+    pending = [prediction for _, (prediction, *_) in proc.fleet.get("off").join.pending_items()]
     assert [p[:4] for p in pending] == [("c", "a", 0.7, None)]
 
 
@@ -180,7 +180,7 @@ def test_pending_predictions_leave_the_collectors_lists() -> None:
         proc.inference(orjson.dumps(raw), MessageSource("inference", 0, n, b"m"), out)
     gc.collect()
     gc.collect()
-    pending = list(proc.fleet.get("multi").join._pending.values())
+    pending = [row for _, row in proc.fleet.get("multi").join.pending_items()]
     assert len(pending) == 50
     assert not any(gc.is_tracked(item) or gc.is_tracked(item[0]) for item in pending)
     compact = pending[0][0]
