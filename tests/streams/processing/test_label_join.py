@@ -159,14 +159,21 @@ def older_snapshots(join: LabelJoin) -> list[dict[str, Any]]:
     ]
 
 
-def test_checkpoints_of_versions_3_and_4_are_read_as_they_were() -> None:
-    """An item tuple per entry (3) and columns (4) restore to the same join as today's
-    sealed chunks: the same entries in the same order, and the same results after."""
-    ops = _ops(12, 3000)
+def half_applied(seed: int) -> tuple[LabelJoin, list[tuple]]:
+    """A join after the first half of 3,000 random operations (some pending, some
+    joined), and all the operations."""
+    ops = _ops(seed, 3000)
     join = LabelJoin(horizon=120, max_pending=200, max_joined=150)
     for op in ops[:1500]:
         _apply(join, op)
     assert join.pending and join.counts["joined"]
+    return join, ops
+
+
+def test_checkpoints_of_versions_3_and_4_are_read_as_they_were() -> None:
+    """An item tuple per entry (3) and columns (4) restore to the same join as today's
+    sealed chunks: the same entries in the same order, and the same results after."""
+    join, ops = half_applied(12)
     older = older_snapshots(join)
     pending, joined = join.pending_items(), join.joined_items()
     expected = [_apply(join, op) for op in ops[1500:]]
@@ -278,11 +285,7 @@ def test_rows_of_its_own_model_are_keyed_by_event_id_alone() -> None:
 def test_checkpoints_of_version_5_are_read_as_they_were() -> None:
     """Version 5 keyed every row by its pair: restored, the rows of the first model are
     keyed by event id, and the join goes on as the one that wrote it."""
-    ops = _ops(13, 3000)
-    join = LabelJoin(horizon=120, max_pending=200, max_joined=150)
-    for op in ops[:1500]:
-        _apply(join, op)
-    assert join.pending and join.counts["joined"]
+    join, ops = half_applied(13)
     old = version_5(join)
     restored = LabelJoin.restore(pickle.loads(pickle.dumps(old)))
     assert restored.pending_items() == join.pending_items()
