@@ -17,7 +17,9 @@ A worker keeps one join per model, so the rows of the first model a join sees (i
 own) are keyed by the event id alone, and only another model's by the pair: a
 pending prediction is held until its label comes or the cap evicts it, ~100,000 of
 them across ten models at the defaults, and a key tuple each was 64 bytes more
-per row to allocate and free cold (issue 18).
+per row to allocate and free cold (issue 18). For the same reason the pending
+predictions are held as columns (:class:`~streams.processing.pending_rows.PendingRows`),
+not a tuple and a float or two per row.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any, Literal, cast
 
 from detectors.errors import SnapshotError
 from streams.errors import ConfigError, InvalidEventError
+from streams.processing.pending_rows import PendingRow, PendingRows
 from streams.processing.sealed_rows import SealedRows
 
 __all__ = ["JoinOutcome", "JoinResult", "LabelJoin"]
@@ -41,7 +44,7 @@ Key = tuple[str, str]
 #: A row's key: the event id for the join's own model, else (model id, event id).
 RowKey = str | Key
 #: A pending prediction: (prediction, ts, escalated by rule, inclusion probability or None)
-Pending = tuple[Any, float, bool, float | None]
+Pending = PendingRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,13 +138,11 @@ class LabelJoin:
         self._reset()
 
     def _reset(self) -> None:
-        # Insertion order approximates age; eviction pops from the front.
-        # (prediction, ts, escalated by rule, inclusion probability or None if not sent)
-        self._pending: OrderedDict[RowKey, Pending] = OrderedDict()
+        # Insertion order approximates age; eviction pops from the front. Both pickled
+        # once per chunk of added rows, for checkpoints (see SealedRows).
+        self._pending = PendingRows()
         self._joined: OrderedDict[RowKey, float] = OrderedDict()
         self._model: str | None = None  # its own model: the first one it is asked about
-        # Both pickled once per chunk of added rows, for checkpoints (see SealedRows).
-        self._sealed_pending = SealedRows(self._pending)
         self._sealed_joined = SealedRows(self._joined)
         self._watermark = -math.inf
         self._counts = {"joined": 0, "unmatched": 0, "duplicate": 0, "expired": 0, "overflow": 0}
@@ -184,12 +185,9 @@ class LabelJoin:
             return  # nothing can expire before the watermark moves
         self._watermark = t
         oldest = self._watermark - self.horizon
-        while self._pending:
-            key, (_, ts, _, _) = next(iter(self._pending.items()))
-            if ts >= oldest:
-                break
-            self._sealed_pending.pop(key)
-            self._counts["expired"] += 1
+        expired = self._pending.expire(oldest)
+        if expired:
+            self._counts["expired"] += expired
         while self._joined and next(iter(self._joined.values())) < oldest:
             self._sealed_joined.pop_oldest()
 
@@ -217,16 +215,14 @@ class LabelJoin:
             )
         key = self._key(model_id, event_id)
         self._advance(t)
-        if key in self._pending or key in self._joined:
+        if key in self._pending.index or key in self._joined:
             return False
         if t < self._watermark - self.horizon:
             self._counts["expired"] += 1
             return False
-        row = self._pending[key] = (prediction, t, escalated, inclusion)
-        self._sealed_pending.added(key, row)
-        while len(self._pending) > self.max_pending:
-            self._sealed_pending.pop_oldest()
-            self._counts["overflow"] += 1
+        evicted = self._pending.add(key, prediction, t, escalated, inclusion, self.max_pending)
+        if evicted:
+            self._counts["overflow"] += evicted
         return True
 
     def match(
@@ -245,7 +241,7 @@ class LabelJoin:
         if key in self._joined:
             self._counts["duplicate"] += 1
             return JoinResult("duplicate")
-        stored = self._sealed_pending.pop(key)
+        stored = self._pending.pop(key)
         if stored is None and prediction is None:
             self._counts["unmatched"] += 1
             return JoinResult("unmatched")
@@ -281,7 +277,8 @@ class LabelJoin:
         """Plain, picklable state; predictions are stored as given.
 
         Pending and joined entries as :class:`~streams.processing.sealed_rows.SealedRows`
-        snapshots: chunks of entries pickled once when full, not every entry again each
+        snapshots (:class:`~streams.processing.pending_rows.PendingRows` writes the
+        same): chunks of entries pickled once when full, not every entry again each
         checkpoint (a checkpoint holds up to ``max_pending`` of them per model and is
         taken on the ingest thread between batches), keyed as the join keys them: by
         event id for its own ``model`` (version 6), by (model id, event id) for any other
@@ -297,7 +294,7 @@ class LabelJoin:
             },
             "state": {
                 "model": self._model,
-                "pending": self._sealed_pending.snapshot(),
+                "pending": self._pending.snapshot(),
                 "joined": self._sealed_joined.snapshot(),
                 "watermark": self._watermark,
                 "counts": dict(self._counts),
@@ -319,9 +316,7 @@ class LabelJoin:
         model = state.get("model")
         join._model = None if model is None else str(model)
         if snapshot["version"] >= 5:
-            join._pending, join._sealed_pending = SealedRows.restore(
-                state["pending"], join._pending_row
-            )
+            join._pending = PendingRows.restore(state["pending"], join._pending_row)
             join._joined, join._sealed_joined = SealedRows.restore(
                 state["joined"], join._joined_row
             )
@@ -349,13 +344,15 @@ class LabelJoin:
             joined = zip(
                 zip(joined["model_id"], joined["event_id"], strict=True), joined["at"], strict=True
             )
+        # A key twice: the later row, where the first one was (as a dict reads them).
+        rows: dict[RowKey, Pending] = {}
         for k, item in pending:
             key, value = self._pending_row(k, item)
-            self._pending[key] = value
+            rows[key] = value
+        self._pending = PendingRows.of(iter(rows.items()))
         for k, t in joined:
             key, at = self._joined_row(k, t)
             self._joined[key] = at
-        self._sealed_pending = SealedRows.sealing(self._pending)
         self._sealed_joined = SealedRows.sealing(self._joined)
 
     def _restored_key(self, key: Any) -> RowKey:

@@ -1,10 +1,11 @@
 """The rows of an insertion-ordered mapping, pickled and compressed once in sealed chunks
 for checkpoints.
 
-The label join keeps up to ``labels.max_pending`` pending predictions per model (and as
-many joined ids), each added once at the end of an ``OrderedDict``, never changed, and
-removed when its label comes, when it expires or when the cap pushes it out. Every
-checkpoint round pickled all of them again on the ingest thread (~12 ms per model with
+The label join keeps up to ``labels.max_pending`` joined ids per model (and as many
+pending predictions, in columns that seal their rows the same way and write the same
+snapshot: :mod:`streams.processing.pending_rows`), each added once at the end of an
+``OrderedDict``, never changed, and removed when it expires or when the cap pushes it
+out. Every checkpoint round pickled all of them again on the ingest thread (~12 ms per model with
 10k pending, a stall of the stream). :class:`SealedRows` pickles each chunk of
 :attr:`~SealedRows.chunk_size` added rows once, when the chunk is full, and compresses it
 (a :class:`~streams.processing.frames.Frame`, which a checkpoint record carries as it
@@ -42,7 +43,14 @@ from typing import Any, Generic, TypeVar
 from detectors.errors import SnapshotError
 from streams.processing.frames import ZSTD_MAGIC, Frame, as_frame, compressed, decompressed
 
-__all__ = ["SealedRows", "plain_dumps", "plain_loads"]
+__all__ = [
+    "SealedChunk",
+    "SealedRows",
+    "plain_dumps",
+    "plain_loads",
+    "restored_chunk",
+    "restored_tail",
+]
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -87,7 +95,7 @@ def plain_loads(data: bytes) -> Any:
         raise SnapshotError(f"a sealed chunk does not unpickle: {exc}") from exc
 
 
-class _Chunk:
+class SealedChunk:
     """Sealed rows: their keys (unique within a chunk: only rows still there are
     sealed), their pickle, and the indices of those removed since."""
 
@@ -101,7 +109,7 @@ class _Chunk:
         self._pos: dict[Any, int] | None = None  # built at the first removal out of order
 
     @classmethod
-    def of(cls, keys: tuple[Any, ...], values: tuple[Any, ...]) -> _Chunk:
+    def of(cls, keys: tuple[Any, ...], values: tuple[Any, ...]) -> SealedChunk:
         return cls(keys, compressed(plain_dumps((keys, values))))
 
     @property
@@ -155,8 +163,8 @@ class SealedRows(Generic[K, V]):
             raise ValueError("chunk_size must be positive")
         self.chunk_size = chunk_size
         self._rows = rows
-        self._chunks: deque[_Chunk] = deque()
-        self._where: dict[K, _Chunk] = {}  # the chunk of each row still there
+        self._chunks: deque[SealedChunk] = deque()
+        self._where: dict[K, SealedChunk] = {}  # the chunk of each row still there
         self._chunked = 0  # rows in the chunks, removed or not
         # Rows added after the last chunk (removed or not), as two lists: a tuple per
         # row would be one more object per row for the garbage collector to track.
@@ -200,15 +208,15 @@ class SealedRows(Generic[K, V]):
         self._tail_keys, self._tail_values = [], []
         self._tail_gone = 0
         if keys:
-            self._add_chunk(_Chunk.of(tuple(keys), tuple(values)))
+            self._add_chunk(SealedChunk.of(tuple(keys), tuple(values)))
         chunks = self._chunks
         while chunks and not chunks[0].live:  # the oldest go first
             self._chunked -= len(chunks.popleft().keys)
         if 2 * self._chunked > 3 * len(rows) + 2 * self.chunk_size:
             self._rechunk()
 
-    def _add_chunk(self, chunk: _Chunk) -> None:
-        """A chunk whose rows not :attr:`_Chunk.gone` are there."""
+    def _add_chunk(self, chunk: SealedChunk) -> None:
+        """A chunk whose rows not :attr:`SealedChunk.gone` are there."""
         self._chunks.append(chunk)
         self._chunked += len(chunk.keys)
         if gone := chunk.gone:
@@ -227,7 +235,7 @@ class SealedRows(Generic[K, V]):
         size = self.chunk_size
         for at in range(0, len(items), size):
             keys, values = zip(*items[at : at + size], strict=True)
-            self._add_chunk(_Chunk.of(keys, values))
+            self._add_chunk(SealedChunk.of(keys, values))
 
     def _live_tail(self) -> tuple[list[K], list[V]]:
         """The tail's rows still there, as two lists (the tail's own while all are)."""
@@ -287,27 +295,17 @@ class SealedRows(Generic[K, V]):
         sealed = cls(rows, chunk_size)
         try:
             for blob, gone in snapshot["chunks"]:
-                skip = set(gone)
-                keys = []
-                for i, (k, v) in enumerate(zip(*plain_loads(blob), strict=True)):
-                    key, value = row(k, v)
-                    keys.append(key)
-                    if i not in skip:
-                        rows[key] = value
-                if not skip <= set(range(len(keys))):
-                    raise SnapshotError(f"sealed rows: removed rows {sorted(skip)} out of range")
-                frame = as_frame(blob)
-                if frame[:4] != ZSTD_MAGIC:  # written before chunks were compressed
-                    frame = compressed(frame)
-                sealed._add_chunk(_Chunk(tuple(keys), frame, skip))
-            for k, v in zip(*snapshot["tail"], strict=True):
-                key, value = row(k, v)
-                rows[key] = value
-                sealed._tail_keys.append(key)
-                sealed._tail_values.append(value)
-            added = int(snapshot["added"])
-            if not len(sealed._tail_keys) <= added < chunk_size:
-                raise SnapshotError(f"sealed rows: {added} added after the last chunk")
+                chunk, values = restored_chunk(blob, gone, row)
+                skip = chunk.gone
+                rows.update(
+                    (k, v)
+                    for i, (k, v) in enumerate(zip(chunk.keys, values, strict=True))
+                    if i not in skip
+                )
+                sealed._add_chunk(chunk)
+            tail_keys, tail_values, added = restored_tail(snapshot, row, chunk_size)
+            rows.update(zip(tail_keys, tail_values, strict=True))
+            sealed._tail_keys, sealed._tail_values = tail_keys, tail_values
             # Rows removed since they were added still count towards the next chunk.
             gone = added - len(sealed._tail_keys)
             sealed._tail_keys[:0] = [_GONE] * gone
@@ -318,3 +316,41 @@ class SealedRows(Generic[K, V]):
         except (TypeError, ValueError, KeyError) as exc:
             raise SnapshotError(f"malformed sealed rows: {exc}") from exc
         return rows, sealed
+
+
+def restored_chunk(
+    blob: Any, gone: Iterable[int], row: Callable[[Any, Any], tuple[K, V]]
+) -> tuple[SealedChunk, list[V]]:
+    """A chunk of a :meth:`SealedRows.snapshot` (its blob and the indices of its rows
+    removed since) as it was, and its rows' values (removed ones too), each row through
+    ``row``; SnapshotError if malformed, TypeError or ValueError for a row ``row``
+    refuses."""
+    skip = set(gone)
+    keys, values = [], []
+    for k, v in zip(*plain_loads(blob), strict=True):
+        key, value = row(k, v)
+        keys.append(key)
+        values.append(value)
+    if not skip <= set(range(len(keys))):
+        raise SnapshotError(f"sealed rows: removed rows {sorted(skip)} out of range")
+    frame = as_frame(blob)
+    if frame[:4] != ZSTD_MAGIC:  # written before chunks were compressed
+        frame = compressed(frame)
+    return SealedChunk(tuple(keys), frame, skip), values
+
+
+def restored_tail(
+    snapshot: dict[str, Any], row: Callable[[Any, Any], tuple[K, V]], chunk_size: int
+) -> tuple[list[K], list[V], int]:
+    """The rows a :meth:`SealedRows.snapshot` holds after its last chunk, each through
+    ``row``, and how many were added there (removed ones too); SnapshotError if more
+    than a chunk's."""
+    keys, values = [], []
+    for k, v in zip(*snapshot["tail"], strict=True):
+        key, value = row(k, v)
+        keys.append(key)
+        values.append(value)
+    added = int(snapshot["added"])
+    if not len(keys) <= added < chunk_size:
+        raise SnapshotError(f"sealed rows: {added} added after the last chunk")
+    return keys, values, added
