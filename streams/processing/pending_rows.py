@@ -38,7 +38,12 @@ from operator import is_not
 from typing import Any
 
 from detectors.errors import SnapshotError
-from streams.processing.sealed_rows import SealedChunk, restored_chunk, restored_tail
+from streams.processing.sealed_rows import (
+    SealedChunk,
+    restored_chunk,
+    restored_tail,
+    sealed_snapshot,
+)
 
 __all__ = ["PendingRow", "PendingRows"]
 
@@ -290,15 +295,12 @@ class PendingRows:
         """Plain, picklable, the form of :meth:`SealedRows.snapshot
         <streams.processing.sealed_rows.SealedRows.snapshot>`: the chunks as they are
         with the indices of their rows removed since, and the rows after the last chunk."""
-        chunks = tuple((c.blob, tuple(sorted(c.gone))) for c in self._chunks if c is not None)
         keys = self._keys
         start = self._sealed - self._base
         tail = [p for p in range(start, len(keys)) if keys[p] is not None]
-        return {
-            "chunks": chunks,
-            "tail": (tuple(keys[p] for p in tail), tuple(map(self._row, tail))),
-            "added": len(keys) - start,
-        }
+        return sealed_snapshot(
+            self._chunks, (keys[p] for p in tail), map(self._row, tail), len(keys) - start
+        )
 
     @classmethod
     def restore(

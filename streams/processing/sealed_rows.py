@@ -50,6 +50,7 @@ __all__ = [
     "plain_loads",
     "restored_chunk",
     "restored_tail",
+    "sealed_snapshot",
 ]
 
 K = TypeVar("K", bound=Hashable)
@@ -273,13 +274,8 @@ class SealedRows(Generic[K, V]):
     def snapshot(self) -> dict[str, Any]:
         """Plain, picklable: the chunks as they are with the indices of their rows
         removed since, and the rows added after the last chunk."""
-        chunks = tuple((c.blob, tuple(sorted(c.gone))) for c in self._chunks)
         keys, values = self._live_tail()
-        return {
-            "chunks": chunks,
-            "tail": (tuple(keys), tuple(values)),
-            "added": len(self._tail_keys),
-        }
+        return sealed_snapshot(self._chunks, keys, values, len(self._tail_keys))
 
     @classmethod
     def restore(
@@ -316,6 +312,20 @@ class SealedRows(Generic[K, V]):
         except (TypeError, ValueError, KeyError) as exc:
             raise SnapshotError(f"malformed sealed rows: {exc}") from exc
         return rows, sealed
+
+
+def sealed_snapshot(
+    chunks: Iterable[SealedChunk | None], keys: Iterable[Any], values: Iterable[Any], added: int
+) -> dict[str, Any]:
+    """The snapshot of :meth:`SealedRows.snapshot` (and of
+    :class:`~streams.processing.pending_rows.PendingRows`): ``chunks`` (None: no chunk)
+    with the indices of their rows removed since, the rows after the last chunk, and how
+    many were added there (removed ones too)."""
+    return {
+        "chunks": tuple((c.blob, tuple(sorted(c.gone))) for c in chunks if c is not None),
+        "tail": (tuple(keys), tuple(values)),
+        "added": added,
+    }
 
 
 def restored_chunk(
