@@ -349,7 +349,7 @@ class LabelJoin:
         for k, item in pending:
             key, value = self._pending_row(k, item)
             rows[key] = value
-        self._pending = PendingRows.of(iter(rows.items()))
+        self._pending = PendingRows.of(rows.items())
         for k, t in joined:
             key, at = self._joined_row(k, t)
             self._joined[key] = at

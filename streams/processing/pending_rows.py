@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from array import array
 from collections import deque
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from itertools import compress, repeat
 from operator import is_not
 from typing import Any
@@ -344,7 +344,7 @@ class PendingRows:
         self._append(key, prediction, ts, escalated, inclusion)
 
     @classmethod
-    def of(cls, rows: Iterator[tuple[Any, PendingRow]], chunk_size: int = 1024) -> PendingRows:
+    def of(cls, rows: Iterable[tuple[Any, PendingRow]], chunk_size: int = 1024) -> PendingRows:
         """``rows`` (key, row), oldest first, all sealed in full chunks (rows restored
         from an older checkpoint); SnapshotError for a key twice."""
         out = cls(chunk_size)

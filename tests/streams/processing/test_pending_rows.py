@@ -116,12 +116,12 @@ def test_columns_and_chunks_stay_bounded_by_the_rows() -> None:
 
 def test_rows_of_older_checkpoints_are_sealed_in_full_chunks() -> None:
     items = [(f"k{i}", (i, float(i), False, None)) for i in range(40)]
-    rows = PendingRows.of(iter(items), chunk_size=16)
+    rows = PendingRows.of(items, chunk_size=16)
     assert list(rows.items()) == items
     snap = rows.snapshot()
     assert len(snap["chunks"]) == 2 and len(snap["tail"][0]) == 8 and snap["added"] == 8
     with pytest.raises(SnapshotError, match="twice"):
-        PendingRows.of(iter(items + items[:1]), chunk_size=16)
+        PendingRows.of(items + items[:1], chunk_size=16)
 
 
 def test_malformed_snapshots_are_refused() -> None:
