@@ -11,7 +11,7 @@ RUNTIME_LOCK := requirements-runtime.lock
 # Reinstall when the dependencies or their pins change; otherwise `make venv` is a no-op.
 STAMP  := $(VENV)/.vigil-installed
 
-.PHONY: venv lock lock-label-studio label-studio jars test lint demo bench profile
+.PHONY: venv lock lock-label-studio label-studio jars test lint demo bench profile profile-instructions
 
 venv: $(STAMP)
 
@@ -105,3 +105,14 @@ profile: venv
 		-o $(PROFILE_DIR)/processor.collapsed -- $(PY) benchmarks/processor.py --only process $(PROFILE_ARGS)
 	$(PY) benchmarks/profile/top_functions.py $(PROFILE_DIR)/processor.collapsed --under timed \
 		| tee $(PROFILE_DIR)/processor-top.txt
+
+# What kind of work those instructions are: the instruction count of `processor.py --only
+# instructions` (valgrind's callgrind, the caps full), its two counted runs kept, and their
+# difference per event by C function and group (the bytecode loop, numpy, msgspec, dicts,
+# the allocator, ...) to out/profile/instruction-shares.json. A few minutes.
+profile-instructions: venv
+	mkdir -p $(PROFILE_DIR)
+	$(PY) benchmarks/processor.py --only instructions --callgrind-out $(PROFILE_DIR)
+	$(PY) benchmarks/profile/instruction_shares.py --events 1000 5000 \
+		$(PROFILE_DIR)/processor.1000.callgrind $(PROFILE_DIR)/processor.5000.callgrind \
+		| tee $(PROFILE_DIR)/instruction-shares.json

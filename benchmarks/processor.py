@@ -56,10 +56,13 @@ warm-up. The children run with ``PYTHONHASHSEED=0`` and a clock that advances a 
 :data:`CLOCK_STEP` per reading (wall time runs ~60x slower under valgrind, and the
 processor's once-a-second work would otherwise run per event 60x as often), so every
 run counts the same instructions. Needs ``valgrind`` on the PATH (Debian's package);
-one count takes a few minutes (start-up alone is ~100 s under valgrind).
+one count takes a few minutes (start-up alone is ~100 s under valgrind). ``--callgrind-out
+DIR`` keeps the processor's two counted runs' callgrind files, which
+``benchmarks/profile/instruction_shares.py`` turns into instructions per event by C
+function (``make profile-instructions`` does both).
 
 ``python benchmarks/processor.py [--quick] [--instructions | --no-instructions]
-[--only timing|process|all_on|cost|instructions]`` (``process``:
+[--only timing|process|all_on|cost|instructions] [--callgrind-out DIR]`` (``process``:
 ``us_per_event_batched`` alone; ``all_on``: ``us_per_event_all_on_batched`` alone;
 ``cost``: the three figures of issue 16's cost target, taken in turn)
 """
@@ -249,10 +252,15 @@ def caps_short(proc: Processor) -> dict[str, tuple[int, int]]:
     return short
 
 
-def callgrind_ir(valgrind: str, argv: list[str], workdir: Path) -> int:
-    """Instructions (callgrind's ``Ir``) of ``argv`` run to its end under ``valgrind``."""
-    fd, out_file = tempfile.mkstemp(prefix="callgrind.", dir=workdir)
-    os.close(fd)
+def callgrind_ir(
+    valgrind: str, argv: list[str], workdir: Path, out_file: Path | None = None
+) -> int:
+    """Instructions (callgrind's ``Ir``) of ``argv`` run to its end under ``valgrind``;
+    callgrind's file goes to ``out_file`` (default: a temporary file in ``workdir``)."""
+    if out_file is None:
+        fd, name = tempfile.mkstemp(prefix="callgrind.", dir=workdir)
+        os.close(fd)
+        out_file = Path(name)
     proc = subprocess.run(  # noqa: S603 - the arguments are this module's own
         [valgrind, "--tool=callgrind", f"--callgrind-out-file={out_file}", *argv],
         capture_output=True,
@@ -267,16 +275,30 @@ def callgrind_ir(valgrind: str, argv: list[str], workdir: Path) -> int:
 
 
 def instructions_per(
-    valgrind: str, argv: Callable[[int], list[str]], n1: int, n2: int, workdir: Path
+    valgrind: str,
+    argv: Callable[[int], list[str]],
+    n1: int,
+    n2: int,
+    workdir: Path,
+    keep: Callable[[int], Path] | None = None,
 ) -> float:
-    """(Ir(n2) - Ir(n1)) / (n2 - n1) of ``argv(n)``, the two runs side by side."""
+    """(Ir(n2) - Ir(n1)) / (n2 - n1) of ``argv(n)``, the two runs side by side; ``keep(n)``:
+    where the run of ``n`` events leaves its callgrind file (default: not kept)."""
+
+    def count(n: int) -> int:
+        return callgrind_ir(valgrind, argv(n), workdir, None if keep is None else keep(n))
+
     with ThreadPoolExecutor(2) as pool:
-        ir1, ir2 = pool.map(lambda n: callgrind_ir(valgrind, argv(n), workdir), (n1, n2))
+        ir1, ir2 = pool.map(count, (n1, n2))
     return (ir2 - ir1) / (n2 - n1)
 
 
-def count_instructions(events: list[tuple[bytes, bytes]], n1: int, n2: int) -> dict[str, Any]:
-    """``instructions_per_event`` and ``instructions_per_parse`` (see the module doc)."""
+def count_instructions(
+    events: list[tuple[bytes, bytes]], n1: int, n2: int, keep_dir: Path | None = None
+) -> dict[str, Any]:
+    """``instructions_per_event`` and ``instructions_per_parse`` (see the module doc);
+    ``keep_dir``: the processor's two counted runs leave their callgrind files there, as
+    ``processor.N.callgrind`` (for ``benchmarks/profile/instruction_shares.py``)."""
     valgrind = shutil.which("valgrind")
     if valgrind is None:
         raise RuntimeError("--instructions needs valgrind (apt-get install valgrind)")
@@ -292,6 +314,7 @@ def count_instructions(events: list[tuple[bytes, bytes]], n1: int, n2: int) -> d
                 "--count-warmup", str(COUNT_WARMUP), "--events", str(n),
             ],
             n1, n2, workdir,
+            None if keep_dir is None else lambda n: keep_dir / f"processor.{n}.callgrind",
         )  # fmt: skip
         per_parse = instructions_per(
             valgrind,
@@ -534,6 +557,13 @@ def main() -> int:
         help="run one part only (process: us_per_event_batched alone; all_on: "
         "us_per_event_all_on_batched alone; cost: issue 16's cost figures alone)",
     )
+    ap.add_argument(
+        "--callgrind-out",
+        type=Path,
+        metavar="DIR",
+        help="keep the counted runs' callgrind files in DIR (processor.N1.callgrind, "
+        "processor.N2.callgrind) for benchmarks/profile/instruction_shares.py",
+    )
     ap.add_argument("--count-child", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--count-warmup", type=int, default=COUNT_WARMUP, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -552,7 +582,9 @@ def main() -> int:
         result.update(timings(events, n, repeats, only=only, steady=not args.quick))
     if "instructions" in parts:
         n1, n2 = args.instruction_events or ((500, 2500) if args.quick else (1000, 5000))
-        result.update(count_instructions(events, n1, n2))
+        if args.callgrind_out is not None:
+            args.callgrind_out.mkdir(parents=True, exist_ok=True)
+        result.update(count_instructions(events, n1, n2, args.callgrind_out))
     print(json.dumps(result))
     return 0
 
