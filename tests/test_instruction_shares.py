@@ -61,6 +61,11 @@ def test_a_listing_is_read_with_the_levels_of_a_recursion_summed() -> None:
         (f"{PY}/./Include/object.h:_PyFrame_Clear {LIBPY}", "python:object.h"),
         (f"{PY}/./Include/object.h:_PyEval_EvalFrameDefault", "python:object.h"),
         (f"???:PyArray_Pack {NUMPY}", "numpy"),
+        (f"{PY}/Objects/clinic/dictobject.c.h:dict_get {LIBPY}", "python:dictobject"),
+        (
+            "???:blas_thread_server [/v/site-packages/scipy.libs/libscipy_openblas64_-3.so]",
+            "openblas",
+        ),
         ("???:json_decode [/v/site-packages/msgspec/_core.cpython-311.so]", "msgspec"),
         ("x.S:__memcpy_avx [/usr/lib/x86_64-linux-gnu/libc.so.6]", "libc"),
         ("???:0x0000000000012345", "?"),
@@ -144,3 +149,14 @@ def test_the_command_asks_for_the_events_of_both_runs(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2  # --events is required
     assert "--events" in proc.stderr
+
+
+def test_a_function_named_after_another_object_in_the_longer_run_is_still_matched() -> None:
+    # callgrind names a function without debug information by the first object it met
+    # it in: libgcc's __popcountdi2, which libpython and msgspec both carry.
+    msgspec = "[/v/site-packages/msgspec/_core.cpython-311.so]"
+    first = Counter({f"???:__popcountdi2 {LIBPY}": 25_000, "???:f [/x/libc.so.6]": 10})
+    second = Counter({f"???:__popcountdi2 {msgspec}": 31_000, "???:f [/x/libc.so.6]": 10})
+    got = per_event(first, second, 1_000, 5_000)
+    assert got == {f"???:__popcountdi2 {msgspec}": 1.5}
+    assert group_of(next(iter(got))) == "msgspec"

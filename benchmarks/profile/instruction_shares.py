@@ -9,7 +9,8 @@ callees'). Start-up, imports and warm-up cancel out, as in the count itself.
 
 Groups: the interpreter's own C by source file (``python:ceval`` is the bytecode loop,
 ``python:obmalloc`` the small-object allocator, ``python:dictobject`` dicts, ...; a
-header's inlined code apart: ``python:object.h`` is mostly reference counting); an
+header's inlined code apart: ``python:object.h`` is mostly reference counting); OpenBLAS
+(``openblas``: numpy and scipy each bundle a copy, and either may get the name); an
 extension module by the package it came from (``numpy``, ``msgspec``, ``orjson``, ...);
 any other shared object by its name (``libc``).
 
@@ -38,7 +39,8 @@ _LINE = re.compile(r"^\s*([\d,]+)\s+(?:\([^)]*\)\s+)?(\S.*?)\s*$")
 # callgrind names each level of a recursion apart: f, f'2, f'3, ...
 _RECURSION = re.compile(r"'\d+(?= \[|$)")
 _SITE_PACKAGES = re.compile(r"/site-packages/([^/]+)/")
-_PYTHON_SOURCE = re.compile(r"/Python-[\d.]+\w*/(?:.*/)?(\w+(?:\.h)?)(?:\.c)?:")
+# A source file of the interpreter: ceval.c, object.h, or a clinic file (dictobject.c.h).
+_PYTHON_SOURCE = re.compile(r"/Python-[\d.]+\w*/(?:.*/)?(\w+)(\.c)?(\.h)?:")
 
 
 def parse_listing(text: str) -> Counter[str]:
@@ -74,7 +76,12 @@ def group_of(function: str) -> str:
     obj = function.rsplit(" [", 1)[1].rstrip("]") if " [" in function else ""
     if "libpython" in obj or (not obj and "/Python-" in function):
         source = _PYTHON_SOURCE.search(function)
-        return f"python:{source.group(1)}" if source else "python"
+        if source is None:
+            return "python"
+        name, c, h = source.groups()
+        return f"python:{name}.h" if h and not c else f"python:{name}"
+    if "openblas" in Path(obj).name:  # numpy and scipy each bundle a copy
+        return "openblas"
     package = _SITE_PACKAGES.search(obj)
     if package:
         return package.group(1).split(".")[0]
@@ -86,12 +93,38 @@ def group_of(function: str) -> str:
 def per_event(first: Counter[str], second: Counter[str], n1: int, n2: int) -> dict[str, float]:
     """``(second - first) / (n2 - n1)`` per function: what each of the extra events cost
     (negative for the few that ran less in the longer run, such as a once-only step that
-    fell in the shorter run; they are kept, so that the groups sum to the count)."""
+    fell in the shorter run; they are kept, so that the groups sum to the count).
+
+    Functions are matched by ``file:function`` alone: callgrind names a function without
+    debug information (``???:__popcountdi2``, which libpython and msgspec each carry a
+    copy of) by whichever object it met it in first, which can differ between the two
+    runs. The result names each with its object in the longer run.
+    """
     if n2 <= n1:
         raise ValueError(f"the second run must process more events: {n1}, {n2}")
-    names = first.keys() | second.keys()
-    diff = {f: (second[f] - first[f]) / (n2 - n1) for f in names}
-    return {f: v for f, v in diff.items() if v}
+    a, _ = _by_name(first)
+    b, objects = _by_name(second)
+    _, objects_first = _by_name(first)
+    out = {}
+    for name in a.keys() | b.keys():
+        diff = (b[name] - a[name]) / (n2 - n1)
+        if diff:
+            obj = objects.get(name) or objects_first.get(name)
+            out[f"{name} [{obj}]" if obj else name] = diff
+    return out
+
+
+def _by_name(listing: Counter[str]) -> tuple[Counter[str], dict[str, str]]:
+    """Instructions per ``file:function`` (objects merged), and the object of each
+    (the one with the most instructions)."""
+    counts: Counter[str] = Counter()
+    best: dict[str, tuple[int, str]] = {}
+    for key, v in listing.items():
+        name, _, obj = key.partition(" [")
+        counts[name] += v
+        if obj and v > best.get(name, (-1, ""))[0]:
+            best[name] = (v, obj.rstrip("]"))
+    return counts, {name: obj for name, (_, obj) in best.items()}
 
 
 def shares(per_fn: dict[str, float], top: int = 25) -> dict[str, Any]:
