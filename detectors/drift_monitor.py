@@ -776,7 +776,12 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
             except KeyError:
                 rows = [tuple(map(e.get, names)) for e in events]
             if set(map(type, chain.from_iterable(rows))) == _FLOAT_TYPE:
-                matrix = np.array(rows, dtype=float)
+                # Every value a float: read as one flat run. np.array(rows) discovers the
+                # rows' shape and each value's type again (~4,800 instructions per event
+                # more in processor.py's count, 1.5 % of all).
+                k = len(names)
+                flat = chain.from_iterable(rows)
+                matrix = np.fromiter(flat, float, n * k).reshape(n, k)
                 lo = np.array([-math.inf if s.lo is None else s.lo for s in numeric])
                 hi = np.array([math.inf if s.hi is None else s.hi for s in numeric])
                 ok = (matrix >= lo) & (matrix <= hi)
