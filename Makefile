@@ -110,9 +110,12 @@ profile: venv
 # instructions` (valgrind's callgrind, the caps full), its two counted runs kept, and their
 # difference per event by C function and group (the bytecode loop, numpy, msgspec, dicts,
 # the allocator, ...) to out/profile/instruction-shares.json. A few minutes.
+COUNT_N1 := 1000
+COUNT_N2 := 5000
 profile-instructions: venv
 	mkdir -p $(PROFILE_DIR)
-	$(PY) benchmarks/processor.py --only instructions --callgrind-out $(PROFILE_DIR)
-	$(PY) benchmarks/profile/instruction_shares.py --events 1000 5000 \
-		$(PROFILE_DIR)/processor.1000.callgrind $(PROFILE_DIR)/processor.5000.callgrind \
+	$(PY) benchmarks/processor.py --only instructions --instruction-events $(COUNT_N1) $(COUNT_N2) \
+		--callgrind-out $(PROFILE_DIR)
+	$(PY) benchmarks/profile/instruction_shares.py --events $(COUNT_N1) $(COUNT_N2) \
+		$(PROFILE_DIR)/processor.$(COUNT_N1).callgrind $(PROFILE_DIR)/processor.$(COUNT_N2).callgrind \
 		| tee $(PROFILE_DIR)/instruction-shares.json

@@ -4,7 +4,6 @@ by C function and group, from two runs that differ only in how many events they 
 from __future__ import annotations
 
 import doctest
-import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -21,7 +20,7 @@ from benchmarks.profile.instruction_shares import (
     per_event,
     shares,
 )
-from tests.conftest import in_ci
+from tests.deploy.conftest import require_tool
 
 PY = "/b/Python-3.11.7"
 LIBPY = "[/r/lib/libpython3.11.so.1.0]"
@@ -112,11 +111,8 @@ for i in range(int(sys.argv[1])):
 
 
 def test_two_real_counts_give_the_extra_rounds_work(tmp_path: Path) -> None:
-    valgrind = shutil.which("valgrind")
-    if valgrind is None or shutil.which("callgrind_annotate") is None:
-        if in_ci():
-            pytest.fail("no valgrind in CI: .ci/run installs Debian's valgrind")
-        pytest.skip("no valgrind (apt-get install valgrind)")
+    valgrind = require_tool("valgrind", "valgrind")
+    require_tool("callgrind_annotate", "valgrind")
     files = {n: tmp_path / f"child.{n}.callgrind" for n in (20, 120)}
     counts = {
         n: callgrind_ir(valgrind, [sys.executable, "-c", CHILD, str(n)], tmp_path, out)

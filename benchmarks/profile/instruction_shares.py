@@ -102,9 +102,8 @@ def per_event(first: Counter[str], second: Counter[str], n1: int, n2: int) -> di
     """
     if n2 <= n1:
         raise ValueError(f"the second run must process more events: {n1}, {n2}")
-    a, _ = _by_name(first)
+    a, objects_first = _by_name(first)
     b, objects = _by_name(second)
-    _, objects_first = _by_name(first)
     out = {}
     for name in a.keys() | b.keys():
         diff = (b[name] - a[name]) / (n2 - n1)
