@@ -22,6 +22,13 @@ Prints ONE JSON object:
   arrived within 30 s of the last send (the percentiles are of those; null if none). The
   events escalate when their confidence is below 0.99, ~86 % of them: ~0.86 is all of
   them arriving;
+* ``relay_p50_latency_ms``, ``relay_p99_latency_ms``, ``relay_received_share`` (and
+  ``latency_20k_relay_p50_ms``, ``latency_20k_relay_p99_ms`` at ``--rate-high``): the
+  latency baseline, measured in the same run exactly as the worker is: a bare relay
+  (``benchmarks/baselines/bare_relay.py``: the worker's consumer and producer settings
+  and batching, ``orjson.loads``, the same threshold, the event's bytes produced as its
+  escalation). What the broker, the clients and this machine's two cores cost before
+  any of vigil's work; the worker's figures above it are vigil's;
 * ``rss_mb_start``, ``rss_mb_end``: worker RSS after warm-up and at the end of the
   long run (``--rss-events``, 5M in full mode). Warm-up ends at the first RSS reading
   after the first 10 % of the run at which every model's bounded state is full
@@ -63,9 +70,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.baselines import bare_relay
 from streams.config import settings_from_dict
 from streams.dev.scrape import Samples, total
 from streams.dev.traffic import SyntheticModel
@@ -79,6 +88,8 @@ PARTITIONS = 4
 #: of the worker's time (py-spy, issue 18): 2 s keeps that near 2 % and still gives a
 #: reading every ~12k events of a run (the rate comes from the counters, not the poll).
 POLL_S = 2.0
+#: The latency baseline's script, run as a worker is.
+BARE_RELAY = Path(bare_relay.__file__)
 #: The bare consumer is timed over at least this many events in all (several passes
 #: over the topic, median taken): one pass over 60k events lasted ~0.3 s and varied 3x.
 BARE_MIN_EVENTS = 300_000
@@ -330,8 +341,34 @@ class NoSteadyState(RuntimeError):
     """The worker never worked off the events that queued while it joined."""
 
 
-def latency(bootstrap: str, tmp: Path, rate: float, seconds: float) -> dict[str, float]:
-    """p50/p99 ms from produce to the escalation being on the broker, at a fixed rate.
+class RelayProcess(WorkerProcess):
+    """The latency baseline (``benchmarks/baselines/bare_relay.py``) in a worker's place:
+    the same config file, the same threshold, started and stopped alike."""
+
+    def command(self) -> list[str]:
+        escalation = yaml.safe_load(self.config_path.read_text())["defaults"]["escalation"]
+        return [
+            sys.executable,
+            str(BARE_RELAY),
+            "--config",
+            str(self.config_path),
+            "--min-confidence",
+            str(escalation["min_confidence"]),
+        ]
+
+    def ready(self) -> bool:
+        return bare_relay.READY in self.log_tail()
+
+
+def latency(
+    bootstrap: str,
+    tmp: Path,
+    rate: float,
+    seconds: float,
+    process: type[WorkerProcess] = WorkerProcess,
+) -> dict[str, float]:
+    """p50/p99 ms from produce to the escalation being on the broker, at a fixed rate;
+    ``process``: what escalates (a worker, or :class:`RelayProcess`).
 
     Events are sent at ``rate`` from the start, while the worker joins its group. The
     warm-up lasts until the worker has worked off what queued meanwhile (the escalation
@@ -352,7 +389,7 @@ def latency(bootstrap: str, tmp: Path, rate: float, seconds: float) -> dict[str,
     # rest are confident and escalate never; latency_received_share is that share).
     cfg["defaults"]["escalation"] = {"policy": "threshold", "min_confidence": 0.99}
     cfg["worker"]["batch_within_s"] = 0.01
-    worker = WorkerProcess(bootstrap, cfg, tmp, name="latency").start()
+    worker = process(bootstrap, cfg, tmp, name="latency").start()
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -511,6 +548,10 @@ def main() -> int:
                 result["p99_latency_ms"] = ms(lat["p99"])
                 result["latency_rate_achieved"] = round(lat["rate_achieved"])
                 result["latency_received_share"] = round(lat["received"], 4)
+                base = latency(bootstrap, tmp, args.rate, lat_seconds, RelayProcess)
+                result["relay_p50_latency_ms"] = ms(base["p50"])
+                result["relay_p99_latency_ms"] = ms(base["p99"])
+                result["relay_received_share"] = round(base["received"], 4)
                 if args.rate_high:
                     result["latency_20k_rate_per_s"] = args.rate_high
                     try:
@@ -524,6 +565,9 @@ def main() -> int:
                         result["latency_20k_p99_ms"] = ms(high["p99"])
                         result["latency_20k_rate_achieved"] = round(high["rate_achieved"])
                         result["latency_20k_received_share"] = round(high["received"], 4)
+                    base = latency(bootstrap, tmp, args.rate_high, lat_seconds, RelayProcess)
+                    result["latency_20k_relay_p50_ms"] = ms(base["p50"])
+                    result["latency_20k_relay_p99_ms"] = ms(base["p99"])
 
             if n_rss and "memory" in parts:
                 topics_rss = unique_topics("rss")

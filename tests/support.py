@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import signal
@@ -13,7 +12,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import orjson
 import yaml
@@ -46,6 +45,7 @@ class WorkerProcess:
         name: str = "worker",
         env: Mapping[str, str] | None = None,
     ) -> None:
+        self.name = name
         self.port = free_port()
         self.config_path = tmp_path / f"{name}.yaml"
         self.config_path.write_text(yaml.safe_dump(dict(config)))
@@ -63,24 +63,32 @@ class WorkerProcess:
     def metrics_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/metrics"
 
-    def start(self) -> WorkerProcess:
+    def command(self) -> list[str]:
+        """What runs: ``vigil worker`` with this config file."""
+        return [sys.executable, "-m", "streams.cli", "worker", "--config", str(self.config_path)]
+
+    def ready(self) -> bool:
+        """Whether the started process is up: its metrics answer."""
+        try:
+            scrape(self.metrics_url, timeout=1.0)
+        except OSError:
+            return False
+        return True
+
+    def start(self) -> Self:
         # Spawned to die with the test process, even when pytest itself is killed.
         with self.log_path.open("ab") as log:
             self.proc = children.spawn(
-                [sys.executable, "-m", "streams.cli", "worker", "--config", str(self.config_path)],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
+                self.command(), env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"worker exited early:\n{self.log_tail()}")
-            with contextlib.suppress(OSError):
-                scrape(self.metrics_url, timeout=1.0)
+                raise RuntimeError(f"{self.name} exited early:\n{self.log_tail()}")
+            if self.ready():
                 return self
             time.sleep(0.2)
-        raise RuntimeError(f"worker metrics never came up:\n{self.log_tail()}")
+        raise RuntimeError(f"{self.name} never came up:\n{self.log_tail()}")
 
     def scrape(self) -> Samples:
         return scrape(self.metrics_url)

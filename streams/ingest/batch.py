@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mode
 
@@ -48,7 +48,18 @@ from streams.kafka.checkpoints import start_from_metadata
 from streams.kafka.topics import COPARTITION_CHECK_S, check_copartitioned
 from streams.processing.processor import Outgoing
 
-__all__ = ["BatchIngest", "BatchWorker", "IngestService", "static_membership"]
+if TYPE_CHECKING:
+    from confluent_kafka import Consumer, Message
+
+__all__ = [
+    "BatchIngest",
+    "BatchWorker",
+    "IngestService",
+    "consume_arrived",
+    "consumer_config",
+    "producer_config",
+    "static_membership",
+]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +72,54 @@ def static_membership(settings: Settings) -> dict[str, str]:
     session timeout) rather than move at once."""
     instance_id = settings.worker.instance_id
     return {} if instance_id is None else {"group.instance.id": instance_id}
+
+
+def consumer_config(settings: Settings) -> dict[str, Any]:
+    """The worker's confluent-kafka consumer settings, callbacks aside: manual commits
+    (the core commits what its checkpoints cover), cooperative-sticky assignment,
+    static membership when configured. ``benchmarks/baselines/bare_relay.py`` reads its
+    events with these too."""
+    return {
+        **settings.kafka.confluent_config(),
+        "group.id": settings.app_id,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        # Incremental rebalances of the inference topic; labels follow (_on_assign).
+        "partition.assignment.strategy": "cooperative-sticky",
+        "session.timeout.ms": round(settings.worker.session_timeout_s * 1000),
+        "heartbeat.interval.ms": 1_000,
+        **static_membership(settings),
+        "max.poll.interval.ms": 300_000,
+        "fetch.max.bytes": 16 * 1024 * 1024,
+    }
+
+
+def producer_config(settings: Settings) -> dict[str, Any]:
+    """The worker's confluent-kafka producer settings for its outputs, callbacks aside:
+    idempotent, acknowledged by every in-sync replica, 5 ms batches, lz4."""
+    return {
+        **settings.kafka.confluent_config(),
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 5,
+        "compression.type": "lz4",
+        "partitioner": "murmur2_random",
+        "queue.buffering.max.messages": 1_000_000,
+    }
+
+
+def consume_arrived(consumer: Consumer, size: int, timeout: float) -> list[Message]:
+    """The messages that have arrived, up to ``size``, at once; only a consumer with
+    nothing to read waits, up to ``timeout``, for the first one (librdkafka's
+    ``consume`` waits for a whole batch until its timeout: at moderate rates every
+    batch waited the timeout)."""
+    msgs = consumer.consume(size, 0)
+    if not msgs:
+        msgs = consumer.consume(1, timeout)
+        if msgs and size > 1:
+            msgs += consumer.consume(size - 1, 0)
+    return msgs
 
 
 class BatchIngest:
@@ -77,22 +136,10 @@ class BatchIngest:
         t = settings.topics
         self.inference_topic = t.inference
         self.labels_topic = t.labels
-        kafka = settings.kafka.confluent_config()
         if consumer is None:
             consumer = Consumer(
                 {
-                    **kafka,
-                    "group.id": settings.app_id,
-                    "enable.auto.commit": False,
-                    "enable.auto.offset.store": False,
-                    "auto.offset.reset": "earliest",
-                    # Incremental rebalances of the inference topic; labels follow (_on_assign).
-                    "partition.assignment.strategy": "cooperative-sticky",
-                    "session.timeout.ms": round(settings.worker.session_timeout_s * 1000),
-                    "heartbeat.interval.ms": 1_000,
-                    **static_membership(settings),
-                    "max.poll.interval.ms": 300_000,
-                    "fetch.max.bytes": 16 * 1024 * 1024,
+                    **consumer_config(settings),
                     "logger": logging.getLogger("vigil.kafka.consumer"),
                     "error_cb": self._on_client_error,
                     "on_commit": self._on_commit,
@@ -101,13 +148,7 @@ class BatchIngest:
         if producer is None:
             producer = Producer(
                 {
-                    **kafka,
-                    "enable.idempotence": True,
-                    "acks": "all",
-                    "linger.ms": 5,
-                    "compression.type": "lz4",
-                    "partitioner": "murmur2_random",
-                    "queue.buffering.max.messages": 1_000_000,
+                    **producer_config(settings),
                     "logger": logging.getLogger("vigil.kafka.producer"),
                     "error_cb": self._on_client_error,
                 }
@@ -163,16 +204,7 @@ class BatchIngest:
                 check_copartitioned(self.consumer, self.settings, timeout=2.0)
             except KafkaException as exc:  # unanswered: asked again at the next interval
                 log.warning("checking the input topics' partition counts failed: %s", exc)
-        # What has arrived, at once (librdkafka's consume waits for a whole batch until
-        # its timeout: at moderate rates every batch waited the timeout); only a worker
-        # with nothing to do waits, up to ``timeout``, for the first message.
-        size = self.settings.worker.batch_size
-        consume = self.consumer.consume
-        msgs = consume(size, 0)
-        if not msgs:
-            msgs = consume(1, timeout)
-            if msgs and size > 1:
-                msgs += consume(size - 1, 0)
+        msgs = consume_arrived(self.consumer, self.settings.worker.batch_size, timeout)
         started = time.perf_counter()
         out = self._out
         core = self.core
