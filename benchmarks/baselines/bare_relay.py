@@ -24,8 +24,8 @@ import argparse
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import orjson
 
@@ -39,8 +39,8 @@ READY = "bare relay: subscribed"
 
 def below(value: bytes, min_confidence: float) -> bool:
     """Whether the event ``value`` carries a class prediction whose confidence (its
-    ``confidence``, else its label's score) is below ``min_confidence``; anything
-    unreadable is not.
+    label's score when it has ``scores``, else its ``confidence``, as vigil takes it) is
+    below ``min_confidence``; anything unreadable is not.
 
     >>> below(b'{"prediction": {"label": "a", "confidence": 0.5}}', 0.99)
     True
@@ -51,9 +51,8 @@ def below(value: bytes, min_confidence: float) -> bool:
     """
     try:
         prediction = orjson.loads(value)["prediction"]
-        confidence = prediction.get("confidence")
-        if confidence is None:
-            confidence = prediction["scores"][prediction["label"]]
+        scores = prediction.get("scores")  # as vigil reads it: the label's score first
+        confidence = prediction["confidence"] if scores is None else scores[prediction["label"]]
         return bool(confidence < min_confidence)
     except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
         return False
@@ -64,7 +63,7 @@ def relay(
     min_confidence: float,
     stop: threading.Event,
     *,
-    ready: Any = None,
+    ready: Callable[[], None] | None = None,
 ) -> int:
     """Relay until ``stop`` is set; returns how many events were produced. ``ready``:
     called once subscribed."""
