@@ -18,7 +18,9 @@ venv: $(STAMP)
 # The dependencies come from the lock alone (--require-hashes: a pin without its hash, or a
 # file whose hash differs, fails the install); the project itself is then installed without
 # resolving anything again.
-$(STAMP): pyproject.toml $(LOCK)
+# The Rust extension (detectors/native) is built by that install: its sources are inputs too.
+NATIVE := detectors/native/Cargo.toml detectors/native/Cargo.lock $(wildcard detectors/native/src/*.rs)
+$(STAMP): pyproject.toml $(LOCK) $(NATIVE)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r $(LOCK)
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from typing import Any, Self
 
@@ -14,6 +13,7 @@ from scipy import special
 from detectors.base import UnivariateDetector, check_finite, check_positive
 from detectors.errors import SettingsError
 from detectors.hysteresis import DriftLatch
+from detectors.numeric_block import advance, slide
 from detectors.reference import numeric_reference
 from detectors.sensitivity import (
     CUSUM_ALLOWANCE,
@@ -36,9 +36,8 @@ TESTS = 3
 
 # CUSUM arithmetic runs on integers (scores times _SCALE): exact, so that update,
 # update_many and a restored detector give the same result bit for bit whatever the
-# chunking, although long chunks are summed by numpy and short ones by Python.
+# chunking (detectors.numeric_block runs it, compiled).
 _SCALE = 1 << 20
-_SMALL = 24  # chunks shorter than this run the CUSUMs in Python
 # A calm block joins a learned reference this many windows after it was tested.
 _LAG_WINDOWS = 4
 _BATCH = 8
@@ -51,11 +50,6 @@ _NEVER = 1 << 62
 # solved thresholds (restoring re-solves them only when this, the level or the
 # allowance differ).
 _LIMITS_FORMULA = 1
-# Per-block reductions called as ufunc methods (see _cusums_numpy).
-_accumulate = np.add.accumulate
-_running_min = np.minimum.accumulate
-_any = np.logical_or.reduce
-_max = np.maximum.reduce
 
 
 class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
@@ -255,7 +249,6 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
     ) -> None:
         self._ref = ref
         self._edges = np.asarray(ref["edges"], dtype=float)
-        self._edge_list = [float(e) for e in ref["edges"]]
         self._k = len(ref["counts"])
         self._counts = np.asarray(ref["counts"], dtype=np.int64)
         self._m = int(self._counts.sum())
@@ -316,10 +309,9 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
             scaled = np.rint(s * _SCALE).astype(np.int64)
             tables += [(scaled - k).tolist(), (-scaled - k).tolist()]
             limits += [limit] * 2
-        self._tables = tables
         self._matrix = np.asarray(tables, dtype=np.int64)  # 4 x bins
         self._limits = limits
-        self._limit_col = np.asarray(limits, dtype=np.int64)[:, None]
+        self._limit_arr = np.asarray(limits, dtype=np.int64)
         self.cusum_thresholds = (limits[0] / _SCALE, limits[2] / _SCALE)
         if unsolved:
             self._scores_due = True
@@ -485,101 +477,38 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
             self._learn = None
         pending = self._pending
         step = self.step
-        edges = self._edges
+        run = self._k > 1  # one bin: nothing to test
         while i < n:
-            arr = None
-            if not pending and n - i >= step:  # a whole block (the monitor's case)
+            whole = not pending and n - i >= step  # a whole block (the monitor's case)
+            if whole:
                 seg = values[i : i + step]
-                arr = edges.searchsorted(np.fromiter(seg, float, step), side="right")
             else:
                 seg = values[i : i + step - len(pending)]
                 pending.extend(seg)
-            if self._k > 1:
-                self._run_cusums(seg, arr, start + i, changes)
-            i += len(seg)
-            if arr is not None or len(pending) == step:
-                if arr is None:
-                    arr = edges.searchsorted(np.fromiter(pending, float, step), side="right")
+            k = len(seg)
+            bins = np.empty(self._k, dtype=np.int64)
+            crossed = np.empty((k, 3), dtype=np.int64)
+            x = np.fromiter(seg, float, k)
+            found = advance(
+                x, self._edges, self._matrix, self._cusum, self._limit_arr, run, crossed, bins
+            )
+            for at, which, value in crossed[:found].tolist():
+                self._alarm(which, value, start + i + at + 1, changes)
+            i += k
+            if whole or len(pending) == step:
+                if not whole:  # the block's bins, from all its values
+                    x = np.fromiter(pending, float, step)
+                    edges, table, limit = self._edges, self._matrix, self._limit_arr
+                    advance(x, edges, table, self._cusum, limit, False, crossed, bins)
                     pending.clear()
-                change = self._block(arr, start + i)
+                change = self._block(bins, start + i)
                 if change is not None:
                     changes.append(change)
         return changes
 
-    def _run_cusums(
-        self, seg: Sequence[float], arr: np.ndarray | None, before: int, out: list[SignalChange]
-    ) -> None:
-        """Run the four CUSUMs over ``seg`` (values ``before + 1, ...``; ``arr``: their
-        bins, if known), appending edges."""
-        if arr is None and len(seg) < _SMALL:
-            edges = self._edge_list
-            idx = [bisect_right(edges, v) for v in seg]
-            fire = self._cusums_python(idx)
-            while fire is not None:
-                at, which, value = fire
-                self._alarm(which, value, before + at + 1, out)
-                idx = idx[at + 1 :]
-                before += at + 1
-                fire = self._cusums_python(idx)
-            return
-        if arr is None:
-            arr = self._edges.searchsorted(np.asarray(seg, dtype=float), side="right")
-        fire = self._cusums_numpy(arr)
-        while fire is not None:
-            at, which, value = fire
-            self._alarm(which, value, before + at + 1, out)
-            arr = arr[at + 1 :]
-            before += at + 1
-            fire = self._cusums_numpy(arr) if len(arr) else None
-
-    def _cusums_python(self, idx: list[int]) -> tuple[int, int, int] | None:
-        """As :meth:`_cusums_numpy`, one value at a time (cheaper for a few values)."""
-        best: tuple[int, int, int] | None = None
-        ends = [0, 0, 0, 0]
-        start = self._cusum.tolist()
-        for which, table in enumerate(self._tables):
-            s = start[which]
-            h = self._limits[which]
-            for j, b in enumerate(idx):
-                s += table[b]
-                if s < 0:
-                    s = 0
-                elif s > h:
-                    if best is None or j < best[0]:
-                        best = (j, which, s)
-                    break
-            ends[which] = s
-        if best is None:
-            self._cusum = np.asarray(ends, dtype=np.int64)
-        return best
-
-    def _cusums_numpy(self, arr: np.ndarray) -> tuple[int, int, int] | None:
-        """Advance every CUSUM over bin indices ``arr``; or return the first crossing
-        ``(index, which, value)`` (the CUSUMs restart after it, so it is all that matters).
-
-        ``S_t = max(0, S_{t-1} + y_t)`` is ``C_t - min(0, min_{s <= t} C_s)`` with ``C``
-        the running sum from ``S_0``: exact in integers, so equal to the loop.
-        """
-        # The ufuncs' own methods, not np.cumsum / ndarray.any: the same arithmetic
-        # without their Python wrappers, which cost as much as the work at 4 x step.
-        c = self._matrix.take(arr, axis=1)
-        c[:, 0] += self._cusum
-        _accumulate(c, axis=1, out=c)
-        low = _running_min(c, axis=1)
-        np.minimum(low, 0, out=low)
-        c -= low
-        over = c > self._limit_col
-        if not _any(over, axis=None):
-            self._cusum = c[:, -1].copy()
-            return None
-        first = np.where(over.any(axis=1), over.argmax(axis=1), len(arr))
-        which = int(first.argmin())  # the earliest; the lowest index on a tie
-        at = int(first[which])
-        return at, which, int(c[which, at])
-
     def _alarm(self, which: int, value: int, seen: int, out: list[SignalChange]) -> None:
-        """CUSUM ``which`` crossed at value ``seen``: restart them all, maybe raise an edge."""
-        self._cusum = np.zeros(4, dtype=np.int64)
+        """CUSUM ``which`` crossed at value ``seen`` (they all restarted): maybe raise an
+        edge."""
         self._fired = True
         self._delay.clear()
         if self._latch.observe(True, False) == "drift":
@@ -601,26 +530,19 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
                 )
             )
 
-    def _block(self, idx: np.ndarray, seen: int) -> SignalChange | None:
-        # Cumulative counts below each edge: the block's contribution to the window CDF.
-        bins = np.bincount(idx, minlength=self._k)
-        below = _accumulate(bins)[:-1]
-        ring = self._ring
-        pos = self._pos
+    def _block(self, bins: np.ndarray, seen: int) -> SignalChange | None:
+        """End of a block with bin counts ``bins``: slide the KS window, test, learn."""
         # Integer counts keep the sliding window exact, so a restored detector
         # (which re-sums the ring) continues bit for bit.
-        self._below += below
-        self._below -= ring[pos]
-        ring[pos] = below
-        self._pos = (pos + 1) % self._blocks
+        gap = slide(bins, self._ring, self._pos, self._below, self._expected)
+        self._pos = (self._pos + 1) % self._blocks
         calm = False
         ks_fired = False
         if self._filled < self._blocks:
             self._filled += 1
         if self._filled == self._blocks:
             if self._k > 1:
-                gap = self._below - self._expected
-                self._ks = float(_max(np.abs(gap, out=gap))) * self._ks_scale
+                self._ks = gap * self._ks_scale
                 ks_fired = self._ks > self.ks_threshold
             calm = not self._fired and self._ks < self.recovery_threshold
         fired = ks_fired or self._fired

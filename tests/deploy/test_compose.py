@@ -9,6 +9,7 @@ exists in the repository.
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -234,8 +235,36 @@ def dockerfile() -> list[tuple[str, str]]:
     return out
 
 
+def stages() -> list[list[tuple[str, str]]]:
+    """The Dockerfile's instructions, one list per stage (each starts with its FROM)."""
+    out: list[list[tuple[str, str]]] = []
+    for instruction, rest in dockerfile():
+        if instruction == "FROM":
+            out.append([])
+        out[-1].append((instruction, rest))
+    return out
+
+
+def test_dockerfile_builds_the_wheel_with_rust_in_a_stage_the_image_does_not_keep() -> None:
+    build, image = stages()
+    assert build[0] == ("FROM", "python:3.11-slim AS build")
+    runs = [rest for instruction, rest in build if instruction == "RUN"]
+    # Rust from rustup at a pinned toolchain (Debian's is too old for PyO3).
+    assert any("sh.rustup.rs" in r and "--default-toolchain 1." in r for r in runs)
+    assert any("pip wheel" in r and "--no-deps" in r for r in runs)
+    # The image takes the wheel only: no compiler, no cargo, no sources to build from.
+    assert ("COPY", "--from=build /wheels /wheels") in image
+    image_runs = " ".join(rest for instruction, rest in image if instruction == "RUN")
+    assert "rustup" not in image_runs and "gcc" not in image_runs
+    # The crates come from the lock: the build asks cargo for --locked.
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    (native,) = pyproject["tool"]["setuptools-rust"]["ext-modules"]
+    assert "--locked" in native["cargo-manifest-args"]
+    assert (REPO / native["path"]).parent.joinpath("Cargo.lock").is_file()
+
+
 def test_dockerfile() -> None:
-    instructions = dockerfile()
+    instructions = stages()[-1]
     assert instructions[0] == ("FROM", "python:3.11-slim")
     values = {}
     for instruction, rest in instructions:
@@ -251,7 +280,7 @@ def test_dockerfile() -> None:
     runs = values["RUN"]
     lock_step = next(i for i, r in enumerate(runs) if "requirements-runtime.lock" in r)
     assert "--require-hashes" in runs[lock_step]
-    project_step = next(i for i, r in enumerate(runs) if "pip install --no-deps ." in r)
+    project_step = next(i for i, r in enumerate(runs) if "pip install --no-deps /wheels/" in r)
     assert lock_step < project_step
     assert "requirements-runtime.lock" in " ".join(values["COPY"])
 
@@ -265,3 +294,6 @@ def test_dockerignore_keeps_the_package_and_drops_the_rest() -> None:
     assert {".git", ".venv", "tests"} <= ignored
     copied = {"pyproject.toml", "requirements-runtime.lock", "streams", "detectors", "README.md"}
     assert not copied & ignored
+    # What a local build left (cargo's output, the extension) is not copied over the
+    # build stage's own.
+    assert {"**/target", "**/*.so"} <= ignored
