@@ -74,10 +74,14 @@ jars: venv
 test: venv jars label-studio
 	$(PY) -m pytest
 
+# Python: ruff and mypy; the Rust extension: rustfmt and clippy (rustup's default profile
+# has both).
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	cargo fmt --manifest-path detectors/native/Cargo.toml --check
+	cargo clippy --manifest-path detectors/native/Cargo.toml --release --locked -q -- -D warnings
 
 # `make demo REVIEW=1`: also Label Studio and the review bridge (`vigil demo --review`).
 demo: venv jars $(if $(REVIEW),label-studio)

@@ -1,5 +1,5 @@
 # Types of the Rust extension detectors._native (detectors/native/src/lib.rs); documented
-# and tested in detectors/numeric_block.py.
+# and tested in detectors/numeric_block.py and detectors/feature_matrix.py.
 import numpy as np
 
 def advance(
@@ -15,3 +15,4 @@ def advance(
 def slide(
     bins: np.ndarray, ring: np.ndarray, pos: int, below: np.ndarray, expected: np.ndarray
 ) -> float: ...
+def gather_floats(events: list[object], names: list[str], out: np.ndarray) -> bool: ...

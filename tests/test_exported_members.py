@@ -38,6 +38,8 @@ def _defines_all(name: str) -> bool:
     # Read, not imported: collecting this file should not import every module (Faust...).
     spec = importlib.util.find_spec(name)
     assert spec is not None and spec.origin is not None, name
+    if not spec.origin.endswith(".py"):  # compiled (detectors._native): no source here
+        return False
     source = Path(spec.origin).read_text(encoding="utf-8")
     return re.search(r"^__all__\b", source, flags=re.MULTILINE) is not None
 

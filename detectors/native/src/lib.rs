@@ -8,6 +8,7 @@
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyFloat, PyList};
 use std::cell::Cell;
 
 fn read<'a, T: pyo3::buffer::Element>(
@@ -33,7 +34,9 @@ fn expect(name: &str, got: usize, want: usize) -> PyResult<()> {
     if got == want {
         Ok(())
     } else {
-        Err(PyValueError::new_err(format!("{name} has {got} elements; expected {want}")))
+        Err(PyValueError::new_err(format!(
+            "{name} has {got} elements; expected {want}"
+        )))
     }
 }
 
@@ -64,11 +67,23 @@ fn advance(
     expect("cusum", cusum.len(), 4)?;
     expect("limit", limit.len(), 4)?;
     if run && crossings.len() < 3 * values.len() {
-        return Err(PyValueError::new_err("crossings needs a row of 3 per value"));
+        return Err(PyValueError::new_err(
+            "crossings needs a row of 3 per value",
+        ));
     }
     let edges: Vec<f64> = edges.iter().map(|e| e.get()).collect();
-    let mut s = [cusum[0].get(), cusum[1].get(), cusum[2].get(), cusum[3].get()];
-    let h = [limit[0].get(), limit[1].get(), limit[2].get(), limit[3].get()];
+    let mut s = [
+        cusum[0].get(),
+        cusum[1].get(),
+        cusum[2].get(),
+        cusum[3].get(),
+    ];
+    let h = [
+        limit[0].get(),
+        limit[1].get(),
+        limit[2].get(),
+        limit[3].get(),
+    ];
     for b in bins.iter() {
         b.set(0);
     }
@@ -142,9 +157,43 @@ fn slide(
     Ok(gap)
 }
 
+/// Row `i` of `out` (`len(events) x len(names)`, float64) from `events[i][name]` for
+/// every name; `false` as soon as one event is not exactly a dict (a subclass may
+/// override its lookups) or one value is missing or not exactly a `float` (`out` then
+/// holds garbage: the caller takes its general path).
+#[pyfunction]
+fn gather_floats(
+    py: Python<'_>,
+    events: &Bound<'_, PyList>,
+    names: &Bound<'_, PyList>,
+    out: PyBuffer<f64>,
+) -> PyResult<bool> {
+    let out = write(py, &out, "out")?;
+    let k = names.len();
+    expect("out", out.len(), events.len() * k)?;
+    let names: Vec<Bound<'_, PyAny>> = names.iter().collect();
+    for (i, event) in events.iter().enumerate() {
+        let Ok(event) = event.cast_exact::<PyDict>() else {
+            return Ok(false);
+        };
+        let row = &out[i * k..(i + 1) * k];
+        for (cell, name) in row.iter().zip(&names) {
+            let Some(value) = event.get_item(name)? else {
+                return Ok(false);
+            };
+            let Ok(value) = value.cast_exact::<PyFloat>() else {
+                return Ok(false);
+            };
+            cell.set(value.value());
+        }
+    }
+    Ok(true)
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(advance, m)?)?;
     m.add_function(wrap_pyfunction!(slide, m)?)?;
+    m.add_function(wrap_pyfunction!(gather_floats, m)?)?;
     Ok(())
 }
