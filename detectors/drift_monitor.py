@@ -17,7 +17,7 @@ from detectors.base import BivariateDetector, as_bool, as_real, check_positive
 from detectors.categorical_drift import CategoricalDrift
 from detectors.data_quality import DataQualityDrift
 from detectors.errors import InvalidObservationError, SettingsError, SnapshotError
-from detectors.feature_matrix import gather_floats
+from detectors.feature_matrix import float_column, gather_floats
 from detectors.numeric_drift import NumericDrift
 from detectors.prediction import ClassPrediction, Prediction, RegressionPrediction
 from detectors.reconstruction import DEFAULT_OUTLIER_QUANTILE, ReconstructionDrift, rows_of
@@ -1064,17 +1064,27 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
             oor = 0
             if slot.kind == "numeric":
                 learning = not slot.drift.has_reference
-                # One pass over the types: the block is clean unless some value is
-                # null, a bool, a string, ... (then sort it out value by value).
-                if buf and set(map(type, buf)) <= _NUMBER_TYPES and _finite_sum(buf):
-                    nums: list[float] = buf
-                    missing = bad = 0
+                lo, hi = slot.lo, slot.hi
+                bounds = (lo, hi) if lo is not None and hi is not None else _UNBOUNDED
+                # One pass, in Rust: the block is clean when every value is a finite
+                # float (the usual case), and counted out of range on the way; else (a
+                # null, an int, a bool, a string, ...) sort it out value by value.
+                column = np.empty(len(buf))
+                oor = float_column(buf, *bounds, column)
+                nums: list[float] | np.ndarray = column
+                if oor < 0:
+                    oor = 0
+                    if buf and set(map(type, buf)) <= _NUMBER_TYPES and _finite_sum(buf):
+                        nums, missing, bad = buf, 0, 0
+                    else:
+                        nums, missing, bad = _split_numeric(buf)
+                    if bounds is not _UNBOUNDED and nums:
+                        low, high = bounds
+                        if min(nums) < low or max(nums) > high:
+                            oor = sum(1 for v in nums if v < low or v > high)
                 else:
-                    nums, missing, bad = _split_numeric(buf)
-                if nums:
-                    lo, hi = slot.lo, slot.hi
-                    if lo is not None and hi is not None and (min(nums) < lo or max(nums) > hi):
-                        oor = sum(1 for v in nums if v < lo or v > hi)
+                    missing = bad = 0
+                if len(nums):
                     # Values were checked above: feed without re-validating.
                     changes += slot.drift._feed(nums)  # type: ignore[arg-type]
                     if slot.drift.has_reference:
@@ -1272,6 +1282,7 @@ def _in_step(det: NumericDrift) -> NumericDrift:
 
 _MATRIX_TYPES = frozenset((float, int, type(None)))
 _NUMBER_TYPES = frozenset((float, int))
+_UNBOUNDED = (-math.inf, math.inf)  # a feature without a range: nothing is out of it
 _STR_TYPE = {str}
 
 

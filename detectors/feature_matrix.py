@@ -1,4 +1,4 @@
-"""A batch's numeric feature values as one matrix, read in Rust (``detectors._native``).
+"""Numeric feature values into numpy arrays, read in Rust (``detectors._native``).
 
 :meth:`DriftMonitor.prepare <detectors.drift_monitor.DriftMonitor.prepare>` reads the
 numeric features of a whole batch into a matrix before its per-event work. In Python
@@ -26,10 +26,24 @@ False
 >>> gather_floats([{"a": 1.0}], ["a"], np.empty(3))
 Traceback (most recent call last):
 ValueError: out has 3 elements; expected 1
+
+:func:`float_column` does the same for a monitor's block of one feature: the values
+(a list) into ``out`` (``float64``, as long) if every one is exactly a finite ``float``,
+and then the number of them below ``lo`` or above ``hi``; else ``-1`` (``out`` then
+holds garbage, and the caller sorts the values out one by one). In Python that was a
+pass over the types, a sum (finite), a ``min``, a ``max`` and one more pass into numpy.
+
+>>> out = np.empty(3)
+>>> float_column([0.5, 2.0, -1.0], 0.0, 1.0, out), out.tolist()
+(2, [0.5, 2.0, -1.0])
+>>> float_column([0.5, None, 1.0], 0.0, 1.0, out), float_column([0.5, 1, 1.0], 0.0, 1.0, out)
+(-1, -1)
+>>> float_column([0.5, float("nan"), 1.0], -np.inf, np.inf, out)
+-1
 """
 
 from __future__ import annotations
 
-from detectors._native import gather_floats
+from detectors._native import float_column, gather_floats
 
-__all__ = ["gather_floats"]
+__all__ = ["float_column", "gather_floats"]

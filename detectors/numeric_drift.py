@@ -461,15 +461,19 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
                 check_finite(self.signal, v)
         return self._feed(values)
 
-    def _feed(self, values: Sequence[float]) -> list[SignalChange]:
+    def _feed(self, values: Sequence[float] | np.ndarray) -> list[SignalChange]:
+        """Take checked values: a sequence of numbers, or a float64 array (a monitor's
+        block, read in Rust: :func:`~detectors.feature_matrix.float_column`)."""
         changes: list[SignalChange] = []
+        array = type(values) is np.ndarray
         i = 0
         n = len(values)
         start = self._seen
         self._seen += n
         if self._learn is not None:
             i = self.reference_size - len(self._learn)
-            self._learn.extend(values[:i])
+            head = values[:i]
+            self._learn.extend(head.tolist() if array else head)  # type: ignore[union-attr]
             if len(self._learn) < self.reference_size:
                 return changes
             ref = numeric_reference(self._learn, self.bins)
@@ -484,11 +488,11 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
                 seg = values[i : i + step]
             else:
                 seg = values[i : i + step - len(pending)]
-                pending.extend(seg)
+                pending.extend(seg.tolist() if array else seg)  # type: ignore[union-attr]
             k = len(seg)
             bins = np.empty(self._k, dtype=np.int64)
             crossed = np.empty((k, 3), dtype=np.int64)
-            x = np.fromiter(seg, float, k)
+            x = seg if isinstance(seg, np.ndarray) else np.fromiter(seg, float, k)
             found = advance(
                 x, self._edges, self._matrix, self._cusum, self._limit_arr, run, crossed, bins
             )

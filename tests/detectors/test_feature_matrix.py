@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors.feature_matrix import gather_floats
+from detectors.feature_matrix import float_column, gather_floats
 
 NAMES = ["a", "b", "c"]
 VALUES = st.one_of(
@@ -69,3 +69,28 @@ def test_gather_floats_refuses_what_is_not_a_dict_and_an_output_of_the_wrong_siz
         gather_floats(({"a": 1.0},), ["a"], np.empty(1))  # type: ignore[arg-type]  # a tuple
     with pytest.raises(BufferError):
         gather_floats([{"a": 1.0}], ["a"], np.empty(1, dtype=np.float32))
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    values=st.lists(VALUES, max_size=40),
+    lo=st.floats(-10, 10),
+    width=st.floats(0, 20),
+    bounded=st.booleans(),
+)
+def test_float_column_takes_a_block_only_when_every_value_is_a_finite_float(
+    values: list[Any], lo: float, width: float, bounded: bool
+) -> None:
+    low, high = (lo, lo + width) if bounded else (-math.inf, math.inf)
+    out = np.empty(len(values))
+    got = float_column(values, low, high, out)
+    if all(type(v) is float and math.isfinite(v) for v in values):
+        assert got == sum(1 for v in values if v < low or v > high)
+        assert out.tolist() == values
+    else:
+        assert got == -1
+
+
+def test_float_column_refuses_an_output_of_the_wrong_size() -> None:
+    with pytest.raises(ValueError, match="out has 1 elements; expected 2"):
+        float_column([1.0, 2.0], 0.0, 1.0, np.empty(1))

@@ -190,10 +190,41 @@ fn gather_floats(
     Ok(true)
 }
 
+/// `values` (a list) into `out` (float64, as long), if every value is exactly a finite
+/// `float`: then the number of values below `lo` or above `hi`; else -1 (`out` then
+/// holds garbage: the caller sorts the values out its own way).
+#[pyfunction]
+fn float_column(
+    py: Python<'_>,
+    values: &Bound<'_, PyList>,
+    lo: f64,
+    hi: f64,
+    out: PyBuffer<f64>,
+) -> PyResult<i64> {
+    let out = write(py, &out, "out")?;
+    expect("out", out.len(), values.len())?;
+    let mut outside = 0i64;
+    for (cell, value) in out.iter().zip(values.iter()) {
+        let Ok(value) = value.cast_exact::<PyFloat>() else {
+            return Ok(-1);
+        };
+        let v = value.value();
+        if !v.is_finite() {
+            return Ok(-1);
+        }
+        if v < lo || v > hi {
+            outside += 1;
+        }
+        cell.set(v);
+    }
+    Ok(outside)
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(advance, m)?)?;
     m.add_function(wrap_pyfunction!(slide, m)?)?;
     m.add_function(wrap_pyfunction!(gather_floats, m)?)?;
+    m.add_function(wrap_pyfunction!(float_column, m)?)?;
     Ok(())
 }
