@@ -489,16 +489,16 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
             else:
                 seg = values[i : i + step - len(pending)]
                 pending.extend(seg.tolist() if array else seg)  # type: ignore[union-attr]
-            k = len(seg)
+            size = len(seg)
             bins = np.empty(self._k, dtype=np.int64)
-            crossed = np.empty((k, 3), dtype=np.int64)
-            x = seg if isinstance(seg, np.ndarray) else np.fromiter(seg, float, k)
+            crossed = np.empty((size, 3), dtype=np.int64)
+            x = seg if isinstance(seg, np.ndarray) else np.fromiter(seg, float, size)
             found = advance(
                 x, self._edges, self._matrix, self._cusum, self._limit_arr, run, crossed, bins
             )
             for at, which, value in crossed[:found].tolist():
                 self._alarm(which, value, start + i + at + 1, changes)
-            i += k
+            i += size
             if whole or len(pending) == step:
                 if not whole:  # the block's bins, from all its values
                     x = np.fromiter(pending, float, step)
