@@ -774,9 +774,7 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
             # Every event a dict and every value a float (the usual case): read in one
             # pass, in Rust (detectors.feature_matrix).
             matrix = np.empty((n, len(names)))
-            if not gather_floats(events if type(events) is list else list(events), names, matrix):
-                matrix = None
-            if matrix is not None:
+            if gather_floats(events if type(events) is list else list(events), names, matrix):
                 lo = np.array([-math.inf if s.lo is None else s.lo for s in numeric])
                 hi = np.array([math.inf if s.hi is None else s.hi for s in numeric])
                 ok = (matrix >= lo) & (matrix <= hi)
@@ -785,6 +783,7 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
                     ok[:, unbounded] &= np.isfinite(matrix[:, unbounded])
                 clean = np.all(ok, axis=1).tolist()
             else:
+                matrix = None
                 try:  # each event's values in one C call (a missing one: per value below)
                     pick = operator.itemgetter(*names)
                     one = len(names) == 1
