@@ -1,5 +1,6 @@
 # Types of the Rust extension detectors._native (detectors/native/src/lib.rs); documented
-# and tested in detectors/numeric_block.py and detectors/feature_matrix.py.
+# and tested in detectors/numeric_block.py, detectors/feature_matrix.py and
+# detectors/sensitivity.py (_adjustment_coefficient).
 import numpy as np
 
 def advance(
@@ -15,5 +16,13 @@ def advance(
 def slide(
     bins: np.ndarray, ring: np.ndarray, pos: int, below: np.ndarray, expected: np.ndarray
 ) -> float: ...
-def gather_floats(events: list[object], names: list[str], out: np.ndarray) -> bool: ...
+def gather_clean(
+    events: list[object],
+    names: list[str],
+    lo: list[float],
+    hi: list[float],
+    categories: list[tuple[str, frozenset[str]]],
+    out: np.ndarray,
+) -> list[bool] | None: ...
 def float_column(values: list[object], lo: float, hi: float, out: np.ndarray) -> int: ...
+def adjustment_coefficient(y: list[float], probs: list[float]) -> float | None: ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import operator
+import sys
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from detectors.base import BivariateDetector, as_bool, as_real, check_positive
 from detectors.categorical_drift import CategoricalDrift
 from detectors.data_quality import DataQualityDrift
 from detectors.errors import InvalidObservationError, SettingsError, SnapshotError
-from detectors.feature_matrix import float_column, gather_floats
+from detectors.feature_matrix import float_column, gather_clean
 from detectors.numeric_drift import NumericDrift
 from detectors.prediction import ClassPrediction, Prediction, RegressionPrediction
 from detectors.reconstruction import DEFAULT_OUTLIER_QUANTILE, ReconstructionDrift, rows_of
@@ -767,23 +768,24 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
                 return  # still learning its reference
             score = False  # inert: nothing to score
         n = len(events)
-        clean = [True] * n
-        matrix = None
-        if numeric:
-            names = [s.name for s in numeric]
-            # Every event a dict and every value a float (the usual case): read in one
-            # pass, in Rust (detectors.feature_matrix).
-            matrix = np.empty((n, len(names)))
-            if gather_floats(events if type(events) is list else list(events), names, matrix):
-                lo = np.array([-math.inf if s.lo is None else s.lo for s in numeric])
-                hi = np.array([math.inf if s.hi is None else s.hi for s in numeric])
-                ok = (matrix >= lo) & (matrix <= hi)
-                unbounded = [j for j, s in enumerate(numeric) if s.lo is None]
-                if unbounded:  # no range: finite is clean (inf is not)
-                    ok[:, unbounded] &= np.isfinite(matrix[:, unbounded])
-                clean = np.all(ok, axis=1).tolist()
-            else:
-                matrix = None
+        names = [s.name for s in numeric]
+        # Every event a dict and every numeric value a float (the usual case): the matrix
+        # read and every event found clean or not in one pass, in Rust
+        # (detectors.feature_matrix); a feature without a range takes the finite floats.
+        out = np.empty((n, len(names)))
+        clean = gather_clean(
+            events if type(events) is list else list(events),
+            names,
+            [-_LARGEST if s.lo is None else s.lo for s in numeric],
+            [_LARGEST if s.hi is None else s.hi for s in numeric],
+            [(s.name, s.drift.known_values) for s in categorical],  # type: ignore[union-attr]
+            out,
+        )
+        matrix: np.ndarray | None = out
+        if clean is None:
+            matrix = None
+            clean = [True] * n
+            if numeric:
                 try:  # each event's values in one C call (a missing one: per value below)
                     pick = operator.itemgetter(*names)
                     one = len(names) == 1
@@ -791,13 +793,13 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
                 except KeyError:
                     rows = [tuple(map(e.get, names)) for e in events]
                 clean = [_plain_in_range(numeric, r) for r in rows]
-        for slot in categorical:
-            known = slot.drift.known_values  # type: ignore[union-attr]
-            name = slot.name
-            clean = [
-                c and type(v := e.get(name)) is str and v in known
-                for c, e in zip(clean, events, strict=True)
-            ]
+            for slot in categorical:
+                known = slot.drift.known_values  # type: ignore[union-attr]
+                name = slot.name
+                clean = [
+                    c and type(v := e.get(name)) is str and v in known
+                    for c, e in zip(clean, events, strict=True)
+                ]
         scores: list[tuple[float, float] | None] | None = None
         if score:
             names = mv.feature_names  # type: ignore[union-attr]
@@ -1282,6 +1284,7 @@ def _in_step(det: NumericDrift) -> NumericDrift:
 _MATRIX_TYPES = frozenset((float, int, type(None)))
 _NUMBER_TYPES = frozenset((float, int))
 _UNBOUNDED = (-math.inf, math.inf)  # a feature without a range: nothing is out of it
+_LARGEST = sys.float_info.max  # [-_LARGEST, _LARGEST]: the finite floats
 _STR_TYPE = {str}
 
 

@@ -8,7 +8,7 @@
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyFloat, PyList};
+use pyo3::types::{PyDict, PyFloat, PyList, PyString};
 use std::cell::Cell;
 
 fn read<'a, T: pyo3::buffer::Element>(
@@ -158,36 +158,64 @@ fn slide(
 }
 
 /// Row `i` of `out` (`len(events) x len(names)`, float64) from `events[i][name]` for
-/// every name; `false` as soon as one event is not exactly a dict (a subclass may
-/// override its lookups) or one value is missing or not exactly a `float` (`out` then
-/// holds garbage: the caller takes its general path).
+/// every name, and whether each event is clean: every value inside its `[lo, hi]` (NaN
+/// never is) and every `(name, known)` of `categories` a `str` in `known`. `None` as
+/// soon as one event is not exactly a dict (a subclass may override its lookups) or one
+/// value of `names` is missing or not exactly a `float` (`out` then holds garbage: the
+/// caller takes its general path).
 #[pyfunction]
-fn gather_floats(
-    py: Python<'_>,
-    events: &Bound<'_, PyList>,
-    names: &Bound<'_, PyList>,
+fn gather_clean<'py>(
+    py: Python<'py>,
+    events: &Bound<'py, PyList>,
+    names: &Bound<'py, PyList>,
+    lo: Vec<f64>,
+    hi: Vec<f64>,
+    categories: &Bound<'py, PyList>,
     out: PyBuffer<f64>,
-) -> PyResult<bool> {
+) -> PyResult<Option<Bound<'py, PyList>>> {
     let out = write(py, &out, "out")?;
     let k = names.len();
     expect("out", out.len(), events.len() * k)?;
-    let names: Vec<Bound<'_, PyAny>> = names.iter().collect();
+    expect("lo", lo.len(), k)?;
+    expect("hi", hi.len(), k)?;
+    let names: Vec<Bound<'py, PyAny>> = names.iter().collect();
+    let categories: Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)> = categories
+        .iter()
+        .map(|c| c.extract())
+        .collect::<PyResult<_>>()?;
+    let mut clean = Vec::with_capacity(events.len());
     for (i, event) in events.iter().enumerate() {
         let Ok(event) = event.cast_exact::<PyDict>() else {
-            return Ok(false);
+            return Ok(None);
         };
         let row = &out[i * k..(i + 1) * k];
-        for (cell, name) in row.iter().zip(&names) {
+        let mut ok = true;
+        for (j, (cell, name)) in row.iter().zip(&names).enumerate() {
             let Some(value) = event.get_item(name)? else {
-                return Ok(false);
+                return Ok(None);
             };
             let Ok(value) = value.cast_exact::<PyFloat>() else {
-                return Ok(false);
+                return Ok(None);
             };
-            cell.set(value.value());
+            let v = value.value();
+            cell.set(v);
+            ok &= lo[j] <= v && v <= hi[j];
         }
+        if ok {
+            for (name, known) in &categories {
+                let known_str = match event.get_item(name)? {
+                    Some(v) => v.is_exact_instance_of::<PyString>() && known.contains(&v)?,
+                    None => false,
+                };
+                if !known_str {
+                    ok = false;
+                    break;
+                }
+            }
+        }
+        clean.push(ok);
     }
-    Ok(true)
+    Ok(Some(PyList::new(py, clean)?))
 }
 
 /// `values` (a list) into `out` (float64, as long), if every value is exactly a finite
@@ -220,11 +248,72 @@ fn float_column(
     Ok(outside)
 }
 
+/// `log sum p exp(t y)` and its slope in `t`, over the terms `(p, y)`, shifted by
+/// `t * top` so that no `exp` overflows; each sum in order from the first term (as
+/// Python 3.11's `sum` of floats adds them).
+fn log_mgf(terms: &[(f64, f64)], top: f64, t: f64) -> (f64, f64) {
+    let shift = t * top;
+    let mut total = 0.0f64;
+    let mut moment = 0.0f64;
+    for &(p, v) in terms {
+        let w = p * (t * v - shift).exp();
+        total += w;
+        moment += w * v;
+    }
+    (total.ln() + shift, moment / total)
+}
+
+/// The root `theta > 0` of `log sum p exp(theta y) = 0` (`E y < 0`) by Newton's method
+/// from the right (see `detectors.sensitivity._adjustment_coefficient`); `None` when no
+/// `y` with `p > 0` is above 0 (no root).
+#[pyfunction]
+fn adjustment_coefficient(y: Vec<f64>, probs: Vec<f64>) -> PyResult<Option<f64>> {
+    expect("probs", probs.len(), y.len())?;
+    if !y.iter().chain(&probs).all(|v| v.is_finite()) {
+        return Err(PyValueError::new_err("y and probs must be finite"));
+    }
+    let terms: Vec<(f64, f64)> = probs
+        .iter()
+        .zip(&y)
+        .filter(|(&p, _)| p > 0.0)
+        .map(|(&p, &v)| (p, v))
+        .collect();
+    // The inputs are finite: the largest y is never NaN (-inf with no term).
+    let top = terms
+        .iter()
+        .map(|&(_, v)| v)
+        .fold(f64::NEG_INFINITY, f64::max);
+    if top <= 0.0 {
+        return Ok(None);
+    }
+    let mut t = 1.0f64;
+    let (mut value, mut slope) = log_mgf(&terms, top, t);
+    while value <= 0.0 {
+        // left of the root: double until right of it
+        t *= 2.0;
+        (value, slope) = log_mgf(&terms, top, t);
+    }
+    for _ in 0..100 {
+        let step = value / slope;
+        let next = t - step;
+        if !(0.0 < next && next < t) {
+            break; // no progress left in floats
+        }
+        t = next;
+        if step <= 1e-13 * t {
+            break; // the next step would be ~1e-26 t
+        }
+        (value, slope) = log_mgf(&terms, top, t);
+    }
+    Ok(Some(t))
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(advance, m)?)?;
     m.add_function(wrap_pyfunction!(slide, m)?)?;
-    m.add_function(wrap_pyfunction!(gather_floats, m)?)?;
+    m.add_function(wrap_pyfunction!(gather_clean, m)?)?;
     m.add_function(wrap_pyfunction!(float_column, m)?)?;
+    m.add_function(wrap_pyfunction!(adjustment_coefficient, m)?)?;
     Ok(())
 }
