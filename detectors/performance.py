@@ -93,6 +93,7 @@ from math import ldexp
 from operator import mul
 from typing import Any, Literal
 
+from detectors._native import ConfidenceWindow
 from detectors.base import (
     UnivariateDetector,
     check_bool,
@@ -278,14 +279,9 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
         }
 
     def _reset(self) -> None:
-        # Unlabelled window: ring buffer, per-bin counts and fixed-point sums.
-        self._u_conf: list[float] = []
-        # Each slot's bin, kept so that evicting it costs no search (small ints: a
-        # pointer per slot; the fixed-point values would cost ~40 bytes each).
-        self._u_bin: list[int] = []
-        self._u_head = 0
-        self._u_count = [0] * self.bins
-        self._u_sum = [0] * self.bins
+        # Unlabelled window: ring buffer, per-bin counts and fixed-point sums (in Rust:
+        # the per-event part of the estimate).
+        self._u = ConfidenceWindow(self._edges, self.window)
         # Labelled pairs for the calibration map.
         self._l_conf: list[float] = []
         self._l_correct: list[bool] = []
@@ -326,10 +322,10 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
 
     def _state(self) -> dict[str, Any]:
         return {
-            "u_conf": list(self._u_conf),
-            "u_head": self._u_head,
-            "u_count": list(self._u_count),
-            "u_sum": list(self._u_sum),
+            "u_conf": self._u.values(),
+            "u_head": self._u.head,
+            "u_count": self._u.counts(),
+            "u_sum": self._u.sums(),
             "l_conf": list(self._l_conf),
             "l_correct": list(self._l_correct),
             "l_weight": list(self._l_weight),
@@ -348,11 +344,11 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
         }
 
     def _load_state(self, state: dict[str, Any]) -> None:
-        self._u_conf = [float(c) for c in state["u_conf"]]
-        self._u_bin = [bisect_left(self._edges, c) for c in self._u_conf]
-        self._u_head = int(state["u_head"])
-        self._u_count = [int(v) for v in state["u_count"]]
-        self._u_sum = [int(v) for v in state["u_sum"]]
+        # The counts and sums are exact integers: recomputed from the values, they are
+        # the snapshot's (which keeps them for readers of the format).
+        self._u = ConfidenceWindow(
+            self._edges, self.window, [float(c) for c in state["u_conf"]], int(state["u_head"])
+        )
         self._l_conf = [float(c) for c in state["l_conf"]]
         self._l_correct = [bool(y) for y in state["l_correct"]]
         self._l_head = int(state["l_head"])
@@ -457,40 +453,24 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
     def update(self, confidence: float) -> list[SignalChange]:
         """Add one unlabelled prediction; return the alerts it triggers (usually none)."""
         # Called once per event: the checks and helpers are inlined (same arithmetic).
+        u = self._u
         if type(confidence) is float and 0.0 <= confidence <= 1.0:
-            c = confidence
+            u.push(confidence)
         else:
-            c = check_probability("confidence", confidence)
-        counts, sums, conf = self._u_count, self._u_sum, self._u_conf
-        b = bisect_left(self._edges, c)
-        f = int(ldexp(c, _FIXED_BITS))
-        if len(conf) < self.window:
-            conf.append(c)
-            self._u_bin.append(b)
-        else:
-            head = self._u_head
-            bins = self._u_bin
-            old = bins[head]
-            counts[old] -= 1
-            sums[old] -= int(ldexp(conf[head], _FIXED_BITS))
-            conf[head] = c
-            bins[head] = b
-            self._u_head = (head + 1) % self.window
-        counts[b] += 1
-        sums[b] += f
+            u.push(check_probability("confidence", confidence))
         self._seen += 1
         # The baseline waits for a calibration map learned from labels: an estimate taken
         # from raw confidences moves as soon as labels arrive, which read as a drop. With
         # weighted labels (a review sample), from ``min_events`` *effective* labels: a map
         # resting on a handful of heavy audit labels would set a baseline off by points.
-        if self._ref is None and len(conf) == self.window and self._labels_ready:
+        if self._ref is None and len(u) == self.window and self._labels_ready:
             self._ref = self.estimated_accuracy
         if self._seen % _CHECK_EVERY:
             return []
         return self._edges_triggered()
 
     def _edges_triggered(self) -> list[SignalChange]:
-        if self._ref is None or len(self._u_conf) < self.min_events:
+        if self._ref is None or len(self._u) < self.min_events:
             return []
         est = self.estimated_accuracy
         floor = self._ref - self.threshold
@@ -513,7 +493,7 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
             reference=self._ref,
             current={
                 "estimated_accuracy": est,
-                "count": len(self._u_conf),
+                "count": len(self._u),
                 "calibration": self.calibration_info,
             },
         )
@@ -595,7 +575,7 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
         mean confidence over its standard error were the model calibrated (``None``
         for an empty window or no labels under it)."""
         # Read every _CHECK_EVERY events while the Brier check fails: C-level loops.
-        counts = self._u_count
+        counts = self._u.counts()
         corr = sum(map(mul, counts, offsets))
         var = sum(map(mul, map(mul, counts, counts), null))
         return corr / math.sqrt(var) if var > 0.0 else None
@@ -623,17 +603,12 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
     @property
     def estimated_accuracy(self) -> float:
         """Mean calibrated confidence of the unlabelled window (NaN when empty)."""
-        n = len(self._u_conf)
+        n = len(self._u)
         if n == 0:
             return math.nan
         offsets, applied = self._applied()
-        if applied:
-            total = sum(
-                s / _ONE + k * off
-                for s, k, off in zip(self._u_sum, self._u_count, offsets, strict=True)
-            )
-        else:
-            total = sum(self._u_sum) / _ONE
+        # sum(s / 2**80 + k * off) over the bins' sums and counts, or sum(s) / 2**80.
+        total = self._u.total(offsets if applied else None)
         return min(1.0, max(0.0, total / n))
 
     @property
@@ -678,7 +653,7 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
     @property
     def count(self) -> int:
         """Unlabelled predictions in the window."""
-        return len(self._u_conf)
+        return len(self._u)
 
     @property
     def effective_labelled(self) -> float:
