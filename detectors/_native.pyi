@@ -1,7 +1,7 @@
 # Types of the Rust extension detectors._native (detectors/native/src/); documented and
 # tested in detectors/numeric_block.py, detectors/feature_matrix.py,
-# detectors/sensitivity.py (_adjustment_coefficient) and detectors/performance.py
-# (ConfidenceWindow).
+# detectors/sensitivity.py (_adjustment_coefficient), detectors/reconstruction.py
+# (normal_scores, project) and detectors/performance.py (ConfidenceWindow).
 import numpy as np
 
 def advance(
@@ -26,6 +26,20 @@ def gather_clean(
     out: np.ndarray,
 ) -> list[bool] | None: ...
 def float_column(values: list[object], lo: float, hi: float, out: np.ndarray) -> int: ...
+def normal_scores(
+    x: np.ndarray,
+    scale: np.ndarray,
+    shift: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    xp: np.ndarray,
+    fp: np.ndarray,
+    starts: np.ndarray,
+    out: np.ndarray,
+) -> None: ...
+def project(
+    centred: np.ndarray, wt: np.ndarray, sums: np.ndarray, spe: np.ndarray, score: np.ndarray
+) -> None: ...
 def adjustment_coefficient(y: list[float], probs: list[float]) -> float | None: ...
 
 class ConfidenceWindow:

@@ -121,6 +121,8 @@ from typing import Any
 import numpy as np
 from scipy import special
 
+from detectors._native import normal_scores
+from detectors._native import project as _project
 from detectors.base import UnivariateDetector, as_real, check_in_range, check_positive
 from detectors.errors import InvalidObservationError, SettingsError
 from detectors.hysteresis import DriftLatch
@@ -306,7 +308,12 @@ class _NormalScores:
     table sits in its own stretch of one axis, so one ``np.interp`` call maps all of
     them (a handful of numpy calls per event, whatever the number of features).
     ``center`` (the fitted mean of each feature's scores) is subtracted in the
-    table, so a caller that centres gets it for free."""
+    table, so a caller that centres gets it for free.
+
+    The map runs in Rust (``detectors._native.normal_scores``: numpy's ``interp``
+    searched all features' knots for every value; each value is looked up in its own
+    feature's stretch here), with numpy's arithmetic step by step, so the same floats
+    bit for bit (``tests/detectors/test_reconstruction_kernels.py``)."""
 
     def __init__(self, table: Mapping[str, Any], center: np.ndarray | None = None) -> None:
         q = np.asarray(table["quantiles"], dtype=float)
@@ -331,18 +338,29 @@ class _NormalScores:
             zs.append(np.concatenate([[z[0] - reach], z, [z[-1] + reach]]) - mid[j])
         self.xp = np.concatenate(xs)
         self.fp = np.concatenate(zs)
+        # Where each feature's stretch of knots starts (and the last one ends).
+        self.starts = np.cumsum([0, *(len(x) for x in xs)], dtype=np.int64)
         self.scale = 1.0 / span
         self.shift = np.arange(d) * width - lo / span
         self.low = np.arange(d) * width - _REACH
         self.high = self.low + 2.0 * _REACH + 1.0
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        # Plain ufuncs and one interp: this runs per event. NaN propagates throughout.
-        u: np.ndarray = x * self.scale
-        u += self.shift
-        np.maximum(u, self.low, out=u)
-        np.minimum(u, self.high, out=u)
-        z: np.ndarray = np.interp(u, self.xp, self.fp)
+        """The scores of ``x`` (any shape whose last axis is the features); NaN stays
+        NaN. What ``np.interp(np.clip(x * scale + shift, low, high), xp, fp)`` gives."""
+        x = np.ascontiguousarray(x, dtype=float)
+        z = np.empty_like(x)
+        normal_scores(
+            x,
+            self.scale,
+            self.shift,
+            self.low,
+            self.high,
+            self.xp,
+            self.fp,
+            self.starts,
+            z,
+        )
         return z
 
 
@@ -900,18 +918,18 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
         """The SPE and the outlier score of each row of raw values (columns in the
         order of :attr:`feature_names`), without any state change: what :meth:`update`
         computes for one event, row by row bit for bit whatever the number of rows
-        (numpy's own einsum loops, a fixed order of products per row; not BLAS, which
-        blocks a batch differently from one row and rounds differently). A row with a missing
+        (a loop in Rust, ``detectors._native.project``, that sums each row's products in
+        index order; not BLAS, which blocks a batch differently from one row and rounds
+        differently). A row with a missing
         or non-finite value gives a non-finite or huge score (:meth:`update` imputes
         it). Only while :attr:`active`."""
         if not self.active:
             raise InvalidObservationError("project needs an active detector (a reference)")
         with np.errstate(over="ignore", invalid="ignore"):  # huge values: inf, not usable
-            c = self._centred(rows)
-            t = np.einsum("nj,ij->ni", c, self._w)
-            t *= t
-            s = np.einsum("nj,ij->ni", t, self._sums)
-        return s[:, 0], s[:, 1]
+            c = np.ascontiguousarray(self._centred(rows), dtype=float)
+        spe, score = np.empty(len(c)), np.empty(len(c))
+        _project(c, self._wt, self._sums, spe, score)
+        return spe, score
 
     def _take(self, spe: float, score: float) -> list[SignalChange]:
         """Count one active event already scored (:meth:`update`, or a batch scored by

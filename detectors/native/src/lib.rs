@@ -8,6 +8,7 @@ mod confidence_window;
 mod cusum;
 mod feature_matrix;
 mod numeric_block;
+mod reconstruction;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -16,6 +17,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(feature_matrix::gather_clean, m)?)?;
     m.add_function(wrap_pyfunction!(feature_matrix::float_column, m)?)?;
     m.add_function(wrap_pyfunction!(cusum::adjustment_coefficient, m)?)?;
+    m.add_function(wrap_pyfunction!(reconstruction::normal_scores, m)?)?;
+    m.add_function(wrap_pyfunction!(reconstruction::project, m)?)?;
     m.add_class::<confidence_window::ConfidenceWindow>()?;
     Ok(())
 }
