@@ -257,6 +257,9 @@ _MAX_KNOWN = 4096
 # bytes each, allocated per event and freed cold at eviction).
 _KNOWN_VERSIONS: dict[str, str] = {}
 _KNOWN_LABELS: dict[str, str] = {}
+# Feature names the fast path has found 1 to MAX_FEATURE_NAME characters long (bounded
+# the same way).
+_KNOWN_FEATURE_NAMES: set[str] = set()
 
 
 def _interned(table: dict[str, str], value: str) -> str:
@@ -363,10 +366,13 @@ _Scores = Annotated[dict[_Label, _Probability], _Meta(min_length=1, max_length=M
 # orjson reads an integer outside int64 (up to 2**64 - 1) as an int, beyond as a float:
 # the fast path takes only the int64 ones, read the same by both.
 _Int64 = Annotated[int, _Meta(ge=-(2**63), le=2**63 - 1)]
-_FeatureName = Annotated[str, _Meta(min_length=1, max_length=MAX_FEATURE_NAME)]
 _FeatureString = Annotated[str, _Meta(max_length=MAX_STRING_VALUE)]
+# Feature names as plain ``str``: msgspec reuses one string object per name (its cache of
+# short ASCII keys: no new string, no new hash per name and event), which it does for no
+# key type with constraints. Their lengths are checked in Python, once per name
+# (_feature_names_known).
 _Features = Annotated[
-    dict[_FeatureName, float | _Int64 | _FeatureString | bool | None],
+    dict[str, float | _Int64 | _FeatureString | bool | None],
     _Meta(max_length=MAX_FEATURES),
 ]
 _SegmentString = Annotated[str, _Meta(max_length=MAX_SEGMENT_VALUE)]
@@ -470,6 +476,25 @@ def _fast_metadata(raw: msgspec.Raw) -> tuple[dict[str, Any] | None] | None:
     return (metadata,)
 
 
+def _feature_names_known(features: dict[str, Any]) -> bool:
+    """Whether every feature name has 1 to :data:`MAX_FEATURE_NAME` characters (as the
+    precise path requires); if so they are remembered in :data:`_KNOWN_FEATURE_NAMES`
+    (emptied first when full).
+
+    >>> _feature_names_known({"age": 1.0}), "age" in _KNOWN_FEATURE_NAMES
+    (True, True)
+    >>> _feature_names_known({"": 1.0}), _feature_names_known({"a" * 129: 1.0})
+    (False, False)
+    """
+    for name in features:
+        if not 0 < len(name) <= MAX_FEATURE_NAME:
+            return False
+    if len(_KNOWN_FEATURE_NAMES) + len(features) > _MAX_KNOWN:
+        _KNOWN_FEATURE_NAMES.clear()
+    _KNOWN_FEATURE_NAMES.update(features)
+    return True
+
+
 def _fast_inference(raw: bytes) -> InferenceEvent | None:
     """The event :func:`_inference_from_obj` would return for ``raw``, or None: ask it."""
     try:
@@ -495,6 +520,10 @@ def _fast_inference(raw: bytes) -> InferenceEvent | None:
             return None
         (metadata,) = found
     features, segment = s.features, s.segment
+    if features is None:
+        features = {}
+    elif not features.keys() <= _KNOWN_FEATURE_NAMES and not _feature_names_known(features):
+        return None
     return _new_tuple(
         InferenceEvent,
         (
@@ -503,7 +532,7 @@ def _fast_inference(raw: bytes) -> InferenceEvent | None:
             version or "unknown",
             ts,
             prediction,
-            {} if features is None else features,
+            features,
             {} if segment is None else segment,
             s.trace_id,
             metadata,
