@@ -6,7 +6,6 @@ import dataclasses
 import math
 import operator
 import sys
-from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
@@ -14,6 +13,7 @@ from typing import Any, Self
 
 import numpy as np
 
+from detectors._native import RowBlock
 from detectors.base import BivariateDetector, as_bool, as_real, check_positive
 from detectors.categorical_drift import CategoricalDrift
 from detectors.data_quality import DataQualityDrift
@@ -360,13 +360,13 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         self._block_start = 0
         self._ignored = 0
         self._slots: dict[str, _Slot] = {}
-        # Raw values of the current block, per feature (same list objects in _order_bufs),
-        # and the values of the events since the last :meth:`_spill` that had the keys
-        # of _order in its order, as one tuple each (not yet in _bufs).
+        # Raw values of the current block, per feature (the same list objects in
+        # _order_bufs, in the row block's key order), and the row block: the values of
+        # the events since the last _spill that had its keys in its order (not yet in
+        # _bufs; None before the first such event).
         self._bufs: dict[str, list[Any]] = {}
-        self._order: tuple[Any, ...] | None = None
         self._order_bufs: list[list[Any]] = []
-        self._rows: list[tuple[Any, ...]] = []
+        self._rows: RowBlock | None = None
         self._out: list[float | str] = []  # the prediction signal's values
         self._conf: list[float] = []
         self._conf_det: NumericDrift | None = None
@@ -587,11 +587,10 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         self._quality = None
         # Hot path: file raw values; types are checked per batch in _flush. When the
         # event has the same keys in the same order as the last one (the usual case),
-        # its values are kept as one tuple, spread over the buffers per block (_spill).
-        keys = tuple(features)
-        if keys == self._order:
-            self._rows.append(tuple(features.values()))
-        else:
+        # its values go to the row block (in Rust: a float column stays plain numbers,
+        # read by _flush as they are), spread over the buffers only when needed (_spill).
+        rows = self._rows
+        if rows is None or not rows.push(features if type(features) is dict else dict(features)):
             self._spill()
             bufs = self._bufs
             regular = True
@@ -602,7 +601,8 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
                 else:
                     buf.append(value)
             if regular:
-                self._order = keys
+                keys = tuple(features)
+                self._rows = RowBlock(keys)
                 self._order_bufs = [bufs[k] for k in keys]
         self._out.append(out)
         if kind == "class":
@@ -1045,16 +1045,31 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         self._gen += 1
 
     def _spill(self) -> None:
-        """Spread the kept rows' values over the buffers, a feature at a time (in C:
-        one ``extend`` per feature instead of one ``append`` per value)."""
+        """Spread the row block's values over the buffers, a feature at a time."""
         rows = self._rows
-        if rows:
-            _consume(map(list.extend, self._order_bufs, zip(*rows, strict=True)))
-            rows.clear()
+        if rows is not None and len(rows):
+            rows.spill(self._order_bufs)
+
+    def _settle(self) -> dict[str, int]:
+        """Before a flush: the numeric features whose values of the block are all in the
+        row block as floats, by their column there (read as they are); every other
+        column spread over its buffer, after the values already there."""
+        rows = self._rows
+        direct: dict[str, int] = {}
+        if rows is None or not len(rows):
+            return direct
+        slots = self._slots
+        for j, (name, buf) in enumerate(zip(rows.keys, self._order_bufs, strict=True)):
+            if not buf and slots[name].numeric and rows.floats(j):
+                direct[name] = j
+            else:
+                rows.spill_column(j, buf)
+        return direct
 
     def _flush(self) -> list[SignalChange]:
         """End of a block of ``step`` events: hand every buffer to its detectors."""
-        self._spill()
+        direct = self._settle()
+        rows = self._rows
         changes: list[SignalChange] = []
         start = self._block_start
         n = self._n
@@ -1063,6 +1078,7 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
             buf = self._bufs[slot.name]
             events = n - max(start, slot.created)
             oor = 0
+            count = len(buf)  # the block's values of this feature
             if slot.kind == "numeric":
                 learning = not slot.drift.has_reference
                 lo, hi = slot.lo, slot.hi
@@ -1070,8 +1086,17 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
                 # One pass, in Rust: the block is clean when every value is a finite
                 # float (the usual case), and counted out of range on the way; else (a
                 # null, an int, a bool, a string, ...) sort it out value by value.
-                column = np.empty(len(buf))
-                oor = float_column(buf, *bounds, column)
+                j = direct.get(slot.name)
+                if j is not None:  # the row block's floats, as they are
+                    count = len(rows)  # type: ignore[arg-type]
+                    column = np.empty(count)
+                    oor = rows.float_column(j, *bounds, column)  # type: ignore[union-attr]
+                    if oor < 0:  # a NaN or an infinity: value by value, as any other
+                        rows.spill_column(j, buf)  # type: ignore[union-attr]
+                if j is None or oor < 0:
+                    count = len(buf)
+                    column = np.empty(count)
+                    oor = float_column(buf, *bounds, column)
                 nums: list[float] | np.ndarray = column
                 if oor < 0:
                     oor = 0
@@ -1100,9 +1125,11 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
                     vals, missing, bad = _split_categorical(buf)
                 if vals:
                     changes += slot.drift._feed(vals)
-            missing += events - len(buf)  # absent from the event: missing too
+            missing += events - count  # absent from the event: missing too
             changes += slot.dq._block(events, missing, oor + bad)
             buf.clear()
+        if rows is not None:  # its direct columns were read above, the rest spread
+            rows.clear()
         if self._conf_det is not None and self._conf:
             changes += self._conf_det._feed(self._conf)
             self._conf.clear()
@@ -1286,10 +1313,6 @@ _NUMBER_TYPES = frozenset((float, int))
 _UNBOUNDED = (-math.inf, math.inf)  # a feature without a range: nothing is out of it
 _LARGEST = sys.float_info.max  # [-_LARGEST, _LARGEST]: the finite floats
 _STR_TYPE = {str}
-
-
-# Runs an iterator to its end in C (a deque that keeps nothing).
-_consume: Any = deque(maxlen=0).extend
 
 
 def _finite(value: float) -> bool:

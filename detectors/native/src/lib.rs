@@ -9,6 +9,7 @@ mod cusum;
 mod feature_matrix;
 mod numeric_block;
 mod reconstruction;
+mod row_block;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -20,5 +21,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(reconstruction::normal_scores, m)?)?;
     m.add_function(wrap_pyfunction!(reconstruction::project, m)?)?;
     m.add_class::<confidence_window::ConfidenceWindow>()?;
+    m.add_class::<row_block::RowBlock>()?;
     Ok(())
 }
