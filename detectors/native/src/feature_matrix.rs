@@ -5,6 +5,7 @@ use crate::buffers::{expect, write};
 use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFloat, PyList, PyString};
+use std::cell::Cell;
 
 /// Row `i` of `out` (`len(events) x len(names)`, float64) from `events[i][name]` for
 /// every name, and whether each event is clean: every value inside its `[lo, hi]` (NaN
@@ -80,19 +81,29 @@ pub fn float_column(
 ) -> PyResult<i64> {
     let out = write(py, &out, "out")?;
     expect("out", out.len(), values.len())?;
+    let floats = values
+        .iter()
+        .map(|v| v.cast_exact::<PyFloat>().ok().map(|f| f.value()));
+    Ok(fill_counting_outside(floats, lo, hi, out))
+}
+
+/// `values` into `out` (as long), if every one is a number (not `None`) and finite: then
+/// how many are below `lo` or above `hi`; else -1 (`out` then holds garbage).
+pub fn fill_counting_outside(
+    values: impl Iterator<Item = Option<f64>>,
+    lo: f64,
+    hi: f64,
+    out: &[Cell<f64>],
+) -> i64 {
     let mut outside = 0i64;
-    for (cell, value) in out.iter().zip(values.iter()) {
-        let Ok(value) = value.cast_exact::<PyFloat>() else {
-            return Ok(-1);
+    for (cell, value) in out.iter().zip(values) {
+        let Some(v) = value.filter(|v| v.is_finite()) else {
+            return -1;
         };
-        let v = value.value();
-        if !v.is_finite() {
-            return Ok(-1);
-        }
         if v < lo || v > hi {
             outside += 1;
         }
         cell.set(v);
     }
-    Ok(outside)
+    outside
 }

@@ -3,6 +3,7 @@
 //! `tests/detectors/test_row_block.py`).
 
 use crate::buffers::{expect, write};
+use crate::feature_matrix::fill_counting_outside;
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::{PyIndexError, PyValueError};
 use pyo3::prelude::*;
@@ -165,17 +166,12 @@ impl RowBlock {
             return Ok(-1);
         };
         expect("out", out.len(), values.len())?;
-        let mut outside = 0i64;
-        for (cell, &v) in out.iter().zip(values) {
-            if !v.is_finite() {
-                return Ok(-1);
-            }
-            if v < lo || v > hi {
-                outside += 1;
-            }
-            cell.set(v);
-        }
-        Ok(outside)
+        Ok(fill_counting_outside(
+            values.iter().map(|&v| Some(v)),
+            lo,
+            hi,
+            out,
+        ))
     }
 
     /// Append column `j`'s values to `buf` and forget them.
