@@ -59,10 +59,15 @@ run counts the same instructions. Needs ``valgrind`` on the PATH (Debian's packa
 one count takes a few minutes (start-up alone is ~100 s under valgrind). ``--callgrind-out
 DIR`` keeps the processor's two counted runs' callgrind files, which
 ``benchmarks/profile/instruction_shares.py`` turns into instructions per event by C
-function (``make profile-instructions`` does both).
+function (``make profile-instructions`` does both). The default warm-up is the least that
+fills the caps, and its counted window holds every learned numeric reference's first
+doubling (each detector's CUSUM thresholds solved again); ``--instruction-warmup 60000``
+counts a window past the second, where no threshold is solved (the steady state, but
+for the rare later doublings).
 
 ``python benchmarks/processor.py [--quick] [--instructions | --no-instructions]
-[--only timing|process|all_on|cost|instructions] [--callgrind-out DIR]`` (``process``:
+[--only timing|process|all_on|cost|instructions] [--callgrind-out DIR]
+[--instruction-warmup N]`` (``process``:
 ``us_per_event_batched`` alone; ``all_on``: ``us_per_event_all_on_batched`` alone;
 ``cost``: the three figures of issue 16's cost target, taken in turn)
 """
@@ -294,11 +299,19 @@ def instructions_per(
 
 
 def count_instructions(
-    events: list[tuple[bytes, bytes]], n1: int, n2: int, keep_dir: Path | None = None
+    events: list[tuple[bytes, bytes]],
+    n1: int,
+    n2: int,
+    keep_dir: Path | None = None,
+    warmup: int = COUNT_WARMUP,
 ) -> dict[str, Any]:
     """``instructions_per_event`` and ``instructions_per_parse`` (see the module doc);
     ``keep_dir``: the processor's two counted runs leave their callgrind files there, as
-    ``processor.N.callgrind`` (for ``benchmarks/profile/instruction_shares.py``)."""
+    ``processor.N.callgrind`` (for ``benchmarks/profile/instruction_shares.py``);
+    ``warmup``: events before the counted ones (at least :data:`COUNT_WARMUP`, so that
+    the caps are full)."""
+    if warmup < COUNT_WARMUP:
+        raise ValueError(f"a warm-up of {warmup} events leaves the caps short of full")
     valgrind = shutil.which("valgrind")
     if valgrind is None:
         raise RuntimeError("--instructions needs valgrind (apt-get install valgrind)")
@@ -311,7 +324,7 @@ def count_instructions(
             valgrind,
             lambda n: [
                 sys.executable, me, "--count-child", str(events_file),
-                "--count-warmup", str(COUNT_WARMUP), "--events", str(n),
+                "--count-warmup", str(warmup), "--events", str(n),
             ],
             n1, n2, workdir,
             None if keep_dir is None else lambda n: keep_dir / f"processor.{n}.callgrind",
@@ -323,7 +336,7 @@ def count_instructions(
         )  # fmt: skip
     return {
         "instructions_events": [n1, n2],
-        "instructions_warmup": COUNT_WARMUP,
+        "instructions_warmup": warmup,
         "instructions_caps": {
             "max_pending": COUNT_CAPS["labels"]["max_pending"],
             "max_open": COUNT_CAPS["review"]["max_open"],
@@ -552,6 +565,15 @@ def main() -> int:
         help="events of the two counted runs (default 1000 5000; --quick 500 2500)",
     )
     ap.add_argument(
+        "--instruction-warmup",
+        type=int,
+        default=COUNT_WARMUP,
+        metavar="N",
+        help=f"events before the counted ones (default {COUNT_WARMUP}, the least that fills "
+        "the caps; the window then holds each learned reference's first doubling, when its "
+        "CUSUM thresholds are solved again: 60000 counts past the second)",
+    )
+    ap.add_argument(
         "--only",
         choices=("timing", "process", "all_on", "cost", "instructions"),
         help="run one part only (process: us_per_event_batched alone; all_on: "
@@ -584,7 +606,9 @@ def main() -> int:
         n1, n2 = args.instruction_events or ((500, 2500) if args.quick else (1000, 5000))
         if args.callgrind_out is not None:
             args.callgrind_out.mkdir(parents=True, exist_ok=True)
-        result.update(count_instructions(events, n1, n2, args.callgrind_out))
+        result.update(
+            count_instructions(events, n1, n2, args.callgrind_out, args.instruction_warmup)
+        )
     print(json.dumps(result))
     return 0
 

@@ -51,3 +51,10 @@ def test_caps_not_yet_full_are_reported(counted) -> None:
     # ~100 events per model: neither cap is full, and every model says by how much.
     assert len(early) == 10
     assert all(pending < 1_000 and remembered < 100 for pending, remembered in early.values())
+
+
+def test_a_warm_up_that_leaves_the_caps_short_is_refused() -> None:
+    from benchmarks.processor import count_instructions
+
+    with pytest.raises(ValueError, match="leaves the caps short of full"):
+        count_instructions(make_events(10), 10, 20, warmup=COUNT_WARMUP - 1)
