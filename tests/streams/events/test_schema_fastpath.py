@@ -740,6 +740,26 @@ def test_a_flood_of_new_versions_and_labels_stays_bounded() -> None:
         assert len(schema._KNOWN_LABELS) <= schema._MAX_KNOWN
 
 
+def test_a_flood_of_new_feature_names_stays_bounded_and_names_are_shared() -> None:
+    for i in range(schema._MAX_KNOWN // 8 + 5):
+        names = {f"f{i}-{j}": float(j) for j in range(20)}
+        event = schema._fast_inference(orjson.dumps({**FAST_SHAPED, "features": names}))
+        assert event is not None and event.features == names
+        assert len(schema._KNOWN_FEATURE_NAMES) <= schema._MAX_KNOWN
+    # A name too long or empty is still left to the precise path (which rejects it).
+    for bad in ("", "n" * (schema.MAX_FEATURE_NAME + 1)):
+        raw = orjson.dumps({**FAST_SHAPED, "features": {bad: 1.0}})
+        assert schema._fast_inference(raw) is None
+        assert outcome(decode_inference, raw)[:2] == ("rejected", "bad_value")
+    # Short names are one string object per name across events (msgspec's key cache).
+    first, second = (
+        schema._fast_inference(orjson.dumps({**FAST_SHAPED, "features": {"age": float(i)}}))
+        for i in range(2)
+    )
+    assert first is not None and second is not None
+    assert next(iter(first.features)) is next(iter(second.features))
+
+
 # ---------------------------------------------------------------- the event types
 
 
