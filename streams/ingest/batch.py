@@ -159,6 +159,9 @@ class BatchIngest:
         # Committed offset of an assigned partition not read from yet (for its lag).
         self._start: dict[tuple[str, int], int] = {}
         self._owned: set[int] = set()  # the inference partitions the group gave us
+        # Partitions given up (revoked or lost) during the current batch's consume: a
+        # message of theirs consumed before the callback is left to the new owner.
+        self._gone: set[int] = set()
         self.copartition_check_s = COPARTITION_CHECK_S
         self._copartition_checked = time.monotonic()
         self._out = Outgoing()
@@ -204,7 +207,9 @@ class BatchIngest:
                 check_copartitioned(self.consumer, self.settings, timeout=2.0)
             except KafkaException as exc:  # unanswered: asked again at the next interval
                 log.warning("checking the input topics' partition counts failed: %s", exc)
+        self._gone = set()
         msgs = consume_arrived(self.consumer, self.settings.worker.batch_size, timeout)
+        gone = self._gone
         started = time.perf_counter()
         out = self._out
         core = self.core
@@ -226,6 +231,11 @@ class BatchIngest:
                 continue
             topic: str = msg.topic()  # type: ignore[assignment]  # set on real messages
             partition: int = msg.partition()  # type: ignore[assignment]
+            if gone and partition in gone:
+                # Given up while this batch was consumed (its rebalance callback ran
+                # inside a later consume call): not processed here, nor committed, so
+                # its new owner reads it from the committed offset.
+                continue
             offset: int = msg.offset()  # type: ignore[assignment]
             source = MessageSource(topic, partition, offset, msg.key())
             value = msg.value() or b""
@@ -384,6 +394,7 @@ class BatchIngest:
         """Let the core ``step`` (revoked or lost) the inference partitions ``tps``, then
         unassign them and the labels partitions that follow them."""
         parts = {tp.partition for tp in tps}
+        self._gone |= parts
         step(parts)
         consumer.incremental_unassign(self._with_labels(tps))
         self._owned -= parts

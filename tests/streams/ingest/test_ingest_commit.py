@@ -241,3 +241,48 @@ def test_commit_metadata_carries_the_checkpoint_starts_and_reads_back_the_larges
     ingest.commit({("in", 1): 7}, wait=False, metadata={1: "not a start"})
     assert ingest.checkpoint_starts({0, 1}) == {0: 20}
     assert ingest.checkpoint_starts({1}) == {}
+
+
+class RevokingConsumer(FakeConsumer):
+    """Has nothing for the first consume, one message for the second, and runs the
+    rebalance callback revoking that message's partition inside the third (as
+    librdkafka serves callbacks inside ``consume``), before returning the rest."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+        self.on_third: Callable[[], None] = lambda: None
+        self.unassigned: list[Any] = []
+
+    def consume(self, n: int, timeout: float) -> list[Msg]:
+        self.calls += 1
+        if self.calls == 1:
+            return []
+        if self.calls == 3:
+            self.on_third()
+        return super().consume(n, timeout)
+
+    def incremental_assign(self, tps: list[Any]) -> None:
+        pass
+
+    def incremental_unassign(self, tps: list[Any]) -> None:
+        self.unassigned += tps
+
+
+def test_a_message_of_a_partition_revoked_during_its_batch_is_left_to_the_new_owner() -> None:
+    from confluent_kafka import TopicPartition
+
+    ingest, _, _, _ = make_ingest()
+    consumer = RevokingConsumer()
+    ingest.consumer = consumer
+    feed(consumer, 4)  # partitions 0, 1, 0, 1
+    ingest._on_assign(consumer, [TopicPartition("in", 0), TopicPartition("in", 1)])
+    consumer.on_third = lambda: ingest._on_revoke(consumer, [TopicPartition("in", 0)])
+    handled = ingest.run_once(0)
+    # The first message (partition 0) was consumed before the revocation: not processed,
+    # not counted towards the offsets to commit; partition 1's messages were.
+    assert handled == 2
+    assert ("in", 0) not in ingest.core.next_offsets
+    assert ingest.core.next_offsets[("in", 1)] == 4
+    assert {m for m, s in ingest.core.fleet.items()} == {"m1"}
+    assert [tp.partition for tp in consumer.unassigned if tp.topic == "in"] == [0]
