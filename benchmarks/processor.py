@@ -102,7 +102,6 @@ from throughput import N_MODELS, make_events, unique_id, worker_config
 from detectors.audit import AuditSampler
 from detectors.drift_monitor import DriftMonitor
 from detectors.sensitivity import REFERENCE_GROWTH
-from streams.blas_policy import single_threaded_blas
 from streams.config import settings_from_dict
 from streams.config.settings import deep_merge
 from streams.events.dead_letters import MessageSource
@@ -590,7 +589,6 @@ def main() -> int:
     ap.add_argument("--count-child", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--count-warmup", type=int, default=COUNT_WARMUP, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    single_threaded_blas()  # as a worker runs (streams/blas_policy.py)
     if args.count_child is not None:  # the child process of --instructions
         count_child(args.count_child, args.count_warmup, args.events)
         return 0

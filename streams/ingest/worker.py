@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 
-from streams.blas_policy import single_threaded_blas
 from streams.config import Settings
 from streams.gc_policy import settle_collector
 
@@ -32,7 +31,6 @@ def run_worker(settings: Settings) -> None:
         from streams.ingest.faust_app import create_app
 
         vigil = create_app(settings)
-        single_threaded_blas()  # after the imports: numpy's and scipy's BLAS are loaded
         vigil.core.start()
         settle_collector()  # the batch driver does this once its service has started
         faust.Worker(vigil.app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
@@ -41,7 +39,6 @@ def run_worker(settings: Settings) -> None:
 
     from streams.ingest.batch import BatchWorker
 
-    single_threaded_blas()  # after the imports: numpy's and scipy's BLAS are loaded
     mode.Worker(
         BatchWorker(settings), loglevel=settings.log_level, quiet=True
     ).execute_from_commandline()
