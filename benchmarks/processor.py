@@ -52,12 +52,15 @@ so a regression shows in one run:
 Each comes from two child processes under ``valgrind --tool=callgrind`` that do the same
 start-up and warm-up and then differ only in how many events they process (``n1``,
 ``n2``): (Ir(n2) - Ir(n1)) / (n2 - n1) cancels interpreter start-up, imports and
-warm-up. The children run with ``PYTHONHASHSEED=0`` and a clock that advances a fixed
-:data:`CLOCK_STEP` per reading (wall time runs ~60x slower under valgrind, and the
-processor's once-a-second work would otherwise run per event 60x as often), so every
-run counts the same instructions. Needs ``valgrind`` on the PATH (Debian's package);
-one count takes a few minutes (start-up alone is ~100 s under valgrind). ``--callgrind-out
-DIR`` keeps the processor's two counted runs' callgrind files, which
+warm-up. The children run with ``PYTHONHASHSEED=0``, OpenBLAS on one thread
+(:data:`COUNT_ENV`: valgrind runs threads one at a time, and OpenBLAS's idle threads spin
+for however long the scheduler lets them: with its default threads the same code counted
+217.5k-219.7k instructions per event from run to run, with one 213.9k-214.1k) and a clock
+that advances a fixed :data:`CLOCK_STEP` per reading (wall time runs ~60x slower under
+valgrind, and the processor's once-a-second work would otherwise run per event 60x as
+often), so every run counts the same instructions. Needs ``valgrind`` on the PATH
+(Debian's package); one count takes a few minutes (start-up alone is ~100 s under
+valgrind). ``--callgrind-out DIR`` keeps the processor's two counted runs' callgrind files, which
 ``benchmarks/profile/instruction_shares.py`` turns into instructions per event by C
 function (``make profile-instructions`` does both). The default warm-up is the least that
 fills the caps, and its counted window holds every learned numeric reference's first
@@ -133,6 +136,9 @@ COUNT_WARMUP = 15_000
 #: cache misses, which are not instructions. Before the sixteenth session of issue 18 the
 #: count ran below the caps, and missed that work altogether (``count_child`` now checks).
 COUNT_CAPS: dict[str, Any] = {"labels": {"max_pending": 1_000}, "review": {"max_open": 100}}
+#: The counted children's environment over the parent's: string hashes fixed, OpenBLAS on
+#: one thread (its idle threads' spinning is counted too, a different amount each run).
+COUNT_ENV = {"PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1"}
 #: The baseline's child: ``orjson.loads`` of the same bytes, ``argv[1]`` times.
 PARSE_CHILD = """
 import sys, orjson
@@ -270,7 +276,7 @@ def callgrind_ir(
         [valgrind, "--tool=callgrind", f"--callgrind-out-file={out_file}", *argv],
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONHASHSEED": "0"},
+        env={**os.environ, **COUNT_ENV},
         check=False,
     )
     found = _IR.findall(proc.stderr)
