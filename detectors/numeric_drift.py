@@ -237,6 +237,7 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
         self._delay: list[np.ndarray] = []  # calm blocks' bin counts waiting to join
         self._score_counts: list[int] | None = None
         self._scores_due = False  # new CUSUM tables waiting (defer_scores)
+        self._crossed = np.empty((self.step, 3), dtype=np.int64)  # advance's scratch rows
         if self.reference is not None:
             self._use_reference(self.reference)
 
@@ -490,14 +491,17 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
                 seg = values[i : i + step - len(pending)]
                 pending.extend(seg.tolist() if array else seg)  # type: ignore[union-attr]
             size = len(seg)
-            bins = np.empty(self._k, dtype=np.int64)
-            crossed = np.empty((size, 3), dtype=np.int64)
+            bins = np.empty(self._k, dtype=np.int64)  # a new one: _learn_more may keep it
+            crossed = self._crossed  # scratch: a row per value, only [:found] is read
+            if len(crossed) < size:
+                crossed = self._crossed = np.empty((size, 3), dtype=np.int64)
             x = seg if isinstance(seg, np.ndarray) else np.fromiter(seg, float, size)
             found = advance(
                 x, self._edges, self._matrix, self._cusum, self._limit_arr, run, crossed, bins
             )
-            for at, which, value in crossed[:found].tolist():
-                self._alarm(which, value, start + i + at + 1, changes)
+            if found:
+                for at, which, value in crossed[:found].tolist():
+                    self._alarm(which, value, start + i + at + 1, changes)
             i += size
             if whole or len(pending) == step:
                 if not whole:  # the block's bins, from all its values
