@@ -237,7 +237,8 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
         self._delay: list[np.ndarray] = []  # calm blocks' bin counts waiting to join
         self._score_counts: list[int] | None = None
         self._scores_due = False  # new CUSUM tables waiting (defer_scores)
-        self._crossed = np.empty((self.step, 3), dtype=np.int64)  # advance's scratch rows
+        # advance's crossing rows, one per value of a block (step is fixed at construction).
+        self._crossed = np.empty((self.step, 3), dtype=np.int64)
         if self.reference is not None:
             self._use_reference(self.reference)
 
@@ -492,9 +493,7 @@ class NumericDrift(UnivariateDetector[float, list[SignalChange]]):
                 pending.extend(seg.tolist() if array else seg)  # type: ignore[union-attr]
             size = len(seg)
             bins = np.empty(self._k, dtype=np.int64)  # a new one: _learn_more may keep it
-            crossed = self._crossed  # scratch: a row per value, only [:found] is read
-            if len(crossed) < size:
-                crossed = self._crossed = np.empty((size, 3), dtype=np.int64)
+            crossed = self._crossed  # scratch, a row per value (size <= step): [:found] read
             x = seg if isinstance(seg, np.ndarray) else np.fromiter(seg, float, size)
             found = advance(
                 x, self._edges, self._matrix, self._cusum, self._limit_arr, run, crossed, bins
