@@ -88,7 +88,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from math import ldexp
 from operator import mul
 from typing import Any, Literal
@@ -468,6 +468,59 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
         if self._seen % _CHECK_EVERY:
             return []
         return self._edges_triggered()
+
+    def update_many(self, confidences: Sequence[float]) -> list[SignalChange]:
+        """Add unlabelled predictions in order: the same state, and the same alerts, as
+        :meth:`update` of each in turn (tested bit for bit). All are checked before any
+        is added: an invalid one raises and adds none.
+
+        The window takes them a run at a time, in Rust; the alert condition is read
+        where :meth:`update` reads it (every few predictions) and the reference is
+        taken where it would be (at the prediction that fills the window once the labels
+        are ready). Several times cheaper per prediction than :meth:`update`.
+
+        >>> one = PerformanceEstimator(window=40, min_events=20)
+        >>> many = PerformanceEstimator(window=40, min_events=20)
+        >>> for i in range(200):  # a calibrated model: 60 % right at 0.6, 90 % at 0.9
+        ...     for est in (one, many):
+        ...         est.observe_label(0.9 if i % 2 else 0.6, i % 10 < (9 if i % 2 else 6))
+        >>> cs = [0.9] * 100 + [0.6] * 100
+        >>> alerts = [(i, a.state) for i, c in enumerate(cs) for a in one.update(c)]
+        >>> alerts, [a.events_seen for a in many.update_many(cs)]
+        ([(111, 'drift')], [112])
+        >>> (many.reference, many.estimated_accuracy) == (one.reference, one.estimated_accuracy)
+        True
+        """
+        values = confidences if type(confidences) is list else list(confidences)
+        for c in values:
+            if type(c) is not float or not 0.0 <= c <= 1.0:  # update's test, then its check
+                values = [check_probability("confidence", c) for c in values]
+                break
+        u = self._u
+        n = len(values)
+        if self._ref is None and not self._labels_ready:  # nothing to read until labels
+            u.extend(values)
+            self._seen += n
+            return []
+        changes: list[SignalChange] = []
+        window = self.window
+        i = 0
+        while i < n:  # a run up to the next place update() would read something
+            seen = self._seen
+            stop = i + _CHECK_EVERY - seen % _CHECK_EVERY
+            waiting = self._ref is None and self._labels_ready
+            if waiting:  # the value that fills the window takes the reference
+                stop = min(stop, i + max(1, window - len(u)))
+            if stop > n:
+                stop = n
+            u.extend(values[i:stop])
+            self._seen = seen + stop - i
+            if waiting and len(u) == window:
+                self._ref = self.estimated_accuracy
+            if not self._seen % _CHECK_EVERY:
+                changes += self._edges_triggered()
+            i = stop
+        return changes
 
     def _edges_triggered(self) -> list[SignalChange]:
         if self._ref is None or len(self._u) < self.min_events:

@@ -9,7 +9,7 @@ reason, and the counters add up (processed + dead-lettered = consumed).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -171,6 +171,7 @@ class Processor:
             self._dead_letter(exc.reason, exc.detail, source, raw, now, exc.model_id, out)
             return
         self._inference(event, raw, source, now, out)
+        self._settle_versions((event.model_id,))
 
     def inference_batch(
         self, messages: Sequence[tuple[bytes, MessageSource]], out: Outgoing
@@ -228,6 +229,21 @@ class Processor:
             state.monitor.prepare(())
         if later:
             publish_segment_changes(list(later.values()), out.alerts, self._emit(out))
+        self._settle_versions(by_model)
+
+    def _settle_versions(self, model_ids: Iterable[str]) -> None:
+        """The versions' estimates of these models take the confidences
+        :meth:`VersionBook.observe <streams.processing.versions.VersionBook.observe>` held
+        back, a run at a time: at the end of every call, so none is held between calls
+        (what the ``vigil_version_*`` series and checkpoints read is as before)."""
+        fleet = self.fleet
+        for model_id in model_ids:
+            state = fleet.peek(model_id)
+            if state is not None and state.versions is not None:
+                try:
+                    state.versions.settle()
+                except Exception:  # a bug must not stop the stream
+                    log.exception("model %r: settling the versions' estimates failed", model_id)
 
     def _inference(
         self,

@@ -93,6 +93,35 @@ def test_the_window_is_the_python_rings_bit_for_bit(
     assert copy.sums() == python.sums and copy.values() == python.conf
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    window=st.integers(1, 40),
+    runs=st.lists(st.lists(CONFIDENCES, max_size=30), max_size=8),
+)
+def test_extend_is_push_of_each_value_bit_for_bit(window: int, runs: list[list[float]]) -> None:
+    edges = reliability_edges(10)
+    one, many = ConfidenceWindow(edges, window), ConfidenceWindow(edges, window)
+    for run in runs:
+        for c in run:
+            one.push(c)
+        many.extend(run)
+        assert (many.values(), many.head, many.counts(), many.sums()) == (
+            one.values(),
+            one.head,
+            one.counts(),
+            one.sums(),
+        )
+
+
+@pytest.mark.parametrize("bad", [math.nan, -0.1, 1.5, math.inf])
+def test_extend_checks_every_value_before_it_adds_any(bad: float) -> None:
+    w = ConfidenceWindow([0.5], 3)
+    w.push(0.2)
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        w.extend([0.7, 0.1, bad, 0.3])
+    assert (w.values(), w.counts(), w.head) == ([0.2], [1, 0], 0)
+
+
 @pytest.mark.parametrize("bad", [math.nan, -0.1, 1.5, math.inf])
 def test_a_confidence_outside_0_1_is_refused_and_changes_nothing(bad: float) -> None:
     w = ConfidenceWindow([0.5], 3)

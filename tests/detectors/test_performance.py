@@ -2,6 +2,8 @@ import random
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from detectors.errors import InvalidObservationError, SettingsError
 from detectors.performance import PerformanceEstimator
@@ -140,6 +142,71 @@ def test_rejects_bad_confidence(bad) -> None:
     with pytest.raises(InvalidObservationError):
         est.observe_label(0.5, "yes")
     assert est.snapshot() == before
+
+
+# A step of a stream: a run of unlabelled confidences, or a few labels (confidence, right).
+_RUN = st.lists(st.one_of(st.floats(0.0, 1.0), st.sampled_from([0.0, 1.0, 0.5, 0.95])))
+_LABELS = st.lists(st.tuples(st.floats(0.0, 1.0), st.booleans()), min_size=1, max_size=30)
+
+
+def _changes(changes: list) -> list[tuple]:
+    return [(c.events_seen, c.state, c.statistic, c.threshold, c.reference) for c in changes]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    window=st.integers(1, 30),
+    min_events=st.integers(1, 20),
+    steps=st.lists(st.one_of(_RUN.map(lambda r: ("run", r)), _LABELS.map(lambda x: ("labels", x)))),
+)
+def test_update_many_is_update_of_each_bit_for_bit(
+    window: int, min_events: int, steps: list[tuple[str, list]]
+) -> None:
+    one = PerformanceEstimator(window=window, min_events=min_events, threshold=0.05)
+    many = PerformanceEstimator(window=window, min_events=min_events, threshold=0.05)
+    for what, items in steps:
+        if what == "labels":
+            for est in (one, many):
+                for c, y in items:
+                    est.observe_label(c, y)
+            continue
+        expected = [change for c in items for change in one.update(c)]
+        assert _changes(many.update_many(items)) == _changes(expected)
+        assert many.snapshot() == one.snapshot()
+
+
+def test_update_many_takes_the_reference_and_raises_the_alert_where_update_does() -> None:
+    rng = random.Random(3)
+    one, many = PerformanceEstimator(window=200), PerformanceEstimator(window=200)
+    labels = [(c, rng.random() < c) for c in (rng.uniform(0.6, 1.0) for _ in range(3000))]
+    for est in (one, many):
+        for c, y in labels:
+            est.observe_label(c, y)
+    cs = [rng.uniform(0.6, 1.0) for _ in range(1000)] + [rng.uniform(0.4, 0.7) for _ in range(700)]
+    expected = [change for c in cs for change in one.update(c)]
+    got = many.update_many(cs[:333]) + many.update_many(cs[333:])
+    assert [c.state for c in expected] == ["drift"]  # the case under test happens
+    assert _changes(got) == _changes(expected)
+    assert many.reference == one.reference is not None
+    assert many.snapshot() == one.snapshot()
+
+
+@pytest.mark.parametrize("bad", [float("nan"), -0.1, 1.5, "0.5", None, True])
+def test_update_many_checks_every_confidence_before_it_adds_any(bad) -> None:
+    est = PerformanceEstimator()
+    est.update_many([0.7, 0.8])
+    before = est.snapshot()
+    with pytest.raises(InvalidObservationError, match="confidence"):
+        est.update_many([0.9, 0.2, bad, 0.3])
+    assert est.snapshot() == before
+
+
+def test_update_many_takes_what_update_takes() -> None:
+    one, many = PerformanceEstimator(), PerformanceEstimator()
+    for c in (1, 0, np.float64(0.25), 0.5):
+        one.update(c)
+    many.update_many((1, 0, np.float64(0.25), 0.5))  # any sequence; ints and numpy floats
+    assert many.snapshot() == one.snapshot()
 
 
 @pytest.mark.parametrize("kwargs", [{"bins": 0}, {"prior_strength": 0}, {"threshold": 2}])

@@ -114,6 +114,18 @@ impl ConfidenceWindow {
         Ok(())
     }
 
+    /// `push` of each value in turn, all checked first: a value outside `[0, 1]` is a
+    /// `ValueError` before any is added.
+    fn extend(&mut self, values: Vec<f64>) -> PyResult<()> {
+        for &c in &values {
+            check_confidence(c)?;
+        }
+        for c in values {
+            self.push(c)?;
+        }
+        Ok(())
+    }
+
     fn __len__(&self) -> usize {
         self.values.len()
     }

@@ -10,6 +10,7 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
+from detectors.performance import PerformanceEstimator
 from detectors.prediction import ClassPrediction
 from detectors.reference import ReferenceBuilder
 from streams.config import settings_from_dict
@@ -19,7 +20,7 @@ from streams.kafka.checkpoints import Checkpoint, decode, encode
 from streams.processing.fleet import Fleet, ModelState
 from streams.processing.metrics import VigilMetrics
 from streams.processing.processor import Outgoing, Processor
-from streams.processing.versions import OTHER_VERSION, VersionBook
+from streams.processing.versions import OTHER_VERSION, SETTLE_AT, VersionBook
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -309,3 +310,89 @@ def test_without_output_drift_only_a_version_with_a_profile_gets_one(tmp_path: A
     plain = Harness()
     plain.event("v1")
     assert book(plain).get("v1").drift is None  # type: ignore[union-attr]
+
+
+def test_a_versions_estimate_is_settled_by_the_end_of_every_call() -> None:
+    """VersionBook.observe holds a version's confidences back and the estimate takes them a
+    run at a time: batches as the worker runs them, with labels between, leave every
+    version's estimate as events one at a time do, at the end of each call (labels
+    settle before they learn), so its series reads the same."""
+    rng = random.Random(11)
+    stream = []
+    for i in range(4000):
+        version = "v1" if rng.random() < 0.5 else "v2"
+        confidence = round(rng.uniform(0.5, 1.0), 3)
+        right = rng.random() < (confidence if version == "v1" else confidence - 0.3)
+        stream.append((f"e{i}", version, confidence, right))
+    one, batched = Harness(), Harness()
+
+    def body(event_id: str, version: str, confidence: float, h: Harness) -> bytes:
+        return orjson.dumps(
+            {
+                "event_id": event_id,
+                "model_id": "m",
+                "model_version": version,
+                "ts": h.clock.now.timestamp(),
+                "features": {"x": 1.0},
+                "prediction": {"label": "a", "confidence": confidence},
+            }
+        )
+
+    def same_estimates(one: Harness, batched: Harness) -> None:
+        for version in ("v1", "v2"):
+            a, b = book(one).get(version), book(batched).get(version)
+            assert a is not None and b is not None
+            assert a.unsettled == b.unsettled == []  # nothing held between calls
+            assert a.performance is not None and b.performance is not None
+            assert b.performance.snapshot() == a.performance.snapshot()
+
+    def labels(h: Harness, done: list[tuple[str, str, float, bool]]) -> None:
+        for event_id, _, _, right in done:
+            if int(event_id[1:]) % 3 == 0:  # a third of them labelled
+                h.label(event_id, "a" if right else "b")
+
+    for start in range(0, len(stream), 250):
+        chunk = stream[start : start + 250]
+        for event_id, version, confidence, _ in chunk:
+            one.offset += 1
+            source = MessageSource("in", 0, one.offset, b"m")
+            one.proc.inference(body(event_id, version, confidence, one), source, one.out)
+        messages = []
+        for event_id, version, confidence, _ in chunk:
+            batched.offset += 1
+            source = MessageSource("in", 0, batched.offset, b"m")
+            messages.append((body(event_id, version, confidence, batched), source))
+        batched.proc.inference_batch(messages, batched.out)
+        same_estimates(one, batched)
+        labels(one, chunk)
+        labels(batched, chunk)
+        same_estimates(one, batched)
+    for version in ("v1", "v2"):
+        reading = batched.sample("vigil_version_estimated_accuracy", version=version)
+        assert reading is not None
+        assert reading == one.sample("vigil_version_estimated_accuracy", version=version)
+    # The case under test: labels shaped both estimates' maps, and they differ.
+    v1, v2 = book(batched).get("v1"), book(batched).get("v2")
+    assert v1 is not None and v2 is not None and v1.performance and v2.performance
+    assert v1.performance.reference is not None and v2.performance.reference is not None
+    assert v1.performance.reference > v2.performance.reference + 0.2
+
+
+def test_a_version_book_settles_before_a_snapshot_and_within_its_bound() -> None:
+    b = VersionBook(performance={"window": 300, "min_events": 50})
+    expected = PerformanceEstimator(window=300, min_events=50)
+    rng = random.Random(2)
+    for i in range(3 * SETTLE_AT):
+        c = rng.random()
+        b.observe("v1", "a", c, float(i))
+        expected.update(c)
+        stats = b.get("v1")
+        assert stats is not None and len(stats.unsettled) < SETTLE_AT  # bounded
+        if i % 7 == 0:  # a label settles what came before it first
+            right = rng.random() < c
+            b.observe_label("v1", c, right, 1.0)
+            expected.observe_label(c, right)
+    assert expected.reference is not None  # the labels set the reference
+    assert b.snapshot()["live"]["v1"]["performance"] == expected.snapshot()
+    stats = b.get("v1")
+    assert stats is not None and stats.unsettled == []
