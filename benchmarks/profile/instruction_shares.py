@@ -9,7 +9,9 @@ callees'). Start-up, imports and warm-up cancel out, as in the count itself.
 
 Groups: the interpreter's own C by source file (``python:ceval`` is the bytecode loop,
 ``python:obmalloc`` the small-object allocator, ``python:dictobject`` dicts, ...; a
-header's inlined code apart: ``python:object.h`` is mostly reference counting); OpenBLAS
+header's inlined code apart: ``python:object.h`` is mostly reference counting), or as one
+group, ``python``, for an interpreter without debug information (Debian's python3.11,
+which the Makefile makes ``.venv`` with: its functions are named, not its files); OpenBLAS
 (``openblas``: numpy and scipy each bundle a copy, and either may get the name); an
 extension module by the package it came from (``numpy``, ``msgspec``, ``orjson``, ...);
 any other shared object by its name (``libc``).
@@ -72,6 +74,8 @@ def group_of(function: str) -> str:
     'numpy'
     >>> group_of("./string/memmove.S:__memcpy_avx [/usr/lib/x86_64-linux-gnu/libc.so.6]")
     'libc'
+    >>> group_of("???:_PyEval_EvalFrameDefault [/usr/bin/python3.11]")  # no debug info
+    'python'
     """
     obj = function.rsplit(" [", 1)[1].rstrip("]") if " [" in function else ""
     if "libpython" in obj or (not obj and "/Python-" in function):
@@ -80,6 +84,8 @@ def group_of(function: str) -> str:
             return "python"
         name, c, h = source.groups()
         return f"python:{name}.h" if h and not c else f"python:{name}"
+    if re.fullmatch(r"python3(\.\d+)?", Path(obj).name):  # an interpreter linked statically
+        return "python"
     if "openblas" in Path(obj).name:  # numpy and scipy each bundle a copy
         return "openblas"
     package = _SITE_PACKAGES.search(obj)
