@@ -17,7 +17,7 @@ is the *answers*; those are watched per version, in a :class:`VersionBook`:
   alerts), so :meth:`VersionBook.observe` holds the confidences back and
   :meth:`VersionBook.settle` gives them a run at a time
   (:meth:`~detectors.performance.PerformanceEstimator.update_many`: the same state as
-  one at a time, at ~1/10 of the cost per event); a label, a snapshot or
+  one at a time, ~3x cheaper until the estimate has its reference); a label, a snapshot or
   :data:`SETTLE_AT` held back settle first, and the processor settles at the end of
   every call, so nothing is held back between its calls;
 * the drift of its output against *its own* reference (signal
