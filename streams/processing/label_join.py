@@ -206,15 +206,22 @@ class LabelJoin:
         ``escalated``: a rule sent it to review; ``inclusion``: the probability
         with which it was sent to review (rule or audit), ``None`` if it was not.
         """
-        t = _epoch("ts", ts)
+        # Once per event: _epoch's, _key's and _advance's common cases inlined.
+        decoded = type(ts) is datetime and ts.tzinfo is UTC  # what the decoder gives
+        t = ts.timestamp() if decoded else _epoch("ts", ts)
         if not isinstance(escalated, bool):
             raise InvalidEventError("bad_value", f"'escalated' must be a bool; got {escalated!r}")
         if inclusion is not None and (type(inclusion) is not float or not 0.0 < inclusion <= 1.0):
             raise InvalidEventError(
                 "bad_value", f"'inclusion' must be a float in (0, 1] or None; got {inclusion!r}"
             )
-        key = self._key(model_id, event_id)
-        self._advance(t)
+        own = self._model
+        if model_id is own and own is not None and type(event_id) is str:
+            key: RowKey = event_id
+        else:
+            key = self._key(model_id, event_id)
+        if t > self._watermark:  # else nothing can expire
+            self._advance(t)
         if key in self._pending.index or key in self._joined:
             return False
         if t < self._watermark - self.horizon:

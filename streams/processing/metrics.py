@@ -206,11 +206,16 @@ class ModelMetrics:
     def inference(self, confidence: float | None, lag: float) -> None:
         """One processed inference event: ``processed``, the ``confidence`` of a
         classification (``None`` for a regression) and the event ``lag``. The same as
-        ``processed.inc()`` and two ``observe`` calls, in one call per event."""
+        ``processed.inc()`` and two ``observe`` calls, in one call per event (the
+        observes inlined)."""
         self.processed.value += 1.0
         if confidence is not None:
-            self.confidence.observe(confidence)
-        self.event_lag.observe(lag)
+            d = self.confidence
+            d.counts[bisect_left(d.bounds, confidence)] += 1
+            d.sum += confidence
+        d = self.event_lag
+        d.counts[bisect_left(d.bounds, lag)] += 1
+        d.sum += lag
 
     def escalation(self, reason: str) -> Count:
         c = self.escalations.get(reason)
