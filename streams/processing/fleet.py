@@ -328,6 +328,11 @@ class Fleet:
         self._models: OrderedDict[str, ModelState] = OrderedDict()
         self._on_evict = on_evict
         self.evicted = 0
+        #: The configured model ids, or None when unknown models are allowed (any is known):
+        #: ``model_id in fleet.known`` is :meth:`is_known` without a call, per event.
+        self.known: frozenset[str] | None = (
+            None if settings.worker.allow_unknown_models else frozenset(settings.models)
+        )
 
     def __len__(self) -> int:
         return len(self._models)
@@ -337,7 +342,7 @@ class Fleet:
 
     def is_known(self, model_id: str) -> bool:
         """Configured in ``models`` (or any model when unknown models are allowed)."""
-        return self.settings.worker.allow_unknown_models or model_id in self.settings.models
+        return self.known is None or model_id in self.known
 
     def get(self, model_id: str) -> ModelState:
         state = self._models.get(model_id)

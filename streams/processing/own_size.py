@@ -31,4 +31,4 @@ def dumps_own_size(obj: Any) -> bytes:
     >>> dumps_own_size({"cat": 0.6, "dog": 0.4})
     b'{"cat":0.6,"dog":0.4}'
     """
-    return own_size(orjson.dumps(obj))
+    return bytes(memoryview(orjson.dumps(obj)))  # own_size's, inlined: once per event

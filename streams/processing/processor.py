@@ -261,7 +261,8 @@ class Processor:
             now = self._event_time = event.ts
         model_id = event.model_id
         fleet = self.fleet
-        if not fleet.is_known(model_id):
+        known = fleet.known
+        if known is not None and model_id not in known:  # not fleet.is_known(model_id)
             self._refuse(model_id, source, raw, now, out, inference=True)
             return
         prediction = event.prediction
