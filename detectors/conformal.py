@@ -284,16 +284,22 @@ class ConformalEscalation(Detector):
         """
         if not isinstance(prediction, ClassPrediction):
             return []
-        score = 1.0 - prediction.confidence  # nonconformity(prediction), inlined: per event
-        tau = self._tau - boost
-        if not tau > 0.0:  # max(0.0, tau), NaN and -0.0 included
-            tau = 0.0
-        return [make_reason("conformal", score, tau)] if score > tau else []
+        return self._assess(prediction, boost)[0]
 
     def priority(self, prediction: Prediction) -> float:
         """Uncertainty in [0, 1] (``1 - margin``), as :class:`ThresholdEscalation`."""
         if isinstance(prediction, ClassPrediction):
-            u = 1.0 - prediction.margin
-            # min(1.0, max(0.0, u)) without the two calls (per event)
-            return u if 0.0 < u < 1.0 else (1.0 if u >= 1.0 else 0.0)
+            return self._assess(prediction, 0.0)[1]
         return 0.0
+
+    def _assess(self, prediction: ClassPrediction, boost: float) -> tuple[list[Reason], float]:
+        """(:meth:`reasons`, :meth:`priority`) of a classification, in one call: the
+        escalation policy asks both per event."""
+        score = 1.0 - prediction.confidence  # nonconformity(prediction), inlined: per event
+        tau = self._tau - boost
+        if not tau > 0.0:  # max(0.0, tau), NaN and -0.0 included
+            tau = 0.0
+        u = 1.0 - prediction.margin
+        # min(1.0, max(0.0, u)) without the two calls (per event)
+        priority = u if 0.0 < u < 1.0 else (1.0 if u >= 1.0 else 0.0)
+        return ([make_reason("conformal", score, tau)] if score > tau else []), priority

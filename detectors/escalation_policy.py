@@ -294,8 +294,7 @@ class EscalationPolicy(Detector):
             priority = self._threshold.priority(prediction)
         elif is_class:
             boost = self.drift_confidence_boost if drift_active else 0.0
-            reasons = conformal.reasons(prediction, boost=boost)
-            priority = conformal.priority(prediction)
+            reasons, priority = conformal._assess(prediction, boost)  # type: ignore[arg-type]
         else:
             reasons = self._threshold.reasons(prediction)
             priority = conformal.priority(prediction)

@@ -463,8 +463,11 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
         # from raw confidences moves as soon as labels arrive, which read as a drop. With
         # weighted labels (a review sample), from ``min_events`` *effective* labels: a map
         # resting on a handful of heavy audit labels would set a baseline off by points.
-        if self._ref is None and len(u) == self.window and self._labels_ready:
-            self._ref = self.estimated_accuracy
+        if self._ref is None:
+            if not self._labels_ready:  # nothing to read until labels (no alert without _ref)
+                return []
+            if len(u) == self.window:
+                self._ref = self.estimated_accuracy
         if self._seen % _CHECK_EVERY:
             return []
         return self._edges_triggered()

@@ -1,8 +1,11 @@
+from datetime import UTC, datetime
+
 import numpy as np
 import pytest
 
 from detectors.conformal import ConformalEscalation, nonconformity
 from detectors.errors import InvalidObservationError, SettingsError
+from detectors.escalation_policy import EscalationPolicy
 from detectors.prediction import ClassPrediction, RegressionPrediction
 
 
@@ -87,6 +90,32 @@ def test_reasons_and_boost() -> None:
     (r,) = policy.reasons(ClassPrediction("x", 0.85), boost=0.1)
     assert (r.kind, r.threshold) == ("conformal", pytest.approx(0.1))
     assert policy.reasons(RegressionPrediction(1.0, (0.0, 9.0))) == []
+
+
+@pytest.mark.parametrize(
+    ("prediction", "priority"),
+    [
+        (ClassPrediction("x", 1.0), 0.0),  # certain: last in the queue
+        (ClassPrediction("x", 0.5), 1.0),  # a coin toss: first
+        (ClassPrediction("x", 0.75), 0.5),
+        (ClassPrediction("x", 0.5, {"x": 0.5, "y": 0.5}), 1.0),
+        (ClassPrediction("x", 0.6, {"x": 0.6, "y": 0.3, "z": 0.1}), 0.7),
+        (RegressionPrediction(1.0), 0.0),
+    ],
+)
+def test_priority_is_one_minus_the_margin_within_0_and_1(
+    prediction: ClassPrediction | RegressionPrediction, priority: float
+) -> None:
+    """The escalation policy's decision carries the same priority and reasons (it asks
+    both in one call)."""
+    policy = ConformalEscalation(initial_threshold=0.4)  # EscalationPolicy's default start
+    assert policy.priority(prediction) == pytest.approx(priority)
+    if isinstance(prediction, ClassPrediction):
+        decided = EscalationPolicy("conformal").decide(
+            prediction, now=datetime(2026, 1, 1, tzinfo=UTC)
+        )
+        assert decided.priority == policy.priority(prediction)
+        assert list(decided.reasons) == policy.reasons(prediction)
 
 
 @pytest.mark.parametrize("weight", [50.0, 1 / 0.013, 1.0])
