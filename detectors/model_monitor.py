@@ -276,7 +276,9 @@ class ModelMonitor:
         if drift is not None:
             changes = drift.update(features, prediction)
             if self.data_reasons:
-                q = drift.last_quality
+                q = drift._quality  # drift.last_quality without the call: set, usually
+                if q is None:
+                    q = drift.last_quality
                 if q.out_of_range or q.unseen or q.missing:
                     quality = []
                     if q.out_of_range:
@@ -291,7 +293,7 @@ class ModelMonitor:
             more = self.performance.update(prediction.confidence)
             if more:  # a new list: the one drift returned is not ours to extend
                 changes = [*changes, *more]
-        drift_active = drift is not None and drift.drift_active
+        drift_active = drift is not None and drift._active > 0  # drift.drift_active, inlined
         outlier = None
         if drift is not None and drift._outlier:  # an outlier (SPEC §4 reason ``outlier``)
             found = drift.last_outlier

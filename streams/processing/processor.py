@@ -269,7 +269,8 @@ class Processor:
         try:
             state = fleet.get(model_id)
             partition, offset = source.partition, source.offset
-            if state.applied("inference", partition, offset):
+            # state.applied("inference", partition, offset), inlined (per event)
+            if partition == state.partition and offset <= state.offsets.get("inference", -1):
                 # Redelivered after a restart: the restored state already holds it, and its
                 # outputs were flushed before that state was checkpointed.
                 self.redelivered += 1
@@ -356,7 +357,11 @@ class Processor:
                 by_rule,
                 inclusion,
             )
-            state.mark("inference", partition, offset)
+            if partition == state.partition:  # state.mark("inference", ...): its common case
+                state.offsets["inference"] = offset
+                state.dirty = True
+            else:
+                state.mark("inference", partition, offset)
         except InvalidEventError as exc:
             self._dead_letter(exc.reason, exc.detail, source, raw, now, model_id, out)
             return
