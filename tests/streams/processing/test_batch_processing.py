@@ -183,7 +183,7 @@ def test_a_batch_raises_the_estimates_alerts_where_one_at_a_time_does(segments: 
         event = {
             "event_id": event_id,
             "model_id": "m",
-            "ts": (START.timestamp() + i * 0.01),
+            "ts": START.timestamp() + i * 0.01,
             "features": {"x": x},
             "prediction": {"label": "a", "confidence": c},
             "segment": {"region": region},
@@ -214,11 +214,9 @@ def test_a_batch_raises_the_estimates_alerts_where_one_at_a_time_does(segments: 
             size = sizes.choice([1, 7, 60, 300])
             batched.inference_batch(messages[pos : pos + size], out_batched)
             pos += size
-        for proc in (one, batched):
-            monitor = proc.fleet.get("m").monitor
-            assert monitor.performance is not None
-        a, b = one.fleet.get("m").monitor, batched.fleet.get("m").monitor
-        assert b.performance.snapshot() == a.performance.snapshot()  # type: ignore[union-attr]
+        a, b = one.fleet.get("m").monitor.performance, batched.fleet.get("m").monitor.performance
+        assert a is not None and b is not None
+        assert b.snapshot() == a.snapshot()
         if start < 3000:  # a third of the first events labelled: the estimate's map
             for i, (e, _, right, _, _) in chunk:
                 if i % 3 == 0:
