@@ -18,7 +18,7 @@ RUNTIME_LOCK := requirements-runtime.lock
 # Reinstall when the dependencies or their pins change; otherwise `make venv` is a no-op.
 STAMP  := $(VENV)/.vigil-installed
 
-.PHONY: venv python-version lock lock-label-studio label-studio jars test lint demo bench profile profile-instructions
+.PHONY: venv python-version lock lock-label-studio label-studio jars test lint demo bench profile profile-instructions profile-bytecodes
 
 venv: $(STAMP)
 
@@ -137,3 +137,10 @@ profile-instructions: venv
 	$(PY) benchmarks/profile/instruction_shares.py --events $(COUNT_N1) $(COUNT_N2) \
 		$(PROFILE_DIR)/processor.$(COUNT_N1).callgrind $(PROFILE_DIR)/processor.$(COUNT_N2).callgrind \
 		| tee $(PROFILE_DIR)/instruction-shares.json
+
+# Which Python functions run those instructions' bytecodes: each function's bytecodes and
+# calls per event, counted with sys.settrace over the instruction count's events (in
+# process; ~10 s), to out/profile/bytecodes.json.
+profile-bytecodes: venv
+	mkdir -p $(PROFILE_DIR)
+	$(PY) benchmarks/profile/bytecodes.py | tee $(PROFILE_DIR)/bytecodes.json
