@@ -29,6 +29,8 @@ from pathlib import Path
 from types import CodeType, FrameType
 from typing import Any
 
+import orjson
+
 ROOT = Path(__file__).resolve().parents[2]
 
 #: Where a function is: (file relative to the repository where it is in it, first line).
@@ -119,10 +121,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=None, help="events before them")
     parser.add_argument("--top", type=int, default=40, help="functions listed")
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import orjson
-    from processor import COUNT_CAPS, COUNT_WARMUP, StepClock, make_events, make_runner
-
+    sys.path.insert(0, str(ROOT))  # run as a script: the repository's packages
+    from benchmarks.processor import (
+        COUNT_CAPS,
+        COUNT_WARMUP,
+        StepClock,
+        make_events,
+        make_runner,
+    )
     from streams.processing.processor import Outgoing
 
     warmup = COUNT_WARMUP if args.warmup is None else args.warmup
