@@ -76,7 +76,7 @@ from detectors.base import (
     check_positive,
     check_weight,
 )
-from detectors.escalation import Reason, make_reason
+from detectors.escalation import Reason
 from detectors.prediction import ClassPrediction, Prediction
 
 __all__ = ["ConformalEscalation", "nonconformity"]
@@ -302,4 +302,4 @@ class ConformalEscalation(Detector):
         u = 1.0 - prediction.margin
         # min(1.0, max(0.0, u)) without the two calls (per event)
         priority = u if 0.0 < u < 1.0 else (1.0 if u >= 1.0 else 0.0)
-        return ([make_reason("conformal", score, tau)] if score > tau else []), priority
+        return ([Reason("conformal", score, tau)] if score > tau else []), priority

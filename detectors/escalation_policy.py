@@ -29,8 +29,6 @@ from detectors.escalation import (
     Decision,
     Reason,
     ThresholdEscalation,
-    make_decision,
-    make_reason,
 )
 from detectors.prediction import ClassPrediction, Prediction, RegressionPrediction
 
@@ -65,7 +63,7 @@ def _data_reasons(data_reasons: DataReasons) -> list[Reason]:
             )
         if features:
             kind = cast(DataReasonKind, kind)
-            out.append(make_reason(kind, float(len(features)), 0.0, ", ".join(features)))
+            out.append(Reason(kind, float(len(features)), 0.0, ", ".join(features)))
     return out
 
 
@@ -80,7 +78,7 @@ def _outlier_reason(outlier: object) -> Reason:
         raise InvalidObservationError(
             f"'outlier' must be a (score, threshold, detail) triple; got {outlier!r}"
         )
-    return make_reason("outlier", float(outlier[0]), float(outlier[1]), outlier[2])
+    return Reason("outlier", float(outlier[0]), float(outlier[1]), outlier[2])
 
 
 class EscalationPolicy(Detector):
@@ -304,7 +302,7 @@ class EscalationPolicy(Detector):
             reasons.append(_outlier_reason(outlier))
         if reasons and drift_active:
             reasons.append(
-                make_reason(
+                Reason(
                     "drift_active",
                     1.0,
                     0.0,
@@ -313,12 +311,12 @@ class EscalationPolicy(Detector):
             )
         self._decided += 1
         if not reasons:
-            return make_decision(False, priority)
+            return Decision(False, priority)
         if self._budget is not None and not self._budget.update(priority, now):
             self._suppressed += 1
-            return make_decision(False, priority, tuple(reasons), True)
+            return Decision(False, priority, tuple(reasons), True)
         self._escalated += 1
-        return make_decision(True, priority, tuple(reasons))
+        return Decision(True, priority, tuple(reasons))
 
     def update(
         self,

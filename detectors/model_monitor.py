@@ -20,9 +20,10 @@ a sent item is labelled whatever its outcome.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+import msgspec
 
 from detectors.audit import AuditSampler
 from detectors.autoaccept import AutoAcceptMonitor
@@ -32,7 +33,7 @@ from detectors.calibration import CalibrationMonitor
 from detectors.classwise_calibration import ClasswiseCalibrationMonitor
 from detectors.drift_monitor import DriftMonitor
 from detectors.errors import InvalidObservationError, SnapshotError
-from detectors.escalation import Decision, check_prediction, make_decision, make_reason
+from detectors.escalation import Decision, Reason, check_prediction
 from detectors.escalation_policy import EscalationPolicy
 from detectors.performance import PerformanceEstimator
 from detectors.prediction import ClassPrediction, Prediction
@@ -50,19 +51,15 @@ _SNAPSHOT_FORMAT = "vigil.model_monitor/2"
 _READABLE_FORMATS = ("vigil.model_monitor/1", _SNAPSHOT_FORMAT)
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """What one observed event produced: the escalation decision and any alert edges."""
+class Verdict(msgspec.Struct, frozen=True):
+    """What one observed event produced: the escalation decision and any alert edges.
+
+    One per event: a msgspec Struct, built in C in one step (a frozen dataclass set each
+    field through ``object.__setattr__``).
+    """
 
     decision: Decision
-    changes: list[SignalChange] = field(default_factory=list)
-
-
-# One Verdict per event: set the two slots directly rather than through the frozen
-# dataclass __init__ (object.__setattr__ by name), about half the cost.
-_new = object.__new__
-_set_decision = vars(Verdict)["decision"].__set__
-_set_changes = vars(Verdict)["changes"].__set__
+    changes: list[SignalChange] = msgspec.field(default_factory=list)
 
 
 class ModelMonitor:
@@ -316,10 +313,10 @@ class ModelMonitor:
             # Inputs checked above (event_id, now): the unchecked draw (per event).
             p = audit._draw(self.model_id, event_id, now)
             if p:
-                decision = make_decision(
+                decision = Decision(
                     True,
                     decision.priority,
-                    (make_reason("audit", p, audit.rate), *decision.reasons),
+                    (Reason("audit", p, audit.rate), *decision.reasons),
                     False,
                     p,
                 )
@@ -331,9 +328,7 @@ class ModelMonitor:
                 if more:
                     changes = [*changes, *more]
         self._events_seen += 1
-        verdict = _new(Verdict)
-        _set_decision(verdict, decision)
-        _set_changes(verdict, changes)
+        verdict = Verdict(decision, changes)
         return verdict
 
     def observe_segments(self, later: Sequence[SegmentWork]) -> list[list[SignalChange]]:
