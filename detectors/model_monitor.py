@@ -328,8 +328,7 @@ class ModelMonitor:
                 if more:
                     changes = [*changes, *more]
         self._events_seen += 1
-        verdict = Verdict(decision, changes)
-        return verdict
+        return Verdict(decision, changes)
 
     def observe_segments(self, later: Sequence[SegmentWork]) -> list[list[SignalChange]]:
         """The segment monitors' part of the events :meth:`observe` put in ``later``, in
