@@ -33,7 +33,7 @@ import orjson
 
 ROOT = Path(__file__).resolve().parents[2]
 
-#: Where a function is: (file relative to the repository where it is in it, first line).
+#: Where a function is: (file, relative to the repository when in it; first line; name).
 Where = tuple[str, int, str]
 
 
@@ -68,8 +68,10 @@ def count(work: Callable[[], object]) -> tuple[Counter[CodeType], Counter[CodeTy
     finally:
         sys.settrace(before)
     # The lambda or function handed in is not the work counted.
-    for code in [c for c in calls if c is getattr(work, "__code__", None)]:
-        del ops[code], calls[code]
+    own = getattr(work, "__code__", None)
+    if own is not None:
+        ops.pop(own, None)
+        calls.pop(own, None)
     return ops, calls
 
 
