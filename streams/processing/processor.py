@@ -267,7 +267,12 @@ class Processor:
             return
         prediction = event.prediction
         try:
-            state = fleet.get(model_id)
+            # fleet.get(model_id), its common case inlined (per event): a model held
+            state = fleet._models.get(model_id)
+            if state is None:
+                state = fleet.get(model_id)
+            else:
+                fleet._models.move_to_end(model_id)
             partition, offset = source.partition, source.offset
             # state.applied("inference", partition, offset), inlined (per event)
             if partition == state.partition and offset <= state.offsets.get("inference", -1):
@@ -370,7 +375,10 @@ class Processor:
             return
         monitor.model_version = event.model_version
         self.processed += 1
-        m = self.metrics.model(model_id)
+        metrics = self.metrics
+        m = metrics._models.get(model_id)  # metrics.model(model_id): its common case inlined
+        if m is None:
+            m = metrics.model(model_id)
         lag = (now - event.ts).total_seconds()
         m.inference(confidence, lag if lag > 0.0 else 0.0)  # max(0.0, lag)
         if decision.suppressed:
