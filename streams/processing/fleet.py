@@ -325,6 +325,8 @@ class Fleet:
     ) -> None:
         self.settings = settings
         self.max_tracked = settings.worker.max_tracked_models
+        # Processor._inference reads it directly for a held model (get's hit: move_to_end
+        # and return, once per event): get must do nothing else for one.
         self._models: OrderedDict[str, ModelState] = OrderedDict()
         self._on_evict = on_evict
         self.evicted = 0

@@ -285,6 +285,8 @@ class VigilMetrics:
         # last TIME_TO_LABEL_WINDOW (bounded: at most MAX_REVIEWERS + 2 labels).
         self._reviewer_labels: dict[str, Count] = {}
         self._time_to_label: dict[str, deque[float]] = {}
+        # Processor._inference reads it directly for a model with children (model's hit,
+        # once per event): model must return those and nothing else for one.
         self._models: dict[str, ModelMetrics] = {}
         self._other = ModelMetrics(OTHER_MODEL)
         self._unknown = ModelMetrics(UNKNOWN_MODEL)
