@@ -23,7 +23,8 @@ Checkpoints: as :class:`~streams.processing.sealed_rows.SealedRows` does, every
 :attr:`~PendingRows.chunk_size` rows added are pickled and compressed once into a
 :class:`~streams.processing.sealed_rows.SealedChunk` (the rows still there of those
 row numbers, as ``(key, (prediction, ts, escalated, inclusion))``), a removal notes its
-index in its chunk, and a snapshot is the chunks as they are, the indices removed since
+index in its chunk (the oldest rows', removed by the cap or by expiry, a run at a time
+before the chunks are read), and a snapshot is the chunks as they are, the indices removed since
 and the rows after the last chunk: the same snapshot as ``SealedRows``' (either reads
 the other's), so checkpoints keep their form.
 """
@@ -79,6 +80,7 @@ class PendingRows:
         "_head",
         "_inc",
         "_keys",
+        "_noted",
         "_preds",
         "_sealed",
         "_ts",
@@ -106,6 +108,9 @@ class PendingRows:
         self._chunks: deque[SealedChunk | None] = deque()
         self._chunk0 = 0
         self._sealed = 0
+        # Rows removed from the front (the oldest: by the cap, by expiry) are noted in
+        # their chunks a run at a time (_note_front), not one by one: up to row _noted.
+        self._noted = 0
 
     def __len__(self) -> int:
         return len(self.index)
@@ -156,12 +161,8 @@ class PendingRows:
                 p += 1
             old = keys[p]
             del index[old]
-            keys[p] = self._preds[p] = None
+            keys[p] = self._preds[p] = None  # its chunk notes it later: _note_front
             self._head = p + 1
-            m = self._base + p
-            if m < self._sealed:  # _remove's chunk, inlined as the rest
-                chunk = self._chunks[(m - self._chunk0) // self.chunk_size]
-                chunk.remove(old)  # type: ignore[union-attr]  # not None: it holds ``old``
             evicted += 1
         if n + 1 - self._sealed >= self.chunk_size:
             self._seal()
@@ -179,9 +180,8 @@ class PendingRows:
             self._head = p
             if ts[p] >= before:
                 break
-            old = keys[p]
-            del index[old]
-            self._remove(old, self._base + p, p)
+            del index[keys[p]]
+            keys[p] = self._preds[p] = None  # its chunk notes it later: _note_front
             removed += 1
         return removed
 
@@ -199,15 +199,35 @@ class PendingRows:
         self._keys[p] = None
         self._preds[p] = None
         if n < self._sealed:
+            self._note_front()  # so that the chunk finds its oldest row still there
             chunk = self._chunks[(n - self._chunk0) // self.chunk_size]
             assert chunk is not None  # noqa: S101 - a chunk of none left holds no row there
             chunk.remove(key)
 
     # ------------------------------------------------------------ chunks
 
+    def _note_front(self) -> None:
+        """Note in their chunks the rows removed from the front since the last call (no
+        row before ``_head`` is there): :meth:`add` and :meth:`expire` leave that to
+        here, so the cap's removal per added row, once full, is no call on a chunk."""
+        end = min(self._base + self._head, self._sealed)
+        n = max(self._noted, self._chunk0)
+        if n >= end:
+            return
+        chunks, size, first = self._chunks, self.chunk_size, self._chunk0
+        while n < end:
+            start = n - (n - first) % size  # the first row of n's chunk
+            stop = min(start + size, end)
+            chunk = chunks[(n - first) // size]
+            if chunk is not None:
+                chunk.cut(n - start, stop - start)
+            n = stop
+        self._noted = end
+
     def _seal(self) -> None:
         """Seal the rows after the last chunk; drop the chunks of which no row is left;
         cut the holes before the oldest row off the columns, or compact them."""
+        self._note_front()
         keys = self._keys
         self._chunks.append(self._chunk_of(self._sealed - self._base, len(keys)))
         self._sealed = self._base + len(keys)
@@ -229,6 +249,7 @@ class PendingRows:
         """The rows still there at positions ``start`` to ``end``, sealed; None if none is."""
         keys = self._keys[start:end]
         incs = [None if v < 0.0 else v for v in self._inc[start:end]]
+        at = None
         values: Iterator[PendingRow] = zip(
             self._preds[start:end],
             self._ts[start:end],
@@ -242,7 +263,8 @@ class PendingRows:
             if not keys:
                 return None
             values = compress(values, there)
-        return SealedChunk.of(tuple(keys), tuple(values))
+            at = array("I", compress(range(end - start), there))
+        return SealedChunk.of(tuple(keys), tuple(values), at)
 
     def _compact(self) -> None:
         """The rows still there renumbered from the end of the old numbering, without
@@ -259,7 +281,7 @@ class PendingRows:
         self.index.clear()
         self._keys, self._preds = [], []
         self._ts, self._esc, self._inc = array("d"), bytearray(), array("d")
-        self._base = self._sealed = self._chunk0 = start
+        self._base = self._sealed = self._chunk0 = self._noted = start
         self._head = 0
         self._chunks.clear()
 
@@ -295,6 +317,7 @@ class PendingRows:
         """Plain, picklable, the form of :meth:`SealedRows.snapshot
         <streams.processing.sealed_rows.SealedRows.snapshot>`: the chunks as they are
         with the indices of their rows removed since, and the rows after the last chunk."""
+        self._note_front()
         keys = self._keys
         start = self._sealed - self._base
         tail = [p for p in range(start, len(keys)) if keys[p] is not None]

@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import io
 import pickle
+from array import array
+from bisect import bisect_left
 from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable, Iterable
 from itertools import islice, repeat
@@ -98,20 +100,50 @@ def plain_loads(data: bytes) -> Any:
 
 class SealedChunk:
     """Sealed rows: their keys (unique within a chunk: only rows still there are
-    sealed), their pickle, and the indices of those removed since."""
+    sealed), their pickle, and the indices of those removed since.
 
-    __slots__ = ("_front", "_pos", "blob", "gone", "keys")
+    ``at``: where each key stood among the rows it was sealed from, ascending (None: the
+    i-th key was the i-th row), for an owner that notes removals from the front a run at
+    a time (:meth:`cut`) rather than one by one (:meth:`remove`).
 
-    def __init__(self, keys: tuple[Any, ...], blob: Frame, gone: Iterable[int] = ()) -> None:
+    >>> chunk = SealedChunk.of(("k1", "k3", "k4"), (1, 3, 4), at=array("I", (1, 3, 4)))
+    >>> chunk.cut(0, 4); sorted(chunk.gone), chunk.live  # rows 0-3 of 0-4: k1 and k3
+    ([0, 1], 1)
+    >>> chunk.remove("k4"); chunk.live
+    0
+    """
+
+    __slots__ = ("_front", "_pos", "at", "blob", "gone", "keys")
+
+    def __init__(
+        self,
+        keys: tuple[Any, ...],
+        blob: Frame,
+        gone: Iterable[int] = (),
+        at: array[int] | None = None,
+    ) -> None:
         self.keys = keys
         self.blob = blob  # compressed(plain_dumps((keys, values)))
         self.gone: set[int] = set(gone)
+        self.at = at
         self._front = 0  # no row before it is still there
         self._pos: dict[Any, int] | None = None  # built at the first removal out of order
 
     @classmethod
-    def of(cls, keys: tuple[Any, ...], values: tuple[Any, ...]) -> SealedChunk:
-        return cls(keys, compressed(plain_dumps((keys, values))))
+    def of(
+        cls, keys: tuple[Any, ...], values: tuple[Any, ...], at: array[int] | None = None
+    ) -> SealedChunk:
+        return cls(keys, compressed(plain_dumps((keys, values))), at=at)
+
+    def cut(self, start: int, end: int) -> None:
+        """The rows it was sealed from, from ``start`` to before ``end``, were removed
+        (those of them it holds: see ``at``); any of them noted before may be again."""
+        at = self.at
+        if at is None:
+            n = len(self.keys)
+            self.gone.update(range(min(start, n), min(end, n)))
+        else:
+            self.gone.update(range(bisect_left(at, start), bisect_left(at, end)))
 
     @property
     def live(self) -> int:

@@ -114,6 +114,32 @@ def test_columns_and_chunks_stay_bounded_by_the_rows() -> None:
     assert list(back.items()) == list(rows.items())
 
 
+def test_rows_the_cap_and_expiry_remove_are_gone_from_their_chunks() -> None:
+    """The oldest rows, removed by the cap (one per added row, once full) and by expiry,
+    are noted in their chunks a run at a time: snapshots restore exactly the rows there,
+    and chunks of which none is left are dropped, at any point of the stream."""
+    rows, ref = PendingRows(chunk_size=16), OrderedDict[str, PendingRow]()
+    for i in range(3000):
+        ref[f"k{i}"] = (i, float(i), False, None)
+        evicted = 0
+        while len(ref) > 40:
+            ref.popitem(last=False)
+            evicted += 1
+        assert rows.add(f"k{i}", i, float(i), False, None, cap=40) == evicted
+        if i % 7 == 0:  # a removal out of order, inside a chunk
+            assert rows.pop(f"k{i - 20}") == ref.pop(f"k{i - 20}", None)
+        if i % 500 == 499:
+            kept = OrderedDict((k, v) for k, v in ref.items() if v[1] >= i - 30)
+            assert rows.expire(before=float(i - 30)) == len(ref) - len(kept) > 0
+            ref = kept
+        assert rows.chunked <= len(rows) + 3 * 16
+        if i % 97 == 0 or i % 500 == 499:
+            back = PendingRows.restore(rows.snapshot(), same, chunk_size=16)
+            assert list(back.items()) == list(rows.items()) == list(ref.items())
+            assert back.snapshot() == rows.snapshot()
+    assert list(rows.items()) == list(ref.items())
+
+
 def test_rows_of_older_checkpoints_are_sealed_in_full_chunks() -> None:
     items = [(f"k{i}", (i, float(i), False, None)) for i in range(40)]
     rows = PendingRows.of(items, chunk_size=16)
