@@ -149,6 +149,9 @@ class ModelMonitor:
         self.model_version = "unknown"
         self._events_seen = 0
         self._labels_seen = 0
+        # Between prepare(batch) and prepare(()): the confidences the label-free estimate
+        # takes a run at a time (_settle), while no alert can come of them.
+        self._held: list[float] | None = None
 
     def clone(self) -> ModelMonitor:
         """A fresh monitor with the same settings and components, none of their state."""
@@ -230,9 +233,33 @@ class ModelMonitor:
         """Do the columnar part of the drift work for a batch of events' features now
         (:meth:`DriftMonitor.prepare <detectors.drift_monitor.DriftMonitor.prepare>`):
         :meth:`observe` of the same feature mappings then gives the same results
-        faster. An empty batch drops what was prepared."""
+        faster. An empty batch drops what was prepared.
+
+        Until the empty batch, the label-free accuracy estimate may hold back the
+        confidences :meth:`observe` gives it while none can raise an alert (before labels
+        give it a calibration map: it only fills its window then), and takes them at
+        the empty batch a run at a time
+        (:meth:`~detectors.performance.PerformanceEstimator.update_many`: the same state
+        as one by one). :meth:`observe_label` and :meth:`snapshot` first give it those
+        held back: its state is what one by one gives whenever this monitor reads it or
+        hands it on (a reading from another thread during a batch, a scrape's, may miss
+        the batch's confidences so far).
+        """
         if self.drift is not None:
             self.drift.prepare(features)
+        if features:
+            if self.performance is not None:
+                self._held = []
+        else:
+            self._settle()
+            self._held = None
+
+    def _settle(self) -> None:
+        """Give the label-free estimate the confidences held back in this batch."""
+        held = self._held
+        if held:
+            self._held = []
+            self.performance.update_many(held)  # type: ignore[union-attr]  # held: it is there
 
     def observe(
         self,
@@ -286,10 +313,18 @@ class ModelMonitor:
                         quality.append(("missing_features", q.missing))
         else:
             changes = []
-        if self.performance is not None and isinstance(prediction, ClassPrediction):
-            more = self.performance.update(prediction.confidence)
-            if more:  # a new list: the one drift returned is not ours to extend
-                changes = [*changes, *more]
+        perf = self.performance
+        if perf is not None and isinstance(prediction, ClassPrediction):
+            held = self._held
+            # No alert can come of it (PerformanceEstimator.update's first return): held.
+            if held is not None and perf._ref is None and not perf._labels_ready:
+                held.append(prediction.confidence)
+            else:
+                if held:
+                    self._settle()
+                more = perf.update(prediction.confidence)
+                if more:  # a new list: the one drift returned is not ours to extend
+                    changes = [*changes, *more]
         drift_active = drift is not None and drift._active > 0  # drift.drift_active, inlined
         outlier = None
         if drift is not None and drift._outlier:  # an outlier (SPEC §4 reason ``outlier``)
@@ -365,6 +400,8 @@ class ModelMonitor:
         prediction = check_prediction(prediction)
         if self.segments is not None:
             self.segments.values(segment)  # checked before anything learns
+        if self._held:
+            self._settle()
         was_escalated = check_bool("was_escalated", was_escalated)
         if not isinstance(prediction, ClassPrediction):
             value = check_finite("truth", truth)
@@ -419,6 +456,8 @@ class ModelMonitor:
 
     def snapshot(self) -> dict[str, Any]:
         """Plain, picklable state of every component."""
+        if self._held:
+            self._settle()
         return {
             "format": _SNAPSHOT_FORMAT,
             "model_id": self.model_id,
