@@ -206,17 +206,32 @@ class LabelJoin:
         ``escalated``: a rule sent it to review; ``inclusion``: the probability
         with which it was sent to review (rule or audit), ``None`` if it was not.
         """
-        # Once per event: _epoch's, _key's and _advance's common cases inlined.
-        decoded = type(ts) is datetime and ts.tzinfo is UTC  # what the decoder gives
-        t = ts.timestamp() if decoded else _epoch("ts", ts)
+        t = _epoch("ts", ts)
         if not isinstance(escalated, bool):
             raise InvalidEventError("bad_value", f"'escalated' must be a bool; got {escalated!r}")
         if inclusion is not None and (type(inclusion) is not float or not 0.0 < inclusion <= 1.0):
             raise InvalidEventError(
                 "bad_value", f"'inclusion' must be a float in (0, 1] or None; got {inclusion!r}"
             )
-        own = self._model
-        if model_id is own and own is not None and type(event_id) is str:
+        if not isinstance(model_id, str) or not isinstance(event_id, str):
+            raise _bad_ids(model_id, event_id)
+        return self.add_checked(model_id, event_id, prediction, t, escalated, inclusion)
+
+    def add_checked(
+        self,
+        model_id: str,
+        event_id: str,
+        prediction: Any,
+        t: float,
+        escalated: bool,
+        inclusion: float | None,
+    ) -> bool:
+        """:meth:`add_prediction` of arguments already checked, not checked again: the
+        ids strings, ``t`` the prediction's time in epoch seconds (``ts.timestamp()``),
+        ``escalated`` a bool, ``inclusion`` a float in (0, 1] or None. The processor
+        calls it once per event with what the decoder checked and what it built."""
+        own = self._model  # _key's and _advance's common cases inlined (per event)
+        if model_id is own and own is not None:
             key: RowKey = event_id
         else:
             key = self._key(model_id, event_id)

@@ -23,10 +23,11 @@ Checkpoints: as :class:`~streams.processing.sealed_rows.SealedRows` does, every
 :attr:`~PendingRows.chunk_size` rows added are pickled and compressed once into a
 :class:`~streams.processing.sealed_rows.SealedChunk` (the rows still there of those
 row numbers, as ``(key, (prediction, ts, escalated, inclusion))``), a removal notes its
-index in its chunk (the oldest rows', removed by the cap or by expiry, a run at a time
-before the chunks are read), and a snapshot is the chunks as they are, the indices removed since
-and the rows after the last chunk: the same snapshot as ``SealedRows``' (either reads
-the other's), so checkpoints keep their form.
+index in its chunk (those of the oldest rows, removed by the cap or by expiry, a run at a
+time before the chunks are read: once the cap is full, every added row removes one), and a
+snapshot is the chunks as they are, the indices removed since and the rows after the last
+chunk: the same snapshot as ``SealedRows``' (either reads the other's), so checkpoints
+keep their form.
 """
 
 from __future__ import annotations

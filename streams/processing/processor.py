@@ -354,11 +354,13 @@ class Processor:
                     None,
                     seg_json,
                 )
-            state.join.add_prediction(
+            # join.add_prediction, unchecked: the decoder checked the ids and the time
+            # (a UTC datetime: ``now`` itself without a clock), this built the rest
+            state.join.add_checked(
                 model_id,
                 event.event_id,
                 compact,
-                event.ts,
+                epoch if now is event.ts else event.ts.timestamp(),
                 by_rule,
                 inclusion,
             )

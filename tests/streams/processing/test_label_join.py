@@ -218,6 +218,9 @@ def test_state_stays_bounded() -> None:
         lambda j: j.add_prediction("m", "e", "p", datetime(2024, 1, 1)),  # noqa: DTZ001 - rejected on purpose
         lambda j: j.add_prediction("m", 3, "p", T0),
         lambda j: j.add_prediction("m", "e", "p", T0, escalated="yes"),
+        lambda j: j.add_prediction("m", "e", "p", T0, inclusion=0.0),
+        lambda j: j.add_prediction("m", "e", "p", T0, inclusion=1),
+        lambda j: j.add_prediction(b"m", "e", "p", T0),
         lambda j: j.match("m", "e", 1_700_000_000),
     ],
 )
@@ -292,6 +295,28 @@ def test_checkpoints_of_version_5_are_read_as_they_were() -> None:
     assert restored.joined_items() == join.joined_items()
     assert all(type(k) is str for k in restored._pending)
     assert [_apply(restored, op) for op in ops[1500:]] == [_apply(join, op) for op in ops[1500:]]
+
+
+def test_checked_adds_are_the_adds_of_add_prediction() -> None:
+    """The processor's unchecked entry (add_checked, an epoch time) keeps the state
+    add_prediction keeps: the join's own model and another, replays, a small cap,
+    expiry and labels on the way."""
+    rng = random.Random(4)
+    checked, plain = (
+        LabelJoin(horizon=50.0, max_pending=30),
+        LabelJoin(horizon=50.0, max_pending=30),
+    )
+    for i in range(2000):
+        model, event = rng.choice(["own", "own", "other"]), f"e{rng.randrange(300)}"
+        ts = at(i * 0.1 + rng.uniform(-80.0, 0.0))  # some later than the horizon
+        if rng.random() < 0.8:
+            esc, inc = rng.choice([(False, None), (True, 1.0), (False, 0.25)])
+            added = plain.add_prediction(model, event, ("c", i), ts, esc, inc)
+            assert checked.add_checked(model, event, ("c", i), ts.timestamp(), esc, inc) == added
+        else:
+            assert checked.match(model, event, ts) == plain.match(model, event, ts)
+    assert checked.snapshot() == plain.snapshot() and checked.counts == plain.counts
+    assert checked.counts["overflow"] and checked.counts["expired"] and checked.pending
 
 
 def test_event_ids_without_a_model_are_refused() -> None:
