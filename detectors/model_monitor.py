@@ -247,12 +247,8 @@ class ModelMonitor:
         """
         if self.drift is not None:
             self.drift.prepare(features)
-        if features:
-            if self.performance is not None:
-                self._held = []
-        else:
-            self._settle()
-            self._held = None
+        self._settle()  # a batch that was never ended (an error) keeps what it held
+        self._held = [] if features and self.performance is not None else None
 
     def _settle(self) -> None:
         """Give the label-free estimate the confidences held back in this batch."""

@@ -73,3 +73,21 @@ def test_a_label_mid_batch_gives_the_estimate_its_held_confidences_first() -> No
     assert batched.snapshot() == one.snapshot()
     perf = batched.performance
     assert perf is not None and perf.reference is not None  # it became ready on the way
+
+
+def test_a_batch_never_ended_loses_nothing_it_held() -> None:
+    """A batch prepared over one never ended (its owner failed half-way): the next
+    batch's prepare gives the estimate what the first held."""
+    one, batched = monitor(), monitor()
+    stream = events(120, seed=3)
+    for start in (0, 60):
+        batch = stream[start : start + 60]
+        batched.prepare([f for f, _ in batch])  # no prepare(()) after the first
+        for i, (features, prediction) in enumerate(batch[:40], start):
+            now = START + timedelta(seconds=i)
+            one.observe(features, prediction, now, f"e{i}")
+            batched.observe(features, prediction, now, f"e{i}")
+    batched.prepare(())
+    perf_a, perf_b = one.performance, batched.performance
+    assert perf_a is not None and perf_b is not None
+    assert perf_b.snapshot() == perf_a.snapshot()
