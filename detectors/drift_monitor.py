@@ -610,7 +610,13 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         hint = None
         pre = self._pre
         if pre is not None:
-            i = pre.find(features)
+            i: int | None
+            at = pre.next  # pre.find(features): its common case inlined (per event)
+            if at < len(pre.events) and pre.events[at] is features:
+                pre.next = at + 1
+                i = at
+            else:
+                i = pre.find(features)
             if i is not None and pre.gen == self._gen:
                 hint = i
                 if pre.clean[i]:
@@ -1247,7 +1253,8 @@ class _Prepared:
     index: dict[int, int] | None = None  # by id, built when they do not
 
     def find(self, features: Features) -> int | None:
-        """The position of ``features`` (the same object) in the batch, or ``None``."""
+        """The position of ``features`` (the same object) in the batch, or ``None``.
+        :meth:`DriftMonitor.update` runs its first case itself (per event)."""
         i = self.next
         events = self.events
         if i < len(events) and events[i] is features:
