@@ -628,7 +628,12 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
             if names is not None:  # active, the block's rows are scored at the flush
                 self._mv_rows.append(tuple(map(features.get, names)))
             elif hint is not None and pre.scores is not None and pre.scores[hint] is not None:  # type: ignore[union-attr]
-                more = self._mv_event(mv, features, pre.scores[hint])  # type: ignore[union-attr]
+                # _mv_event(mv, features, scored), its case of an event scored in the batch
+                # (outlier scoring on) run here (per event)
+                more = mv._take(*pre.scores[hint])  # type: ignore[union-attr, misc]
+                self._outlier = mv._last_outlier
+                if more:
+                    more = self._mv_edges(more)
             else:
                 more = self._mv_event(mv, features)
         if self._n - self._block_start >= self.step:
@@ -836,8 +841,11 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         self._outlier = mv._last_outlier
         if self.outlier_quantile is None and mv.active:
             self._mv_names = mv.feature_names  # from now on, per block
-        if not changes:
-            return changes
+        return self._mv_edges(changes) if changes else changes
+
+    def _mv_edges(self, changes: list[SignalChange]) -> list[SignalChange]:
+        """The multivariate detector's edges as returned: counted in the active signals,
+        at the monitor's event count."""
         for change in changes:
             self._active += 1 if change.state == "drift" else -1
         return [dataclasses.replace(c, events_seen=self._n) for c in changes]
