@@ -628,8 +628,8 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
             if names is not None:  # active, the block's rows are scored at the flush
                 self._mv_rows.append(tuple(map(features.get, names)))
             elif hint is not None and pre.scores is not None and pre.scores[hint] is not None:  # type: ignore[union-attr]
-                # _mv_event(mv, features, scored), its case of an event scored in the batch
-                # (outlier scoring on) run here (per event)
+                # Scored in the batch (outlier scoring on): its SPE and score counted as
+                # they are; what _mv_event does after its update, for such an event
                 more = mv._take(*pre.scores[hint])  # type: ignore[union-attr, misc]
                 self._outlier = mv._last_outlier
                 if more:
@@ -828,16 +828,11 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
                 ]
         self._pre = _Prepared(self._gen, list(events), clean, scores)
 
-    def _mv_event(
-        self,
-        mv: ReconstructionDrift,
-        features: Mapping[str, Any],
-        scored: tuple[float, float] | None = None,
-    ) -> list[SignalChange]:
+    def _mv_event(self, mv: ReconstructionDrift, features: Mapping[str, Any]) -> list[SignalChange]:
         """Feed one event to the multivariate detector itself: while it learns, or when
-        every event is scored for outliers (``scored``: its SPE and score from
-        :meth:`prepare`, else ``None``)."""
-        changes = mv.update(features) if scored is None else mv._take(*scored)
+        every event is scored for outliers and :meth:`prepare` did not score this one
+        (:meth:`update` hands the detector an event it did, ``ReconstructionDrift._take``)."""
+        changes = mv.update(features)
         self._outlier = mv._last_outlier
         if self.outlier_quantile is None and mv.active:
             self._mv_names = mv.feature_names  # from now on, per block
