@@ -396,8 +396,7 @@ class ModelMonitor:
         prediction = check_prediction(prediction)
         if self.segments is not None:
             self.segments.values(segment)  # checked before anything learns
-        if self._held:
-            self._settle()
+        self._settle()
         was_escalated = check_bool("was_escalated", was_escalated)
         if not isinstance(prediction, ClassPrediction):
             value = check_finite("truth", truth)
@@ -452,8 +451,7 @@ class ModelMonitor:
 
     def snapshot(self) -> dict[str, Any]:
         """Plain, picklable state of every component."""
-        if self._held:
-            self._settle()
+        self._settle()
         return {
             "format": _SNAPSHOT_FORMAT,
             "model_id": self.model_id,

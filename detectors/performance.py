@@ -464,6 +464,8 @@ class PerformanceEstimator(UnivariateDetector[float, list[SignalChange]]):
         # weighted labels (a review sample), from ``min_events`` *effective* labels: a map
         # resting on a handful of heavy audit labels would set a baseline off by points.
         if self._ref is None:
+            # ModelMonitor.observe reads this condition itself (per event) to hold values
+            # back for update_many: no alert can come while it holds.
             if not self._labels_ready:  # nothing to read until labels (no alert without _ref)
                 return []
             if len(u) == self.window:
