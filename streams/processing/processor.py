@@ -354,16 +354,10 @@ class Processor:
                     None,
                     seg_json,
                 )
+            ts_epoch = epoch if now is event.ts else event.ts.timestamp()
             # join.add_prediction, unchecked: the decoder checked the ids and the time
             # (a UTC datetime: ``now`` itself without a clock), this built the rest
-            state.join.add_checked(
-                model_id,
-                event.event_id,
-                compact,
-                epoch if now is event.ts else event.ts.timestamp(),
-                by_rule,
-                inclusion,
-            )
+            state.join.add_checked(model_id, event.event_id, compact, ts_epoch, by_rule, inclusion)
             if partition == state.partition:  # state.mark("inference", ...): its common case
                 state.offsets["inference"] = offset
                 state.dirty = True
@@ -381,7 +375,7 @@ class Processor:
         m = metrics._models.get(model_id)  # metrics.model(model_id): its common case inlined
         if m is None:
             m = metrics.model(model_id)
-        lag = (now - event.ts).total_seconds()
+        lag = epoch - ts_epoch  # seconds, as (now - event.ts).total_seconds() to ~1 us
         m.inference(confidence, lag if lag > 0.0 else 0.0)  # max(0.0, lag)
         if decision.suppressed:
             m.suppressed.inc()

@@ -314,3 +314,31 @@ def test_the_overlap_sample_asks_for_several_reviews_deterministically() -> None
         for n in range(200)
         if reviews_wanted("m", f"e{n}", overlap_rate=0.3, overlap_reviews=3) == 3
     }
+
+
+def test_event_lag_is_the_clock_minus_the_event_time_and_never_negative() -> None:
+    reg = CollectorRegistry()
+    s = settings_from_dict({})
+    ticks = iter(
+        [datetime(2026, 1, 1, 0, 0, 2, 500_000, tzinfo=UTC)] * 2
+        + [datetime(2026, 1, 1, 0, 1, 0, tzinfo=UTC)]
+    )
+    proc = Processor(s, VigilMetrics(reg, s.worker.max_models), clock=lambda: next(ticks))
+    out = Outgoing()
+    model = SyntheticModel("m", seed=5, start=datetime(2026, 1, 1, tzinfo=UTC))
+    at = ["2026-01-01T00:00:00Z", "2026-01-01T00:00:02.48Z", "2026-01-01T00:01:30Z"]
+    for i, ts in enumerate(at):  # lags 2.5 s, 0.02 s and -30 s (an event from the future)
+        event = model.event()[0]
+        event["ts"] = ts
+        proc.inference(orjson.dumps(event), MessageSource("t", 0, i, None), out)
+    assert proc.processed == 3
+
+    def lag(suffix: str, le: str | None = None) -> float | None:
+        labels = {"model": "m"} if le is None else {"model": "m", "le": le}
+        return reg.get_sample_value(f"vigil_event_lag_seconds_{suffix}", labels)
+
+    assert lag("count") == 3
+    assert lag("sum") == pytest.approx(2.52, abs=1e-6)
+    assert lag("bucket", "0.005") == 1  # the future one, as 0
+    assert lag("bucket", "0.01") == 1 and lag("bucket", "0.025") == 2
+    assert lag("bucket", "1.0") == 2 and lag("bucket", "2.5") == 3
