@@ -275,9 +275,7 @@ class EscalationPolicy(Detector):
         >>> d.escalate, [(r.kind, r.score, r.threshold) for r in d.reasons]
         (True, [('outlier', 80.0, 59.0)])
         """
-        # Called once per event: the checks and the parts are inlined (a few µs per event).
-        is_class = isinstance(prediction, ClassPrediction)
-        if not is_class and not isinstance(prediction, RegressionPrediction):
+        if not isinstance(prediction, ClassPrediction | RegressionPrediction):
             raise InvalidObservationError(
                 f"'prediction' must be a ClassPrediction or RegressionPrediction; "
                 f"got {prediction!r}"
@@ -286,6 +284,22 @@ class EscalationPolicy(Detector):
             check_aware("now", now)
         if drift_active is not True and drift_active is not False:
             drift_active = check_bool("drift_active", drift_active)  # numpy's bool, else raises
+        return self._decide(prediction, now, data_reasons, drift_active, outlier)
+
+    def _decide(
+        self,
+        prediction: Prediction,
+        now: datetime,
+        data_reasons: DataReasons,
+        drift_active: bool,
+        outlier: tuple[float, float, str] | None,
+    ) -> Decision:
+        """:meth:`decide` of input already checked: a :class:`ClassPrediction` or
+        :class:`RegressionPrediction`, an aware UTC ``now``, a ``bool`` ``drift_active``
+        (what :meth:`~detectors.model_monitor.ModelMonitor.observe` calls per event, its
+        input checked once there)."""
+        # Called once per event: the parts are inlined (a few µs per event).
+        is_class = isinstance(prediction, ClassPrediction)
         conformal = self._conformal
         if conformal is None:
             reasons = (self._boosted if drift_active else self._threshold).reasons(prediction)

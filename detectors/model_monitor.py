@@ -34,7 +34,7 @@ from detectors.classwise_calibration import ClasswiseCalibrationMonitor
 from detectors.drift_monitor import DriftMonitor
 from detectors.errors import InvalidObservationError, SnapshotError
 from detectors.escalation import Decision, Reason, check_prediction
-from detectors.escalation_policy import EscalationPolicy
+from detectors.escalation_policy import NO_DATA_REASONS, EscalationPolicy
 from detectors.performance import PerformanceEstimator
 from detectors.prediction import ClassPrediction, Prediction
 from detectors.regression_quality import RegressionQualityMonitor
@@ -327,16 +327,11 @@ class ModelMonitor:
             found = drift.last_outlier
             if found is not None:
                 outlier = (found.score, found.threshold, found.detail)
-        if quality is None and outlier is None:  # the common case: no data reasons
-            decision = self.policy.decide(prediction, now=now, drift_active=drift_active)
-        else:
-            decision = self.policy.decide(
-                prediction,
-                now=now,
-                data_reasons=quality or (),
-                drift_active=drift_active,
-                outlier=outlier,
-            )
+        # policy.decide without its checks: the prediction and now are checked above (or
+        # by drift.update), drift_active is a bool
+        decision = self.policy._decide(
+            prediction, now, NO_DATA_REASONS if quality is None else quality, drift_active, outlier
+        )
         audit = self.audit
         if audit is not None and event_id is not None and not decision.escalate:
             # Suppressed candidates are offered too: the budget let them through
