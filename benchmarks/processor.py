@@ -92,6 +92,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zlib import crc32
 
 import orjson
 
@@ -183,7 +184,13 @@ def make_runner(
     events have: until the fifteenth session of issue 18 the payloads were cycled as
     they were, and a repeated id found its prediction still pending in the label join
     and its escalation still remembered by the review desk, which skipped their
-    inserts and evictions (a fifth of the per-event cost once their caps are full)."""
+    inserts and evictions (a fifth of the per-event cost once their caps are full).
+
+    Each key comes from one of four partitions, always the same (SPEC §1: topics are
+    keyed by ``model_id``, so a model's events come from one partition): until the
+    twenty-ninth session every event's partition was its index's, so a model's events
+    came from all four in turn and ~80 % of them paid for a change of partition in the
+    model's offsets (``ModelState.mark``), which a worker's do not."""
     conf = deep_merge(worker_config(TOPICS, "bench-processor"), {"defaults": extra})
     settings = settings_from_dict(conf)
     metrics = VigilMetrics(CollectorRegistry())
@@ -193,6 +200,7 @@ def make_runner(
     if made is not None:
         made.append(proc)
     k = len(batch)
+    part = [crc32(key) & 3 for key, _ in batch]  # a key's partition, as a producer's
     start = 0
     size = settings.worker.batch_size
 
@@ -201,7 +209,8 @@ def make_runner(
         inference = proc.inference
         for i in range(count):
             key, value = batch[i % k]
-            inference(unique_id(value, start + i), MessageSource("in", i & 3, start + i, key), out)
+            source = MessageSource("in", part[i % k], start + i, key)
+            inference(unique_id(value, start + i), source, out)
             if len(out) > 1000:
                 out.clear()
         start += count
@@ -214,7 +223,7 @@ def make_runner(
                 [
                     (
                         unique_id(batch[i % k][1], start + i),
-                        MessageSource("in", i & 3, start + i, batch[i % k][0]),
+                        MessageSource("in", part[i % k], start + i, batch[i % k][0]),
                     )
                     for i in range(first, min(count, first + size))
                 ],

@@ -58,3 +58,25 @@ def test_a_warm_up_that_leaves_the_caps_short_is_refused() -> None:
 
     with pytest.raises(ValueError, match="leaves the caps short of full"):
         count_instructions(make_events(10), 10, 20, warmup=COUNT_WARMUP - 1)
+
+
+def test_a_models_events_come_from_one_partition_as_topics_keyed_by_model_give(counted) -> None:
+    # SPEC §1: keyed by model_id. Events of one model from several partitions make every
+    # change of partition reset the model's offsets, which a worker never pays for.
+    proc, _ = counted
+    states = dict(proc.fleet.items())
+    assert {s.partition for s in states.values()} <= {0, 1, 2, 3}
+    assert len({s.partition for s in states.values()}) > 1  # the models are spread
+    sources: list[tuple[int, bytes | None]] = []
+    made: list[Processor] = []
+    run = make_runner({}, make_events(200), Outgoing(), StepClock(), batched=True, made=made)
+    # What the runner hands the processor, seen instead of processed.
+    made[0].inference_batch = lambda messages, out: sources.extend(  # type: ignore[method-assign]
+        (src.partition, src.key) for _, src in messages
+    )
+    run(400)
+    by_key: dict[bytes | None, set[int]] = {}
+    for partition, key in sources:
+        by_key.setdefault(key, set()).add(partition)
+    assert len(sources) == 400 and len(by_key) == 10
+    assert all(len(parts) == 1 for parts in by_key.values())
