@@ -627,15 +627,18 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
             names = self._mv_names
             if names is not None:  # active, the block's rows are scored at the flush
                 self._mv_rows.append(tuple(map(features.get, names)))
-            elif hint is not None and pre.scores is not None and pre.scores[hint] is not None:  # type: ignore[union-attr]
-                # Scored in the batch (outlier scoring on): its SPE and score counted as
-                # they are; what _mv_event does after its update, for such an event
-                more = mv._take(*pre.scores[hint])  # type: ignore[union-attr, misc]
-                self._outlier = mv._last_outlier
-                if more:
-                    more = self._mv_edges(more)
             else:
-                more = self._mv_event(mv, features)
+                scored = None if hint is None or pre.scores is None else pre.scores[hint]  # type: ignore[union-attr]
+                if scored is not None:
+                    # Scored in the batch (outlier scoring on): its SPE and score counted
+                    # as they are; what _mv_event does after its update, for such an event
+                    spe, score = scored
+                    more = mv._take(spe, score)
+                    self._outlier = mv._last_outlier
+                    if more:
+                        more = self._mv_edges(more)
+                else:
+                    more = self._mv_event(mv, features)
         if self._n - self._block_start >= self.step:
             changes = self._flush()
             return changes + more if more else changes
