@@ -30,7 +30,7 @@ from streams.gc_pause import gc_paused
 from streams.processing.fleet import Fleet, ModelState, PredictionKind
 from streams.processing.gold import GoldDesk, GoldIds, load_gold_set
 from streams.processing.metrics import VigilMetrics
-from streams.processing.own_size import dumps_own_size
+from streams.processing.own_size import OwnSizeJson
 from streams.processing.review_desk import OpenEvent, ReviewDesk
 from streams.processing.segment_batch import SegmentBatch, publish_segment_changes
 from streams.processing.versions import RETIRE_EVERY, canary_signal, output_signal
@@ -158,6 +158,8 @@ class Processor:
         self.labels_processed = 0
         self.redelivered = 0
         self._adjudicated_at = datetime.fromtimestamp(0, UTC)
+        # Pending predictions' scores and segment as JSON (a processor runs on one thread)
+        self._json = OwnSizeJson()
 
     # ------------------------------------------------------------ inference
 
@@ -330,7 +332,7 @@ class Processor:
                     kept = {k: seg[k] for k in segs.keys if k in seg}
             # Scores only when classwise calibration will read them (they cost memory and
             # checkpoint bytes per pending prediction); as JSON, see Compact.
-            seg_json = None if kept is None else dumps_own_size(kept)
+            seg_json = None if kept is None else self._json.dumps(kept)
             if is_class:
                 scores = prediction.scores if monitor.classwise is not None else None  # type: ignore[union-attr]
                 compact: Compact = (
@@ -340,7 +342,7 @@ class Processor:
                     None,
                     slot,
                     None,
-                    None if scores is None else dumps_own_size(scores),
+                    None if scores is None else self._json.dumps(scores),
                     seg_json,
                 )
             else:
