@@ -548,6 +548,15 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
     ) -> list[SignalChange]:
         """Take one event; return the signals that entered or left drift (usually none)."""
         # Validate everything first: a rejected event leaves no trace.
+        kind, out, conf = self._checked(features, prediction)
+        return self._update(features, kind, out, conf)
+
+    def _checked(
+        self, features: Features, prediction: Prediction
+    ) -> tuple[str, float | str, float]:
+        """What :meth:`update` takes of an event, ``(kind, out, conf)`` as
+        :meth:`_update` wants them, if it would take it; else
+        :class:`~detectors.errors.InvalidObservationError`. Changes nothing."""
         ptype = type(prediction)
         if ptype is ClassPrediction:
             conf = prediction.confidence  # type: ignore[union-attr]
@@ -579,7 +588,17 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
             )
         if type(features) is not dict and not isinstance(features, Mapping):
             raise InvalidObservationError(f"'features' must be a mapping; got {features!r}")
+        return kind, out, conf
 
+    def _update(
+        self, features: Features, kind: str, out: float | str, conf: float
+    ) -> list[SignalChange]:
+        """:meth:`update` of an event already checked: ``kind`` (``"class"`` or
+        ``"regression"``, this monitor's kind once it has one), ``out`` (the label, or
+        the value as a finite float) and ``conf`` (the confidence in [0, 1]; 0.0 for a
+        regression). For a caller whose events are valid by construction (the
+        processor's, decoded and validated at its edge; ``ModelMonitor``), without the
+        checks per event."""
         if self._kind is None:
             self._start(features, kind)
         self._n += 1

@@ -282,19 +282,40 @@ class ModelMonitor:
         """
         if type(event_id) is not str and event_id is not None:
             raise InvalidObservationError(f"'event_id' must be a string; got {event_id!r}")
+        prediction = check_prediction(prediction)
+        if not isinstance(features, Mapping):
+            raise InvalidObservationError(f"'features' must be a mapping; got {features!r}")
+        drift = self.drift
+        if drift is not None:  # its own checks: the model's prediction kind, the values
+            drift._checked(features, prediction)
+        return self._observe(features, prediction, now, event_id, segment, later)
+
+    def _observe(
+        self,
+        features: Mapping[str, Any],
+        prediction: Prediction,
+        now: datetime,
+        event_id: str | None,
+        segment: Mapping[str, str] | None,
+        later: list[SegmentWork] | None,
+    ) -> Verdict:
+        """:meth:`observe` of an event already checked (a ``str`` or ``None``
+        ``event_id``, a valid prediction of this model's kind, a mapping of features:
+        what the processor's decoder guarantees), for a caller that validated it at its
+        edge; ``now`` is still checked (the caller's clock). Arguments by position: one
+        call per event."""
         drift = self.drift
         if type(now) is not datetime or now.tzinfo is not UTC:  # else certainly aware
             check_aware("now", now)
-        if drift is None:  # else drift.update validates the event first
-            prediction = check_prediction(prediction)
-            if not isinstance(features, Mapping):
-                raise InvalidObservationError(f"'features' must be a mapping; got {features!r}")
         segs = self.segments
         if segs is not None:
             seg_values = segs.values(segment)
         quality: list[tuple[str, tuple[str, ...]]] | None = None
         if drift is not None:
-            changes = drift.update(features, prediction)
+            if type(prediction) is ClassPrediction:
+                changes = drift._update(features, "class", prediction.label, prediction.confidence)
+            else:
+                changes = drift._update(features, "regression", prediction.value, 0.0)  # type: ignore[union-attr]
             if self.data_reasons:
                 q = drift._quality  # drift.last_quality without the call: set, usually
                 if q is None:

@@ -295,13 +295,15 @@ class Processor:
                 batch = later.get(id(monitor))
                 if batch is None:
                     batch = later[id(monitor)] = SegmentBatch(monitor, model_id)
-            verdict = monitor.observe(
+            # monitor.observe without its checks of what the decoder validated (the
+            # prediction, its kind against the model's just above, the features, the id)
+            verdict = monitor._observe(
                 event.features,
                 prediction,
                 now,
                 event.event_id,
                 event.segment,
-                later=None if batch is None else batch.work,
+                None if batch is None else batch.work,
             )
             if batch is not None:
                 batch.at.append(None)  # its place: once its own alerts are out

@@ -182,14 +182,14 @@ def test_an_exception_while_processing_is_a_processing_error_and_the_stream_goes
     out = Outgoing()
     proc.inference(inference(0, CLASS), MessageSource("t", 0, 0, b"m"), out)
     monitor = proc.fleet.get("m").monitor
-    observe = monitor.observe
+    observe = monitor._observe  # what the processor calls (observe without its checks)
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("boom")
 
-    monitor.observe = broken  # type: ignore[method-assign]
+    monitor._observe = broken  # type: ignore[method-assign]
     proc.inference(inference(1, CLASS), MessageSource("t", 0, 1, b"m"), out)
-    monitor.observe = observe  # type: ignore[method-assign]
+    monitor._observe = observe  # type: ignore[method-assign]
     proc.inference(inference(2, CLASS), MessageSource("t", 0, 2, b"m"), out)
     dl = orjson.loads(out.dead_letters[0][1])
     assert (dl["reason"], dl["detail"]) == ("processing_error", "RuntimeError: boom")
