@@ -258,16 +258,16 @@ class Processor:
     ) -> None:
         """One decoded event; ``later`` (a batch's): segment work is queued there, per
         model monitor, instead of done now."""
+        # Its fields as locals: each read of a NamedTuple's attribute calls a descriptor.
+        event_id, model_id, model_version, ts, prediction, features, segment, _, _ = event
         clock = self.clock
         if clock is None:
-            now = self._event_time = event.ts
-        model_id = event.model_id
+            now = self._event_time = ts
         fleet = self.fleet
         known = fleet.known
         if known is not None and model_id not in known:  # not fleet.is_known(model_id)
             self._refuse(model_id, source, raw, now, out, inference=True)
             return
-        prediction = event.prediction
         try:
             # fleet.get(model_id), its common case inlined (per event): a model held
             state = fleet._models.get(model_id)
@@ -298,11 +298,11 @@ class Processor:
             # monitor.observe without its checks of what the decoder validated (the
             # prediction, its kind against the model's just above, the features, the id)
             verdict = monitor._observe(
-                event.features,
+                features,
                 prediction,
                 now,
-                event.event_id,
-                event.segment,
+                event_id,
+                segment,
                 None if batch is None else batch.work,
             )
             if batch is not None:
@@ -316,7 +316,7 @@ class Processor:
             if epoch - versions.checked >= RETIRE_EVERY:  # before: a freed slot is taken
                 self._retire(model_id, state, epoch)
             slot, version, canary = versions.observe(
-                event.model_version,
+                model_version,
                 prediction.label if is_class else prediction.value,  # type: ignore[union-attr]
                 confidence,
                 epoch,
@@ -326,12 +326,11 @@ class Processor:
                 by_rule = decision.reasons[0].kind != "audit"  # Decision.audited, inlined
             else:
                 inclusion, by_rule = None, False
-            seg = event.segment
             kept = None
-            if segs is not None and seg:  # its monitored values: all of them, usually
-                kept = seg
-                if not seg.keys() <= segs.key_set:
-                    kept = {k: seg[k] for k in segs.keys if k in seg}
+            if segs is not None and segment:  # its monitored values: all of them, usually
+                kept = segment
+                if not segment.keys() <= segs.key_set:
+                    kept = {k: segment[k] for k in segs.keys if k in segment}
             # Scores only when classwise calibration will read them (they cost memory and
             # checkpoint bytes per pending prediction); as JSON, see Compact.
             seg_json = None if kept is None else self._json.dumps(kept)
@@ -358,10 +357,10 @@ class Processor:
                     None,
                     seg_json,
                 )
-            ts_epoch = epoch if now is event.ts else event.ts.timestamp()
+            ts_epoch = epoch if now is ts else ts.timestamp()
             # join.add_prediction, unchecked: the decoder checked the ids and the time
             # (a UTC datetime: ``now`` itself without a clock), this built the rest
-            state.join.add_checked(model_id, event.event_id, compact, ts_epoch, by_rule, inclusion)
+            state.join.add_checked(model_id, event_id, compact, ts_epoch, by_rule, inclusion)
             if partition == state.partition:  # state.mark("inference", ...): its common case
                 state.offsets["inference"] = offset
                 state.dirty = True
@@ -373,13 +372,13 @@ class Processor:
         except Exception as exc:  # a bug must not stop the stream: keep the message
             self._processing_error(exc, source, raw, now, model_id, out, inference=True)
             return
-        monitor.model_version = event.model_version
+        monitor.model_version = model_version
         self.processed += 1
         metrics = self.metrics
         m = metrics._models.get(model_id)  # metrics.model(model_id): its common case inlined
         if m is None:
             m = metrics.model(model_id)
-        lag = epoch - ts_epoch  # seconds, as (now - event.ts).total_seconds() to ~1 us
+        lag = epoch - ts_epoch  # seconds, as (now - ts).total_seconds() to ~1 us
         m.inference(confidence, lag if lag > 0.0 else 0.0)  # max(0.0, lag)
         if decision.suppressed:
             m.suppressed.inc()
@@ -394,11 +393,11 @@ class Processor:
                 policy_name=ms.escalation.name,
                 policy_version=ms.escalation.version,
                 redacted=ms.redacted,
-                reviews_wanted=self._reviews_wanted(model_id, event.event_id, review),
+                reviews_wanted=self._reviews_wanted(model_id, event_id, review),
             )
             body = orjson.dumps(record)
             out.escalations.append((model_id.encode(), body))
-            self._desk(state).sent(event.event_id, now, body)
+            self._desk(state).sent(event_id, now, body)
             # Once per escalation, under its first (primary) reason: the counter sums to the
             # number of escalations, comparable with the budget.
             m.escalation(decision.reasons[0].kind).inc()
@@ -411,11 +410,11 @@ class Processor:
                     out.escalations.append((model_id.encode(), orjson.dumps(gold)))
                     m.escalation("gold").inc()
         if verdict.changes:
-            self._alerts(model_id, event.model_version, verdict.changes, now, out)
+            self._alerts(model_id, model_version, verdict.changes, now, out)
         if batch is not None:  # its segment alerts go here, after the batch
-            batch.at[-1] = (len(out.alerts), self.processed, now, event.model_version)
+            batch.at[-1] = (len(out.alerts), self.processed, now, model_version)
         if canary:
-            self._alerts(model_id, event.model_version, canary, now, out)
+            self._alerts(model_id, model_version, canary, now, out)
 
     def _emit(self, out: Outgoing) -> Callable[[str, str, list[SignalChange], datetime], None]:
         """:meth:`_alerts` into ``out``, for :func:`publish_segment_changes`."""
