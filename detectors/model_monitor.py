@@ -348,8 +348,8 @@ class ModelMonitor:
             found = drift.last_outlier
             if found is not None:
                 outlier = (found.score, found.threshold, found.detail)
-        # policy.decide without its checks: the prediction and now are checked above (or
-        # by drift.update), drift_active is a bool
+        # policy.decide without its checks: the prediction was checked by observe (or the
+        # caller's decoder), now above, drift_active is a bool
         decision = self.policy._decide(
             prediction, now, NO_DATA_REASONS if quality is None else quality, drift_active, outlier
         )
