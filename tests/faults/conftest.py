@@ -21,7 +21,7 @@ import pytest
 from streams.config import settings_from_dict
 from streams.dev.scrape import total
 from streams.kafka.topics import create_topics
-from tests.support import TopicReader, WorkerProcess, unique_topics
+from tests.support import TopicReader, WorkerProcess, topic_size, unique_topics
 
 #: Events under this confidence must be escalated (threshold policy, no data reasons, no
 #: budget: the decision depends on the event and the drift state only, so a replay of
@@ -180,6 +180,52 @@ class CounterWatch:
         """The carried-over values plus the current ones, as of the last scrape."""
         carried, current = self._state
         return carried + sum(current.values())
+
+
+#: librdkafka's lines that tell a worker's group or output story; its other lines (each
+#: refused connection during an outage, a line per attempt) are left out of the report.
+_CLIENT_STORY = ("SESSTMOUT", "GETPID", "FATAL", "Fatal", "fatal")
+
+
+def _story(line: str) -> bool:
+    if "Connection refused" in line:  # librdkafka's, or its error callback's copy
+        return False
+    return "[rdkafka#" not in line or any(word in line for word in _CLIENT_STORY)
+
+
+def missing_report(
+    worker: WorkerProcess,
+    bootstrap: str,
+    topic: str,
+    reader: TopicReader,
+    *,
+    processed: tuple[float, int],
+    escalated: tuple[float, int],
+) -> str:
+    """Why escalations may be missing, in one short line (pytest cuts an assertion's
+    message at 640 characters): whether the worker runs, how many events it processed
+    and escalated against how many it should have (``processed`` and ``escalated``:
+    counted, expected; :class:`CounterWatch` values), what the escalations ``topic``
+    holds and the ``reader`` read, and the worker's last log lines of its own (and
+    librdkafka's on its group and outputs). A part that cannot be had says so."""
+    code = None if worker.proc is None else worker.proc.poll()
+    state = "running" if worker.proc is not None and code is None else f"exited {code}"
+    try:
+        held = str(topic_size(bootstrap, topic))
+    except Exception as exc:  # the broker's own trouble is part of the story
+        held = f"? ({type(exc).__name__})"
+    try:
+        lines = worker.log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        lines = []
+    story = [ln for ln in lines if _story(ln)][-4:]
+    # "[2026-12-07 17:37:34,547] [19133] [INFO] msg": the time of day and the message.
+    told = " | ".join(f"{ln[12:24]} {ln.split('] ', 3)[-1][:90]}" for ln in story)
+    return (
+        f"worker {state}; processed {processed[0]:.0f} of {processed[1]} events, escalated "
+        f"{escalated[0]:.0f} of {escalated[1]}; the topic holds {held}, the reader read "
+        f"{len(reader.messages)}; last of {len(lines)} log lines: {told or '(none)'}"
+    )
 
 
 def model_series(worker: WorkerProcess) -> set[str]:

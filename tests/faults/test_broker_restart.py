@@ -14,7 +14,7 @@ import pytest
 
 from streams.dev.local_broker import LocalBroker, LocalBrokerError
 from tests.conftest import kafka_unavailable
-from tests.faults.conftest import MIN_CONFIDENCE, CounterWatch
+from tests.faults.conftest import MIN_CONFIDENCE, CounterWatch, missing_report
 from tests.support import (
     BackgroundPublisher,
     SyntheticStream,
@@ -62,6 +62,7 @@ def test_broker_restart_mid_stream(
     with (
         CounterWatch(worker, "vigil_events_total", outcome="processed") as n_processed,
         CounterWatch(worker, "vigil_events_total", outcome="dead_letter") as n_dead,
+        CounterWatch(worker, "vigil_escalations_total") as n_escalated,
     ):
         pub = BackgroundPublisher(
             bootstrap, rig.topics["inference"], stream.take(N_EVENTS), rate=2_000
@@ -74,19 +75,25 @@ def test_broker_restart_mid_stream(
         pub.join()
 
         audit = read_until_escalated(escalations, stream.qualifying, timeout=180)
-        # On failure, say whether the escalations reached the topic (a reader's problem)
-        # or not (the worker's).
+        # On failure, say first whether the worker processed the events after the outage,
+        # whether their escalations reached the topic, and what its log last told.
+        n_valid = sum(stream.valid.values())
         assert not audit.missing, (
-            audit,
-            f"escalations topic holds {topic_size(bootstrap, rig.topics['escalations'])}",
-            worker.log_tail(),
+            missing_report(
+                worker,
+                bootstrap,
+                rig.topics["escalations"],
+                escalations,
+                processed=(n_processed.value, n_valid),
+                escalated=(n_escalated.value, len(stream.qualifying)),
+            )
+            + f"; {audit}"
         )
         assert not audit.conflicting, audit
         assert not audit.bad_ids, audit
 
         # All accounted for: each valid event processed (redeliveries may count twice),
         # each malformed one dead-lettered.
-        n_valid = sum(stream.valid.values())
         assert wait_until(lambda: n_processed.value >= n_valid, timeout=120), worker.log_tail()
         dead.read_until(len(stream.invalid), timeout=60)
         assert {base64.b64decode(d["payload_b64"]) for d in dead.messages} == set(stream.invalid)
