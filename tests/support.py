@@ -34,6 +34,18 @@ def unique_topics(prefix: str = "t") -> dict[str, str]:
     }
 
 
+def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:
+    """(status, body) of a GET, an error status's included."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return int(resp.status), resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
 class WorkerProcess:
     """``vigil worker`` as a child process with its own config file and metrics port."""
 
@@ -92,6 +104,10 @@ class WorkerProcess:
 
     def scrape(self) -> Samples:
         return scrape(self.metrics_url)
+
+    def healthz(self) -> tuple[int, str]:
+        """(status, body) of the worker's ``/healthz``."""
+        return http_get(f"http://127.0.0.1:{self.port}/healthz")
 
     def gauge(self, name: str, **labels: str) -> float | None:
         """The first sample of ``name`` whose labels include ``labels``; None if none."""

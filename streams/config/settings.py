@@ -175,6 +175,13 @@ class WorkerSettings(Section):
         min_length=1,
         description="/metrics address",
     )
+    liveness_timeout_s: float = Field(
+        default=120.0,
+        ge=5.0,
+        le=3600.0,
+        description="/healthz answers 503 once the ingest loop has not gone round for this "
+        "long (a stuck worker, for a liveness probe to restart)",
+    )
     max_event_bytes: int = Field(
         default=64 * 1024, ge=256, le=16 * 2**20, description="larger messages are dead letters"
     )

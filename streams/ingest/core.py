@@ -47,12 +47,14 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from prometheus_client import CollectorRegistry, disable_created_metrics, start_http_server
+from prometheus_client import CollectorRegistry, disable_created_metrics
 
 from detectors.sensitivity import preload_root_finder
 from streams.config import Settings
 from streams.errors import OutputLostError, VigilError
 from streams.gc_pause import gc_paused
+from streams.ingest.liveness import Liveness
+from streams.ingest.worker_http import serve_worker_http
 from streams.kafka.checkpoints import (
     Checkpoint,
     CheckpointStore,
@@ -229,7 +231,8 @@ class IngestCore:
         """``checkpoints`` and ``registry`` replace the real ones (tests);
         ``compressor`` runs the checkpoint rounds' compression (default: a thread of its
         own, shut down with the core); ``clock`` (seconds, monotonic) times a round's
-        snapshots: their budget per batch and their pace (:data:`SNAPSHOT_DUTY`)."""
+        snapshots (their budget per batch and their pace, :data:`SNAPSHOT_DUTY`) and the
+        loop's beats (:attr:`liveness`)."""
         self.settings = settings
         self._clock = clock
         disable_created_metrics()
@@ -268,6 +271,8 @@ class IngestCore:
         self._lag_refreshed = 0.0
         self.failed = False  # an output was lost: never checkpoint or commit again
         self.closed = False
+        # Beaten by tick(): /healthz says whether the loop still goes round.
+        self.liveness = Liveness(settings.worker.liveness_timeout_s, clock=clock)
 
     def attach(self, driver: Driver) -> None:
         self._driver = driver
@@ -281,15 +286,18 @@ class IngestCore:
     def start(self) -> None:
         """Create the checkpoint topic if missing, refuse input topics that are not
         co-partitioned (:func:`~streams.kafka.topics.check_copartitioned`), serve
-        ``/metrics`` (its own thread) and import the root finder of the CUSUM thresholds
+        ``/metrics`` and ``/healthz`` (:mod:`streams.ingest.worker_http`, threads of their
+        own) and import the root finder of the CUSUM thresholds
         on a thread of its own (see :func:`~detectors.sensitivity.preload_root_finder`)."""
         threading.Thread(target=preload_root_finder, name="vigil-preload", daemon=True).start()
         if self.checkpoints.ensure_topic():  # waits up to 30 s for the broker
             log.info("created checkpoint topic %s", self.checkpoints.topic)
         check_copartitioned(metadata_admin(self.settings), self.settings, timeout=30.0)
         w = self.settings.worker
-        start_http_server(w.metrics_port, addr=w.metrics_host, registry=self.metrics.registry)
-        log.info("metrics at http://%s:%d/metrics", w.metrics_host, w.metrics_port)
+        serve_worker_http(w.metrics_host, w.metrics_port, self.metrics.registry, self.liveness)
+        log.info(
+            "metrics at http://%s:%d/metrics, liveness at /healthz", w.metrics_host, w.metrics_port
+        )
 
     # ------------------------------------------------------------ outputs
 
@@ -330,16 +338,17 @@ class IngestCore:
     # ------------------------------------------------------------ steady state
 
     def tick(self) -> None:
-        """After each batch: refresh the lag now and then, begin a checkpoint round when
-        one is due and advance the round in progress. Never waits.
+        """After each batch: beat :attr:`liveness`, refresh the lag now and then, begin a
+        checkpoint round when one is due and advance the round in progress. Never waits.
 
         Raises :class:`OutputLostError` once an output was not delivered.
         """
         if self.closed:  # a driver's timer may outlive the shutdown
             return
+        now = time.monotonic()
+        self.liveness.beat()
         if self.delivery_errors:
             self._output_lost()
-        now = time.monotonic()
         if now - self._lag_refreshed >= LAG_REFRESH_S:
             self._refresh_lag(now)
         if (

@@ -119,11 +119,14 @@ def test_pdb_covers_the_workers(res: dict[str, dict[str, Any]], pod: dict[str, A
     assert pdb.get("maxUnavailable") == 1 or pdb.get("minAvailable") == 1
 
 
-def test_probes_hit_metrics(worker: dict[str, Any]) -> None:
+def test_probes_hit_the_worker_http_server(worker: dict[str, Any]) -> None:
+    """Liveness asks /healthz (the ingest loop goes round); start-up and readiness
+    /metrics (the worker is up)."""
     port_names = {p["name"] for p in worker["ports"]}
-    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+    paths = {"livenessProbe": "/healthz", "readinessProbe": "/metrics", "startupProbe": "/metrics"}
+    for probe, path in paths.items():
         get = worker[probe]["httpGet"]
-        assert get["path"] == "/metrics", probe
+        assert get["path"] == path, probe
         assert get["port"] in port_names | {9108}, probe
 
 

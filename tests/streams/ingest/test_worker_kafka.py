@@ -111,6 +111,9 @@ def test_every_event_is_accounted_for(kafka_bootstrap: str, tmp_path: Path) -> N
             return total(s, "vigil_events_total") >= N_EVENTS
 
         assert wait_until(metrics_complete, timeout=30)
+        # The ingest loop goes round, idle now: the liveness probe's answer is yes.
+        status, body = worker.healthz()
+        assert status == 200 and body.startswith("ok: the ingest loop went round"), body
         s = worker.scrape()
         for model_id, n in valid_per_model.items():
             assert total(s, "vigil_events_total", model=model_id, outcome="processed") == n
