@@ -145,7 +145,10 @@ class LabelJoin:
         self._model: str | None = None  # its own model: the first one it is asked about
         self._sealed_joined = SealedRows(self._joined)
         self._watermark = -math.inf
-        self._counts = {"joined": 0, "unmatched": 0, "duplicate": 0, "expired": 0, "overflow": 0}
+        self._counts = {"joined": 0, "unmatched": 0, "duplicate": 0, "expired": 0}
+        # Apart from the others: once max_pending is reached, every prediction added
+        # drops one (an attribute's add is cheaper per event than a dict item's).
+        self._overflow = 0
 
     def _key(self, model_id: object, event_id: object) -> RowKey:
         """The row key of ``(model_id, event_id)`` (the first model asked about is the
@@ -242,9 +245,9 @@ class LabelJoin:
         if t < self._watermark - self.horizon:
             self._counts["expired"] += 1
             return False
-        evicted = self._pending.add(key, prediction, t, escalated, inclusion, self.max_pending)
-        if evicted:
-            self._counts["overflow"] += evicted
+        self._overflow += self._pending.add(
+            key, prediction, t, escalated, inclusion, self.max_pending
+        )
         return True
 
     def match(
@@ -293,7 +296,7 @@ class LabelJoin:
     def counts(self) -> dict[str, int]:
         """Labels ``joined``/``unmatched``/``duplicate`` and predictions ``expired``
         (past the horizon) or dropped for ``overflow`` (over ``max_pending``)."""
-        return dict(self._counts)
+        return {**self._counts, "overflow": self._overflow}
 
     def snapshot(self) -> dict[str, Any]:
         """Plain, picklable state; predictions are stored as given.
@@ -319,7 +322,7 @@ class LabelJoin:
                 "pending": self._pending.snapshot(),
                 "joined": self._sealed_joined.snapshot(),
                 "watermark": self._watermark,
-                "counts": dict(self._counts),
+                "counts": self.counts,
             },
         }
 
@@ -345,7 +348,9 @@ class LabelJoin:
         else:
             join._restore_rows(snapshot["version"], state["pending"], state["joined"])
         join._watermark = float(state["watermark"])
-        join._counts = {k: int(v) for k, v in state["counts"].items()}
+        counts = {k: int(v) for k, v in state["counts"].items()}
+        join._overflow = counts.pop("overflow", 0)
+        join._counts = counts
         return join
 
     def _restore_rows(self, version: int, pending: Any, joined: Any) -> None:

@@ -203,9 +203,10 @@ class Processor:
                 decoded.append(exc)
                 continue
             decoded.append(event)
-            feats = by_model.get(event.model_id)
+            model_id = event.model_id  # a named tuple's field: a descriptor call a read
+            feats = by_model.get(model_id)
             if feats is None:
-                by_model[event.model_id] = [event.features]
+                by_model[model_id] = [event.features]
             else:
                 feats.append(event.features)
         fleet = self.fleet
@@ -428,7 +429,7 @@ class Processor:
         self,
         model_id: str,
         model_version: str,
-        changes: list[SignalChange],
+        changes: Sequence[SignalChange],
         now: datetime,
         out: Outgoing,
     ) -> None:

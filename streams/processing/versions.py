@@ -45,7 +45,7 @@ keeps the live ones and bounds the series at ``max_live + 1`` per model.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -222,7 +222,7 @@ class VersionBook:
 
     def observe(
         self, version: str, prediction: str | float, confidence: float | None, now: float
-    ) -> tuple[str, VersionStats, list[SignalChange]]:
+    ) -> tuple[str, VersionStats, Sequence[SignalChange]]:
         """One event of ``version`` at ``now`` (epoch seconds): its slot, that slot's
         stats (the caller counts an escalation on them) and any canary edges."""
         stats = self._live.get(version)
@@ -245,7 +245,7 @@ class VersionBook:
                 held.append(confidence)
                 if len(held) >= SETTLE_AT:
                     stats.settle()
-        changes: list[SignalChange] = []
+        changes: Sequence[SignalChange] = ()  # no list built per event for no change
         drift = stats.drift
         if (
             drift is None
