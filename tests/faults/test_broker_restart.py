@@ -102,8 +102,11 @@ def test_broker_restart_mid_stream(
     if down_for and rig.config["worker"]["ingest"] == "batch":  # the path this case is for
         assert "lost partitions" in worker.log_tail(10_000), worker.log_tail()
 
-    # The same worker process survived the outage, and its state covers every event once.
+    # The same worker process survived the outage, its loop goes round (the liveness
+    # probe's answer, either driver), and its state covers every event once.
     assert worker.proc is not None and worker.proc.poll() is None, worker.log_tail()
+    status, body = worker.healthz()
+    assert status == 200 and body.startswith("ok: the ingest loop went round"), body
     code = worker.stop()
     assert code == 0, worker.log_tail()
     assert checkpointed_events_seen(bootstrap, rig.topics, rig.partitions) == stream.valid
