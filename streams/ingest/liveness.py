@@ -45,9 +45,9 @@ class Liveness:
         self._clock = clock
         self._last: float | None = None  # no beat yet: starting
 
-    def beat(self, now: float | None = None) -> None:
-        """The loop went round (at ``now`` on this object's clock, read if not given)."""
-        self._last = self._clock() if now is None else now
+    def beat(self) -> None:
+        """The loop went round, now."""
+        self._last = self._clock()
 
     def check(self) -> tuple[bool, str]:
         """(alive, a line saying why): alive before the first beat, then while the last
