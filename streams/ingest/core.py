@@ -294,6 +294,7 @@ class IngestCore:
             log.info("created checkpoint topic %s", self.checkpoints.topic)
         check_copartitioned(metadata_admin(self.settings), self.settings, timeout=30.0)
         w = self.settings.worker
+        self.liveness.begin()  # the loop starts next: alive for the timeout until it beats
         serve_worker_http(w.metrics_host, w.metrics_port, self.metrics.registry, self.liveness)
         log.info(
             "metrics at http://%s:%d/metrics, liveness at /healthz", w.metrics_host, w.metrics_port

@@ -11,8 +11,10 @@ whose last beat is older than ``worker.liveness_timeout_s`` is not alive.
 The timeout must outlast the loop's longest legitimate pause: a rebalance's checkpoint
 (a flush and a synchronous commit, seconds) and a restore of many models' checkpoints
 (up to a minute per assignment, :meth:`~streams.kafka.checkpoints.CheckpointStore.read`),
-hence the default of 120 s. Before the loop's first beat the worker is starting, and
-counts as alive: the orchestrator's startup probe covers that time.
+hence the default of 120 s. Before the loop's first beat the worker is starting: alive
+for ``timeout_s`` from :meth:`Liveness.begin` (the worker calls it as it starts serving
+``/healthz``, just before the loop starts), so a worker stuck before its loop ever went
+round (in its first assignment's restore, say) is not alive either.
 """
 
 from __future__ import annotations
@@ -27,13 +29,13 @@ __all__ = ["Liveness"]
 class Liveness:
     """The ingest loop's last beat, and whether it is recent enough.
 
-    >>> clock = iter([0.0, 100.0, 200.0]).__next__
-    >>> live = Liveness(120.0, clock=clock)
-    >>> live.beat()  # at 0.0
+    >>> clock = iter([0.0, 10.0, 100.0, 200.0]).__next__
+    >>> live = Liveness(120.0, clock=clock)  # at 0.0
+    >>> live.beat()  # at 10.0
     >>> live.check()  # at 100.0
-    (True, 'ok: the ingest loop went round 100 s ago')
+    (True, 'ok: the ingest loop went round 90 s ago')
     >>> live.check()  # at 200.0
-    (False, 'the ingest loop has not gone round for 200 s (worker.liveness_timeout_s: 120)')
+    (False, 'the ingest loop has not gone round for 190 s (worker.liveness_timeout_s: 120)')
     """
 
     def __init__(self, timeout_s: float, clock: Callable[[], float] = time.monotonic) -> None:
@@ -44,17 +46,31 @@ class Liveness:
         self.timeout_s = timeout_s
         self._clock = clock
         self._last: float | None = None  # no beat yet: starting
+        self._began = clock()
+
+    def begin(self) -> None:
+        """The loop starts now: until its first beat it is starting, alive for up to
+        ``timeout_s`` from now."""
+        self._last = None
+        self._began = self._clock()
 
     def beat(self) -> None:
         """The loop went round, now."""
         self._last = self._clock()
 
     def check(self) -> tuple[bool, str]:
-        """(alive, a line saying why): alive before the first beat, then while the last
-        beat is at most ``timeout_s`` old."""
+        """(alive, a line saying why): alive while the last beat, or before the first
+        one the :meth:`begin` (or the creation), is at most ``timeout_s`` old."""
+        now = self._clock()
         if self._last is None:
-            return True, "ok: starting (the ingest loop has not gone round yet)"
-        silent = self._clock() - self._last
+            waited = now - self._began
+            if waited > self.timeout_s:
+                return False, (
+                    f"the ingest loop has not gone round since it began {waited:.0f} s ago "
+                    f"(worker.liveness_timeout_s: {self.timeout_s:g})"
+                )
+            return True, f"ok: starting (the ingest loop began {waited:.0f} s ago)"
+        silent = now - self._last
         if silent > self.timeout_s:
             return False, (
                 f"the ingest loop has not gone round for {silent:.0f} s "

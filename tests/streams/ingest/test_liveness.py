@@ -20,16 +20,35 @@ def test_alive_while_starting_then_while_the_last_beat_is_recent_enough() -> Non
     clock = ManualClock()
     live = Liveness(30.0, clock=clock)
     clock.now = 1_000.0
-    assert live.check()[0]  # no beat yet: starting
+    live.begin()  # the worker starts serving /healthz, its loop next
+    clock.now = 1_020.0
+    assert live.check() == (True, "ok: starting (the ingest loop began 20 s ago)")
     live.beat()
-    clock.now = 1_030.0
+    clock.now = 1_050.0
     assert live.check() == (True, "ok: the ingest loop went round 30 s ago")
-    clock.now = 1_030.5
+    clock.now = 1_050.5
     alive, why = live.check()
     assert not alive
     assert why == "the ingest loop has not gone round for 30 s (worker.liveness_timeout_s: 30)"
     live.beat()  # the loop goes round again: alive again
     assert live.check() == (True, "ok: the ingest loop went round 0 s ago")
+
+
+def test_a_loop_that_never_goes_round_is_not_alive_once_the_timeout_has_passed() -> None:
+    """Stuck before its first round (say, in its first assignment's restore): starting
+    counts as alive for the timeout only, from the creation or the last begin()."""
+    clock = ManualClock()
+    live = Liveness(30.0, clock=clock)  # at 0
+    clock.now = 31.0
+    alive, why = live.check()
+    assert not alive
+    assert why == (
+        "the ingest loop has not gone round since it began 31 s ago (worker.liveness_timeout_s: 30)"
+    )
+    live.begin()  # began again (the worker started serving): the wait starts again
+    assert live.check() == (True, "ok: starting (the ingest loop began 0 s ago)")
+    clock.now = 62.0
+    assert not live.check()[0]
 
 
 @pytest.mark.parametrize("timeout", [0.0, -1.0, math.nan, math.inf])
@@ -56,7 +75,7 @@ def test_healthz_answers_503_with_the_reason_once_the_loop_is_silent_and_metrics
     base = f"http://127.0.0.1:{server.server_port}"
     try:
         status, body = get(f"{base}/healthz")
-        assert (status, body) == (200, "ok: starting (the ingest loop has not gone round yet)\n")
+        assert (status, body) == (200, "ok: starting (the ingest loop began 0 s ago)\n")
         live.beat()
         clock.now = 45.0
         went = "ok: the ingest loop went round 45 s ago\n"
