@@ -61,19 +61,14 @@ class Liveness:
     def check(self) -> tuple[bool, str]:
         """(alive, a line saying why): alive while the last beat, or before the first
         one the :meth:`begin` (or the creation), is at most ``timeout_s`` old."""
-        now = self._clock()
-        if self._last is None:
-            waited = now - self._began
-            if waited > self.timeout_s:
-                return False, (
-                    f"the ingest loop has not gone round since it began {waited:.0f} s ago "
-                    f"(worker.liveness_timeout_s: {self.timeout_s:g})"
-                )
-            return True, f"ok: starting (the ingest loop began {waited:.0f} s ago)"
-        silent = now - self._last
+        last = self._last
+        silent = self._clock() - (self._began if last is None else last)
         if silent > self.timeout_s:
+            gone = f"since it began {silent:.0f} s ago" if last is None else f"for {silent:.0f} s"
             return False, (
-                f"the ingest loop has not gone round for {silent:.0f} s "
+                f"the ingest loop has not gone round {gone} "
                 f"(worker.liveness_timeout_s: {self.timeout_s:g})"
             )
+        if last is None:
+            return True, f"ok: starting (the ingest loop began {silent:.0f} s ago)"
         return True, f"ok: the ingest loop went round {silent:.0f} s ago"
