@@ -1,0 +1,87 @@
+"""``benchmarks/throughput.py``'s latency workloads: which events escalate, and the keys
+each workload's figures are reported under (the ``most`` workload's are the keys on
+record; the ``conformal`` workload's carry its name)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks import throughput
+from benchmarks.throughput import (
+    LATENCY_ESCALATIONS,
+    NoSteadyState,
+    latency_config,
+    latency_figures,
+    worker_config,
+)
+from streams.config import settings_from_dict
+from tests.support import unique_topics
+
+
+def test_the_most_workload_escalates_below_the_threshold_the_conformal_one_as_configured() -> None:
+    topics = unique_topics("lat")
+    most = latency_config(topics, "a", "most")
+    conformal = latency_config(topics, "a", "conformal")
+    assert most["defaults"]["escalation"] == {"policy": "threshold", "min_confidence": 0.99}
+    # The throughput runs' policy (issue 18's configuration), not the threshold.
+    assert (
+        conformal["defaults"]["escalation"] == worker_config(topics, "a")["defaults"]["escalation"]
+    )
+    assert conformal["defaults"]["escalation"]["policy"] == "conformal"
+    for cfg in (most, conformal):
+        assert cfg["worker"]["batch_within_s"] == 0.01
+        settings_from_dict(cfg)  # a config a worker starts with
+    with pytest.raises(ValueError, match="escalation must be one of"):
+        latency_config(topics, "a", "every")
+
+
+def _fake_latency(steady_high: bool) -> Any:
+    calls: list[tuple[float, str]] = []
+
+    def latency(
+        bootstrap: str, tmp: Path, rate: float, seconds: float, escalation: str = "most"
+    ) -> dict[str, float]:
+        calls.append((rate, escalation))
+        if rate > 10_000 and not steady_high:
+            raise NoSteadyState("behind")
+        return {"p50": rate / 1000, "p99": rate / 100, "rate_achieved": rate, "received": 0.5}
+
+    return latency, calls
+
+
+@pytest.mark.parametrize("escalation", LATENCY_ESCALATIONS)
+def test_each_workload_reports_under_its_own_keys(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, escalation: str
+) -> None:
+    latency, calls = _fake_latency(steady_high=True)
+    monkeypatch.setattr(throughput, "latency", latency)
+    got = latency_figures("b", tmp_path, 5000.0, 20000.0, 30.0, escalation)
+    assert calls == [(5000.0, escalation), (20000.0, escalation)]
+    tag = "" if escalation == "most" else "conformal_"
+    assert got == {
+        f"{tag}p50_latency_ms": 5.0,
+        f"{tag}p99_latency_ms": 50.0,
+        f"{tag}latency_rate_achieved": 5000,
+        f"{tag}latency_received_share": 0.5,
+        f"latency_20k_{tag}steady": True,
+        f"latency_20k_{tag}p50_ms": 20.0,
+        f"latency_20k_{tag}p99_ms": 200.0,
+        f"latency_20k_{tag}rate_achieved": 20000,
+        f"latency_20k_{tag}received_share": 0.5,
+    }
+
+
+def test_a_run_that_never_catches_up_is_reported_not_steady(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    latency, _ = _fake_latency(steady_high=False)
+    monkeypatch.setattr(throughput, "latency", latency)
+    got = latency_figures("b", tmp_path, 5000.0, 20000.0, 30.0, "conformal")
+    assert got["latency_20k_conformal_steady"] is False
+    assert got["latency_20k_conformal_p99_ms"] is None
+    assert got["conformal_p99_latency_ms"] == 50.0
+    # Without a second rate, no key of it.
+    assert not any("20k" in k for k in latency_figures("b", tmp_path, 5000.0, 0.0, 30.0, "most"))
