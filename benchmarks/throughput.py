@@ -55,8 +55,9 @@ Prints ONE JSON object:
 * ``scale_2_workers``: throughput of 2 workers over 1 on 4 partitions (this machine
   has 2 cores shared with the broker and the producer, so do not expect 2).
 
-``--quick`` finishes in about a minute; ``--only throughput|latency|memory`` runs one
-part (the JSON then holds only its keys).
+``--quick`` runs short versions of each part (its latency part alone ~4 minutes: six
+runs); ``--only throughput|latency|memory`` runs one part (the JSON then holds only its
+keys).
 
 The measurement must not slow down what it measures: the workers' ``/metrics`` are
 scraped once per poll, every ``POLL_S`` (``generate_latest`` holds the worker's GIL for
@@ -567,7 +568,7 @@ def _drain(
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="about a minute")
+    ap.add_argument("--quick", action="store_true", help="short runs: a few minutes")
     ap.add_argument("--events", type=int, help="events for the throughput runs")
     ap.add_argument("--rss-events", type=int, help="events for the memory run")
     ap.add_argument("--rate", type=float, default=5000.0, help="latency run: events/s")
