@@ -32,6 +32,12 @@ Prints ONE JSON object:
   stream's latency: whether an event escalates follows its values and the monitors'
   state, not the moment it arrives (``--latency-escalation most|conformal|both``,
   default both, picks the workloads run);
+* ``latency_worker_events_per_s`` and ``latency_worker_cores`` (``conformal_*`` and
+  ``latency_20k_*`` alike): over each run's measured window, the events per second the
+  worker got through (the measured events from the first escalated to the last, over
+  the time between their escalations: the rate sent by a worker that keeps up, what it
+  can do by one that falls behind) and its CPU seconds per second (all its threads: ~1
+  is a worker whose processing thread is never idle);
 * ``relay_p50_latency_ms``, ``relay_p99_latency_ms``, ``relay_received_share`` (and
   ``latency_20k_relay_p50_ms``, ``latency_20k_relay_p99_ms`` at ``--rate-high``): the
   latency baseline, measured in the same run exactly as the worker is: a bare relay
@@ -40,7 +46,9 @@ Prints ONE JSON object:
   escalation). What the broker, the clients and this machine's two cores cost before
   any of vigil's work; the worker's figures above it are vigil's. The relay's received
   share is ~0.855, the events below the threshold; the worker's ~0.863 has its other
-  escalations besides (out-of-range values, ~0.45 % of events; its audit sample, ~0.35 %);
+  escalations besides (out-of-range values, ~0.45 % of events; its audit sample, ~0.35 %).
+  ``relay_cores``, ``latency_20k_relay_cores`` and ``latency_20k_relay_events_per_s``: as
+  the worker's above;
 * ``rss_mb_start``, ``rss_mb_end``: worker RSS after warm-up and at the end of the
   long run (``--rss-events``, 5M in full mode). Warm-up ends at the first RSS reading
   after the first 10 % of the run at which every model's bounded state is full
@@ -106,6 +114,13 @@ BARE_RELAY = Path(bare_relay.__file__)
 #: The bare consumer is timed over at least this many events in all (several passes
 #: over the topic, median taken): one pass over 60k events lasted ~0.3 s and varied 3x.
 BARE_MIN_EVENTS = 300_000
+#: The latency runs' load generator sleeps at least this long between sends: the events
+#: that came due meanwhile go out together (at 20k events/s, ~20 a tick). A sleep until
+#: each event's own time was a wake-up per event: the generator then took ~0.42 of a core
+#: at 20k events/s, ~0.2 in ticks (issue 18, thirty-third session), CPU the worker
+#: measured beside it lost on two cores. Each latency still runs from the event's own
+#: send, and the producer batches what it sends over 5 ms (``linger.ms``) either way.
+TICK_S = 0.001
 
 
 def make_events(n_distinct: int, seed: int = 7) -> list[tuple[bytes, bytes]]:
@@ -201,6 +216,38 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user and system, all its threads) process ``pid`` has used so far;
+    NaN once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return float("nan")
+    fields = stat.rsplit(")", 1)[1].split()  # after the command, which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def got_through(arrivals: list[tuple[int, float]]) -> float | None:
+    """Events per second a worker got through, from ``(event index, arrival time in
+    ms)`` of the escalations of a window's events: the events between the first and the
+    last index that escalated, over the time between their escalations' arrivals. A
+    worker that keeps up gets through the rate sent; one that falls behind, what it
+    can do. None from fewer than two arrivals, or none apart.
+
+    >>> got_through([(0, 1000.0), (2500, 1500.0), (5000, 2000.0)])
+    5000.0
+    >>> got_through([(0, 1000.0), (20000, 3000.0)])  # 20k sent in 1 s, took 2 s
+    10000.0
+    >>> got_through([(7, 1000.0)]) is None
+    True
+    """
+    if len(arrivals) < 2:
+        return None
+    first, last = min(arrivals), max(arrivals)
+    span_s = (last[1] - first[1]) / 1000.0
+    return (last[0] - first[0]) / span_s if span_s > 0 else None
 
 
 def worker_config(topics: dict[str, str], app_id: str) -> dict[str, Any]:
@@ -422,9 +469,13 @@ def latency(
     Events are sent at ``rate`` from the start, while the worker joins its group. The
     warm-up lasts until the worker has worked off what queued meanwhile (the escalation
     of an event sent when the first escalation arrived has arrived), plus a second;
-    the next ``seconds`` of events are measured. Returns ``p50``, ``p99`` and
+    the next ``seconds`` of events are measured. Returns ``p50``, ``p99``,
     ``rate_achieved`` (events/s the producer kept from the first measured send to the
-    last); raises :class:`NoSteadyState` after 120 s without one.
+    last), ``received`` (the share of measured events whose escalation arrived),
+    ``got_through`` (events/s the worker got through, :func:`got_through` of the
+    measured events; NaN without two escalations) and ``cores`` (the worker's CPU
+    seconds per second from the first measured send to the last: ~1 is a worker whose
+    Python thread is never idle); raises :class:`NoSteadyState` after 120 s without one.
     """
     from confluent_kafka import Consumer, Producer
 
@@ -435,6 +486,7 @@ def latency(
     create_topics(settings)
     cfg = latency_config(topics, f"lat-{uuid.uuid4().hex[:6]}", escalation)
     worker = process(bootstrap, cfg, tmp, name="latency").start()
+    pid = worker.proc.pid if worker.proc is not None else -1  # started: it has one
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -455,10 +507,11 @@ def latency(
     payloads = make_events(20_000, seed=11)
     k = len(payloads)
     sent: dict[int, float] = {}  # event index -> send time
-    lat: list[tuple[int, float]] = []  # (event index, ms)
+    lat: list[tuple[int, float, float]] = []  # (event index, ms, arrival ms)
     backlog_end: int | None = None  # events before it queued while the worker joined
     measured: range | None = None
     ends: list[float] = []  # send times of the first and the last measured event
+    cpu: list[float] = []  # the worker's CPU seconds at those sends
     try:
         started = time.perf_counter()
         i = 0
@@ -475,7 +528,7 @@ def latency(
             target = started + i * interval
             now = time.perf_counter()
             if now < target:
-                time.sleep(min(target - now, 0.005))
+                time.sleep(min(max(target - now, TICK_S), 0.005))
                 continue
             key, value = payloads[i % k]
             # The event id starts with the event's index: "<i>-<generated id>".
@@ -483,6 +536,7 @@ def latency(
             sent[i] = time.time()
             if measured is not None and i in (measured.start, measured.stop - 1):
                 ends.append(time.perf_counter())
+                cpu.append(cpu_seconds(pid))
             producer.produce(topics["inference"], key=key, value=value)
             producer.poll(0)
             i += 1
@@ -495,21 +549,24 @@ def latency(
     finally:
         consumer.close()
         worker.stop()
-    steady = sorted(ms for k, ms in lat if measured is not None and k in measured)
-    achieved = (len(measured) - 1) / (ends[1] - ends[0]) if measured and len(ends) == 2 else 0
+    window = [(k, ms, at) for k, ms, at in lat if measured is not None and k in measured]
+    steady = sorted(ms for _, ms, _ in window)
+    sending = ends[1] - ends[0] if len(ends) == 2 else 0.0
+    achieved = (len(measured) - 1) / sending if measured and sending else 0
     received = len(steady) / len(measured) if measured else 0.0
+    through = got_through([(k, at) for k, _, at in window])
+    figures = {
+        "rate_achieved": achieved,
+        "received": received,
+        "got_through": float("nan") if through is None else through,
+        "cores": (cpu[1] - cpu[0]) / sending if len(cpu) == 2 and sending else float("nan"),
+    }
     if not steady:
-        return {
-            "p50": float("nan"),
-            "p99": float("nan"),
-            "rate_achieved": achieved,
-            "received": received,
-        }
+        return {"p50": float("nan"), "p99": float("nan"), **figures}
     return {
         "p50": steady[len(steady) // 2],
         "p99": steady[min(len(steady) - 1, int(len(steady) * 0.99))],
-        "rate_achieved": achieved,
-        "received": received,
+        **figures,
     }
 
 
@@ -527,6 +584,8 @@ def latency_figures(
         f"{tag}p99_latency_ms": ms(lat["p99"]),
         f"{tag}latency_rate_achieved": round(lat["rate_achieved"]),
         f"{tag}latency_received_share": round(lat["received"], 4),
+        f"{tag}latency_worker_events_per_s": whole(lat["got_through"]),
+        f"{tag}latency_worker_cores": cores(lat["cores"]),
     }
     if rate_high:
         high_key = f"latency_20k_{tag}"
@@ -541,6 +600,8 @@ def latency_figures(
             out[f"{high_key}p99_ms"] = ms(high["p99"])
             out[f"{high_key}rate_achieved"] = round(high["rate_achieved"])
             out[f"{high_key}received_share"] = round(high["received"], 4)
+            out[f"{high_key}worker_events_per_s"] = whole(high["got_through"])
+            out[f"{high_key}worker_cores"] = cores(high["cores"])
     return out
 
 
@@ -549,12 +610,24 @@ def ms(value: float) -> float | None:
     return round(value, 2) if math.isfinite(value) else None
 
 
+def whole(value: float) -> int | None:
+    """A rate for the JSON: rounded to a whole number, or None (null) for NaN."""
+    return round(value) if math.isfinite(value) else None
+
+
+def cores(value: float) -> float | None:
+    """CPU seconds per second for the JSON: two decimals, or None (null) for NaN."""
+    return round(value, 2) if math.isfinite(value) else None
+
+
 def _drain(
     consumer: Any,
     sent: dict[int, float],
-    lat: list[tuple[int, float]],
+    lat: list[tuple[int, float, float]],
     timeout: float,
 ) -> None:
+    """Each escalation's ``(event index, latency ms, arrival ms)`` into ``lat``: its
+    arrival is its record's timestamp on the broker (the producer's create time)."""
     for msg in consumer.consume(5000, timeout=timeout):
         if msg.error() is not None:
             continue
@@ -563,7 +636,7 @@ def _drain(
         t0 = sent.pop(i, None)
         if t0 is not None:
             _, ts_ms = msg.timestamp()
-            lat.append((i, ts_ms - t0 * 1000.0))
+            lat.append((i, ts_ms - t0 * 1000.0, float(ts_ms)))
 
 
 def main() -> int:
@@ -640,10 +713,13 @@ def main() -> int:
                 result["relay_p50_latency_ms"] = ms(base["p50"])
                 result["relay_p99_latency_ms"] = ms(base["p99"])
                 result["relay_received_share"] = round(base["received"], 4)
+                result["relay_cores"] = cores(base["cores"])
                 if args.rate_high:
                     base = latency(bootstrap, tmp, args.rate_high, lat_seconds, RelayProcess)
                     result["latency_20k_relay_p50_ms"] = ms(base["p50"])
                     result["latency_20k_relay_p99_ms"] = ms(base["p99"])
+                    result["latency_20k_relay_events_per_s"] = whole(base["got_through"])
+                    result["latency_20k_relay_cores"] = cores(base["cores"])
 
             if n_rss and "memory" in parts:
                 topics_rss = unique_topics("rss")

@@ -1,9 +1,13 @@
 """``benchmarks/throughput.py``'s latency workloads: which events escalate, and the keys
 each workload's figures are reported under (the ``most`` workload's are the keys on
-record; the ``conformal`` workload's carry its name)."""
+record; the ``conformal`` workload's carry its name); what a run reads of the worker
+besides its latencies (the events it got through, its CPU)."""
 
 from __future__ import annotations
 
+import doctest
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +17,8 @@ from benchmarks import throughput
 from benchmarks.throughput import (
     LATENCY_ESCALATIONS,
     NoSteadyState,
+    cpu_seconds,
+    got_through,
     latency_config,
     latency_figures,
     worker_config,
@@ -47,7 +53,14 @@ def _fake_latency(steady_high: bool) -> Any:
         calls.append((rate, escalation))
         if rate > 10_000 and not steady_high:
             raise NoSteadyState("behind")
-        return {"p50": rate / 1000, "p99": rate / 100, "rate_achieved": rate, "received": 0.5}
+        return {
+            "p50": rate / 1000,
+            "p99": rate / 100,
+            "rate_achieved": rate,
+            "received": 0.5,
+            "got_through": rate * 0.8,
+            "cores": 0.987,
+        }
 
     return latency, calls
 
@@ -66,11 +79,15 @@ def test_each_workload_reports_under_its_own_keys(
         f"{tag}p99_latency_ms": 50.0,
         f"{tag}latency_rate_achieved": 5000,
         f"{tag}latency_received_share": 0.5,
+        f"{tag}latency_worker_events_per_s": 4000,
+        f"{tag}latency_worker_cores": 0.99,
         f"latency_20k_{tag}steady": True,
         f"latency_20k_{tag}p50_ms": 20.0,
         f"latency_20k_{tag}p99_ms": 200.0,
         f"latency_20k_{tag}rate_achieved": 20000,
         f"latency_20k_{tag}received_share": 0.5,
+        f"latency_20k_{tag}worker_events_per_s": 16000,
+        f"latency_20k_{tag}worker_cores": 0.99,
     }
 
 
@@ -85,3 +102,29 @@ def test_a_run_that_never_catches_up_is_reported_not_steady(
     assert got["conformal_p99_latency_ms"] == 50.0
     # Without a second rate, no key of it.
     assert not any("20k" in k for k in latency_figures("b", tmp_path, 5000.0, 0.0, 30.0, "most"))
+
+
+def test_got_through_is_the_rate_sent_when_kept_up_and_the_rate_worked_when_behind() -> None:
+    # 10,000 events sent over 2 s; each escalated one (every 100th) arrives 5 ms after
+    # its send when the worker keeps up, or at 4,000 events/s when it does not.
+    sent_at = {i: i / 5000 * 1000.0 for i in range(0, 10_000, 100)}
+    kept_up = [(i, t + 5.0) for i, t in sent_at.items()]
+    behind = [(i, 1000.0 + i / 4000 * 1000.0) for i in sent_at]
+    assert got_through(kept_up) == pytest.approx(5000.0)
+    assert got_through(behind) == pytest.approx(4000.0)
+    assert got_through(list(reversed(behind))) == pytest.approx(4000.0)  # any order
+    assert got_through(kept_up[:1]) is None
+    assert got_through([(1, 5.0), (2, 5.0)]) is None  # none apart: no rate
+
+
+def test_cpu_seconds_counts_this_process_work_and_nan_once_gone() -> None:
+    before = cpu_seconds(os.getpid())
+    deadline = time.process_time() + 0.3
+    while time.process_time() < deadline:
+        pass
+    assert cpu_seconds(os.getpid()) - before >= 0.2  # clock ticks: 10 ms apart
+    assert cpu_seconds(2**22 + 1) != cpu_seconds(2**22 + 1)  # NaN: no such process
+
+
+def test_the_module_doctests_pass() -> None:
+    assert doctest.testmod(throughput).failed == 0
