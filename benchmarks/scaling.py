@@ -42,7 +42,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from throughput import unique_id
+from throughput import unique_id, wait_turn
 
 from streams.config import settings_from_dict
 from streams.dev.traffic import SyntheticModel
@@ -198,10 +198,7 @@ def run(bootstrap: str, tmp: Path, rate: float, after_s: float) -> dict[str, Any
                 joiner.start()
                 join_at = i
                 stop_at = i + int(rate * after_s)
-            target = started + i * interval
-            now = time.perf_counter()
-            if now < target:
-                time.sleep(min(target - now, 0.005))
+            if wait_turn(started + i * interval):
                 continue
             p, key, value = events[i % len(events)]
             value = unique_id(value, i)

@@ -218,6 +218,17 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def wait_turn(due: float) -> bool:
+    """A paced load generator's wait for an event due at ``due`` (``time.perf_counter``):
+    if it is not due yet, sleep towards it (at least :data:`TICK_S`, at most 5 ms) and
+    return True (ask again); False once it is due (send it)."""
+    ahead = due - time.perf_counter()
+    if ahead <= 0:
+        return False
+    time.sleep(min(max(ahead, TICK_S), 0.005))
+    return True
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU seconds (user and system, all its threads) process ``pid`` has used so far;
     NaN once it is gone."""
@@ -525,10 +536,7 @@ def latency(
                     measured = range(first, first + int(rate * seconds))
                 elif time.perf_counter() - started > 120:
                     raise NoSteadyState(f"latency: no steady state; log:\n{worker.log_tail()}")
-            target = started + i * interval
-            now = time.perf_counter()
-            if now < target:
-                time.sleep(min(max(target - now, TICK_S), 0.005))
+            if wait_turn(started + i * interval):
                 continue
             key, value = payloads[i % k]
             # The event id starts with the event's index: "<i>-<generated id>".

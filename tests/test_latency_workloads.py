@@ -21,6 +21,7 @@ from benchmarks.throughput import (
     got_through,
     latency_config,
     latency_figures,
+    wait_turn,
     worker_config,
 )
 from streams.config import settings_from_dict
@@ -124,6 +125,17 @@ def test_cpu_seconds_counts_this_process_work_and_nan_once_gone() -> None:
         pass
     assert cpu_seconds(os.getpid()) - before >= 0.2  # clock ticks: 10 ms apart
     assert cpu_seconds(2**22 + 1) != cpu_seconds(2**22 + 1)  # NaN: no such process
+
+
+def test_the_generator_sends_what_is_due_and_otherwise_sleeps_a_tick_or_more() -> None:
+    now = time.perf_counter()
+    assert wait_turn(now - 0.01) is False  # due: send it
+    started = time.perf_counter()
+    assert wait_turn(started + 0.0001) is True  # nearly due: still a whole tick's sleep
+    assert time.perf_counter() - started >= throughput.TICK_S
+    started = time.perf_counter()
+    assert wait_turn(started + 10.0) is True  # far ahead: a short sleep, then ask again
+    assert time.perf_counter() - started < 5.0
 
 
 def test_the_module_doctests_pass() -> None:
