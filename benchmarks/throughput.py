@@ -635,7 +635,7 @@ def _drain(
     timeout: float,
 ) -> None:
     """Each escalation's ``(event index, latency ms, arrival ms)`` into ``lat``: its
-    arrival is its record's timestamp on the broker (the producer's create time)."""
+    arrival is its record's timestamp, the time the worker produced it (CreateTime)."""
     for msg in consumer.consume(5000, timeout=timeout):
         if msg.error() is not None:
             continue
