@@ -586,46 +586,56 @@ def latency_figures(
     name (``conformal_p99_latency_ms``, ``latency_20k_conformal_p99_ms``, ...), the
     ``most`` workload's are the keys on record since the first session of issue 18."""
     tag = "" if escalation == "most" else f"{escalation}_"
-    lat = latency(bootstrap, tmp, rate, seconds, escalation=escalation)
+    low = run_figures(latency(bootstrap, tmp, rate, seconds, escalation=escalation))
+    # At ``rate`` the keys on record name the percentiles p50_latency_ms and the rest
+    # latency_<figure>; at ``rate_high``, latency_20k_<figure> throughout.
     out: dict[str, Any] = {
-        f"{tag}p50_latency_ms": ms(lat["p50"]),
-        f"{tag}p99_latency_ms": ms(lat["p99"]),
-        f"{tag}latency_rate_achieved": round(lat["rate_achieved"]),
-        f"{tag}latency_received_share": round(lat["received"], 4),
-        f"{tag}latency_worker_events_per_s": whole(lat["got_through"]),
-        f"{tag}latency_worker_cores": cores(lat["cores"]),
+        f"{tag}{name.removesuffix('_ms')}_latency_ms"
+        if name.endswith("_ms")
+        else f"{tag}latency_{name}": value
+        for name, value in low.items()
     }
     if rate_high:
         high_key = f"latency_20k_{tag}"
         try:
-            high = latency(bootstrap, tmp, rate_high, seconds, escalation=escalation)
+            high = run_figures(latency(bootstrap, tmp, rate_high, seconds, escalation=escalation))
         except NoSteadyState:
             out[f"{high_key}steady"] = False
             out[f"{high_key}p50_ms"] = out[f"{high_key}p99_ms"] = None
         else:
             out[f"{high_key}steady"] = True
-            out[f"{high_key}p50_ms"] = ms(high["p50"])
-            out[f"{high_key}p99_ms"] = ms(high["p99"])
-            out[f"{high_key}rate_achieved"] = round(high["rate_achieved"])
-            out[f"{high_key}received_share"] = round(high["received"], 4)
-            out[f"{high_key}worker_events_per_s"] = whole(high["got_through"])
-            out[f"{high_key}worker_cores"] = cores(high["cores"])
+            out |= {f"{high_key}{name}": value for name, value in high.items()}
     return out
+
+
+def run_figures(lat: dict[str, float]) -> dict[str, Any]:
+    """One latency run's figures for the JSON (:func:`latency`'s, rounded; null for
+    NaN), by the names they take after a rate's prefix.
+
+    >>> run_figures({"p50": 5.004, "p99": float("nan"), "rate_achieved": 4999.7,
+    ...              "received": 0.13811, "got_through": 4998.2, "cores": 0.634})
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'p50_ms': 5.0, 'p99_ms': None, 'rate_achieved': 5000, 'received_share': 0.1381,
+     'worker_events_per_s': 4998, 'worker_cores': 0.63}
+    """
+    return {
+        "p50_ms": ms(lat["p50"]),
+        "p99_ms": ms(lat["p99"]),
+        "rate_achieved": round(lat["rate_achieved"]),
+        "received_share": round(lat["received"], 4),
+        "worker_events_per_s": rounded(lat["got_through"]),
+        "worker_cores": rounded(lat["cores"], 2),
+    }
+
+
+def rounded(value: float, ndigits: int | None = None) -> float | int | None:
+    """``round(value, ndigits)`` for the JSON, or None (null) for NaN or an infinity."""
+    return round(value, ndigits) if math.isfinite(value) else None
 
 
 def ms(value: float) -> float | None:
     """A latency for the JSON: rounded, or None (null) when none was measured (NaN)."""
-    return round(value, 2) if math.isfinite(value) else None
-
-
-def whole(value: float) -> int | None:
-    """A rate for the JSON: rounded to a whole number, or None (null) for NaN."""
-    return round(value) if math.isfinite(value) else None
-
-
-def cores(value: float) -> float | None:
-    """CPU seconds per second for the JSON: two decimals, or None (null) for NaN."""
-    return round(value, 2) if math.isfinite(value) else None
+    return rounded(value, 2)
 
 
 def _drain(
@@ -721,13 +731,13 @@ def main() -> int:
                 result["relay_p50_latency_ms"] = ms(base["p50"])
                 result["relay_p99_latency_ms"] = ms(base["p99"])
                 result["relay_received_share"] = round(base["received"], 4)
-                result["relay_cores"] = cores(base["cores"])
+                result["relay_cores"] = rounded(base["cores"], 2)
                 if args.rate_high:
                     base = latency(bootstrap, tmp, args.rate_high, lat_seconds, RelayProcess)
                     result["latency_20k_relay_p50_ms"] = ms(base["p50"])
                     result["latency_20k_relay_p99_ms"] = ms(base["p99"])
-                    result["latency_20k_relay_events_per_s"] = whole(base["got_through"])
-                    result["latency_20k_relay_cores"] = cores(base["cores"])
+                    result["latency_20k_relay_events_per_s"] = rounded(base["got_through"])
+                    result["latency_20k_relay_cores"] = rounded(base["cores"], 2)
 
             if n_rss and "memory" in parts:
                 topics_rss = unique_topics("rss")
