@@ -23,8 +23,9 @@ same run: ``orjson.loads`` of the same bytes (what a bare consumer does per mess
   measured in the same run, its passes alternating with ``us_per_event_all_on`` and
   ``us_per_event_all_on_batched`` (:func:`cost_figures`);
 * ``us_per_event_batched``: the defaults through :meth:`Processor.inference_batch`,
-  ``worker.batch_size`` (500) messages at a time, as both ingest drivers run it (the
-  drift work's columnar part done per model and batch, issue 18);
+  ``worker.batch_size`` (1,000 in the benchmarks' configuration) messages at a time, as
+  both ingest drivers run it at full load (the drift work's columnar part done per model
+  and batch, issue 18);
   ``batched_vs_per_event`` = ``us_per_event_batched / us_per_event``;
   ``us_per_event_all_on_batched`` and ``all_on_batched_vs_before_16`` (=
   ``us_per_event_all_on_batched / us_per_event_before_16``): issue 16's cost target as
@@ -45,8 +46,11 @@ so a regression shows in one run:
   ``us_per_event_batched``: what the worker runs) but for its caps
   (``instructions_caps``: ``labels.max_pending`` and ``review.max_open`` lowered so
   that the label join and the review desk are full after the warm-up, as in a
-  long-running worker, see :data:`COUNT_CAPS`); ``instructions_per_parse``: the
-  ``orjson.loads`` baseline;
+  long-running worker, see :data:`COUNT_CAPS`), in batches of
+  ``instructions_batch_size`` (``--instruction-batch``; default the benchmarks'
+  ``worker.batch_size``: a worker's batches at full load; at 5,000 events/s its batches
+  hold 10-20 events, and what a batch costs on top of its events shows at 15);
+  ``instructions_per_parse``: the ``orjson.loads`` baseline;
   ``instructions_ratio_vs_parse`` = their ratio.
 
 Each comes from two child processes under ``valgrind --tool=callgrind`` that do the same
@@ -70,7 +74,7 @@ for the rare later doublings).
 
 ``python benchmarks/processor.py [--quick] [--instructions | --no-instructions]
 [--only timing|process|all_on|cost|instructions] [--callgrind-out DIR]
-[--instruction-warmup N]`` (``process``:
+[--instruction-warmup N] [--instruction-batch N]`` (``process``:
 ``us_per_event_batched`` alone; ``all_on``: ``us_per_event_all_on_batched`` alone;
 ``cost``: the three figures of issue 16's cost target, taken in turn)
 """
@@ -172,12 +176,14 @@ def make_runner(
     *,
     batched: bool = False,
     made: list[Processor] | None = None,
+    batch_size: int | None = None,
 ) -> Callable[[int], None]:
     """``run(count)``: ``count`` events of ``batch`` (cycled) through
     :meth:`Processor.inference` of a processor of the benchmark's config merged with
     ``extra``; ``clock`` is the processor's (default: the wall clock); ``batched``:
     through :meth:`Processor.inference_batch`, ``worker.batch_size`` messages at a
-    time (what both ingest drivers do). The processor is appended to ``made``.
+    time (what both ingest drivers do), or ``batch_size`` at a time. The processor is
+    appended to ``made``.
 
     Each event gets an id of its own as it goes in (``throughput.unique_id``, counted in
     the figures like the runner's other set-up), as a worker's
@@ -202,7 +208,7 @@ def make_runner(
     k = len(batch)
     part = [crc32(key) & 3 for key, _ in batch]  # a key's partition, as a producer's
     start = 0
-    size = settings.worker.batch_size
+    size = settings.worker.batch_size if batch_size is None else batch_size
 
     def run(count: int) -> None:
         nonlocal start
@@ -245,12 +251,19 @@ def write_events(path: Path, events: list[tuple[bytes, bytes]]) -> None:
     path.write_bytes(orjson.dumps([[k.decode(), v.decode()] for k, v in events]))
 
 
-def count_child(events_file: Path, warmup: int, count: int) -> None:
+def count_child(events_file: Path, warmup: int, count: int, batch_size: int | None = None) -> None:
     """The counted child of ``instructions_per_event``: warm up, then ``count`` events,
-    with :data:`COUNT_CAPS`; RuntimeError if a cap is not full after the warm-up."""
+    with :data:`COUNT_CAPS`, in batches of ``batch_size`` (default the worker's);
+    RuntimeError if a cap is not full after the warm-up."""
     made: list[Processor] = []
     run = make_runner(
-        COUNT_CAPS, read_events(events_file), Outgoing(), StepClock(), batched=True, made=made
+        COUNT_CAPS,
+        read_events(events_file),
+        Outgoing(),
+        StepClock(),
+        batched=True,
+        made=made,
+        batch_size=batch_size,
     )
     run(warmup)
     short = caps_short(made[0])
@@ -319,8 +332,11 @@ def count_instructions(
     n2: int,
     keep_dir: Path | None = None,
     warmup: int = COUNT_WARMUP,
+    batch_size: int | None = None,
 ) -> dict[str, Any]:
     """``instructions_per_event`` and ``instructions_per_parse`` (see the module doc);
+    ``batch_size``: the processor's events in batches of that many (default the
+    worker's, ``worker.batch_size``);
     ``keep_dir``: the processor's two counted runs leave their callgrind files there, as
     ``processor.N.callgrind`` (for ``benchmarks/profile/instruction_shares.py``);
     ``warmup``: events before the counted ones (at least :data:`COUNT_WARMUP`, so that
@@ -340,6 +356,7 @@ def count_instructions(
             lambda n: [
                 sys.executable, me, "--count-child", str(events_file),
                 "--count-warmup", str(warmup), "--events", str(n),
+                *([] if batch_size is None else ["--count-batch", str(batch_size)]),
             ],
             n1, n2, workdir,
             None if keep_dir is None else lambda n: keep_dir / f"processor.{n}.callgrind",
@@ -352,6 +369,7 @@ def count_instructions(
     return {
         "instructions_events": [n1, n2],
         "instructions_warmup": warmup,
+        "instructions_batch_size": batch_size or worker_config(TOPICS, "")["worker"]["batch_size"],
         "instructions_caps": {
             "max_pending": COUNT_CAPS["labels"]["max_pending"],
             "max_open": COUNT_CAPS["review"]["max_open"],
@@ -601,11 +619,20 @@ def main() -> int:
         help="keep the counted runs' callgrind files in DIR (processor.N1.callgrind, "
         "processor.N2.callgrind) for benchmarks/profile/instruction_shares.py",
     )
+    ap.add_argument(
+        "--instruction-batch",
+        type=int,
+        metavar="N",
+        help="count with the processor's events in batches of N (default the benchmarks' "
+        "worker.batch_size, 1,000: a worker's batches at full load; at 5,000 events/s "
+        "they hold 10-20)",
+    )
     ap.add_argument("--count-child", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--count-batch", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--count-warmup", type=int, default=COUNT_WARMUP, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.count_child is not None:  # the child process of --instructions
-        count_child(args.count_child, args.count_warmup, args.events)
+        count_child(args.count_child, args.count_warmup, args.events, args.count_batch)
         return 0
     n = args.events or (30_000 if args.quick else 200_000)
     repeats = args.repeats or (3 if args.quick else 5)
@@ -622,7 +649,14 @@ def main() -> int:
         if args.callgrind_out is not None:
             args.callgrind_out.mkdir(parents=True, exist_ok=True)
         result.update(
-            count_instructions(events, n1, n2, args.callgrind_out, args.instruction_warmup)
+            count_instructions(
+                events,
+                n1,
+                n2,
+                args.callgrind_out,
+                args.instruction_warmup,
+                args.instruction_batch,
+            )
         )
     print(json.dumps(result))
     return 0

@@ -7,7 +7,7 @@ import math
 import operator
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any, Self
 
@@ -385,6 +385,10 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         # is added (_gen counts additions).
         self._pre: _Prepared | None = None
         self._gen = 0
+        # What prepare reads of the slots (which are numeric, their ranges, the known
+        # categories), kept from one batch to the next: it changes only at the end of a
+        # block (_flush: references learned, ranges set) or when a slot is added.
+        self._plan: _Plan | None = None
 
     def _state(self) -> dict[str, Any]:
         self._spill()
@@ -442,6 +446,7 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
                 bool(s["configured_bounds"]),
             )
             self._slots[slot.name] = slot
+        self._plan = None
         self._bufs = {k: list(v) for k, v in state["bufs"].items()}
         self._out = list(state["out"])
         self._conf = list(state["conf"])
@@ -783,17 +788,11 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         self._pre = None
         if self._kind is None or not events:
             return
-        numeric: list[_Slot] = []
-        categorical: list[_Slot] = []
-        for slot in self._slots.values():
-            if slot.numeric:
-                if slot.lo is None and not slot.drift.has_reference:
-                    return  # its range is still being learned
-                numeric.append(slot)
-            else:
-                if not slot.drift.has_reference:
-                    return  # its categories are still being learned
-                categorical.append(slot)
+        plan = self._plan
+        if plan is None:
+            plan = self._plan = self._prepare_plan()
+        if not plan.ready:
+            return
         mv = self._mv
         score = mv is not None and self._mv_names is None and self.outlier_quantile is not None
         if score and not mv.active:  # type: ignore[union-attr]
@@ -801,7 +800,7 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
                 return  # still learning its reference
             score = False  # inert: nothing to score
         n = len(events)
-        names = [s.name for s in numeric]
+        numeric, names = plan.numeric, plan.names
         # Every event a dict and every numeric value a float (the usual case): the matrix
         # read and every event found clean or not in one pass, in Rust
         # (detectors.feature_matrix); a feature without a range takes the finite floats.
@@ -809,9 +808,9 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         clean = gather_clean(
             events if type(events) is list else list(events),
             names,
-            [-_LARGEST if s.lo is None else s.lo for s in numeric],
-            [_LARGEST if s.hi is None else s.hi for s in numeric],
-            [(s.name, s.drift.known_values) for s in categorical],  # type: ignore[union-attr]
+            plan.lo,
+            plan.hi,
+            plan.categories,
             out,
         )
         matrix: np.ndarray | None = out
@@ -826,21 +825,16 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
                 except KeyError:
                     rows = [tuple(map(e.get, names)) for e in events]
                 clean = [_plain_in_range(numeric, r) for r in rows]
-            for slot in categorical:
-                known = slot.drift.known_values  # type: ignore[union-attr]
-                name = slot.name
+            for name, known in plan.categories:
                 clean = [
                     c and type(v := e.get(name)) is str and v in known
                     for c, e in zip(clean, events, strict=True)
                 ]
         scores: list[tuple[float, float] | None] | None = None
         if score:
-            names = mv.feature_names  # type: ignore[union-attr]
-            cols = {s.name: j for j, s in enumerate(numeric)}
-            if matrix is not None and all(name in cols for name in names):
-                x = matrix[:, [cols[name] for name in names]]
-            else:  # NaN for anything but a finite number: such rows are scored per event
-                x = rows_of(events, names)
+            # NaN for anything but a finite number: such rows are scored per event.
+            take = None if matrix is None else plan.columns_of(mv._names)  # type: ignore[union-attr]
+            x = rows_of(events, mv.feature_names) if take is None else matrix[:, take]  # type: ignore[union-attr, index]
             spe, sc = mv.project(x)  # type: ignore[union-attr]
             scores = list(zip(spe.tolist(), sc.tolist(), strict=True))
             if not mv.usable(float(sc.max())):  # type: ignore[union-attr]  # NaN too
@@ -849,6 +843,29 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
                     for p in scores
                 ]
         self._pre = _Prepared(self._gen, list(events), clean, scores)
+
+    def _prepare_plan(self) -> _Plan:
+        """What :meth:`prepare` reads of the slots now: not ready while a range or the
+        categories of a slot are still being learned."""
+        numeric: list[_Slot] = []
+        categorical: list[_Slot] = []
+        for slot in self._slots.values():
+            if slot.numeric:
+                if slot.lo is None and not slot.drift.has_reference:
+                    return _Plan(False)  # its range is still being learned
+                numeric.append(slot)
+            else:
+                if not slot.drift.has_reference:
+                    return _Plan(False)  # its categories are still being learned
+                categorical.append(slot)
+        return _Plan(
+            True,
+            numeric,
+            [s.name for s in numeric],
+            [-_LARGEST if s.lo is None else s.lo for s in numeric],
+            [_LARGEST if s.hi is None else s.hi for s in numeric],
+            [(s.name, s.drift.known_values) for s in categorical],  # type: ignore[union-attr]
+        )
 
     def _mv_event(self, mv: ReconstructionDrift, features: Mapping[str, Any]) -> list[SignalChange]:
         """Feed one event to the multivariate detector itself: while it learns, or when
@@ -1074,6 +1091,7 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
             lo, hi = float(ref["min"]), float(ref["max"])
         self._slots[name] = _Slot(name, kind, created, drift, dq, lo, hi, configured)
         self._gen += 1
+        self._plan = None
 
     def _spill(self) -> None:
         """Spread the row block's values over the buffers, a feature at a time."""
@@ -1099,6 +1117,7 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
 
     def _flush(self) -> list[SignalChange]:
         """End of a block of ``step`` events: hand every buffer to its detectors."""
+        self._plan = None  # references learned, ranges set: read again by prepare
         direct = self._settle()
         rows = self._rows
         changes: list[SignalChange] = []
@@ -1292,6 +1311,50 @@ class _Prepared:
             return None
         self.next = j + 1
         return j
+
+
+@dataclass(slots=True)
+class _Plan:
+    """What :meth:`DriftMonitor.prepare` reads of a monitor's slots, kept between batches
+    (until the end of the block, or a slot added): ``ready`` when every reference is in
+    use (else nothing is prepared), the numeric slots, their names and ranges as
+    :func:`~detectors.feature_matrix.gather_clean` takes them (the largest finite floats
+    for a feature without one), and the categorical slots' ``(name, known values)``."""
+
+    ready: bool
+    numeric: list[_Slot] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    lo: list[float] = field(default_factory=list)
+    hi: list[float] = field(default_factory=list)
+    categories: list[tuple[str, frozenset[str]]] = field(default_factory=list)
+    # The multivariate features' columns in the batch's matrix, found for the list
+    # ``_mv_for`` (that object: a fit makes a new one) by columns_of.
+    _mv_for: list[str] | None = None
+    _mv_take: slice | list[int] | None = None
+
+    def columns_of(self, features: list[str] | None) -> slice | list[int] | None:
+        """Where ``features`` are among the numeric columns (all of them, in their order:
+        ``slice(None)``), to select from the batch's matrix; None if one is not there
+        (``None`` for ``features``: none).
+
+        >>> plan = _Plan(True, names=["a", "b", "c"])
+        >>> plan.columns_of(["a", "b", "c"]), plan.columns_of(["c", "a"]), plan.columns_of(["z"])
+        (slice(None, None, None), [2, 0], None)
+        """
+        if features is None:  # none named yet: no column
+            features = []
+        if features is not self._mv_for:
+            cols = {name: j for j, name in enumerate(self.names)}
+            take = [cols.get(name) for name in features]
+            self._mv_take = (
+                None
+                if None in take
+                else slice(None)
+                if take == list(range(len(self.names)))
+                else take  # type: ignore[assignment]
+            )
+            self._mv_for = features
+        return self._mv_take
 
 
 def _plain_in_range(slots: list[_Slot], values: tuple[Any, ...]) -> bool:

@@ -925,8 +925,11 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
         it). Only while :attr:`active`."""
         if not self.active:
             raise InvalidObservationError("project needs an active detector (a reference)")
-        with np.errstate(over="ignore", invalid="ignore"):  # huge values: inf, not usable
-            c = np.ascontiguousarray(self._centred(rows), dtype=float)
+        if self._scores is not None:  # mapped in Rust, a float array: no warning to silence
+            c = self._centred(rows)
+        else:
+            with np.errstate(over="ignore", invalid="ignore"):  # huge values: inf, not usable
+                c = np.ascontiguousarray(self._centred(rows), dtype=float)
         spe, score = np.empty(len(c)), np.empty(len(c))
         _project(c, self._wt, self._sums, spe, score)
         return spe, score

@@ -80,3 +80,27 @@ def test_a_models_events_come_from_one_partition_as_topics_keyed_by_model_give(c
         by_key.setdefault(key, set()).add(partition)
     assert len(sources) == 400 and len(by_key) == 10
     assert all(len(parts) == 1 for parts in by_key.values())
+
+
+@pytest.mark.parametrize(
+    ("batch_size", "sizes"), [(None, [1_000, 1_000, 500]), (15, [15] * 166 + [10])]
+)
+def test_the_runner_hands_the_processor_batches_of_the_size_asked(
+    batch_size: int | None, sizes: list[int]
+) -> None:
+    # --instruction-batch: a worker's batches at 5,000 events/s hold 10-20 events, where
+    # the benchmarks' worker.batch_size (1,000) is what it reads at full load.
+    seen: list[int] = []
+    made: list[Processor] = []
+    run = make_runner(
+        {},
+        make_events(200),
+        Outgoing(),
+        StepClock(),
+        batched=True,
+        made=made,
+        batch_size=batch_size,
+    )
+    made[0].inference_batch = lambda messages, out: seen.append(len(messages))  # type: ignore[method-assign]
+    run(2_500)
+    assert seen == sizes

@@ -14,8 +14,9 @@ per event, spread over some 30 functions of 20-280 bytecodes each; a batch's row
 over in one call instead of one call each ran as many bytecodes (the loop does what the
 calls did), so the count went up, not down.
 
-``python benchmarks/profile/bytecodes.py [--events N] [--warmup N] [--top N]`` prints one
-JSON object: ``bytecodes_per_event``, ``calls_per_event`` (Python functions) and
+``python benchmarks/profile/bytecodes.py [--events N] [--warmup N] [--top N] [--batch N]``
+(``--batch``: the events in batches of N, default the worker's 500) prints one JSON
+object: ``bytecodes_per_event``, ``calls_per_event`` (Python functions) and
 ``top_functions`` (``function``, ``where``, ``bytecodes_per_event``, ``calls_per_event``).
 """
 
@@ -122,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=2_000, help="events counted")
     parser.add_argument("--warmup", type=int, default=None, help="events before them")
     parser.add_argument("--top", type=int, default=40, help="functions listed")
+    parser.add_argument(
+        "--batch", type=int, default=None, help="events per batch (default: the worker's)"
+    )
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))  # run as a script: the repository's packages
     from benchmarks.processor import (
@@ -134,10 +138,18 @@ def main(argv: list[str] | None = None) -> int:
     from streams.processing.processor import Outgoing
 
     warmup = COUNT_WARMUP if args.warmup is None else args.warmup
-    run = make_runner(COUNT_CAPS, make_events(20_000), Outgoing(), StepClock(), batched=True)
+    run = make_runner(
+        COUNT_CAPS,
+        make_events(20_000),
+        Outgoing(),
+        StepClock(),
+        batched=True,
+        batch_size=args.batch,
+    )
     run(warmup)
     ops, calls = count(lambda: run(args.events))
-    out = {"warmup": warmup, **per_event(ops, calls, args.events, args.top)}
+    batch = {} if args.batch is None else {"batch_size": args.batch}
+    out = {"warmup": warmup, **batch, **per_event(ops, calls, args.events, args.top)}
     print(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
     return 0
 

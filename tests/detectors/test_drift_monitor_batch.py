@@ -133,6 +133,28 @@ def test_a_new_feature_mid_batch_sends_the_rest_of_the_batch_per_event() -> None
     assert qualities[2].missing == ("new",)
 
 
+def test_what_prepare_keeps_between_batches_is_read_again_when_a_block_ends() -> None:
+    """prepare keeps what it reads of the slots (ready or not, the ranges) from one batch
+    to the next: a range learned at the end of a block, and a restored monitor's, are
+    what the next batch is checked against."""
+    mon = DriftMonitor(reference_size=40, window=20, step=10, multivariate=False)
+    learning = [{"a": float(i % 5)} for i in range(30)]  # the range learned: [0, 4]
+    for f in learning:
+        mon.prepare([f, f])
+        assert mon._pre is None  # still learning: nothing prepared, batch after batch
+        mon.update(f, RegressionPrediction(1.0))
+    for f in learning[:10]:  # the reference's 40th value ends a block
+        mon.prepare([f, f])
+        mon.update(f, RegressionPrediction(1.0))
+    assert (mon._slots["a"].lo, mon._slots["a"].hi) == (0.0, 4.0)
+    batch = [{"a": 2.0}, {"a": 9.0}]
+    mon.prepare(batch)
+    assert mon._pre is not None and mon._pre.clean == [True, False]  # 9.0: out of range
+    back = DriftMonitor.restore(mon.snapshot())
+    back.prepare(batch)
+    assert back._pre is not None and back._pre.clean == [True, False]
+
+
 def test_project_scores_a_row_alike_alone_and_in_any_batch() -> None:
     """Bit for bit: the batch path's outlier flags are the per-event path's."""
     rng = random.Random(5)
