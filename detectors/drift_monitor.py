@@ -836,8 +836,9 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
             take = None if matrix is None else plan.columns_of(mv._names)  # type: ignore[union-attr]
             x = rows_of(events, mv.feature_names) if take is None else matrix[:, take]  # type: ignore[union-attr, index]
             spe, sc = mv.project(x)  # type: ignore[union-attr]
-            scores = list(zip(spe.tolist(), sc.tolist(), strict=True))
-            if not mv.usable(float(sc.max())):  # type: ignore[union-attr]  # NaN too
+            found = sc.tolist()
+            scores = list(zip(spe.tolist(), found, strict=True))
+            if not mv.all_usable(found):  # type: ignore[union-attr]  # NaN too
                 scores = [
                     p if mv.usable(p[1]) else None  # type: ignore[union-attr, index]
                     for p in scores

@@ -951,6 +951,17 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
         """Whether :meth:`project`'s score for a row stands as it is (no value to impute)."""
         return score < _SUSPECT
 
+    @staticmethod
+    def all_usable(scores: list[float]) -> bool:
+        """Whether every one of :meth:`project`'s scores stands as it is (NaN does not): a
+        loop in C, where ``np.max`` of a few rows' scores cost more than the rows.
+
+        >>> usable = ReconstructionDrift.all_usable
+        >>> usable([0.5, 3.0]), usable([0.5, math.nan]), usable([math.inf]), usable([])
+        (True, False, False, True)
+        """
+        return all(map(_SUSPECT.__gt__, scores))
+
     def update_rows(self, rows: np.ndarray) -> tuple[list[SignalChange], np.ndarray]:
         """Take a batch of events as a matrix (one row each, columns in the order of
         :attr:`feature_names`, NaN for missing); return the edges and each row's

@@ -4,7 +4,7 @@
 //! `detectors/reconstruction.py` and `tests/detectors/test_reconstruction_kernels.py`).
 
 use crate::buffers::{expect, read, write};
-use pyo3::buffer::PyBuffer;
+use pyo3::buffer::{PyBuffer, ReadOnlyCell};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
@@ -23,31 +23,34 @@ fn clamp(a: f64, lo: f64, hi: f64) -> f64 {
 
 /// `np.interp(x, xp, fp)` for one `x` inside `[xp[0], xp[-1]]` (or NaN), with numpy's
 /// arithmetic: the point itself on a knot, else `slope * (x - xp[j]) + fp[j]`, and the
-/// other side's formula when that is NaN.
-fn interp(x: f64, xp: &[f64], fp: &[f64]) -> f64 {
+/// other side's formula when that is NaN. The knots are read where they are (the
+/// caller's arrays): a copy of all features' knots per call cost more than a batch of a
+/// few rows' work.
+fn interp(x: f64, xp: &[ReadOnlyCell<f64>], fp: &[ReadOnlyCell<f64>]) -> f64 {
     if x.is_nan() {
         return x;
     }
     let n = xp.len();
-    let above = xp.partition_point(|&p| p <= x);
+    let above = xp.partition_point(|p| p.get() <= x);
     if above == 0 {
-        return fp[0];
+        return fp[0].get();
     }
     if above == n {
-        return fp[n - 1];
+        return fp[n - 1].get();
     }
     let j = above - 1;
-    if xp[j] == x {
-        return fp[j];
+    let (x0, x1, f0, f1) = (xp[j].get(), xp[j + 1].get(), fp[j].get(), fp[j + 1].get());
+    if x0 == x {
+        return f0;
     }
-    let slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j]);
-    let y = slope * (x - xp[j]) + fp[j];
+    let slope = (f1 - f0) / (x1 - x0);
+    let y = slope * (x - x0) + f0;
     if !y.is_nan() {
         return y;
     }
-    let y = slope * (x - xp[j + 1]) + fp[j + 1];
-    if y.is_nan() && fp[j] == fp[j + 1] {
-        fp[j]
+    let y = slope * (x - x1) + f1;
+    if y.is_nan() && f0 == f1 {
+        f0
     } else {
         y
     }
@@ -96,8 +99,6 @@ pub fn normal_scores(
             x.len()
         )));
     }
-    let xp: Vec<f64> = xp.iter().map(|v| v.get()).collect();
-    let fp: Vec<f64> = fp.iter().map(|v| v.get()).collect();
     let mut stretches = Vec::with_capacity(d);
     for j in 0..d {
         let (a, b) = (starts[j].get(), starts[j + 1].get());
@@ -151,23 +152,22 @@ pub fn project(
     let n = c.len() / d;
     expect("spe", spe.len(), n)?;
     expect("score", score.len(), n)?;
-    let wt: Vec<f64> = wt.iter().map(|v| v.get()).collect();
-    let s0: Vec<f64> = sums[..d].iter().map(|v| v.get()).collect();
-    let s1: Vec<f64> = sums[d..].iter().map(|v| v.get()).collect();
+    // Read where they are: a copy per call cost more than a batch of a few rows' work.
+    let (s0, s1) = sums.split_at(d);
     let mut t = vec![0.0f64; d];
     for (i, row) in c.chunks(d).enumerate() {
         t.fill(0.0);
         for (x, wrow) in row.iter().zip(wt.chunks(d)) {
             let x = x.get();
             for (tk, w) in t.iter_mut().zip(wrow) {
-                *tk += x * w;
+                *tk += x * w.get();
             }
         }
         let (mut a, mut b) = (0.0f64, 0.0f64);
-        for ((tk, u), v) in t.iter().zip(&s0).zip(&s1) {
+        for ((tk, u), v) in t.iter().zip(s0).zip(s1) {
             let t2 = tk * tk;
-            a += t2 * u;
-            b += t2 * v;
+            a += t2 * u.get();
+            b += t2 * v.get();
         }
         spe[i].set(a);
         score[i].set(b);
