@@ -1347,13 +1347,12 @@ class _Plan:
         if features is not self._mv_for:
             cols = {name: j for j, name in enumerate(self.names)}
             take = [cols.get(name) for name in features]
-            self._mv_take = (
-                None
-                if None in take
-                else slice(None)
-                if take == list(range(len(self.names)))
-                else take  # type: ignore[assignment]
-            )
+            if None in take:
+                self._mv_take = None
+            elif take == list(range(len(self.names))):
+                self._mv_take = slice(None)  # the whole matrix: a view, no copy
+            else:
+                self._mv_take = take  # type: ignore[assignment]  # no None in it
             self._mv_for = features
         return self._mv_take
 

@@ -215,7 +215,7 @@ class Processor:
             state = fleet.peek(model_id)  # a model new to this worker: per event
             # A model's one event in the batch too: prepared, it costs less than the
             # per-event path's range checks in Python and one-row multivariate score
-            # (callgrind, batches of 15 as a worker's at 5,000 events/s: 7,000 fewer
+            # (callgrind, batches of 15 as a worker's at 5,000 events/s: ~8,000 fewer
             # instructions per event of all; benchmarks/processor.py --instruction-batch).
             if state is not None:
                 try:
