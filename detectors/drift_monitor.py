@@ -446,7 +446,6 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
                 bool(s["configured_bounds"]),
             )
             self._slots[slot.name] = slot
-        self._plan = None
         self._bufs = {k: list(v) for k, v in state["bufs"].items()}
         self._out = list(state["out"])
         self._conf = list(state["conf"])

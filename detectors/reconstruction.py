@@ -925,8 +925,9 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
         it). Only while :attr:`active`."""
         if not self.active:
             raise InvalidObservationError("project needs an active detector (a reference)")
-        if self._scores is not None:  # mapped in Rust, a float array: no warning to silence
-            c = self._centred(rows)
+        to_z = self._scores
+        if to_z is not None:  # mapped in Rust, a float array: no warning to silence
+            c = to_z(rows)
         else:
             with np.errstate(over="ignore", invalid="ignore"):  # huge values: inf, not usable
                 c = np.ascontiguousarray(self._centred(rows), dtype=float)
