@@ -1,7 +1,7 @@
 # Types of the Rust extension detectors._native (detectors/native/src/); documented and
 # tested in detectors/numeric_block.py, detectors/feature_matrix.py,
 # detectors/sensitivity.py (_adjustment_coefficient), detectors/reconstruction.py
-# (normal_scores, project), detectors/performance.py (ConfidenceWindow) and
+# (normal_scores, project, RowScorer), detectors/performance.py (ConfidenceWindow) and
 # detectors/drift_monitor.py (RowBlock).
 from typing import Any
 
@@ -43,6 +43,25 @@ def normal_scores(
 def project(
     centred: np.ndarray, wt: np.ndarray, sums: np.ndarray, spe: np.ndarray, score: np.ndarray
 ) -> None: ...
+
+class RowScorer:
+    def __init__(
+        self,
+        scale: list[float],
+        shift: list[float],
+        low: list[float],
+        high: list[float],
+        xp: list[float],
+        fp: list[float],
+        starts: list[int],
+        wt: list[float],
+        sums: list[float],
+        suspect: float,
+    ) -> None: ...
+    def score(
+        self, matrix: np.ndarray, columns: list[int] | None = None
+    ) -> list[tuple[float, float] | None]: ...
+
 def adjustment_coefficient(y: list[float], probs: list[float]) -> float | None: ...
 
 class ConfidenceWindow:

@@ -833,15 +833,18 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         if score:
             # NaN for anything but a finite number: such rows are scored per event.
             take = None if matrix is None else plan.columns_of(mv._names)  # type: ignore[union-attr]
-            x = rows_of(events, mv.feature_names) if take is None else matrix[:, take]  # type: ignore[union-attr, index]
-            spe, sc = mv.project(x)  # type: ignore[union-attr]
-            found = sc.tolist()
-            scores = list(zip(spe.tolist(), found, strict=True))
-            if not mv.all_usable(found):  # type: ignore[union-attr]  # NaN too
-                scores = [
-                    p if mv.usable(p[1]) else None  # type: ignore[union-attr, index]
-                    for p in scores
-                ]
+            if take is not None:  # the matrix's columns, mapped and projected in Rust
+                scores = mv.score_rows(matrix, None if type(take) is slice else take)  # type: ignore[union-attr, arg-type]
+            if scores is None:
+                x = rows_of(events, mv.feature_names) if take is None else matrix[:, take]  # type: ignore[union-attr, index]
+                spe, sc = mv.project(x)  # type: ignore[union-attr]
+                found = sc.tolist()
+                scores = list(zip(spe.tolist(), found, strict=True))
+                if not mv.all_usable(found):  # type: ignore[union-attr]  # NaN too
+                    scores = [
+                        p if mv.usable(p[1]) else None  # type: ignore[union-attr, index]
+                        for p in scores
+                    ]
         self._pre = _Prepared(self._gen, list(events), clean, scores)
 
     def _prepare_plan(self) -> _Plan:

@@ -121,7 +121,7 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from detectors._native import normal_scores
+from detectors._native import RowScorer, normal_scores
 from detectors._native import project as _project
 from detectors.base import UnivariateDetector, as_real, check_in_range, check_positive
 from detectors.errors import InvalidObservationError, SettingsError
@@ -362,6 +362,23 @@ class _NormalScores:
             z,
         )
         return z
+
+    def scorer(self, wt: np.ndarray, sums: np.ndarray) -> RowScorer:
+        """This map and the projection ``wt``, ``sums`` (as
+        :meth:`ReconstructionDrift.project` passes them) in one Rust object that holds
+        them: a batch's rows scored in one call, the same floats."""
+        return RowScorer(
+            self.scale.tolist(),
+            self.shift.tolist(),
+            self.low.tolist(),
+            self.high.tolist(),
+            self.xp.tolist(),
+            self.fp.tolist(),
+            self.starts.tolist(),
+            wt.ravel().tolist(),
+            sums.ravel().tolist(),
+            _SUSPECT,
+        )
 
 
 def fit_reconstruction(
@@ -696,6 +713,8 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
         # While learning: each event's finite numeric values by name.
         self._learn: list[dict[str, float]] | None = [] if self.reference is None else None
         self._ref: dict[str, Any] | None = None
+        # The map and projection in one (with the normal-score map): score_rows
+        self._scorer: RowScorer | None = None
         self._inert = False
         self._block_sum = 0.0
         self._block_n = 0
@@ -736,6 +755,8 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
         d = len(self._names)
         # Row 0 sums the discarded scores, row 1 divides every score by its eigenvalue.
         self._sums = np.vstack([np.arange(d) >= self._k, self._inv_eig]).astype(float)
+        to_z = self._scores
+        self._scorer = None if to_z is None else to_z.scorer(self._wt, self._sums)
         self.outlier_threshold = outlier_threshold(score, self.outlier_quantile)
 
     def _state(self) -> dict[str, Any]:
@@ -934,6 +955,31 @@ class ReconstructionDrift(UnivariateDetector[Features, list[SignalChange]]):
         spe, score = np.empty(len(c)), np.empty(len(c))
         _project(c, self._wt, self._sums, spe, score)
         return spe, score
+
+    def score_rows(
+        self, matrix: np.ndarray, columns: list[int] | None = None
+    ) -> list[tuple[float, float] | None] | None:
+        """:meth:`project` of ``matrix``'s columns ``columns`` (all, in order, for
+        ``None``; ``matrix`` a C-contiguous float matrix), each row's ``(spe, score)``
+        where :meth:`usable`, else ``None``: one call in Rust, no array made, the same
+        floats. ``None`` altogether without the normal-score map (``project`` then).
+        Only while :attr:`active`.
+
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> det = ReconstructionDrift(features=["a", "b"], reference_size=200, window=20, step=10)
+        >>> for row in rng.normal(size=(200, 2)):
+        ...     _ = det.update({"a": float(row[0]), "b": float(row[1])})
+        >>> m = np.array([[0.1, 0.2], [np.nan, 0.0]])
+        >>> got = det.score_rows(m)
+        >>> spe, score = det.project(m)
+        >>> got[0] == (spe[0], score[0]), got[1]
+        (True, None)
+        """
+        if not self.active:
+            raise InvalidObservationError("score_rows needs an active detector (a reference)")
+        scorer = self._scorer
+        return None if scorer is None else scorer.score(matrix, columns)
 
     def _take(self, spe: float, score: float) -> list[SignalChange]:
         """Count one active event already scored (:meth:`update`, or a batch scored by

@@ -1,19 +1,20 @@
 """The multivariate detector's per-event arithmetic in Rust (detectors._native's
 normal_scores and project, through detectors.reconstruction): the normal-score map bit
 for bit what numpy computed before, and each row's projection the same alone or in any
-batch, and equal to the formula it sums."""
+batch, and equal to the formula it sums; the two fused (RowScorer) the same floats."""
 
 from __future__ import annotations
 
 import math
+import pickle
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors._native import normal_scores, project
-from detectors.reconstruction import ReconstructionDrift, _marginal_table, _NormalScores
+from detectors._native import RowScorer, normal_scores, project
+from detectors.reconstruction import _SUSPECT, ReconstructionDrift, _marginal_table, _NormalScores
 
 
 def numpy_map(to_z: _NormalScores, x: np.ndarray) -> np.ndarray:
@@ -110,3 +111,89 @@ def test_the_kernels_refuse_arrays_of_the_wrong_shape() -> None:
         project(np.zeros((3, 2)), w, sums, np.empty(2), np.empty(3))
     with pytest.raises(ValueError, match="not rows of 2"):
         project(np.zeros(3), w, sums, np.empty(1), np.empty(1))
+
+
+def apart(to_z: _NormalScores, wt: np.ndarray, sums: np.ndarray, x: np.ndarray) -> list:
+    """The two kernels one after the other, as ReconstructionDrift.project runs them,
+    with an unusable row's pair as None."""
+    c = to_z(x)
+    spe, score = np.empty(len(x)), np.empty(len(x))
+    project(c, wt, sums, spe, score)
+    pairs = zip(spe.tolist(), score.tolist(), strict=True)
+    return [(a, b) if b < _SUSPECT else None for a, b in pairs]
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 5), d=st.integers(1, 6), extra=st.integers(0, 3), data=st.data())
+def test_the_fused_scorer_gives_the_two_kernels_floats(
+    seed: int, d: int, extra: int, data: st.DataObject
+) -> None:
+    to_z = fitted(seed, d)
+    rng = np.random.default_rng(seed)
+    wt = rng.normal(size=(d, d))
+    sums = np.vstack([rng.integers(0, 2, d), rng.exponential(size=d)]).astype(float)
+    scorer = to_z.scorer(wt, sums)
+    n = data.draw(st.integers(0, 20))
+    width = d + extra
+    m = np.array(data.draw(st.lists(VALUES, min_size=n * width, max_size=n * width)))
+    m = m.reshape(n, width)
+    # Some of the matrix's columns, in any order (a feature's column anywhere).
+    cols = data.draw(st.permutations(range(width)))[:d]
+    with np.errstate(invalid="ignore", over="ignore"):
+        want = apart(to_z, wt, sums, np.ascontiguousarray(m[:, cols]))
+    got = scorer.score(m, cols)
+    assert got == want  # bit for bit: equal floats, None in the same rows
+    if extra == 0:
+        with np.errstate(invalid="ignore", over="ignore"):
+            assert scorer.score(m) == apart(to_z, wt, sums, m)
+    assert pickle.loads(pickle.dumps(scorer)).score(m, cols) == got
+
+
+def test_a_detector_scores_rows_as_it_projects_them() -> None:
+    det = reference_detector()
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(40, 6))
+    x[3, 1] = math.nan  # a missing value: not usable, scored per event
+    x[7, 4] = 1e300  # a column the detector does not read
+    cols = [5, 1, 0, 2]
+    got = det.score_rows(x, cols)
+    spe, score = det.project(np.ascontiguousarray(x[:, cols]))
+    assert got is not None and len(got) == 40
+    for i, pair in enumerate(got):
+        if i == 3:
+            assert pair is None
+        else:
+            assert pair == (spe[i], score[i])
+    copied = pickle.loads(pickle.dumps(det))
+    assert copied.score_rows(x, cols) == got
+    plain = ReconstructionDrift(
+        reference_size=600,
+        features=["a", "b", "c", "d"],
+        window=100,
+        step=50,
+        normal_scores=False,
+    )
+    plain._use_reference(det._ref | {"marginals": None})
+    assert plain.score_rows(x, cols) is None  # no map: project's own path
+
+
+def test_the_fused_scorer_refuses_what_does_not_fit() -> None:
+    to_z = fitted(0, 2)
+    w, sums = np.eye(2), np.ones((2, 2))
+    with pytest.raises(ValueError, match="wt has 9 elements; expected 4"):
+        to_z.scorer(np.eye(3), sums)
+    with pytest.raises(ValueError, match="sums has 2 elements; expected 4"):
+        to_z.scorer(w, np.ones(2))
+    scorer = to_z.scorer(w, sums)
+    with pytest.raises(ValueError, match="two dimensions"):
+        scorer.score(np.zeros(4))
+    with pytest.raises(ValueError, match="matrix's columns has 3 elements; expected 2"):
+        scorer.score(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="columns has 1 elements; expected 2"):
+        scorer.score(np.zeros((2, 3)), [0])
+    with pytest.raises(ValueError, match="column 3 is not in a matrix of 3"):
+        scorer.score(np.zeros((2, 3)), [0, 3])
+    with pytest.raises(ValueError, match="C-contiguous"):
+        scorer.score(np.zeros((3, 4))[:, :2])
+    with pytest.raises(ValueError, match="no feature"):
+        RowScorer([], [], [], [], [0.0], [0.0], [0], [], [], 1.0)

@@ -22,5 +22,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(reconstruction::project, m)?)?;
     m.add_class::<confidence_window::ConfidenceWindow>()?;
     m.add_class::<row_block::RowBlock>()?;
+    m.add_class::<reconstruction::RowScorer>()?;
     Ok(())
 }
