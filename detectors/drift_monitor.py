@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any, Self
 
+import msgspec
 import numpy as np
 
 from detectors._native import RowBlock
@@ -1285,12 +1286,12 @@ class DriftMonitor(BivariateDetector[Features, Prediction, list[SignalChange]]):
         return EventQuality(tuple(out_of_range), tuple(unseen), tuple(missing))
 
 
-@dataclass(slots=True)
-class _Prepared:
+class _Prepared(msgspec.Struct):
     """A batch's results from :meth:`DriftMonitor.prepare`, by position: the events (kept
     so that their ids stay theirs), whether each is clean (all values plain and in
     range or known: else assessed per event) and its multivariate SPE and outlier
-    score (``None``: scored per event)."""
+    score (``None``: scored per event). A msgspec Struct: built in C, where a
+    dataclass's ``__init__`` is a Python call per model and batch."""
 
     gen: int
     events: list[Features]

@@ -232,11 +232,13 @@ class Processor:
                 self._dead_letter(item.reason, item.detail, source, raw, now, item.model_id, out)
             else:
                 self._inference(item, raw, source, now, out, later)
-        for state in prepared:  # let the batch's events go
+        for state in prepared:  # let the batch's events go; settle its versions
             state.monitor.prepare(())
+            self._settle(state)
         if later:
             publish_segment_changes(list(later.values()), out.alerts, self._emit(out))
-        self._settle_versions(by_model)
+        if len(prepared) < len(by_model):  # a model new to this worker, or not prepared
+            self._settle_versions(by_model)  # again for the others: they hold none now
 
     def _settle_versions(self, model_ids: Iterable[str]) -> None:
         """The versions' estimates of these models take the confidences
@@ -246,11 +248,20 @@ class Processor:
         fleet = self.fleet
         for model_id in model_ids:
             state = fleet.peek(model_id)
-            if state is not None and state.versions is not None:
-                try:
-                    state.versions.settle()
-                except Exception:  # a bug must not stop the stream
-                    log.exception("model %r: settling the versions' estimates failed", model_id)
+            if state is not None:
+                self._settle(state)
+
+    @staticmethod
+    def _settle(state: ModelState) -> None:
+        """:meth:`_settle_versions` of one model's state."""
+        versions = state.versions
+        if versions is not None:
+            try:
+                versions.settle()
+            except Exception:  # a bug must not stop the stream
+                log.exception(
+                    "model %r: settling the versions' estimates failed", state.monitor.model_id
+                )
 
     def _inference(
         self,
