@@ -9,7 +9,6 @@ use pyo3::buffer::{PyBuffer, ReadOnlyCell};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
-use std::cell::Cell;
 
 /// A float read where it is: the caller's array (a buffer's cells) or our own.
 trait Value {
@@ -23,12 +22,6 @@ impl Value for f64 {
 }
 
 impl Value for ReadOnlyCell<f64> {
-    fn value(&self) -> f64 {
-        self.get()
-    }
-}
-
-impl Value for Cell<f64> {
     fn value(&self) -> f64 {
         self.get()
     }
