@@ -107,14 +107,7 @@ pub fn normal_scores(
     let starts = read(py, &starts, "starts")?;
     let out = write(py, &out, "out")?;
     let d = scale.len();
-    for (name, got) in [
-        ("shift", shift.len()),
-        ("low", low.len()),
-        ("high", high.len()),
-    ] {
-        expect(name, got, d)?;
-    }
-    expect("fp", fp.len(), xp.len())?;
+    let lengths = [shift.len(), low.len(), high.len(), xp.len(), fp.len()];
     expect("out", out.len(), x.len())?;
     if d == 0 || x.len() % d != 0 {
         return Err(PyValueError::new_err(format!(
@@ -122,7 +115,7 @@ pub fn normal_scores(
             x.len()
         )));
     }
-    let stretches = stretches(starts.iter().map(|s| s.get()), d, xp.len())?;
+    let stretches = map_shape(d, lengths, starts.iter().map(|s| s.get()))?;
     let map = NormalMap {
         scale,
         shift,
@@ -138,12 +131,19 @@ pub fn normal_scores(
     Ok(())
 }
 
-/// Each feature's stretch `starts[j]..starts[j + 1]` of `knots` knots, checked.
-fn stretches(
-    starts: impl Iterator<Item = i64>,
+/// The map's constants' lengths checked for `d` features (`lengths`: those of `shift`,
+/// `low`, `high`, `xp` and `fp`), and each feature's stretch `starts[j]..starts[j + 1]`
+/// of the knots.
+fn map_shape(
     d: usize,
-    knots: usize,
+    lengths: [usize; 5],
+    starts: impl Iterator<Item = i64>,
 ) -> PyResult<Vec<(usize, usize)>> {
+    let [shift, low, high, knots, fp] = lengths;
+    for (name, got) in [("shift", shift), ("low", low), ("high", high)] {
+        expect(name, got, d)?;
+    }
+    expect("fp", fp, knots)?;
     let starts: Vec<i64> = starts.collect();
     expect("starts", starts.len(), d + 1)?;
     let mut out = Vec::with_capacity(d);
@@ -290,17 +290,10 @@ impl RowScorer {
         if d == 0 {
             return Err(PyValueError::new_err("no feature to score"));
         }
-        for (name, got) in [
-            ("shift", shift.len()),
-            ("low", low.len()),
-            ("high", high.len()),
-        ] {
-            expect(name, got, d)?;
-        }
-        expect("fp", fp.len(), xp.len())?;
+        let lengths = [shift.len(), low.len(), high.len(), xp.len(), fp.len()];
+        let stretches = map_shape(d, lengths, starts.iter().copied())?;
         expect("wt", wt.len(), d * d)?;
         expect("sums", sums.len(), 2 * d)?;
-        let stretches = stretches(starts.iter().copied(), d, xp.len())?;
         Ok(RowScorer {
             scale,
             shift,
