@@ -15,8 +15,9 @@ over in one call instead of one call each ran as many bytecodes (the loop does w
 calls did), so the count went up, not down.
 
 ``python benchmarks/profile/bytecodes.py [--events N] [--warmup N] [--top N] [--batch N]``
-(``--batch``: the events in batches of N, default the worker's 500) prints one JSON
-object: ``bytecodes_per_event``, ``calls_per_event`` (Python functions) and
+(``--batch``: the events in batches of N, default the benchmarks' ``worker.batch_size``,
+1,000) prints one JSON object: ``bytecodes_per_event``, ``calls_per_event`` (Python
+functions) and
 ``top_functions`` (``function``, ``where``, ``bytecodes_per_event``, ``calls_per_event``).
 """
 

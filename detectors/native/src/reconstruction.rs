@@ -354,9 +354,7 @@ impl RowScorer {
         let mut c = vec![0.0f64; d];
         let mut t = vec![0.0f64; d];
         let out = PyList::empty(py);
-        if width == 0 {
-            return Ok(out);
-        }
+        // width >= d >= 1 here: the columns were checked against it above.
         for row in x.chunks(width) {
             map.row(|j| row[columns[j]].get(), |j, z| c[j] = z);
             let (spe, score) = project_row(&c, &self.wt, s0, s1, &mut t);
